@@ -1,0 +1,44 @@
+# A thin wrapper over CMake; see README.md.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all build test test-asan demo bench fuzz format format-check clean deps
+
+all: build
+
+deps:
+	scripts/deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j 1
+
+# The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan:
+	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DKJ_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
+
+demo:
+	scripts/demo.sh
+
+bench: build
+	bench/run.sh $(BUILD)
+
+fuzz:
+	CC=clang cmake -S . -B build-fuzz -DKJ_FUZZ=ON -DKJ_TESTS=ON
+	cmake --build build-fuzz -j $(JOBS)
+	scripts/fuzz.sh build-fuzz
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,105 @@
+/* kj_stage: the runtime every pipeline stage shares (classifier, router,
+ * notifier). It owns the PULL socket and its registry heartbeat, the PUSH
+ * to the next stage, the store, the admin port, metrics and signals, and
+ * runs the loop:
+ *
+ *   poll (PULL, signalfd, the service's own fds) ->
+ *   drain up to batch_max envelopes -> process each ->
+ *   commit all results in one Redis pipeline -> push the applied ones on;
+ *   every tick: heartbeat, refresh downstream peers, claim overdue work,
+ *   update queue depth.
+ *
+ * First SIGTERM drains: /readyz 503, registry entry removed, queued and
+ * pending work finished (bounded by drain_ms); a second one exits at once.
+ * SIGHUP calls the service's reload hook. */
+#ifndef KJ_STAGE_H
+#define KJ_STAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zmq.h>
+
+#include "kj_envelope.h"
+#include "kj_metrics.h"
+#include "kj_redis.h"
+#include "kj_store.h"
+
+typedef struct kj_stage kj_stage_t;
+
+typedef struct {
+    const char *name;      /* "classifier": registry name, stamps, events */
+    const char *in_state;  /* the state this stage consumes: "received" */
+    const char *out_state; /* the state it produces: "classified" */
+    const char *next;      /* registry name downstream; NULL: last stage */
+    const char *redis_url;
+    const char *prefix;
+    const char *admin_addr;
+    const char *zmq_bind;
+    const char *zmq_advertise;
+    int64_t lease_ms;
+    int64_t max_attempts;
+    int64_t batch_max;
+    int64_t hwm;
+    int64_t retention_s;
+    int64_t stream_maxlen;
+    int64_t drain_ms;
+} kj_stage_opts_t;
+
+typedef enum {
+    KJ_VERDICT_DONE,    /* go to out_state and downstream */
+    KJ_VERDICT_RETRY,   /* stay; try again at *retry_at_ms (error kept) */
+    KJ_VERDICT_DEAD,    /* dead-letter now with the error */
+    KJ_VERDICT_PENDING, /* async: the service calls kj_stage_complete */
+} kj_verdict_t;
+
+/* Process one envelope in place. err[err_size] receives a short reason for
+ * RETRY/DEAD (never complaint text). */
+typedef kj_verdict_t (*kj_stage_process_fn)(void *ctx, kj_envelope_t *env,
+                                            int64_t now_ms, char *err,
+                                            size_t err_size,
+                                            int64_t *retry_at_ms);
+
+/* Optional hooks for services with their own I/O (the notifier's curl). */
+typedef struct {
+    /* Add pollitems for the service's fds; returns how many were added. */
+    size_t (*pollitems)(void *ctx, zmq_pollitem_t *items, size_t max);
+    /* The longest the loop may sleep, in ms (-1: no limit of its own). */
+    long (*timeout_ms)(void *ctx);
+    /* After each poll: drive I/O, call kj_stage_complete for finished work. */
+    void (*after_poll)(void *ctx, const zmq_pollitem_t *items, size_t n,
+                       int64_t now_ms);
+    /* Work still in flight (drain waits for it to reach 0). */
+    size_t (*inflight)(void *ctx);
+    /* SIGHUP: reload rules or models; returns 0 or -1 (old ones kept). */
+    int (*reload)(void *ctx);
+} kj_stage_hooks_t;
+
+/* Set up everything (binds, registers metrics, starts the admin port).
+ * NULL with a logged error if something cannot start. */
+kj_stage_t *
+kj_stage_new(const kj_stage_opts_t *opts);
+
+void
+kj_stage_destroy(kj_stage_t **self_p);
+
+/* Run until drained after SIGTERM/SIGINT. Returns the process exit code. */
+int
+kj_stage_run(kj_stage_t *self, kj_stage_process_fn process,
+             const kj_stage_hooks_t *hooks, void *ctx);
+
+/* Finish an envelope that process returned PENDING for. env is copied. */
+void
+kj_stage_complete(kj_stage_t *self, const kj_envelope_t *env,
+                  kj_verdict_t verdict, const char *err, int64_t retry_at_ms);
+
+/* The stage's metrics registry (to add service-specific metrics). */
+kj_metrics_t *
+kj_stage_metrics(kj_stage_t *self);
+
+/* The stage's Redis connection (main thread only). */
+kj_redis_t *
+kj_stage_redis(kj_stage_t *self);
+
+#endif

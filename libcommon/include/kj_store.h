@@ -1,0 +1,142 @@
+/* kj_store: complaint records and their state machine in Redis, the
+ * reliability contract in one place. Every operation is a Lua script over
+ * keys of one partition, so Redis Cluster can shard it later:
+ *
+ *   <prefix>:{<p>}:c:<id>        hash: state env attempts reason dead_from
+ *                                last_error created_ms updated_ms
+ *   <prefix>:{<p>}:due:<state>   zset id -> deadline ms (work owed)
+ *   <prefix>:{<p>}:dead          zset id -> ms (the dead-letter list)
+ *   <prefix>:{<p>}:events        capped stream of protobuf Events (field e)
+ *   <prefix>:{<p>}:idem:<key>    id a client's Idempotency-Key mapped to
+ *
+ * States: received -> classified -> routed -> delivered, or dead. The stage
+ * that consumes a state owns its due zset: it is pushed the work, and it
+ * claims overdue work after a lease if the push was lost. Batch calls are
+ * one pipeline (one round trip) each. */
+#ifndef KJ_STORE_H
+#define KJ_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kj_id.h"
+#include "kj_redis.h"
+
+typedef struct kj_store kj_store_t;
+
+typedef struct {
+    const char *prefix;    /* key prefix, "kj" */
+    int64_t lease_ms;      /* how long a claimed or pushed item is owned */
+    int max_attempts;      /* attempts before a record goes dead */
+    int64_t stream_maxlen; /* approximate cap of each events stream */
+    int64_t retention_s;   /* TTL of records in a final state, 0: keep */
+    int64_t idem_ttl_s;    /* how long Idempotency-Keys are remembered */
+} kj_store_opts_t;
+
+/* redis is borrowed. Registers the scripts on it. */
+kj_store_t *
+kj_store_new(kj_redis_t *redis, const kj_store_opts_t *opts);
+
+void
+kj_store_destroy(kj_store_t **self_p);
+
+/* Write "<prefix>:{<p>}:<what>" into buf; returns its length. */
+int
+kj_store_key(const kj_store_t *self, char *buf, size_t size, int partition,
+             const char *what);
+
+/* Ingest: create records in state received with deadline now + lease, an
+ * event each, and the idempotency mapping - before answering 202. */
+typedef struct {
+    const char *id;       /* in: a fresh kj_id in the key's partition */
+    const char *idem_key; /* in: NULL or the client's key (already scoped) */
+    const uint8_t *env;
+    size_t env_len;
+    const uint8_t *event;
+    size_t event_len;
+    int result;                      /* out: 1 created, 0 duplicate, -1 error */
+    char existing_id[KJ_ID_LEN + 1]; /* out: for duplicates */
+} kj_store_create_t;
+
+/* One pipeline for all n. Returns 0, or -1 if Redis failed (results -1). */
+int
+kj_store_create(kj_store_t *self, kj_store_create_t *items, size_t n,
+                int64_t now_ms);
+
+/* A stage's result: from -> to, only if the record is still in from. */
+typedef struct {
+    const char *id;
+    const char *from;
+    const char *to;
+    const uint8_t *env; /* new envelope bytes, NULL to keep */
+    size_t env_len;
+    int64_t due_ms;     /* deadline in `to` (0: none, e.g. final states) */
+    const uint8_t *event;
+    size_t event_len;
+    const char *reason; /* why, when to is "dead" */
+    int result;         /* out: 1 applied, 0 stale (dropped), -1 error */
+} kj_store_transition_t;
+
+int
+kj_store_transition(kj_store_t *self, kj_store_transition_t *items, size_t n,
+                    int64_t now_ms);
+
+/* A failed attempt: stay in state and come due again at next_ms, or go
+ * dead (with dead_event) if attempts already reached max_attempts. */
+typedef struct {
+    const char *id;
+    const char *state;
+    int64_t next_ms;
+    const char *error;  /* the attempt's error, kept as last_error/reason */
+    const uint8_t *env; /* NULL to keep */
+    size_t env_len;
+    const uint8_t *dead_event;
+    size_t dead_event_len;
+    int result; /* out: 1 rescheduled, 2 dead, 0 stale, -1 error */
+} kj_store_retry_t;
+
+int
+kj_store_retry(kj_store_t *self, kj_store_retry_t *items, size_t n,
+               int64_t now_ms);
+
+/* Overdue work claimed atomically: its deadline moves to now + lease and
+ * its attempts count goes up, so two copies never both take it. */
+typedef struct {
+    char id[KJ_ID_LEN + 1];
+    int attempts;
+    const uint8_t *env; /* owned by the store until the next claim */
+    size_t env_len;
+    char last_error[256];
+} kj_store_claim_t;
+
+/* Claim up to max records in state whose deadline has passed, across all
+ * partitions. Returns the number claimed, or -1 on Redis failure. */
+int
+kj_store_claim(kj_store_t *self, const char *state, int64_t now_ms,
+               kj_store_claim_t *out, size_t max);
+
+typedef struct {
+    char state[16];
+    int attempts;
+    char reason[256];
+    char dead_from[16];
+    char last_error[256];
+    int64_t created_ms, updated_ms;
+    uint8_t *env; /* caller frees */
+    size_t env_len;
+} kj_store_record_t;
+
+/* 1 found, 0 no such id, -1 Redis failure. */
+int
+kj_store_get(kj_store_t *self, const char *id, kj_store_record_t *rec);
+
+/* An operator's replay of a dead record: back to the state it died in, due
+ * now, attempts reset. 1 replayed, 0 not dead, -1 Redis failure. */
+int
+kj_store_replay(kj_store_t *self, const char *id, int64_t now_ms);
+
+/* Records waiting in state (sum of the due zsets), -1 on failure. */
+int64_t
+kj_store_depth(kj_store_t *self, const char *state);
+
+#endif

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The one place that lists and installs kujo's Debian packages. Used by the
+# README, .ci/run, `make demo` and deploy/Dockerfile. Skips what is present.
+#   scripts/deps.sh            build + test + demo + bench packages
+#   scripts/deps.sh --runtime  only the shared libraries the binaries need
+set -euo pipefail
+
+BUILD_PKGS=(
+    build-essential cmake pkg-config
+    protobuf-c-compiler libprotobuf-c-dev
+    libzmq3-dev libhiredis-dev libmicrohttpd-dev
+    libcurl4-openssl-dev libssl-dev libutf8proc-dev libjansson-dev
+)
+TEST_PKGS=(
+    libcriterion-dev redis-server redis-tools curl jq prometheus
+    clang libclang-rt-14-dev yamllint
+)
+RUNTIME_PKGS=(
+    libprotobuf-c1 libzmq5 libhiredis0.14 libmicrohttpd12
+    libcurl4 libssl3 libutf8proc2 libjansson4 ca-certificates curl
+)
+
+case "${1:-}" in
+--runtime) want=("${RUNTIME_PKGS[@]}") ;;
+--build) want=("${BUILD_PKGS[@]}") ;;
+"") want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+*) echo "usage: $0 [--runtime|--build]" >&2; exit 64 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+        missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
