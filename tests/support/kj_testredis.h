@@ -1,0 +1,30 @@
+/* kj_testredis: a real redis-server for tests, on a free loopback port, in
+ * its own temporary directory, stopped (and the directory removed) by
+ * kj_testredis_stop. */
+#ifndef KJ_TESTREDIS_H
+#define KJ_TESTREDIS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct {
+    int port;
+    pid_t pid;
+    char dir[256];
+    char url[64]; /* redis://127.0.0.1:<port>/0 */
+} kj_testredis_t;
+
+/* A free TCP port on 127.0.0.1 (bound then released). */
+int
+kj_test_free_port(void);
+
+/* Start redis-server (with appendonly yes when aof) and wait until it
+ * answers PING. 0 or -1. */
+int
+kj_testredis_start(kj_testredis_t *r, bool aof);
+
+/* SIGTERM, wait, remove the directory. Safe to call twice. */
+void
+kj_testredis_stop(kj_testredis_t *r);
+
+#endif
