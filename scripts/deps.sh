@@ -12,7 +12,7 @@ BUILD_PKGS=(
     libcurl4-openssl-dev libssl-dev libutf8proc-dev libjansson-dev
 )
 TEST_PKGS=(
-    libcriterion-dev redis-server redis-tools curl jq prometheus
+    libcriterion-dev redis-server redis-tools curl jq prometheus python3
     clang libclang-rt-14-dev yamllint
 )
 RUNTIME_PKGS=(

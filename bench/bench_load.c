@@ -1,0 +1,268 @@
+/* kujo-bench-load: drive ingest's HTTP API and read back what the pipeline
+ * measured.
+ *   post:    kujo-bench-load post URL N CONCURRENCY RATE IDS_FILE
+ *            sends N complaints (RATE 0: as fast as CONCURRENCY allows;
+ *            otherwise open loop at RATE/s) and writes the accepted ids;
+ *   collect: kujo-bench-load collect URL IDS_FILE TIMEOUT_S
+ *            waits until every id is delivered, then prints one JSON object:
+ *            complaints/s from the first ingest to the last delivery, and
+ *            p50/p99 of the per-complaint end-to-end latency (ingest in ->
+ *            notifier out, from the stage stamps in each record). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "kj_util.h"
+
+#define MAX_CONC 512
+
+static const char *s_texts[] = {
+    "The app has been down since this morning and I cannot log in. Fix it!",
+    "I was charged twice for my order #4411, please refund the extra charge.",
+    "My parcel was supposed to arrive on Monday and it is still not here.",
+    "アプリに朝からログインできません。至急対応してください。",
+    "請求が二重になっています。返金をお願いします。",
+    "注文した商品がまだ届きません。いつ届くのでしょうか。",
+    "Your support agent was rude to me on the phone yesterday.",
+    "The product broke after two days. Really disappointed.",
+};
+static const char *s_channels[] = {"x", "email", "chat", "web", "facebook"};
+
+typedef struct {
+    CURL *easy;
+    char body[512];
+    char resp[512];
+    size_t resp_len;
+    struct curl_slist *headers;
+} slot_t;
+
+static size_t
+s_write(char *p, size_t size, size_t n, void *arg)
+{
+    slot_t *s = arg;
+    size_t len = size * n;
+    size_t room = sizeof s->resp - 1 - s->resp_len;
+    size_t take = len < room ? len : room;
+    memcpy(s->resp + s->resp_len, p, take);
+    s->resp_len += take;
+    s->resp[s->resp_len] = '\0';
+    return len;
+}
+
+static int
+s_post(const char *url, long n, int conc, double rate, const char *ids_path)
+{
+    FILE *ids = fopen(ids_path, "w");
+    if (!ids)
+        return 1;
+    if (conc < 1 || conc > MAX_CONC)
+        conc = 64;
+    char post_url[512];
+    snprintf(post_url, sizeof post_url, "%s/v1/complaints", url);
+    CURLM *multi = curl_multi_init();
+    slot_t *slots = kj_calloc((size_t)conc, sizeof *slots);
+    int *free_slots = kj_calloc((size_t)conc, sizeof *free_slots);
+    int n_free = conc;
+    for (int i = 0; i < conc; i++) {
+        slots[i].easy = curl_easy_init();
+        slots[i].headers = curl_slist_append(
+            NULL, "Content-Type: application/json");
+        free_slots[i] = i;
+    }
+    long sent = 0, done = 0, failed = 0;
+    int64_t t0 = kj_mono_ms();
+    while (done < n) {
+        int64_t now = kj_mono_ms();
+        while (sent < n && n_free > 0 &&
+               (rate <= 0 || (double)(now - t0) >= (double)sent * 1000.0 / rate)) {
+            slot_t *s = &slots[free_slots[--n_free]];
+            snprintf(s->body, sizeof s->body,
+                     "{\"channel\":\"%s\",\"customer\":{\"id\":\"bench-%ld\"},"
+                     "\"text\":\"%s\"}",
+                     s_channels[sent % KJ_ARRAY_LEN(s_channels)], sent,
+                     s_texts[sent % KJ_ARRAY_LEN(s_texts)]);
+            s->resp_len = 0;
+            curl_easy_reset(s->easy);
+            curl_easy_setopt(s->easy, CURLOPT_URL, post_url);
+            curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, s->body);
+            curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers);
+            curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, s_write);
+            curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+            curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
+            curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, 30000L);
+            curl_multi_add_handle(multi, s->easy);
+            sent++;
+        }
+        int running;
+        curl_multi_perform(multi, &running);
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(multi, &left))) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            slot_t *s;
+            long code = 0;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+            curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+            json_t *j = json_loads(s->resp, 0, NULL);
+            const char *id = j ? json_string_value(json_object_get(j, "id"))
+                               : NULL;
+            if (m->data.result == CURLE_OK && code == 202 && id)
+                fprintf(ids, "%s\n", id);
+            else
+                failed++;
+            json_decref(j);
+            curl_multi_remove_handle(multi, m->easy_handle);
+            free_slots[n_free++] = (int)(s - slots);
+            done++;
+        }
+        int64_t wait = 10;
+        if (rate > 0 && sent < n) {
+            double due = (double)sent * 1000.0 / rate - (double)(kj_mono_ms() - t0);
+            wait = due < 1 ? 0 : (int64_t)due;
+            if (wait > 10)
+                wait = 10;
+        }
+        curl_multi_poll(multi, NULL, 0, (int)wait, NULL);
+    }
+    int64_t ms = kj_mono_ms() - t0;
+    fprintf(stderr, "post: %ld sent, %ld failed, %.0f req/s\n", sent, failed,
+            (double)n * 1000.0 / (double)(ms ? ms : 1));
+    for (int i = 0; i < conc; i++) {
+        curl_easy_cleanup(slots[i].easy);
+        curl_slist_free_all(slots[i].headers);
+    }
+    free(slots);
+    free(free_slots);
+    curl_multi_cleanup(multi);
+    fclose(ids);
+    return failed ? 1 : 0;
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} dbuf_t;
+
+static size_t
+s_dbuf_write(char *p, size_t size, size_t n, void *arg)
+{
+    dbuf_t *d = arg;
+    size_t len = size * n;
+    if (d->len + len + 1 > d->cap) {
+        d->cap = (d->len + len + 1) * 2;
+        d->buf = kj_realloc(d->buf, d->cap);
+    }
+    memcpy(d->buf + d->len, p, len);
+    d->len += len;
+    d->buf[d->len] = '\0';
+    return len;
+}
+
+static int
+s_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int
+s_collect(const char *url, const char *ids_path, int timeout_s)
+{
+    FILE *f = fopen(ids_path, "r");
+    if (!f)
+        return 1;
+    size_t n = 0, cap = 1024;
+    char (*ids)[32] = kj_malloc(cap * sizeof *ids);
+    char line[64];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!line[0])
+            continue;
+        if (n == cap)
+            ids = kj_realloc(ids, (cap *= 2) * sizeof *ids);
+        kj_strlcpy(ids[n++], line, sizeof ids[0]);
+    }
+    fclose(f);
+    int64_t *e2e = kj_calloc(n ? n : 1, sizeof *e2e);
+    int64_t first_in = INT64_MAX, last_out = 0;
+    CURL *easy = curl_easy_init();
+    dbuf_t d = {0};
+    int64_t deadline = kj_mono_ms() + (int64_t)timeout_s * 1000;
+    size_t i = 0, dead = 0, m = 0;
+    while (i < n && kj_mono_ms() < deadline) {
+        char get_url[512];
+        snprintf(get_url, sizeof get_url, "%s/v1/complaints/%s", url, ids[i]);
+        d.len = 0;
+        curl_easy_setopt(easy, CURLOPT_URL, get_url);
+        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, s_dbuf_write);
+        curl_easy_setopt(easy, CURLOPT_WRITEDATA, &d);
+        if (curl_easy_perform(easy) != CURLE_OK || !d.buf)
+            continue;
+        json_t *j = json_loads(d.buf, 0, NULL);
+        const char *state = json_string_value(json_object_get(j, "state"));
+        if (state && strcmp(state, "delivered") == 0) {
+            json_t *st = json_object_get(j, "stages");
+            int64_t in = json_integer_value(json_object_get(
+                json_object_get(st, "ingest"), "in_ms"));
+            int64_t out = json_integer_value(json_object_get(
+                json_object_get(st, "notifier"), "out_ms"));
+            e2e[m++] = out - in;
+            if (in < first_in)
+                first_in = in;
+            if (out > last_out)
+                last_out = out;
+            i++;
+        } else if (state && strcmp(state, "dead") == 0) {
+            dead++;
+            i++;
+        } else {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        json_decref(j);
+    }
+    curl_easy_cleanup(easy);
+    free(d.buf);
+    size_t ok = m;
+    if (i < n || ok == 0) {
+        fprintf(stderr, "collect: only %zu of %zu finished (%zu dead)\n", i,
+                n, dead);
+        printf("{\"finished\": %zu, \"n\": %zu, \"dead\": %zu}\n", i, n, dead);
+        free(ids);
+        free(e2e);
+        return 1;
+    }
+    qsort(e2e, m, sizeof *e2e, s_cmp_i64);
+    double span_s = (double)(last_out - first_in) / 1000.0;
+    printf("{\"n\": %zu, \"dead\": %zu, \"complaints_per_s\": %.0f, "
+           "\"p50_ms\": %lld, \"p99_ms\": %lld, \"max_ms\": %lld}\n",
+           n, dead, (double)ok / (span_s > 0 ? span_s : 0.001),
+           (long long)e2e[m / 2], (long long)e2e[(m * 99) / 100],
+           (long long)e2e[m - 1]);
+    free(ids);
+    free(e2e);
+    return dead ? 1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = 64;
+    if (argc == 7 && strcmp(argv[1], "post") == 0)
+        rc = s_post(argv[2], atol(argv[3]), atoi(argv[4]), atof(argv[5]),
+                    argv[6]);
+    else if (argc == 5 && strcmp(argv[1], "collect") == 0)
+        rc = s_collect(argv[2], argv[3], atoi(argv[4]));
+    else
+        fprintf(stderr,
+                "usage: %s post URL N CONCURRENCY RATE IDS_FILE\n"
+                "       %s collect URL IDS_FILE TIMEOUT_S\n",
+                argv[0], argv[0]);
+    curl_global_cleanup();
+    return rc;
+}
