@@ -5,6 +5,7 @@
 #define KJ_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef enum {
     KJ_LOG_DEBUG = 0,
@@ -35,6 +36,16 @@ kj_log_enabled(kj_log_level_t level);
  * Example: kj_log_write(KJ_LOG_INFO, "listening", "s:addr", a, NULL); */
 void
 kj_log_write(kj_log_level_t level, const char *msg, ...);
+
+/* Write one line whose fields come from arrays, for callers that only know
+ * the number of fields at run time (kj_config_log). keys[i] uses the same
+ * type prefixes as kj_log_write; values[i] is text: "s:" is escaped (NULL
+ * is null), "i:"/"l:"/"f:" are written as a JSON number and "b:" as a
+ * JSON boolean only if the text is one ("true"/"false"), else as a string. */
+void
+kj_log_write_array(kj_log_level_t level, const char *msg,
+                   const char *const *keys, const char *const *values,
+                   size_t n);
 
 /* Level check before the arguments are evaluated (Redis's serverLog). */
 #define KJ_LOG(level, ...)                                                     \

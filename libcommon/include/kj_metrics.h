@@ -60,6 +60,15 @@ kj_gauge_value(const kj_gauge_t *g);
 char *
 kj_metrics_render(kj_metrics_t *self);
 
+/* Escape a label value for the labels argument above (backslash, double
+ * quote and newline, per the text format) into out[size]. Returns the
+ * escaped length, or -1 if it does not fit (out is then "").
+ * Labels given to the registry are checked, and a malformed one is a
+ * programming error: values that come from outside input must go through
+ * this first. */
+int
+kj_metrics_label_escape(const char *value, char *out, size_t size);
+
 /* Latency buckets in seconds used by every stage_latency_seconds. */
 extern const double kj_latency_buckets[];
 extern const size_t kj_latency_buckets_len;

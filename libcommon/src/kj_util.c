@@ -1,0 +1,210 @@
+/* kj_util: allocation that aborts, clocks, UTF-8 validation, hashing, a
+ * small PRNG and the stable return-code names. */
+#include "kj_util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Out of memory is not an expected failure in kujo: a service that cannot
+ * allocate a few bytes cannot make progress, so it dies loudly and the
+ * supervisor restarts it (Redis's zmalloc_oom_handler). */
+static void
+s_oom(size_t n)
+{
+    fprintf(stderr, "kujo: out of memory allocating %zu bytes\n", n);
+    fflush(stderr);
+    abort();
+}
+
+void *
+kj_malloc(size_t n)
+{
+    /* malloc(0) may return NULL legitimately; ask for one byte instead so
+     * that NULL always means failure. */
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        s_oom(n);
+    return p;
+}
+
+void *
+kj_calloc(size_t count, size_t n)
+{
+    void *p = calloc(count ? count : 1, n ? n : 1);
+    if (!p)
+        s_oom(count * n);
+    return p;
+}
+
+void *
+kj_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        s_oom(n);
+    return q;
+}
+
+char *
+kj_strdup(const char *s)
+{
+    size_t len = strlen(s);
+    char *p = kj_malloc(len + 1);
+    memcpy(p, s, len + 1);
+    return p;
+}
+
+char *
+kj_strndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *p = kj_malloc(len + 1);
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+static int64_t
+s_clock_ms(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+kj_now_ms(void)
+{
+    return s_clock_ms(CLOCK_REALTIME);
+}
+
+int64_t
+kj_mono_ms(void)
+{
+    return s_clock_ms(CLOCK_MONOTONIC);
+}
+
+size_t
+kj_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t len = strlen(src);
+    if (size > 0) {
+        size_t n = len < size - 1 ? len : size - 1;
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+    }
+    return len;
+}
+
+bool
+kj_utf8_valid(const char *buf, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)buf;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        /* The second byte's range depends on the lead byte: that is what
+         * rules out overlong forms (E0 80..9F, F0 80..8F), surrogates
+         * (ED A0..BF) and code points above U+10FFFF (F4 90..BF), as in
+         * RFC 3629's table. */
+        size_t need;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            if (c == 0xE0)
+                lo = 0xA0;
+            else if (c == 0xED)
+                hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            if (c == 0xF0)
+                lo = 0x90;
+            else if (c == 0xF4)
+                hi = 0x8F;
+        } else {
+            return false;
+        }
+        if (len - i <= need)
+            return false;
+        if (s[i + 1] < lo || s[i + 1] > hi)
+            return false;
+        for (size_t k = 2; k <= need; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+        }
+        i += need + 1;
+    }
+    return true;
+}
+
+uint64_t
+kj_hash64(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+uint64_t
+kj_rand64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t
+kj_seed(void)
+{
+    uint64_t r = 0;
+    /* getrandom may be short or fail (very old kernels, seccomp); the
+     * clock and pid still make copies started together differ. */
+    ssize_t got = getrandom(&r, sizeof(r), GRND_NONBLOCK);
+    (void)got;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t mix = r ^ ((uint64_t)ts.tv_sec * 1000000007ULL) ^
+                   (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+    /* One splitmix step spreads the clock bits over the whole word. */
+    return kj_rand64(&mix);
+}
+
+static const char *const s_rc_names[KJ_RC_COUNT] = {
+    [KJ_OK] = "ok",
+    [KJ_ERR_INVALID] = "invalid",
+    [KJ_ERR_NOMEM] = "no_memory",
+    [KJ_ERR_REDIS] = "redis_error",
+    [KJ_ERR_ZMQ] = "zmq_error",
+    [KJ_ERR_DECODE] = "decode_error",
+    [KJ_ERR_STALE] = "stale",
+    [KJ_ERR_TIMEOUT] = "timeout",
+    [KJ_ERR_HTTP] = "http_error",
+    [KJ_ERR_MAX_ATTEMPTS] = "max_attempts",
+    [KJ_ERR_CONFIG] = "config_error",
+    [KJ_ERR_TOO_BIG] = "too_big",
+    [KJ_ERR_IO] = "io_error",
+};
+
+const char *
+kj_rc_name(kj_rc_t rc)
+{
+    if ((int)rc < 0 || rc >= KJ_RC_COUNT)
+        return "unknown";
+    return s_rc_names[rc];
+}
