@@ -1,0 +1,838 @@
+/* kj_store: the record state machine as Lua scripts (see kj_store.h).
+ *
+ * Every operation is one EVALSHA per item, all items of a batch appended
+ * to one pipeline (one round trip). Each script names every key it touches
+ * in KEYS, and all of them carry the record's {partition} hash tag, so the
+ * layout works unchanged on Redis Cluster. A NOSCRIPT answer (Redis
+ * restarted or SCRIPT FLUSH) reloads the scripts and runs again only the
+ * items that got it: an item that ran must not run twice, because a second
+ * transition would report a stale result for work that was applied. */
+#include "kj_store.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kj_log.h"
+#include "kj_util.h"
+
+#define S_PREFIX_MAX 64 /* longest key prefix accepted */
+#define S_KEY_MAX 400   /* prefix + tag + an idempotency key of ~300 */
+#define S_KEYS 6        /* most keys one script takes */
+#define S_ARGS 12       /* most ARGV one script takes */
+#define S_NUMS 6        /* numbers formatted per call */
+#define S_NOSCRIPT_ROUNDS 3
+
+/* The states whose due sets a replay may return a record to. */
+static const char *const s_due_states[] = {"received", "classified", "routed"};
+
+/* ---- Lua ------------------------------------------------------------ */
+
+/* KEYS: record, due:received, events [, idem]
+ * ARGV: id, env, now, deadline, event, maxlen, idem_ttl_s */
+static const char s_lua_create[] =
+    "if #KEYS >= 4 then\n"
+    "  local prev = redis.call('GET', KEYS[4])\n"
+    "  if prev then return {0, prev} end\n"
+    "end\n"
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ARGV[1]} end\n"
+    "redis.call('HSET', KEYS[1], 'state', 'received', 'env', ARGV[2],\n"
+    "  'attempts', 1, 'created_ms', ARGV[3], 'updated_ms', ARGV[3])\n"
+    "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
+    "if ARGV[5] ~= '' then\n"
+    "  if tonumber(ARGV[6]) > 0 then\n"
+    "    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'e', "
+    "ARGV[5])\n"
+    "  else\n"
+    "    redis.call('XADD', KEYS[3], '*', 'e', ARGV[5])\n"
+    "  end\n"
+    "end\n"
+    "if #KEYS >= 4 then\n"
+    "  if tonumber(ARGV[7]) > 0 then\n"
+    "    redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[7])\n"
+    "  else\n"
+    "    redis.call('SET', KEYS[4], ARGV[1])\n"
+    "  end\n"
+    "end\n"
+    "return {1, ARGV[1]}\n";
+
+/* Shared tail of the scripts that may end a record: the event, then the
+ * retention of final states. Expects ev, maxlen, final, retention. */
+#define S_LUA_XADD(keyidx, ev, maxlen)                                         \
+    "if " ev " ~= '' then\n"                                                   \
+    "  if tonumber(" maxlen ") > 0 then\n"                                     \
+    "    redis.call('XADD', KEYS[" keyidx "], 'MAXLEN', '~', " maxlen          \
+    ", '*', 'e', " ev ")\n"                                                    \
+    "  else\n"                                                                 \
+    "    redis.call('XADD', KEYS[" keyidx "], '*', 'e', " ev ")\n"             \
+    "  end\n"                                                                  \
+    "end\n"
+
+/* KEYS: record, due:<from>, due:<to>, dead, events
+ * ARGV: id, from, to, now, due_ms, env, has_env, event, maxlen, reason,
+ *       retention_s */
+static const char s_lua_transition[] =
+    "if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated_ms', ARGV[4],\n"
+    "  'attempts', 1)\n"
+    "if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'env', ARGV[6]) end\n"
+    "redis.call('ZREM', KEYS[2], ARGV[1])\n"
+    "if tonumber(ARGV[5]) > 0 then\n"
+    "  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])\n"
+    "end\n"
+    "if ARGV[3] == 'dead' then\n"
+    "  redis.call('HSET', KEYS[1], 'reason', ARGV[10], 'dead_from', ARGV[2])\n"
+    "  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])\n"
+    "end\n" S_LUA_XADD(
+        "5", "ARGV[8]",
+        "ARGV[9]") "if (ARGV[3] == 'delivered' or ARGV[3] == 'dead') and\n"
+                   "   tonumber(ARGV[11]) > 0 then\n"
+                   "  redis.call('EXPIRE', KEYS[1], ARGV[11])\n"
+                   "end\n"
+                   "return 1\n";
+
+/* KEYS: record, due:<state>, dead, events
+ * ARGV: id, state, now, next_ms, error, env, has_env, dead_event, maxlen,
+ *       max_attempts, retention_s */
+static const char s_lua_retry[] =
+    "if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end\n"
+    "local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts'))\n"
+    "  or 0\n"
+    "if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'env', ARGV[6]) end\n"
+    "if attempts >= tonumber(ARGV[10]) then\n"
+    "  redis.call('HSET', KEYS[1], 'state', 'dead', 'reason', ARGV[5],\n"
+    "    'dead_from', ARGV[2], 'last_error', ARGV[5], 'updated_ms', "
+    "ARGV[3])\n"
+    "  redis.call('ZREM', KEYS[2], ARGV[1])\n"
+    "  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])\n" S_LUA_XADD(
+        "4", "ARGV[8]", "ARGV[9]") "  if tonumber(ARGV[11]) > 0 then\n"
+                                   "    redis.call('EXPIRE', KEYS[1], "
+                                   "ARGV[11])\n"
+                                   "  end\n"
+                                   "  return 2\n"
+                                   "end\n"
+                                   "redis.call('HSET', KEYS[1], "
+                                   "'last_error', ARGV[5], 'updated_ms', "
+                                   "ARGV[3])\n"
+                                   "redis.call('ZADD', KEYS[2], ARGV[4], "
+                                   "ARGV[1])\n"
+                                   "return 1\n";
+
+/* KEYS: record, due:<state>
+ * ARGV: id, state, now, now + lease
+ * nil: not due (another copy took it first) or stale; else
+ * {attempts, env, last_error}. */
+static const char s_lua_claim[] =
+    "local score = redis.call('ZSCORE', KEYS[2], ARGV[1])\n"
+    "if not score or tonumber(score) > tonumber(ARGV[3]) then\n"
+    "  return false\n"
+    "end\n"
+    "if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then\n"
+    "  redis.call('ZREM', KEYS[2], ARGV[1])\n"
+    "  return false\n"
+    "end\n"
+    "local a = redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
+    "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
+    "local f = redis.call('HMGET', KEYS[1], 'env', 'last_error')\n"
+    "return {a, f[1] or '', f[2] or ''}\n";
+
+/* KEYS: record, dead, due:received, due:classified, due:routed
+ * ARGV: id, now, then the states of KEYS[3..] in order */
+static const char s_lua_replay[] =
+    "if redis.call('HGET', KEYS[1], 'state') ~= 'dead' then return 0 end\n"
+    "local from = redis.call('HGET', KEYS[1], 'dead_from')\n"
+    "local due = nil\n"
+    "for i = 3, #KEYS do\n"
+    "  if ARGV[i] == from then due = KEYS[i] end\n"
+    "end\n"
+    "if not due then\n"
+    "  return redis.error_reply('ERR record has no replayable dead_from')\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'state', from, 'attempts', 1,\n"
+    "  'updated_ms', ARGV[2])\n"
+    "redis.call('HDEL', KEYS[1], 'reason')\n"
+    "redis.call('ZADD', due, ARGV[2], ARGV[1])\n"
+    "redis.call('ZREM', KEYS[2], ARGV[1])\n"
+    "redis.call('PERSIST', KEYS[1])\n"
+    "return 1\n";
+
+/* ---- the object ----------------------------------------------------- */
+
+/* One EVALSHA being built: its keys and formatted numbers live here so
+ * that argv can point at them until the pipeline is read. */
+typedef struct {
+    bool pending; /* still to run (or rerun after NOSCRIPT) */
+    int nkeys;    /* keys used */
+    int nargs;    /* ARGV used */
+    int nnums;    /* nums used */
+    char keys[S_KEYS][S_KEY_MAX];
+    char nums[S_NUMS][24];    /* decimal numbers for args */
+    const char *args[S_ARGS]; /* ARGV, pointing at nums or the caller */
+    size_t arglen[S_ARGS];
+} s_call_t;
+
+typedef enum {
+    S_CREATE,
+    S_TRANSITION,
+    S_RETRY,
+    S_CLAIM,
+    S_REPLAY,
+    S_SCRIPTS
+} s_script_id_t;
+
+struct kj_store {
+    kj_redis_t *redis; /* borrowed */
+    char prefix[S_PREFIX_MAX + 1];
+    kj_store_opts_t opts;   /* copy; opts.prefix points at prefix */
+    int scripts[S_SCRIPTS]; /* kj_redis script handles */
+    s_call_t *calls;        /* one per item of the current batch */
+    size_t cap_calls;
+    redisReply **replies; /* one per call, for the current batch */
+    size_t cap_replies;
+    redisReply **claim_keep; /* replies claims point into */
+    size_t n_claim_keep;
+    size_t cap_claim_keep;
+};
+
+kj_store_t *
+kj_store_new(kj_redis_t *redis, const kj_store_opts_t *opts)
+{
+    assert(redis && opts);
+    const char *prefix = opts->prefix ? opts->prefix : "kj";
+    size_t plen = strlen(prefix);
+    if (plen == 0 || plen > S_PREFIX_MAX || opts->max_attempts < 1) {
+        kj_error("store options out of range", "i:prefix_len", (int)plen,
+                 "i:max_attempts", opts->max_attempts);
+        return NULL;
+    }
+    kj_store_t *self = kj_calloc(1, sizeof *self);
+    self->redis = redis;
+    memcpy(self->prefix, prefix, plen + 1);
+    self->opts = *opts;
+    self->opts.prefix = self->prefix;
+    self->scripts[S_CREATE] = kj_redis_script_add(redis, s_lua_create);
+    self->scripts[S_TRANSITION] = kj_redis_script_add(redis, s_lua_transition);
+    self->scripts[S_RETRY] = kj_redis_script_add(redis, s_lua_retry);
+    self->scripts[S_CLAIM] = kj_redis_script_add(redis, s_lua_claim);
+    self->scripts[S_REPLAY] = kj_redis_script_add(redis, s_lua_replay);
+    return self;
+}
+
+static void
+s_claim_release(kj_store_t *self)
+{
+    for (size_t i = 0; i < self->n_claim_keep; i++)
+        freeReplyObject(self->claim_keep[i]);
+    self->n_claim_keep = 0;
+}
+
+void
+kj_store_destroy(kj_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kj_store_t *self = *self_p;
+    s_claim_release(self);
+    free(self->claim_keep);
+    free(self->calls);
+    free(self->replies);
+    free(self);
+    *self_p = NULL;
+}
+
+int
+kj_store_key(const kj_store_t *self, char *buf, size_t size, int partition,
+             const char *what)
+{
+    return snprintf(buf, size, "%s:{%d}:%s", self->prefix, partition, what);
+}
+
+/* ---- building calls -------------------------------------------------- */
+
+/* Room for n calls and replies; the arrays only grow. */
+static void
+s_reserve(kj_store_t *self, size_t n)
+{
+    if (n > self->cap_calls) {
+        self->calls = kj_realloc(self->calls, n * sizeof *self->calls);
+        self->cap_calls = n;
+    }
+    if (n > self->cap_replies) {
+        self->replies = kj_realloc(self->replies, n * sizeof *self->replies);
+        self->cap_replies = n;
+    }
+    memset(self->replies, 0, n * sizeof *self->replies);
+}
+
+static void
+s_call_init(s_call_t *c)
+{
+    c->pending = true;
+    c->nkeys = 0;
+    c->nargs = 0;
+    c->nnums = 0;
+}
+
+/* Add "<prefix>:{p}:<a><b>" as the next key. -1 if it does not fit. */
+static int
+s_key(const kj_store_t *self, s_call_t *c, int p, const char *a, const char *b)
+{
+    assert(c->nkeys < S_KEYS);
+    char *k = c->keys[c->nkeys];
+    int n =
+        snprintf(k, S_KEY_MAX, "%s:{%d}:%s%s", self->prefix, p, a, b ? b : "");
+    if (n < 0 || n >= S_KEY_MAX)
+        return -1;
+    c->nkeys++;
+    return 0;
+}
+
+static void
+s_arg(s_call_t *c, const void *data, size_t len)
+{
+    assert(c->nargs < S_ARGS);
+    c->args[c->nargs] = data ? data : "";
+    c->arglen[c->nargs] = data ? len : 0;
+    c->nargs++;
+}
+
+static void
+s_arg_str(s_call_t *c, const char *s)
+{
+    s_arg(c, s, s ? strlen(s) : 0);
+}
+
+static void
+s_arg_num(s_call_t *c, int64_t v)
+{
+    assert(c->nnums < S_NUMS);
+    char *buf = c->nums[c->nnums++];
+    int n = snprintf(buf, sizeof c->nums[0], "%" PRId64, v);
+    s_arg(c, buf, (size_t)n);
+}
+
+/* ---- running a batch ------------------------------------------------- */
+
+static void
+s_replies_free(kj_store_t *self, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (self->replies[i])
+            freeReplyObject(self->replies[i]);
+        self->replies[i] = NULL;
+    }
+}
+
+/* EVALSHA every pending call of calls[0..n) in one pipeline; the replies
+ * land in self->replies. Calls answered NOSCRIPT are run again after the
+ * scripts are reloaded. -1 if Redis could not be reached or the
+ * connection broke (replies read so far are kept; the rest are NULL). */
+static int
+s_eval(kj_store_t *self, s_script_id_t script, size_t n)
+{
+    kj_redis_t *r = self->redis;
+    const char *sha = kj_redis_script_sha(r, self->scripts[script]);
+    for (int round = 0; round < S_NOSCRIPT_ROUNDS; round++) {
+        size_t sent = 0;
+        if (kj_redis_connect(r) != 0)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            s_call_t *c = &self->calls[i];
+            if (!c->pending)
+                continue;
+            const char *argv[3 + S_KEYS + S_ARGS];
+            size_t argvlen[3 + S_KEYS + S_ARGS];
+            char nkeys[8];
+            int argc = 0;
+            snprintf(nkeys, sizeof nkeys, "%d", c->nkeys);
+            argv[argc] = "EVALSHA";
+            argvlen[argc++] = 7;
+            argv[argc] = sha;
+            argvlen[argc++] = 40;
+            argv[argc] = nkeys;
+            argvlen[argc++] = strlen(nkeys);
+            for (int k = 0; k < c->nkeys; k++) {
+                argv[argc] = c->keys[k];
+                argvlen[argc++] = strlen(c->keys[k]);
+            }
+            for (int a = 0; a < c->nargs; a++) {
+                argv[argc] = c->args[a];
+                argvlen[argc++] = c->arglen[a];
+            }
+            if (kj_redis_appendargv(r, argc, argv, argvlen) != 0)
+                return -1;
+            sent++;
+        }
+        if (sent == 0)
+            return 0;
+        bool noscript = false;
+        for (size_t i = 0; i < n; i++) {
+            s_call_t *c = &self->calls[i];
+            if (!c->pending)
+                continue;
+            redisReply *rep = kj_redis_get_reply(r);
+            if (!rep)
+                return -1;
+            if (kj_redis_is_noscript(rep)) {
+                freeReplyObject(rep);
+                noscript = true;
+                continue;
+            }
+            c->pending = false;
+            self->replies[i] = rep;
+        }
+        if (!noscript)
+            return 0;
+        kj_warn("redis lost the scripts; reloading", "s:script", sha);
+        if (kj_redis_scripts_reload(r) != 0)
+            return -1;
+    }
+    kj_error("redis keeps answering NOSCRIPT", "s:script", sha);
+    return -1;
+}
+
+/* An error reply where a script result was expected: a bug or a Redis in
+ * trouble (OOM). Logged here, once per reply. */
+static void
+s_reply_error(const char *op, const redisReply *rep)
+{
+    kj_error("redis script failed", "s:op", op, "s:error",
+             rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+}
+
+static int
+s_int_reply(const char *op, const redisReply *rep)
+{
+    if (rep && rep->type == REDIS_REPLY_INTEGER)
+        return (int)rep->integer;
+    if (rep)
+        s_reply_error(op, rep);
+    return -1;
+}
+
+static bool
+s_id_ok(const char *op, const char *id)
+{
+    if (id && kj_id_valid(id))
+        return true;
+    kj_error("store called with an invalid id", "s:op", op);
+    return false;
+}
+
+/* ---- create ---------------------------------------------------------- */
+
+int
+kj_store_create(kj_store_t *self, kj_store_create_t *items, size_t n,
+                int64_t now_ms)
+{
+    s_reserve(self, n);
+    for (size_t i = 0; i < n; i++) {
+        kj_store_create_t *it = &items[i];
+        s_call_t *c = &self->calls[i];
+        s_call_init(c);
+        it->result = -1;
+        it->existing_id[0] = '\0';
+        if (!s_id_ok("create", it->id)) {
+            c->pending = false;
+            continue;
+        }
+        int p = kj_id_partition(it->id);
+        /* The idempotency key must live in the id's slot (ingest makes
+         * the id in kj_key_partition(key)); otherwise a repeat would look
+         * in another partition and never find it. */
+        if (it->idem_key && kj_key_partition(it->idem_key) != p) {
+            kj_error("idempotency key and id in different partitions", "s:id",
+                     it->id);
+            c->pending = false;
+            continue;
+        }
+        if (s_key(self, c, p, "c:", it->id) != 0 ||
+            s_key(self, c, p, "due:received", NULL) != 0 ||
+            s_key(self, c, p, "events", NULL) != 0 ||
+            (it->idem_key && s_key(self, c, p, "idem:", it->idem_key) != 0)) {
+            kj_error("store key too long", "s:op", "create", "s:id", it->id);
+            c->pending = false;
+            continue;
+        }
+        s_arg_str(c, it->id);
+        s_arg(c, it->env, it->env_len);
+        s_arg_num(c, now_ms);
+        s_arg_num(c, now_ms + self->opts.lease_ms);
+        s_arg(c, it->event, it->event ? it->event_len : 0);
+        s_arg_num(c, self->opts.stream_maxlen);
+        s_arg_num(c, self->opts.idem_ttl_s);
+    }
+    int rc = s_eval(self, S_CREATE, n);
+    for (size_t i = 0; i < n; i++) {
+        redisReply *rep = self->replies[i];
+        kj_store_create_t *it = &items[i];
+        if (!rep)
+            continue;
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+            rep->element[0]->type == REDIS_REPLY_INTEGER &&
+            rep->element[1]->type == REDIS_REPLY_STRING) {
+            it->result = (int)rep->element[0]->integer;
+            kj_strlcpy(it->existing_id, rep->element[1]->str,
+                       sizeof it->existing_id);
+        } else {
+            s_reply_error("create", rep);
+        }
+    }
+    s_replies_free(self, n);
+    for (size_t i = 0; i < n; i++)
+        if (items[i].result < 0)
+            rc = -1;
+    return rc;
+}
+
+/* ---- transition ------------------------------------------------------ */
+
+int
+kj_store_transition(kj_store_t *self, kj_store_transition_t *items, size_t n,
+                    int64_t now_ms)
+{
+    s_reserve(self, n);
+    for (size_t i = 0; i < n; i++) {
+        kj_store_transition_t *it = &items[i];
+        s_call_t *c = &self->calls[i];
+        s_call_init(c);
+        it->result = -1;
+        if (!s_id_ok("transition", it->id) || !it->from || !it->to) {
+            c->pending = false;
+            continue;
+        }
+        int p = kj_id_partition(it->id);
+        if (s_key(self, c, p, "c:", it->id) != 0 ||
+            s_key(self, c, p, "due:", it->from) != 0 ||
+            s_key(self, c, p, "due:", it->to) != 0 ||
+            s_key(self, c, p, "dead", NULL) != 0 ||
+            s_key(self, c, p, "events", NULL) != 0) {
+            kj_error("store key too long", "s:op", "transition", "s:id",
+                     it->id);
+            c->pending = false;
+            continue;
+        }
+        s_arg_str(c, it->id);
+        s_arg_str(c, it->from);
+        s_arg_str(c, it->to);
+        s_arg_num(c, now_ms);
+        s_arg_num(c, it->due_ms);
+        s_arg(c, it->env, it->env ? it->env_len : 0);
+        s_arg_str(c, it->env ? "1" : "0");
+        s_arg(c, it->event, it->event ? it->event_len : 0);
+        s_arg_num(c, self->opts.stream_maxlen);
+        s_arg_str(c, it->reason);
+        s_arg_num(c, self->opts.retention_s);
+    }
+    int rc = s_eval(self, S_TRANSITION, n);
+    for (size_t i = 0; i < n; i++)
+        if (self->replies[i])
+            items[i].result = s_int_reply("transition", self->replies[i]);
+    s_replies_free(self, n);
+    for (size_t i = 0; i < n; i++)
+        if (items[i].result < 0)
+            rc = -1;
+    return rc;
+}
+
+/* ---- retry ----------------------------------------------------------- */
+
+int
+kj_store_retry(kj_store_t *self, kj_store_retry_t *items, size_t n,
+               int64_t now_ms)
+{
+    s_reserve(self, n);
+    for (size_t i = 0; i < n; i++) {
+        kj_store_retry_t *it = &items[i];
+        s_call_t *c = &self->calls[i];
+        s_call_init(c);
+        it->result = -1;
+        if (!s_id_ok("retry", it->id) || !it->state) {
+            c->pending = false;
+            continue;
+        }
+        int p = kj_id_partition(it->id);
+        if (s_key(self, c, p, "c:", it->id) != 0 ||
+            s_key(self, c, p, "due:", it->state) != 0 ||
+            s_key(self, c, p, "dead", NULL) != 0 ||
+            s_key(self, c, p, "events", NULL) != 0) {
+            kj_error("store key too long", "s:op", "retry", "s:id", it->id);
+            c->pending = false;
+            continue;
+        }
+        s_arg_str(c, it->id);
+        s_arg_str(c, it->state);
+        s_arg_num(c, now_ms);
+        s_arg_num(c, it->next_ms);
+        s_arg_str(c, it->error);
+        s_arg(c, it->env, it->env ? it->env_len : 0);
+        s_arg_str(c, it->env ? "1" : "0");
+        s_arg(c, it->dead_event, it->dead_event ? it->dead_event_len : 0);
+        s_arg_num(c, self->opts.stream_maxlen);
+        s_arg_num(c, self->opts.max_attempts);
+        s_arg_num(c, self->opts.retention_s);
+    }
+    int rc = s_eval(self, S_RETRY, n);
+    for (size_t i = 0; i < n; i++)
+        if (self->replies[i])
+            items[i].result = s_int_reply("retry", self->replies[i]);
+    s_replies_free(self, n);
+    for (size_t i = 0; i < n; i++)
+        if (items[i].result < 0)
+            rc = -1;
+    return rc;
+}
+
+/* ---- claim ----------------------------------------------------------- */
+
+/* Step 1: the first `max` overdue ids of every partition, one pipeline.
+ * Fills self->replies[0..16); -1 on Redis failure. */
+static int
+s_due_lists(kj_store_t *self, const char *state, int64_t now_ms, size_t max)
+{
+    kj_redis_t *r = self->redis;
+    if (kj_redis_connect(r) != 0)
+        return -1;
+    char now[24], lim[24];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    snprintf(lim, sizeof lim, "%zu", max);
+    for (int p = 0; p < KJ_PARTITIONS; p++) {
+        char key[S_KEY_MAX];
+        char what[S_KEY_MAX];
+        snprintf(what, sizeof what, "due:%s", state);
+        kj_store_key(self, key, sizeof key, p, what);
+        const char *argv[] = {"ZRANGEBYSCORE", key, "-inf", now,
+                              "LIMIT",         "0", lim};
+        if (kj_redis_appendargv(r, 7, argv, NULL) != 0)
+            return -1;
+    }
+    for (int p = 0; p < KJ_PARTITIONS; p++) {
+        self->replies[p] = kj_redis_get_reply(r);
+        if (!self->replies[p])
+            return -1;
+    }
+    return 0;
+}
+
+int
+kj_store_claim(kj_store_t *self, const char *state, int64_t now_ms,
+               kj_store_claim_t *out, size_t max)
+{
+    s_claim_release(self);
+    if (max == 0)
+        return 0;
+    if (strlen(state) > 32) {
+        kj_error("store called with a bad state", "s:op", "claim");
+        return -1;
+    }
+    s_reserve(self, KJ_PARTITIONS > max ? KJ_PARTITIONS : max);
+    if (s_due_lists(self, state, now_ms, max) != 0) {
+        s_replies_free(self, KJ_PARTITIONS);
+        return -1;
+    }
+    /* Take candidates round-robin across partitions so that one busy
+     * partition cannot starve the others. */
+    redisReply *lists[KJ_PARTITIONS];
+    bool lists_ok = true;
+    for (int p = 0; p < KJ_PARTITIONS; p++) {
+        lists[p] = self->replies[p];
+        self->replies[p] = NULL;
+        if (lists[p]->type != REDIS_REPLY_ARRAY) {
+            s_reply_error("claim", lists[p]);
+            lists_ok = false;
+        }
+    }
+    if (!lists_ok) {
+        for (int p = 0; p < KJ_PARTITIONS; p++)
+            freeReplyObject(lists[p]);
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t depth = 0; n < max; depth++) {
+        bool any = false;
+        for (int p = 0; p < KJ_PARTITIONS && n < max; p++) {
+            if (depth >= lists[p]->elements)
+                continue;
+            any = true;
+            const redisReply *idr = lists[p]->element[depth];
+            s_call_t *c = &self->calls[n];
+            s_call_init(c);
+            if (idr->type != REDIS_REPLY_STRING || !kj_id_valid(idr->str) ||
+                kj_id_partition(idr->str) != p)
+                continue; /* not ours to parse; never written by us */
+            if (s_key(self, c, p, "c:", idr->str) != 0 ||
+                s_key(self, c, p, "due:", state) != 0)
+                continue;
+            /* The id arg points into lists[], alive until below. */
+            s_arg_str(c, idr->str);
+            s_arg_str(c, state);
+            s_arg_num(c, now_ms);
+            s_arg_num(c, now_ms + self->opts.lease_ms);
+            n++;
+        }
+        if (!any)
+            break;
+    }
+    int rc = s_eval(self, S_CLAIM, n);
+    int got = 0;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *rep = self->replies[i];
+        if (!rep)
+            continue;
+        self->replies[i] = NULL;
+        if (rep->type == REDIS_REPLY_NIL) {
+            freeReplyObject(rep);
+            continue;
+        }
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+            rep->element[0]->type != REDIS_REPLY_INTEGER ||
+            rep->element[1]->type != REDIS_REPLY_STRING ||
+            rep->element[2]->type != REDIS_REPLY_STRING) {
+            s_reply_error("claim", rep);
+            freeReplyObject(rep);
+            continue;
+        }
+        kj_store_claim_t *cl = &out[got++];
+        kj_strlcpy(cl->id, self->calls[i].args[0], sizeof cl->id);
+        cl->attempts = (int)rep->element[0]->integer;
+        cl->env = (const uint8_t *)rep->element[1]->str;
+        cl->env_len = rep->element[1]->len;
+        kj_strlcpy(cl->last_error, rep->element[2]->str, sizeof cl->last_error);
+        /* Keep the reply: cl->env points into it until the next claim. */
+        if (self->n_claim_keep == self->cap_claim_keep) {
+            self->cap_claim_keep =
+                self->cap_claim_keep ? self->cap_claim_keep * 2 : 64;
+            self->claim_keep =
+                kj_realloc(self->claim_keep,
+                           self->cap_claim_keep * sizeof *self->claim_keep);
+        }
+        self->claim_keep[self->n_claim_keep++] = rep;
+    }
+    for (int p = 0; p < KJ_PARTITIONS; p++)
+        freeReplyObject(lists[p]);
+    /* Claims that went through are owned now (their lease runs) even if
+     * the pipeline broke after them, so report them. */
+    if (rc != 0 && got == 0)
+        return -1;
+    return got;
+}
+
+/* ---- get, replay, depth --------------------------------------------- */
+
+static void
+s_field(char *dst, size_t size, const redisReply *r)
+{
+    if (r && r->type == REDIS_REPLY_STRING)
+        kj_strlcpy(dst, r->str, size);
+    else
+        dst[0] = '\0';
+}
+
+static int64_t
+s_field_num(const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_STRING)
+        return 0;
+    return strtoll(r->str, NULL, 10);
+}
+
+int
+kj_store_get(kj_store_t *self, const char *id, kj_store_record_t *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    if (!s_id_ok("get", id))
+        return 0; /* no record can have that id */
+    char key[S_KEY_MAX], what[S_KEY_MAX];
+    snprintf(what, sizeof what, "c:%s", id);
+    kj_store_key(self, key, sizeof key, kj_id_partition(id), what);
+    const char *argv[] = {"HMGET",      key,         "state",     "env",
+                          "attempts",   "reason",    "dead_from", "last_error",
+                          "created_ms", "updated_ms"};
+    redisReply *rep =
+        kj_redis_commandargv(self->redis, (int)KJ_ARRAY_LEN(argv), argv, NULL);
+    if (!rep)
+        return -1;
+    int rc = -1;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 8) {
+        s_reply_error("get", rep);
+        goto out;
+    }
+    redisReply **f = rep->element;
+    if (f[0]->type != REDIS_REPLY_STRING) {
+        rc = 0;
+        goto out;
+    }
+    s_field(rec->state, sizeof rec->state, f[0]);
+    if (f[1]->type == REDIS_REPLY_STRING) {
+        rec->env = kj_malloc(f[1]->len ? f[1]->len : 1);
+        memcpy(rec->env, f[1]->str, f[1]->len);
+        rec->env_len = f[1]->len;
+    }
+    rec->attempts = (int)s_field_num(f[2]);
+    s_field(rec->reason, sizeof rec->reason, f[3]);
+    s_field(rec->dead_from, sizeof rec->dead_from, f[4]);
+    s_field(rec->last_error, sizeof rec->last_error, f[5]);
+    rec->created_ms = s_field_num(f[6]);
+    rec->updated_ms = s_field_num(f[7]);
+    rc = 1;
+out:
+    freeReplyObject(rep);
+    return rc;
+}
+
+int
+kj_store_replay(kj_store_t *self, const char *id, int64_t now_ms)
+{
+    if (!s_id_ok("replay", id))
+        return 0;
+    s_reserve(self, 1);
+    s_call_t *c = &self->calls[0];
+    s_call_init(c);
+    int p = kj_id_partition(id);
+    s_key(self, c, p, "c:", id);
+    s_key(self, c, p, "dead", NULL);
+    s_arg_str(c, id);
+    s_arg_num(c, now_ms);
+    for (size_t i = 0; i < KJ_ARRAY_LEN(s_due_states); i++) {
+        s_key(self, c, p, "due:", s_due_states[i]);
+        s_arg_str(c, s_due_states[i]);
+    }
+    int rc = s_eval(self, S_REPLAY, 1);
+    int result = rc == 0 ? s_int_reply("replay", self->replies[0]) : -1;
+    s_replies_free(self, 1);
+    return result;
+}
+
+int64_t
+kj_store_depth(kj_store_t *self, const char *state)
+{
+    kj_redis_t *r = self->redis;
+    if (kj_redis_connect(r) != 0)
+        return -1;
+    char what[S_KEY_MAX];
+    snprintf(what, sizeof what, "due:%s", state);
+    for (int p = 0; p < KJ_PARTITIONS; p++) {
+        char key[S_KEY_MAX];
+        kj_store_key(self, key, sizeof key, p, what);
+        const char *argv[] = {"ZCARD", key};
+        if (kj_redis_appendargv(r, 2, argv, NULL) != 0)
+            return -1;
+    }
+    int64_t total = 0;
+    for (int p = 0; p < KJ_PARTITIONS; p++) {
+        redisReply *rep = kj_redis_get_reply(r);
+        if (!rep)
+            return -1;
+        if (rep->type == REDIS_REPLY_INTEGER && total >= 0)
+            total += rep->integer;
+        else if (rep->type != REDIS_REPLY_INTEGER) {
+            s_reply_error("depth", rep);
+            total = -1; /* keep reading the pipeline */
+        }
+        freeReplyObject(rep);
+    }
+    return total;
+}
