@@ -1,0 +1,253 @@
+#include "analytics_count.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "kj_util.h"
+
+/* Append one increment if the label is known and there is room. */
+static void
+s_push(analytics_incr_t *out, size_t max, size_t *n, const char *group,
+       const char *label, int64_t by)
+{
+    if (*n >= max)
+        return;
+    if (label && !label[0])
+        return;
+    int len;
+    if (label)
+        len = snprintf(out[*n].field, sizeof out[*n].field, "%s:%s", group,
+                       label);
+    else
+        len = snprintf(out[*n].field, sizeof out[*n].field, "%s", group);
+    if (len < 0 || (size_t)len >= sizeof out[*n].field)
+        return; /* cannot happen with the codec's field limits */
+    out[*n].by = by;
+    (*n)++;
+}
+
+size_t
+analytics_count_event(const kj_event_t *ev, analytics_incr_t *out,
+                      size_t max)
+{
+    size_t n = 0;
+    s_push(out, max, &n, "events", NULL, 1);
+    s_push(out, max, &n, "by_state", ev->state, 1);
+    if (strcmp(ev->state, "received") == 0) {
+        s_push(out, max, &n, "by_channel", ev->channel, 1);
+    } else if (strcmp(ev->state, "classified") == 0) {
+        s_push(out, max, &n, "by_language", ev->language, 1);
+        s_push(out, max, &n, "by_category", ev->category, 1);
+        s_push(out, max, &n, "by_sentiment", ev->sentiment, 1);
+    } else if (strcmp(ev->state, "routed") == 0) {
+        s_push(out, max, &n, "by_team", ev->team, 1);
+    } else if (strcmp(ev->state, "delivered") == 0) {
+        s_push(out, max, &n, "delivered", NULL, 1);
+        /* A clock step between hosts can make e2e negative; counting it
+         * would drag the average below what any complaint saw. */
+        s_push(out, max, &n, "e2e_ms_sum", NULL,
+               ev->e2e_ms > 0 ? ev->e2e_ms : 0);
+    }
+    return n;
+}
+
+/* The label groups of the document, in the order they are rendered. */
+static const char *const s_groups[] = {"by_state",    "by_channel",
+                                       "by_language", "by_category",
+                                       "by_sentiment", "by_team"};
+#define S_NGROUPS (sizeof s_groups / sizeof s_groups[0])
+
+/* by_state lists every state, even at 0, in pipeline order. */
+static const char *const s_states[] = {"received", "classified", "routed",
+                                       "delivered", "dead"};
+
+struct analytics_stats {
+    json_t *groups[S_NGROUPS]; /* label -> json_integer sum */
+    int64_t delivered;         /* complaints delivered */
+    int64_t e2e_ms_sum;        /* their end-to-end times added up */
+    int64_t events;            /* every event counted */
+};
+
+analytics_stats_t *
+analytics_stats_new(void)
+{
+    analytics_stats_t *self = kj_calloc(1, sizeof *self);
+    for (size_t i = 0; i < S_NGROUPS; i++)
+        self->groups[i] = json_object();
+    return self;
+}
+
+void
+analytics_stats_destroy(analytics_stats_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    analytics_stats_t *self = *self_p;
+    for (size_t i = 0; i < S_NGROUPS; i++)
+        json_decref(self->groups[i]);
+    free(self);
+    *self_p = NULL;
+}
+
+/* Sums saturate: a counter near INT64_MAX is broken data, not a reason to
+ * wrap into a negative count. */
+static int64_t
+s_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+static int
+s_parse(const char *value, size_t vlen, int64_t *out)
+{
+    char buf[24];
+    if (vlen == 0 || vlen >= sizeof buf)
+        return -1;
+    memcpy(buf, value, vlen);
+    buf[vlen] = '\0';
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+/* True if jansson accepts s as a key (valid UTF-8). */
+static bool
+s_utf8(const char *s)
+{
+    json_t *j = json_string(s);
+    if (!j)
+        return false;
+    json_decref(j);
+    return true;
+}
+
+int
+analytics_stats_add(analytics_stats_t *self, const char *field, size_t flen,
+                    const char *value, size_t vlen)
+{
+    int64_t v;
+    if (s_parse(value, vlen, &v) < 0)
+        return -1;
+    if (flen == 6 && memcmp(field, "events", 6) == 0) {
+        self->events = s_add(self->events, v);
+        return 0;
+    }
+    if (flen == 9 && memcmp(field, "delivered", 9) == 0) {
+        self->delivered = s_add(self->delivered, v);
+        return 0;
+    }
+    if (flen == 10 && memcmp(field, "e2e_ms_sum", 10) == 0) {
+        self->e2e_ms_sum = s_add(self->e2e_ms_sum, v);
+        return 0;
+    }
+    const char *colon = memchr(field, ':', flen);
+    if (!colon)
+        return -1;
+    size_t glen = (size_t)(colon - field);
+    size_t llen = flen - glen - 1;
+    if (llen == 0 || llen >= ANALYTICS_FIELD_MAX)
+        return -1;
+    for (size_t i = 0; i < S_NGROUPS; i++) {
+        if (strlen(s_groups[i]) != glen ||
+            memcmp(field, s_groups[i], glen) != 0)
+            continue;
+        char label[ANALYTICS_FIELD_MAX];
+        memcpy(label, colon + 1, llen);
+        label[llen] = '\0';
+        /* jansson keys must be UTF-8 without NUL; anything else is not a
+         * label kujo wrote. */
+        if (strlen(label) != llen || !s_utf8(label))
+            return -1;
+        json_t *cur = json_object_get(self->groups[i], label);
+        if (cur) {
+            json_integer_set(cur, s_add(json_integer_value(cur), v));
+            return 0;
+        }
+        if (json_object_size(self->groups[i]) >= ANALYTICS_MAX_LABELS)
+            return -1;
+        json_object_set_new(self->groups[i], label, json_integer(v));
+        return 0;
+    }
+    return -1;
+}
+
+static int
+s_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A copy of a group with its labels sorted, so that the document does not
+ * change order from one request to the next. by_state starts with every
+ * state in pipeline order. */
+static json_t *
+s_group(const json_t *g, bool states)
+{
+    json_t *out = json_object();
+    if (states)
+        for (size_t i = 0; i < KJ_ARRAY_LEN(s_states); i++) {
+            const json_t *v = json_object_get(g, s_states[i]);
+            json_object_set_new(out, s_states[i],
+                                json_integer(v ? json_integer_value(v) : 0));
+        }
+    size_t n = json_object_size(g);
+    const char **keys = kj_calloc(n ? n : 1, sizeof *keys);
+    size_t k = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)g, key, val)
+    {
+        keys[k++] = key;
+    }
+    qsort(keys, k, sizeof *keys, s_cmp);
+    for (size_t i = 0; i < k; i++)
+        if (!json_object_get(out, keys[i]))
+            json_object_set_new(
+                out, keys[i],
+                json_integer(json_integer_value(json_object_get(g, keys[i]))));
+    free(keys);
+    return out;
+}
+
+char *
+analytics_stats_render(const analytics_stats_t *self)
+{
+    json_t *o = json_object();
+    const json_t *received = json_object_get(self->groups[0], "received");
+    json_object_set_new(o, "total",
+                        json_integer(received ? json_integer_value(received)
+                                              : 0));
+    for (size_t i = 0; i < S_NGROUPS; i++)
+        json_object_set_new(o, s_groups[i], s_group(self->groups[i], i == 0));
+    json_object_set_new(o, "delivered", json_integer(self->delivered));
+    if (self->delivered > 0) {
+        /* One decimal is all a dashboard shows; it also keeps jansson from
+         * printing 14.199999999999999. */
+        double avg = (double)self->e2e_ms_sum / (double)self->delivered;
+        json_object_set_new(o, "e2e_ms_avg", json_real(round(avg * 10) / 10));
+    } else {
+        json_object_set_new(o, "e2e_ms_avg", json_null());
+    }
+    json_object_set_new(o, "events", json_integer(self->events));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
+                                JSON_REAL_PRECISION(15));
+    json_decref(o);
+    if (!s)
+        abort(); /* jansson fails only when out of memory */
+    char *out = kj_strdup(s);
+    free(s);
+    return out;
+}

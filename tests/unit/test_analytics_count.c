@@ -1,0 +1,243 @@
+/* What each event adds to the counters, and the summed /v1/stats document. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "analytics_count.h"
+
+static kj_event_t
+s_event(const char *state)
+{
+    kj_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    strcpy(ev.complaint_id, "0193a5b2c3d4e5f6a7b8");
+    strcpy(ev.state, state);
+    strcpy(ev.channel, "x");
+    strcpy(ev.language, "ja");
+    strcpy(ev.category, "outage");
+    strcpy(ev.sentiment, "negative");
+    strcpy(ev.team, "care-ja");
+    return ev;
+}
+
+/* Feed increments into a stats sum as the Lua script would HINCRBY them. */
+static void
+s_apply(analytics_stats_t *st, const analytics_incr_t *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char v[24];
+        snprintf(v, sizeof v, "%lld", (long long)in[i].by);
+        cr_assert(eq(int,
+                     analytics_stats_add(st, in[i].field,
+                                         strlen(in[i].field), v, strlen(v)),
+                     0),
+                  "field %s", in[i].field);
+    }
+}
+
+static json_t *
+s_render(const analytics_stats_t *st)
+{
+    char *s = analytics_stats_render(st);
+    json_error_t err;
+    json_t *o = json_loads(s, 0, &err);
+    cr_assert_not_null(o, "%s: %s", err.text, s);
+    free(s);
+    return o;
+}
+
+static long long
+s_get(json_t *o, const char *group, const char *label)
+{
+    json_t *g = label ? json_object_get(o, group) : o;
+    json_t *v = json_object_get(g, label ? label : group);
+    cr_assert(eq(int, json_is_integer(v) ? 1 : 0, 1), "%s.%s", group,
+              label ? label : "");
+    return json_integer_value(v);
+}
+
+Test(analytics_count, usage)
+{
+    kj_event_t ev = s_event("classified");
+    analytics_incr_t incr[ANALYTICS_MAX_INCRS];
+    size_t n = analytics_count_event(&ev, incr, ANALYTICS_MAX_INCRS);
+    cr_assert(eq(sz, n, 5));
+    cr_assert(eq(str, incr[0].field, "events"));
+    cr_assert(eq(str, incr[1].field, "by_state:classified"));
+    cr_assert(eq(str, incr[2].field, "by_language:ja"));
+    cr_assert(eq(str, incr[3].field, "by_category:outage"));
+    cr_assert(eq(str, incr[4].field, "by_sentiment:negative"));
+    for (size_t i = 0; i < n; i++)
+        cr_assert(eq(i64, incr[i].by, 1));
+
+    analytics_stats_t *st = analytics_stats_new();
+    s_apply(st, incr, n);
+    json_t *o = s_render(st);
+    cr_assert(eq(i64, s_get(o, "by_language", "ja"), 1));
+    cr_assert(eq(i64, s_get(o, "events", NULL), 1));
+    json_decref(o);
+    analytics_stats_destroy(&st);
+    cr_assert_null(st);
+}
+
+Test(analytics_count, each_state_counts_its_own_labels)
+{
+    analytics_incr_t incr[ANALYTICS_MAX_INCRS];
+    kj_event_t ev = s_event("received");
+    size_t n = analytics_count_event(&ev, incr, ANALYTICS_MAX_INCRS);
+    cr_assert(eq(sz, n, 3));
+    cr_assert(eq(str, incr[2].field, "by_channel:x"));
+
+    ev = s_event("routed");
+    n = analytics_count_event(&ev, incr, ANALYTICS_MAX_INCRS);
+    cr_assert(eq(sz, n, 3));
+    cr_assert(eq(str, incr[2].field, "by_team:care-ja"));
+
+    ev = s_event("delivered");
+    ev.e2e_ms = 42;
+    n = analytics_count_event(&ev, incr, ANALYTICS_MAX_INCRS);
+    cr_assert(eq(sz, n, 4));
+    cr_assert(eq(str, incr[2].field, "delivered"));
+    cr_assert(eq(str, incr[3].field, "e2e_ms_sum"));
+    cr_assert(eq(i64, incr[3].by, 42));
+
+    /* A negative end-to-end time (clock step) adds nothing to the sum. */
+    ev.e2e_ms = -5;
+    n = analytics_count_event(&ev, incr, ANALYTICS_MAX_INCRS);
+    cr_assert(eq(i64, incr[3].by, 0));
+
+    ev = s_event("dead");
+    n = analytics_count_event(&ev, incr, ANALYTICS_MAX_INCRS);
+    cr_assert(eq(sz, n, 2));
+    cr_assert(eq(str, incr[1].field, "by_state:dead"));
+}
+
+Test(analytics_count, empty_labels_are_not_counted)
+{
+    analytics_incr_t incr[ANALYTICS_MAX_INCRS];
+    kj_event_t ev = s_event("classified");
+    ev.sentiment[0] = '\0';
+    ev.category[0] = '\0';
+    size_t n = analytics_count_event(&ev, incr, ANALYTICS_MAX_INCRS);
+    cr_assert(eq(sz, n, 3));
+    cr_assert(eq(str, incr[2].field, "by_language:ja"));
+
+    /* A short output array is never overrun. */
+    ev = s_event("classified");
+    n = analytics_count_event(&ev, incr, 2);
+    cr_assert(eq(sz, n, 2));
+}
+
+Test(analytics_count, document_sums_partitions)
+{
+    analytics_stats_t *st = analytics_stats_new();
+    analytics_incr_t incr[ANALYTICS_MAX_INCRS];
+    /* Three complaints through the pipeline; one of them dies. */
+    const char *chans[] = {"x", "email", "x"};
+    for (int c = 0; c < 3; c++) {
+        const char *path[] = {"received", "classified", "routed",
+                              c == 2 ? "dead" : "delivered"};
+        for (int s = 0; s < 4; s++) {
+            kj_event_t ev = s_event(path[s]);
+            strcpy(ev.channel, chans[c]);
+            if (c == 1)
+                strcpy(ev.language, "en");
+            ev.e2e_ms = c == 0 ? 10 : 15;
+            size_t n = analytics_count_event(&ev, incr, ANALYTICS_MAX_INCRS);
+            s_apply(st, incr, n);
+        }
+    }
+    json_t *o = s_render(st);
+    cr_assert(eq(i64, s_get(o, "total", NULL), 3));
+    cr_assert(eq(i64, s_get(o, "by_state", "received"), 3));
+    cr_assert(eq(i64, s_get(o, "by_state", "delivered"), 2));
+    cr_assert(eq(i64, s_get(o, "by_state", "dead"), 1));
+    cr_assert(eq(i64, s_get(o, "by_channel", "x"), 2));
+    cr_assert(eq(i64, s_get(o, "by_channel", "email"), 1));
+    cr_assert(eq(i64, s_get(o, "by_language", "ja"), 2));
+    cr_assert(eq(i64, s_get(o, "by_language", "en"), 1));
+    cr_assert(eq(i64, s_get(o, "by_team", "care-ja"), 3));
+    cr_assert(eq(i64, s_get(o, "delivered", NULL), 2));
+    cr_assert(eq(i64, s_get(o, "events", NULL), 12));
+    cr_assert(eq(dbl, json_real_value(json_object_get(o, "e2e_ms_avg")),
+                 12.5));
+    json_decref(o);
+
+    /* The same fields again, as another partition's hash: sums add up. */
+    cr_assert(eq(int, analytics_stats_add(st, "by_channel:x", 12, "5", 1), 0));
+    o = s_render(st);
+    cr_assert(eq(i64, s_get(o, "by_channel", "x"), 7));
+    json_decref(o);
+    analytics_stats_destroy(&st);
+}
+
+Test(analytics_count, empty_document_has_every_key)
+{
+    analytics_stats_t *st = analytics_stats_new();
+    char *s = analytics_stats_render(st);
+    cr_assert(eq(str, s,
+                 "{\"total\":0,\"by_state\":{\"received\":0,\"classified\":0,"
+                 "\"routed\":0,\"delivered\":0,\"dead\":0},\"by_channel\":{},"
+                 "\"by_language\":{},\"by_category\":{},\"by_sentiment\":{},"
+                 "\"by_team\":{},\"delivered\":0,\"e2e_ms_avg\":null,"
+                 "\"events\":0}"));
+    free(s);
+    analytics_stats_destroy(&st);
+}
+
+Test(analytics_count, labels_are_sorted_and_average_rounded)
+{
+    analytics_stats_t *st = analytics_stats_new();
+    analytics_stats_add(st, "by_team:zeta", 12, "1", 1);
+    analytics_stats_add(st, "by_team:alpha", 13, "2", 1);
+    analytics_stats_add(st, "delivered", 9, "3", 1);
+    analytics_stats_add(st, "e2e_ms_sum", 10, "43", 2);
+    char *s = analytics_stats_render(st);
+    cr_assert_not_null(strstr(s, "\"by_team\":{\"alpha\":2,\"zeta\":1}"), "%s",
+                       s);
+    cr_assert_not_null(strstr(s, "\"e2e_ms_avg\":14.3"), "%s", s);
+    free(s);
+    analytics_stats_destroy(&st);
+}
+
+Test(analytics_count, bad_fields_and_values_are_refused)
+{
+    analytics_stats_t *st = analytics_stats_new();
+    cr_assert(eq(int, analytics_stats_add(st, "unknown", 7, "1", 1), -1));
+    cr_assert(eq(int, analytics_stats_add(st, "by_nothing:x", 12, "1", 1),
+                 -1));
+    cr_assert(eq(int, analytics_stats_add(st, "by_team:", 8, "1", 1), -1));
+    cr_assert(eq(int, analytics_stats_add(st, "events", 6, "1x", 2), -1));
+    cr_assert(eq(int, analytics_stats_add(st, "events", 6, "", 0), -1));
+    cr_assert(eq(int,
+                 analytics_stats_add(st, "events", 6,
+                                     "99999999999999999999999", 23),
+                 -1));
+    cr_assert(eq(int, analytics_stats_add(st, "by_team:\xff", 9, "1", 1),
+                 -1));
+    /* Sums saturate instead of wrapping. */
+    cr_assert(eq(int,
+                 analytics_stats_add(st, "events", 6, "9223372036854775807",
+                                     19),
+                 0));
+    cr_assert(eq(int, analytics_stats_add(st, "events", 6, "1", 1), 0));
+    json_t *o = s_render(st);
+    cr_assert(eq(i64, s_get(o, "events", NULL), INT64_MAX));
+    cr_assert(eq(sz, json_object_size(json_object_get(o, "by_team")), 0));
+    json_decref(o);
+
+    /* A group stops growing at its bound. */
+    char field[64];
+    int refused = 0;
+    for (int i = 0; i < ANALYTICS_MAX_LABELS + 10; i++) {
+        int n = snprintf(field, sizeof field, "by_team:t%d", i);
+        if (analytics_stats_add(st, field, (size_t)n, "1", 1) < 0)
+            refused++;
+    }
+    cr_assert(eq(int, refused, 10));
+    analytics_stats_destroy(&st);
+}
