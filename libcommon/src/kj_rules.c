@@ -1,0 +1,1150 @@
+/* kj_rules: the operator's rules file, parsed once into plain arrays so
+ * that matching and routing on the hot path allocate nothing and never
+ * touch jansson. Validation is strict and every error names the JSON path
+ * (and, when it can be found, the line) so an operator can fix the file
+ * without reading this code. */
+#include "kj_rules.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "kj_text.h"
+#include "kj_util.h"
+
+/* A rules file is written by hand; anything bigger is a mistake, and the
+ * cap bounds every array and string parsed from it. */
+#define S_FILE_MAX (1024 * 1024)
+#define S_NAME_MAX 63     /* names travel in KJ_SHORT_MAX (64) fields */
+#define S_LEVEL_MAX 15    /* urgency levels travel in 16-byte fields */
+#define S_KEYWORD_MAX 255 /* bytes of one keyword before folding */
+#define S_URL_MAX 511     /* webhooks travel in KJ_URL_MAX (512) fields */
+#define S_PATH_DEPTH 6    /* routes[i].when.language[j] is the deepest */
+/* NFKC can expand one code point to at most 18 (U+FDFA); case folding
+ * stays within that on top, so this many output bytes per input byte is
+ * always enough for a keyword. */
+#define S_FOLD_GROWTH 18
+
+typedef struct {
+    char *text;      /* folded keyword */
+    size_t len;      /* its length in bytes */
+    bool edge_start; /* starts with an ASCII letter/digit: needs a boundary */
+    bool edge_end;   /* ends with one: needs a boundary after */
+} s_keyword_t;
+
+/* A named set of keywords: a category or an urgency level. */
+typedef struct {
+    char *name;
+    s_keyword_t *kws;
+    size_t n_kws;
+} s_kwset_t;
+
+typedef struct {
+    char *label;    /* the model's label, exactly as the model emits it */
+    char *category; /* the operator category it maps to */
+} s_label_t;
+
+typedef struct {
+    char *name;
+    char *webhook; /* NULL: the notifier's KUJO_WEBHOOK_URL */
+} s_team_t;
+
+typedef struct {
+    char *name;
+    int64_t first_response_ms;
+    int64_t resolution_ms;
+} s_sla_t;
+
+/* The "when" fields that test a value against a list, in input order. */
+enum {
+    S_T_LANGUAGE,
+    S_T_CATEGORY,
+    S_T_CHANNEL,
+    S_T_TIER,
+    S_T_URGENCY,
+    S_T_SENTIMENT,
+    S_T_COUNT
+};
+
+static const char *const s_test_names[S_T_COUNT] = {
+    "language", "category", "channel", "tier", "urgency", "sentiment"};
+
+typedef struct {
+    bool present; /* the route tests this field */
+    char **vals;  /* accepted values */
+    size_t n;
+} s_test_t;
+
+typedef struct {
+    char *name;
+    s_test_t tests[S_T_COUNT];
+    int public_test; /* -1: not tested, else the required is_public */
+    size_t team;     /* index into teams */
+    size_t sla;      /* index into slas */
+    char priority[3];
+} s_route_t;
+
+struct kj_rules {
+    s_kwset_t *categories; /* file order decides ties */
+    size_t n_categories;
+    s_kwset_t *urgency; /* file order decides which level wins */
+    size_t n_urgency;
+    s_label_t *labels;
+    size_t n_labels;
+    s_team_t *teams;
+    size_t n_teams;
+    s_sla_t *slas;
+    size_t n_slas;
+    s_route_t *routes; /* the last one has no tests */
+    size_t n_routes;
+};
+
+/* Channels accepted by ingest (docs/ARCHITECTURE.md): a route testing
+ * another one is a typo that would silently never match. */
+static const char *const s_channels[] = {
+    "email", "chat", "web",   "form", "survey",    "x",
+    "facebook", "instagram", "phone", "sms", "app_review"};
+
+static const char *const s_sentiments[] = {"negative", "neutral",
+                                           "positive"};
+
+/* ---- error reporting with JSON paths ------------------------------- */
+
+typedef struct {
+    const char *key; /* object member, or NULL for an array index */
+    size_t index;
+} s_comp_t;
+
+typedef struct {
+    const char *json; /* the raw document, to find the line of a path */
+    size_t len;
+    char *err;
+    size_t err_size;
+    s_comp_t path[S_PATH_DEPTH];
+    int depth;
+    int hide; /* trailing components located but left out of the path */
+} s_ctx_t;
+
+static void
+s_push_key(s_ctx_t *c, const char *key)
+{
+    if (c->depth < S_PATH_DEPTH)
+        c->path[c->depth] = (s_comp_t){.key = key};
+    c->depth++;
+}
+
+static void
+s_push_index(s_ctx_t *c, size_t i)
+{
+    if (c->depth < S_PATH_DEPTH)
+        c->path[c->depth] = (s_comp_t){.index = i};
+    c->depth++;
+}
+
+static void
+s_pop(s_ctx_t *c)
+{
+    c->depth--;
+}
+
+static bool
+s_is_ident(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        char ch = *s;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* "routes[2].when.language", or model_labels["Late Flight"] for keys that
+ * are not plain identifiers. */
+static void
+s_path_format(const s_ctx_t *c, char *buf, size_t size)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    int depth = c->depth < S_PATH_DEPTH ? c->depth : S_PATH_DEPTH;
+    depth -= c->hide;
+    for (int i = 0; i < depth && off < size; i++) {
+        const s_comp_t *p = &c->path[i];
+        int n;
+        if (!p->key)
+            n = snprintf(buf + off, size - off, "[%zu]", p->index);
+        else if (!s_is_ident(p->key))
+            n = snprintf(buf + off, size - off, "[\"%s\"]", p->key);
+        else
+            n = snprintf(buf + off, size - off, "%s%s", i ? "." : "",
+                         p->key);
+        if (n < 0)
+            break;
+        off += (size_t)n;
+    }
+}
+
+/* A tiny scanner over the already-valid document, used only to turn a
+ * path into a line number for the error message. */
+static size_t
+s_skip_ws(const char *s, size_t len, size_t i)
+{
+    while (i < len &&
+           (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* i is at the opening quote; returns the index after the closing one. */
+static size_t
+s_skip_string(const char *s, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return len;
+}
+
+/* Skip one value of any kind, without recursion (the parser already
+ * accepted the document, so only strings and brackets need care). */
+static size_t
+s_skip_value(const char *s, size_t len, size_t i)
+{
+    if (i >= len)
+        return len;
+    if (s[i] == '"')
+        return s_skip_string(s, len, i);
+    if (s[i] == '{' || s[i] == '[') {
+        size_t depth = 0;
+        while (i < len) {
+            char ch = s[i];
+            if (ch == '"') {
+                i = s_skip_string(s, len, i);
+                continue;
+            }
+            if (ch == '{' || ch == '[') {
+                depth++;
+            } else if (ch == '}' || ch == ']') {
+                if (--depth == 0)
+                    return i + 1;
+            }
+            i++;
+        }
+        return len;
+    }
+    while (i < len && s[i] != ',' && s[i] != '}' && s[i] != ']' &&
+           s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+        i++;
+    return i;
+}
+
+/* True if the JSON string at s[i] (opening quote) spells key. Escapes
+ * are compared literally only when key needs none, which is every key
+ * this module looks up by path except unusual model labels; for those
+ * the line is simply left out. */
+static bool
+s_key_equals(const char *s, size_t len, size_t i, const char *key)
+{
+    size_t klen = strlen(key);
+    if (i + klen + 2 > len || memcmp(s + i + 1, key, klen) != 0)
+        return false;
+    return s[i + 1 + klen] == '"';
+}
+
+/* Offset of the value at the context's path, or -1 if not found. */
+static long
+s_locate(const s_ctx_t *c)
+{
+    const char *s = c->json;
+    size_t len = c->len;
+    size_t i = s_skip_ws(s, len, 0);
+    int depth = c->depth < S_PATH_DEPTH ? c->depth : S_PATH_DEPTH;
+    for (int d = 0; d < depth; d++) {
+        const s_comp_t *p = &c->path[d];
+        if (i >= len)
+            return -1;
+        if (p->key) {
+            if (s[i] != '{')
+                return -1;
+            i = s_skip_ws(s, len, i + 1);
+            bool found = false;
+            while (i < len && s[i] == '"') {
+                bool match = s_key_equals(s, len, i, p->key);
+                i = s_skip_string(s, len, i);
+                i = s_skip_ws(s, len, i);
+                if (i >= len || s[i] != ':')
+                    return -1;
+                i = s_skip_ws(s, len, i + 1);
+                if (match) {
+                    found = true;
+                    break;
+                }
+                i = s_skip_ws(s, len, s_skip_value(s, len, i));
+                if (i < len && s[i] == ',')
+                    i = s_skip_ws(s, len, i + 1);
+            }
+            if (!found)
+                return -1;
+        } else {
+            if (s[i] != '[')
+                return -1;
+            i = s_skip_ws(s, len, i + 1);
+            for (size_t k = 0; k < p->index; k++) {
+                i = s_skip_ws(s, len, s_skip_value(s, len, i));
+                if (i >= len || s[i] != ',')
+                    return -1;
+                i = s_skip_ws(s, len, i + 1);
+            }
+        }
+    }
+    return i < len ? (long)i : -1;
+}
+
+static int
+s_line_of(const char *s, size_t off)
+{
+    int line = 1;
+    for (size_t i = 0; i < off; i++)
+        if (s[i] == '\n')
+            line++;
+    return line;
+}
+
+/* Write "line L: <path>: <msg>" (at = false) or "line L: <msg> at <path>"
+ * (at = true) into the context's error buffer. Returns -1 for the caller
+ * to pass up. */
+static int
+s_vfail(s_ctx_t *c, bool at, const char *fmt, va_list ap)
+{
+    char msg[512], path[256], line[32] = "";
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    s_path_format(c, path, sizeof path);
+    long off = c->json ? s_locate(c) : -1;
+    if (off >= 0)
+        snprintf(line, sizeof line, "line %d: ", s_line_of(c->json,
+                                                           (size_t)off));
+    if (!path[0])
+        snprintf(c->err, c->err_size, "%s%s", line, msg);
+    else if (at)
+        snprintf(c->err, c->err_size, "%s%s at %s", line, msg, path);
+    else
+        snprintf(c->err, c->err_size, "%s%s: %s", line, path, msg);
+    return -1;
+}
+
+__attribute__((format(printf, 2, 3))) static int
+s_fail(s_ctx_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vfail(c, false, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+__attribute__((format(printf, 2, 3))) static int
+s_fail_at(s_ctx_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vfail(c, true, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* ---- validation helpers ------------------------------------------- */
+
+/* Every key of obj must be in allowed (NULL-terminated). */
+static int
+s_check_keys(s_ctx_t *c, json_t *obj, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        bool ok = false;
+        for (const char *const *a = allowed; *a; a++)
+            if (strcmp(key, *a) == 0)
+                ok = true;
+        if (!ok) {
+            /* The line is the key's own; the path names its parent. */
+            s_push_key(c, key);
+            c->hide = 1;
+            return s_fail_at(c, "unknown key \"%s\"", key);
+        }
+    }
+    return 0;
+}
+
+/* The member key of obj, which must exist. */
+static json_t *
+s_require(s_ctx_t *c, json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        s_fail_at(c, "missing key \"%s\"", key);
+    return v;
+}
+
+/* A non-empty name of at most max bytes, copied into *out. The path must
+ * already point at the value. */
+static int
+s_name(s_ctx_t *c, json_t *v, size_t max, char **out)
+{
+    if (!json_is_string(v))
+        return s_fail(c, "expected a string");
+    size_t n = json_string_length(v);
+    if (n == 0)
+        return s_fail(c, "must not be empty");
+    if (n > max)
+        return s_fail(c, "longer than %zu bytes", max);
+    const char *s = json_string_value(v);
+    if (strlen(s) != n)
+        return s_fail(c, "must not contain NUL");
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20)
+            return s_fail(c, "must not contain control characters");
+    *out = kj_strdup(s);
+    return 0;
+}
+
+static bool
+s_in_list(const char *s, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, list[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool
+s_is_alnum(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch >= '0' && ch <= '9');
+}
+
+/* ---- sections ------------------------------------------------------ */
+
+static void
+s_kwset_free(s_kwset_t *k)
+{
+    free(k->name);
+    for (size_t i = 0; i < k->n_kws; i++)
+        free(k->kws[i].text);
+    free(k->kws);
+}
+
+static int
+s_keyword(s_ctx_t *c, json_t *v, s_keyword_t *kw)
+{
+    if (!json_is_string(v))
+        return s_fail(c, "expected a string");
+    size_t n = json_string_length(v);
+    if (n == 0)
+        return s_fail(c, "must not be empty");
+    if (n > S_KEYWORD_MAX)
+        return s_fail(c, "longer than %d bytes", S_KEYWORD_MAX);
+    const char *s = json_string_value(v);
+    if (strlen(s) != n)
+        return s_fail(c, "must not contain NUL");
+    size_t size = n * S_FOLD_GROWTH + 8;
+    char *folded = kj_malloc(size);
+    long flen = kj_text_fold(s, n, folded, size);
+    if (flen <= 0) {
+        free(folded);
+        return s_fail(c, "is empty once folded (NFKC + case folding)");
+    }
+    kw->text = folded;
+    kw->len = (size_t)flen;
+    kw->edge_start = s_is_alnum((unsigned char)folded[0]);
+    kw->edge_end = s_is_alnum((unsigned char)folded[flen - 1]);
+    return 0;
+}
+
+/* Parse [{"<namekey>": "...", "keywords": [...]}, ...] into sets. */
+static int
+s_kwsets(s_ctx_t *c, json_t *arr, const char *namekey, size_t name_max,
+         s_kwset_t **out, size_t *n_out)
+{
+    static const char *const cat_keys[] = {"name", "keywords", NULL};
+    static const char *const lvl_keys[] = {"level", "keywords", NULL};
+    const char *const *keys = strcmp(namekey, "name") == 0 ? cat_keys
+                                                          : lvl_keys;
+    if (!json_is_array(arr))
+        return s_fail(c, "expected an array");
+    size_t n = json_array_size(arr);
+    *out = kj_calloc(n ? n : 1, sizeof **out);
+    *n_out = 0;
+    for (size_t i = 0; i < n; i++) {
+        s_push_index(c, i);
+        json_t *o = json_array_get(arr, i);
+        s_kwset_t *k = &(*out)[i];
+        *n_out = i + 1;
+        if (!json_is_object(o))
+            return s_fail(c, "expected an object");
+        if (s_check_keys(c, o, keys) < 0)
+            return -1;
+        json_t *name = s_require(c, o, namekey);
+        json_t *kws = name ? s_require(c, o, "keywords") : NULL;
+        if (!kws)
+            return -1;
+        s_push_key(c, namekey);
+        if (s_name(c, name, name_max, &k->name) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp((*out)[j].name, k->name) == 0)
+                return s_fail(c, "duplicate \"%s\"", k->name);
+        s_pop(c);
+        s_push_key(c, "keywords");
+        if (!json_is_array(kws))
+            return s_fail(c, "expected an array of strings");
+        size_t m = json_array_size(kws);
+        if (m == 0)
+            return s_fail(c, "must not be empty");
+        k->kws = kj_calloc(m, sizeof *k->kws);
+        for (size_t j = 0; j < m; j++) {
+            s_push_index(c, j);
+            if (s_keyword(c, json_array_get(kws, j), &k->kws[j]) < 0)
+                return -1;
+            k->n_kws = j + 1;
+            s_pop(c);
+        }
+        s_pop(c);
+        s_pop(c);
+    }
+    return 0;
+}
+
+static const s_kwset_t *
+s_kwset_find(const s_kwset_t *sets, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(sets[i].name, name) == 0)
+            return &sets[i];
+    return NULL;
+}
+
+static int
+s_labels(s_ctx_t *c, kj_rules_t *r, json_t *obj)
+{
+    if (!json_is_object(obj))
+        return s_fail(c, "expected an object of label: category");
+    r->labels = kj_calloc(json_object_size(obj) + 1, sizeof *r->labels);
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        s_push_key(c, key);
+        if (!key[0] || strlen(key) > S_NAME_MAX)
+            return s_fail(c, "a label must be 1..%d bytes", S_NAME_MAX);
+        if (!json_is_string(v))
+            return s_fail(c, "expected a category name");
+        const char *cat = json_string_value(v);
+        if (strcmp(cat, "other") != 0 &&
+            !s_kwset_find(r->categories, r->n_categories, cat))
+            return s_fail(c, "unknown category \"%s\"", cat);
+        s_label_t *l = &r->labels[r->n_labels++];
+        l->label = kj_strdup(key);
+        l->category = kj_strdup(cat);
+        s_pop(c);
+    }
+    return 0;
+}
+
+static int
+s_teams(s_ctx_t *c, kj_rules_t *r, json_t *arr)
+{
+    static const char *const keys[] = {"name", "webhook", NULL};
+    if (!json_is_array(arr))
+        return s_fail(c, "expected an array");
+    size_t n = json_array_size(arr);
+    if (n == 0)
+        return s_fail(c, "must not be empty");
+    r->teams = kj_calloc(n, sizeof *r->teams);
+    for (size_t i = 0; i < n; i++) {
+        s_push_index(c, i);
+        json_t *o = json_array_get(arr, i);
+        s_team_t *t = &r->teams[i];
+        r->n_teams = i + 1;
+        if (!json_is_object(o))
+            return s_fail(c, "expected an object");
+        if (s_check_keys(c, o, keys) < 0)
+            return -1;
+        json_t *name = s_require(c, o, "name");
+        if (!name)
+            return -1;
+        s_push_key(c, "name");
+        if (s_name(c, name, S_NAME_MAX, &t->name) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(r->teams[j].name, t->name) == 0)
+                return s_fail(c, "duplicate \"%s\"", t->name);
+        s_pop(c);
+        json_t *hook = json_object_get(o, "webhook");
+        if (hook) {
+            s_push_key(c, "webhook");
+            if (s_name(c, hook, S_URL_MAX, &t->webhook) < 0)
+                return -1;
+            if (strncmp(t->webhook, "http://", 7) != 0 &&
+                strncmp(t->webhook, "https://", 8) != 0)
+                return s_fail(c, "must start with http:// or https://");
+            if (strchr(t->webhook, ' '))
+                return s_fail(c, "must not contain spaces");
+            s_pop(c);
+        }
+        s_pop(c);
+    }
+    return 0;
+}
+
+/* A positive integer of at most max into *out. */
+static int
+s_positive(s_ctx_t *c, json_t *o, const char *key, int64_t max,
+           int64_t *out)
+{
+    json_t *v = s_require(c, o, key);
+    if (!v)
+        return -1;
+    s_push_key(c, key);
+    if (!json_is_integer(v) || json_integer_value(v) <= 0)
+        return s_fail(c, "expected a positive integer");
+    if (json_integer_value(v) > max)
+        return s_fail(c, "at most %lld", (long long)max);
+    *out = (int64_t)json_integer_value(v);
+    s_pop(c);
+    return 0;
+}
+
+static int
+s_slas(s_ctx_t *c, kj_rules_t *r, json_t *arr)
+{
+    static const char *const keys[] = {"name", "first_response_minutes",
+                                       "resolution_hours", NULL};
+    if (!json_is_array(arr))
+        return s_fail(c, "expected an array");
+    size_t n = json_array_size(arr);
+    if (n == 0)
+        return s_fail(c, "must not be empty");
+    r->slas = kj_calloc(n, sizeof *r->slas);
+    for (size_t i = 0; i < n; i++) {
+        s_push_index(c, i);
+        json_t *o = json_array_get(arr, i);
+        s_sla_t *s = &r->slas[i];
+        r->n_slas = i + 1;
+        if (!json_is_object(o))
+            return s_fail(c, "expected an object");
+        if (s_check_keys(c, o, keys) < 0)
+            return -1;
+        json_t *name = s_require(c, o, "name");
+        if (!name)
+            return -1;
+        s_push_key(c, "name");
+        if (s_name(c, name, S_NAME_MAX, &s->name) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(r->slas[j].name, s->name) == 0)
+                return s_fail(c, "duplicate \"%s\"", s->name);
+        s_pop(c);
+        /* A year bounds both: larger is a typo, and keeps ms in range. */
+        int64_t minutes, hours;
+        if (s_positive(c, o, "first_response_minutes", 366 * 24 * 60,
+                       &minutes) < 0 ||
+            s_positive(c, o, "resolution_hours", 366 * 24, &hours) < 0)
+            return -1;
+        s->first_response_ms = minutes * 60 * 1000;
+        s->resolution_ms = hours * 3600 * 1000;
+        s_pop(c);
+    }
+    return 0;
+}
+
+/* Validate one "when" list value against what the file and the contract
+ * know, so a typo is an error instead of a route that never matches. */
+static int
+s_check_when_value(s_ctx_t *c, const kj_rules_t *r, int t, const char *v)
+{
+    switch (t) {
+    case S_T_CATEGORY:
+        if (strcmp(v, "other") != 0 &&
+            !s_kwset_find(r->categories, r->n_categories, v))
+            return s_fail(c, "unknown category \"%s\"", v);
+        break;
+    case S_T_URGENCY:
+        if (strcmp(v, "normal") != 0 &&
+            !s_kwset_find(r->urgency, r->n_urgency, v))
+            return s_fail(c, "unknown urgency \"%s\"", v);
+        break;
+    case S_T_CHANNEL:
+        if (!s_in_list(v, s_channels, KJ_ARRAY_LEN(s_channels)))
+            return s_fail(c, "unknown channel \"%s\"", v);
+        break;
+    case S_T_SENTIMENT:
+        if (!s_in_list(v, s_sentiments, KJ_ARRAY_LEN(s_sentiments)))
+            return s_fail(c, "unknown sentiment \"%s\" (negative, "
+                             "neutral or positive)",
+                          v);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int
+s_when(s_ctx_t *c, const kj_rules_t *r, json_t *when, s_route_t *rt)
+{
+    static const char *const keys[] = {"language", "category", "channel",
+                                       "tier",     "urgency",  "sentiment",
+                                       "public",   NULL};
+    if (!json_is_object(when))
+        return s_fail(c, "expected an object");
+    if (s_check_keys(c, when, keys) < 0)
+        return -1;
+    if (json_object_size(when) == 0)
+        return s_fail(c, "must test something (only the last route, "
+                         "without \"when\", catches all)");
+    for (int t = 0; t < S_T_COUNT; t++) {
+        json_t *arr = json_object_get(when, s_test_names[t]);
+        if (!arr)
+            continue;
+        s_push_key(c, s_test_names[t]);
+        if (!json_is_array(arr))
+            return s_fail(c, "expected an array of strings");
+        size_t n = json_array_size(arr);
+        if (n == 0)
+            return s_fail(c, "must not be empty");
+        s_test_t *test = &rt->tests[t];
+        test->present = true;
+        test->vals = kj_calloc(n, sizeof *test->vals);
+        for (size_t i = 0; i < n; i++) {
+            json_t *v = json_array_get(arr, i);
+            if (!json_is_string(v))
+                return s_fail(c, "expected an array of strings");
+            s_push_index(c, i);
+            if (s_name(c, v, S_NAME_MAX, &test->vals[i]) < 0)
+                return -1;
+            test->n = i + 1;
+            if (s_check_when_value(c, r, t, test->vals[i]) < 0)
+                return -1;
+            s_pop(c);
+        }
+        s_pop(c);
+    }
+    json_t *pub = json_object_get(when, "public");
+    rt->public_test = -1;
+    if (pub) {
+        s_push_key(c, "public");
+        if (!json_is_boolean(pub))
+            return s_fail(c, "expected true or false");
+        rt->public_test = json_is_true(pub) ? 1 : 0;
+        s_pop(c);
+    }
+    return 0;
+}
+
+static int
+s_routes(s_ctx_t *c, kj_rules_t *r, json_t *arr)
+{
+    static const char *const keys[] = {"name",     "when", "team",
+                                       "priority", "sla",  NULL};
+    if (!json_is_array(arr))
+        return s_fail(c, "expected an array");
+    size_t n = json_array_size(arr);
+    if (n == 0)
+        return s_fail(c, "must not be empty (the last route catches all)");
+    r->routes = kj_calloc(n, sizeof *r->routes);
+    for (size_t i = 0; i < n; i++) {
+        s_push_index(c, i);
+        json_t *o = json_array_get(arr, i);
+        s_route_t *rt = &r->routes[i];
+        rt->public_test = -1;
+        r->n_routes = i + 1;
+        if (!json_is_object(o))
+            return s_fail(c, "expected an object");
+        if (s_check_keys(c, o, keys) < 0)
+            return -1;
+        json_t *name = s_require(c, o, "name");
+        json_t *team = name ? s_require(c, o, "team") : NULL;
+        json_t *prio = team ? s_require(c, o, "priority") : NULL;
+        json_t *sla = prio ? s_require(c, o, "sla") : NULL;
+        if (!sla)
+            return -1;
+        s_push_key(c, "name");
+        if (s_name(c, name, S_NAME_MAX, &rt->name) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(r->routes[j].name, rt->name) == 0)
+                return s_fail(c, "duplicate \"%s\"", rt->name);
+        s_pop(c);
+
+        s_push_key(c, "team");
+        if (!json_is_string(team))
+            return s_fail(c, "expected a team name");
+        bool found = false;
+        for (size_t j = 0; j < r->n_teams && !found; j++)
+            if (strcmp(r->teams[j].name, json_string_value(team)) == 0) {
+                rt->team = j;
+                found = true;
+            }
+        if (!found)
+            return s_fail(c, "unknown team \"%s\"", json_string_value(team));
+        s_pop(c);
+
+        s_push_key(c, "priority");
+        const char *p = json_is_string(prio) ? json_string_value(prio) : "";
+        if (strlen(p) != 2 || p[0] != 'p' || p[1] < '1' || p[1] > '4')
+            return s_fail(c, "expected \"p1\", \"p2\", \"p3\" or \"p4\"");
+        memcpy(rt->priority, p, 3);
+        s_pop(c);
+
+        s_push_key(c, "sla");
+        if (!json_is_string(sla))
+            return s_fail(c, "expected an SLA policy name");
+        found = false;
+        for (size_t j = 0; j < r->n_slas && !found; j++)
+            if (strcmp(r->slas[j].name, json_string_value(sla)) == 0) {
+                rt->sla = j;
+                found = true;
+            }
+        if (!found)
+            return s_fail(c, "unknown SLA policy \"%s\"",
+                          json_string_value(sla));
+        s_pop(c);
+
+        json_t *when = json_object_get(o, "when");
+        if (when) {
+            s_push_key(c, "when");
+            if (s_when(c, r, when, rt) < 0)
+                return -1;
+            s_pop(c);
+        }
+        bool last = i + 1 == n;
+        if (last && when) {
+            s_pop(c);
+            return s_fail(c, "the last route must have no \"when\" (it is "
+                             "the catch-all)");
+        }
+        if (!last && !when)
+            return s_fail(c, "only the last route may omit \"when\" (the "
+                             "routes after it could never match)");
+        s_pop(c);
+    }
+    return 0;
+}
+
+/* ---- parse / load / destroy ---------------------------------------- */
+
+static int
+s_parse_doc(s_ctx_t *c, kj_rules_t *r, json_t *root)
+{
+    static const char *const keys[] = {"version", "categories",
+                                       "model_labels", "urgency", "teams",
+                                       "sla_policies", "routes", NULL};
+    if (!json_is_object(root))
+        return s_fail(c, "the rules file must be a JSON object");
+    if (s_check_keys(c, root, keys) < 0)
+        return -1;
+    json_t *v = s_require(c, root, "version");
+    if (!v)
+        return -1;
+    s_push_key(c, "version");
+    if (!json_is_integer(v) || json_integer_value(v) != 1)
+        return s_fail(c, "expected 1");
+    s_pop(c);
+
+    json_t *cats = s_require(c, root, "categories");
+    if (!cats)
+        return -1;
+    s_push_key(c, "categories");
+    if (s_kwsets(c, cats, "name", S_NAME_MAX, &r->categories,
+                 &r->n_categories) < 0)
+        return -1;
+    s_pop(c);
+
+    json_t *urg = json_object_get(root, "urgency");
+    if (urg) {
+        s_push_key(c, "urgency");
+        if (s_kwsets(c, urg, "level", S_LEVEL_MAX, &r->urgency,
+                     &r->n_urgency) < 0)
+            return -1;
+        for (size_t i = 0; i < r->n_urgency; i++)
+            if (strcmp(r->urgency[i].name, "normal") == 0) {
+                s_push_index(c, i);
+                s_push_key(c, "level");
+                return s_fail(c, "\"normal\" is reserved (it means no "
+                                 "urgency keyword matched)");
+            }
+        s_pop(c);
+    }
+
+    json_t *labels = json_object_get(root, "model_labels");
+    if (labels) {
+        s_push_key(c, "model_labels");
+        if (s_labels(c, r, labels) < 0)
+            return -1;
+        s_pop(c);
+    }
+
+    json_t *teams = s_require(c, root, "teams");
+    if (!teams)
+        return -1;
+    s_push_key(c, "teams");
+    if (s_teams(c, r, teams) < 0)
+        return -1;
+    s_pop(c);
+
+    json_t *slas = s_require(c, root, "sla_policies");
+    if (!slas)
+        return -1;
+    s_push_key(c, "sla_policies");
+    if (s_slas(c, r, slas) < 0)
+        return -1;
+    s_pop(c);
+
+    json_t *routes = s_require(c, root, "routes");
+    if (!routes)
+        return -1;
+    s_push_key(c, "routes");
+    if (s_routes(c, r, routes) < 0)
+        return -1;
+    s_pop(c);
+    return 0;
+}
+
+kj_rules_t *
+kj_rules_parse(const char *json, size_t len, char *err, size_t err_size)
+{
+    char dummy[1];
+    if (!err || err_size == 0) {
+        err = dummy;
+        err_size = sizeof dummy;
+    }
+    err[0] = '\0';
+    if (len > S_FILE_MAX) {
+        snprintf(err, err_size, "larger than %d bytes", S_FILE_MAX);
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        snprintf(err, err_size, "line %d column %d: %s", jerr.line,
+                 jerr.column, jerr.text);
+        return NULL;
+    }
+    kj_rules_t *self = kj_calloc(1, sizeof *self);
+    s_ctx_t c = {.json = json, .len = len, .err = err, .err_size = err_size};
+    if (s_parse_doc(&c, self, root) < 0)
+        kj_rules_destroy(&self);
+    json_decref(root);
+    return self;
+}
+
+kj_rules_t *
+kj_rules_load(const char *path, char *err, size_t err_size)
+{
+    char dummy[1];
+    if (!err || err_size == 0) {
+        err = dummy;
+        err_size = sizeof dummy;
+    }
+    kj_rules_t *self = NULL;
+    char *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, err_size, "%s: cannot open: %s", path,
+                 strerror(errno));
+        goto out;
+    }
+    /* Read one byte past the cap so an oversized file is detected. */
+    buf = kj_malloc(S_FILE_MAX + 1);
+    size_t n = fread(buf, 1, S_FILE_MAX + 1, f);
+    if (ferror(f)) {
+        snprintf(err, err_size, "%s: read error", path);
+        goto out;
+    }
+    if (n > S_FILE_MAX) {
+        snprintf(err, err_size, "%s: larger than %d bytes", path,
+                 S_FILE_MAX);
+        goto out;
+    }
+    char msg[512];
+    self = kj_rules_parse(buf, n, msg, sizeof msg);
+    if (!self)
+        snprintf(err, err_size, "%s: %s", path, msg);
+out:
+    if (f)
+        fclose(f);
+    free(buf);
+    return self;
+}
+
+void
+kj_rules_destroy(kj_rules_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kj_rules_t *self = *self_p;
+    for (size_t i = 0; i < self->n_categories; i++)
+        s_kwset_free(&self->categories[i]);
+    free(self->categories);
+    for (size_t i = 0; i < self->n_urgency; i++)
+        s_kwset_free(&self->urgency[i]);
+    free(self->urgency);
+    for (size_t i = 0; i < self->n_labels; i++) {
+        free(self->labels[i].label);
+        free(self->labels[i].category);
+    }
+    free(self->labels);
+    for (size_t i = 0; i < self->n_teams; i++) {
+        free(self->teams[i].name);
+        free(self->teams[i].webhook);
+    }
+    free(self->teams);
+    for (size_t i = 0; i < self->n_slas; i++)
+        free(self->slas[i].name);
+    free(self->slas);
+    for (size_t i = 0; i < self->n_routes; i++) {
+        s_route_t *rt = &self->routes[i];
+        free(rt->name);
+        for (int t = 0; t < S_T_COUNT; t++) {
+            for (size_t j = 0; j < rt->tests[t].n; j++)
+                free(rt->tests[t].vals[j]);
+            free(rt->tests[t].vals);
+        }
+    }
+    free(self->routes);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---- matching ------------------------------------------------------ */
+
+/* Occurrences of kw in folded text. ASCII edges need a word boundary so
+ * that "down" does not count inside "download"; Japanese has no spaces,
+ * so a keyword edge that is not an ASCII letter/digit matches anywhere. */
+static int
+s_count(const char *text, const s_keyword_t *kw)
+{
+    int hits = 0;
+    const char *p = text;
+    while ((p = strstr(p, kw->text)) != NULL) {
+        bool ok = true;
+        if (kw->edge_start && p > text && s_is_alnum((unsigned char)p[-1]))
+            ok = false;
+        if (kw->edge_end && s_is_alnum((unsigned char)p[kw->len]))
+            ok = false;
+        if (ok) {
+            hits++;
+            p += kw->len;
+        } else {
+            p++;
+        }
+    }
+    return hits;
+}
+
+static int
+s_kwset_hits(const s_kwset_t *k, const char *folded)
+{
+    int hits = 0;
+    for (size_t i = 0; i < k->n_kws; i++)
+        hits += s_count(folded, &k->kws[i]);
+    return hits;
+}
+
+const char *
+kj_rules_category(const kj_rules_t *self, const char *folded, int *hits)
+{
+    const char *best = "other";
+    int best_hits = 0;
+    for (size_t i = 0; folded && i < self->n_categories; i++) {
+        int h = s_kwset_hits(&self->categories[i], folded);
+        if (h > best_hits) {
+            best_hits = h;
+            best = self->categories[i].name;
+        }
+    }
+    if (hits)
+        *hits = best_hits;
+    return best;
+}
+
+const char *
+kj_rules_urgency(const kj_rules_t *self, const char *folded, int *hits)
+{
+    for (size_t i = 0; folded && i < self->n_urgency; i++) {
+        int h = s_kwset_hits(&self->urgency[i], folded);
+        if (h > 0) {
+            if (hits)
+                *hits = h;
+            return self->urgency[i].name;
+        }
+    }
+    if (hits)
+        *hits = 0;
+    return "normal";
+}
+
+const char *
+kj_rules_map_label(const kj_rules_t *self, const char *model_label)
+{
+    for (size_t i = 0; model_label && i < self->n_labels; i++)
+        if (strcmp(self->labels[i].label, model_label) == 0)
+            return self->labels[i].category;
+    return NULL;
+}
+
+/* A present test passes only for a non-empty value in its list. */
+static bool
+s_test_pass(const s_test_t *t, const char *value)
+{
+    if (!t->present)
+        return true;
+    if (!value || !value[0])
+        return false;
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->vals[i], value) == 0)
+            return true;
+    return false;
+}
+
+void
+kj_rules_route(const kj_rules_t *self, const kj_route_input_t *in,
+               kj_route_t *out)
+{
+    const char *vals[S_T_COUNT] = {in->language, in->category, in->channel,
+                                   in->tier,     in->urgency,  in->sentiment};
+    /* Validation guarantees the last route has no tests, so this always
+     * ends on a match. */
+    const s_route_t *rt = &self->routes[self->n_routes - 1];
+    for (size_t i = 0; i < self->n_routes; i++) {
+        const s_route_t *cand = &self->routes[i];
+        bool pass = cand->public_test < 0 ||
+                    (cand->public_test == 1) == in->is_public;
+        for (int t = 0; pass && t < S_T_COUNT; t++)
+            pass = s_test_pass(&cand->tests[t], vals[t]);
+        if (pass) {
+            rt = cand;
+            break;
+        }
+    }
+    const s_team_t *team = &self->teams[rt->team];
+    const s_sla_t *sla = &self->slas[rt->sla];
+    out->rule = rt->name;
+    out->team = team->name;
+    out->priority = rt->priority;
+    out->sla = sla->name;
+    out->webhook = team->webhook;
+    out->first_response_ms = sla->first_response_ms;
+    out->resolution_ms = sla->resolution_ms;
+}

@@ -1,0 +1,601 @@
+/* kj_rules: strict parsing with precise errors, keyword matching on folded
+ * text, label mapping and routing (over the shipped deploy/rules.json). */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kj_rules.h"
+#include "kj_text.h"
+
+#define KJ_RULES_PATH KJ_SOURCE_DIR "/deploy/rules.json"
+
+/* The text as the classifier hands it over: folded. */
+static const char *
+s_fold(const char *text)
+{
+    static char buf[4096];
+    long n = kj_text_fold(text, strlen(text), buf, sizeof buf);
+    cr_assert(n >= 0);
+    return buf;
+}
+
+static kj_rules_t *
+s_parse(const char *json)
+{
+    char err[512];
+    kj_rules_t *r = kj_rules_parse(json, strlen(json), err, sizeof err);
+    cr_assert(not(zero(ptr, r)), "unexpected error: %s", err);
+    return r;
+}
+
+Test(rules, usage_example)
+{
+    const char *json =
+        "{\"version\": 1,"
+        " \"categories\": [{\"name\": \"billing\","
+        "                   \"keywords\": [\"refund\", \"返金\"]}],"
+        " \"urgency\": [{\"level\": \"high\", \"keywords\": [\"urgent\"]}],"
+        " \"teams\": [{\"name\": \"care-en\"}, {\"name\": \"care-ja\","
+        "             \"webhook\": \"https://hooks.example/ja\"}],"
+        " \"sla_policies\": [{\"name\": \"standard\","
+        "   \"first_response_minutes\": 240, \"resolution_hours\": 48}],"
+        " \"routes\": ["
+        "   {\"name\": \"ja\", \"when\": {\"language\": [\"ja\"]},"
+        "    \"team\": \"care-ja\", \"priority\": \"p2\", \"sla\": \"standard\"},"
+        "   {\"name\": \"default\", \"team\": \"care-en\", \"priority\": \"p3\","
+        "    \"sla\": \"standard\"}]}";
+    char err[256];
+    kj_rules_t *rules = kj_rules_parse(json, strlen(json), err, sizeof err);
+    cr_assert(not(zero(ptr, rules)), "%s", err);
+
+    int hits = 0;
+    const char *folded = s_fold("URGENT: I want a REFUND");
+    cr_assert(eq(str, (char *)kj_rules_category(rules, folded, &hits),
+                 "billing"));
+    cr_assert(eq(int, hits, 1));
+    cr_assert(eq(str, (char *)kj_rules_urgency(rules, folded, &hits),
+                 "high"));
+
+    kj_route_input_t in = {.language = "ja", .category = "billing"};
+    kj_route_t route;
+    kj_rules_route(rules, &in, &route);
+    cr_assert(eq(str, (char *)route.rule, "ja"));
+    cr_assert(eq(str, (char *)route.team, "care-ja"));
+    cr_assert(eq(str, (char *)route.priority, "p2"));
+    cr_assert(eq(str, (char *)route.webhook, "https://hooks.example/ja"));
+    cr_assert(eq(i64, route.first_response_ms, 240 * 60 * 1000));
+    cr_assert(eq(i64, route.resolution_ms, 48LL * 3600 * 1000));
+    kj_rules_destroy(&rules);
+    cr_assert(zero(ptr, rules));
+    kj_rules_destroy(&rules); /* safe on NULL */
+}
+
+/* ---- invalid documents, each with the exact message it must give ---- */
+
+#define HEAD "{\"version\":1,"
+#define CATS "\"categories\":[{\"name\":\"billing\",\"keywords\":[\"refund\"]}],"
+#define TEAMS "\"teams\":[{\"name\":\"care-en\"}],"
+#define SLAS                                                                   \
+    "\"sla_policies\":[{\"name\":\"std\",\"first_response_minutes\":60,"       \
+    "\"resolution_hours\":24}],"
+#define DEFAULT_ROUTE                                                          \
+    "{\"name\":\"default\",\"team\":\"care-en\",\"priority\":\"p3\","          \
+    "\"sla\":\"std\"}"
+#define ROUTES_ONLY_DEFAULT "\"routes\":[" DEFAULT_ROUTE "]}"
+/* A document with one route before the default. */
+#define WITH_ROUTE(r) HEAD CATS TEAMS SLAS "\"routes\":[" r "," DEFAULT_ROUTE "]}"
+#define ROUTE_WHEN(w)                                                          \
+    WITH_ROUTE("{\"name\":\"r\",\"when\":" w ",\"team\":\"care-en\","          \
+               "\"priority\":\"p2\",\"sla\":\"std\"}")
+
+typedef struct {
+    const char *json;
+    const char *expect; /* a substring of the error */
+} s_bad_t;
+
+static const s_bad_t s_bad[] = {
+    /* Syntax: jansson's message with line and column. */
+    {"", "line 1 column 0: "},
+    {"{\"version\":1,,}", "line 1 column 14: "},
+    {"{\n  \"version\": 1,\n  \"teams\": [}\n}", "line 3 column"},
+    {"{\"version\":1,\"version\":1}", "duplicate object key"},
+    {"{\"version\":1} trailing", "end of file expected"},
+    {"{\"version\":\"\xff\"}", "unable to decode byte"},
+    {"{\"version\":1,\"teams\":[{\"name\":\"a\\u0000b\"}]}",
+     "\\u0000 is not allowed"},
+    /* Structure. */
+    {"[]", "the rules file must be a JSON object"},
+    {"{\"version\":2}", "version: expected 1"},
+    {"{\"version\":\"1\"}", "version: expected 1"},
+    {"{\"categories\":[]}", "missing key \"version\""},
+    {HEAD "\"foo\":1}", "unknown key \"foo\""},
+    {HEAD TEAMS SLAS ROUTES_ONLY_DEFAULT, "missing key \"categories\""},
+    {HEAD CATS TEAMS SLAS "\"x\":1}", "unknown key \"x\""},
+    {HEAD CATS TEAMS "\"sla_policies\":[{\"name\":\"std\","
+                     "\"first_response_minutes\":60,\"resolution_hours\":1}]}",
+     "missing key \"routes\""},
+    {HEAD CATS SLAS ROUTES_ONLY_DEFAULT, "missing key \"teams\""},
+    {HEAD CATS TEAMS ROUTES_ONLY_DEFAULT, "missing key \"sla_policies\""},
+    /* categories and keywords. */
+    {HEAD "\"categories\":{}," TEAMS SLAS ROUTES_ONLY_DEFAULT,
+     "categories: expected an array"},
+    {HEAD "\"categories\":[{\"name\":\"a\",\"keywords\":[]}]," TEAMS SLAS
+          ROUTES_ONLY_DEFAULT,
+     "categories[0].keywords: must not be empty"},
+    {HEAD "\"categories\":[{\"name\":\"a\",\"keywords\":\"x\"}]," TEAMS SLAS
+          ROUTES_ONLY_DEFAULT,
+     "categories[0].keywords: expected an array of strings"},
+    {HEAD "\"categories\":[{\"name\":\"a\",\"keywords\":[\"x\",1]}]," TEAMS
+          SLAS ROUTES_ONLY_DEFAULT,
+     "categories[0].keywords[1]: expected a string"},
+    {HEAD "\"categories\":[{\"name\":\"a\",\"keywords\":[\"\"]}]," TEAMS SLAS
+          ROUTES_ONLY_DEFAULT,
+     "categories[0].keywords[0]: must not be empty"},
+    {HEAD "\"categories\":[{\"name\":\"a\",\"keywords\":[\"\\u00ad\"]}]," TEAMS
+          SLAS ROUTES_ONLY_DEFAULT,
+     "categories[0].keywords[0]: is empty once folded"},
+    {HEAD "\"categories\":[{\"name\":\"a\"}]," TEAMS SLAS ROUTES_ONLY_DEFAULT,
+     "missing key \"keywords\" at categories[0]"},
+    {HEAD "\"categories\":[{\"name\":\"\",\"keywords\":[\"x\"]}]," TEAMS SLAS
+          ROUTES_ONLY_DEFAULT,
+     "categories[0].name: must not be empty"},
+    {HEAD "\"categories\":[{\"name\":\"a\",\"keywords\":[\"x\"]},"
+          "{\"name\":\"a\",\"keywords\":[\"y\"]}]," TEAMS SLAS
+          ROUTES_ONLY_DEFAULT,
+     "categories[1].name: duplicate \"a\""},
+    {HEAD "\"categories\":[{\"name\":\"a\",\"keywords\":[\"x\"],\"kw\":1}],"
+          TEAMS SLAS ROUTES_ONLY_DEFAULT,
+     "unknown key \"kw\" at categories[0]"},
+    /* urgency and model_labels. */
+    {HEAD CATS "\"urgency\":[{\"level\":\"normal\",\"keywords\":[\"x\"]}],"
+          TEAMS SLAS ROUTES_ONLY_DEFAULT,
+     "urgency[0].level: \"normal\" is reserved"},
+    {HEAD CATS "\"urgency\":[{\"name\":\"high\",\"keywords\":[\"x\"]}],"
+          TEAMS SLAS ROUTES_ONLY_DEFAULT,
+     "unknown key \"name\" at urgency[0]"},
+    {HEAD CATS "\"urgency\":[{\"level\":\"very-very-urgent\","
+               "\"keywords\":[\"x\"]}]," TEAMS SLAS ROUTES_ONLY_DEFAULT,
+     "urgency[0].level: longer than 15 bytes"},
+    {HEAD CATS "\"model_labels\":{\"Late Flight\":\"delay\"}," TEAMS SLAS
+          ROUTES_ONLY_DEFAULT,
+     "model_labels[\"Late Flight\"]: unknown category \"delay\""},
+    {HEAD CATS "\"model_labels\":{\"x\":1}," TEAMS SLAS ROUTES_ONLY_DEFAULT,
+     "model_labels.x: expected a category name"},
+    {HEAD CATS "\"model_labels\":[]," TEAMS SLAS ROUTES_ONLY_DEFAULT,
+     "model_labels: expected an object"},
+    /* teams. */
+    {HEAD CATS "\"teams\":[]," SLAS ROUTES_ONLY_DEFAULT,
+     "teams: must not be empty"},
+    {HEAD CATS "\"teams\":[{\"name\":\"\"}]," SLAS ROUTES_ONLY_DEFAULT,
+     "teams[0].name: must not be empty"},
+    {HEAD CATS "\"teams\":[{\"name\":"
+               "\"0123456789012345678901234567890123456789012345678901234567890"
+               "123\"}]," SLAS ROUTES_ONLY_DEFAULT,
+     "teams[0].name: longer than 63 bytes"},
+    {HEAD CATS "\"teams\":[{\"name\":7}]," SLAS ROUTES_ONLY_DEFAULT,
+     "teams[0].name: expected a string"},
+    {HEAD CATS "\"teams\":[{\"name\":\"care-en\"},{\"name\":\"care-en\"}],"
+          SLAS ROUTES_ONLY_DEFAULT,
+     "teams[1].name: duplicate \"care-en\""},
+    {HEAD CATS "\"teams\":[{\"name\":\"care-en\",\"webhook\":\"ftp://x\"}],"
+          SLAS ROUTES_ONLY_DEFAULT,
+     "teams[0].webhook: must start with http:// or https://"},
+    {HEAD CATS "\"teams\":[{\"name\":\"care-en\",\"url\":\"http://x\"}],"
+          SLAS ROUTES_ONLY_DEFAULT,
+     "unknown key \"url\" at teams[0]"},
+    /* sla_policies. */
+    {HEAD CATS TEAMS "\"sla_policies\":[{\"name\":\"std\","
+                     "\"first_response_minutes\":0,\"resolution_hours\":24}],"
+          ROUTES_ONLY_DEFAULT,
+     "sla_policies[0].first_response_minutes: expected a positive integer"},
+    {HEAD CATS TEAMS "\"sla_policies\":[{\"name\":\"std\","
+                     "\"first_response_minutes\":-5,\"resolution_hours\":24}],"
+          ROUTES_ONLY_DEFAULT,
+     "sla_policies[0].first_response_minutes: expected a positive integer"},
+    {HEAD CATS TEAMS "\"sla_policies\":[{\"name\":\"std\","
+                     "\"first_response_minutes\":60,\"resolution_hours\":1.5}],"
+          ROUTES_ONLY_DEFAULT,
+     "sla_policies[0].resolution_hours: expected a positive integer"},
+    {HEAD CATS TEAMS "\"sla_policies\":[{\"name\":\"std\","
+                     "\"first_response_minutes\":60,"
+                     "\"resolution_hours\":\"24\"}]," ROUTES_ONLY_DEFAULT,
+     "sla_policies[0].resolution_hours: expected a positive integer"},
+    {HEAD CATS TEAMS "\"sla_policies\":[{\"name\":\"std\","
+                     "\"first_response_minutes\":60,"
+                     "\"resolution_hours\":99999999}]," ROUTES_ONLY_DEFAULT,
+     "sla_policies[0].resolution_hours: at most 8784"},
+    {HEAD CATS TEAMS "\"sla_policies\":[{\"name\":\"std\","
+                     "\"first_response_minutes\":60}]," ROUTES_ONLY_DEFAULT,
+     "missing key \"resolution_hours\" at sla_policies[0]"},
+    /* routes. */
+    {HEAD CATS TEAMS SLAS "\"routes\":[]}", "routes: must not be empty"},
+    {HEAD CATS TEAMS SLAS "\"routes\":{}}", "routes: expected an array"},
+    {WITH_ROUTE("{\"name\":\"r\",\"when\":{\"tier\":[\"gold\"]},"
+                "\"team\":\"x\",\"priority\":\"p2\",\"sla\":\"std\"}"),
+     "routes[0].team: unknown team \"x\""},
+    {WITH_ROUTE("{\"name\":\"r\",\"when\":{\"tier\":[\"gold\"]},"
+                "\"team\":\"care-en\",\"priority\":\"p5\",\"sla\":\"std\"}"),
+     "routes[0].priority: expected \"p1\", \"p2\", \"p3\" or \"p4\""},
+    {WITH_ROUTE("{\"name\":\"r\",\"when\":{\"tier\":[\"gold\"]},"
+                "\"team\":\"care-en\",\"priority\":\"P1\",\"sla\":\"std\"}"),
+     "routes[0].priority: expected \"p1\""},
+    {WITH_ROUTE("{\"name\":\"r\",\"when\":{\"tier\":[\"gold\"]},"
+                "\"team\":\"care-en\",\"priority\":\"p1\",\"sla\":\"fast\"}"),
+     "routes[0].sla: unknown SLA policy \"fast\""},
+    {WITH_ROUTE("{\"name\":\"r\",\"when\":{\"tier\":[\"gold\"]},"
+                "\"team\":\"care-en\",\"priority\":\"p1\"}"),
+     "missing key \"sla\" at routes[0]"},
+    {WITH_ROUTE("{\"name\":\"r\",\"when\":{\"tier\":[\"gold\"]},"
+                "\"team\":\"care-en\",\"priority\":\"p1\",\"sla\":\"std\","
+                "\"foo\":1}"),
+     "unknown key \"foo\" at routes[0]"},
+    {HEAD CATS TEAMS SLAS "\"routes\":[{\"name\":\"r\",\"when\":{\"tier\":"
+                          "[\"gold\"]},\"team\":\"care-en\",\"priority\":"
+                          "\"p1\",\"sla\":\"std\"},"
+                          "{\"name\":\"d2\",\"team\":\"care-en\",\"priority\":"
+                          "\"p3\",\"sla\":\"std\",\"foo\":1}]}",
+     "unknown key \"foo\" at routes[1]"},
+    {WITH_ROUTE("{\"name\":\"default\",\"when\":{\"tier\":[\"gold\"]},"
+                "\"team\":\"care-en\",\"priority\":\"p1\",\"sla\":\"std\"}"),
+     "routes[1].name: duplicate \"default\""},
+    {HEAD CATS TEAMS SLAS "\"routes\":[{\"name\":\"r\",\"when\":{\"tier\":"
+                          "[\"gold\"]},\"team\":\"care-en\",\"priority\":"
+                          "\"p1\",\"sla\":\"std\"}]}",
+     "routes: the last route must have no \"when\" (it is the catch-all)"},
+    {HEAD CATS TEAMS SLAS "\"routes\":[" DEFAULT_ROUTE "," DEFAULT_ROUTE "]}",
+     "routes[0]: only the last route may omit \"when\""},
+    {ROUTE_WHEN("{\"language\":\"ja\"}"),
+     "routes[0].when.language: expected an array of strings"},
+    {ROUTE_WHEN("{\"language\":[\"ja\",2]}"),
+     "routes[0].when.language: expected an array of strings"},
+    {ROUTE_WHEN("{\"language\":[]}"),
+     "routes[0].when.language: must not be empty"},
+    {ROUTE_WHEN("{\"tier\":[\"\"]}"),
+     "routes[0].when.tier[0]: must not be empty"},
+    {ROUTE_WHEN("{\"category\":[\"biling\"]}"),
+     "routes[0].when.category[0]: unknown category \"biling\""},
+    {ROUTE_WHEN("{\"urgency\":[\"urgent\"]}"),
+     "routes[0].when.urgency[0]: unknown urgency \"urgent\""},
+    {ROUTE_WHEN("{\"channel\":[\"x\",\"twitter\"]}"),
+     "routes[0].when.channel[1]: unknown channel \"twitter\""},
+    {ROUTE_WHEN("{\"sentiment\":[\"angry\"]}"),
+     "routes[0].when.sentiment[0]: unknown sentiment \"angry\""},
+    {ROUTE_WHEN("{\"public\":\"yes\"}"),
+     "routes[0].when.public: expected true or false"},
+    {ROUTE_WHEN("{}"), "routes[0].when: must test something"},
+    {ROUTE_WHEN("[]"), "routes[0].when: expected an object"},
+    {ROUTE_WHEN("{\"lang\":[\"ja\"]}"),
+     "unknown key \"lang\" at routes[0].when"},
+};
+
+Test(rules, invalid_documents_give_precise_errors)
+{
+    for (size_t i = 0; i < sizeof s_bad / sizeof *s_bad; i++) {
+        char err[512] = "untouched";
+        kj_rules_t *r = kj_rules_parse(s_bad[i].json, strlen(s_bad[i].json),
+                                       err, sizeof err);
+        cr_expect(zero(ptr, r), "case %zu parsed: %s", i, s_bad[i].json);
+        cr_expect(not(zero(ptr, strstr(err, s_bad[i].expect))),
+                  "case %zu: want \"%s\" in \"%s\"", i, s_bad[i].expect, err);
+        kj_rules_destroy(&r);
+    }
+}
+
+Test(rules, validation_errors_carry_the_line)
+{
+    const char *json = "{\n"
+                       "  \"version\": 1,\n"
+                       "  \"categories\": [],\n"
+                       "  \"teams\": [{\"name\": \"care-en\"}],\n"
+                       "  \"sla_policies\": [{\"name\": \"std\",\n"
+                       "    \"first_response_minutes\": 60,\n"
+                       "    \"resolution_hours\": 24}],\n"
+                       "  \"routes\": [\n"
+                       "    {\"name\": \"a\", \"when\": {\"tier\": [\"gold\"]},\n"
+                       "     \"team\": \"care-en\", \"priority\": \"p1\",\n"
+                       "     \"sla\": \"std\"},\n"
+                       "    {\"name\": \"b\", \"when\": {\"tier\": [\"gold\"]},\n"
+                       "     \"team\": \"nobody\", \"priority\": \"p1\",\n"
+                       "     \"sla\": \"std\"},\n"
+                       "    {\"name\": \"default\", \"team\": \"care-en\",\n"
+                       "     \"priority\": \"p3\", \"sla\": \"std\"}]}\n";
+    char err[256];
+    cr_assert(zero(ptr, kj_rules_parse(json, strlen(json), err, sizeof err)));
+    cr_assert(eq(str, err, "line 13: routes[1].team: unknown team \"nobody\""));
+}
+
+Test(rules, load_reports_the_path_and_bad_files)
+{
+    char err[512];
+    cr_assert(zero(ptr, kj_rules_load("/nonexistent/rules.json", err,
+                                      sizeof err)));
+    cr_assert(not(zero(ptr, strstr(err, "/nonexistent/rules.json: cannot "
+                                        "open"))),
+              "%s", err);
+
+    char path[] = "/tmp/kj_rules_test_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    const char *bad = "{\"version\": 1,\n\"teams\": [}";
+    cr_assert(eq(long, (long)write(fd, bad, strlen(bad)), (long)strlen(bad)));
+    close(fd);
+    cr_assert(zero(ptr, kj_rules_load(path, err, sizeof err)));
+    cr_assert(not(zero(ptr, strstr(err, path))), "%s", err);
+    cr_assert(not(zero(ptr, strstr(err, "line 2 column"))), "%s", err);
+
+    /* Larger than any hand-written file: refused before parsing. */
+    FILE *f = fopen(path, "w");
+    cr_assert(not(zero(ptr, f)));
+    for (int i = 0; i < 1100 * 1024; i++)
+        fputc(' ', f);
+    fclose(f);
+    cr_assert(zero(ptr, kj_rules_load(path, err, sizeof err)));
+    cr_assert(not(zero(ptr, strstr(err, "larger than"))), "%s", err);
+    unlink(path);
+}
+
+Test(rules, valid_minimal_documents)
+{
+    /* No urgency, no model labels, no categories: all optional or empty. */
+    kj_rules_t *r = s_parse("{\"version\":1,\"categories\":[]," TEAMS SLAS
+                            ROUTES_ONLY_DEFAULT);
+    int hits = -1;
+    cr_assert(eq(str, (char *)kj_rules_category(r, "anything", &hits),
+                 "other"));
+    cr_assert(eq(int, hits, 0));
+    cr_assert(eq(str, (char *)kj_rules_urgency(r, "urgent", &hits),
+                 "normal"));
+    cr_assert(eq(int, hits, 0));
+    cr_assert(zero(ptr, (void *)kj_rules_map_label(r, "Late Flight")));
+    kj_route_t route;
+    kj_route_input_t in = {0};
+    kj_rules_route(r, &in, &route);
+    cr_assert(eq(str, (char *)route.rule, "default"));
+    cr_assert(zero(ptr, (void *)route.webhook));
+    kj_rules_destroy(&r);
+}
+
+Test(rules, the_shipped_rules_file_loads)
+{
+    char err[512];
+    kj_rules_t *r = kj_rules_load(KJ_RULES_PATH, err, sizeof err);
+    cr_assert(not(zero(ptr, r)), "%s", err);
+    static const char *const labels[][2] = {
+        {"Bad Flight", "product_quality"},
+        {"Can't Tell", "other"},
+        {"Late Flight", "delivery"},
+        {"Customer Service Issue", "staff"},
+        {"Flight Booking Problems", "account"},
+        {"Lost Luggage", "delivery"},
+        {"Flight Attendant Complaints", "staff"},
+        {"Cancelled Flight", "cancellation"},
+        {"Damaged Luggage", "product_quality"},
+        {"longlines", "delivery"},
+    };
+    for (size_t i = 0; i < sizeof labels / sizeof *labels; i++)
+        cr_expect(eq(str, (char *)kj_rules_map_label(r, labels[i][0]),
+                     (char *)labels[i][1]));
+    cr_assert(zero(ptr, (void *)kj_rules_map_label(r, "late flight")));
+    cr_assert(zero(ptr, (void *)kj_rules_map_label(r, NULL)));
+    kj_rules_destroy(&r);
+}
+
+/* ---- matching ------------------------------------------------------ */
+
+static const char *s_match_json =
+    "{\"version\":1,"
+    " \"categories\":["
+    "  {\"name\":\"outage\",\"keywords\":[\"down\",\"not working\",\"障害\","
+    "                                   \"エラー\",\"Wi-Fi\"]},"
+    "  {\"name\":\"billing\",\"keywords\":[\"refund\",\"charged twice\","
+    "                                    \"返金\",\"二重\"]},"
+    "  {\"name\":\"delivery\",\"keywords\":[\"late\",\"届かない\"]}],"
+    " \"urgency\":["
+    "  {\"level\":\"critical\",\"keywords\":[\"lawsuit\",\"訴訟\"]},"
+    "  {\"level\":\"high\",\"keywords\":[\"urgent\",\"まだ\"]},"
+    "  {\"level\":\"low\",\"keywords\":[\"suggestion\"]}],"
+    " \"model_labels\":{\"Late Flight\":\"delivery\"}," TEAMS SLAS
+    ROUTES_ONLY_DEFAULT;
+
+typedef struct {
+    const char *text; /* raw: folded by the test */
+    const char *category;
+    int category_hits;
+    const char *urgency;
+    int urgency_hits;
+} s_match_t;
+
+static const s_match_t s_matches[] = {
+    {"The app is down", "outage", 1, "normal", 0},
+    {"download failed", "other", 0, "normal", 0},
+    {"downtime again", "other", 0, "normal", 0},
+    {"down2 is a band", "other", 0, "normal", 0},
+    {"(down).", "outage", 1, "normal", 0},
+    {"DOWN DOWN down", "outage", 3, "normal", 0},
+    {"site not working", "outage", 1, "normal", 0},
+    {"Refund please, I was charged twice. REFUND!", "billing", 3, "normal",
+     0},
+    {"refunds", "other", 0, "normal", 0},
+    /* Ties go to the first category in the file. */
+    {"down and refund", "outage", 1, "normal", 0},
+    {"refund and down", "outage", 1, "normal", 0},
+    /* Japanese: plain substrings, no word boundaries. */
+    {"システム障害でエラーが出ます", "outage", 2, "normal", 0},
+    {"返金してください", "billing", 1, "normal", 0},
+    {"二重に請求されました。返金を", "billing", 2, "normal", 0},
+    {"荷物がまだ届かない", "delivery", 1, "high", 1},
+    /* ASCII keywords next to Japanese still match. */
+    {"downしてる", "outage", 1, "normal", 0},
+    {"Wi-Fiが使えない", "outage", 1, "normal", 0},
+    /* Full-width and upper case fold to the keyword. */
+    {"ＲＥＦＵＮＤ please", "billing", 1, "normal", 0},
+    {"ｒｅｆｕｎｄ", "billing", 1, "normal", 0},
+    /* Half-width katakana fold to full-width (NFKC). */
+    {"ｴﾗｰです", "outage", 1, "normal", 0},
+    /* Urgency: the first level in file order wins, not the first hit. */
+    {"urgent: lawsuit coming", "other", 0, "critical", 1},
+    {"Urgent urgent URGENT", "other", 0, "high", 3},
+    {"訴訟を検討しています", "other", 0, "critical", 1},
+    {"a suggestion", "other", 0, "low", 1},
+    {"", "other", 0, "normal", 0},
+};
+
+Test(rules, category_and_urgency_matching)
+{
+    kj_rules_t *r = s_parse(s_match_json);
+    for (size_t i = 0; i < sizeof s_matches / sizeof *s_matches; i++) {
+        const s_match_t *m = &s_matches[i];
+        const char *folded = s_fold(m->text);
+        int hits = -1;
+        cr_expect(eq(str, (char *)kj_rules_category(r, folded, &hits),
+                     (char *)m->category),
+                  "case %zu: %s", i, m->text);
+        cr_expect(eq(int, hits, m->category_hits), "case %zu: %s", i,
+                  m->text);
+        hits = -1;
+        cr_expect(eq(str, (char *)kj_rules_urgency(r, folded, &hits),
+                     (char *)m->urgency),
+                  "case %zu: %s", i, m->text);
+        cr_expect(eq(int, hits, m->urgency_hits), "case %zu: %s", i, m->text);
+    }
+    /* hits may be NULL. */
+    cr_assert(eq(str, (char *)kj_rules_category(r, "down", NULL), "outage"));
+    cr_assert(eq(str, (char *)kj_rules_urgency(r, "urgent", NULL), "high"));
+    cr_assert(eq(str, (char *)kj_rules_map_label(r, "Late Flight"),
+                 "delivery"));
+    cr_assert(zero(ptr, (void *)kj_rules_map_label(r, "Bad Flight")));
+    kj_rules_destroy(&r);
+}
+
+Test(rules, keywords_are_folded_at_load)
+{
+    /* An operator may write keywords in any case or width. */
+    kj_rules_t *r = s_parse(
+        "{\"version\":1,\"categories\":[{\"name\":\"billing\","
+        "\"keywords\":[\"ＲＥＦＵＮＤ\",\"Charged Twice\"]}]," TEAMS SLAS
+        ROUTES_ONLY_DEFAULT);
+    int hits = 0;
+    cr_assert(eq(str,
+                 (char *)kj_rules_category(
+                     r, s_fold("Refund! I was CHARGED TWICE"), &hits),
+                 "billing"));
+    cr_assert(eq(int, hits, 2));
+    kj_rules_destroy(&r);
+}
+
+/* ---- routing ------------------------------------------------------- */
+
+typedef struct {
+    kj_route_input_t in;
+    const char *rule, *team, *priority, *sla;
+    int64_t first_min, resolve_h;
+} s_route_case_t;
+
+static const s_route_case_t s_routes[] = {
+    {{.language = "en", .category = "billing", .urgency = "critical",
+      .channel = "email"},
+     "critical", "trust-safety", "p1", "urgent", 15, 4},
+    {{.language = "ja", .category = "security", .urgency = "normal",
+      .channel = "x", .is_public = true},
+     "security", "trust-safety", "p1", "urgent", 15, 4},
+    {{.language = "ja", .category = "outage", .urgency = "high",
+      .channel = "chat"},
+     "outage", "tech-ops", "p2", "urgent", 15, 4},
+    {{.language = "en", .category = "billing", .urgency = "normal",
+      .channel = "x", .is_public = true},
+     "billing", "billing", "p2", "standard", 240, 48},
+    {{.language = "en", .category = "delivery", .urgency = "normal",
+      .channel = "x", .is_public = true},
+     "social-public", "social-media", "p2", "social", 60, 24},
+    {{.language = "ja", .category = "staff", .urgency = "low",
+      .channel = "instagram", .is_public = true},
+     "social-public", "social-media", "p2", "social", 60, 24},
+    /* A direct message on X is not public. */
+    {{.language = "ja", .category = "delivery", .urgency = "normal",
+      .channel = "x", .is_public = false},
+     "ja", "care-ja", "p3", "standard", 240, 48},
+    {{.language = "ja", .category = "other", .urgency = "normal",
+      .channel = "email"},
+     "ja", "care-ja", "p3", "standard", 240, 48},
+    /* Public but not a social channel. */
+    {{.language = "en", .category = "delivery", .urgency = "normal",
+      .channel = "app_review", .is_public = true},
+     "default", "care-en", "p3", "standard", 240, 48},
+    {{.language = "en", .category = "other", .urgency = "normal",
+      .channel = "email"},
+     "default", "care-en", "p3", "standard", 240, 48},
+    {{.language = "other", .category = "cancellation", .channel = "web"},
+     "default", "care-en", "p3", "standard", 240, 48},
+    /* Missing values never satisfy a test. */
+    {{0}, "default", "care-en", "p3", "standard", 240, 48},
+    {{.language = "", .category = "", .urgency = "", .channel = ""},
+     "default", "care-en", "p3", "standard", 240, 48},
+};
+
+Test(rules, routing_over_the_shipped_rules)
+{
+    char err[512];
+    kj_rules_t *r = kj_rules_load(KJ_RULES_PATH, err, sizeof err);
+    cr_assert(not(zero(ptr, r)), "%s", err);
+    for (size_t i = 0; i < sizeof s_routes / sizeof *s_routes; i++) {
+        const s_route_case_t *c = &s_routes[i];
+        kj_route_t out;
+        memset(&out, 0, sizeof out);
+        kj_rules_route(r, &c->in, &out);
+        cr_expect(eq(str, (char *)out.rule, (char *)c->rule), "case %zu", i);
+        cr_expect(eq(str, (char *)out.team, (char *)c->team), "case %zu", i);
+        cr_expect(eq(str, (char *)out.priority, (char *)c->priority),
+                  "case %zu", i);
+        cr_expect(eq(str, (char *)out.sla, (char *)c->sla), "case %zu", i);
+        cr_expect(eq(i64, out.first_response_ms, c->first_min * 60000),
+                  "case %zu", i);
+        cr_expect(eq(i64, out.resolution_ms, c->resolve_h * 3600000),
+                  "case %zu", i);
+        /* No team in the shipped file names a webhook. */
+        cr_expect(zero(ptr, (void *)out.webhook), "case %zu", i);
+    }
+    kj_rules_destroy(&r);
+}
+
+Test(rules, route_tests_combine_and_empty_values_never_match)
+{
+    kj_rules_t *r = s_parse(
+        "{\"version\":1,\"categories\":[],"
+        "\"teams\":[{\"name\":\"vip\",\"webhook\":\"http://127.0.0.1:1/v\"},"
+        "{\"name\":\"care-en\"}]," SLAS
+        "\"routes\":["
+        "{\"name\":\"vip-ja\",\"when\":{\"tier\":[\"gold\",\"platinum\"],"
+        " \"language\":[\"ja\"],\"public\":false},"
+        " \"team\":\"vip\",\"priority\":\"p1\",\"sla\":\"std\"},"
+        "{\"name\":\"negative\",\"when\":{\"sentiment\":[\"negative\"]},"
+        " \"team\":\"vip\",\"priority\":\"p2\",\"sla\":\"std\"},"
+        DEFAULT_ROUTE "]}");
+    kj_route_t out;
+    kj_route_input_t in = {.tier = "gold", .language = "ja"};
+    kj_rules_route(r, &in, &out);
+    cr_assert(eq(str, (char *)out.rule, "vip-ja"));
+    cr_assert(eq(str, (char *)out.webhook, "http://127.0.0.1:1/v"));
+    in.is_public = true;
+    kj_rules_route(r, &in, &out);
+    cr_assert(eq(str, (char *)out.rule, "default"));
+    in = (kj_route_input_t){.tier = "silver", .language = "ja"};
+    kj_rules_route(r, &in, &out);
+    cr_assert(eq(str, (char *)out.rule, "default"));
+    in = (kj_route_input_t){.tier = NULL, .language = "ja"};
+    kj_rules_route(r, &in, &out);
+    cr_assert(eq(str, (char *)out.rule, "default"));
+    in = (kj_route_input_t){.tier = "gold", .language = "ja",
+                            .sentiment = "negative", .is_public = true};
+    kj_rules_route(r, &in, &out);
+    cr_assert(eq(str, (char *)out.rule, "negative"));
+    cr_assert(eq(str, (char *)out.priority, "p2"));
+    in.sentiment = "";
+    kj_rules_route(r, &in, &out);
+    cr_assert(eq(str, (char *)out.rule, "default"));
+    cr_assert(zero(ptr, (void *)out.webhook));
+    kj_rules_destroy(&r);
+}
