@@ -1,0 +1,259 @@
+/* ingest_record: render a record for GET /v1/complaints/{id}. The shape is
+ * the contract of docs/ARCHITECTURE.md: times as RFC 3339 UTC strings,
+ * *_ms fields as numbers, null for what is not set yet. */
+#include "ingest_record.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <utf8proc.h>
+
+#include "kj_util.h"
+
+void
+ingest_format_time(int64_t ms, char out[INGEST_TIME_LEN])
+{
+    /* Floor division, so that times before 1970 keep a positive ms part. */
+    int64_t secs = ms / 1000, rem = ms % 1000;
+    if (rem < 0) {
+        rem += 1000;
+        secs -= 1;
+    }
+    time_t t = (time_t)secs;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(out, INGEST_TIME_LEN, "1970-01-01T00:00:00.000Z");
+        return;
+    }
+    /* Wide enough for any int fields, so the compiler can prove no
+     * truncation; real values take 24 bytes. */
+    char buf[96];
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)rem);
+    kj_strlcpy(out, buf, INGEST_TIME_LEN);
+}
+
+/* A JSON string from stored text. Other stages wrote it and a truncation
+ * could in principle split a character; jansson refuses invalid UTF-8, so
+ * such bytes become U+FFFD rather than failing the whole answer. */
+static json_t *
+s_str(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    size_t len = strlen(s);
+    char *buf = kj_malloc(len * 3 + 1);
+    size_t n = 0;
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    utf8proc_ssize_t left = (utf8proc_ssize_t)len;
+    while (left > 0) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t step = utf8proc_iterate(p, left, &cp);
+        if (step <= 0) {
+            memcpy(buf + n, "\xef\xbf\xbd", 3);
+            n += 3;
+            step = 1;
+        } else {
+            memcpy(buf + n, p, (size_t)step);
+            n += (size_t)step;
+        }
+        p += step;
+        left -= step;
+    }
+    j = json_stringn(buf, n);
+    free(buf);
+    if (!j)
+        abort(); /* the buffer was made valid UTF-8 above */
+    return j;
+}
+
+/* A time string, or null when the time was never set. */
+static json_t *
+s_time(int64_t ms)
+{
+    if (ms == 0)
+        return json_null();
+    char buf[INGEST_TIME_LEN];
+    ingest_format_time(ms, buf);
+    return json_string(buf);
+}
+
+/* Confidences and scores are floats in the envelope; widened they would
+ * print as 0.980000019, so the answer is dumped with JSON_REAL_PRECISION(6),
+ * about what a float holds. */
+static json_t *
+s_real(float f)
+{
+    /* Non-finite values are not JSON (jansson refuses them). */
+    double d = (double)f;
+    return json_real(d == d && d - d == 0 ? d : 0.0);
+}
+
+static void
+s_set(json_t *obj, const char *key, json_t *v)
+{
+    /* Only our own constant keys and valid values reach here: a failure
+     * is a programming error (or out of memory), never input. */
+    if (json_object_set_new(obj, key, v) != 0)
+        abort();
+}
+
+static json_t *
+s_triage(const kj_envelope_t *env)
+{
+    if (!env->has_triage)
+        return json_null();
+    const kj_triage_t *t = &env->triage;
+    json_t *o = json_object();
+    s_set(o, "language", s_str(t->language));
+    s_set(o, "language_confidence", s_real(t->language_confidence));
+    s_set(o, "sentiment", s_str(t->sentiment));
+    s_set(o, "sentiment_score", s_real(t->sentiment_score));
+    s_set(o, "sentiment_confidence", s_real(t->sentiment_confidence));
+    s_set(o, "category", s_str(t->category));
+    s_set(o, "category_confidence", s_real(t->category_confidence));
+    s_set(o, "urgency", s_str(t->urgency));
+    s_set(o, "urgency_confidence", s_real(t->urgency_confidence));
+    s_set(o, "actionable", json_boolean(t->actionable));
+    s_set(o, "actionable_confidence", s_real(t->actionable_confidence));
+    s_set(o, "masked_text", s_str(t->masked_text));
+    json_t *pii = json_array();
+    size_t n = t->n_pii < KJ_MAX_PII ? t->n_pii : KJ_MAX_PII;
+    for (size_t i = 0; i < n; i++) {
+        json_t *span = json_object();
+        s_set(span, "kind", s_str(t->pii[i].kind));
+        s_set(span, "start", json_integer(t->pii[i].start));
+        s_set(span, "end", json_integer(t->pii[i].end));
+        json_array_append_new(pii, span);
+    }
+    s_set(o, "pii", pii);
+    s_set(o, "reason", s_str(t->reason));
+    s_set(o, "model", s_str(t->model));
+    return o;
+}
+
+static json_t *
+s_assignment(const kj_envelope_t *env)
+{
+    if (!env->has_assignment)
+        return json_null();
+    const kj_assignment_t *a = &env->assignment;
+    json_t *o = json_object();
+    s_set(o, "team", s_str(a->team));
+    s_set(o, "priority", s_str(a->priority));
+    s_set(o, "sla_policy", s_str(a->sla_policy));
+    s_set(o, "due_at", s_time(a->due_at_ms));
+    s_set(o, "due_at_ms", json_integer(a->due_at_ms));
+    s_set(o, "resolve_due_at", s_time(a->resolve_due_at_ms));
+    s_set(o, "rule", s_str(a->rule));
+    return o;
+}
+
+static json_t *
+s_deliveries(const kj_envelope_t *env)
+{
+    json_t *arr = json_array();
+    size_t n = env->n_deliveries < KJ_MAX_DELIVERIES ? env->n_deliveries
+                                                     : KJ_MAX_DELIVERIES;
+    for (size_t i = 0; i < n; i++) {
+        const kj_delivery_t *d = &env->deliveries[i];
+        json_t *o = json_object();
+        s_set(o, "kind", s_str(d->kind));
+        s_set(o, "endpoint", s_str(d->endpoint));
+        s_set(o, "status", s_str(d->status));
+        s_set(o, "attempts", json_integer(d->attempts));
+        s_set(o, "http_status", json_integer(d->http_status));
+        s_set(o, "error", s_str(d->error));
+        s_set(o, "at", s_time(d->at_ms));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+static const kj_stage_time_t *
+s_stage(const kj_envelope_t *env, const char *name)
+{
+    size_t n = env->n_stages < KJ_MAX_STAGES ? env->n_stages : KJ_MAX_STAGES;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(env->stages[i].stage, name) == 0)
+            return &env->stages[i];
+    return NULL;
+}
+
+static json_t *
+s_stages(const kj_envelope_t *env)
+{
+    json_t *o = json_object();
+    size_t n = env->n_stages < KJ_MAX_STAGES ? env->n_stages : KJ_MAX_STAGES;
+    for (size_t i = 0; i < n; i++) {
+        const kj_stage_time_t *st = &env->stages[i];
+        if (st->stage[0] == '\0')
+            continue;
+        json_t *t = json_object();
+        s_set(t, "in_ms", json_integer(st->in_ms));
+        s_set(t, "out_ms", json_integer(st->out_ms));
+        /* A stage name from the envelope is a key; a bad one (not UTF-8)
+         * is skipped rather than failing the answer. */
+        if (json_object_set_new(o, st->stage, t) != 0)
+            continue;
+    }
+    return o;
+}
+
+/* notifier out - ingest in, once delivered: the latency the care team
+ * feels. null before, or if either stamp is missing. */
+static json_t *
+s_e2e(const kj_store_record_t *rec, const kj_envelope_t *env)
+{
+    if (strcmp(rec->state, "delivered") != 0)
+        return json_null();
+    const kj_stage_time_t *in = s_stage(env, "ingest");
+    const kj_stage_time_t *out = s_stage(env, "notifier");
+    if (!in || !out)
+        return json_null();
+    return json_integer(out->out_ms - in->in_ms);
+}
+
+char *
+ingest_record_json(const kj_store_record_t *rec, const kj_envelope_t *env)
+{
+    const kj_complaint_t *c = &env->complaint;
+    json_t *o = json_object();
+    s_set(o, "id", s_str(c->id));
+    s_set(o, "state", s_str(rec->state));
+    s_set(o, "attempts", json_integer(rec->attempts));
+    s_set(o, "reason", rec->reason[0] ? s_str(rec->reason) : json_null());
+    s_set(o, "trace_id", s_str(env->trace_id));
+    s_set(o, "tenant", s_str(c->tenant));
+    s_set(o, "channel", s_str(c->channel));
+    s_set(o, "public", json_boolean(c->is_public));
+    json_t *cust = json_object();
+    s_set(cust, "id", s_str(c->customer.id));
+    s_set(cust, "tier", s_str(c->customer.tier));
+    s_set(o, "customer", cust);
+    s_set(o, "subject", s_str(c->subject));
+    s_set(o, "external_id", s_str(c->external_id));
+    /* The classifier masks PII before anything downstream stores text;
+     * once it has, the API shows the masked text only. */
+    s_set(o, "text",
+          s_str(env->has_triage ? env->triage.masked_text : c->text));
+    s_set(o, "received_at", s_time(c->received_at_ms));
+    s_set(o, "accepted_at", s_time(c->accepted_at_ms));
+    s_set(o, "triage", s_triage(env));
+    s_set(o, "assignment", s_assignment(env));
+    s_set(o, "deliveries", s_deliveries(env));
+    s_set(o, "stages", s_stages(env));
+    s_set(o, "e2e_ms", s_e2e(rec, env));
+    s_set(o, "created_at", s_time(rec->created_ms));
+    s_set(o, "updated_at", s_time(rec->updated_ms));
+    char *out = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_decref(o);
+    if (!out)
+        abort(); /* only allocation failure, which aborts everywhere */
+    return out;
+}

@@ -1,0 +1,547 @@
+/* ingest_validate: the POST /v1/complaints body and headers, checked field
+ * by field so that every refusal names the field and what was wrong. */
+#include "ingest_validate.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <utf8proc.h>
+
+#include "kj_util.h"
+
+/* The channels of docs/ARCHITECTURE.md, in the order it lists them. */
+static const char *const s_channels[] = {
+    "email", "chat", "web",   "form", "survey",    "x",
+    "facebook", "instagram", "phone", "sms", "app_review",
+};
+
+/* Top-level fields the body may carry. Anything else is unknown_field, so
+ * that a typo ("custmer") is caught instead of silently dropped. */
+static const char *const s_fields[] = {
+    "channel", "customer", "text",        "subject",     "public",
+    "lang",    "tenant",   "external_id", "received_at",
+};
+
+static const char *const s_customer_fields[] = {"id", "tier", "name",
+                                                "email"};
+
+#define S_LANG_MAX 15
+#define S_TENANT_MAX 63
+#define S_FIELD_ECHO_MAX 64 /* bytes of a client's field name in a message */
+
+void
+ingest_error_set(ingest_error_t *err, unsigned status, const char *code,
+                 const char *fmt, ...)
+{
+    err->status = status;
+    kj_strlcpy(err->code, code, sizeof err->code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    /* Messages can quote a client's field name or jansson's view of the
+     * input; keeping them printable ASCII means every error body is valid
+     * JSON and safe in any terminal, whatever the client sent. */
+    for (char *p = err->message; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c > 0x7e)
+            *p = '?';
+    }
+}
+
+/* JSON type names as a client would say them. */
+static const char *
+s_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "unknown";
+}
+
+/* Copy a client's field name into buf for a message, shortened. */
+static const char *
+s_echo(char *buf, size_t size, const char *name)
+{
+    size_t n = strlen(name);
+    if (n > S_FIELD_ECHO_MAX)
+        snprintf(buf, size, "%.*s...", S_FIELD_ECHO_MAX, name);
+    else
+        snprintf(buf, size, "%s", name);
+    return buf;
+}
+
+static int
+s_wrong_type(ingest_error_t *err, const char *field, const char *want,
+             const json_t *got)
+{
+    ingest_error_set(err, 400, "wrong_type",
+                     "field \"%s\": expected %s, got %s", field, want,
+                     s_type_name(got));
+    return -1;
+}
+
+static bool
+s_in_list(const char *s, size_t len, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(list[i]) == len && memcmp(list[i], s, len) == 0)
+            return true;
+    return false;
+}
+
+bool
+ingest_channel_known(const char *channel, size_t len)
+{
+    return s_in_list(channel, len, s_channels, KJ_ARRAY_LEN(s_channels));
+}
+
+/* An optional string field of at most max bytes, copied into dst (which
+ * holds at least max + 1). A missing field leaves dst alone. */
+static int
+s_opt_string(const json_t *obj, const char *key, const char *field,
+             size_t max, char *dst, ingest_error_t *err)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return s_wrong_type(err, field, "a string", v);
+    size_t len = json_string_length(v);
+    if (len > max) {
+        ingest_error_set(err, 400, "field_too_long",
+                         "field \"%s\": %zu bytes, at most %zu allowed",
+                         field, len, max);
+        return -1;
+    }
+    memcpy(dst, json_string_value(v), len);
+    dst[len] = '\0';
+    return 0;
+}
+
+/* The first key of obj that is not in the allowed list, or NULL. */
+static const char *
+s_unknown_key(json_t *obj, const char *const *allowed, size_t n)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        (void)v;
+        if (!s_in_list(key, strlen(key), allowed, n))
+            return key;
+    }
+    return NULL;
+}
+
+static int
+s_customer(json_t *root, kj_customer_t *c, ingest_error_t *err)
+{
+    json_t *cust = json_object_get(root, "customer");
+    char echo[S_FIELD_ECHO_MAX + 8];
+    if (!cust) {
+        ingest_error_set(err, 400, "missing_field",
+                         "field \"customer\" is required");
+        return -1;
+    }
+    if (!json_is_object(cust))
+        return s_wrong_type(err, "customer", "an object", cust);
+    const char *bad = s_unknown_key(cust, s_customer_fields,
+                                    KJ_ARRAY_LEN(s_customer_fields));
+    if (bad) {
+        ingest_error_set(err, 400, "unknown_field",
+                         "unknown field \"customer.%s\"",
+                         s_echo(echo, sizeof echo, bad));
+        return -1;
+    }
+    const json_t *id = json_object_get(cust, "id");
+    if (!id) {
+        ingest_error_set(err, 400, "missing_field",
+                         "field \"customer.id\" is required");
+        return -1;
+    }
+    if (s_opt_string(cust, "id", "customer.id", sizeof c->id - 1, c->id,
+                     err) < 0)
+        return -1;
+    if (c->id[0] == '\0') {
+        ingest_error_set(err, 400, "missing_field",
+                         "field \"customer.id\" must not be empty");
+        return -1;
+    }
+    if (s_opt_string(cust, "tier", "customer.tier", sizeof c->tier - 1,
+                     c->tier, err) < 0 ||
+        s_opt_string(cust, "name", "customer.name", sizeof c->name - 1,
+                     c->name, err) < 0 ||
+        s_opt_string(cust, "email", "customer.email", sizeof c->email - 1,
+                     c->email, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int
+s_text(json_t *root, kj_complaint_t *out, ingest_error_t *err)
+{
+    const json_t *v = json_object_get(root, "text");
+    if (!v) {
+        ingest_error_set(err, 400, "missing_field",
+                         "field \"text\" is required");
+        return -1;
+    }
+    if (!json_is_string(v))
+        return s_wrong_type(err, "text", "a string", v);
+    size_t len = json_string_length(v);
+    if (len > KJ_TEXT_MAX) {
+        ingest_error_set(err, 413, "text_too_long",
+                         "field \"text\": %zu bytes, at most %d allowed", len,
+                         KJ_TEXT_MAX);
+        return -1;
+    }
+    const char *s = json_string_value(v);
+    if (ingest_only_space(s, len)) {
+        ingest_error_set(err, 400, "empty_text",
+                         "field \"text\" is empty or only white space");
+        return -1;
+    }
+    memcpy(out->text, s, len);
+    out->text[len] = '\0';
+    return 0;
+}
+
+static int
+s_channel(json_t *root, kj_complaint_t *out, ingest_error_t *err)
+{
+    const json_t *v = json_object_get(root, "channel");
+    if (!v) {
+        ingest_error_set(err, 400, "missing_field",
+                         "field \"channel\" is required");
+        return -1;
+    }
+    if (!json_is_string(v))
+        return s_wrong_type(err, "channel", "a string", v);
+    size_t len = json_string_length(v);
+    if (!ingest_channel_known(json_string_value(v), len)) {
+        ingest_error_set(err, 400, "unknown_channel",
+                         "field \"channel\": not one of email, chat, web, "
+                         "form, survey, x, facebook, instagram, phone, sms, "
+                         "app_review");
+        return -1;
+    }
+    memcpy(out->channel, json_string_value(v), len);
+    out->channel[len] = '\0';
+    return 0;
+}
+
+static int
+s_tenant(json_t *root, kj_complaint_t *out, ingest_error_t *err)
+{
+    const json_t *v = json_object_get(root, "tenant");
+    if (!v) {
+        kj_strlcpy(out->tenant, "default", sizeof out->tenant);
+        return 0;
+    }
+    if (s_opt_string(root, "tenant", "tenant", S_TENANT_MAX, out->tenant,
+                     err) < 0)
+        return -1;
+    /* Tenants appear in Redis keys and idempotency scopes ("t:key"), so
+     * they are kept to a character set that cannot collide with the ':'
+     * separator or need escaping anywhere. */
+    bool ok = out->tenant[0] != '\0';
+    for (const char *p = out->tenant; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-'))
+            ok = false;
+    if (!ok) {
+        ingest_error_set(err, 400, "wrong_type",
+                         "field \"tenant\": expected 1..%d characters of "
+                         "[a-z0-9_-]",
+                         S_TENANT_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+int
+ingest_validate_complaint(const char *body, size_t len, kj_complaint_t *out,
+                          ingest_error_t *err)
+{
+    int rc = -1;
+    json_t *root = NULL;
+    char echo[S_FIELD_ECHO_MAX + 8];
+
+    memset(out, 0, sizeof *out);
+    /* jansson refuses bad UTF-8 too, but as a syntax error; checking the
+     * raw bytes first gives the client the precise code. */
+    if (!kj_utf8_valid(body, len)) {
+        ingest_error_set(err, 400, "invalid_utf8",
+                         "the body is not valid UTF-8");
+        goto out;
+    }
+    json_error_t jerr;
+    root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                      &jerr);
+    if (!root) {
+        if (json_error_code(&jerr) == json_error_null_character)
+            ingest_error_set(err, 400, "invalid_json",
+                             "invalid JSON at line %d, column %d: \\u0000 "
+                             "is not allowed in strings",
+                             jerr.line, jerr.column);
+        else
+            ingest_error_set(err, 400, "invalid_json",
+                             "invalid JSON at line %d, column %d: %s",
+                             jerr.line, jerr.column, jerr.text);
+        goto out;
+    }
+    if (!json_is_object(root)) {
+        ingest_error_set(err, 400, "wrong_type",
+                         "the body: expected an object, got %s",
+                         s_type_name(root));
+        goto out;
+    }
+    const char *bad =
+        s_unknown_key(root, s_fields, KJ_ARRAY_LEN(s_fields));
+    if (bad) {
+        ingest_error_set(err, 400, "unknown_field", "unknown field \"%s\"",
+                         s_echo(echo, sizeof echo, bad));
+        goto out;
+    }
+    if (s_channel(root, out, err) < 0 ||
+        s_customer(root, &out->customer, err) < 0 ||
+        s_text(root, out, err) < 0)
+        goto out;
+    if (s_opt_string(root, "subject", "subject", KJ_SUBJECT_MAX,
+                     out->subject, err) < 0 ||
+        s_opt_string(root, "lang", "lang", S_LANG_MAX, out->lang_hint,
+                     err) < 0 ||
+        s_opt_string(root, "external_id", "external_id",
+                     sizeof out->external_id - 1, out->external_id,
+                     err) < 0 ||
+        s_tenant(root, out, err) < 0)
+        goto out;
+    const json_t *pub = json_object_get(root, "public");
+    if (pub) {
+        if (!json_is_boolean(pub)) {
+            s_wrong_type(err, "public", "a boolean", pub);
+            goto out;
+        }
+        out->is_public = json_is_true(pub);
+    }
+    const json_t *at = json_object_get(root, "received_at");
+    if (at) {
+        if (!json_is_string(at)) {
+            s_wrong_type(err, "received_at", "a string", at);
+            goto out;
+        }
+        if (ingest_parse_time(json_string_value(at), json_string_length(at),
+                              &out->received_at_ms) < 0) {
+            ingest_error_set(err, 400, "invalid_time",
+                             "field \"received_at\": expected an RFC 3339 "
+                             "time like 2026-11-23T09:00:00.000Z");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+int
+ingest_validate_idem_key(const char *key, ingest_error_t *err)
+{
+    size_t len = 0;
+    for (; key[len]; len++) {
+        unsigned char c = (unsigned char)key[len];
+        if (c < 0x20 || c > 0x7e || len >= INGEST_IDEM_KEY_MAX) {
+            len = 0; /* reported below as out of range */
+            break;
+        }
+    }
+    if (len == 0) {
+        ingest_error_set(err, 400, "invalid_idempotency_key",
+                         "header Idempotency-Key: expected 1..%d printable "
+                         "ASCII characters",
+                         INGEST_IDEM_KEY_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+/* Skip optional white space (RFC 9110 OWS). */
+static const char *
+s_ows(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+int
+ingest_validate_content_type(const char *type, ingest_error_t *err)
+{
+    static const char json[] = "application/json";
+    const char *p = type ? s_ows(type) : NULL;
+    if (!p || strncasecmp(p, json, sizeof json - 1) != 0)
+        goto bad;
+    p = s_ows(p + sizeof json - 1);
+    /* Parameters: only charset, and only UTF-8, which JSON requires
+     * anyway (RFC 8259); anything else would be decoded wrongly. */
+    while (*p == ';') {
+        p = s_ows(p + 1);
+        if (strncasecmp(p, "charset=", 8) != 0)
+            goto bad;
+        p += 8;
+        bool quoted = *p == '"';
+        if (quoted)
+            p++;
+        if (strncasecmp(p, "utf-8", 5) != 0)
+            goto bad;
+        p += 5;
+        if (quoted) {
+            if (*p != '"')
+                goto bad;
+            p++;
+        }
+        p = s_ows(p);
+    }
+    if (*p == '\0')
+        return 0;
+bad:
+    ingest_error_set(err, 415, "unsupported_media_type",
+                     "Content-Type must be application/json "
+                     "(optionally with charset=utf-8)");
+    return -1;
+}
+
+bool
+ingest_only_space(const char *s, size_t len)
+{
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    utf8proc_ssize_t left = (utf8proc_ssize_t)len;
+    while (left > 0) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
+        if (n <= 0)
+            return false; /* not UTF-8: not white space either */
+        p += n;
+        left -= n;
+        /* Besides Unicode's separators (which include U+3000, the
+         * ideographic space of Japanese input methods), the ASCII and C1
+         * controls that act as space, and the invisible characters that
+         * a copy-paste leaves behind. */
+        utf8proc_category_t cat = utf8proc_category(cp);
+        if (cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL ||
+            cat == UTF8PROC_CATEGORY_ZP)
+            continue;
+        if ((cp >= 0x09 && cp <= 0x0d) || cp == 0x85 || cp == 0x200b ||
+            cp == 0x200c || cp == 0x200d || cp == 0x2060 || cp == 0xfeff)
+            continue;
+        return false;
+    }
+    return true;
+}
+
+/* n decimal digits at p, or -1. */
+static int
+s_digits(const char *p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static int64_t
+s_days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int
+s_month_days(int y, int m)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30,
+                               31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+int
+ingest_parse_time(const char *s, size_t len, int64_t *ms)
+{
+    /* date-time = full-date "T" partial-time time-offset, where RFC 3339
+     * also allows a lower-case t and z and (section 5.6, note) a space. */
+    if (len < 20 || len > 40)
+        return -1;
+    int y = s_digits(s, 4), mo = s_digits(s + 5, 2), d = s_digits(s + 8, 2);
+    int h = s_digits(s + 11, 2), mi = s_digits(s + 14, 2);
+    int sec = s_digits(s + 17, 2);
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 ||
+        mi > 59 || sec < 0 || sec > 60 || s[4] != '-' || s[7] != '-' ||
+        (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' ||
+        s[16] != ':' || d > s_month_days(y, mo))
+        return -1;
+    size_t i = 19;
+    int frac_ms = 0;
+    if (s[i] == '.') {
+        i++;
+        size_t start = i;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (i - start < 3)
+                frac_ms = frac_ms * 10 + (s[i] - '0');
+            i++;
+        }
+        size_t nd = i - start;
+        if (nd == 0 || nd > 9)
+            return -1;
+        for (size_t k = nd; k < 3; k++)
+            frac_ms *= 10;
+    }
+    if (i >= len)
+        return -1;
+    int offset_min = 0;
+    if (s[i] == 'Z' || s[i] == 'z') {
+        i++;
+    } else if (s[i] == '+' || s[i] == '-') {
+        if (len - i != 6 || s[i + 3] != ':')
+            return -1;
+        int oh = s_digits(s + i + 1, 2), om = s_digits(s + i + 4, 2);
+        if (oh < 0 || oh > 23 || om < 0 || om > 59)
+            return -1;
+        offset_min = (oh * 60 + om) * (s[i] == '-' ? -1 : 1);
+        i += 6;
+    } else {
+        return -1;
+    }
+    if (i != len)
+        return -1;
+    int64_t days = s_days_from_civil(y, mo, d);
+    int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec -
+                   (int64_t)offset_min * 60;
+    *ms = secs * 1000 + frac_ms;
+    return 0;
+}
