@@ -1,0 +1,68 @@
+/* ingest_api: the public HTTP API of docs/ARCHITECTURE.md on libmicrohttpd
+ * in external-polling epoll mode, driven by the loop (ingest_loop).
+ *
+ *   POST /v1/complaints              validate -> batch -> 202 / 200 / 503
+ *   GET  /v1/complaints/{id}         the record as JSON
+ *   POST /v1/complaints/{id}/replay  put a dead record back
+ *
+ * An accepted complaint's connection is suspended while its batch is
+ * written to Redis; the batch is flushed after every MHD_run, so at low
+ * load batches hold one request and cost no latency. */
+#ifndef INGEST_API_H
+#define INGEST_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ingest_metrics.h"
+#include "kj_mq.h"
+#include "kj_store.h"
+
+typedef struct {
+    const char *http_addr;   /* "127.0.0.1:8080"; port 0 picks one */
+    int64_t max_body;        /* bytes of a request body, more is 413 */
+    size_t batch_max;        /* complaints written per Redis pipeline */
+    unsigned conn_limit;     /* open connections at most */
+    unsigned conn_timeout_s; /* idle connections are closed after this */
+} ingest_api_opts_t;
+
+typedef struct ingest_api ingest_api_t;
+
+/* Listen and serve. store, push and metrics are borrowed and must outlive
+ * the API. NULL with a logged error if the address cannot be bound. */
+ingest_api_t *
+ingest_api_new(const ingest_api_opts_t *opts, kj_store_t *store,
+               kj_push_t *push, ingest_metrics_t *metrics);
+
+/* Stop the server (open connections are closed) and free. Safe on NULL. */
+void
+ingest_api_destroy(ingest_api_t **self_p);
+
+/* The port actually listened on. */
+int
+ingest_api_port(const ingest_api_t *self);
+
+/* The descriptor to poll for input (libmicrohttpd's epoll fd). */
+int
+ingest_api_fd(const ingest_api_t *self);
+
+/* How long the loop may sleep before ingest_api_run is due, in ms; -1 if
+ * libmicrohttpd has no timer running; 0 if work is pending. */
+long
+ingest_api_timeout_ms(ingest_api_t *self);
+
+/* Serve what is ready: run libmicrohttpd, then write the batch of accepted
+ * complaints to Redis, answer them and push them on. */
+void
+ingest_api_run(ingest_api_t *self);
+
+/* Stop accepting connections (drain); requests in progress go on. */
+void
+ingest_api_quiesce(ingest_api_t *self);
+
+/* True when no request is in progress and nothing waits in the batch. */
+bool
+ingest_api_idle(const ingest_api_t *self);
+
+#endif

@@ -1,0 +1,72 @@
+/* ingest_metrics: registration of kujo-ingest's metrics. */
+#include "ingest_metrics.h"
+
+#include <stdio.h>
+
+/* Registered up front so that dashboards see zeros, not gaps. */
+static const unsigned s_statuses[] = {200, 202, 400, 404, 405,
+                                      409, 413, 415, 500, 503};
+
+static kj_counter_t *
+s_status_counter(kj_metrics_t *registry, unsigned status)
+{
+    char labels[32];
+    snprintf(labels, sizeof labels, "code=\"%u\"", status);
+    return kj_metrics_counter(registry, "http_requests_total",
+                              "API answers by HTTP status", labels);
+}
+
+void
+ingest_metrics_init(ingest_metrics_t *m, kj_metrics_t *registry)
+{
+    *m = (ingest_metrics_t){.registry = registry};
+    kj_gauge_set(kj_metrics_gauge(registry, "build_info",
+                                  "Version of this binary",
+                                  "version=\"" KJ_VERSION "\""),
+                 1);
+    m->in = kj_metrics_counter(registry, "envelopes_in_total",
+                               "Complaints accepted for ingest", NULL);
+    m->out = kj_metrics_counter(registry, "envelopes_out_total",
+                                "Envelopes pushed to the classifier", NULL);
+    m->failed_invalid = kj_metrics_counter(
+        registry, "envelopes_failed_total",
+        "Complaints not taken in, by reason", "reason=\"invalid\"");
+    m->failed_redis = kj_metrics_counter(
+        registry, "envelopes_failed_total",
+        "Complaints not taken in, by reason", "reason=\"redis_error\"");
+    m->redis_errors = kj_metrics_counter(registry, "redis_errors_total",
+                                         "Failed Redis calls", NULL);
+    m->zmq_errors = kj_metrics_counter(registry, "zmq_errors_total",
+                                       "Failed ZeroMQ sends", NULL);
+    m->latency = kj_metrics_histogram(
+        registry, "stage_latency_seconds",
+        "From a complete request to its answer", NULL, kj_latency_buckets,
+        kj_latency_buckets_len);
+    m->queue_depth =
+        kj_metrics_gauge(registry, "queue_depth",
+                         "Records waiting in state received", NULL);
+    m->peers = kj_metrics_gauge(registry, "downstream_peers",
+                                "Classifier copies connected", NULL);
+    for (size_t i = 0; i < sizeof s_statuses / sizeof s_statuses[0]; i++) {
+        m->status[i] = s_statuses[i];
+        m->requests[i] = s_status_counter(registry, s_statuses[i]);
+    }
+}
+
+void
+ingest_metrics_answer(ingest_metrics_t *m, unsigned status)
+{
+    size_t i = 0;
+    for (; i < INGEST_STATUS_MAX && m->requests[i]; i++)
+        if (m->status[i] == status) {
+            kj_counter_inc(m->requests[i]);
+            return;
+        }
+    /* A status not seen before: register it while there is room; the
+     * statuses come from our own code, so the set stays small. */
+    if (i < INGEST_STATUS_MAX) {
+        m->status[i] = status;
+        m->requests[i] = s_status_counter(m->registry, status);
+        kj_counter_inc(m->requests[i]);
+    }
+}
