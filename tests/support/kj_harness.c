@@ -38,6 +38,23 @@ kj_test_sleep_ms(int ms)
         ;
 }
 
+char *
+kj_test_complaint(const char *channel, const char *customer_id,
+                  const char *tier, const char *text,
+                  const char *external_id)
+{
+    json_t *cust = json_pack("{s:s}", "id", customer_id);
+    if (tier)
+        json_object_set_new(cust, "tier", json_string(tier));
+    json_t *o = json_pack("{s:s, s:o, s:s}", "channel", channel, "customer",
+                          cust, "text", text);
+    if (external_id)
+        json_object_set_new(o, "external_id", json_string(external_id));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
 static char *
 s_fmt(const char *fmt, ...)
 {
@@ -126,6 +143,21 @@ s_log_note(const kj_proc_t *self, const char *what)
     fprintf(f, "=== harness: %s %s (pid %ld) at %lld ms\n", what, self->name,
             (long)self->pid, (long long)kj_now_ms());
     fclose(f);
+}
+
+/* Note how a child ended, in its log and on stderr when it was not asked
+ * to (so a test's output shows a crash even when the test goes on). */
+static void
+s_note_exit(const kj_proc_t *self, int status)
+{
+    char what[64];
+    if (WIFSIGNALED(status))
+        snprintf(what, sizeof what, "killed by signal %d:",
+                 WTERMSIG(status));
+    else
+        snprintf(what, sizeof what, "exited with status %d:",
+                 WEXITSTATUS(status));
+    s_log_note(self, what);
 }
 
 static int
@@ -218,7 +250,10 @@ kj_proc_alive(kj_proc_t *self)
     if (r == 0)
         return true;
     if (r == self->pid) {
-        s_log_note(self, "exited");
+        s_note_exit(self, status);
+        fprintf(stderr, "harness: %s (pid %ld) %s with status 0x%x\n",
+                self->name, (long)self->pid,
+                WIFSIGNALED(status) ? "was killed" : "exited", status);
         self->pid = 0;
     }
     return false;
@@ -242,7 +277,7 @@ kj_proc_wait(kj_proc_t *self, int timeout_ms)
         int status;
         pid_t r = waitpid(self->pid, &status, WNOHANG);
         if (r == self->pid) {
-            s_log_note(self, WIFSIGNALED(status) ? "killed" : "exited");
+            s_note_exit(self, status);
             self->pid = 0;
             return status;
         }
@@ -868,7 +903,8 @@ kj_pipeline_new(const kj_pipeline_opts_t *opts)
     o->max_attempts = s_def(o->max_attempts, 5);
     o->retry_base_ms = s_def(o->retry_base_ms, 100);
     o->retry_cap_ms = s_def(o->retry_cap_ms, 1000);
-    o->http_timeout_ms = s_def(o->http_timeout_ms, 2000);
+    /* The notifier insists that a webhook call end before its lease. */
+    o->http_timeout_ms = s_def(o->http_timeout_ms, o->lease_ms / 2);
     o->drain_ms = s_def(o->drain_ms, 2000);
     o->ready_timeout_ms = s_def(o->ready_timeout_ms, 15000);
     if (!o->log_level)
@@ -877,7 +913,9 @@ kj_pipeline_new(const kj_pipeline_opts_t *opts)
         self->env = s_strv_dup((char *const *)o->env, NULL);
     o->env = NULL;
     for (int s = 0; s < KJ_SVC_COUNT; s++)
-        o->copies[s] = s_def(o->copies[s], 1);
+        o->copies[s] = o->copies[s] < 0 ? 0 : s_def(o->copies[s], 1);
+    if (o->copies[KJ_SVC_INGEST] == 0)
+        o->copies[KJ_SVC_INGEST] = 1; /* every helper posts through it */
 
     uint64_t seed = kj_seed();
     snprintf(self->prefix, sizeof self->prefix, "kjt%05x",

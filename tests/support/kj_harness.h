@@ -164,12 +164,12 @@ kj_svc_name(kj_svc_t svc);
 
 /* Every field may be left 0/NULL for its default. */
 typedef struct {
-    int copies[KJ_SVC_COUNT]; /* copies to start (default 1 each) */
+    int copies[KJ_SVC_COUNT]; /* copies to start (0: 1; -1: none) */
     int lease_ms;             /* KUJO_LEASE_MS (default 2000) */
     int max_attempts;         /* KUJO_MAX_ATTEMPTS (default 5) */
     int retry_base_ms;        /* KUJO_RETRY_BASE_MS (default 100) */
     int retry_cap_ms;         /* KUJO_RETRY_CAP_MS (default 1000) */
-    int http_timeout_ms;      /* KUJO_HTTP_TIMEOUT_MS (default 2000) */
+    int http_timeout_ms;      /* KUJO_HTTP_TIMEOUT_MS (default lease/2) */
     int drain_ms;             /* KUJO_DRAIN_MS (default 2000) */
     const char *log_level;    /* KUJO_LOG_LEVEL (default "info") */
     const char *const *env;   /* more "NAME=value" for every service */
@@ -311,6 +311,13 @@ kj_pipeline_dump_logs(kj_pipeline_t *self, FILE *f, int lines);
             kj_pipeline_dump_logs((pl), stderr, 40);                           \
         cr_assert(kj_pl_ok_, __VA_ARGS__);                                     \
     } while (0)
+
+/* A POST /v1/complaints body with the strings JSON-escaped. tier and
+ * external_id may be NULL. Caller frees. */
+char *
+kj_test_complaint(const char *channel, const char *customer_id,
+                  const char *tier, const char *text,
+                  const char *external_id);
 
 /* Sleep ms milliseconds. */
 void
