@@ -1,0 +1,41 @@
+/* classifier_triage: the classifier's per-message work. It folds the text
+ * once (NFKC + case folding), then fills env->triage with the language,
+ * category and urgency from the operator's rules. Trained models plug in
+ * here later; the rules stay as the override an operator controls. */
+#ifndef CLASSIFIER_TRIAGE_H
+#define CLASSIFIER_TRIAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kj_envelope.h"
+#include "kj_rules.h"
+#include "kj_stage.h"
+
+typedef struct classifier_triage classifier_triage_t;
+
+/* Load the rules file at rules_path. NULL with a precise message in err
+ * if the file is missing or invalid. */
+classifier_triage_t *
+classifier_triage_new(const char *rules_path, char *err, size_t err_size);
+
+void
+classifier_triage_destroy(classifier_triage_t **self_p);
+
+/* The rules in use (borrowed; replaced by a successful reload). */
+const kj_rules_t *
+classifier_triage_rules(const classifier_triage_t *self);
+
+/* kj_stage reload hook (SIGHUP): load the rules file again. On error the
+ * old rules stay in use, the error is logged, and -1 is returned. */
+int
+classifier_triage_reload(void *ctx);
+
+/* kj_stage process function: fills env->triage (language, category,
+ * urgency and their confidences; model "rules"). Never fails on content:
+ * every complaint gets a triage. */
+kj_verdict_t
+classifier_triage_process(void *ctx, kj_envelope_t *env, int64_t now_ms,
+                          char *err, size_t err_size, int64_t *retry_at);
+
+#endif

@@ -1,0 +1,47 @@
+/* router_assign: the router's per-message work. It matches the triage and
+ * the complaint (channel, customer tier, public or not) against the
+ * operator's routes and fills env->assignment: owning team, priority, SLA
+ * policy and its two deadlines, the team's webhook, the acknowledgement
+ * template, and whether to take the conversation private. */
+#ifndef ROUTER_ASSIGN_H
+#define ROUTER_ASSIGN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kj_envelope.h"
+#include "kj_rules.h"
+#include "kj_stage.h"
+
+typedef struct router_assign router_assign_t;
+
+/* Load the rules file at rules_path. NULL with a precise message in err
+ * if the file is missing or invalid. */
+router_assign_t *
+router_assign_new(const char *rules_path, char *err, size_t err_size);
+
+void
+router_assign_destroy(router_assign_t **self_p);
+
+/* The rules in use (borrowed; replaced by a successful reload). */
+const kj_rules_t *
+router_assign_rules(const router_assign_t *self);
+
+/* kj_stage reload hook (SIGHUP): load the rules file again. On error the
+ * old rules stay in use, the error is logged, and -1 is returned. */
+int
+router_assign_reload(void *ctx);
+
+/* True for categories whose conversation should leave a public channel
+ * (payment details, account access, personal data). */
+bool
+router_assign_sensitive(const char *category);
+
+/* kj_stage process function: fills env->assignment. DEAD if the envelope
+ * has no triage (the classifier must run first). */
+kj_verdict_t
+router_assign_process(void *ctx, kj_envelope_t *env, int64_t now_ms,
+                      char *err, size_t err_size, int64_t *retry_at);
+
+#endif
