@@ -84,10 +84,20 @@ kj_stage_new(const kj_stage_opts_t *opts);
 void
 kj_stage_destroy(kj_stage_t **self_p);
 
-/* Run until drained after SIGTERM/SIGINT. Returns the process exit code. */
+/* Run until drained after SIGTERM/SIGINT. Returns the process exit code:
+ * 0 after a drain (even one cut short by drain_ms: unfinished work stays
+ * due in Redis), 1 when a second signal, SIGQUIT or a poll failure ended
+ * it at once. */
 int
 kj_stage_run(kj_stage_t *self, kj_stage_process_fn process,
              const kj_stage_hooks_t *hooks, void *ctx);
+
+/* Ask the loop to stop, from any thread (or a signal handler): the first
+ * call drains exactly like SIGTERM, a second one exits at once. Lets a
+ * program that runs a stage on a thread (tests, embedders) end it without
+ * process-wide signals. */
+void
+kj_stage_stop(kj_stage_t *self);
 
 /* Finish an envelope that process returned PENDING for. env is copied. */
 void
@@ -97,6 +107,10 @@ kj_stage_complete(kj_stage_t *self, const kj_envelope_t *env,
 /* The stage's metrics registry (to add service-specific metrics). */
 kj_metrics_t *
 kj_stage_metrics(kj_stage_t *self);
+
+/* The admin port actually bound (admin_addr may ask for port 0). */
+int
+kj_stage_admin_port(const kj_stage_t *self);
 
 /* The stage's Redis connection (main thread only). */
 kj_redis_t *
