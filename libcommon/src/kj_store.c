@@ -743,8 +743,9 @@ int
 kj_store_get(kj_store_t *self, const char *id, kj_store_record_t *rec)
 {
     memset(rec, 0, sizeof *rec);
-    if (!s_id_ok("get", id))
-        return 0; /* no record can have that id */
+    /* Ids here come from URLs: a malformed one simply names no record. */
+    if (!id || !kj_id_valid(id))
+        return 0;
     char key[S_KEY_MAX], what[S_KEY_MAX];
     snprintf(what, sizeof what, "c:%s", id);
     kj_store_key(self, key, sizeof key, kj_id_partition(id), what);
@@ -786,8 +787,8 @@ out:
 int
 kj_store_replay(kj_store_t *self, const char *id, int64_t now_ms)
 {
-    if (!s_id_ok("replay", id))
-        return 0;
+    if (!id || !kj_id_valid(id))
+        return 0; /* from a URL, like get */
     s_reserve(self, 1);
     s_call_t *c = &self->calls[0];
     s_call_init(c);
