@@ -1,0 +1,195 @@
+#include "analytics_api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "analytics_consumer.h"
+#include "analytics_count.h"
+#include "kj_http.h"
+#include "kj_id.h"
+#include "kj_log.h"
+#include "kj_redis.h"
+#include "kj_util.h"
+
+/* Bounds for a small read-only API. */
+#define S_MAX_CONNECTIONS 256
+#define S_CONNECTION_TIMEOUT_S 10
+#define S_REDIS_TIMEOUT_MS 1000
+
+struct analytics_api {
+    struct MHD_Daemon *daemon;       /* the polling thread */
+    kj_redis_t *redis;               /* used only on the MHD thread */
+    char stats[KJ_PARTITIONS][128];  /* stats hash per partition */
+    kj_metrics_t *metrics;           /* borrowed */
+    kj_counter_t *answers[4];        /* http_requests_total{code} */
+};
+
+/* The codes this API answers, in the order of answers[]. */
+static const unsigned s_codes[] = {200, 404, 405, 503};
+
+static void
+s_count(analytics_api_t *self, unsigned status)
+{
+    for (size_t i = 0; i < KJ_ARRAY_LEN(s_codes); i++)
+        if (s_codes[i] == status) {
+            kj_counter_inc(self->answers[i]);
+            return;
+        }
+    char labels[32];
+    snprintf(labels, sizeof labels, "code=\"%u\"", status);
+    kj_counter_inc(kj_metrics_counter(self->metrics, "http_requests_total",
+                                      "API answers by status", labels));
+}
+
+/* Sum the 16 hashes in one pipelined round trip into stats. 0 or -1. */
+static int
+s_fetch(analytics_api_t *self, analytics_stats_t *stats)
+{
+    if (!kj_redis_connected(self->redis) &&
+        kj_redis_connect(self->redis) < 0)
+        return -1;
+    for (int p = 0; p < KJ_PARTITIONS; p++) {
+        const char *argv[] = {"HGETALL", self->stats[p]};
+        if (kj_redis_appendargv(self->redis, 2, argv, NULL) < 0)
+            return -1;
+    }
+    int rc = 0;
+    for (int p = 0; p < KJ_PARTITIONS; p++) {
+        /* After a failed read the connection is gone: the rest fail fast. */
+        redisReply *r = rc == 0 ? kj_redis_get_reply(self->redis) : NULL;
+        if (!r) {
+            rc = -1;
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ARRAY) {
+            for (size_t i = 0; i + 1 < r->elements; i += 2) {
+                const redisReply *f = r->element[i];
+                const redisReply *v = r->element[i + 1];
+                if (f->type == REDIS_REPLY_STRING &&
+                    v->type == REDIS_REPLY_STRING)
+                    analytics_stats_add(stats, f->str, f->len, v->str,
+                                        v->len);
+            }
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            kj_warn("stats read failed", "s:error", r->str);
+            rc = -1;
+        }
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+static enum MHD_Result
+s_stats(analytics_api_t *self, struct MHD_Connection *c)
+{
+    analytics_stats_t *stats = analytics_stats_new();
+    enum MHD_Result rc;
+    if (s_fetch(self, stats) < 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "redis unavailable: %s",
+                 kj_redis_errstr(self->redis));
+        s_count(self, 503);
+        rc = kj_http_error(c, 503, "unavailable", msg);
+        goto out;
+    }
+    char *body = analytics_stats_render(stats);
+    s_count(self, 200);
+    rc = kj_http_reply(c, 200, "application/json", body, strlen(body));
+    free(body);
+out:
+    analytics_stats_destroy(&stats);
+    return rc;
+}
+
+static enum MHD_Result
+s_handler(void *cls, struct MHD_Connection *c, const char *url,
+          const char *method, const char *version, const char *upload_data,
+          size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    (void)upload_data;
+    (void)upload_data_size;
+    (void)con_cls;
+    analytics_api_t *self = cls;
+    /* Every answer is decided from the request line, so it is queued on
+     * the first call; a body, if any, is never read or buffered. */
+    if (strcmp(url, "/v1/stats") != 0) {
+        s_count(self, 404);
+        return kj_http_error(c, 404, "not_found", "no such resource");
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        s_count(self, 405);
+        return kj_http_error(c, 405, "method_not_allowed",
+                             "/v1/stats answers GET only");
+    }
+    return s_stats(self, c);
+}
+
+analytics_api_t *
+analytics_api_new(const char *addr, const char *redis_url, const char *prefix,
+                  kj_metrics_t *metrics)
+{
+    struct sockaddr_in sa;
+    if (kj_http_sockaddr(addr, &sa) < 0) {
+        kj_error("bad HTTP address", "s:addr", addr);
+        return NULL;
+    }
+    char err[256];
+    kj_redis_t *redis = kj_redis_new(redis_url, S_REDIS_TIMEOUT_MS, err,
+                                     sizeof err);
+    if (!redis) {
+        kj_error("bad Redis URL", "s:error", err);
+        return NULL;
+    }
+    analytics_api_t *self = kj_calloc(1, sizeof *self);
+    self->redis = redis;
+    self->metrics = metrics;
+    for (int p = 0; p < KJ_PARTITIONS; p++)
+        analytics_stats_key(prefix, p, self->stats[p], sizeof self->stats[p]);
+    for (size_t i = 0; i < KJ_ARRAY_LEN(s_codes); i++) {
+        char labels[32];
+        snprintf(labels, sizeof labels, "code=\"%u\"", s_codes[i]);
+        self->answers[i] = kj_metrics_counter(
+            metrics, "http_requests_total", "API answers by status", labels);
+    }
+    /* One internal thread: requests are tiny, and the Redis connection
+     * then needs no lock. */
+    self->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        s_handler, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)S_MAX_CONNECTIONS,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)S_CONNECTION_TIMEOUT_S,
+        MHD_OPTION_END);
+    if (!self->daemon) {
+        kj_error("cannot listen", "s:addr", addr);
+        kj_redis_destroy(&self->redis);
+        free(self);
+        return NULL;
+    }
+    kj_info("stats API listening", "s:addr", addr, "i:port",
+            kj_http_daemon_port(self->daemon));
+    return self;
+}
+
+void
+analytics_api_destroy(analytics_api_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    analytics_api_t *self = *self_p;
+    /* Stopping joins the thread, so the connection is free after. */
+    if (self->daemon)
+        MHD_stop_daemon(self->daemon);
+    kj_redis_destroy(&self->redis);
+    free(self);
+    *self_p = NULL;
+}
+
+int
+analytics_api_port(const analytics_api_t *self)
+{
+    return kj_http_daemon_port(self->daemon);
+}

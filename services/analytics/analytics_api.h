@@ -1,0 +1,27 @@
+/* analytics_api: the stats API, GET /v1/stats, on libmicrohttpd's own
+ * polling thread. It sums the 16 per-partition counter hashes with one
+ * pipelined round trip on a Redis connection of its own (kj_redis is not
+ * thread-safe, and the consumer's connection spends its time blocked in
+ * XREADGROUP). 503 "unavailable" while Redis is down. */
+#ifndef ANALYTICS_API_H
+#define ANALYTICS_API_H
+
+#include "kj_metrics.h"
+
+typedef struct analytics_api analytics_api_t;
+
+/* Listen on addr ("host:port", port 0: any). metrics is borrowed. NULL
+ * with a logged error if the address is bad or cannot be bound. */
+analytics_api_t *
+analytics_api_new(const char *addr, const char *redis_url, const char *prefix,
+                  kj_metrics_t *metrics);
+
+/* Stop serving and free. Safe on NULL. */
+void
+analytics_api_destroy(analytics_api_t **self_p);
+
+/* The port actually bound. */
+int
+analytics_api_port(const analytics_api_t *self);
+
+#endif

@@ -1,0 +1,530 @@
+#include "analytics_consumer.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analytics_count.h"
+#include "kj_envelope.h"
+#include "kj_id.h"
+#include "kj_log.h"
+#include "kj_util.h"
+
+/* KEYS[1] stream, KEYS[2] stats hash; ARGV group, entry id, then field and
+ * increment pairs. The XACK is the guard: it returns 1 only for the call
+ * that takes the entry off the pending list, so increments are applied
+ * once however often the entry is delivered. */
+static const char s_apply_lua[] =
+    "if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 1 then\n"
+    "  for i = 3, #ARGV, 2 do\n"
+    "    redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])\n"
+    "  end\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n";
+
+/* Depth and takeover run this often, whatever claim_idle_ms says. */
+#define S_DEPTH_EVERY_MS 1000
+/* Rounds of XAUTOCLAIM per stream per takeover (each COUNT entries). */
+#define S_CLAIM_ROUNDS 8
+/* A consumer with nothing pending and silent this many takeover periods
+ * is gone (copies that exited); its name is removed from the group. */
+#define S_STALE_PERIODS 10
+
+struct analytics_consumer {
+    kj_redis_t *redis;                    /* borrowed */
+    int script;                           /* the apply script's handle */
+    char *group;                          /* consumer group name */
+    char *consumer;                       /* our name in it */
+    int64_t count;                        /* per stream per read */
+    int64_t block_ms;                     /* XREADGROUP BLOCK */
+    int64_t claim_idle_ms;                /* XAUTOCLAIM min idle */
+    char streams[KJ_PARTITIONS][128];     /* stream key per partition */
+    char stats[KJ_PARTITIONS][128];       /* stats key per partition */
+    bool groups_ok;                       /* groups exist on this connection */
+    bool pending_phase;                   /* our pending list not yet empty */
+    int64_t next_claim_ms;                /* next takeover */
+    int64_t next_depth_ms;                /* next depth update */
+    kj_codec_t *codec;                    /* event decoder */
+    kj_counter_t *processed;              /* events_processed_total */
+    kj_counter_t *decode_errors;          /* envelopes_failed{decode_error} */
+    kj_counter_t *redis_errors;           /* redis_errors_total */
+    kj_counter_t *claimed;                /* reclaimed_total */
+    kj_gauge_t *depth;                    /* queue_depth: pending + lag */
+};
+
+int
+analytics_stream_key(const char *prefix, int p, char *buf, size_t size)
+{
+    return snprintf(buf, size, "%s:{%x}:events", prefix, p);
+}
+
+int
+analytics_stats_key(const char *prefix, int p, char *buf, size_t size)
+{
+    return snprintf(buf, size, "%s:{%x}:stats", prefix, p);
+}
+
+analytics_consumer_t *
+analytics_consumer_new(kj_redis_t *redis, kj_metrics_t *metrics,
+                       const analytics_consumer_opts_t *opts)
+{
+    analytics_consumer_t *self = kj_calloc(1, sizeof *self);
+    self->redis = redis;
+    self->script = kj_redis_script_add(redis, s_apply_lua);
+    self->group = kj_strdup(opts->group);
+    self->consumer = kj_strdup(opts->consumer);
+    self->count = opts->count > 0 ? opts->count : 512;
+    self->block_ms = opts->block_ms >= 0 ? opts->block_ms : 200;
+    self->claim_idle_ms =
+        opts->claim_idle_ms > 0 ? opts->claim_idle_ms : 10000;
+    for (int p = 0; p < KJ_PARTITIONS; p++) {
+        analytics_stream_key(opts->prefix, p, self->streams[p],
+                             sizeof self->streams[p]);
+        analytics_stats_key(opts->prefix, p, self->stats[p],
+                            sizeof self->stats[p]);
+    }
+    self->pending_phase = true;
+    self->codec = kj_codec_new();
+    self->processed = kj_metrics_counter(
+        metrics, "events_processed_total", "Events counted", NULL);
+    self->decode_errors = kj_metrics_counter(
+        metrics, "envelopes_failed_total", "Envelopes that failed, by reason",
+        "reason=\"decode_error\"");
+    self->redis_errors = kj_metrics_counter(metrics, "redis_errors_total",
+                                            "Redis failures", NULL);
+    self->claimed = kj_metrics_counter(
+        metrics, "reclaimed_total",
+        "Stream entries taken over from consumers that went away", NULL);
+    self->depth = kj_metrics_gauge(
+        metrics, "queue_depth", "Events not yet counted (pending + lag)",
+        NULL);
+    return self;
+}
+
+void
+analytics_consumer_destroy(analytics_consumer_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    analytics_consumer_t *self = *self_p;
+    kj_codec_destroy(&self->codec);
+    free(self->group);
+    free(self->consumer);
+    free(self);
+    *self_p = NULL;
+}
+
+/* Read n pipelined replies; -1 if any could not be read (the connection is
+ * then dropped). err_out gets the first error reply's text. */
+static int
+s_read_replies(analytics_consumer_t *self, size_t n, redisReply **out)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = rc == 0 ? kj_redis_get_reply(self->redis) : NULL;
+        if (!out[i])
+            rc = -1;
+    }
+    return rc;
+}
+
+static void
+s_free_replies(redisReply **r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (r[i])
+            freeReplyObject(r[i]);
+}
+
+/* Every group created from the stream's start (id 0), so the first
+ * analytics copy counts the history the capped streams still hold. */
+static int
+s_ensure_groups(analytics_consumer_t *self)
+{
+    for (int p = 0; p < KJ_PARTITIONS; p++) {
+        const char *argv[] = {"XGROUP", "CREATE",   self->streams[p],
+                              self->group, "0", "MKSTREAM"};
+        if (kj_redis_appendargv(self->redis, 6, argv, NULL) < 0)
+            return -1;
+    }
+    redisReply *r[KJ_PARTITIONS];
+    int rc = s_read_replies(self, KJ_PARTITIONS, r);
+    for (int p = 0; rc == 0 && p < KJ_PARTITIONS; p++) {
+        if (r[p]->type == REDIS_REPLY_ERROR &&
+            strncmp(r[p]->str, "BUSYGROUP", 9) != 0) {
+            kj_error("XGROUP CREATE failed", "s:error", r[p]->str);
+            rc = -1;
+        }
+    }
+    s_free_replies(r, KJ_PARTITIONS);
+    return rc;
+}
+
+static bool
+s_is_str(const redisReply *r)
+{
+    return r && (r->type == REDIS_REPLY_STRING ||
+                 r->type == REDIS_REPLY_STATUS);
+}
+
+/* Take over entries other consumers left pending longer than the claim
+ * idle time (they exited or hang), and forget consumers long gone. */
+static int
+s_takeover(analytics_consumer_t *self)
+{
+    char idle[32];
+    snprintf(idle, sizeof idle, "%lld", (long long)self->claim_idle_ms);
+    char count[32];
+    snprintf(count, sizeof count, "%lld", (long long)self->count);
+    for (int p = 0; p < KJ_PARTITIONS; p++) {
+        char cursor[64] = "0-0";
+        for (int round = 0; round < S_CLAIM_ROUNDS; round++) {
+            const char *argv[] = {"XAUTOCLAIM", self->streams[p], self->group,
+                                  self->consumer, idle,  cursor,
+                                  "COUNT",        count, "JUSTID"};
+            redisReply *r = kj_redis_commandargv(self->redis, 9, argv, NULL);
+            if (!r)
+                return -1;
+            bool more = false;
+            if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+                s_is_str(r->element[0]) &&
+                r->element[1]->type == REDIS_REPLY_ARRAY) {
+                size_t got = r->element[1]->elements;
+                if (got > 0) {
+                    kj_counter_add(self->claimed, got);
+                    self->pending_phase = true;
+                    kj_info("took over pending events", "i:partition", p,
+                            "l:entries", (long long)got);
+                }
+                kj_strlcpy(cursor, r->element[0]->str, sizeof cursor);
+                more = strcmp(cursor, "0-0") != 0;
+            } else if (r->type == REDIS_REPLY_ERROR) {
+                kj_warn("XAUTOCLAIM failed", "s:error", r->str);
+                if (strncmp(r->str, "NOGROUP", 7) == 0)
+                    self->groups_ok = false;
+            }
+            freeReplyObject(r);
+            if (!more)
+                break;
+        }
+    }
+
+    /* Consumers named host:pid pile up with every restart. One with
+     * nothing pending that has not even polled for S_STALE_PERIODS claim
+     * periods is gone; a live one polls every block_ms. */
+    int64_t stale_ms = self->claim_idle_ms * S_STALE_PERIODS;
+    for (int p = 0; p < KJ_PARTITIONS; p++) {
+        redisReply *r = kj_redis_command(self->redis,
+                                         "XINFO CONSUMERS %s %s",
+                                         self->streams[p], self->group);
+        if (!r)
+            return -1;
+        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements;
+             i++) {
+            const redisReply *c = r->element[i];
+            if (c->type != REDIS_REPLY_ARRAY)
+                continue;
+            const char *name = NULL;
+            long long pending = -1, idle_ms = -1;
+            for (size_t k = 0; k + 1 < c->elements; k += 2) {
+                const redisReply *key = c->element[k];
+                const redisReply *val = c->element[k + 1];
+                if (!s_is_str(key))
+                    continue;
+                if (strcmp(key->str, "name") == 0 && s_is_str(val))
+                    name = val->str;
+                else if (strcmp(key->str, "pending") == 0 &&
+                         val->type == REDIS_REPLY_INTEGER)
+                    pending = val->integer;
+                else if (strcmp(key->str, "idle") == 0 &&
+                         val->type == REDIS_REPLY_INTEGER)
+                    idle_ms = val->integer;
+            }
+            if (!name || strcmp(name, self->consumer) == 0 || pending != 0 ||
+                idle_ms < stale_ms)
+                continue;
+            redisReply *d = kj_redis_command(
+                self->redis, "XGROUP DELCONSUMER %s %s %s", self->streams[p],
+                self->group, name);
+            if (d)
+                freeReplyObject(d);
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+/* queue_depth: what the group has not counted yet, pending + lag. */
+static int
+s_depth(analytics_consumer_t *self)
+{
+    for (int p = 0; p < KJ_PARTITIONS; p++) {
+        const char *argv[] = {"XINFO", "GROUPS", self->streams[p]};
+        if (kj_redis_appendargv(self->redis, 3, argv, NULL) < 0)
+            return -1;
+    }
+    redisReply *r[KJ_PARTITIONS];
+    if (s_read_replies(self, KJ_PARTITIONS, r) < 0) {
+        s_free_replies(r, KJ_PARTITIONS);
+        return -1;
+    }
+    long long depth = 0;
+    for (int p = 0; p < KJ_PARTITIONS; p++) {
+        for (size_t i = 0; r[p]->type == REDIS_REPLY_ARRAY &&
+                           i < r[p]->elements;
+             i++) {
+            const redisReply *g = r[p]->element[i];
+            if (g->type != REDIS_REPLY_ARRAY)
+                continue;
+            bool ours = false;
+            long long sum = 0;
+            for (size_t k = 0; k + 1 < g->elements; k += 2) {
+                const redisReply *key = g->element[k];
+                const redisReply *val = g->element[k + 1];
+                if (!s_is_str(key))
+                    continue;
+                if (strcmp(key->str, "name") == 0 && s_is_str(val))
+                    ours = strcmp(val->str, self->group) == 0;
+                /* lag is nil when Redis cannot tell (after XDEL). */
+                else if ((strcmp(key->str, "pending") == 0 ||
+                          strcmp(key->str, "lag") == 0) &&
+                         val->type == REDIS_REPLY_INTEGER)
+                    sum += val->integer;
+            }
+            if (ours)
+                depth += sum;
+        }
+    }
+    s_free_replies(r, KJ_PARTITIONS);
+    kj_gauge_set(self->depth, (double)depth);
+    return 0;
+}
+
+/* The partition of a stream name from an XREADGROUP reply, -1 if it is
+ * not one of ours. */
+static int
+s_partition_of(const analytics_consumer_t *self, const char *name)
+{
+    for (int p = 0; p < KJ_PARTITIONS; p++)
+        if (strcmp(self->streams[p], name) == 0)
+            return p;
+    return -1;
+}
+
+/* One entry's script call, with room for its increments. */
+typedef struct {
+    const char *argv[7 + 2 * ANALYTICS_MAX_INCRS];
+    size_t argc;
+    analytics_incr_t incr[ANALYTICS_MAX_INCRS];
+    char by[ANALYTICS_MAX_INCRS][24];
+    bool counted; /* decoded: applied means an event was counted */
+} s_call_t;
+
+/* Build one EVALSHA for an entry. fields is the entry's field array, NULL
+ * when the entry was trimmed away while pending: then it is only acked. */
+static void
+s_build(analytics_consumer_t *self, s_call_t *call, int p, const char *id,
+        const redisReply *fields)
+{
+    const char *sha = kj_redis_script_sha(self->redis, self->script);
+    call->argc = 0;
+    call->counted = false;
+    call->argv[call->argc++] = "EVALSHA";
+    call->argv[call->argc++] = sha;
+    call->argv[call->argc++] = "2";
+    call->argv[call->argc++] = self->streams[p];
+    call->argv[call->argc++] = self->stats[p];
+    call->argv[call->argc++] = self->group;
+    call->argv[call->argc++] = id;
+    if (!fields || fields->type != REDIS_REPLY_ARRAY)
+        return;
+    const redisReply *e = NULL;
+    for (size_t k = 0; k + 1 < fields->elements; k += 2)
+        if (s_is_str(fields->element[k]) &&
+            strcmp(fields->element[k]->str, "e") == 0 &&
+            fields->element[k + 1]->type == REDIS_REPLY_STRING)
+            e = fields->element[k + 1];
+    kj_event_t ev;
+    if (!e || kj_event_decode(self->codec, (const uint8_t *)e->str, e->len,
+                              &ev) < 0) {
+        /* Acked without counting: a bad entry must not block the stream. */
+        kj_counter_inc(self->decode_errors);
+        kj_warn("undecodable event", "s:stream", self->streams[p],
+                "s:entry", id, "s:error",
+                e ? kj_codec_error(self->codec) : "no field e");
+        return;
+    }
+    size_t n = analytics_count_event(&ev, call->incr, ANALYTICS_MAX_INCRS);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(call->by[i], sizeof call->by[i], "%lld",
+                 (long long)call->incr[i].by);
+        call->argv[call->argc++] = call->incr[i].field;
+        call->argv[call->argc++] = call->by[i];
+    }
+    call->counted = true;
+}
+
+/* Apply every entry of an XREADGROUP reply in one pipeline. Returns the
+ * entries seen (applied now or before), or -1 on a Redis failure. */
+static int
+s_apply(analytics_consumer_t *self, const redisReply *reply)
+{
+    size_t total = 0;
+    for (size_t s = 0; s < reply->elements; s++) {
+        const redisReply *st = reply->element[s];
+        if (st->type == REDIS_REPLY_ARRAY && st->elements == 2 &&
+            st->element[1]->type == REDIS_REPLY_ARRAY)
+            total += st->element[1]->elements;
+    }
+    if (total == 0)
+        return 0;
+    s_call_t *calls = kj_calloc(total, sizeof *calls);
+    redisReply **replies = kj_calloc(total, sizeof *replies);
+    int rc = -1;
+    size_t n = 0;
+    for (size_t s = 0; s < reply->elements; s++) {
+        const redisReply *st = reply->element[s];
+        if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
+            !s_is_str(st->element[0]) ||
+            st->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        int p = s_partition_of(self, st->element[0]->str);
+        if (p < 0)
+            continue;
+        const redisReply *entries = st->element[1];
+        for (size_t i = 0; i < entries->elements; i++) {
+            const redisReply *en = entries->element[i];
+            if (en->type != REDIS_REPLY_ARRAY || en->elements < 1 ||
+                !s_is_str(en->element[0]))
+                continue;
+            s_build(self, &calls[n], p, en->element[0]->str,
+                    en->elements > 1 ? en->element[1] : NULL);
+            n++;
+        }
+    }
+    /* A NOSCRIPT (Redis restarted under us, or SCRIPT FLUSH) reloads the
+     * script and sends the batch again: the XACK guard makes the entries
+     * that did get applied harmless the second time. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        for (size_t i = 0; i < n; i++)
+            if (kj_redis_appendargv(self->redis, (int)calls[i].argc,
+                                    calls[i].argv, NULL) < 0)
+                goto out;
+        if (s_read_replies(self, n, replies) < 0)
+            goto out;
+        bool noscript = false;
+        uint64_t counted = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (kj_redis_is_noscript(replies[i])) {
+                noscript = true;
+            } else if (replies[i]->type == REDIS_REPLY_ERROR) {
+                kj_error("event apply failed", "s:error", replies[i]->str);
+                if (strncmp(replies[i]->str, "NOGROUP", 7) == 0)
+                    self->groups_ok = false;
+            } else if (replies[i]->type == REDIS_REPLY_INTEGER &&
+                       replies[i]->integer == 1 && calls[i].counted) {
+                counted++;
+            }
+        }
+        kj_counter_add(self->processed, counted);
+        s_free_replies(replies, n);
+        memset(replies, 0, n * sizeof *replies);
+        if (!noscript) {
+            rc = (int)n;
+            goto out;
+        }
+        if (kj_redis_scripts_reload(self->redis) < 0)
+            goto out;
+        /* The SHA is unchanged; only the script cache was empty. */
+    }
+out:
+    s_free_replies(replies, n);
+    free(replies);
+    free(calls);
+    return rc;
+}
+
+/* XREADGROUP over every stream: id "0" re-reads our pending entries, ">"
+ * waits for new ones. */
+static redisReply *
+s_read(analytics_consumer_t *self, bool pending)
+{
+    const char *argv[9 + 2 * KJ_PARTITIONS];
+    int argc = 0;
+    char count[32], block[32];
+    snprintf(count, sizeof count, "%lld", (long long)self->count);
+    snprintf(block, sizeof block, "%lld", (long long)self->block_ms);
+    argv[argc++] = "XREADGROUP";
+    argv[argc++] = "GROUP";
+    argv[argc++] = self->group;
+    argv[argc++] = self->consumer;
+    argv[argc++] = "COUNT";
+    argv[argc++] = count;
+    if (!pending) {
+        argv[argc++] = "BLOCK";
+        argv[argc++] = block;
+    }
+    argv[argc++] = "STREAMS";
+    for (int p = 0; p < KJ_PARTITIONS; p++)
+        argv[argc++] = self->streams[p];
+    for (int p = 0; p < KJ_PARTITIONS; p++)
+        argv[argc++] = pending ? "0" : ">";
+    return kj_redis_commandargv(self->redis, argc, argv, NULL);
+}
+
+int
+analytics_consumer_step(analytics_consumer_t *self, int64_t now_ms)
+{
+    redisReply *r = NULL;
+    int rc = -1;
+    if (!kj_redis_connected(self->redis)) {
+        /* After a reconnect the server may be a new one (or restarted
+         * empty): groups again, and our pending list first. */
+        self->groups_ok = false;
+        self->pending_phase = true;
+        if (kj_redis_connect(self->redis) < 0)
+            goto out;
+    }
+    if (!self->groups_ok) {
+        if (s_ensure_groups(self) < 0)
+            goto out;
+        self->groups_ok = true;
+    }
+    if (now_ms >= self->next_claim_ms) {
+        self->next_claim_ms = now_ms + self->claim_idle_ms / 2;
+        if (s_takeover(self) < 0)
+            goto out;
+    }
+    if (now_ms >= self->next_depth_ms) {
+        self->next_depth_ms = now_ms + S_DEPTH_EVERY_MS;
+        if (s_depth(self) < 0)
+            goto out;
+    }
+    bool pending = self->pending_phase;
+    r = s_read(self, pending);
+    if (!r)
+        goto out;
+    if (r->type == REDIS_REPLY_NIL) {
+        rc = 0; /* BLOCK timed out: nothing new */
+        goto out;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        kj_error("XREADGROUP failed", "s:error", r->str);
+        if (strncmp(r->str, "NOGROUP", 7) == 0)
+            self->groups_ok = false;
+        goto out;
+    }
+    if (r->type != REDIS_REPLY_ARRAY)
+        goto out;
+    rc = s_apply(self, r);
+    if (rc == 0 && pending)
+        self->pending_phase = false;
+out:
+    if (r)
+        freeReplyObject(r);
+    if (rc < 0)
+        kj_counter_inc(self->redis_errors);
+    return rc;
+}

@@ -1,0 +1,237 @@
+#include "notifier_deliver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kj_backoff.h"
+#include "kj_log.h"
+#include "kj_metrics.h"
+#include "kj_util.h"
+#include "notifier_http.h"
+#include "notifier_payload.h"
+
+/* When every slot is busy, come back this much later. */
+#define S_BUSY_RETRY_MS 1000
+
+struct notifier {
+    kj_stage_t *stage;           /* completions go here; may be NULL */
+    notifier_http_t *http;       /* requests in flight */
+    char *webhook_url;           /* default endpoint, NULL if none */
+    char *secret;                /* HMAC key, NULL if unsigned */
+    int64_t retry_base_ms;       /* backoff base */
+    int64_t retry_cap_ms;        /* backoff cap */
+    uint64_t rng;                /* jitter */
+    kj_counter_t *delivered;     /* deliveries_total{result="delivered"} */
+    kj_counter_t *failed;        /* deliveries_total{result="failed"} */
+};
+
+static void s_done(void *ctx, kj_envelope_t *env, const char *url,
+                   const notifier_result_t *res);
+
+notifier_t *
+notifier_new(kj_stage_t *stage, const notifier_opts_t *opts)
+{
+    size_t slots = opts->max_inflight;
+    if (slots == 0) {
+        int64_t want = opts->batch_max > 0 ? opts->batch_max * 4 : 256;
+        slots = want < 256 ? 256 : (size_t)want;
+    }
+    notifier_t *self = kj_calloc(1, sizeof *self);
+    self->http = notifier_http_new(opts->http_timeout_ms, slots, s_done, self);
+    if (!self->http) {
+        kj_error("curl multi handle could not start");
+        free(self);
+        return NULL;
+    }
+    self->stage = stage;
+    if (opts->webhook_url && opts->webhook_url[0])
+        self->webhook_url = kj_strdup(opts->webhook_url);
+    if (opts->webhook_secret && opts->webhook_secret[0])
+        self->secret = kj_strdup(opts->webhook_secret);
+    else
+        kj_warn("no KUJO_WEBHOOK_SECRET: team alerts go out unsigned");
+    if (self->webhook_url && !notifier_url_ok(self->webhook_url))
+        kj_warn("KUJO_WEBHOOK_URL is not an http(s) URL: teams without a "
+                "webhook of their own will be dead-lettered");
+    self->retry_base_ms = opts->retry_base_ms;
+    self->retry_cap_ms = opts->retry_cap_ms;
+    self->rng = kj_seed();
+    if (stage) {
+        kj_metrics_t *m = kj_stage_metrics(stage);
+        const char *help = "Webhook deliveries by kind and result";
+        self->delivered =
+            kj_metrics_counter(m, "deliveries_total", help,
+                               "kind=\"team_alert\",result=\"delivered\"");
+        self->failed = kj_metrics_counter(
+            m, "deliveries_total", help, "kind=\"team_alert\",result=\"failed\"");
+    }
+    kj_info("notifier ready", "l:slots", (long long)slots, "l:http_timeout_ms",
+            (long long)opts->http_timeout_ms);
+    return self;
+}
+
+void
+notifier_destroy(notifier_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    notifier_t *self = *self_p;
+    notifier_http_destroy(&self->http);
+    free(self->webhook_url);
+    free(self->secret);
+    free(self);
+    *self_p = NULL;
+}
+
+size_t
+notifier_inflight(const notifier_t *self)
+{
+    return notifier_http_inflight(self->http);
+}
+
+kj_verdict_t
+notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
+                 size_t err_size, int64_t *retry_at_ms)
+{
+    notifier_t *self = ctx;
+    const char *team = env->has_assignment && env->assignment.team[0]
+                           ? env->assignment.team
+                           : "(none)";
+    const char *url = NULL;
+    if (env->has_assignment && env->assignment.webhook_url[0])
+        url = env->assignment.webhook_url;
+    else
+        url = self->webhook_url;
+    if (!url) {
+        snprintf(err, err_size, "no webhook configured for team %s", team);
+        return KJ_VERDICT_DEAD;
+    }
+    if (!notifier_url_ok(url)) {
+        /* A URL curl would refuse never gets better by retrying. */
+        snprintf(err, err_size, "webhook for team %s is not an http(s) URL",
+                 team);
+        return KJ_VERDICT_DEAD;
+    }
+
+    size_t len = 0;
+    char *body = notifier_payload(env, &len);
+    notifier_headers_t h;
+    char why[KJ_ERRMSG_MAX];
+    if (notifier_headers(&h, env, NOTIFIER_KIND_TEAM_ALERT, self->secret,
+                         now_ms / 1000, body, len) < 0) {
+        free(body);
+        snprintf(err, err_size, "notifier: could not build headers");
+        return KJ_VERDICT_DEAD;
+    }
+    if (notifier_http_start(self->http, url, env, &body, len, &h, why,
+                            sizeof why) < 0) {
+        free(body);
+        snprintf(err, err_size, "notifier: %s", why);
+        *retry_at_ms = now_ms + S_BUSY_RETRY_MS;
+        return KJ_VERDICT_RETRY;
+    }
+    return KJ_VERDICT_PENDING;
+}
+
+/* A request ended: record it in the envelope and complete it. */
+static void
+s_done(void *ctx, kj_envelope_t *env, const char *url,
+       const notifier_result_t *res)
+{
+    notifier_t *self = ctx;
+    int64_t now = kj_now_ms();
+    int attempt = env->attempt > 0 ? (int)env->attempt : 1;
+    char origin[KJ_URL_MAX];
+    notifier_url_origin(url, origin, sizeof origin);
+
+    kj_delivery_t *d = kj_envelope_delivery(env, NOTIFIER_KIND_TEAM_ALERT);
+    if (d) {
+        kj_strlcpy(d->endpoint, origin, sizeof d->endpoint);
+        kj_strlcpy(d->status, res->delivered ? "delivered" : "failed",
+                   sizeof d->status);
+        d->attempts = attempt;
+        d->http_status = res->http_status;
+        kj_strlcpy(d->error, res->error, sizeof d->error);
+        d->at_ms = now;
+        notifier_idempotency_key(env, NOTIFIER_KIND_TEAM_ALERT,
+                                 d->idempotency_key,
+                                 sizeof d->idempotency_key);
+    }
+
+    if (res->delivered) {
+        if (self->delivered)
+            kj_counter_inc(self->delivered);
+        kj_info("delivered", "s:trace_id", env->trace_id, "s:id",
+                env->complaint.id, "s:endpoint", origin, "i:status",
+                res->http_status, "i:attempt", attempt, "l:ms",
+                (long long)res->elapsed_ms);
+        if (self->stage)
+            kj_stage_complete(self->stage, env, KJ_VERDICT_DONE, NULL, 0);
+        return;
+    }
+
+    if (self->failed)
+        kj_counter_inc(self->failed);
+    /* The store keeps this as last_error, and as the dead-letter reason
+     * when this was the last attempt: "webhook: HTTP 500 after 5
+     * attempts". */
+    char err[KJ_ERRMSG_MAX];
+    snprintf(err, sizeof err, "webhook: %.200s after %d attempt%s", res->error,
+             attempt, attempt == 1 ? "" : "s");
+    kj_warn("delivery failed", "s:trace_id", env->trace_id, "s:id",
+            env->complaint.id, "s:endpoint", origin, "s:error", res->error,
+            "i:attempt", attempt, "l:ms", (long long)res->elapsed_ms);
+    if (!self->stage)
+        return;
+    if (res->permanent) {
+        kj_stage_complete(self->stage, env, KJ_VERDICT_DEAD, err, 0);
+        return;
+    }
+    int64_t delay = kj_backoff_delay_ms(attempt, self->retry_base_ms,
+                                        self->retry_cap_ms, &self->rng);
+    kj_stage_complete(self->stage, env, KJ_VERDICT_RETRY, err, now + delay);
+}
+
+static size_t
+s_pollitems(void *ctx, zmq_pollitem_t *items, size_t max)
+{
+    notifier_t *self = ctx;
+    return notifier_http_pollitems(self->http, items, max);
+}
+
+static long
+s_timeout_ms(void *ctx)
+{
+    notifier_t *self = ctx;
+    return notifier_http_timeout_ms(self->http);
+}
+
+static void
+s_after_poll(void *ctx, const zmq_pollitem_t *items, size_t n, int64_t now_ms)
+{
+    (void)now_ms;
+    notifier_t *self = ctx;
+    notifier_http_after_poll(self->http, items, n);
+}
+
+static size_t
+s_inflight(void *ctx)
+{
+    notifier_t *self = ctx;
+    return notifier_http_inflight(self->http);
+}
+
+static const kj_stage_hooks_t s_hooks = {
+    .pollitems = s_pollitems,
+    .timeout_ms = s_timeout_ms,
+    .after_poll = s_after_poll,
+    .inflight = s_inflight,
+    .reload = NULL,
+};
+
+const kj_stage_hooks_t *
+notifier_hooks(void)
+{
+    return &s_hooks;
+}

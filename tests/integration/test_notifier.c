@@ -1,0 +1,670 @@
+/* kujo-notifier end to end: a real redis-server, the real binary, a record
+ * put in state routed through the store, its envelope pushed to the
+ * notifier's registered PULL endpoint, and a real HTTP receiver (below)
+ * that checks signatures and answers what the test says. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <zmq.h>
+
+#include "kj_envelope.h"
+#include "kj_harness.h"
+#include "kj_hmac.h"
+#include "kj_id.h"
+#include "kj_mq.h"
+#include "kj_redis.h"
+#include "kj_registry.h"
+#include "kj_store.h"
+#include "kj_testredis.h"
+#include "kj_util.h"
+
+#define SECRET "it-s3cret"
+#define RX_MAX 64
+#define RX_BODY_MAX (64 * 1024)
+
+/* ------------------------------------------------------------------ */
+/* The receiver: a libmicrohttpd server that records every POST. */
+
+typedef struct {
+    char path[64];
+    char key[128];        /* Idempotency-Key */
+    char user_agent[64];
+    char content_type[64];
+    char complaint_id[32]; /* from the body */
+    char text[512];        /* the body's summary line */
+    int attempt;           /* the body's attempt */
+    bool signed_ok;        /* Kujo-Signature verified */
+    bool has_signature;
+    unsigned answered;     /* the status sent */
+} rx_req_t;
+
+typedef struct {
+    struct MHD_Daemon *d;
+    int port;
+    pthread_mutex_t lock;
+    unsigned status;  /* what to answer */
+    int delay_ms;     /* wait before answering */
+    rx_req_t reqs[RX_MAX];
+    size_t n;
+} rx_t;
+
+typedef struct {
+    char *buf;
+    size_t len;
+    bool too_big;
+} rx_conn_t;
+
+static enum MHD_Result
+rx_handler(void *cls, struct MHD_Connection *c, const char *url,
+           const char *method, const char *version, const char *upload,
+           size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    rx_t *rx = cls;
+    if (!*con_cls) {
+        rx_conn_t *conn = calloc(1, sizeof *conn);
+        *con_cls = conn;
+        return MHD_YES;
+    }
+    rx_conn_t *conn = *con_cls;
+    if (*upload_size) {
+        if (conn->len + *upload_size > RX_BODY_MAX) {
+            conn->too_big = true;
+        } else {
+            conn->buf = realloc(conn->buf, conn->len + *upload_size + 1);
+            memcpy(conn->buf + conn->len, upload, *upload_size);
+            conn->len += *upload_size;
+            conn->buf[conn->len] = '\0';
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    rx_req_t req;
+    memset(&req, 0, sizeof req);
+    snprintf(req.path, sizeof req.path, "%s", url);
+    const char *h;
+    h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+    snprintf(req.key, sizeof req.key, "%s", h ? h : "");
+    h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "User-Agent");
+    snprintf(req.user_agent, sizeof req.user_agent, "%s", h ? h : "");
+    h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    snprintf(req.content_type, sizeof req.content_type, "%s", h ? h : "");
+    h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Kujo-Signature");
+    req.has_signature = h != NULL;
+    req.signed_ok = h && conn->buf &&
+                    kj_signature_verify(SECRET, h, conn->buf, conn->len,
+                                        kj_now_ms() / 1000, 300);
+    json_t *body = conn->buf ? json_loadb(conn->buf, conn->len, 0, NULL)
+                             : NULL;
+    const char *cid = json_string_value(json_object_get(body, "complaint_id"));
+    snprintf(req.complaint_id, sizeof req.complaint_id, "%s", cid ? cid : "");
+    const char *text = json_string_value(json_object_get(body, "text"));
+    snprintf(req.text, sizeof req.text, "%s", text ? text : "");
+    req.attempt = (int)json_integer_value(json_object_get(body, "attempt"));
+    json_decref(body);
+
+    pthread_mutex_lock(&rx->lock);
+    unsigned status = strcmp(method, "POST") == 0 ? rx->status : 405;
+    int delay = rx->delay_ms;
+    req.answered = status;
+    if (rx->n < RX_MAX)
+        rx->reqs[rx->n++] = req;
+    pthread_mutex_unlock(&rx->lock);
+    if (delay > 0)
+        kj_test_sleep_ms(delay);
+    static const char ok[] = "{\"ok\":true}";
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        sizeof ok - 1, (void *)ok, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result rc = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static void
+rx_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    rx_conn_t *conn = *con_cls;
+    if (conn) {
+        free(conn->buf);
+        free(conn);
+    }
+    *con_cls = NULL;
+}
+
+static int
+rx_listen(rx_t *rx)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)rx->port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* A thread per connection, so a delayed answer holds only its own. */
+    rx->d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
+        (uint16_t)rx->port, NULL, NULL, rx_handler, rx,
+        MHD_OPTION_NOTIFY_COMPLETED, rx_completed, rx,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_END);
+    return rx->d ? 0 : -1;
+}
+
+/* A receiver on a free loopback port; listening unless down. */
+static rx_t *
+rx_new(bool listening)
+{
+    rx_t *rx = calloc(1, sizeof *rx);
+    pthread_mutex_init(&rx->lock, NULL);
+    rx->status = 200;
+    rx->port = kj_test_free_port();
+    cr_assert(gt(int, rx->port, 0));
+    if (listening)
+        cr_assert(eq(int, rx_listen(rx), 0));
+    return rx;
+}
+
+static void
+rx_stop(rx_t *rx)
+{
+    if (rx->d)
+        MHD_stop_daemon(rx->d);
+    rx->d = NULL;
+}
+
+static void
+rx_destroy(rx_t **rx_p)
+{
+    rx_t *rx = *rx_p;
+    if (!rx)
+        return;
+    rx_stop(rx);
+    pthread_mutex_destroy(&rx->lock);
+    free(rx);
+    *rx_p = NULL;
+}
+
+static size_t
+rx_count(rx_t *rx)
+{
+    pthread_mutex_lock(&rx->lock);
+    size_t n = rx->n;
+    pthread_mutex_unlock(&rx->lock);
+    return n;
+}
+
+static rx_req_t
+rx_get(rx_t *rx, size_t i)
+{
+    pthread_mutex_lock(&rx->lock);
+    rx_req_t r = rx->reqs[i];
+    pthread_mutex_unlock(&rx->lock);
+    return r;
+}
+
+static void
+rx_set(rx_t *rx, unsigned status, int delay_ms)
+{
+    pthread_mutex_lock(&rx->lock);
+    rx->status = status;
+    rx->delay_ms = delay_ms;
+    pthread_mutex_unlock(&rx->lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* The world of one test: redis, a store on it, the notifier process. */
+
+typedef struct {
+    kj_testredis_t redis;
+    kj_redis_t *r;
+    kj_store_t *store;
+    char prefix[32];
+    char log[128];
+    int admin_port;
+    kj_proc_t *proc;
+    void *zctx;
+    kj_push_t *push;
+    uint64_t rng;
+} world_t;
+
+static world_t W;
+static rx_t *RX;
+
+static void
+world_up(void)
+{
+    memset(&W, 0, sizeof W);
+    cr_assert(eq(int, kj_testredis_start(&W.redis, false), 0));
+    char err[256];
+    W.r = kj_redis_new(W.redis.url, 2000, err, sizeof err);
+    cr_assert_not_null(W.r, "%s", err);
+    W.rng = kj_seed();
+    snprintf(W.prefix, sizeof W.prefix, "itn%d", (int)getpid());
+    const kj_store_opts_t so = {
+        .prefix = W.prefix,
+        .lease_ms = 2000,
+        .max_attempts = 3,
+        .stream_maxlen = 1000,
+        .retention_s = 0,
+        .idem_ttl_s = 3600,
+    };
+    W.store = kj_store_new(W.r, &so);
+    cr_assert_not_null(W.store);
+    W.zctx = zmq_ctx_new();
+    W.push = kj_push_new(W.zctx, 100, 2000);
+    cr_assert_not_null(W.push);
+    snprintf(W.log, sizeof W.log, "/tmp/kj-it-notifier-%d.log", (int)getpid());
+    unlink(W.log);
+}
+
+static void
+world_down(void)
+{
+    kj_proc_destroy(&W.proc);
+    kj_push_destroy(&W.push);
+    if (W.zctx)
+        zmq_ctx_term(W.zctx);
+    kj_store_destroy(&W.store);
+    kj_redis_destroy(&W.r);
+    kj_testredis_stop(&W.redis);
+    rx_destroy(&RX);
+    unlink(W.log);
+}
+
+/* Start kujo-notifier with the test settings plus extra ("NAME=value"
+ * strings, NULL-terminated), and wait for its registry entry. */
+static void
+notifier_start(const char *webhook_path, const char *const *extra)
+{
+    static char env[24][256];
+    const char *envp[25];
+    size_t n = 0;
+    W.admin_port = kj_test_free_port();
+    snprintf(env[n++], 256, "KUJO_REDIS_URL=%s", W.redis.url);
+    snprintf(env[n++], 256, "KUJO_PREFIX=%s", W.prefix);
+    snprintf(env[n++], 256, "KUJO_ADMIN_ADDR=127.0.0.1:%d", W.admin_port);
+    snprintf(env[n++], 256, "KUJO_LOG_LEVEL=debug");
+    snprintf(env[n++], 256, "KUJO_MAX_ATTEMPTS=3");
+    snprintf(env[n++], 256, "KUJO_RETRY_BASE_MS=50");
+    snprintf(env[n++], 256, "KUJO_RETRY_CAP_MS=200");
+    snprintf(env[n++], 256, "KUJO_LEASE_MS=2000");
+    snprintf(env[n++], 256, "KUJO_HTTP_TIMEOUT_MS=1000");
+    snprintf(env[n++], 256, "KUJO_DRAIN_MS=3000");
+    snprintf(env[n++], 256, "KUJO_WEBHOOK_SECRET=%s", SECRET);
+    if (webhook_path)
+        snprintf(env[n++], 256, "KUJO_WEBHOOK_URL=http://127.0.0.1:%d%s",
+                 RX->port, webhook_path);
+    for (size_t i = 0; extra && extra[i] && n < 24; i++)
+        snprintf(env[n++], 256, "%s", extra[i]);
+    for (size_t i = 0; i < n; i++)
+        envp[i] = env[i];
+    envp[n] = NULL;
+    char *argv[] = {"kujo-notifier", NULL};
+    W.proc = kj_proc_start("notifier", KJ_BIN_DIR "/kujo-notifier", argv,
+                           envp, W.log);
+    cr_assert_not_null(W.proc);
+    int64_t deadline = kj_mono_ms() + 10000;
+    for (;;) {
+        char **list = NULL;
+        int got = kj_registry_list(W.r, W.prefix, "notifier", kj_now_ms(),
+                                   &list);
+        if (got > 0) {
+            kj_push_set_peers(W.push, list, (size_t)got);
+            kj_registry_free(list);
+            return;
+        }
+        if (list)
+            kj_registry_free(list);
+        if (!kj_proc_alive(W.proc) || kj_mono_ms() > deadline) {
+            kj_proc_print_log_tail(W.proc, stderr, 40);
+            cr_fatal("notifier did not register");
+        }
+        kj_test_sleep_ms(50);
+    }
+}
+
+/* A complaint as the router leaves it. */
+static void
+make_routed(kj_envelope_t *env, const char *team_webhook)
+{
+    memset(env, 0, sizeof *env);
+    int64_t now = kj_now_ms();
+    kj_id_new(env->complaint.id, now, -1, &W.rng);
+    kj_trace_id_new(env->trace_id, &W.rng);
+    env->attempt = 1;
+    strcpy(env->complaint.tenant, "default");
+    strcpy(env->complaint.channel, "x");
+    strcpy(env->complaint.customer.id, "c-17");
+    strcpy(env->complaint.customer.tier, "gold");
+    strcpy(env->complaint.text, "the app is down again");
+    env->complaint.is_public = true;
+    env->complaint.received_at_ms = now;
+    env->complaint.accepted_at_ms = now;
+    kj_envelope_stamp(env, "ingest", now, now);
+    env->has_triage = true;
+    strcpy(env->triage.language, "en");
+    strcpy(env->triage.sentiment, "negative");
+    strcpy(env->triage.category, "outage");
+    strcpy(env->triage.urgency, "high");
+    strcpy(env->triage.masked_text, "the app is down again");
+    env->triage.actionable = true;
+    env->has_assignment = true;
+    strcpy(env->assignment.team, "care-en");
+    strcpy(env->assignment.priority, "p2");
+    strcpy(env->assignment.sla_policy, "social");
+    env->assignment.due_at_ms = now + 3600000;
+    if (team_webhook)
+        snprintf(env->assignment.webhook_url,
+                 sizeof env->assignment.webhook_url, "%s", team_webhook);
+}
+
+/* Create the record and move it received -> classified -> routed, as the
+ * real stages would, then push the envelope to the notifier. */
+static void
+put_routed(const kj_envelope_t *env)
+{
+    kj_codec_t *codec = kj_codec_new();
+    int64_t now = kj_now_ms();
+    const uint8_t *bytes;
+    int len = kj_envelope_encode(codec, env, &bytes);
+    cr_assert(gt(int, len, 0));
+    uint8_t *env_bytes = malloc((size_t)len);
+    memcpy(env_bytes, bytes, (size_t)len);
+
+    kj_event_t ev;
+    const uint8_t *evb;
+    kj_event_from_envelope(&ev, env, "received", "ingest", now);
+    int evlen = kj_event_encode(codec, &ev, &evb);
+    cr_assert(gt(int, evlen, 0));
+    kj_store_create_t c = {.id = env->complaint.id,
+                           .env = env_bytes,
+                           .env_len = (size_t)len,
+                           .event = evb,
+                           .event_len = (size_t)evlen};
+    cr_assert(eq(int, kj_store_create(W.store, &c, 1, now), 0));
+    cr_assert(eq(int, c.result, 1));
+
+    const char *path[][2] = {{"received", "classified"},
+                             {"classified", "routed"}};
+    for (int i = 0; i < 2; i++) {
+        kj_event_from_envelope(&ev, env, path[i][1], "test", now);
+        evlen = kj_event_encode(codec, &ev, &evb);
+        kj_store_transition_t t = {.id = env->complaint.id,
+                                   .from = path[i][0],
+                                   .to = path[i][1],
+                                   .env = env_bytes,
+                                   .env_len = (size_t)len,
+                                   .due_ms = now + 2000,
+                                   .event = evb,
+                                   .event_len = (size_t)evlen};
+        cr_assert(eq(int, kj_store_transition(W.store, &t, 1, now), 0));
+        cr_assert(eq(int, t.result, 1), "%s -> %s", path[i][0], path[i][1]);
+    }
+    cr_assert(eq(int, kj_push_send(W.push, env_bytes, (size_t)len), 0));
+    free(env_bytes);
+    kj_codec_destroy(&codec);
+}
+
+/* Poll the record until it is in state (or timeout_ms passes). Fills rec
+ * (caller frees rec->env) and returns true if the state was reached. */
+static bool
+wait_state(const char *id, const char *state, int timeout_ms,
+           kj_store_record_t *rec)
+{
+    int64_t deadline = kj_mono_ms() + timeout_ms;
+    for (;;) {
+        memset(rec, 0, sizeof *rec);
+        int got = kj_store_get(W.store, id, rec);
+        if (got == 1 && strcmp(rec->state, state) == 0)
+            return true;
+        if (kj_mono_ms() > deadline) {
+            fprintf(stderr, "record %s: state %s (wanted %s), last_error %s\n",
+                    id, got == 1 ? rec->state : "?", state, rec->last_error);
+            if (W.proc)
+                kj_proc_print_log_tail(W.proc, stderr, 40);
+            return false;
+        }
+        free(rec->env);
+        kj_test_sleep_ms(30);
+    }
+}
+
+/* The exit code of a waitpid status, -1 if it did not exit normally. */
+static int
+exit_code(int status)
+{
+    if (status < 0 || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+static double
+admin_metric(const char *name, const char *labels)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", W.admin_port);
+    kj_client_t *cl = kj_client_new(2000);
+    kj_resp_t r = {0};
+    double v = -1;
+    if (kj_client_get(cl, url, &r) == 0 && r.status == 200 &&
+        kj_prom_value(r.body, name, labels, &v) == 0)
+        v = -1;
+    kj_resp_free(&r);
+    kj_client_destroy(&cl);
+    return v;
+}
+
+TestSuite(notifier, .init = world_up, .fini = world_down, .timeout = 120);
+
+Test(notifier, delivers_signed_alert_and_records_delivery)
+{
+    RX = rx_new(true);
+    notifier_start("/alerts", NULL);
+    kj_envelope_t *env = malloc(sizeof *env);
+    make_routed(env, NULL);
+    put_routed(env);
+
+    kj_store_record_t rec;
+    cr_assert(wait_state(env->complaint.id, "delivered", 10000, &rec));
+    cr_assert(eq(sz, rx_count(RX), 1));
+    rx_req_t req = rx_get(RX, 0);
+    char key[64];
+    snprintf(key, sizeof key, "%s:team_alert", env->complaint.id);
+    cr_assert(eq(str, req.key, key));
+    cr_assert(eq(str, req.path, "/alerts"));
+    cr_assert(req.has_signature);
+    cr_assert(req.signed_ok);
+    cr_assert(eq(str, req.user_agent, "kujo/" KJ_VERSION));
+    cr_assert(eq(str, req.content_type, "application/json"));
+    cr_assert(eq(str, req.complaint_id, env->complaint.id));
+    cr_assert(eq(int, req.attempt, 1));
+    cr_assert_not_null(strstr(req.text, "[p2] outage complaint (en, x) for "
+                                        "care-en, first reply due "));
+
+    /* The stored envelope carries the delivery, without the URL's path. */
+    kj_codec_t *codec = kj_codec_new();
+    kj_envelope_t *got = malloc(sizeof *got);
+    cr_assert(eq(int, kj_envelope_decode(codec, rec.env, rec.env_len, got),
+                 0));
+    cr_assert(eq(sz, got->n_deliveries, 1));
+    const kj_delivery_t *d = &got->deliveries[0];
+    cr_assert(eq(str, (char *)d->kind, "team_alert"));
+    cr_assert(eq(str, (char *)d->status, "delivered"));
+    cr_assert(eq(int, d->http_status, 200));
+    cr_assert(eq(int, d->attempts, 1));
+    cr_assert(eq(str, (char *)d->idempotency_key, key));
+    char origin[64];
+    snprintf(origin, sizeof origin, "http://127.0.0.1:%d/...", RX->port);
+    cr_assert(eq(str, (char *)d->endpoint, origin));
+    cr_assert(gt(i64, d->at_ms, 0));
+    bool stamped = false;
+    for (size_t i = 0; i < got->n_stages; i++)
+        if (strcmp(got->stages[i].stage, "notifier") == 0)
+            stamped = got->stages[i].out_ms >= got->stages[i].in_ms &&
+                      got->stages[i].in_ms > 0;
+    cr_assert(stamped);
+    free(rec.env);
+    free(got);
+    kj_codec_destroy(&codec);
+
+    cr_assert(eq(dbl,
+                 admin_metric("kujo_deliveries_total",
+                              "result=\"delivered\""),
+                 1.0));
+
+    /* SIGTERM drains and exits 0. */
+    int status = kj_proc_stop(W.proc, 10000);
+    cr_assert(eq(int, exit_code(status), 0), "status %d", status);
+    free(env);
+}
+
+Test(notifier, http_500_goes_dead_after_max_attempts)
+{
+    RX = rx_new(true);
+    rx_set(RX, 500, 0);
+    notifier_start("/alerts", NULL);
+    kj_envelope_t *env = malloc(sizeof *env);
+    make_routed(env, NULL);
+    put_routed(env);
+
+    kj_store_record_t rec;
+    cr_assert(wait_state(env->complaint.id, "dead", 15000, &rec));
+    cr_assert_not_null(strstr(rec.reason, "HTTP 500"), "%s", rec.reason);
+    cr_assert_not_null(strstr(rec.reason, "after 3 attempts"), "%s",
+                       rec.reason);
+    cr_assert(eq(str, rec.dead_from, "routed"));
+    /* Exactly max attempts, each signed with the same key; the body's
+     * attempt counts up. */
+    cr_assert(eq(sz, rx_count(RX), 3));
+    for (size_t i = 0; i < 3; i++) {
+        rx_req_t req = rx_get(RX, i);
+        cr_assert(req.signed_ok);
+        cr_assert(eq(int, req.attempt, (int)i + 1));
+        cr_assert(eq(str, req.complaint_id, env->complaint.id));
+    }
+    free(rec.env);
+    cr_assert(eq(dbl,
+                 admin_metric("kujo_deliveries_total", "result=\"failed\""),
+                 3.0));
+    free(env);
+}
+
+Test(notifier, receiver_down_then_up_is_delivered)
+{
+    RX = rx_new(false);
+    const char *extra[] = {"KUJO_MAX_ATTEMPTS=50", NULL};
+    notifier_start("/alerts", extra);
+    kj_envelope_t *env = malloc(sizeof *env);
+    make_routed(env, NULL);
+    put_routed(env);
+
+    /* Wait until at least two attempts failed with the port closed. */
+    int64_t deadline = kj_mono_ms() + 10000;
+    kj_store_record_t rec;
+    for (;;) {
+        memset(&rec, 0, sizeof rec);
+        cr_assert(eq(int, kj_store_get(W.store, env->complaint.id, &rec), 1));
+        bool seen = rec.attempts >= 2 &&
+                    strstr(rec.last_error, "connection refused") != NULL;
+        free(rec.env);
+        if (seen)
+            break;
+        cr_assert(lt(i64, kj_mono_ms(), deadline), "last_error %s",
+                  rec.last_error);
+        kj_test_sleep_ms(30);
+    }
+    cr_assert(eq(str, rec.state, "routed"));
+    cr_assert(eq(int, rx_listen(RX), 0));
+
+    cr_assert(wait_state(env->complaint.id, "delivered", 10000, &rec));
+    cr_assert(ge(sz, rx_count(RX), 1));
+    kj_codec_t *codec = kj_codec_new();
+    kj_envelope_t *got = malloc(sizeof *got);
+    cr_assert(eq(int, kj_envelope_decode(codec, rec.env, rec.env_len, got),
+                 0));
+    cr_assert(eq(str, (char *)got->deliveries[0].status, "delivered"));
+    cr_assert(ge(int, got->deliveries[0].attempts, 2));
+    free(rec.env);
+    free(got);
+    kj_codec_destroy(&codec);
+    free(env);
+}
+
+Test(notifier, team_webhook_wins_and_missing_webhook_is_dead)
+{
+    RX = rx_new(true);
+    /* No KUJO_WEBHOOK_URL: only teams with their own webhook get alerts. */
+    notifier_start(NULL, NULL);
+    kj_envelope_t *a = malloc(sizeof *a);
+    kj_envelope_t *b = malloc(sizeof *b);
+    char team_url[128];
+    snprintf(team_url, sizeof team_url, "http://127.0.0.1:%d/team/care-en",
+             RX->port);
+    make_routed(a, team_url);
+    make_routed(b, NULL);
+    put_routed(a);
+    put_routed(b);
+
+    kj_store_record_t rec;
+    cr_assert(wait_state(a->complaint.id, "delivered", 10000, &rec));
+    free(rec.env);
+    cr_assert(eq(sz, rx_count(RX), 1));
+    cr_assert(eq(str, rx_get(RX, 0).path, "/team/care-en"));
+
+    cr_assert(wait_state(b->complaint.id, "dead", 10000, &rec));
+    cr_assert(eq(str, rec.reason, "no webhook configured for team care-en"));
+    free(rec.env);
+    cr_assert(eq(sz, rx_count(RX), 1));
+    free(a);
+    free(b);
+}
+
+Test(notifier, drain_waits_for_requests_in_flight)
+{
+    RX = rx_new(true);
+    rx_set(RX, 200, 600);
+    notifier_start("/alerts", NULL);
+    kj_envelope_t *env = malloc(sizeof *env);
+    make_routed(env, NULL);
+    put_routed(env);
+    /* SIGTERM while the receiver is still holding the request. */
+    int64_t deadline = kj_mono_ms() + 5000;
+    while (rx_count(RX) == 0 && kj_mono_ms() < deadline)
+        kj_test_sleep_ms(5);
+    cr_assert(eq(sz, rx_count(RX), 1));
+    cr_assert(eq(int, kj_proc_signal(W.proc, SIGTERM), 0));
+    int status = kj_proc_wait(W.proc, 10000);
+    cr_assert(eq(int, exit_code(status), 0), "status %d", status);
+    kj_store_record_t rec;
+    cr_assert(wait_state(env->complaint.id, "delivered", 1000, &rec));
+    free(rec.env);
+    free(env);
+}
+
+Test(notifier, lease_must_exceed_http_timeout)
+{
+    RX = rx_new(false);
+    const char *env[] = {"KUJO_LEASE_MS=1000", "KUJO_HTTP_TIMEOUT_MS=1000",
+                         NULL};
+    char *argv[] = {"kujo-notifier", NULL};
+    W.proc = kj_proc_start("notifier", KJ_BIN_DIR "/kujo-notifier", argv,
+                           env, W.log);
+    cr_assert_not_null(W.proc);
+    int status = kj_proc_wait(W.proc, 5000);
+    cr_assert(eq(int, exit_code(status), 78), "status %d", status);
+}
