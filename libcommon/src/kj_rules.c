@@ -322,7 +322,7 @@ s_line_of(const char *s, size_t off)
 /* Write "line L: <path>: <msg>" (at = false) or "line L: <msg> at <path>"
  * (at = true) into the context's error buffer. Returns -1 for the caller
  * to pass up. */
-static int
+__attribute__((format(printf, 3, 0))) static int
 s_vfail(s_ctx_t *c, bool at, const char *fmt, va_list ap)
 {
     char msg[512], path[256], line[32] = "";

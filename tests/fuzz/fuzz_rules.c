@@ -1,0 +1,60 @@
+/* libFuzzer target for the rules file parser (KUJO_RULES is written by
+ * operators, and a bad edit must give an error, never a crash): any bytes
+ * either parse or give a non-empty message that fits its buffer, and
+ * parsed rules always route, match and map without failing. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kj_rules.h"
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char err[128];
+    memset(err, 'x', sizeof err);
+    kj_rules_t *rules =
+        kj_rules_parse((const char *)data, size, err, sizeof err);
+    if (!rules) {
+        /* Always terminated within the buffer, never empty. */
+        if (!memchr(err, '\0', sizeof err) || err[0] == '\0')
+            abort();
+        return 0;
+    }
+    /* The input, as text, stands in for a folded complaint. */
+    char *text = malloc(size + 1);
+    if (!text)
+        abort();
+    memcpy(text, data, size);
+    text[size] = '\0';
+    int hits = -1;
+    const char *cat = kj_rules_category(rules, text, &hits);
+    if (!cat || hits < 0 || (hits == 0 && strcmp(cat, "other") != 0))
+        abort();
+    const char *urg = kj_rules_urgency(rules, text, &hits);
+    if (!urg || hits < 0)
+        abort();
+    (void)kj_rules_map_label(rules, text);
+
+    static const char *const langs[] = {NULL, "", "ja", "en"};
+    for (size_t i = 0; i < sizeof langs / sizeof *langs; i++) {
+        kj_route_input_t in = {.language = langs[i], .category = cat,
+                               .channel = "x", .tier = text,
+                               .urgency = urg, .sentiment = "negative",
+                               .is_public = i % 2 == 0};
+        kj_route_t out;
+        kj_rules_route(rules, &in, &out);
+        if (!out.rule || !out.team || !out.priority || !out.sla ||
+            out.first_response_ms <= 0 || out.resolution_ms <= 0 ||
+            strlen(out.priority) != 2)
+            abort();
+    }
+    free(text);
+    kj_rules_destroy(&rules);
+    if (rules)
+        abort();
+    return 0;
+}
