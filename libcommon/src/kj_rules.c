@@ -106,11 +106,10 @@ struct kj_rules {
 /* Channels accepted by ingest (docs/ARCHITECTURE.md): a route testing
  * another one is a typo that would silently never match. */
 static const char *const s_channels[] = {
-    "email", "chat", "web",   "form", "survey",    "x",
-    "facebook", "instagram", "phone", "sms", "app_review"};
+    "email",    "chat",      "web",   "form", "survey",    "x",
+    "facebook", "instagram", "phone", "sms",  "app_review"};
 
-static const char *const s_sentiments[] = {"negative", "neutral",
-                                           "positive"};
+static const char *const s_sentiments[] = {"negative", "neutral", "positive"};
 
 /* ---- error reporting with JSON paths ------------------------------- */
 
@@ -182,8 +181,7 @@ s_path_format(const s_ctx_t *c, char *buf, size_t size)
         else if (!s_is_ident(p->key))
             n = snprintf(buf + off, size - off, "[\"%s\"]", p->key);
         else
-            n = snprintf(buf + off, size - off, "%s%s", i ? "." : "",
-                         p->key);
+            n = snprintf(buf + off, size - off, "%s%s", i ? "." : "", p->key);
         if (n < 0)
             break;
         off += (size_t)n;
@@ -330,8 +328,8 @@ s_vfail(s_ctx_t *c, bool at, const char *fmt, va_list ap)
     s_path_format(c, path, sizeof path);
     long off = c->json ? s_locate(c) : -1;
     if (off >= 0)
-        snprintf(line, sizeof line, "line %d: ", s_line_of(c->json,
-                                                           (size_t)off));
+        snprintf(line, sizeof line,
+                 "line %d: ", s_line_of(c->json, (size_t)off));
     if (!path[0])
         snprintf(c->err, c->err_size, "%s%s", line, msg);
     else if (at)
@@ -478,8 +476,8 @@ s_kwsets(s_ctx_t *c, json_t *arr, const char *namekey, size_t name_max,
 {
     static const char *const cat_keys[] = {"name", "keywords", NULL};
     static const char *const lvl_keys[] = {"level", "keywords", NULL};
-    const char *const *keys = strcmp(namekey, "name") == 0 ? cat_keys
-                                                          : lvl_keys;
+    const char *const *keys =
+        strcmp(namekey, "name") == 0 ? cat_keys : lvl_keys;
     if (!json_is_array(arr))
         return s_fail(c, "expected an array");
     size_t n = json_array_size(arr);
@@ -609,8 +607,7 @@ s_teams(s_ctx_t *c, kj_rules_t *r, json_t *arr)
 
 /* A positive integer of at most max into *out. */
 static int
-s_positive(s_ctx_t *c, json_t *o, const char *key, int64_t max,
-           int64_t *out)
+s_positive(s_ctx_t *c, json_t *o, const char *key, int64_t max, int64_t *out)
 {
     json_t *v = s_require(c, o, key);
     if (!v)
@@ -690,8 +687,9 @@ s_check_when_value(s_ctx_t *c, const kj_rules_t *r, int t, const char *v)
         break;
     case S_T_SENTIMENT:
         if (!s_in_list(v, s_sentiments, KJ_ARRAY_LEN(s_sentiments)))
-            return s_fail(c, "unknown sentiment \"%s\" (negative, "
-                             "neutral or positive)",
+            return s_fail(c,
+                          "unknown sentiment \"%s\" (negative, "
+                          "neutral or positive)",
                           v);
         break;
     default:
@@ -847,9 +845,9 @@ s_routes(s_ctx_t *c, kj_rules_t *r, json_t *arr)
 static int
 s_parse_doc(s_ctx_t *c, kj_rules_t *r, json_t *root)
 {
-    static const char *const keys[] = {"version", "categories",
-                                       "model_labels", "urgency", "teams",
-                                       "sla_policies", "routes", NULL};
+    static const char *const keys[] = {"version", "categories", "model_labels",
+                                       "urgency", "teams",      "sla_policies",
+                                       "routes",  NULL};
     if (!json_is_object(root))
         return s_fail(c, "the rules file must be a JSON object");
     if (s_check_keys(c, root, keys) < 0)
@@ -874,8 +872,8 @@ s_parse_doc(s_ctx_t *c, kj_rules_t *r, json_t *root)
     json_t *urg = json_object_get(root, "urgency");
     if (urg) {
         s_push_key(c, "urgency");
-        if (s_kwsets(c, urg, "level", S_LEVEL_MAX, &r->urgency,
-                     &r->n_urgency) < 0)
+        if (s_kwsets(c, urg, "level", S_LEVEL_MAX, &r->urgency, &r->n_urgency) <
+            0)
             return -1;
         for (size_t i = 0; i < r->n_urgency; i++)
             if (strcmp(r->urgency[i].name, "normal") == 0) {
@@ -937,8 +935,8 @@ kj_rules_parse(const char *json, size_t len, char *err, size_t err_size)
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        snprintf(err, err_size, "line %d column %d: %s", jerr.line,
-                 jerr.column, jerr.text);
+        snprintf(err, err_size, "line %d column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
         return NULL;
     }
     kj_rules_t *self = kj_calloc(1, sizeof *self);
@@ -961,8 +959,7 @@ kj_rules_load(const char *path, char *err, size_t err_size)
     char *buf = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, err_size, "%s: cannot open: %s", path,
-                 strerror(errno));
+        snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
         goto out;
     }
     /* Read one byte past the cap so an oversized file is detected. */
@@ -973,8 +970,7 @@ kj_rules_load(const char *path, char *err, size_t err_size)
         goto out;
     }
     if (n > S_FILE_MAX) {
-        snprintf(err, err_size, "%s: larger than %d bytes", path,
-                 S_FILE_MAX);
+        snprintf(err, err_size, "%s: larger than %d bytes", path, S_FILE_MAX);
         goto out;
     }
     char msg[512];
@@ -1129,8 +1125,8 @@ kj_rules_route(const kj_rules_t *self, const kj_route_input_t *in,
     const s_route_t *rt = &self->routes[self->n_routes - 1];
     for (size_t i = 0; i < self->n_routes; i++) {
         const s_route_t *cand = &self->routes[i];
-        bool pass = cand->public_test < 0 ||
-                    (cand->public_test == 1) == in->is_public;
+        bool pass =
+            cand->public_test < 0 || (cand->public_test == 1) == in->is_public;
         for (int t = 0; pass && t < S_T_COUNT; t++)
             pass = s_test_pass(&cand->tests[t], vals[t]);
         if (pass) {

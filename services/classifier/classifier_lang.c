@@ -12,15 +12,15 @@
  * them tells English from French or Spanish. "a", "in", "on", "me", "no",
  * "do", "so" are left out because they are common words elsewhere. */
 static const char *const s_function_words[] = {
-    "the",   "and",   "is",    "are",    "was",     "were",  "my",
-    "to",    "i",     "you",   "your",   "not",     "for",   "of",
-    "this",  "that",  "it",    "with",   "have",    "has",   "had",
-    "been",  "be",    "but",   "what",   "when",    "why",   "how",
-    "we",    "they",  "our",   "from",   "at",      "there", "would",
-    "will",  "just",  "still", "can't",  "don't",   "didn't", "doesn't",
-    "won't", "i'm",   "it's",  "isn't",  "wasn't",  "can",   "by",
-    "if",    "any",   "about", "who",    "which",   "because", "after",
-    "again", "please", "thanks", "thank", "never",  "very",  "since",
+    "the",    "and",    "is",     "are",   "was",    "were",    "my",
+    "to",     "i",      "you",    "your",  "not",    "for",     "of",
+    "this",   "that",   "it",     "with",  "have",   "has",     "had",
+    "been",   "be",     "but",    "what",  "when",   "why",     "how",
+    "we",     "they",   "our",    "from",  "at",     "there",   "would",
+    "will",   "just",   "still",  "can't", "don't",  "didn't",  "doesn't",
+    "won't",  "i'm",    "it's",   "isn't", "wasn't", "can",     "by",
+    "if",     "any",    "about",  "who",   "which",  "because", "after",
+    "again",  "please", "thanks", "thank", "never",  "very",    "since",
     "cannot", "hasn't", "haven't"};
 
 /* Function words of the other Latin-script languages customers write
@@ -28,15 +28,14 @@ static const char *const s_function_words[] = {
  * a Latin text is not English. English homographs ("die", "son", "per",
  * "me", "con", "um") are left out. */
 static const char *const s_foreign_words[] = {
-    "le",   "la",   "les",   "et",    "est",  "je",   "pas",   "une",
-    "des",  "mon",  "ma",    "mes",   "ne",   "du",   "que",   "pour",
-    "avec", "sur",  "vous",  "nous",  "tres", "c'est", "n'est", "j'ai",
-    "qui",  "dans", "el",    "los",   "las",  "y",    "es",    "mi",
-    "una",  "por",  "para",  "pero",  "muy",  "esta", "del",   "lo",
-    "ich",  "und",  "ist",   "nicht", "der",  "das",  "ein",   "eine",
-    "mit",  "mein", "meine", "habe",  "auf",  "sie",  "wir",   "noch",
-    "meu",  "minha", "com",  "nao",   "voce", "il",   "sono",  "di",
-    "che",  "della", "de",   "un",    "het",  "een",  "niet",  "ik"};
+    "le",   "la",   "les",   "et",    "est",   "je",    "pas",  "une",   "des",
+    "mon",  "ma",   "mes",   "ne",    "du",    "que",   "pour", "avec",  "sur",
+    "vous", "nous", "tres",  "c'est", "n'est", "j'ai",  "qui",  "dans",  "el",
+    "los",  "las",  "y",     "es",    "mi",    "una",   "por",  "para",  "pero",
+    "muy",  "esta", "del",   "lo",    "ich",   "und",   "ist",  "nicht", "der",
+    "das",  "ein",  "eine",  "mit",   "mein",  "meine", "habe", "auf",   "sie",
+    "wir",  "noch", "meu",   "minha", "com",   "nao",   "voce", "il",    "sono",
+    "di",   "che",  "della", "de",    "un",    "het",   "een",  "niet",  "ik"};
 
 /* A Japanese character carries roughly what three Latin letters do (an
  * English word averages about five letters, a Japanese one two or three
@@ -72,9 +71,8 @@ static s_script_t
 s_script(utf8proc_int32_t cp)
 {
     if (cp < 0x80)
-        return ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z'))
-                   ? S_LATIN
-                   : S_NONE;
+        return ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z')) ? S_LATIN
+                                                                      : S_NONE;
     /* Hiragana is counted apart: it carries Japanese grammar (particles,
      * verb endings), so it says the sentence itself is Japanese. */
     if (cp >= 0x3041 && cp <= 0x309F && cp != 0x309B && cp != 0x309C &&
@@ -177,8 +175,8 @@ classifier_lang_detect(const char *text, size_t len, classifier_lang_t *out)
     size_t i = 0;
     while (text && i < len) {
         utf8proc_int32_t cp;
-        utf8proc_ssize_t n = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i),
-                                              &cp);
+        utf8proc_ssize_t n =
+            utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &cp);
         if (n <= 0) {
             /* Invalid UTF-8: skip the byte, it ends any word. */
             s_word_end(&word, out);
@@ -251,13 +249,13 @@ classifier_lang_detect(const char *text, size_t len, classifier_lang_t *out)
              * rare (English has about one in every three words). */
             float density = 0.7f + fw_ratio;
             out->language = "en";
-            out->confidence = s_clamp((0.51f + 0.48f * share) *
-                                      (density > 1 ? 1 : density));
+            out->confidence =
+                s_clamp((0.51f + 0.48f * share) * (density > 1 ? 1 : density));
         } else if (ff > 0 && ff >= fw) {
             /* French, Spanish, German...: some other language. */
             out->language = "other";
-            out->confidence = s_clamp((0.51f + 0.48f * share) *
-                                      (ff >= 2 ? 1.0f : 0.7f));
+            out->confidence =
+                s_clamp((0.51f + 0.48f * share) * (ff >= 2 ? 1.0f : 0.7f));
             out->ambiguous = ff < 2;
         } else if (out->words <= S_SHORT_WORDS || latin_ascii_only) {
             /* "App down", "Flight delayed 3 hours, no info": nothing

@@ -119,8 +119,7 @@ classifier_triage_process(void *ctx, kj_envelope_t *env, int64_t now_ms,
     t->language_confidence = lang.confidence;
 
     int hits = 0;
-    const char *category = kj_rules_category(self->rules, self->folded,
-                                             &hits);
+    const char *category = kj_rules_category(self->rules, self->folded, &hits);
     kj_strlcpy(t->category, category, sizeof t->category);
     t->category_confidence = hits > 0 ? s_confidence(hits) : 0.3f;
 

@@ -18,11 +18,10 @@ main(int argc, char **argv)
     char *rules_path = NULL;
     int64_t max_attempts = 0, lease_ms = 0, batch = 0, hwm = 0, drain_ms = 0;
     const kj_cfg_opt_t opts[] = {
-        {"KUJO_REDIS_URL", "redis-url", KJ_CFG_STR,
-         "redis://127.0.0.1:6379/0", 0, 0, "Redis server", false, true,
-         &redis_url},
-        {"KUJO_PREFIX", "prefix", KJ_CFG_STR, "kj", 0, 0,
-         "key prefix in Redis", false, true, &prefix},
+        {"KUJO_REDIS_URL", "redis-url", KJ_CFG_STR, "redis://127.0.0.1:6379/0",
+         0, 0, "Redis server", false, true, &redis_url},
+        {"KUJO_PREFIX", "prefix", KJ_CFG_STR, "kj", 0, 0, "key prefix in Redis",
+         false, true, &prefix},
         {"KUJO_ADMIN_ADDR", "admin-addr", KJ_CFG_STR, "127.0.0.1:9103", 0, 0,
          "admin HTTP (/healthz /readyz /metrics) host:port", false, true,
          &admin_addr},
@@ -40,14 +39,12 @@ main(int argc, char **argv)
          "host to register instead of the bound one", false, false,
          &zmq_advertise},
         {"KUJO_BATCH", "batch", KJ_CFG_INT, "256", 1, 1024,
-         "most complaints handled per Redis round trip", false, false,
-         &batch},
+         "most complaints handled per Redis round trip", false, false, &batch},
         {"KUJO_HWM", "hwm", KJ_CFG_INT, "1000", 1, 1000000,
          "ZeroMQ high-water mark (messages queued per peer)", false, false,
          &hwm},
         {"KUJO_DRAIN_MS", "drain-ms", KJ_CFG_INT, "10000", 0, 600000,
-         "longest time to finish work after SIGTERM", false, false,
-         &drain_ms},
+         "longest time to finish work after SIGTERM", false, false, &drain_ms},
         {"KUJO_RULES", "rules", KJ_CFG_STR, "deploy/rules.json", 0, 0,
          "rules file (categories, urgency, teams, routes)", false, true,
          &rules_path},
@@ -63,8 +60,9 @@ main(int argc, char **argv)
         goto out;
     int level = kj_log_level_parse(log_level);
     if (level < 0) {
-        fprintf(stderr, "kujo-router: KUJO_LOG_LEVEL: unknown level "
-                        "\"%s\" (debug, info, warn, error)\n",
+        fprintf(stderr,
+                "kujo-router: KUJO_LOG_LEVEL: unknown level "
+                "\"%s\" (debug, info, warn, error)\n",
                 log_level);
         rc = KJ_EX_CONFIG;
         goto out;

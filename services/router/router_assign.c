@@ -78,8 +78,8 @@ router_assign_sensitive(const char *category)
 }
 
 kj_verdict_t
-router_assign_process(void *ctx, kj_envelope_t *env, int64_t now_ms,
-                      char *err, size_t err_size, int64_t *retry_at)
+router_assign_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
+                      size_t err_size, int64_t *retry_at)
 {
     router_assign_t *self = ctx;
     (void)retry_at;

@@ -8,8 +8,7 @@
 
 #include "kj_rules.h"
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -41,9 +40,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     static const char *const langs[] = {NULL, "", "ja", "en"};
     for (size_t i = 0; i < sizeof langs / sizeof *langs; i++) {
-        kj_route_input_t in = {.language = langs[i], .category = cat,
-                               .channel = "x", .tier = text,
-                               .urgency = urg, .sentiment = "negative",
+        kj_route_input_t in = {.language = langs[i],
+                               .category = cat,
+                               .channel = "x",
+                               .tier = text,
+                               .urgency = urg,
+                               .sentiment = "negative",
                                .is_public = i % 2 == 0};
         kj_route_t out;
         kj_rules_route(rules, &in, &out);

@@ -35,8 +35,8 @@ static const s_case_t s_cases[] = {
     {"ｴﾗｰ", "ja", 0.9f, 1.0f, false}, /* half-width katakana, unfolded */
     {"ログインできない！！！", "ja", 0.9f, 1.0f, false},
     /* English. */
-    {"My package never arrived and nobody answers my emails", "en", 0.8f,
-     1.0f, false},
+    {"My package never arrived and nobody answers my emails", "en", 0.8f, 1.0f,
+     false},
     {"I was charged twice for the same order", "en", 0.8f, 1.0f, false},
     {"refund please", "en", 0.5f, 1.0f, false},
     {"i can't log in", "en", 0.8f, 1.0f, false},
@@ -47,8 +47,7 @@ static const s_case_t s_cases[] = {
     /* Mixed: the script with more weight wins, less surely. */
     {"iPhoneのアプリでログインできません", "ja", 0.7f, 0.95f, false},
     {"Amazon Prime Videoが見れない", "ja", 0.5f, 0.8f, false},
-    {"I bought the ポケモン figure and it is broken", "en", 0.5f, 0.9f,
-     false},
+    {"I bought the ポケモン figure and it is broken", "en", 0.5f, 0.9f, false},
     {"The app shows an エラー message and I cannot log in", "en", 0.5f, 0.9f,
      false},
     /* Ideographs without kana could be Chinese. */
@@ -63,10 +62,10 @@ static const s_case_t s_cases[] = {
      "other", 0.9f, 1.0f, false},
     {"Mi pedido no ha llegado todavía, quiero un reembolso", "other", 0.9f,
      1.0f, false},
-    {"Ich habe was bestellt und es ist nicht angekommen", "other", 0.9f,
-     1.0f, false},
-    {"Qualité médiocre, livraison tardive, service client inexistant",
-     "other", 0.4f, 0.6f, true},
+    {"Ich habe was bestellt und es ist nicht angekommen", "other", 0.9f, 1.0f,
+     false},
+    {"Qualité médiocre, livraison tardive, service client inexistant", "other",
+     0.4f, 0.6f, true},
     /* Telegraphic English: nothing marks another language, but open. */
     {"Package delayed, tracking shows nothing, terrible service", "en", 0.3f,
      0.6f, true},
@@ -86,11 +85,10 @@ Test(classifier_lang, detection_table)
         classifier_lang_detect(c->text, strlen(c->text), &lang);
         cr_expect(eq(str, (char *)lang.language, (char *)c->language),
                   "case %zu: %s", i, c->text);
-        cr_expect(lang.confidence >= c->min_conf &&
-                      lang.confidence <= c->max_conf,
-                  "case %zu: %s: confidence %f not in [%f, %f]", i, c->text,
-                  (double)lang.confidence, (double)c->min_conf,
-                  (double)c->max_conf);
+        cr_expect(
+            lang.confidence >= c->min_conf && lang.confidence <= c->max_conf,
+            "case %zu: %s: confidence %f not in [%f, %f]", i, c->text,
+            (double)lang.confidence, (double)c->min_conf, (double)c->max_conf);
         cr_expect(eq(int, lang.ambiguous, c->ambiguous), "case %zu: %s", i,
                   c->text);
     }
@@ -140,8 +138,7 @@ Test(classifier_lang, hints_decide_only_ambiguous_text)
         {"系统故障", "en", "en", true},
         {"Package delayed, tracking shows nothing, terrible service", "ja",
          "ja", true},
-        {"Mi pedido no ha llegado, quiero un reembolso", "en", "other",
-         false},
+        {"Mi pedido no ha llegado, quiero un reembolso", "en", "other", false},
         {"Mi pedido no ha llegado", "en", "en", true}, /* one "mi" */
         {"荷物がまだ届きません", "en", "ja", false},
         {"My package never arrived", "ja", "en", false},

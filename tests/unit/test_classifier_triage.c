@@ -57,7 +57,8 @@ s_run(classifier_triage_t *t, kj_envelope_t *env)
 Test(classifier_triage, usage_example, .init = s_quiet)
 {
     classifier_triage_t *t = s_new(KJ_RULES_PATH);
-    kj_envelope_t *env = s_env("", "荷物がまだ届かない。至急対応してください", "");
+    kj_envelope_t *env =
+        s_env("", "荷物がまだ届かない。至急対応してください", "");
     cr_assert(eq(int, s_run(t, env), KJ_VERDICT_DONE));
     cr_assert(env->has_triage);
     cr_assert(eq(str, env->triage.language, "ja"));
@@ -88,11 +89,12 @@ typedef struct {
 
 static const s_case_t s_cases[] = {
     /* charged twice, charged, refund: three hits. */
-    {"", "I was charged twice and want a refund", "", "en", "billing",
-     "normal", 0.95f, 0.5f},
-    {"REFUND", "please help me with this", "", "en", "billing", "normal",
-     0.65f, 0.5f},
-    {"", "ＲＥＦＵＮＤ ＰＬＥＡＳＥ", "", "en", "billing", "normal", 0.65f, 0.5f},
+    {"", "I was charged twice and want a refund", "", "en", "billing", "normal",
+     0.95f, 0.5f},
+    {"REFUND", "please help me with this", "", "en", "billing", "normal", 0.65f,
+     0.5f},
+    {"", "ＲＥＦＵＮＤ ＰＬＥＡＳＥ", "", "en", "billing", "normal", 0.65f,
+     0.5f},
     {"", "The app is down, I will contact my lawyer", "", "en", "outage",
      "critical", 0.65f, 0.65f},
     {"", "Thanks, the new design is lovely", "", "en", "other", "normal", 0.3f,

@@ -42,10 +42,8 @@ s_env(const char *channel, bool is_public, const char *language,
              channel);
     env->complaint.is_public = is_public;
     env->has_triage = true;
-    snprintf(env->triage.language, sizeof env->triage.language, "%s",
-             language);
-    snprintf(env->triage.category, sizeof env->triage.category, "%s",
-             category);
+    snprintf(env->triage.language, sizeof env->triage.language, "%s", language);
+    snprintf(env->triage.category, sizeof env->triage.category, "%s", category);
     snprintf(env->triage.urgency, sizeof env->triage.urgency, "%s", urgency);
     return env;
 }
@@ -106,34 +104,34 @@ typedef struct {
 } s_case_t;
 
 static const s_case_t s_cases[] = {
-    {"x", true, "en", "billing", "critical", 0, "trust-safety", "p1",
-     "urgent", "ack_en", 15 * MIN, 4 * HOUR, true},
+    {"x", true, "en", "billing", "critical", 0, "trust-safety", "p1", "urgent",
+     "ack_en", 15 * MIN, 4 * HOUR, true},
     {"facebook", true, "ja", "security", "normal", 0, "trust-safety", "p1",
      "urgent", "ack_ja", 15 * MIN, 4 * HOUR, true},
     {"chat", false, "ja", "outage", "high", 0, "tech-ops", "p2", "urgent",
      "ack_ja", 15 * MIN, 4 * HOUR, false},
     {"x", true, "en", "billing", "normal", 0, "billing", "p2", "standard",
      "ack_en", 240 * MIN, 48 * HOUR, true},
-    {"email", false, "en", "billing", "normal", 0, "billing", "p2",
-     "standard", "ack_en", 240 * MIN, 48 * HOUR, false},
-    {"x", true, "en", "delivery", "normal", 0, "social-media", "p2",
-     "social", "ack_en", 60 * MIN, 24 * HOUR, false},
+    {"email", false, "en", "billing", "normal", 0, "billing", "p2", "standard",
+     "ack_en", 240 * MIN, 48 * HOUR, false},
+    {"x", true, "en", "delivery", "normal", 0, "social-media", "p2", "social",
+     "ack_en", 60 * MIN, 24 * HOUR, false},
     /* PII in a public post: take it private whatever the category. */
     {"instagram", true, "ja", "delivery", "high", 2, "social-media", "p2",
      "social", "ack_ja", 60 * MIN, 24 * HOUR, true},
     {"x", true, "en", "account", "normal", 0, "social-media", "p2", "social",
      "ack_en", 60 * MIN, 24 * HOUR, true},
     /* Private channels never need taking private. */
-    {"email", false, "en", "account", "normal", 3, "care-en", "p3",
-     "standard", "ack_en", 240 * MIN, 48 * HOUR, false},
+    {"email", false, "en", "account", "normal", 3, "care-en", "p3", "standard",
+     "ack_en", 240 * MIN, 48 * HOUR, false},
     {"x", false, "ja", "delivery", "normal", 0, "care-ja", "p3", "standard",
      "ack_ja", 240 * MIN, 48 * HOUR, false},
     /* Public, but not a social channel. */
     {"app_review", true, "en", "product_quality", "low", 0, "care-en", "p3",
      "standard", "ack_en", 240 * MIN, 48 * HOUR, false},
     /* Languages without a template get the English one. */
-    {"email", false, "other", "other", "normal", 0, "care-en", "p3",
-     "standard", "ack_en", 240 * MIN, 48 * HOUR, false},
+    {"email", false, "other", "other", "normal", 0, "care-en", "p3", "standard",
+     "ack_en", 240 * MIN, 48 * HOUR, false},
     {"web", false, "und", "other", "normal", 0, "care-en", "p3", "standard",
      "ack_en", 240 * MIN, 48 * HOUR, false},
     {"web", false, "", "", "", 0, "care-en", "p3", "standard", "ack_en",
@@ -145,21 +143,20 @@ Test(router_assign, table_over_the_shipped_rules, .init = s_quiet)
     router_assign_t *r = s_new(KJ_RULES_PATH);
     for (size_t i = 0; i < sizeof s_cases / sizeof *s_cases; i++) {
         const s_case_t *c = &s_cases[i];
-        kj_envelope_t *env =
-            s_env(c->channel, c->is_public, c->language, c->category,
-                  c->urgency);
+        kj_envelope_t *env = s_env(c->channel, c->is_public, c->language,
+                                   c->category, c->urgency);
         env->triage.n_pii = c->n_pii;
         /* accepted_at 0 (an old record): the clock starts now. */
         char err[KJ_ERRMSG_MAX] = "";
         cr_expect(eq(int, s_run(r, env, err, sizeof err), KJ_VERDICT_DONE));
         const kj_assignment_t *a = &env->assignment;
         cr_expect(eq(str, (char *)a->team, (char *)c->team), "case %zu", i);
-        cr_expect(eq(str, (char *)a->priority, (char *)c->priority),
-                  "case %zu", i);
+        cr_expect(eq(str, (char *)a->priority, (char *)c->priority), "case %zu",
+                  i);
         cr_expect(eq(str, (char *)a->sla_policy, (char *)c->sla), "case %zu",
                   i);
-        cr_expect(eq(str, (char *)a->ack_template, (char *)c->ack),
-                  "case %zu", i);
+        cr_expect(eq(str, (char *)a->ack_template, (char *)c->ack), "case %zu",
+                  i);
         cr_expect(eq(i64, a->due_at_ms, NOW + c->first_ms), "case %zu", i);
         cr_expect(eq(i64, a->resolve_due_at_ms, NOW + c->resolve_ms),
                   "case %zu", i);
@@ -222,7 +219,8 @@ Test(router_assign, tier_sentiment_webhook_and_reload, .init = s_quiet)
     s_run(r, env, err, sizeof err);
     cr_assert(eq(str, env->assignment.rule, "gold"));
     cr_assert(eq(str, env->assignment.team, "vip"));
-    cr_assert(eq(str, env->assignment.webhook_url, "https://hooks.example/one"));
+    cr_assert(
+        eq(str, env->assignment.webhook_url, "https://hooks.example/one"));
     cr_assert(eq(i64, env->assignment.due_at_ms, NOW + 5 * MIN));
 
     strcpy(env->complaint.customer.tier, "silver");
@@ -242,12 +240,14 @@ Test(router_assign, tier_sentiment_webhook_and_reload, .init = s_quiet)
     cr_assert(eq(int, router_assign_reload(r), 0));
     strcpy(env->complaint.customer.tier, "gold");
     s_run(r, env, err, sizeof err);
-    cr_assert(eq(str, env->assignment.webhook_url, "https://hooks.example/two"));
+    cr_assert(
+        eq(str, env->assignment.webhook_url, "https://hooks.example/two"));
 
     s_write(path, "{\"version\":1,\"routes\":[]}");
     cr_assert(eq(int, router_assign_reload(r), -1));
     s_run(r, env, err, sizeof err);
-    cr_assert(eq(str, env->assignment.webhook_url, "https://hooks.example/two"));
+    cr_assert(
+        eq(str, env->assignment.webhook_url, "https://hooks.example/two"));
     cr_assert(not(zero(ptr, (void *)router_assign_rules(r))));
     unlink(path);
     free(env);

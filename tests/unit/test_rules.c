@@ -45,8 +45,10 @@ Test(rules, usage_example)
         "   \"first_response_minutes\": 240, \"resolution_hours\": 48}],"
         " \"routes\": ["
         "   {\"name\": \"ja\", \"when\": {\"language\": [\"ja\"]},"
-        "    \"team\": \"care-ja\", \"priority\": \"p2\", \"sla\": \"standard\"},"
-        "   {\"name\": \"default\", \"team\": \"care-en\", \"priority\": \"p3\","
+        "    \"team\": \"care-ja\", \"priority\": \"p2\", \"sla\": "
+        "\"standard\"},"
+        "   {\"name\": \"default\", \"team\": \"care-en\", \"priority\": "
+        "\"p3\","
         "    \"sla\": \"standard\"}]}";
     char err[256];
     kj_rules_t *rules = kj_rules_parse(json, strlen(json), err, sizeof err);
@@ -54,11 +56,10 @@ Test(rules, usage_example)
 
     int hits = 0;
     const char *folded = s_fold("URGENT: I want a REFUND");
-    cr_assert(eq(str, (char *)kj_rules_category(rules, folded, &hits),
-                 "billing"));
+    cr_assert(
+        eq(str, (char *)kj_rules_category(rules, folded, &hits), "billing"));
     cr_assert(eq(int, hits, 1));
-    cr_assert(eq(str, (char *)kj_rules_urgency(rules, folded, &hits),
-                 "high"));
+    cr_assert(eq(str, (char *)kj_rules_urgency(rules, folded, &hits), "high"));
 
     kj_route_input_t in = {.language = "ja", .category = "billing"};
     kj_route_t route;
@@ -77,7 +78,8 @@ Test(rules, usage_example)
 /* ---- invalid documents, each with the exact message it must give ---- */
 
 #define HEAD "{\"version\":1,"
-#define CATS "\"categories\":[{\"name\":\"billing\",\"keywords\":[\"refund\"]}],"
+#define CATS                                                                   \
+    "\"categories\":[{\"name\":\"billing\",\"keywords\":[\"refund\"]}],"
 #define TEAMS "\"teams\":[{\"name\":\"care-en\"}],"
 #define SLAS                                                                   \
     "\"sla_policies\":[{\"name\":\"std\",\"first_response_minutes\":60,"       \
@@ -87,7 +89,8 @@ Test(rules, usage_example)
     "\"sla\":\"std\"}"
 #define ROUTES_ONLY_DEFAULT "\"routes\":[" DEFAULT_ROUTE "]}"
 /* A document with one route before the default. */
-#define WITH_ROUTE(r) HEAD CATS TEAMS SLAS "\"routes\":[" r "," DEFAULT_ROUTE "]}"
+#define WITH_ROUTE(r)                                                          \
+    HEAD CATS TEAMS SLAS "\"routes\":[" r "," DEFAULT_ROUTE "]}"
 #define ROUTE_WHEN(w)                                                          \
     WITH_ROUTE("{\"name\":\"r\",\"when\":" w ",\"team\":\"care-en\","          \
                "\"priority\":\"p2\",\"sla\":\"std\"}")
@@ -124,44 +127,48 @@ static const s_bad_t s_bad[] = {
     {HEAD "\"categories\":{}," TEAMS SLAS ROUTES_ONLY_DEFAULT,
      "categories: expected an array"},
     {HEAD "\"categories\":[{\"name\":\"a\",\"keywords\":[]}]," TEAMS SLAS
-          ROUTES_ONLY_DEFAULT,
+         ROUTES_ONLY_DEFAULT,
      "categories[0].keywords: must not be empty"},
     {HEAD "\"categories\":[{\"name\":\"a\",\"keywords\":\"x\"}]," TEAMS SLAS
-          ROUTES_ONLY_DEFAULT,
+         ROUTES_ONLY_DEFAULT,
      "categories[0].keywords: expected an array of strings"},
-    {HEAD "\"categories\":[{\"name\":\"a\",\"keywords\":[\"x\",1]}]," TEAMS
-          SLAS ROUTES_ONLY_DEFAULT,
+    {HEAD "\"categories\":[{\"name\":\"a\",\"keywords\":[\"x\",1]}]," TEAMS SLAS
+         ROUTES_ONLY_DEFAULT,
      "categories[0].keywords[1]: expected a string"},
     {HEAD "\"categories\":[{\"name\":\"a\",\"keywords\":[\"\"]}]," TEAMS SLAS
-          ROUTES_ONLY_DEFAULT,
+         ROUTES_ONLY_DEFAULT,
      "categories[0].keywords[0]: must not be empty"},
-    {HEAD "\"categories\":[{\"name\":\"a\",\"keywords\":[\"\\u00ad\"]}]," TEAMS
-          SLAS ROUTES_ONLY_DEFAULT,
+    {HEAD
+     "\"categories\":[{\"name\":\"a\",\"keywords\":[\"\\u00ad\"]}]," TEAMS SLAS
+         ROUTES_ONLY_DEFAULT,
      "categories[0].keywords[0]: is empty once folded"},
     {HEAD "\"categories\":[{\"name\":\"a\"}]," TEAMS SLAS ROUTES_ONLY_DEFAULT,
      "missing key \"keywords\" at categories[0]"},
     {HEAD "\"categories\":[{\"name\":\"\",\"keywords\":[\"x\"]}]," TEAMS SLAS
-          ROUTES_ONLY_DEFAULT,
+         ROUTES_ONLY_DEFAULT,
      "categories[0].name: must not be empty"},
-    {HEAD "\"categories\":[{\"name\":\"a\",\"keywords\":[\"x\"]},"
-          "{\"name\":\"a\",\"keywords\":[\"y\"]}]," TEAMS SLAS
-          ROUTES_ONLY_DEFAULT,
+    {HEAD
+     "\"categories\":[{\"name\":\"a\",\"keywords\":[\"x\"]},"
+     "{\"name\":\"a\",\"keywords\":[\"y\"]}]," TEAMS SLAS ROUTES_ONLY_DEFAULT,
      "categories[1].name: duplicate \"a\""},
-    {HEAD "\"categories\":[{\"name\":\"a\",\"keywords\":[\"x\"],\"kw\":1}],"
-          TEAMS SLAS ROUTES_ONLY_DEFAULT,
+    {HEAD
+     "\"categories\":[{\"name\":\"a\",\"keywords\":[\"x\"],\"kw\":1}]," TEAMS
+         SLAS ROUTES_ONLY_DEFAULT,
      "unknown key \"kw\" at categories[0]"},
     /* urgency and model_labels. */
-    {HEAD CATS "\"urgency\":[{\"level\":\"normal\",\"keywords\":[\"x\"]}],"
-          TEAMS SLAS ROUTES_ONLY_DEFAULT,
+    {HEAD CATS
+     "\"urgency\":[{\"level\":\"normal\",\"keywords\":[\"x\"]}]," TEAMS SLAS
+         ROUTES_ONLY_DEFAULT,
      "urgency[0].level: \"normal\" is reserved"},
-    {HEAD CATS "\"urgency\":[{\"name\":\"high\",\"keywords\":[\"x\"]}],"
-          TEAMS SLAS ROUTES_ONLY_DEFAULT,
+    {HEAD CATS
+     "\"urgency\":[{\"name\":\"high\",\"keywords\":[\"x\"]}]," TEAMS SLAS
+         ROUTES_ONLY_DEFAULT,
      "unknown key \"name\" at urgency[0]"},
     {HEAD CATS "\"urgency\":[{\"level\":\"very-very-urgent\","
                "\"keywords\":[\"x\"]}]," TEAMS SLAS ROUTES_ONLY_DEFAULT,
      "urgency[0].level: longer than 15 bytes"},
     {HEAD CATS "\"model_labels\":{\"Late Flight\":\"delay\"}," TEAMS SLAS
-          ROUTES_ONLY_DEFAULT,
+         ROUTES_ONLY_DEFAULT,
      "model_labels[\"Late Flight\"]: unknown category \"delay\""},
     {HEAD CATS "\"model_labels\":{\"x\":1}," TEAMS SLAS ROUTES_ONLY_DEFAULT,
      "model_labels.x: expected a category name"},
@@ -178,27 +185,28 @@ static const s_bad_t s_bad[] = {
      "teams[0].name: longer than 63 bytes"},
     {HEAD CATS "\"teams\":[{\"name\":7}]," SLAS ROUTES_ONLY_DEFAULT,
      "teams[0].name: expected a string"},
-    {HEAD CATS "\"teams\":[{\"name\":\"care-en\"},{\"name\":\"care-en\"}],"
-          SLAS ROUTES_ONLY_DEFAULT,
+    {HEAD CATS "\"teams\":[{\"name\":\"care-en\"},{\"name\":\"care-en\"}]," SLAS
+         ROUTES_ONLY_DEFAULT,
      "teams[1].name: duplicate \"care-en\""},
-    {HEAD CATS "\"teams\":[{\"name\":\"care-en\",\"webhook\":\"ftp://x\"}],"
-          SLAS ROUTES_ONLY_DEFAULT,
+    {HEAD CATS
+     "\"teams\":[{\"name\":\"care-en\",\"webhook\":\"ftp://x\"}]," SLAS
+         ROUTES_ONLY_DEFAULT,
      "teams[0].webhook: must start with http:// or https://"},
-    {HEAD CATS "\"teams\":[{\"name\":\"care-en\",\"url\":\"http://x\"}],"
-          SLAS ROUTES_ONLY_DEFAULT,
+    {HEAD CATS "\"teams\":[{\"name\":\"care-en\",\"url\":\"http://x\"}]," SLAS
+         ROUTES_ONLY_DEFAULT,
      "unknown key \"url\" at teams[0]"},
     /* sla_policies. */
     {HEAD CATS TEAMS "\"sla_policies\":[{\"name\":\"std\","
-                     "\"first_response_minutes\":0,\"resolution_hours\":24}],"
-          ROUTES_ONLY_DEFAULT,
+                     "\"first_response_minutes\":0,\"resolution_hours\":24}]"
+                     "," ROUTES_ONLY_DEFAULT,
      "sla_policies[0].first_response_minutes: expected a positive integer"},
     {HEAD CATS TEAMS "\"sla_policies\":[{\"name\":\"std\","
-                     "\"first_response_minutes\":-5,\"resolution_hours\":24}],"
-          ROUTES_ONLY_DEFAULT,
+                     "\"first_response_minutes\":-5,\"resolution_hours\":24}]"
+                     "," ROUTES_ONLY_DEFAULT,
      "sla_policies[0].first_response_minutes: expected a positive integer"},
     {HEAD CATS TEAMS "\"sla_policies\":[{\"name\":\"std\","
-                     "\"first_response_minutes\":60,\"resolution_hours\":1.5}],"
-          ROUTES_ONLY_DEFAULT,
+                     "\"first_response_minutes\":60,\"resolution_hours\":1.5}]"
+                     "," ROUTES_ONLY_DEFAULT,
      "sla_policies[0].resolution_hours: expected a positive integer"},
     {HEAD CATS TEAMS "\"sla_policies\":[{\"name\":\"std\","
                      "\"first_response_minutes\":60,"
@@ -287,22 +295,23 @@ Test(rules, invalid_documents_give_precise_errors)
 
 Test(rules, validation_errors_carry_the_line)
 {
-    const char *json = "{\n"
-                       "  \"version\": 1,\n"
-                       "  \"categories\": [],\n"
-                       "  \"teams\": [{\"name\": \"care-en\"}],\n"
-                       "  \"sla_policies\": [{\"name\": \"std\",\n"
-                       "    \"first_response_minutes\": 60,\n"
-                       "    \"resolution_hours\": 24}],\n"
-                       "  \"routes\": [\n"
-                       "    {\"name\": \"a\", \"when\": {\"tier\": [\"gold\"]},\n"
-                       "     \"team\": \"care-en\", \"priority\": \"p1\",\n"
-                       "     \"sla\": \"std\"},\n"
-                       "    {\"name\": \"b\", \"when\": {\"tier\": [\"gold\"]},\n"
-                       "     \"team\": \"nobody\", \"priority\": \"p1\",\n"
-                       "     \"sla\": \"std\"},\n"
-                       "    {\"name\": \"default\", \"team\": \"care-en\",\n"
-                       "     \"priority\": \"p3\", \"sla\": \"std\"}]}\n";
+    const char *json =
+        "{\n"
+        "  \"version\": 1,\n"
+        "  \"categories\": [],\n"
+        "  \"teams\": [{\"name\": \"care-en\"}],\n"
+        "  \"sla_policies\": [{\"name\": \"std\",\n"
+        "    \"first_response_minutes\": 60,\n"
+        "    \"resolution_hours\": 24}],\n"
+        "  \"routes\": [\n"
+        "    {\"name\": \"a\", \"when\": {\"tier\": [\"gold\"]},\n"
+        "     \"team\": \"care-en\", \"priority\": \"p1\",\n"
+        "     \"sla\": \"std\"},\n"
+        "    {\"name\": \"b\", \"when\": {\"tier\": [\"gold\"]},\n"
+        "     \"team\": \"nobody\", \"priority\": \"p1\",\n"
+        "     \"sla\": \"std\"},\n"
+        "    {\"name\": \"default\", \"team\": \"care-en\",\n"
+        "     \"priority\": \"p3\", \"sla\": \"std\"}]}\n";
     char err[256];
     cr_assert(zero(ptr, kj_rules_parse(json, strlen(json), err, sizeof err)));
     cr_assert(eq(str, err, "line 13: routes[1].team: unknown team \"nobody\""));
@@ -311,8 +320,8 @@ Test(rules, validation_errors_carry_the_line)
 Test(rules, load_reports_the_path_and_bad_files)
 {
     char err[512];
-    cr_assert(zero(ptr, kj_rules_load("/nonexistent/rules.json", err,
-                                      sizeof err)));
+    cr_assert(
+        zero(ptr, kj_rules_load("/nonexistent/rules.json", err, sizeof err)));
     cr_assert(not(zero(ptr, strstr(err, "/nonexistent/rules.json: cannot "
                                         "open"))),
               "%s", err);
@@ -341,14 +350,13 @@ Test(rules, load_reports_the_path_and_bad_files)
 Test(rules, valid_minimal_documents)
 {
     /* No urgency, no model labels, no categories: all optional or empty. */
-    kj_rules_t *r = s_parse("{\"version\":1,\"categories\":[]," TEAMS SLAS
-                            ROUTES_ONLY_DEFAULT);
+    kj_rules_t *r = s_parse(
+        "{\"version\":1,\"categories\":[]," TEAMS SLAS ROUTES_ONLY_DEFAULT);
     int hits = -1;
-    cr_assert(eq(str, (char *)kj_rules_category(r, "anything", &hits),
-                 "other"));
+    cr_assert(
+        eq(str, (char *)kj_rules_category(r, "anything", &hits), "other"));
     cr_assert(eq(int, hits, 0));
-    cr_assert(eq(str, (char *)kj_rules_urgency(r, "urgent", &hits),
-                 "normal"));
+    cr_assert(eq(str, (char *)kj_rules_urgency(r, "urgent", &hits), "normal"));
     cr_assert(eq(int, hits, 0));
     cr_assert(zero(ptr, (void *)kj_rules_map_label(r, "Late Flight")));
     kj_route_t route;
@@ -399,7 +407,7 @@ static const char *s_match_json =
     "  {\"level\":\"high\",\"keywords\":[\"urgent\",\"まだ\"]},"
     "  {\"level\":\"low\",\"keywords\":[\"suggestion\"]}],"
     " \"model_labels\":{\"Late Flight\":\"delivery\"}," TEAMS SLAS
-    ROUTES_ONLY_DEFAULT;
+        ROUTES_ONLY_DEFAULT;
 
 typedef struct {
     const char *text; /* raw: folded by the test */
@@ -417,8 +425,7 @@ static const s_match_t s_matches[] = {
     {"(down).", "outage", 1, "normal", 0},
     {"DOWN DOWN down", "outage", 3, "normal", 0},
     {"site not working", "outage", 1, "normal", 0},
-    {"Refund please, I was charged twice. REFUND!", "billing", 3, "normal",
-     0},
+    {"Refund please, I was charged twice. REFUND!", "billing", 3, "normal", 0},
     {"refunds", "other", 0, "normal", 0},
     /* Ties go to the first category in the file. */
     {"down and refund", "outage", 1, "normal", 0},
@@ -454,8 +461,7 @@ Test(rules, category_and_urgency_matching)
         cr_expect(eq(str, (char *)kj_rules_category(r, folded, &hits),
                      (char *)m->category),
                   "case %zu: %s", i, m->text);
-        cr_expect(eq(int, hits, m->category_hits), "case %zu: %s", i,
-                  m->text);
+        cr_expect(eq(int, hits, m->category_hits), "case %zu: %s", i, m->text);
         hits = -1;
         cr_expect(eq(str, (char *)kj_rules_urgency(r, folded, &hits),
                      (char *)m->urgency),
@@ -465,8 +471,8 @@ Test(rules, category_and_urgency_matching)
     /* hits may be NULL. */
     cr_assert(eq(str, (char *)kj_rules_category(r, "down", NULL), "outage"));
     cr_assert(eq(str, (char *)kj_rules_urgency(r, "urgent", NULL), "high"));
-    cr_assert(eq(str, (char *)kj_rules_map_label(r, "Late Flight"),
-                 "delivery"));
+    cr_assert(
+        eq(str, (char *)kj_rules_map_label(r, "Late Flight"), "delivery"));
     cr_assert(zero(ptr, (void *)kj_rules_map_label(r, "Bad Flight")));
     kj_rules_destroy(&r);
 }
@@ -477,7 +483,7 @@ Test(rules, keywords_are_folded_at_load)
     kj_rules_t *r = s_parse(
         "{\"version\":1,\"categories\":[{\"name\":\"billing\","
         "\"keywords\":[\"ＲＥＦＵＮＤ\",\"Charged Twice\"]}]," TEAMS SLAS
-        ROUTES_ONLY_DEFAULT);
+            ROUTES_ONLY_DEFAULT);
     int hits = 0;
     cr_assert(eq(str,
                  (char *)kj_rules_category(
@@ -496,44 +502,130 @@ typedef struct {
 } s_route_case_t;
 
 static const s_route_case_t s_routes[] = {
-    {{.language = "en", .category = "billing", .urgency = "critical",
+    {{.language = "en",
+      .category = "billing",
+      .urgency = "critical",
       .channel = "email"},
-     "critical", "trust-safety", "p1", "urgent", 15, 4},
-    {{.language = "ja", .category = "security", .urgency = "normal",
-      .channel = "x", .is_public = true},
-     "security", "trust-safety", "p1", "urgent", 15, 4},
-    {{.language = "ja", .category = "outage", .urgency = "high",
+     "critical",
+     "trust-safety",
+     "p1",
+     "urgent",
+     15,
+     4},
+    {{.language = "ja",
+      .category = "security",
+      .urgency = "normal",
+      .channel = "x",
+      .is_public = true},
+     "security",
+     "trust-safety",
+     "p1",
+     "urgent",
+     15,
+     4},
+    {{.language = "ja",
+      .category = "outage",
+      .urgency = "high",
       .channel = "chat"},
-     "outage", "tech-ops", "p2", "urgent", 15, 4},
-    {{.language = "en", .category = "billing", .urgency = "normal",
-      .channel = "x", .is_public = true},
-     "billing", "billing", "p2", "standard", 240, 48},
-    {{.language = "en", .category = "delivery", .urgency = "normal",
-      .channel = "x", .is_public = true},
-     "social-public", "social-media", "p2", "social", 60, 24},
-    {{.language = "ja", .category = "staff", .urgency = "low",
-      .channel = "instagram", .is_public = true},
-     "social-public", "social-media", "p2", "social", 60, 24},
+     "outage",
+     "tech-ops",
+     "p2",
+     "urgent",
+     15,
+     4},
+    {{.language = "en",
+      .category = "billing",
+      .urgency = "normal",
+      .channel = "x",
+      .is_public = true},
+     "billing",
+     "billing",
+     "p2",
+     "standard",
+     240,
+     48},
+    {{.language = "en",
+      .category = "delivery",
+      .urgency = "normal",
+      .channel = "x",
+      .is_public = true},
+     "social-public",
+     "social-media",
+     "p2",
+     "social",
+     60,
+     24},
+    {{.language = "ja",
+      .category = "staff",
+      .urgency = "low",
+      .channel = "instagram",
+      .is_public = true},
+     "social-public",
+     "social-media",
+     "p2",
+     "social",
+     60,
+     24},
     /* A direct message on X is not public. */
-    {{.language = "ja", .category = "delivery", .urgency = "normal",
-      .channel = "x", .is_public = false},
-     "ja", "care-ja", "p3", "standard", 240, 48},
-    {{.language = "ja", .category = "other", .urgency = "normal",
+    {{.language = "ja",
+      .category = "delivery",
+      .urgency = "normal",
+      .channel = "x",
+      .is_public = false},
+     "ja",
+     "care-ja",
+     "p3",
+     "standard",
+     240,
+     48},
+    {{.language = "ja",
+      .category = "other",
+      .urgency = "normal",
       .channel = "email"},
-     "ja", "care-ja", "p3", "standard", 240, 48},
+     "ja",
+     "care-ja",
+     "p3",
+     "standard",
+     240,
+     48},
     /* Public but not a social channel. */
-    {{.language = "en", .category = "delivery", .urgency = "normal",
-      .channel = "app_review", .is_public = true},
-     "default", "care-en", "p3", "standard", 240, 48},
-    {{.language = "en", .category = "other", .urgency = "normal",
+    {{.language = "en",
+      .category = "delivery",
+      .urgency = "normal",
+      .channel = "app_review",
+      .is_public = true},
+     "default",
+     "care-en",
+     "p3",
+     "standard",
+     240,
+     48},
+    {{.language = "en",
+      .category = "other",
+      .urgency = "normal",
       .channel = "email"},
-     "default", "care-en", "p3", "standard", 240, 48},
+     "default",
+     "care-en",
+     "p3",
+     "standard",
+     240,
+     48},
     {{.language = "other", .category = "cancellation", .channel = "web"},
-     "default", "care-en", "p3", "standard", 240, 48},
+     "default",
+     "care-en",
+     "p3",
+     "standard",
+     240,
+     48},
     /* Missing values never satisfy a test. */
     {{0}, "default", "care-en", "p3", "standard", 240, 48},
     {{.language = "", .category = "", .urgency = "", .channel = ""},
-     "default", "care-en", "p3", "standard", 240, 48},
+     "default",
+     "care-en",
+     "p3",
+     "standard",
+     240,
+     48},
 };
 
 Test(rules, routing_over_the_shipped_rules)
@@ -566,14 +658,13 @@ Test(rules, route_tests_combine_and_empty_values_never_match)
     kj_rules_t *r = s_parse(
         "{\"version\":1,\"categories\":[],"
         "\"teams\":[{\"name\":\"vip\",\"webhook\":\"http://127.0.0.1:1/v\"},"
-        "{\"name\":\"care-en\"}]," SLAS
-        "\"routes\":["
+        "{\"name\":\"care-en\"}]," SLAS "\"routes\":["
         "{\"name\":\"vip-ja\",\"when\":{\"tier\":[\"gold\",\"platinum\"],"
         " \"language\":[\"ja\"],\"public\":false},"
         " \"team\":\"vip\",\"priority\":\"p1\",\"sla\":\"std\"},"
         "{\"name\":\"negative\",\"when\":{\"sentiment\":[\"negative\"]},"
-        " \"team\":\"vip\",\"priority\":\"p2\",\"sla\":\"std\"},"
-        DEFAULT_ROUTE "]}");
+        " \"team\":\"vip\",\"priority\":\"p2\",\"sla\":\"std\"}," DEFAULT_ROUTE
+        "]}");
     kj_route_t out;
     kj_route_input_t in = {.tier = "gold", .language = "ja"};
     kj_rules_route(r, &in, &out);
@@ -588,8 +679,10 @@ Test(rules, route_tests_combine_and_empty_values_never_match)
     in = (kj_route_input_t){.tier = NULL, .language = "ja"};
     kj_rules_route(r, &in, &out);
     cr_assert(eq(str, (char *)out.rule, "default"));
-    in = (kj_route_input_t){.tier = "gold", .language = "ja",
-                            .sentiment = "negative", .is_public = true};
+    in = (kj_route_input_t){.tier = "gold",
+                            .language = "ja",
+                            .sentiment = "negative",
+                            .is_public = true};
     kj_rules_route(r, &in, &out);
     cr_assert(eq(str, (char *)out.rule, "negative"));
     cr_assert(eq(str, (char *)out.priority, "p2"));
