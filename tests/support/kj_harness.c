@@ -926,20 +926,20 @@ kj_pipeline_new(const kj_pipeline_opts_t *opts)
     if (!mkdtemp(self->dir)) {
         fprintf(stderr, "harness: mkdtemp: %s\n", strerror(errno));
         self->dir[0] = '\0';
-        goto fail;
+        goto out;
     }
     self->client = kj_client_new(5000);
     if (!self->client)
-        goto fail;
+        goto out;
     if (kj_testredis_start(&self->redis, o->redis_aof) != 0) {
         fprintf(stderr, "harness: redis-server did not start\n");
-        goto fail;
+        goto out;
     }
     self->redis_up = true;
     self->sink = kj_sink_new("127.0.0.1", 0, self->secret);
     if (!self->sink) {
         fprintf(stderr, "harness: webhook sink did not start\n");
-        goto fail;
+        goto out;
     }
     kj_sink_url(self->sink, self->sink_url, sizeof self->sink_url);
 
@@ -950,19 +950,19 @@ kj_pipeline_new(const kj_pipeline_opts_t *opts)
     for (size_t k = 0; k < KJ_ARRAY_LEN(order); k++)
         for (int i = 0; i < o->copies[order[k]]; i++)
             if (kj_pipeline_start_copy(self, order[k]) < 0)
-                goto fail;
+                goto out;
     for (int s = 0; s < KJ_SVC_COUNT; s++)
         for (int i = 0; i < self->ncopies[s]; i++)
             if (kj_pipeline_wait_ready(self, (kj_svc_t)s, i,
                                        o->ready_timeout_ms) != 0)
-                goto fail;
+                goto out;
     static const kj_svc_t stages[] = {KJ_SVC_CLASSIFIER, KJ_SVC_ROUTER,
                                       KJ_SVC_NOTIFIER};
     for (size_t k = 0; k < KJ_ARRAY_LEN(stages); k++)
         if (kj_pipeline_wait_registered(self, kj_svc_name(stages[k]),
                                         self->ncopies[stages[k]],
                                         o->ready_timeout_ms) < 0)
-            goto fail;
+            goto out;
     /* Upstream copies list the registry every second; until they have,
      * work waits for the lease instead of flowing. */
     for (size_t k = 0; k < KJ_ARRAY_LEN(stages); k++) {
@@ -976,7 +976,7 @@ kj_pipeline_new(const kj_pipeline_opts_t *opts)
     }
     return self;
 
-fail:
+out:
     kj_pipeline_dump_logs(self, stderr, 40);
     kj_pipeline_destroy(&self);
     return NULL;
