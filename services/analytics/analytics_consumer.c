@@ -415,12 +415,16 @@ s_apply(analytics_consumer_t *self, const redisReply *reply)
         if (s_read_replies(self, n, replies) < 0)
             goto out;
         bool noscript = false;
+        size_t errors = 0;
         uint64_t counted = 0;
         for (size_t i = 0; i < n; i++) {
             if (kj_redis_is_noscript(replies[i])) {
                 noscript = true;
             } else if (replies[i]->type == REDIS_REPLY_ERROR) {
-                kj_error("event apply failed", "s:error", replies[i]->str);
+                /* One line per batch: the same error repeats per entry. */
+                if (errors++ == 0)
+                    kj_error("event apply failed", "s:error",
+                             replies[i]->str, "l:entries", (long long)n);
                 if (strncmp(replies[i]->str, "NOGROUP", 7) == 0)
                     self->groups_ok = false;
             } else if (replies[i]->type == REDIS_REPLY_INTEGER &&
@@ -431,6 +435,8 @@ s_apply(analytics_consumer_t *self, const redisReply *reply)
         kj_counter_add(self->processed, counted);
         s_free_replies(replies, n);
         memset(replies, 0, n * sizeof *replies);
+        if (errors > 0)
+            goto out; /* the entries stay pending; the caller backs off */
         if (!noscript) {
             rc = (int)n;
             goto out;

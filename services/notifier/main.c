@@ -12,6 +12,7 @@
 #include "kj_stage.h"
 #include "kj_util.h"
 #include "notifier_deliver.h"
+#include "notifier_http.h"
 
 int
 main(int argc, char **argv)
@@ -90,6 +91,13 @@ main(int argc, char **argv)
                 "kujo-notifier: KUJO_RETRY_CAP_MS (%lld) is below "
                 "KUJO_RETRY_BASE_MS (%lld)\n",
                 (long long)retry_cap_ms, (long long)retry_base_ms);
+        rc = KJ_EX_CONFIG;
+        goto out;
+    }
+    if (webhook_url && webhook_url[0] && !notifier_url_ok(webhook_url)) {
+        fprintf(stderr,
+                "kujo-notifier: KUJO_WEBHOOK_URL must be an http:// or "
+                "https:// URL\n");
         rc = KJ_EX_CONFIG;
         goto out;
     }

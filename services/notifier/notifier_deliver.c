@@ -51,9 +51,6 @@ notifier_new(kj_stage_t *stage, const notifier_opts_t *opts)
         self->secret = kj_strdup(opts->webhook_secret);
     else
         kj_warn("no KUJO_WEBHOOK_SECRET: team alerts go out unsigned");
-    if (self->webhook_url && !notifier_url_ok(self->webhook_url))
-        kj_warn("KUJO_WEBHOOK_URL is not an http(s) URL: teams without a "
-                "webhook of their own will be dead-lettered");
     self->retry_base_ms = opts->retry_base_ms;
     self->retry_cap_ms = opts->retry_cap_ms;
     self->rng = kj_seed();

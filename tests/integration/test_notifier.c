@@ -656,15 +656,24 @@ Test(notifier, drain_waits_for_requests_in_flight)
     free(env);
 }
 
-Test(notifier, lease_must_exceed_http_timeout)
+Test(notifier, bad_configuration_exits_78)
 {
     RX = rx_new(false);
-    const char *env[] = {"KUJO_LEASE_MS=1000", "KUJO_HTTP_TIMEOUT_MS=1000",
-                         NULL};
+    /* The lease must outlast a request, and the default endpoint must be
+     * a web URL. */
+    const char *bad[][3] = {
+        {"KUJO_LEASE_MS=1000", "KUJO_HTTP_TIMEOUT_MS=1000", NULL},
+        {"KUJO_WEBHOOK_URL=file:///etc/passwd", NULL, NULL},
+        {"KUJO_RETRY_BASE_MS=500", "KUJO_RETRY_CAP_MS=100", NULL},
+    };
     char *argv[] = {"kujo-notifier", NULL};
-    W.proc = kj_proc_start("notifier", KJ_BIN_DIR "/kujo-notifier", argv,
-                           env, W.log);
-    cr_assert_not_null(W.proc);
-    int status = kj_proc_wait(W.proc, 5000);
-    cr_assert(eq(int, exit_code(status), 78), "status %d", status);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        W.proc = kj_proc_start("notifier", KJ_BIN_DIR "/kujo-notifier", argv,
+                               bad[i], W.log);
+        cr_assert_not_null(W.proc);
+        int status = kj_proc_wait(W.proc, 5000);
+        cr_assert(eq(int, exit_code(status), 78), "case %zu: status %d", i,
+                  status);
+        kj_proc_destroy(&W.proc);
+    }
 }
