@@ -12,6 +12,7 @@
 #include "ingest_metrics.h"
 #include "kj_admin.h"
 #include "kj_config.h"
+#include "kj_http.h"
 #include "kj_log.h"
 #include "kj_mq.h"
 #include "kj_redis.h"
@@ -78,10 +79,23 @@ main(int argc, char **argv)
                         "them in Redis and pushes them to the classifier",
                         &code) != 0)
         goto out;
+    /* Values the table cannot check: a bad one is a configuration error
+     * (78), found before anything starts. */
+    struct sockaddr_in sa;
     int level = kj_log_level_parse(s_log_level);
-    if (level < 0) {
+    if (level < 0)
         fprintf(stderr, "kujo-ingest: KUJO_LOG_LEVEL: unknown level \"%s\"\n",
                 s_log_level);
+    if (kj_http_sockaddr(s_http_addr, &sa) < 0)
+        fprintf(stderr, "kujo-ingest: KUJO_HTTP_ADDR: expected host:port, "
+                        "got \"%s\"\n",
+                s_http_addr);
+    if (kj_http_sockaddr(s_admin_addr, &sa) < 0)
+        fprintf(stderr, "kujo-ingest: KUJO_ADMIN_ADDR: expected host:port, "
+                        "got \"%s\"\n",
+                s_admin_addr);
+    if (level < 0 || kj_http_sockaddr(s_http_addr, &sa) < 0 ||
+        kj_http_sockaddr(s_admin_addr, &sa) < 0) {
         code = KJ_EX_CONFIG;
         goto out;
     }
