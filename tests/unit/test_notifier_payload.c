@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "kj_hmac.h"
+#include "notifier_http.h"
 #include "notifier_payload.h"
 
 static kj_envelope_t *
@@ -247,4 +249,88 @@ Test(notifier_payload, format_time)
     notifier_format_time(-1, true, out, sizeof out);
     cr_assert(eq(str, out, "1969-12-31T23:59:59.999Z"));
     cr_assert(eq(sz, notifier_format_time(0, true, out, 10), 0));
+}
+
+/* The delivery engine's pure edges: which URLs are accepted, what of them
+ * is stored, and the bound on requests in flight. */
+
+Test(notifier_http, url_checks)
+{
+    cr_assert(notifier_url_ok("http://hooks.example.com/a"));
+    cr_assert(notifier_url_ok("HTTPS://hooks.example.com:8443"));
+    cr_assert_not(notifier_url_ok("file:///etc/passwd"));
+    cr_assert_not(notifier_url_ok("gopher://example.com/"));
+    cr_assert_not(notifier_url_ok("http://"));
+    cr_assert_not(notifier_url_ok("http:///path"));
+    cr_assert_not(notifier_url_ok("http://a b/"));
+    cr_assert_not(notifier_url_ok("http://a/\n"));
+    cr_assert_not(notifier_url_ok(""));
+}
+
+Test(notifier_http, origin_hides_credentials_and_paths)
+{
+    char out[128];
+    notifier_url_origin("https://hooks.slack.com/services/T0/B0/XXXX", out,
+                        sizeof out);
+    cr_assert(eq(str, out, "https://hooks.slack.com/..."));
+    notifier_url_origin("http://user:pw@10.0.0.7:9000/alerts?token=1", out,
+                        sizeof out);
+    cr_assert(eq(str, out, "http://10.0.0.7:9000/..."));
+    notifier_url_origin("http://example.com/", out, sizeof out);
+    cr_assert(eq(str, out, "http://example.com"));
+    notifier_url_origin("http://example.com?q", out, sizeof out);
+    cr_assert(eq(str, out, "http://example.com/..."));
+    notifier_url_origin("nonsense", out, sizeof out);
+    cr_assert(eq(str, out, "(invalid URL)"));
+}
+
+static void
+s_never(void *ctx, kj_envelope_t *env, const char *url,
+        const notifier_result_t *res)
+{
+    (void)ctx;
+    (void)env;
+    (void)url;
+    (void)res;
+    cr_fail("no request may finish in this test");
+}
+
+Test(notifier_http, slots_bound_requests_in_flight)
+{
+    cr_assert(eq(int, curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK));
+    notifier_http_t *http = notifier_http_new(1000, 2, s_never, NULL);
+    cr_assert_not_null(http);
+    cr_assert(eq(sz, notifier_http_capacity(http), 2));
+    kj_envelope_t *env = s_routed();
+    notifier_headers_t h;
+    char err[128];
+    /* Port 9 (discard) on loopback: nothing is sent before after_poll, so
+     * these stay in flight for the whole test. */
+    for (int i = 0; i < 3; i++) {
+        size_t len;
+        char *body = notifier_payload(env, &len);
+        cr_assert(eq(int,
+                     notifier_headers(&h, env, NOTIFIER_KIND_TEAM_ALERT, "k",
+                                      1, body, len),
+                     0));
+        int rc = notifier_http_start(http, "http://127.0.0.1:9/x", env, &body,
+                                     len, &h, err, sizeof err);
+        if (i < 2) {
+            cr_assert(eq(int, rc, 0), "%s", err);
+            cr_assert_null(body); /* taken */
+        } else {
+            cr_assert(eq(int, rc, -1));
+            cr_assert(eq(str, err, "all 2 delivery slots busy"));
+            cr_assert_not_null(body); /* still the caller's */
+            free(body);
+        }
+    }
+    cr_assert(eq(sz, notifier_http_inflight(http), 2));
+    /* curl asked to be called at once to start them. */
+    cr_assert(eq(long, notifier_http_timeout_ms(http), 0));
+    /* Destroying with requests in flight frees them without callbacks. */
+    notifier_http_destroy(&http);
+    cr_assert_null(http);
+    free(env);
+    curl_global_cleanup();
 }
