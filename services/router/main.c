@@ -8,6 +8,7 @@
 #include "router_assign.h"
 #include "kj_config.h"
 #include "kj_log.h"
+#include "kj_redis.h"
 #include "kj_stage.h"
 
 int
@@ -19,7 +20,8 @@ main(int argc, char **argv)
     int64_t max_attempts = 0, lease_ms = 0, batch = 0, hwm = 0, drain_ms = 0;
     const kj_cfg_opt_t opts[] = {
         {"KUJO_REDIS_URL", "redis-url", KJ_CFG_STR, "redis://127.0.0.1:6379/0",
-         0, 0, "Redis server", false, true, &redis_url},
+         0, 0, "Redis URL: redis://[:password@]host[:port][/db]", true, true,
+         &redis_url},
         {"KUJO_PREFIX", "prefix", KJ_CFG_STR, "kj", 0, 0, "key prefix in Redis",
          false, true, &prefix},
         {"KUJO_ADMIN_ADDR", "admin-addr", KJ_CFG_STR, "127.0.0.1:9103", 0, 0,
@@ -70,7 +72,15 @@ main(int argc, char **argv)
     kj_log_init("router", (kj_log_level_t)level);
     kj_config_log(opts, n_opts);
 
-    char err[512];
+    /* A bad URL is a configuration error (78), not a failure to start. */
+    char err[512], host[256], password[256];
+    int port = 0, db = 0;
+    if (kj_redis_parse_url(redis_url, host, sizeof host, &port, &db, password,
+                           sizeof password, err, sizeof err) != 0) {
+        fprintf(stderr, "kujo-router: KUJO_REDIS_URL: %s\n", err);
+        rc = KJ_EX_CONFIG;
+        goto out;
+    }
     assign = router_assign_new(rules_path, err, sizeof err);
     if (!assign) {
         fprintf(stderr, "kujo-router: KUJO_RULES: %s\n", err);
