@@ -25,8 +25,7 @@ struct kj_admin {
     char reason[256];          /* why not ready */
 };
 
-static const char s_metrics_type[] =
-    "text/plain; version=0.0.4; charset=utf-8";
+static const char s_metrics_type[] = "text/plain; version=0.0.4; charset=utf-8";
 
 /* libmicrohttpd's own errors (accept failures, bad requests) go to the
  * JSON log instead of stderr. */
@@ -102,8 +101,8 @@ s_handle(void *cls, struct MHD_Connection *c, const char *url,
     }
     if (strcmp(url, "/readyz") == 0)
         return s_readyz(self, c);
-    char *text = self->metrics ? kj_metrics_render(self->metrics)
-                               : kj_strdup("");
+    char *text =
+        self->metrics ? kj_metrics_render(self->metrics) : kj_strdup("");
     enum MHD_Result rc =
         kj_http_reply(c, MHD_HTTP_OK, s_metrics_type, text, strlen(text));
     free(text);
@@ -125,8 +124,8 @@ kj_admin_new(const char *addr, kj_metrics_t *metrics)
     /* Scrapes and probes are tiny: a handful of connections and a short
      * timeout keep a misbehaving client from holding the port. */
     self->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0,
+        NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&sa, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);

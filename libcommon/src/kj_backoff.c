@@ -5,8 +5,7 @@
 #include "kj_util.h"
 
 int64_t
-kj_backoff_delay_ms(int attempt, int64_t base_ms, int64_t cap_ms,
-                    uint64_t *rng)
+kj_backoff_delay_ms(int attempt, int64_t base_ms, int64_t cap_ms, uint64_t *rng)
 {
     if (cap_ms <= 0 || base_ms <= 0)
         return 0;

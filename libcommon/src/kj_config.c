@@ -105,9 +105,8 @@ s_help(const kj_cfg_opt_t *opts, size_t n, const char *binary,
             snprintf(def, sizeof(def), "%s", o->def);
         else
             snprintf(def, sizeof(def), "(none)");
-        printf("  %-26s %-24s %s (default: %s%s)\n", flag,
-               o->env ? o->env : "", o->help ? o->help : "", def,
-               o->required ? ", required" : "");
+        printf("  %-26s %-24s %s (default: %s%s)\n", flag, o->env ? o->env : "",
+               o->help ? o->help : "", def, o->required ? ", required" : "");
     }
     printf("  %-26s %-24s %s\n", "--help", "", "show this help and exit");
     printf("  %-26s %-24s %s\n", "--version", "", "show the version and exit");
@@ -177,19 +176,21 @@ static void
 s_bad_value(const char *binary, const kj_cfg_opt_t *o, const s_value_t *v,
             const char *why)
 {
-    char where[128];
+    /* Name where the value came from first, and the other spelling of the
+     * option after it, so the operator finds it whichever they used. */
+    char where[160];
     if (v->source == S_FROM_FLAG)
-        snprintf(where, sizeof(where), "--%s", o->flag);
+        snprintf(where, sizeof(where), "--%s (env %s)", o->flag, o->env);
     else if (v->source == S_FROM_ENV)
-        snprintf(where, sizeof(where), "%s", o->env);
+        snprintf(where, sizeof(where), "%s (flag --%s)", o->env, o->flag);
     else
-        snprintf(where, sizeof(where), "default of %s", o->env);
+        snprintf(where, sizeof(where), "the default of %s (flag --%s)", o->env,
+                 o->flag);
     if (o->secret || !v->text)
-        fprintf(stderr, "%s: bad value for %s (--%s / %s): %s\n", binary,
-                where, o->flag, o->env, why);
+        fprintf(stderr, "%s: bad value for %s: %s\n", binary, where, why);
     else
-        fprintf(stderr, "%s: bad value \"%s\" for %s (--%s / %s): %s\n",
-                binary, v->text, where, o->flag, o->env, why);
+        fprintf(stderr, "%s: bad value \"%s\" for %s: %s\n", binary, v->text,
+                where, why);
 }
 
 /* Check vals; if out is true, write the destinations. Returns the number
@@ -283,8 +284,8 @@ kj_config_parse(const kj_cfg_opt_t *opts, size_t n, int argc, char **argv,
             vals[i].source = S_FROM_ENV;
         }
     }
-    int usage = s_parse_argv(opts, n, argc, argv, binary, vals, &help,
-                             &version);
+    int usage =
+        s_parse_argv(opts, n, argc, argv, binary, vals, &help, &version);
     if (help) {
         s_help(opts, n, binary, summary);
         fflush(stdout);
@@ -323,7 +324,7 @@ kj_config_log(const kj_cfg_opt_t *opts, size_t n)
         /* Log keys are snake_case so that log queries need no quoting. */
         size_t len = strlen(name);
         char *key = kj_malloc(len + 3);
-        key[0] = o->type == KJ_CFG_STR ? 's'
+        key[0] = o->type == KJ_CFG_STR   ? 's'
                  : o->type == KJ_CFG_INT ? 'l'
                                          : 'b';
         key[1] = ':';
@@ -342,8 +343,7 @@ kj_config_log(const kj_cfg_opt_t *opts, size_t n)
             break;
         case KJ_CFG_INT: {
             char num[32];
-            snprintf(num, sizeof(num), "%lld",
-                     (long long)*(int64_t *)o->dest);
+            snprintf(num, sizeof(num), "%lld", (long long)*(int64_t *)o->dest);
             owned[i] = kj_strdup(num);
             values[i] = owned[i];
             break;

@@ -62,12 +62,12 @@ kj_http_error(struct MHD_Connection *c, unsigned status, const char *code,
 {
     /* jansson escapes the message, which may quote outside input; it
      * refuses invalid UTF-8, so such a message is replaced, never sent. */
-    json_t *err = json_pack("{s:{s:s,s:s}}", "error", "code",
-                            code ? code : "error", "message",
-                            message ? message : "");
+    json_t *err =
+        json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error",
+                  "message", message ? message : "");
     if (!err)
-        err = json_pack("{s:{s:s,s:s}}", "error", "code", "internal",
-                        "message", "error message was not valid UTF-8");
+        err = json_pack("{s:{s:s,s:s}}", "error", "code", "internal", "message",
+                        "error message was not valid UTF-8");
     char *body = err ? json_dumps(err, JSON_COMPACT) : NULL;
     enum MHD_Result rc = MHD_NO;
     if (body)

@@ -20,8 +20,7 @@ s_put_hex(char *out, uint64_t v, int digits)
 }
 
 void
-kj_id_new(char out[KJ_ID_LEN + 1], int64_t now_ms, int partition,
-          uint64_t *rng)
+kj_id_new(char out[KJ_ID_LEN + 1], int64_t now_ms, int partition, uint64_t *rng)
 {
     if (partition >= KJ_PARTITIONS) {
         fprintf(stderr, "kj_id_new: partition %d out of range\n", partition);

@@ -23,8 +23,7 @@
  * always be closed as valid JSON. */
 #define KJ_LOG_RESERVE 24
 
-static const char *const s_level_names[] = {"debug", "info", "warn",
-                                            "error"};
+static const char *const s_level_names[] = {"debug", "info", "warn", "error"};
 
 /* Set once by kj_log_init before threads start; read by every thread. */
 static char s_svc[64] = "kujo";
@@ -342,8 +341,7 @@ s_is_json_number(const char *s)
 
 void
 kj_log_write_array(kj_log_level_t level, const char *msg,
-                   const char *const *keys, const char *const *values,
-                   size_t n)
+                   const char *const *keys, const char *const *values, size_t n)
 {
     char buf[KJ_LOG_LINE_MAX];
     s_line_t l = {buf, 0, sizeof(buf) - KJ_LOG_RESERVE, false};

@@ -283,8 +283,8 @@ s_lookup(kj_metrics_t *self, const char *name, const char *help,
         f->help = kj_strdup(help ? help : "");
         f->type = type;
         if (self->n_families == self->cap_families) {
-            self->cap_families = self->cap_families ? self->cap_families * 2
-                                                    : 16;
+            self->cap_families =
+                self->cap_families ? self->cap_families * 2 : 16;
             self->families = kj_realloc(
                 self->families, self->cap_families * sizeof(*self->families));
         }
@@ -395,8 +395,8 @@ kj_counter_value(const kj_counter_t *c)
 double
 kj_gauge_value(const kj_gauge_t *g)
 {
-    return s_double(atomic_load_explicit(&((kj_gauge_t *)g)->bits,
-                                         memory_order_relaxed));
+    return s_double(
+        atomic_load_explicit(&((kj_gauge_t *)g)->bits, memory_order_relaxed));
 }
 
 /* A growing text buffer for render; it only grows with what the code
@@ -467,8 +467,8 @@ s_render_histogram(s_text_t *t, const kj_metrics_t *self, const s_family_t *f,
     uint64_t cumulative = 0;
     char le[40];
     for (size_t i = 0; i <= h->n; i++) {
-        cumulative += atomic_load_explicit(
-            &((kj_histogram_t *)h)->buckets[i], memory_order_relaxed);
+        cumulative += atomic_load_explicit(&((kj_histogram_t *)h)->buckets[i],
+                                           memory_order_relaxed);
         if (i < h->n)
             s_format_value(le, sizeof(le), h->bounds[i]);
         else
@@ -478,12 +478,12 @@ s_render_histogram(s_text_t *t, const kj_metrics_t *self, const s_family_t *f,
                  (unsigned long long)cumulative);
     }
     char sum[40];
-    s_format_value(sum, sizeof(sum),
-                   s_double(atomic_load_explicit(
-                       &((kj_histogram_t *)h)->sum_bits,
-                       memory_order_relaxed)));
-    s_printf(t, "%s_sum{%s%s%s} %s\n", f->name, self->svc_label, sep,
-             s->labels, sum);
+    s_format_value(
+        sum, sizeof(sum),
+        s_double(atomic_load_explicit(&((kj_histogram_t *)h)->sum_bits,
+                                      memory_order_relaxed)));
+    s_printf(t, "%s_sum{%s%s%s} %s\n", f->name, self->svc_label, sep, s->labels,
+             sum);
     /* _count is the +Inf bucket read above, so the two always agree even
      * while other threads observe. */
     s_printf(t, "%s_count{%s%s%s} %llu\n", f->name, self->svc_label, sep,
@@ -505,13 +505,12 @@ kj_metrics_render(kj_metrics_t *self)
             char val[40];
             switch (f->type) {
             case S_COUNTER:
-                s_printf(&t, "%s{%s%s%s} %llu\n", f->name, self->svc_label,
-                         sep, s->labels,
+                s_printf(&t, "%s{%s%s%s} %llu\n", f->name, self->svc_label, sep,
+                         s->labels,
                          (unsigned long long)kj_counter_value(&s->u.counter));
                 break;
             case S_GAUGE:
-                s_format_value(val, sizeof(val),
-                               kj_gauge_value(&s->u.gauge));
+                s_format_value(val, sizeof(val), kj_gauge_value(&s->u.gauge));
                 s_printf(&t, "%s{%s%s%s} %s\n", f->name, self->svc_label, sep,
                          s->labels, val);
                 break;

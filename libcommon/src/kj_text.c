@@ -85,8 +85,7 @@ kj_text_fold(const char *in, size_t len, char *out, size_t size)
     char *clean = s_sanitize(in ? in : "", len, &clean_len);
     utf8proc_uint8_t *mapped = NULL;
     utf8proc_ssize_t mapped_len = utf8proc_map(
-        (const utf8proc_uint8_t *)clean, (utf8proc_ssize_t)clean_len,
-        &mapped,
+        (const utf8proc_uint8_t *)clean, (utf8proc_ssize_t)clean_len, &mapped,
         UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_COMPOSE |
             UTF8PROC_CASEFOLD | UTF8PROC_IGNORE);
     long rc;

@@ -17,10 +17,10 @@
 #include "kj_util.h"
 
 typedef struct {
-    long status;       /* HTTP status, 0 if the request failed */
-    char body[65536];  /* NUL-terminated, cut at the size */
-    size_t len;        /* bytes kept */
-    char type[128];    /* Content-Type */
+    long status;      /* HTTP status, 0 if the request failed */
+    char body[65536]; /* NUL-terminated, cut at the size */
+    size_t len;       /* bytes kept */
+    char type[128];   /* Content-Type */
 } s_reply_t;
 
 static size_t
@@ -124,11 +124,11 @@ Test(admin, usage_example)
     s_request(port, "GET", "/metrics", &r);
     cr_assert(eq(long, r.status, 200));
     cr_assert(eq(str, r.type, "text/plain; version=0.0.4; charset=utf-8"));
-    cr_assert(not(eq(ptr,
-                     strstr(r.body,
-                            "kujo_envelopes_in_total{svc=\"ingest\"} 2\n"),
-                     NULL)),
-              "%s", r.body);
+    cr_assert(
+        not(eq(ptr,
+               strstr(r.body, "kujo_envelopes_in_total{svc=\"ingest\"} 2\n"),
+               NULL)),
+        "%s", r.body);
 
     kj_admin_destroy(&a);
     cr_assert(eq(ptr, a, NULL));
@@ -148,8 +148,8 @@ Test(admin, readiness_reasons_and_draining)
     s_request(port, "GET", "/readyz", &r);
     cr_assert(eq(long, r.status, 503));
     json_t *j = s_json(&r);
-    cr_assert(eq(str, (char *)s_str(j, "reason"),
-                 "redis: \"connection\" refused\n"));
+    cr_assert(
+        eq(str, (char *)s_str(j, "reason"), "redis: \"connection\" refused\n"));
     json_decref(j);
 
     kj_admin_set_ready(a, true, "");

@@ -14,8 +14,8 @@
 
 /* Redirect fd (1 or 2) to a temporary file until s_capture_end. */
 typedef struct {
-    int fd;       /* the redirected descriptor */
-    int saved;    /* its original, restored at the end */
+    int fd;    /* the redirected descriptor */
+    int saved; /* its original, restored at the end */
     char path[64];
 } s_capture_t;
 
@@ -68,8 +68,8 @@ static int64_t s_lease;
 static bool s_verbose;
 
 static const kj_cfg_opt_t s_opts[] = {
-    {"KJT_REDIS_URL", "redis-url", KJ_CFG_STR, "redis://127.0.0.1:6379/0", 0,
-     0, "Redis URL", false, false, &s_url},
+    {"KJT_REDIS_URL", "redis-url", KJ_CFG_STR, "redis://127.0.0.1:6379/0", 0, 0,
+     "Redis URL", false, false, &s_url},
     {"KJT_SECRET", "webhook-secret", KJ_CFG_STR, NULL, 0, 0,
      "HMAC secret for webhooks", true, false, &s_secret},
     {"KJT_ADVERTISE", "zmq-advertise", KJ_CFG_STR, NULL, 0, 0,
@@ -88,7 +88,7 @@ s_reset(void)
 {
     static const char *const env[] = {"KJT_REDIS_URL", "KJT_SECRET",
                                       "KJT_ADVERTISE", "KJT_MAX_ATTEMPTS",
-                                      "KJT_LEASE_MS", "KJT_VERBOSE"};
+                                      "KJT_LEASE_MS",  "KJT_VERBOSE"};
     for (size_t i = 0; i < KJ_ARRAY_LEN(env); i++)
         unsetenv(env[i]);
     kj_config_free(s_opts, S_N);
@@ -140,8 +140,12 @@ Test(config, usage_example)
 
 Test(config, flag_forms)
 {
-    const char *args[] = {"--redis-url=redis://h:1/2", "--zmq-advertise",
-                          "10.0.0.5", "--verbose", "--max-attempts=9", NULL};
+    const char *args[] = {"--redis-url=redis://h:1/2",
+                          "--zmq-advertise",
+                          "10.0.0.5",
+                          "--verbose",
+                          "--max-attempts=9",
+                          NULL};
     int code = -1;
     cr_assert(eq(int, s_parse(&code, NULL, args), 0));
     cr_assert(eq(str, s_url, "redis://h:1/2"));
@@ -157,9 +161,9 @@ Test(config, bool_values)
         const char *next;
         bool want;
     } cases[] = {
-        {"--verbose=true", NULL, true},   {"--verbose=0", NULL, false},
-        {"--verbose=yes", NULL, true},    {"--verbose=off", NULL, false},
-        {"--verbose", "false", false},    {"--verbose", "on", true},
+        {"--verbose=true", NULL, true},        {"--verbose=0", NULL, false},
+        {"--verbose=yes", NULL, true},         {"--verbose=off", NULL, false},
+        {"--verbose", "false", false},         {"--verbose", "on", true},
         {"--verbose", "--lease-ms=200", true},
     };
     for (size_t i = 0; i < KJ_ARRAY_LEN(cases); i++) {
@@ -254,8 +258,8 @@ Test(config, usage_and_value_errors_together)
 
 Test(config, int_edges)
 {
-    static const char *const bad[] = {"", " 5", "5 ", "0x10", "1e3", "-",
-                                      "99999999999999999999", "101", "0"};
+    static const char *const bad[] = {
+        "", " 5", "5 ", "0x10", "1e3", "-", "99999999999999999999", "101", "0"};
     for (size_t i = 0; i < KJ_ARRAY_LEN(bad); i++) {
         char arg[64];
         snprintf(arg, sizeof(arg), "--max-attempts=%s", bad[i]);
@@ -301,8 +305,8 @@ Test(config, required_missing)
 
 static int64_t s_secret_int;
 static const kj_cfg_opt_t s_secret_int_opts[] = {
-    {"KJT_PIN", "pin", KJ_CFG_INT, "1", 0, 9999, "a secret number", true,
-     false, &s_secret_int},
+    {"KJT_PIN", "pin", KJ_CFG_INT, "1", 0, 9999, "a secret number", true, false,
+     &s_secret_int},
 };
 
 Test(config, secrets_never_echoed)
@@ -311,8 +315,8 @@ Test(config, secrets_never_echoed)
     int code = -1;
     s_capture_t c;
     s_capture_start(&c, STDERR_FILENO);
-    int rc = kj_config_parse(s_secret_int_opts, 1, 2, argv, "kujo-test", "",
-                             &code);
+    int rc =
+        kj_config_parse(s_secret_int_opts, 1, 2, argv, "kujo-test", "", &code);
     char *err = s_capture_end(&c);
     cr_assert(eq(int, rc, -1));
     cr_assert(eq(int, code, KJ_EX_CONFIG));
@@ -343,8 +347,8 @@ Test(config, help)
     snprintf(buf, sizeof(buf), "%.*s", (int)(eol - line), line);
     cr_assert(not(eq(ptr, strstr(buf, "KJT_REDIS_URL"), NULL)), "%s", buf);
     cr_assert(not(eq(ptr, strstr(buf, "Redis URL"), NULL)), "%s", buf);
-    cr_assert(not(eq(ptr, strstr(buf, "redis://127.0.0.1:6379/0"), NULL)),
-              "%s", buf);
+    cr_assert(not(eq(ptr, strstr(buf, "redis://127.0.0.1:6379/0"), NULL)), "%s",
+              buf);
     cr_assert(not(eq(ptr, strstr(text, "(secret)"), NULL)), "%s", text);
     cr_assert(eq(ptr, strstr(text, "topsecret"), NULL), "%s", text);
     cr_assert(not(eq(ptr, strstr(text, "--version"), NULL)), "%s", text);
@@ -388,13 +392,12 @@ Test(config, log_redacts_secrets)
               text);
     cr_assert(not(eq(ptr, strstr(text, "\"verbose\":false"), NULL)), "%s",
               text);
-    cr_assert(not(eq(ptr, strstr(text, "\"zmq_advertise\":null"), NULL)),
-              "%s", text);
-    cr_assert(not(eq(ptr,
-                     strstr(text,
-                            "\"redis_url\":\"redis://127.0.0.1:6379/0\""),
-                     NULL)),
-              "%s", text);
+    cr_assert(not(eq(ptr, strstr(text, "\"zmq_advertise\":null"), NULL)), "%s",
+              text);
+    cr_assert(
+        not(eq(ptr, strstr(text, "\"redis_url\":\"redis://127.0.0.1:6379/0\""),
+               NULL)),
+        "%s", text);
     free(text);
 }
 
@@ -402,9 +405,8 @@ Test(config, addr_split)
 {
     char host[64];
     int port = -1;
-    cr_assert(eq(int, kj_addr_split("127.0.0.1:9101", host, sizeof(host),
-                                    &port),
-                 0));
+    cr_assert(
+        eq(int, kj_addr_split("127.0.0.1:9101", host, sizeof(host), &port), 0));
     cr_assert(eq(str, host, "127.0.0.1"));
     cr_assert(eq(int, port, 9101));
     cr_assert(eq(int, kj_addr_split("[::1]:80", host, sizeof(host), &port), 0));
@@ -413,8 +415,8 @@ Test(config, addr_split)
     cr_assert(eq(int, kj_addr_split("*:0", host, sizeof(host), &port), 0));
     cr_assert(eq(str, host, "*"));
     cr_assert(eq(int, port, 0));
-    cr_assert(eq(int, kj_addr_split("localhost:*", host, sizeof(host), &port),
-                 0));
+    cr_assert(
+        eq(int, kj_addr_split("localhost:*", host, sizeof(host), &port), 0));
     cr_assert(eq(str, host, "localhost"));
     cr_assert(eq(int, port, 0));
     cr_assert(eq(int, kj_addr_split(":9102", host, sizeof(host), &port), 0));
@@ -424,10 +426,10 @@ Test(config, addr_split)
     cr_assert(eq(int, port, 65535));
 
     static const char *const bad[] = {
-        "127.0.0.1",   "127.0.0.1:",  "host:65536",   "host:99999999",
-        "host:-1",     "host:8o",     "::1:80",       "[::1]80",
-        "[::1]",       "[]:80",       "ho st:80",     "host:80 ",
-        "host:+80",    "",            "[::1:80",      "a\"b:80",
+        "127.0.0.1", "127.0.0.1:", "host:65536", "host:99999999",
+        "host:-1",   "host:8o",    "::1:80",     "[::1]80",
+        "[::1]",     "[]:80",      "ho st:80",   "host:80 ",
+        "host:+80",  "",           "[::1:80",    "a\"b:80",
     };
     for (size_t i = 0; i < KJ_ARRAY_LEN(bad); i++) {
         port = 12345;
@@ -436,7 +438,6 @@ Test(config, addr_split)
         cr_assert(eq(int, port, 12345));
     }
     char small[4];
-    cr_assert(eq(int, kj_addr_split("example.com:80", small, sizeof(small),
-                                    &port),
-                 -1));
+    cr_assert(eq(
+        int, kj_addr_split("example.com:80", small, sizeof(small), &port), -1));
 }

@@ -11,8 +11,7 @@
 static const char s_body[] = "{\"text\":\"hello\"}";
 /* printf '%s' '1700000000.{"text":"hello"}' |
  *     openssl dgst -sha256 -hmac 'whsec_test' */
-#define S_SIG                                                                  \
-    "4de4482f0d79eb97df8f0e9ece4238de4e613a5ad29c846b70bc7dd6e1389e80"
+#define S_SIG "4de4482f0d79eb97df8f0e9ece4238de4e613a5ad29c846b70bc7dd6e1389e80"
 static const char s_sig[] = S_SIG;
 
 Test(hmac, usage_example)
@@ -22,8 +21,8 @@ Test(hmac, usage_example)
                                 strlen(s_body), header, sizeof(header));
     cr_assert(eq(str, header, "t=1700000000,v1=" S_SIG));
     cr_assert(eq(int, n, (int)strlen(header)));
-    cr_assert(kj_signature_verify("whsec_test", header, s_body,
-                                  strlen(s_body), 1700000100, 300));
+    cr_assert(kj_signature_verify("whsec_test", header, s_body, strlen(s_body),
+                                  1700000100, 300));
 }
 
 Test(hmac, known_vectors)
@@ -59,8 +58,8 @@ Test(hmac, verify_rejects_tampering)
     cr_assert(not(kj_signature_verify("other", header, s_body, len, 0, 0)));
     cr_assert(not(kj_signature_verify("whsec_test", header,
                                       "{\"text\":\"hellO\"}", len, 0, 0)));
-    cr_assert(not(kj_signature_verify("whsec_test", header, s_body, len - 1,
-                                      0, 0)));
+    cr_assert(
+        not(kj_signature_verify("whsec_test", header, s_body, len - 1, 0, 0)));
     /* Same signature, other timestamp: the time is signed too. */
     char moved[128];
     memcpy(moved, header, sizeof(moved));
@@ -78,10 +77,10 @@ Test(hmac, verify_tolerance)
     size_t len = strlen(s_body);
     kj_signature_header("whsec_test", 1700000000, s_body, len, header,
                         sizeof(header));
-    cr_assert(kj_signature_verify("whsec_test", header, s_body, len,
-                                  1700000300, 300));
-    cr_assert(kj_signature_verify("whsec_test", header, s_body, len,
-                                  1699999700, 300));
+    cr_assert(kj_signature_verify("whsec_test", header, s_body, len, 1700000300,
+                                  300));
+    cr_assert(kj_signature_verify("whsec_test", header, s_body, len, 1699999700,
+                                  300));
     cr_assert(not(kj_signature_verify("whsec_test", header, s_body, len,
                                       1700000301, 300)));
     cr_assert(not(kj_signature_verify("whsec_test", header, s_body, len,
@@ -118,9 +117,9 @@ Test(hmac, verify_strict_format)
     cr_assert(kj_signature_verify("whsec_test", "t=1700000000,v1=" S_SIG,
                                   s_body, len, 0, 0));
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        cr_assert(not(kj_signature_verify("whsec_test", bad[i], s_body, len, 0,
-                                          0)),
-                  "case %zu", i);
+        cr_assert(
+            not(kj_signature_verify("whsec_test", bad[i], s_body, len, 0, 0)),
+            "case %zu", i);
     snprintf(buf, sizeof(buf), "t=1700000000,v1=%s", upper);
     cr_assert(not(kj_signature_verify("whsec_test", buf, s_body, len, 0, 0)));
     cr_assert(not(kj_signature_verify(NULL, buf, s_body, len, 0, 0)));

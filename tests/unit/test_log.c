@@ -99,9 +99,9 @@ TestSuite(log, .init = s_init, .timeout = 30);
 Test(log, usage_example)
 {
     s_capture_start();
-    kj_info("listening", "s:addr", "127.0.0.1:8080", "i:port", 8080,
-            "l:big", 1234567890123LL, "f:ratio", 0.25, "b:tls", 0,
-            "s:none", (const char *)NULL);
+    kj_info("listening", "s:addr", "127.0.0.1:8080", "i:port", 8080, "l:big",
+            1234567890123LL, "f:ratio", 0.25, "b:tls", 0, "s:none",
+            (const char *)NULL);
     char *out = s_capture_end(NULL);
     json_t *j = s_parse_line(out);
     cr_assert(eq(str, (char *)json_string_value(json_object_get(j, "level")),
@@ -120,8 +120,9 @@ Test(log, usage_example)
     cr_assert(s_is_null(json_object_get(j, "none")));
     /* The line starts with ts, level, svc, msg in that order. */
     cr_assert(eq(int, strncmp(out, "{\"ts\":\"", 7), 0));
-    cr_assert(not(eq(ptr, strstr(out, "\",\"level\":\"info\",\"svc\":\"ingest\","
-                                      "\"msg\":\"listening\""),
+    cr_assert(not(eq(ptr,
+                     strstr(out, "\",\"level\":\"info\",\"svc\":\"ingest\","
+                                 "\"msg\":\"listening\""),
                      NULL)));
     json_decref(j);
     free(out);
@@ -152,8 +153,8 @@ Test(log, timestamp_format)
 Test(log, escaping)
 {
     s_capture_start();
-    kj_warn("escape \"me\"", "s:v", "quote\" back\\ nl\n tab\t bell\x07 del\x7f",
-            "s:key\"odd", "x");
+    kj_warn("escape \"me\"", "s:v",
+            "quote\" back\\ nl\n tab\t bell\x07 del\x7f", "s:key\"odd", "x");
     char *out = s_capture_end(NULL);
     json_t *j = s_parse_line(out);
     cr_assert(eq(str, (char *)json_string_value(json_object_get(j, "msg")),
@@ -172,13 +173,19 @@ Test(log, escaping)
 Test(log, invalid_utf8_replaced)
 {
     s_capture_start();
-    kj_error("bad bytes", "s:v", "a\xFF" "b\xC0\x80" "c\xE3\x81" "日本");
+    kj_error("bad bytes", "s:v",
+             "a\xFF"
+             "b\xC0\x80"
+             "c\xE3\x81"
+             "日本");
     char *out = s_capture_end(NULL);
     /* jansson rejects invalid UTF-8, so parsing at all proves the fix. */
     json_t *j = s_parse_line(out);
     cr_assert(eq(str, (char *)json_string_value(json_object_get(j, "v")),
-                 "a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD"
-                 "c\xEF\xBF\xBD\xEF\xBF\xBD" "日本"));
+                 "a\xEF\xBF\xBD"
+                 "b\xEF\xBF\xBD\xEF\xBF\xBD"
+                 "c\xEF\xBF\xBD\xEF\xBF\xBD"
+                 "日本"));
     json_decref(j);
     free(out);
 }
@@ -229,24 +236,22 @@ Test(log, many_fields_fill_the_line)
     v[sizeof(v) - 1] = '\0';
     s_capture_start();
     /* 60 fields of ~210 bytes overflow 8 KiB. */
-    kj_info("many", "s:k00", v, "s:k01", v, "s:k02", v, "s:k03", v, "s:k04",
-            v, "s:k05", v, "s:k06", v, "s:k07", v, "s:k08", v, "s:k09", v,
-            "s:k10", v, "s:k11", v, "s:k12", v, "s:k13", v, "s:k14", v,
-            "s:k15", v, "s:k16", v, "s:k17", v, "s:k18", v, "s:k19", v,
-            "s:k20", v, "s:k21", v, "s:k22", v, "s:k23", v, "s:k24", v,
-            "s:k25", v, "s:k26", v, "s:k27", v, "s:k28", v, "s:k29", v,
-            "s:k30", v, "s:k31", v, "s:k32", v, "s:k33", v, "s:k34", v,
-            "s:k35", v, "s:k36", v, "s:k37", v, "s:k38", v, "s:k39", v,
-            "s:k40", v, "s:k41", v, "s:k42", v, "s:k43", v, "s:k44", v,
-            "s:k45", v, "s:k46", v, "s:k47", v, "s:k48", v, "s:k49", v,
-            "i:last", 1);
+    kj_info("many", "s:k00", v, "s:k01", v, "s:k02", v, "s:k03", v, "s:k04", v,
+            "s:k05", v, "s:k06", v, "s:k07", v, "s:k08", v, "s:k09", v, "s:k10",
+            v, "s:k11", v, "s:k12", v, "s:k13", v, "s:k14", v, "s:k15", v,
+            "s:k16", v, "s:k17", v, "s:k18", v, "s:k19", v, "s:k20", v, "s:k21",
+            v, "s:k22", v, "s:k23", v, "s:k24", v, "s:k25", v, "s:k26", v,
+            "s:k27", v, "s:k28", v, "s:k29", v, "s:k30", v, "s:k31", v, "s:k32",
+            v, "s:k33", v, "s:k34", v, "s:k35", v, "s:k36", v, "s:k37", v,
+            "s:k38", v, "s:k39", v, "s:k40", v, "s:k41", v, "s:k42", v, "s:k43",
+            v, "s:k44", v, "s:k45", v, "s:k46", v, "s:k47", v, "s:k48", v,
+            "s:k49", v, "i:last", 1);
     size_t len;
     char *out = s_capture_end(&len);
     cr_assert(le(sz, len, 8192));
     json_t *j = s_parse_line(out);
     cr_assert(s_is_true(json_object_get(j, "truncated")));
-    cr_assert(eq(str, (char *)json_string_value(json_object_get(j, "k00")),
-                 v));
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(j, "k00")), v));
     cr_assert(eq(ptr, json_object_get(j, "last"), NULL));
     json_decref(j);
     free(out);
@@ -284,10 +289,10 @@ Test(log, level_filter_and_parse)
 
 Test(log, write_array_types)
 {
-    const char *keys[] = {"s:url", "l:port", "b:on", "l:bad", "b:weird",
-                          "s:unset", "f:ratio"};
-    const char *vals[] = {"redis://x", "6379", "true", "12abc", "maybe",
-                          NULL, "-1.5e3"};
+    const char *keys[] = {"s:url",   "l:port",  "b:on",   "l:bad",
+                          "b:weird", "s:unset", "f:ratio"};
+    const char *vals[] = {"redis://x", "6379", "true",  "12abc",
+                          "maybe",     NULL,   "-1.5e3"};
     s_capture_start();
     kj_log_write_array(KJ_LOG_INFO, "config", keys, vals, KJ_ARRAY_LEN(keys));
     char *out = s_capture_end(NULL);
@@ -297,8 +302,8 @@ Test(log, write_array_types)
     cr_assert(eq(i64, json_integer_value(json_object_get(j, "port")), 6379));
     cr_assert(s_is_true(json_object_get(j, "on")));
     /* Text that is not a number or boolean is kept, as a string. */
-    cr_assert(eq(str, (char *)json_string_value(json_object_get(j, "bad")),
-                 "12abc"));
+    cr_assert(
+        eq(str, (char *)json_string_value(json_object_get(j, "bad")), "12abc"));
     cr_assert(eq(str, (char *)json_string_value(json_object_get(j, "weird")),
                  "maybe"));
     cr_assert(s_is_null(json_object_get(j, "unset")));
@@ -346,6 +351,6 @@ Test(log, threads_never_interleave)
         json_decref(j);
         lines++;
     }
-    cr_assert(eq(int, lines, S_THREADS * S_LINES));
+    cr_assert(eq(int, lines, S_THREADS *S_LINES));
     free(out);
 }

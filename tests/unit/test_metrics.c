@@ -20,26 +20,27 @@ TestSuite(metrics, .timeout = 60);
 Test(metrics, usage_example)
 {
     kj_metrics_t *m = kj_metrics_new("classifier");
-    kj_counter_t *stale = kj_metrics_counter(
-        m, "envelopes_failed_total", "Envelopes that failed.",
-        "reason=\"stale\"");
+    kj_counter_t *stale =
+        kj_metrics_counter(m, "envelopes_failed_total",
+                           "Envelopes that failed.", "reason=\"stale\"");
     kj_counter_add(stale, 3);
     kj_gauge_t *depth =
         kj_metrics_gauge(m, "queue_depth", "Records waiting.", NULL);
     kj_gauge_set(depth, 12);
-    kj_histogram_t *lat = kj_metrics_histogram(
-        m, "stage_latency_seconds", "Time in this stage.", NULL,
-        kj_latency_buckets, kj_latency_buckets_len);
+    kj_histogram_t *lat =
+        kj_metrics_histogram(m, "stage_latency_seconds", "Time in this stage.",
+                             NULL, kj_latency_buckets, kj_latency_buckets_len);
     kj_histogram_observe(lat, 0.003);
     char *text = kj_metrics_render(m);
-    cr_assert(not(eq(ptr, strstr(text, "kujo_envelopes_failed_total{svc="
-                                       "\"classifier\",reason=\"stale\"} 3\n"),
-                     NULL)),
-              "%s", text);
     cr_assert(not(eq(ptr,
-                     strstr(text, "kujo_queue_depth{svc=\"classifier\"} 12\n"),
+                     strstr(text, "kujo_envelopes_failed_total{svc="
+                                  "\"classifier\",reason=\"stale\"} 3\n"),
                      NULL)),
               "%s", text);
+    cr_assert(
+        not(eq(ptr, strstr(text, "kujo_queue_depth{svc=\"classifier\"} 12\n"),
+               NULL)),
+        "%s", text);
     free(text);
     kj_metrics_destroy(&m);
     cr_assert(eq(ptr, m, NULL));
@@ -74,21 +75,21 @@ Test(metrics, gauge_values)
     cr_assert(eq(dbl, kj_gauge_value(g), 1.5));
     kj_gauge_set(g, -0.125);
     char *text = kj_metrics_render(m);
-    cr_assert(not(eq(ptr, strstr(text, "kujo_peers{svc=\"router\"} -0.125\n"),
-                     NULL)),
-              "%s", text);
+    cr_assert(
+        not(eq(ptr, strstr(text, "kujo_peers{svc=\"router\"} -0.125\n"), NULL)),
+        "%s", text);
     free(text);
     kj_gauge_set(g, NAN);
     text = kj_metrics_render(m);
-    cr_assert(not(eq(ptr, strstr(text, "kujo_peers{svc=\"router\"} NaN\n"),
-                     NULL)),
-              "%s", text);
+    cr_assert(
+        not(eq(ptr, strstr(text, "kujo_peers{svc=\"router\"} NaN\n"), NULL)),
+        "%s", text);
     free(text);
     kj_gauge_set(g, -INFINITY);
     text = kj_metrics_render(m);
-    cr_assert(not(eq(ptr, strstr(text, "kujo_peers{svc=\"router\"} -Inf\n"),
-                     NULL)),
-              "%s", text);
+    cr_assert(
+        not(eq(ptr, strstr(text, "kujo_peers{svc=\"router\"} -Inf\n"), NULL)),
+        "%s", text);
     free(text);
     kj_metrics_destroy(&m);
 }
@@ -145,8 +146,8 @@ Test(metrics, families_grouped_help_once)
 Test(metrics, escaping)
 {
     char esc[64];
-    cr_assert(eq(int, kj_metrics_label_escape("a\"b\\c\nd", esc, sizeof(esc)),
-                 10));
+    cr_assert(
+        eq(int, kj_metrics_label_escape("a\"b\\c\nd", esc, sizeof(esc)), 10));
     cr_assert(eq(str, esc, "a\\\"b\\\\c\\nd"));
     cr_assert(eq(int, kj_metrics_label_escape("toolong", esc, 4), -1));
     cr_assert(eq(str, esc, ""));
@@ -156,13 +157,14 @@ Test(metrics, escaping)
     char labels[128];
     kj_metrics_label_escape("ac\"me\\", esc, sizeof(esc));
     snprintf(labels, sizeof(labels), "tenant=\"%s\"", esc);
-    kj_counter_inc(kj_metrics_counter(m, "t_total", "Help with \\ and\nnewline.",
-                                      labels));
+    kj_counter_inc(
+        kj_metrics_counter(m, "t_total", "Help with \\ and\nnewline.", labels));
     char *text = kj_metrics_render(m);
-    const char *want = "# HELP kujo_t_total Help with \\\\ and\\nnewline.\n"
-                       "# TYPE kujo_t_total counter\n"
-                       "kujo_t_total{svc=\"we\\\"ird\",tenant=\"ac\\\"me\\\\\"} "
-                       "1\n";
+    const char *want =
+        "# HELP kujo_t_total Help with \\\\ and\\nnewline.\n"
+        "# TYPE kujo_t_total counter\n"
+        "kujo_t_total{svc=\"we\\\"ird\",tenant=\"ac\\\"me\\\\\"} "
+        "1\n";
     cr_assert(eq(str, text, (char *)want));
     free(text);
     kj_metrics_destroy(&m);
@@ -202,9 +204,9 @@ Test(metrics, promtool_accepts_render)
                                       "Envelopes that failed.",
                                       "reason=\"stale\""),
                    3);
-    kj_histogram_t *h = kj_metrics_histogram(
-        m, "stage_latency_seconds", "Time in this stage.", NULL,
-        kj_latency_buckets, kj_latency_buckets_len);
+    kj_histogram_t *h =
+        kj_metrics_histogram(m, "stage_latency_seconds", "Time in this stage.",
+                             NULL, kj_latency_buckets, kj_latency_buckets_len);
     for (int i = 0; i < 100; i++)
         kj_histogram_observe(h, i * 0.013);
     kj_gauge_set(kj_metrics_gauge(m, "queue_depth", "Records waiting.", NULL),

@@ -20,8 +20,8 @@ s_fold(const char *in, char *out, size_t size)
 Test(text, usage_example)
 {
     char out[64];
-    long n = kj_text_fold("ＡＢＣ１２３", strlen("ＡＢＣ１２３"), out,
-                          sizeof(out));
+    long n =
+        kj_text_fold("ＡＢＣ１２３", strlen("ＡＢＣ１２３"), out, sizeof(out));
     cr_assert(eq(long, n, 6));
     cr_assert(eq(str, out, "abc123"));
 }
@@ -47,8 +47,8 @@ Test(text, combining_marks_compose)
     cr_assert(eq(str, (char *)s_fold("Cafe\xCC\x81", out, sizeof(out)),
                  "caf\xC3\xA9"));
     /* か + COMBINING KATAKANA-HIRAGANA VOICED SOUND MARK -> が. */
-    cr_assert(eq(str, (char *)s_fold("\xE3\x81\x8B\xE3\x82\x99", out,
-                                     sizeof(out)),
+    cr_assert(eq(str,
+                 (char *)s_fold("\xE3\x81\x8B\xE3\x82\x99", out, sizeof(out)),
                  "が"));
 }
 
@@ -57,8 +57,10 @@ Test(text, ignorables_stripped_emoji_kept)
     char out[64];
     /* ZERO WIDTH SPACE, SOFT HYPHEN, ZWJ inside words. */
     cr_assert(eq(str,
-                 (char *)s_fold("a\xE2\x80\x8B" "b\xC2\xAD" "c", out,
-                                sizeof(out)),
+                 (char *)s_fold("a\xE2\x80\x8B"
+                                "b\xC2\xAD"
+                                "c",
+                                out, sizeof(out)),
                  "abc"));
     cr_assert(eq(str, (char *)s_fold("angry 😡 now", out, sizeof(out)),
                  "angry 😡 now"));
@@ -67,17 +69,22 @@ Test(text, ignorables_stripped_emoji_kept)
 Test(text, invalid_bytes_become_replacement)
 {
     char out[64];
-    const char in[] = "A\xFF" "B\xC0\xAF" "C\xE3\x81";
+    const char in[] = "A\xFF"
+                      "B\xC0\xAF"
+                      "C\xE3\x81";
     long n = kj_text_fold(in, sizeof(in) - 1, out, sizeof(out));
     cr_assert(eq(str, out,
-                 "a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD"
+                 "a\xEF\xBF\xBD"
+                 "b\xEF\xBF\xBD\xEF\xBF\xBD"
                  "c\xEF\xBF\xBD\xEF\xBF\xBD"));
     cr_assert(eq(long, n, (long)strlen(out)));
     /* Surrogates encoded in UTF-8 and NUL bytes too. */
     const char sur[] = "x\xED\xA0\x80y\0z";
     n = kj_text_fold(sur, sizeof(sur) - 1, out, sizeof(out));
     cr_assert(eq(str, out,
-                 "x\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "y\xEF\xBF\xBD" "z"));
+                 "x\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+                 "y\xEF\xBF\xBD"
+                 "z"));
     cr_assert(eq(long, n, (long)strlen(out)));
 }
 

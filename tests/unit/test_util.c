@@ -59,14 +59,14 @@ Test(util, utf8_valid_accepts)
     static const char *const good[] = {
         "",
         "plain ascii",
-        "\xC2\x80",             /* U+0080, smallest 2-byte */
-        "\xDF\xBF",             /* U+07FF */
-        "\xE0\xA0\x80",         /* U+0800, smallest 3-byte */
-        "\xED\x9F\xBF",         /* U+D7FF, just below surrogates */
-        "\xEE\x80\x80",         /* U+E000, just above */
-        "\xEF\xBF\xBD",         /* U+FFFD */
-        "\xF0\x90\x80\x80",     /* U+10000 */
-        "\xF4\x8F\xBF\xBF",     /* U+10FFFF */
+        "\xC2\x80",         /* U+0080, smallest 2-byte */
+        "\xDF\xBF",         /* U+07FF */
+        "\xE0\xA0\x80",     /* U+0800, smallest 3-byte */
+        "\xED\x9F\xBF",     /* U+D7FF, just below surrogates */
+        "\xEE\x80\x80",     /* U+E000, just above */
+        "\xEF\xBF\xBD",     /* U+FFFD */
+        "\xF0\x90\x80\x80", /* U+10000 */
+        "\xF4\x8F\xBF\xBF", /* U+10FFFF */
         "日本語のテキスト 😀",
     };
     for (size_t i = 0; i < KJ_ARRAY_LEN(good); i++)
@@ -78,26 +78,26 @@ Test(util, utf8_valid_accepts)
 Test(util, utf8_valid_rejects)
 {
     static const char *const bad[] = {
-        "\x80",                 /* lone continuation */
+        "\x80", /* lone continuation */
         "\xBF",
-        "\xC0\x80",             /* overlong NUL */
-        "\xC1\xBF",             /* overlong */
-        "\xE0\x80\x80",         /* overlong 3-byte */
-        "\xE0\x9F\xBF",         /* overlong U+07FF */
-        "\xF0\x80\x80\x80",     /* overlong 4-byte */
-        "\xF0\x8F\xBF\xBF",     /* overlong U+FFFF */
-        "\xED\xA0\x80",         /* U+D800 surrogate */
-        "\xED\xBF\xBF",         /* U+DFFF surrogate */
-        "\xF4\x90\x80\x80",     /* U+110000 */
-        "\xF5\x80\x80\x80",     /* lead byte past range */
+        "\xC0\x80",         /* overlong NUL */
+        "\xC1\xBF",         /* overlong */
+        "\xE0\x80\x80",     /* overlong 3-byte */
+        "\xE0\x9F\xBF",     /* overlong U+07FF */
+        "\xF0\x80\x80\x80", /* overlong 4-byte */
+        "\xF0\x8F\xBF\xBF", /* overlong U+FFFF */
+        "\xED\xA0\x80",     /* U+D800 surrogate */
+        "\xED\xBF\xBF",     /* U+DFFF surrogate */
+        "\xF4\x90\x80\x80", /* U+110000 */
+        "\xF5\x80\x80\x80", /* lead byte past range */
         "\xFF",
         "\xFE",
-        "\xC2",                 /* truncated */
-        "\xE3\x81",             /* truncated */
-        "\xF0\x9F\x98",         /* truncated emoji */
-        "\xC2\x41",             /* continuation missing */
+        "\xC2",         /* truncated */
+        "\xE3\x81",     /* truncated */
+        "\xF0\x9F\x98", /* truncated emoji */
+        "\xC2\x41",     /* continuation missing */
         "\xE3\x41\x81",
-        "ok then \xE3\x81",     /* truncated at the end */
+        "ok then \xE3\x81", /* truncated at the end */
     };
     for (size_t i = 0; i < KJ_ARRAY_LEN(bad); i++)
         cr_assert(not(kj_utf8_valid(bad[i], strlen(bad[i]))), "case %zu", i);
@@ -142,10 +142,9 @@ Test(util, clocks)
 Test(util, rc_names)
 {
     static const char *const names[] = {
-        "ok",           "invalid",      "no_memory",    "redis_error",
-        "zmq_error",    "decode_error", "stale",        "timeout",
-        "http_error",   "max_attempts", "config_error", "too_big",
-        "io_error",
+        "ok",           "invalid", "no_memory", "redis_error", "zmq_error",
+        "decode_error", "stale",   "timeout",   "http_error",  "max_attempts",
+        "config_error", "too_big", "io_error",
     };
     cr_assert(eq(sz, KJ_ARRAY_LEN(names), (size_t)KJ_RC_COUNT));
     for (int i = 0; i < KJ_RC_COUNT; i++)
