@@ -82,6 +82,7 @@ struct ingest_api {
     size_t pooled;
     size_t active;              /* requests begun and not completed */
     int64_t last_redis_log_ms;  /* rate limit of the outage log line */
+    bool draining;              /* quiesced: answers close connections */
 };
 
 static double
@@ -155,6 +156,10 @@ s_answer(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
     }
     if (allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    /* While draining, keep-alive clients are sent elsewhere (another copy
+     * behind the load balancer) rather than kept on a closing server. */
+    if (api->draining)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result rc = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     ingest_metrics_answer(api->m, status);
@@ -618,6 +623,7 @@ ingest_api_run(ingest_api_t *self)
 void
 ingest_api_quiesce(ingest_api_t *self)
 {
+    self->draining = true;
     MHD_socket fd = MHD_quiesce_daemon(self->d);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);

@@ -776,6 +776,9 @@ Test(ingest_api, sigterm_finishes_requests_in_flight_then_exits_0)
     }
     close(fd);
     cr_assert(eq(int, strncmp(answer, "HTTP/1.1 202", 12), 0), "%s", answer);
+    /* Draining: the client is told not to reuse this connection. */
+    cr_assert(ne(ptr, strstr(answer, "Connection: close"), NULL), "%s",
+              answer);
 
     int status = kj_proc_wait(g_ingest, 5000);
     cr_assert(ne(int, status, -1), "still running 5 s after SIGTERM");
