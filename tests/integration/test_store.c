@@ -788,3 +788,133 @@ Test(store, reports_redis_down)
     cr_assert(eq(i64, kj_store_depth(s, "received"), -1));
     kj_store_destroy(&s);
 }
+
+/* ---- the connection under the store (kj_redis) ----------------------- */
+
+TestSuite(redis, .init = setup, .fini = teardown, .timeout = 60);
+
+/* AUTH (classic and ACL user) and SELECT happen on connect. */
+Test(redis, auth_and_select)
+{
+    redisReply *rep = cmd("ACL SETUSER alice on >pw2 ~* +@all", NULL, NULL);
+    freeReplyObject(rep);
+    freeReplyObject(cmd("CONFIG SET requirepass s3cret", NULL, NULL));
+
+    char url[128], err[128];
+    snprintf(url, sizeof url, "redis://:s3cret@127.0.0.1:%d/3", g_srv.port);
+    kj_redis_t *r = kj_redis_new(url, 2000, err, sizeof err);
+    cr_assert(ne(ptr, r, NULL), "%s", err);
+    rep = kj_redis_command(r, "SET %s %s", "where", "db3");
+    cr_assert(ne(ptr, rep, NULL), "%s", kj_redis_errstr(r));
+    freeReplyObject(rep);
+    cr_assert(eq(str, (char *)kj_redis_errstr(r), ""));
+    kj_redis_destroy(&r);
+
+    snprintf(url, sizeof url, "redis://alice:pw2@127.0.0.1:%d/3", g_srv.port);
+    r = kj_redis_new(url, 2000, err, sizeof err);
+    rep = kj_redis_command(r, "GET %s", "where");
+    cr_assert(ne(ptr, rep, NULL), "%s", kj_redis_errstr(r));
+    cr_assert(eq(str, rep->str, "db3"));
+    freeReplyObject(rep);
+    kj_redis_destroy(&r);
+
+    /* A wrong password: not connected, and the reason is kept. */
+    snprintf(url, sizeof url, "redis://:wrong@127.0.0.1:%d/0", g_srv.port);
+    r = kj_redis_new(url, 2000, err, sizeof err);
+    cr_assert(eq(int, kj_redis_connect(r), -1));
+    cr_assert(not(kj_redis_connected(r)));
+    cr_assert(eq(int, strncmp(kj_redis_errstr(r), "AUTH: ", 6), 0), "%s",
+              kj_redis_errstr(r));
+    kj_redis_destroy(&r);
+
+    /* A database the server does not have. */
+    snprintf(url, sizeof url, "redis://:s3cret@127.0.0.1:%d/999", g_srv.port);
+    r = kj_redis_new(url, 2000, err, sizeof err);
+    cr_assert(eq(int, kj_redis_connect(r), -1));
+    cr_assert(eq(int, strncmp(kj_redis_errstr(r), "SELECT: ", 8), 0), "%s",
+              kj_redis_errstr(r));
+    kj_redis_destroy(&r);
+}
+
+/* The server drops the connection: the call that notices fails, records
+ * why, and the next call reconnects (scripts included). */
+Test(redis, reconnects_after_the_server_drops_it)
+{
+    kj_store_t *s = new_store(g_r, "t_reconn", 5);
+    cr_assert(eq(int, kj_redis_connect(g_r), 0));
+    /* Kill this very connection from the server side. Redis answers,
+     * then closes; the next command is the one that notices. */
+    redisReply *rep =
+        kj_redis_command(g_r, "CLIENT KILL TYPE normal SKIPME no");
+    cr_assert(ne(ptr, rep, NULL));
+    freeReplyObject(rep);
+    rep = kj_redis_command(g_r, "PING");
+    cr_assert(eq(ptr, rep, NULL));
+    cr_assert(not(kj_redis_connected(g_r)));
+    cr_assert(ne(str, (char *)kj_redis_errstr(g_r), ""));
+
+    rec_t rec;
+    make_rec(&rec, -1);
+    cr_assert(eq(int, create_one(s, &rec, NULL, NULL), 1));
+    cr_assert(kj_redis_connected(g_r));
+    cr_assert(eq(str, (char *)kj_redis_errstr(g_r), ""));
+
+    /* kj_redis_fail drops it on purpose (a caller saw a protocol error). */
+    kj_redis_fail(g_r, "test");
+    cr_assert(not(kj_redis_connected(g_r)));
+    cr_assert(eq(str, (char *)kj_redis_errstr(g_r), "test"));
+    kj_store_record_t got;
+    cr_assert(eq(int, kj_store_get(s, rec.id, &got), 1));
+    free(got.env);
+    kj_store_destroy(&s);
+}
+
+/* A reply bigger than KJ_REDIS_REPLY_MAX is refused instead of buffered. */
+Test(redis, reply_size_is_capped)
+{
+    char off[32];
+    snprintf(off, sizeof off, "%d", KJ_REDIS_REPLY_MAX);
+    /* Built on the server, so the test never sends 64 MiB. */
+    freeReplyObject(cmd("SETRANGE big %s x", off, NULL));
+    redisReply *rep = kj_redis_command(g_r, "GET big");
+    cr_assert(eq(ptr, rep, NULL));
+    cr_assert(not(kj_redis_connected(g_r)));
+    cr_assert(eq(str, (char *)kj_redis_errstr(g_r),
+                 "redis reply larger than the cap"));
+    /* Smaller replies are fine again on the next connection. */
+    rep = kj_redis_command(g_r, "GETRANGE big 0 9");
+    cr_assert(ne(ptr, rep, NULL), "%s", kj_redis_errstr(g_r));
+    cr_assert(eq(sz, rep->len, 10));
+    freeReplyObject(rep);
+}
+
+Test(redis, pipelining_and_scripts)
+{
+    int h = kj_redis_script_add(g_r, "return ARGV[1] .. '!'");
+    cr_assert(eq(int, kj_redis_connect(g_r), 0));
+    const char *sha = kj_redis_script_sha(g_r, h);
+    for (int i = 0; i < 100; i++) {
+        char n[16];
+        snprintf(n, sizeof n, "%d", i);
+        const char *argv[] = {"EVALSHA", sha, "0", n};
+        cr_assert(eq(int, kj_redis_appendargv(g_r, 4, argv, NULL), 0));
+    }
+    for (int i = 0; i < 100; i++) {
+        redisReply *rep = kj_redis_get_reply(g_r);
+        cr_assert(ne(ptr, rep, NULL));
+        char want[16];
+        snprintf(want, sizeof want, "%d!", i);
+        cr_assert(eq(str, rep->str, want));
+        freeReplyObject(rep);
+    }
+    freeReplyObject(cmd("SCRIPT FLUSH", NULL, NULL));
+    const char *argv[] = {"EVALSHA", sha, "0", "x"};
+    redisReply *rep = kj_redis_commandargv(g_r, 4, argv, NULL);
+    cr_assert(kj_redis_is_noscript(rep));
+    freeReplyObject(rep);
+    cr_assert(eq(int, kj_redis_scripts_reload(g_r), 0));
+    rep = kj_redis_commandargv(g_r, 4, argv, NULL);
+    cr_assert(eq(str, rep->str, "x!"));
+    cr_assert(not(kj_redis_is_noscript(rep)));
+    freeReplyObject(rep);
+}
