@@ -34,6 +34,8 @@
 #define S_BODY_KEEP (16 * 1024)  /* larger body buffers are not kept */
 #define S_ANSWER_MAX 160         /* a prepared 202/200/503 body */
 #define S_PATH "/v1/complaints"
+#define S_DISCARD_FACTOR 16      /* drop at most this many max_body, then
+                                    close the connection */
 
 typedef enum {
     S_NONE,       /* no such resource */
@@ -61,6 +63,7 @@ typedef struct s_req {
     bool too_big;                   /* body over max_body: being discarded */
     char *body;                     /* the body so far, [cap] */
     size_t len, cap;
+    size_t dropped;                 /* bytes read past max_body */
     double done_s;                  /* monotonic time it was complete */
     unsigned status;                /* the prepared answer, once READY */
     char answer[S_ANSWER_MAX];
@@ -110,6 +113,7 @@ s_req_new(ingest_api_t *api)
     req->body = body;
     req->cap = cap;
     req->len = 0;
+    req->dropped = 0;
     req->done_s = 0;
     req->status = 0;
     req->answer_len = 0;
@@ -287,16 +291,22 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
 
 /* Keep a piece of the body, up to max_body. Past it the request is marked
  * and the rest is read and dropped (libmicrohttpd cannot answer in the
- * middle of an upload), so memory stays bounded whatever is sent. */
-static void
+ * middle of an upload), so memory stays bounded whatever is sent; a
+ * chunked upload that goes on and on is cut off. Returns false to close
+ * the connection. */
+static bool
 s_body_add(ingest_api_t *api, s_req_t *req, const char *data, size_t n)
 {
-    if (req->route != S_COLLECTION || req->too_big)
-        return; /* other routes take no body */
     size_t max = (size_t)api->opts.max_body;
+    if (req->route != S_COLLECTION || req->too_big) {
+        /* Other routes take no body; either way it is only counted. */
+        req->dropped += n;
+        return req->dropped <= max * S_DISCARD_FACTOR;
+    }
     if (n > max - req->len) {
         req->too_big = true;
-        return;
+        req->dropped += n;
+        return true;
     }
     if (req->len + n > req->cap) {
         size_t cap = req->cap ? req->cap : 1024;
@@ -309,6 +319,7 @@ s_body_add(ingest_api_t *api, s_req_t *req, const char *data, size_t n)
     }
     memcpy(req->body + req->len, data, n);
     req->len += n;
+    return true;
 }
 
 /* Write the batch, prepare each waiting request's answer and resume it;
@@ -469,9 +480,9 @@ s_handler(void *cls, struct MHD_Connection *c, const char *url,
         break;
     }
     if (*upload_size > 0) {
-        s_body_add(api, req, upload, *upload_size);
+        bool go_on = s_body_add(api, req, upload, *upload_size);
         *upload_size = 0;
-        return MHD_YES;
+        return go_on ? MHD_YES : MHD_NO;
     }
     req->done_s = s_mono_s();
     switch (req->route) {
