@@ -31,9 +31,21 @@ static const char *const s_due_states[] = {"received", "classified", "routed"};
 
 /* ---- Lua ------------------------------------------------------------ */
 
+/* Appends an event to a capped stream; a prelude of the scripts that
+ * write events. An empty event means the caller has none. */
+#define S_LUA_EVENT_FN                                                         \
+    "local function event(key, ev, maxlen)\n"                                  \
+    "  if ev == '' then return end\n"                                          \
+    "  if tonumber(maxlen) > 0 then\n"                                         \
+    "    redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'e', ev)\n"       \
+    "  else\n"                                                                 \
+    "    redis.call('XADD', key, '*', 'e', ev)\n"                              \
+    "  end\n"                                                                  \
+    "end\n"
+
 /* KEYS: record, due:received, events [, idem]
  * ARGV: id, env, now, deadline, event, maxlen, idem_ttl_s */
-static const char s_lua_create[] =
+static const char s_lua_create[] = S_LUA_EVENT_FN
     "if #KEYS >= 4 then\n"
     "  local prev = redis.call('GET', KEYS[4])\n"
     "  if prev then return {0, prev} end\n"
@@ -42,14 +54,7 @@ static const char s_lua_create[] =
     "redis.call('HSET', KEYS[1], 'state', 'received', 'env', ARGV[2],\n"
     "  'attempts', 1, 'created_ms', ARGV[3], 'updated_ms', ARGV[3])\n"
     "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
-    "if ARGV[5] ~= '' then\n"
-    "  if tonumber(ARGV[6]) > 0 then\n"
-    "    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'e', "
-    "ARGV[5])\n"
-    "  else\n"
-    "    redis.call('XADD', KEYS[3], '*', 'e', ARGV[5])\n"
-    "  end\n"
-    "end\n"
+    "event(KEYS[3], ARGV[5], ARGV[6])\n"
     "if #KEYS >= 4 then\n"
     "  if tonumber(ARGV[7]) > 0 then\n"
     "    redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[7])\n"
@@ -59,22 +64,10 @@ static const char s_lua_create[] =
     "end\n"
     "return {1, ARGV[1]}\n";
 
-/* Shared tail of the scripts that may end a record: the event, then the
- * retention of final states. Expects ev, maxlen, final, retention. */
-#define S_LUA_XADD(keyidx, ev, maxlen)                                         \
-    "if " ev " ~= '' then\n"                                                   \
-    "  if tonumber(" maxlen ") > 0 then\n"                                     \
-    "    redis.call('XADD', KEYS[" keyidx "], 'MAXLEN', '~', " maxlen          \
-    ", '*', 'e', " ev ")\n"                                                    \
-    "  else\n"                                                                 \
-    "    redis.call('XADD', KEYS[" keyidx "], '*', 'e', " ev ")\n"             \
-    "  end\n"                                                                  \
-    "end\n"
-
 /* KEYS: record, due:<from>, due:<to>, dead, events
  * ARGV: id, from, to, now, due_ms, env, has_env, event, maxlen, reason,
  *       retention_s */
-static const char s_lua_transition[] =
+static const char s_lua_transition[] = S_LUA_EVENT_FN
     "if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end\n"
     "redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated_ms', ARGV[4],\n"
     "  'attempts', 1)\n"
@@ -86,40 +79,36 @@ static const char s_lua_transition[] =
     "if ARGV[3] == 'dead' then\n"
     "  redis.call('HSET', KEYS[1], 'reason', ARGV[10], 'dead_from', ARGV[2])\n"
     "  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])\n"
-    "end\n" S_LUA_XADD(
-        "5", "ARGV[8]",
-        "ARGV[9]") "if (ARGV[3] == 'delivered' or ARGV[3] == 'dead') and\n"
-                   "   tonumber(ARGV[11]) > 0 then\n"
-                   "  redis.call('EXPIRE', KEYS[1], ARGV[11])\n"
-                   "end\n"
-                   "return 1\n";
+    "end\n"
+    "event(KEYS[5], ARGV[8], ARGV[9])\n"
+    "if (ARGV[3] == 'delivered' or ARGV[3] == 'dead') and\n"
+    "   tonumber(ARGV[11]) > 0 then\n"
+    "  redis.call('EXPIRE', KEYS[1], ARGV[11])\n"
+    "end\n"
+    "return 1\n";
 
 /* KEYS: record, due:<state>, dead, events
  * ARGV: id, state, now, next_ms, error, env, has_env, dead_event, maxlen,
  *       max_attempts, retention_s */
-static const char s_lua_retry[] =
+static const char s_lua_retry[] = S_LUA_EVENT_FN
     "if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end\n"
     "local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts'))\n"
-    "  or 0\n"
     "if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'env', ARGV[6]) end\n"
-    "if attempts >= tonumber(ARGV[10]) then\n"
+    "if (attempts or 0) >= tonumber(ARGV[10]) then\n"
     "  redis.call('HSET', KEYS[1], 'state', 'dead', 'reason', ARGV[5],\n"
-    "    'dead_from', ARGV[2], 'last_error', ARGV[5], 'updated_ms', "
-    "ARGV[3])\n"
+    "    'dead_from', ARGV[2], 'last_error', ARGV[5], 'updated_ms', ARGV[3])\n"
     "  redis.call('ZREM', KEYS[2], ARGV[1])\n"
-    "  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])\n" S_LUA_XADD(
-        "4", "ARGV[8]", "ARGV[9]") "  if tonumber(ARGV[11]) > 0 then\n"
-                                   "    redis.call('EXPIRE', KEYS[1], "
-                                   "ARGV[11])\n"
-                                   "  end\n"
-                                   "  return 2\n"
-                                   "end\n"
-                                   "redis.call('HSET', KEYS[1], "
-                                   "'last_error', ARGV[5], 'updated_ms', "
-                                   "ARGV[3])\n"
-                                   "redis.call('ZADD', KEYS[2], ARGV[4], "
-                                   "ARGV[1])\n"
-                                   "return 1\n";
+    "  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])\n"
+    "  event(KEYS[4], ARGV[8], ARGV[9])\n"
+    "  if tonumber(ARGV[11]) > 0 then\n"
+    "    redis.call('EXPIRE', KEYS[1], ARGV[11])\n"
+    "  end\n"
+    "  return 2\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'last_error', ARGV[5], 'updated_ms', "
+    "ARGV[3])\n"
+    "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
+    "return 1\n";
 
 /* KEYS: record, due:<state>
  * ARGV: id, state, now, now + lease
