@@ -30,12 +30,13 @@
 #include "kj_log.h"
 #include "kj_util.h"
 
-#define S_POOL_MAX 256           /* finished requests kept for reuse */
-#define S_BODY_KEEP (16 * 1024)  /* larger body buffers are not kept */
-#define S_ANSWER_MAX 160         /* a prepared 202/200/503 body */
+#define S_POOL_MAX 256          /* finished requests kept for reuse */
+#define S_BODY_KEEP (16 * 1024) /* larger body buffers are not kept */
+#define S_ANSWER_MAX 160        /* a prepared 202/200/503 body */
 #define S_PATH "/v1/complaints"
-#define S_DISCARD_FACTOR 16      /* drop at most this many max_body, then
-                                    close the connection */
+#define S_DISCARD_FACTOR                                                       \
+    16 /* drop at most this many max_body, then                                \
+          close the connection */
 
 typedef enum {
     S_NONE,       /* no such resource */
@@ -53,39 +54,39 @@ typedef enum {
 
 /* One request in progress, found again through MHD's con_cls. */
 typedef struct s_req {
-    struct s_req *next;             /* the free list */
-    struct MHD_Connection *conn;    /* to resume after the flush */
+    struct s_req *next;          /* the free list */
+    struct MHD_Connection *conn; /* to resume after the flush */
     s_route_t route;
     s_phase_t phase;
-    char id[KJ_ID_LEN + 1];         /* from the path, or the one assigned */
+    char id[KJ_ID_LEN + 1];             /* from the path, or the one assigned */
     char idem[INGEST_IDEM_KEY_MAX + 1]; /* the Idempotency-Key header */
     bool has_idem;
-    bool too_big;                   /* body over max_body: being discarded */
-    char *body;                     /* the body so far, [cap] */
+    bool too_big; /* body over max_body: being discarded */
+    char *body;   /* the body so far, [cap] */
     size_t len, cap;
-    size_t dropped;                 /* bytes read past max_body */
-    double done_s;                  /* monotonic time it was complete */
-    unsigned status;                /* the prepared answer, once READY */
+    size_t dropped;  /* bytes read past max_body */
+    double done_s;   /* monotonic time it was complete */
+    unsigned status; /* the prepared answer, once READY */
     char answer[S_ANSWER_MAX];
     size_t answer_len;
-    bool location;                  /* answer carries Location: .../id */
+    bool location; /* answer carries Location: .../id */
 } s_req_t;
 
 struct ingest_api {
     struct MHD_Daemon *d;
     int port;
     ingest_api_opts_t opts;
-    kj_store_t *store;          /* borrowed */
-    kj_push_t *push;            /* borrowed */
-    ingest_metrics_t *m;        /* borrowed */
+    kj_store_t *store;   /* borrowed */
+    kj_push_t *push;     /* borrowed */
+    ingest_metrics_t *m; /* borrowed */
     ingest_batch_t *batch;
-    kj_codec_t *codec;          /* decodes records for GET */
-    kj_envelope_t *env;         /* the decoded record, reused */
-    s_req_t *pool;              /* finished requests for reuse */
+    kj_codec_t *codec;  /* decodes records for GET */
+    kj_envelope_t *env; /* the decoded record, reused */
+    s_req_t *pool;      /* finished requests for reuse */
     size_t pooled;
-    size_t active;              /* requests begun and not completed */
-    int64_t last_redis_log_ms;  /* rate limit of the outage log line */
-    bool draining;              /* quiesced: answers close connections */
+    size_t active;             /* requests begun and not completed */
+    int64_t last_redis_log_ms; /* rate limit of the outage log line */
+    bool draining;             /* quiesced: answers close connections */
 };
 
 static double
@@ -261,12 +262,12 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
     }
     if (req->route != S_COLLECTION)
         return MHD_YES;
-    const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                   "Content-Type");
+    const char *type =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     if (ingest_validate_content_type(type, &err) < 0)
         return s_fail(api, c, req, &err, NULL);
-    const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                  "Idempotency-Key");
+    const char *key =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
     if (key) {
         if (ingest_validate_idem_key(key, &err) < 0)
             return s_fail(api, c, req, &err, NULL);
@@ -274,8 +275,8 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
         req->has_idem = true;
     }
     /* A declared length over the limit is refused now, unread. */
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 "Content-Length");
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl) {
         char *end = NULL;
         unsigned long long n = strtoull(cl, &end, 10);
@@ -344,9 +345,9 @@ s_flush(ingest_api_t *api)
             kj_strlcpy(req->id, res->id, sizeof req->id);
             req->status = res->result == 1 ? 202 : 200;
             req->location = true;
-            int len = snprintf(req->answer, sizeof req->answer,
-                               "{\"id\":\"%s\",\"state\":\"received\"}",
-                               req->id);
+            int len =
+                snprintf(req->answer, sizeof req->answer,
+                         "{\"id\":\"%s\",\"state\":\"received\"}", req->id);
             req->answer_len = (size_t)len;
         } else {
             req->status = 503;
@@ -405,8 +406,8 @@ s_get(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
     }
     if (kj_envelope_decode(api->codec, rec.env, rec.env_len, api->env) < 0) {
         /* Stored data, not input: a bug or corruption worth a log line. */
-        kj_error("stored envelope does not decode", "s:id", req->id,
-                 "s:error", kj_codec_error(api->codec));
+        kj_error("stored envelope does not decode", "s:id", req->id, "s:error",
+                 kj_codec_error(api->codec));
         ingest_error_set(&err, 500, kj_rc_name(KJ_ERR_DECODE),
                          "the stored record could not be decoded");
         rc = s_fail(api, c, req, &err, NULL);
@@ -469,8 +470,8 @@ s_handler(void *cls, struct MHD_Connection *c, const char *url,
     case S_READY:
         if (req->status == 503)
             return s_unavailable(api, c, req);
-        return s_answer(api, c, req, req->status, req->answer,
-                        req->answer_len, NULL);
+        return s_answer(api, c, req, req->status, req->answer, req->answer_len,
+                        NULL);
     case S_DONE:
     case S_WAITING:
         /* Answered already: whatever body follows is dropped. */

@@ -12,27 +12,27 @@
 #include "kj_util.h"
 
 typedef struct {
-    kj_complaint_t complaint; /* filled in place by the validator */
+    kj_complaint_t complaint;           /* filled in place by the validator */
     char scoped[INGEST_SCOPED_KEY_MAX]; /* "" when not deduplicated */
     char trace_id[33];
-    int64_t in_ms;            /* when the request was complete */
-    size_t env_off, env_len;  /* the encoded envelope in the arena */
-    size_t ev_off, ev_len;    /* the encoded event in the arena */
-    long create_ix;           /* index in creates, -1: not written */
+    int64_t in_ms;           /* when the request was complete */
+    size_t env_off, env_len; /* the encoded envelope in the arena */
+    size_t ev_off, ev_len;   /* the encoded event in the arena */
+    long create_ix;          /* index in creates, -1: not written */
 } s_item_t;
 
 struct ingest_batch {
-    size_t cap;                    /* most items per turn */
-    size_t n;                      /* items taken this turn */
-    s_item_t *items;               /* [cap] */
-    kj_store_create_t *creates;    /* [cap], the store's view of items */
+    size_t cap;                     /* most items per turn */
+    size_t n;                       /* items taken this turn */
+    s_item_t *items;                /* [cap] */
+    kj_store_create_t *creates;     /* [cap], the store's view of items */
     ingest_batch_result_t *results; /* [cap] */
-    uint8_t *arena;                /* encoded envelopes and events */
+    uint8_t *arena;                 /* encoded envelopes and events */
     size_t arena_len, arena_cap;
     kj_codec_t *codec;
-    kj_envelope_t *env;            /* scratch envelope, reused per item */
-    uint64_t rng;                  /* ids and trace ids */
-    ingest_metrics_t *metrics;     /* borrowed */
+    kj_envelope_t *env;        /* scratch envelope, reused per item */
+    uint64_t rng;              /* ids and trace ids */
+    ingest_metrics_t *metrics; /* borrowed */
 };
 
 ingest_batch_t *
@@ -181,9 +181,8 @@ ingest_batch_flush(ingest_batch_t *self, kj_store_t *store, int64_t now_ms)
         if (s_encode(self, it, now_ms) < 0) {
             /* Validation bounds every field, so this is a bug, logged
              * once here; the client gets a 5xx and nothing is written. */
-            kj_error("envelope could not be encoded", "s:id",
-                     it->complaint.id, "s:error",
-                     kj_codec_error(self->codec));
+            kj_error("envelope could not be encoded", "s:id", it->complaint.id,
+                     "s:error", kj_codec_error(self->codec));
             it->env_len = 0;
         }
     }

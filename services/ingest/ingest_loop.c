@@ -13,7 +13,7 @@
 #include "kj_signal.h"
 #include "kj_util.h"
 
-#define S_TICK_MS 1000 /* housekeeping period */
+#define S_TICK_MS 1000    /* housekeeping period */
 #define S_POLL_MAX_MS 100 /* longest sleep, so timers stay honest */
 
 /* Reconnect Redis, follow the classifier copies, measure the queue and
@@ -26,8 +26,8 @@ s_tick(const ingest_loop_opts_t *o)
         return;
     }
     char **eps = NULL;
-    int n = kj_registry_list(o->redis, o->prefix, "classifier", kj_now_ms(),
-                             &eps);
+    int n =
+        kj_registry_list(o->redis, o->prefix, "classifier", kj_now_ms(), &eps);
     if (n >= 0) {
         size_t peers = kj_push_set_peers(o->push, eps, (size_t)n);
         kj_gauge_set(o->metrics->peers, (double)peers);
@@ -124,8 +124,8 @@ ingest_loop_run(const ingest_loop_opts_t *o)
         if (took >= o->drain_ms) {
             /* Accepted complaints were answered with their batch; what is
              * left is requests still arriving, which promised nothing. */
-            kj_warn("drain timed out; closing open requests",
-                    "l:took_ms", (long long)took);
+            kj_warn("drain timed out; closing open requests", "l:took_ms",
+                    (long long)took);
             break;
         }
     }

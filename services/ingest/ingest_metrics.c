@@ -28,23 +28,22 @@ ingest_metrics_init(ingest_metrics_t *m, kj_metrics_t *registry)
                                "Complaints accepted for ingest", NULL);
     m->out = kj_metrics_counter(registry, "envelopes_out_total",
                                 "Envelopes pushed to the classifier", NULL);
-    m->failed_invalid = kj_metrics_counter(
-        registry, "envelopes_failed_total",
-        "Complaints not taken in, by reason", "reason=\"invalid\"");
-    m->failed_redis = kj_metrics_counter(
-        registry, "envelopes_failed_total",
-        "Complaints not taken in, by reason", "reason=\"redis_error\"");
+    m->failed_invalid = kj_metrics_counter(registry, "envelopes_failed_total",
+                                           "Complaints not taken in, by reason",
+                                           "reason=\"invalid\"");
+    m->failed_redis = kj_metrics_counter(registry, "envelopes_failed_total",
+                                         "Complaints not taken in, by reason",
+                                         "reason=\"redis_error\"");
     m->redis_errors = kj_metrics_counter(registry, "redis_errors_total",
                                          "Failed Redis calls", NULL);
     m->zmq_errors = kj_metrics_counter(registry, "zmq_errors_total",
                                        "Failed ZeroMQ sends", NULL);
-    m->latency = kj_metrics_histogram(
-        registry, "stage_latency_seconds",
-        "From a complete request to its answer", NULL, kj_latency_buckets,
-        kj_latency_buckets_len);
-    m->queue_depth =
-        kj_metrics_gauge(registry, "queue_depth",
-                         "Records waiting in state received", NULL);
+    m->latency =
+        kj_metrics_histogram(registry, "stage_latency_seconds",
+                             "From a complete request to its answer", NULL,
+                             kj_latency_buckets, kj_latency_buckets_len);
+    m->queue_depth = kj_metrics_gauge(
+        registry, "queue_depth", "Records waiting in state received", NULL);
     m->peers = kj_metrics_gauge(registry, "downstream_peers",
                                 "Classifier copies connected", NULL);
     for (size_t i = 0; i < sizeof s_statuses / sizeof s_statuses[0]; i++) {

@@ -14,8 +14,8 @@
 
 /* The channels of docs/ARCHITECTURE.md, in the order it lists them. */
 static const char *const s_channels[] = {
-    "email", "chat", "web",   "form", "survey",    "x",
-    "facebook", "instagram", "phone", "sms", "app_review",
+    "email",    "chat",      "web",   "form", "survey",     "x",
+    "facebook", "instagram", "phone", "sms",  "app_review",
 };
 
 /* Top-level fields the body may carry. Anything else is unknown_field, so
@@ -25,8 +25,7 @@ static const char *const s_fields[] = {
     "lang",    "tenant",   "external_id", "received_at",
 };
 
-static const char *const s_customer_fields[] = {"id", "tier", "name",
-                                                "email"};
+static const char *const s_customer_fields[] = {"id", "tier", "name", "email"};
 
 #define S_LANG_MAX 15
 #define S_TENANT_MAX 63
@@ -115,8 +114,8 @@ ingest_channel_known(const char *channel, size_t len)
 /* An optional string field of at most max bytes, copied into dst (which
  * holds at least max + 1). A missing field leaves dst alone. */
 static int
-s_opt_string(const json_t *obj, const char *key, const char *field,
-             size_t max, char *dst, ingest_error_t *err)
+s_opt_string(const json_t *obj, const char *key, const char *field, size_t max,
+             char *dst, ingest_error_t *err)
 {
     const json_t *v = json_object_get(obj, key);
     if (!v)
@@ -126,8 +125,8 @@ s_opt_string(const json_t *obj, const char *key, const char *field,
     size_t len = json_string_length(v);
     if (len > max) {
         ingest_error_set(err, 400, "field_too_long",
-                         "field \"%s\": %zu bytes, at most %zu allowed",
-                         field, len, max);
+                         "field \"%s\": %zu bytes, at most %zu allowed", field,
+                         len, max);
         return -1;
     }
     memcpy(dst, json_string_value(v), len);
@@ -162,8 +161,8 @@ s_customer(json_t *root, kj_customer_t *c, ingest_error_t *err)
     }
     if (!json_is_object(cust))
         return s_wrong_type(err, "customer", "an object", cust);
-    const char *bad = s_unknown_key(cust, s_customer_fields,
-                                    KJ_ARRAY_LEN(s_customer_fields));
+    const char *bad =
+        s_unknown_key(cust, s_customer_fields, KJ_ARRAY_LEN(s_customer_fields));
     if (bad) {
         ingest_error_set(err, 400, "unknown_field",
                          "unknown field \"customer.%s\"",
@@ -176,18 +175,18 @@ s_customer(json_t *root, kj_customer_t *c, ingest_error_t *err)
                          "field \"customer.id\" is required");
         return -1;
     }
-    if (s_opt_string(cust, "id", "customer.id", sizeof c->id - 1, c->id,
-                     err) < 0)
+    if (s_opt_string(cust, "id", "customer.id", sizeof c->id - 1, c->id, err) <
+        0)
         return -1;
     if (c->id[0] == '\0') {
         ingest_error_set(err, 400, "missing_field",
                          "field \"customer.id\" must not be empty");
         return -1;
     }
-    if (s_opt_string(cust, "tier", "customer.tier", sizeof c->tier - 1,
-                     c->tier, err) < 0 ||
-        s_opt_string(cust, "name", "customer.name", sizeof c->name - 1,
-                     c->name, err) < 0 ||
+    if (s_opt_string(cust, "tier", "customer.tier", sizeof c->tier - 1, c->tier,
+                     err) < 0 ||
+        s_opt_string(cust, "name", "customer.name", sizeof c->name - 1, c->name,
+                     err) < 0 ||
         s_opt_string(cust, "email", "customer.email", sizeof c->email - 1,
                      c->email, err) < 0)
         return -1;
@@ -255,8 +254,8 @@ s_tenant(json_t *root, kj_complaint_t *out, ingest_error_t *err)
         kj_strlcpy(out->tenant, "default", sizeof out->tenant);
         return 0;
     }
-    if (s_opt_string(root, "tenant", "tenant", S_TENANT_MAX, out->tenant,
-                     err) < 0)
+    if (s_opt_string(root, "tenant", "tenant", S_TENANT_MAX, out->tenant, err) <
+        0)
         return -1;
     /* Tenants appear in Redis keys and idempotency scopes ("t:key"), so
      * they are kept to a character set that cannot collide with the ':'
@@ -293,8 +292,8 @@ ingest_validate_complaint(const char *body, size_t len, kj_complaint_t *out,
         goto out;
     }
     json_error_t jerr;
-    root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-                      &jerr);
+    root =
+        json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!root) {
         if (json_error_code(&jerr) == json_error_null_character)
             ingest_error_set(err, 400, "invalid_json",
@@ -313,24 +312,21 @@ ingest_validate_complaint(const char *body, size_t len, kj_complaint_t *out,
                          s_type_name(root));
         goto out;
     }
-    const char *bad =
-        s_unknown_key(root, s_fields, KJ_ARRAY_LEN(s_fields));
+    const char *bad = s_unknown_key(root, s_fields, KJ_ARRAY_LEN(s_fields));
     if (bad) {
         ingest_error_set(err, 400, "unknown_field", "unknown field \"%s\"",
                          s_echo(echo, sizeof echo, bad));
         goto out;
     }
     if (s_channel(root, out, err) < 0 ||
-        s_customer(root, &out->customer, err) < 0 ||
-        s_text(root, out, err) < 0)
+        s_customer(root, &out->customer, err) < 0 || s_text(root, out, err) < 0)
         goto out;
-    if (s_opt_string(root, "subject", "subject", KJ_SUBJECT_MAX,
-                     out->subject, err) < 0 ||
-        s_opt_string(root, "lang", "lang", S_LANG_MAX, out->lang_hint,
+    if (s_opt_string(root, "subject", "subject", KJ_SUBJECT_MAX, out->subject,
                      err) < 0 ||
+        s_opt_string(root, "lang", "lang", S_LANG_MAX, out->lang_hint, err) <
+            0 ||
         s_opt_string(root, "external_id", "external_id",
-                     sizeof out->external_id - 1, out->external_id,
-                     err) < 0 ||
+                     sizeof out->external_id - 1, out->external_id, err) < 0 ||
         s_tenant(root, out, err) < 0)
         goto out;
     const json_t *pub = json_object_get(root, "public");
@@ -484,8 +480,7 @@ s_days_from_civil(int64_t y, int m, int d)
 static int
 s_month_days(int y, int m)
 {
-    static const int days[] = {31, 28, 31, 30, 31, 30,
-                               31, 31, 30, 31, 30, 31};
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     return m == 2 && leap ? 29 : days[m - 1];
 }
@@ -540,8 +535,8 @@ ingest_parse_time(const char *s, size_t len, int64_t *ms)
     if (i != len)
         return -1;
     int64_t days = s_days_from_civil(y, mo, d);
-    int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec -
-                   (int64_t)offset_min * 60;
+    int64_t secs =
+        days * 86400 + h * 3600 + mi * 60 + sec - (int64_t)offset_min * 60;
     *ms = secs * 1000 + frac_ms;
     return 0;
 }

@@ -27,16 +27,15 @@
 #define S_STREAM_MAXLEN 100000 /* events kept per partition stream */
 #define S_IDEM_TTL_S 86400     /* Idempotency-Keys are remembered 24 h */
 
-static char *s_redis_url, *s_prefix, *s_admin_addr, *s_log_level,
-    *s_http_addr;
+static char *s_redis_url, *s_prefix, *s_admin_addr, *s_log_level, *s_http_addr;
 static int64_t s_max_attempts, s_lease_ms, s_max_body, s_hwm, s_drain_ms;
 
 static const kj_cfg_opt_t s_opts[] = {
     {"KUJO_REDIS_URL", "redis-url", KJ_CFG_STR, "redis://127.0.0.1:6379/0", 0,
      0, "Redis URL: redis://[:password@]host[:port][/db]", true, true,
      &s_redis_url},
-    {"KUJO_PREFIX", "prefix", KJ_CFG_STR, "kj", 0, 0, "Redis key prefix",
-     false, true, &s_prefix},
+    {"KUJO_PREFIX", "prefix", KJ_CFG_STR, "kj", 0, 0, "Redis key prefix", false,
+     true, &s_prefix},
     {"KUJO_ADMIN_ADDR", "admin-addr", KJ_CFG_STR, "127.0.0.1:9101", 0, 0,
      "admin port (/healthz, /readyz, /metrics) host:port", false, true,
      &s_admin_addr},
@@ -51,8 +50,7 @@ static const kj_cfg_opt_t s_opts[] = {
     {"KUJO_HTTP_ADDR", "http-addr", KJ_CFG_STR, "127.0.0.1:8080", 0, 0,
      "public API host:port", false, true, &s_http_addr},
     {"KUJO_MAX_BODY", "max-body", KJ_CFG_INT, "65536", 1024, 16777216,
-     "largest request body in bytes (larger: 413)", false, false,
-     &s_max_body},
+     "largest request body in bytes (larger: 413)", false, false, &s_max_body},
     {"KUJO_HWM", "hwm", KJ_CFG_INT, "1000", 1, 1000000,
      "ZeroMQ high-water mark toward the classifier", false, false, &s_hwm},
     {"KUJO_DRAIN_MS", "drain-ms", KJ_CFG_INT, "10000", 0, 600000,
@@ -87,12 +85,14 @@ main(int argc, char **argv)
         fprintf(stderr, "kujo-ingest: KUJO_LOG_LEVEL: unknown level \"%s\"\n",
                 s_log_level);
     if (kj_http_sockaddr(s_http_addr, &sa) < 0)
-        fprintf(stderr, "kujo-ingest: KUJO_HTTP_ADDR: expected host:port, "
-                        "got \"%s\"\n",
+        fprintf(stderr,
+                "kujo-ingest: KUJO_HTTP_ADDR: expected host:port, "
+                "got \"%s\"\n",
                 s_http_addr);
     if (kj_http_sockaddr(s_admin_addr, &sa) < 0)
-        fprintf(stderr, "kujo-ingest: KUJO_ADMIN_ADDR: expected host:port, "
-                        "got \"%s\"\n",
+        fprintf(stderr,
+                "kujo-ingest: KUJO_ADMIN_ADDR: expected host:port, "
+                "got \"%s\"\n",
                 s_admin_addr);
     if (level < 0 || kj_http_sockaddr(s_http_addr, &sa) < 0 ||
         kj_http_sockaddr(s_admin_addr, &sa) < 0) {
@@ -148,8 +148,8 @@ main(int argc, char **argv)
         goto out;
     }
     kj_info("listening", "s:http_addr", s_http_addr, "i:http_port",
-            ingest_api_port(api), "s:admin_addr", s_admin_addr,
-            "i:admin_port", kj_admin_port(admin));
+            ingest_api_port(api), "s:admin_addr", s_admin_addr, "i:admin_port",
+            kj_admin_port(admin));
 
     ingest_loop_opts_t lopts = {
         .api = api,

@@ -65,8 +65,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!g_codec)
         g_codec = kj_codec_new();
     ingest_error_t err;
-    if (ingest_validate_complaint((const char *)data, size, &g_c, &err) ==
-        0) {
+    if (ingest_validate_complaint((const char *)data, size, &g_c, &err) == 0) {
         s_check_complaint(&g_c);
         /* What validation accepts must fit the wire and render. */
         memset(&g_env, 0, sizeof g_env);

@@ -92,8 +92,7 @@ static size_t
 s_on_header(char *p, size_t size, size_t n, void *ud)
 {
     s_resp_t *r = ud;
-    s_header_value(p, size * n, "Location:", r->location,
-                   sizeof r->location);
+    s_header_value(p, size * n, "Location:", r->location, sizeof r->location);
     s_header_value(p, size * n, "Allow:", r->allow, sizeof r->allow);
     return size * n;
 }
@@ -112,9 +111,8 @@ s_on_read(char *buf, size_t size, size_t n, void *ud)
 /* One request. type/idem NULL: header not sent. chunked: the body goes
  * without Content-Length. Returns 0 when an answer came. */
 static int
-s_http(const char *method, const char *path, const char *type,
-       const char *idem, const char *body, size_t len, bool chunked,
-       s_resp_t *out)
+s_http(const char *method, const char *path, const char *type, const char *idem,
+       const char *body, size_t len, bool chunked, s_resp_t *out)
 {
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
@@ -190,8 +188,7 @@ s_get_url(const char *url, char *body, size_t size)
 
 /* The answer's JSON field (string), or "". */
 static char *
-s_field(const s_resp_t *r, const char *a, const char *b, char *buf,
-        size_t size)
+s_field(const s_resp_t *r, const char *a, const char *b, char *buf, size_t size)
 {
     buf[0] = '\0';
     json_t *j = json_loads(r->body, 0, NULL);
@@ -250,11 +247,10 @@ setup(void)
     char redis_url[96], http[64], admin[64];
     snprintf(redis_url, sizeof redis_url, "KUJO_REDIS_URL=%s", g_redis.url);
     snprintf(http, sizeof http, "KUJO_HTTP_ADDR=127.0.0.1:%d", g_http_port);
-    snprintf(admin, sizeof admin, "KUJO_ADMIN_ADDR=127.0.0.1:%d",
-             g_admin_port);
-    const char *env[] = {redis_url,           http,
-                         admin,               "KUJO_PREFIX=" PREFIX,
-                         "KUJO_DRAIN_MS=3000", NULL};
+    snprintf(admin, sizeof admin, "KUJO_ADMIN_ADDR=127.0.0.1:%d", g_admin_port);
+    const char *env[] = {
+        redis_url, http, admin, "KUJO_PREFIX=" PREFIX, "KUJO_DRAIN_MS=3000",
+        NULL};
     g_ingest = kj_proc_start("kujo-ingest", KJ_BIN_DIR "/kujo-ingest", NULL,
                              env, g_log);
     cr_assert(ne(ptr, g_ingest, NULL));
@@ -286,8 +282,7 @@ Test(ingest_api, post_then_get)
     cr_assert(eq(long, r->status, 202), "%s", r->body);
     s_field(r, "id", NULL, id, sizeof id);
     cr_assert(eq(sz, strlen(id), 20));
-    cr_assert(eq(str, s_field(r, "state", NULL, buf, sizeof buf),
-                 "received"));
+    cr_assert(eq(str, s_field(r, "state", NULL, buf, sizeof buf), "received"));
     char loc[96];
     snprintf(loc, sizeof loc, "/v1/complaints/%s", id);
     cr_assert(eq(str, r->location, loc));
@@ -296,31 +291,26 @@ Test(ingest_api, post_then_get)
     cr_assert(eq(long, r->status, 200), "%s", r->body);
     json_t *j = json_loads(r->body, 0, NULL);
     cr_assert(ne(ptr, j, NULL), "%s", r->body);
-    cr_assert(eq(str, (char *)json_string_value(json_object_get(j, "id")),
-                 id));
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(j, "id")), id));
     cr_assert(eq(str, (char *)json_string_value(json_object_get(j, "state")),
                  "received"));
-    cr_assert(eq(str,
-                 (char *)json_string_value(json_object_get(j, "channel")),
-                 "x"));
+    cr_assert(
+        eq(str, (char *)json_string_value(json_object_get(j, "channel")), "x"));
     cr_assert(eq(str, (char *)json_string_value(json_object_get(j, "text")),
                  "The app crashes on login"));
-    cr_assert(eq(str,
-                 (char *)json_string_value(json_object_get(j, "subject")),
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(j, "subject")),
                  "login"));
     cr_assert(eq(str, (char *)json_string_value(json_object_get(j, "tenant")),
                  "default"));
     json_t *cust = json_object_get(j, "customer");
     cr_assert(eq(str, (char *)json_string_value(json_object_get(cust, "id")),
                  "c-17"));
-    cr_assert(eq(str,
-                 (char *)json_string_value(json_object_get(cust, "tier")),
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(cust, "tier")),
                  "gold"));
     cr_assert(eq(int, json_is_true(json_object_get(j, "public")), 1));
     cr_assert(eq(i64, json_integer_value(json_object_get(j, "attempts")), 1));
-    cr_assert(eq(sz,
-                 strlen(json_string_value(json_object_get(j, "trace_id"))),
-                 32));
+    cr_assert(
+        eq(sz, strlen(json_string_value(json_object_get(j, "trace_id"))), 32));
     cr_assert(eq(int, json_is_null(json_object_get(j, "triage")), 1));
     cr_assert(eq(int, json_is_null(json_object_get(j, "e2e_ms")), 1));
     json_t *st = json_object_get(json_object_get(j, "stages"), "ingest");
@@ -344,11 +334,11 @@ Test(ingest_api, japanese_complaint_round_trips)
         "\"received_at\":\"2026-11-23T18:00:00+09:00\"}";
     s_resp_t *r = calloc(1, sizeof *r);
     char id[64];
-    cr_assert(eq(int,
-                 s_http("POST", "/v1/complaints",
-                        "application/json; charset=utf-8", NULL, body,
-                        strlen(body), false, r),
-                 0));
+    cr_assert(
+        eq(int,
+           s_http("POST", "/v1/complaints", "application/json; charset=utf-8",
+                  NULL, body, strlen(body), false, r),
+           0));
     cr_assert(eq(long, r->status, 202), "%s", r->body);
     s_field(r, "id", NULL, id, sizeof id);
     char path[96];
@@ -447,11 +437,11 @@ static const s_bad_t s_bad[] = {
      "{\"channel\":\"x\",\"customer\":{\"id\":\"c\"},\"text\":\"\xff\"}", 0,
      400, "invalid_utf8"},
     {"empty text", "POST", "/v1/complaints", JSON, NULL,
-     "{\"channel\":\"x\",\"customer\":{\"id\":\"c\"},\"text\":\"  \"}", 0,
-     400, "empty_text"},
+     "{\"channel\":\"x\",\"customer\":{\"id\":\"c\"},\"text\":\"  \"}", 0, 400,
+     "empty_text"},
     {"unknown channel", "POST", "/v1/complaints", JSON, NULL,
-     "{\"channel\":\"fax\",\"customer\":{\"id\":\"c\"},\"text\":\"t\"}", 0,
-     400, "unknown_channel"},
+     "{\"channel\":\"fax\",\"customer\":{\"id\":\"c\"},\"text\":\"t\"}", 0, 400,
+     "unknown_channel"},
     {"unknown field", "POST", "/v1/complaints", JSON, NULL,
      "{\"channel\":\"x\",\"customer\":{\"id\":\"c\"},\"text\":\"t\","
      "\"priority\":1}",
@@ -483,10 +473,10 @@ static const s_bad_t s_bad[] = {
      NULL, NULL, NULL, 0, 405, "method_not_allowed"},
     {"PUT", "PUT", "/v1/complaints", JSON, NULL, VALID, 0, 405,
      "method_not_allowed"},
-    {"GET unknown id", "GET", "/v1/complaints/0000000000000000000f", NULL,
-     NULL, NULL, 0, 404, "no_such_complaint"},
-    {"GET malformed id", "GET", "/v1/complaints/not-an-id", NULL, NULL, NULL,
-     0, 404, "not_found"},
+    {"GET unknown id", "GET", "/v1/complaints/0000000000000000000f", NULL, NULL,
+     NULL, 0, 404, "no_such_complaint"},
+    {"GET malformed id", "GET", "/v1/complaints/not-an-id", NULL, NULL, NULL, 0,
+     404, "not_found"},
     {"GET upper-case id", "GET", "/v1/complaints/0000000000000000000F", NULL,
      NULL, NULL, 0, 404, "not_found"},
     {"unknown path", "GET", "/v2/complaints", NULL, NULL, NULL, 0, 404,
@@ -525,20 +515,18 @@ Test(ingest_api, bad_requests_change_nothing)
         const char *idem = t->idem;
         if (idem && strcmp(idem, "<long>") == 0)
             idem = long_key;
-        int rc = s_http(t->method, t->path, t->type, idem, body, len,
-                        t->chunked, r);
+        int rc =
+            s_http(t->method, t->path, t->type, idem, body, len, t->chunked, r);
         cr_expect(eq(int, rc, 0), "%s: no answer", t->name);
-        cr_expect(eq(long, r->status, t->status), "%s: %s", t->name,
-                  r->body);
+        cr_expect(eq(long, r->status, t->status), "%s: %s", t->name, r->body);
         char code[64];
         cr_expect(eq(str, s_field(r, "error", "code", code, sizeof code),
                      (char *)t->code),
                   "%s: %s", t->name, r->body);
         char msg[256];
-        cr_expect(gt(sz, strlen(s_field(r, "error", "message", msg,
-                                        sizeof msg)),
-                     0),
-                  "%s", t->name);
+        cr_expect(
+            gt(sz, strlen(s_field(r, "error", "message", msg, sizeof msg)), 0),
+            "%s", t->name);
         if (t->status == 405)
             cr_expect(gt(sz, strlen(r->allow), 0), "%s: no Allow header",
                       t->name);
@@ -559,11 +547,11 @@ Test(ingest_api, endless_chunked_upload_is_cut_off)
     char *body = malloc(len);
     memset(body, ' ', len);
     s_resp_t *r = calloc(1, sizeof *r);
-    cr_assert(eq(int,
-                 s_http("POST", "/v1/complaints", JSON, NULL, body, len, true,
-                        r),
-                 -1),
-              "answered %ld", r->status);
+    cr_assert(
+        eq(int,
+           s_http("POST", "/v1/complaints", JSON, NULL, body, len, true, r),
+           -1),
+        "answered %ld", r->status);
     free(body);
     cr_assert(eq(int, s_post(BODY_EN, NULL, r), 0));
     cr_assert(eq(long, r->status, 202));
@@ -580,20 +568,24 @@ Test(ingest_api, replay_puts_a_dead_record_back)
     /* Not dead yet. */
     cr_assert(eq(int, s_http("POST", path, NULL, NULL, NULL, 0, false, r), 0));
     cr_assert(eq(long, r->status, 409), "%s", r->body);
-    cr_assert(eq(str, s_field(r, "error", "code", buf, sizeof buf),
-                 "not_dead"));
+    cr_assert(
+        eq(str, s_field(r, "error", "code", buf, sizeof buf), "not_dead"));
 
     /* Dead-letter it the way a stage would: a failed attempt with no
      * attempts left. */
     char err[128];
     kj_redis_t *redis = kj_redis_new(g_redis.url, 2000, err, sizeof err);
     cr_assert(ne(ptr, redis, NULL), "%s", err);
-    kj_store_opts_t so = {.prefix = PREFIX, .lease_ms = 10000,
-                          .max_attempts = 1, .stream_maxlen = 1000,
+    kj_store_opts_t so = {.prefix = PREFIX,
+                          .lease_ms = 10000,
+                          .max_attempts = 1,
+                          .stream_maxlen = 1000,
                           .idem_ttl_s = 60};
     kj_store_t *store = kj_store_new(redis, &so);
-    kj_store_retry_t rt = {.id = id, .state = "received",
-                           .next_ms = kj_now_ms(), .error = "test: gave up"};
+    kj_store_retry_t rt = {.id = id,
+                           .state = "received",
+                           .next_ms = kj_now_ms(),
+                           .error = "test: gave up"};
     cr_assert(eq(int, kj_store_retry(store, &rt, 1, kj_now_ms()), 0));
     cr_assert(eq(int, rt.result, 2));
     kj_store_destroy(&store);
@@ -603,17 +595,15 @@ Test(ingest_api, replay_puts_a_dead_record_back)
     snprintf(get, sizeof get, "/v1/complaints/%s", id);
     cr_assert(eq(int, s_http("GET", get, NULL, NULL, NULL, 0, false, r), 0));
     cr_assert(eq(str, s_field(r, "state", NULL, buf, sizeof buf), "dead"));
-    cr_assert(eq(str, s_field(r, "reason", NULL, buf, sizeof buf),
-                 "test: gave up"));
+    cr_assert(
+        eq(str, s_field(r, "reason", NULL, buf, sizeof buf), "test: gave up"));
 
     cr_assert(eq(int, s_http("POST", path, NULL, NULL, NULL, 0, false, r), 0));
     cr_assert(eq(long, r->status, 202), "%s", r->body);
-    cr_assert(eq(str, s_field(r, "state", NULL, buf, sizeof buf),
-                 "replayed"));
+    cr_assert(eq(str, s_field(r, "state", NULL, buf, sizeof buf), "replayed"));
     cr_assert(eq(str, s_field(r, "id", NULL, buf, sizeof buf), id));
     cr_assert(eq(int, s_http("GET", get, NULL, NULL, NULL, 0, false, r), 0));
-    cr_assert(eq(str, s_field(r, "state", NULL, buf, sizeof buf),
-                 "received"));
+    cr_assert(eq(str, s_field(r, "state", NULL, buf, sizeof buf), "received"));
     free(r);
 }
 
@@ -625,11 +615,11 @@ Test(ingest_api, accepted_complaint_is_pushed_to_a_registered_classifier)
     char err[128];
     kj_redis_t *redis = kj_redis_new(g_redis.url, 2000, err, sizeof err);
     cr_assert(ne(ptr, redis, NULL));
-    cr_assert(eq(int,
-                 kj_registry_heartbeat(redis, PREFIX, "classifier",
-                                       kj_pull_endpoint(pull), kj_now_ms(),
-                                       60000),
-                 0));
+    cr_assert(
+        eq(int,
+           kj_registry_heartbeat(redis, PREFIX, "classifier",
+                                 kj_pull_endpoint(pull), kj_now_ms(), 60000),
+           0));
     /* ingest follows the registry once a second. */
     char metrics[65536], url[96];
     snprintf(url, sizeof url, "%s/metrics", g_admin);
@@ -683,9 +673,10 @@ Test(ingest_api, metrics_pass_promtool)
     snprintf(url, sizeof url, "%s/metrics", g_admin);
     cr_assert(eq(long, s_get_url(url, page, 1 << 20), 200));
     double v = 0;
-    cr_assert(ge(int, kj_prom_value(page, "kujo_http_requests_total",
-                                    "code=\"202\"", &v),
-                 1));
+    cr_assert(
+        ge(int,
+           kj_prom_value(page, "kujo_http_requests_total", "code=\"202\"", &v),
+           1));
     cr_assert(eq(dbl, v, 1.0));
     kj_prom_value(page, "kujo_http_requests_total", "code=\"400\"", &v);
     cr_assert(eq(dbl, v, 1.0));
@@ -716,8 +707,8 @@ Test(ingest_api, redis_down_answers_503_and_not_ready)
     char code[64];
     cr_assert(eq(int, s_post(BODY_EN, NULL, r), 0));
     cr_assert(eq(long, r->status, 503), "%s", r->body);
-    cr_assert(eq(str, s_field(r, "error", "code", code, sizeof code),
-                 "unavailable"));
+    cr_assert(
+        eq(str, s_field(r, "error", "code", code, sizeof code), "unavailable"));
     cr_assert(eq(int,
                  s_http("GET", "/v1/complaints/0000000000000000000f", NULL,
                         NULL, NULL, 0, false, r),
@@ -796,8 +787,7 @@ Test(ingest_api, sigterm_finishes_requests_in_flight_then_exits_0)
     close(fd);
     cr_assert(eq(int, strncmp(answer, "HTTP/1.1 202", 12), 0), "%s", answer);
     /* Draining: the client is told not to reuse this connection. */
-    cr_assert(ne(ptr, strstr(answer, "Connection: close"), NULL), "%s",
-              answer);
+    cr_assert(ne(ptr, strstr(answer, "Connection: close"), NULL), "%s", answer);
 
     int status = kj_proc_wait(g_ingest, 5000);
     cr_assert(ne(int, status, -1), "still running 5 s after SIGTERM");

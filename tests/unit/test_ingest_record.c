@@ -98,19 +98,18 @@ Test(ingest_record, received_record)
     cr_assert(eq(str, (char *)s_str(j, "subject"), ""));
     cr_assert(eq(str, (char *)s_str(j, "text"),
                  "アプリが落ちます mail me at secret@example.com"));
-    cr_assert(eq(str, (char *)s_str(j, "received_at"),
-                 "2026-11-23T09:00:00.000Z"));
-    cr_assert(eq(str, (char *)s_str(j, "accepted_at"),
-                 "2026-11-23T09:00:00.123Z"));
-    cr_assert(eq(str, (char *)s_str(j, "created_at"),
-                 "2026-11-23T09:00:00.123Z"));
+    cr_assert(
+        eq(str, (char *)s_str(j, "received_at"), "2026-11-23T09:00:00.000Z"));
+    cr_assert(
+        eq(str, (char *)s_str(j, "accepted_at"), "2026-11-23T09:00:00.123Z"));
+    cr_assert(
+        eq(str, (char *)s_str(j, "created_at"), "2026-11-23T09:00:00.123Z"));
     cr_assert(eq(int, s_type(j, "triage"), JSON_NULL));
     cr_assert(eq(int, s_type(j, "assignment"), JSON_NULL));
     cr_assert(eq(int, s_type(j, "e2e_ms"), JSON_NULL));
     cr_assert(eq(int, s_type(j, "reason"), JSON_NULL));
     cr_assert(eq(sz, json_array_size(json_object_get(j, "deliveries")), 0));
-    json_t *ingest =
-        json_object_get(json_object_get(j, "stages"), "ingest");
+    json_t *ingest = json_object_get(json_object_get(j, "stages"), "ingest");
     cr_assert(eq(i64, json_integer_value(json_object_get(ingest, "in_ms")),
                  1795424400100LL));
     cr_assert(eq(i64, json_integer_value(json_object_get(ingest, "out_ms")),
@@ -148,14 +147,12 @@ Test(ingest_record, delivered_record)
     a->due_at_ms = 1795428000000LL;
     kj_strlcpy(a->rule, "ja-outage", sizeof a->rule);
     kj_delivery_t *d = kj_envelope_delivery(&env, "team_alert");
-    kj_strlcpy(d->endpoint, "http://hooks.example/care",
-               sizeof d->endpoint);
+    kj_strlcpy(d->endpoint, "http://hooks.example/care", sizeof d->endpoint);
     kj_strlcpy(d->status, "delivered", sizeof d->status);
     d->attempts = 2;
     d->http_status = 200;
     d->at_ms = 1795424400140LL;
-    kj_envelope_stamp(&env, "classifier", 1795424400121LL,
-                      1795424400125LL);
+    kj_envelope_stamp(&env, "classifier", 1795424400121LL, 1795424400125LL);
     kj_envelope_stamp(&env, "notifier", 1795424400130LL, 1795424400142LL);
 
     json_t *j = s_render(&rec, &env);
@@ -165,11 +162,11 @@ Test(ingest_record, delivered_record)
                  "アプリが落ちます mail me at [email]"));
     json_t *tr = json_object_get(j, "triage");
     cr_assert(eq(str, (char *)s_str(tr, "language"), "ja"));
-    cr_assert(eq(dbl, json_real_value(json_object_get(tr,
-                                                      "language_confidence")),
+    cr_assert(eq(dbl,
+                 json_real_value(json_object_get(tr, "language_confidence")),
                  0.98));
-    cr_assert(eq(dbl, json_real_value(json_object_get(tr, "sentiment_score")),
-                 -0.7));
+    cr_assert(
+        eq(dbl, json_real_value(json_object_get(tr, "sentiment_score")), -0.7));
     cr_assert(eq(int, s_type(tr, "actionable"), JSON_TRUE));
     json_t *pii = json_array_get(json_object_get(tr, "pii"), 0);
     cr_assert(eq(str, (char *)s_str(pii, "kind"), "email"));
@@ -177,15 +174,14 @@ Test(ingest_record, delivered_record)
     cr_assert(eq(i64, json_integer_value(json_object_get(pii, "end")), 56));
     json_t *as = json_object_get(j, "assignment");
     cr_assert(eq(str, (char *)s_str(as, "team"), "care-ja"));
-    cr_assert(eq(str, (char *)s_str(as, "due_at"),
-                 "2026-11-23T10:00:00.000Z"));
+    cr_assert(eq(str, (char *)s_str(as, "due_at"), "2026-11-23T10:00:00.000Z"));
     cr_assert(eq(i64, json_integer_value(json_object_get(as, "due_at_ms")),
                  1795428000000LL));
     cr_assert(eq(int, s_type(as, "resolve_due_at"), JSON_NULL));
     json_t *dl = json_array_get(json_object_get(j, "deliveries"), 0);
     cr_assert(eq(str, (char *)s_str(dl, "kind"), "team_alert"));
-    cr_assert(eq(i64, json_integer_value(json_object_get(dl, "http_status")),
-                 200));
+    cr_assert(
+        eq(i64, json_integer_value(json_object_get(dl, "http_status")), 200));
     cr_assert(eq(str, (char *)s_str(dl, "at"), "2026-11-23T09:00:00.140Z"));
     json_t *stages = json_object_get(j, "stages");
     cr_assert(eq(sz, json_object_size(stages), 3));

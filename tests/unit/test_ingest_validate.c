@@ -122,8 +122,9 @@ static const s_case_t s_bad[] = {
      "\"text\""},
     {"channel number", "{\"channel\":7," OK_CUST ",\"text\":\"hi\"}", 400,
      "wrong_type", "field \"channel\": expected a string, got number"},
-    {"customer string", "{\"channel\":\"x\",\"customer\":\"c1\",\"text\":\"hi\"}",
-     400, "wrong_type", "field \"customer\": expected an object, got string"},
+    {"customer string",
+     "{\"channel\":\"x\",\"customer\":\"c1\",\"text\":\"hi\"}", 400,
+     "wrong_type", "field \"customer\": expected an object, got string"},
     {"customer id number",
      "{\"channel\":\"x\",\"customer\":{\"id\":17},\"text\":\"hi\"}", 400,
      "wrong_type", "field \"customer.id\": expected a string, got number"},
@@ -139,16 +140,15 @@ static const s_case_t s_bad[] = {
      "field \"public\": expected a boolean, got string"},
     {"subject number", "{" OK_REST ",\"subject\":1.5}", 400, "wrong_type",
      "\"subject\""},
-    {"lang object", "{" OK_REST ",\"lang\":{}}", 400, "wrong_type",
-     "\"lang\""},
+    {"lang object", "{" OK_REST ",\"lang\":{}}", 400, "wrong_type", "\"lang\""},
     {"external_id number", "{" OK_REST ",\"external_id\":123}", 400,
      "wrong_type", "\"external_id\""},
     {"received_at number", "{" OK_REST ",\"received_at\":1700000000}", 400,
      "wrong_type", "\"received_at\""},
     {"tenant upper case", "{" OK_REST ",\"tenant\":\"Acme\"}", 400,
      "wrong_type", "\"tenant\""},
-    {"tenant with colon", "{" OK_REST ",\"tenant\":\"a:b\"}", 400,
-     "wrong_type", "\"tenant\""},
+    {"tenant with colon", "{" OK_REST ",\"tenant\":\"a:b\"}", 400, "wrong_type",
+     "\"tenant\""},
     {"tenant empty", "{" OK_REST ",\"tenant\":\"\"}", 400, "wrong_type",
      "\"tenant\""},
     {"empty text", "{\"channel\":\"x\"," OK_CUST ",\"text\":\"\"}", 400,
@@ -161,9 +161,9 @@ static const s_case_t s_bad[] = {
      400, "empty_text", NULL},
     {"unknown channel", "{\"channel\":\"fax\"," OK_CUST ",\"text\":\"hi\"}",
      400, "unknown_channel", NULL},
-    {"channel case matters", "{\"channel\":\"Email\"," OK_CUST
-                             ",\"text\":\"hi\"}",
-     400, "unknown_channel", NULL},
+    {"channel case matters",
+     "{\"channel\":\"Email\"," OK_CUST ",\"text\":\"hi\"}", 400,
+     "unknown_channel", NULL},
     {"unknown field", "{" OK_REST ",\"custmer\":1}", 400, "unknown_field",
      "unknown field \"custmer\""},
     {"unknown customer field",
@@ -269,7 +269,8 @@ Test(ingest_validate, text_of_8192_multibyte_bytes_is_accepted)
     /* 2730 three-byte characters + 2 ASCII = 8192 bytes exactly. */
     size_t size = 9000;
     char *body = malloc(size);
-    char *p = body + sprintf(body, "{\"channel\":\"x\"," OK_CUST ",\"text\":\"");
+    char *p =
+        body + sprintf(body, "{\"channel\":\"x\"," OK_CUST ",\"text\":\"");
     for (int i = 0; i < 2730; i++)
         p += sprintf(p, "苦");
     p += sprintf(p, "ok\"}");
@@ -282,9 +283,9 @@ Test(ingest_validate, text_of_8192_multibyte_bytes_is_accepted)
 
 Test(ingest_validate, every_channel_is_known)
 {
-    static const char *ch[] = {"email", "chat",  "web",       "form",
+    static const char *ch[] = {"email",  "chat", "web",       "form",
                                "survey", "x",    "facebook",  "instagram",
-                               "phone", "sms",   "app_review"};
+                               "phone",  "sms",  "app_review"};
     for (size_t i = 0; i < sizeof ch / sizeof ch[0]; i++)
         cr_expect(ingest_channel_known(ch[i], strlen(ch[i])), "%s", ch[i]);
     cr_expect(not(ingest_channel_known("xx", 2)));
@@ -375,8 +376,8 @@ Test(ingest_validate, content_types)
         "",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        cr_expect(eq(int, ingest_validate_content_type(bad[i], &err), -1),
-                  "%s", bad[i]);
+        cr_expect(eq(int, ingest_validate_content_type(bad[i], &err), -1), "%s",
+                  bad[i]);
         cr_expect(eq(u32, err.status, 415));
         cr_expect(eq(str, err.code, "unsupported_media_type"));
     }
@@ -396,9 +397,10 @@ Test(ingest_validate, messages_are_printable_ascii)
 {
     /* A field name with non-ASCII and control characters is echoed back
      * safely, shortened. */
-    const char *body = "{" OK_REST ",\"フィールド\\u0001xxxxxxxxxxxxxxxxxxxxxxxx"
-                       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                       "xxxxxxxxxxx\":1}";
+    const char *body =
+        "{" OK_REST ",\"フィールド\\u0001xxxxxxxxxxxxxxxxxxxxxxxx"
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        "xxxxxxxxxxx\":1}";
     kj_complaint_t c;
     ingest_error_t err;
     cr_assert(eq(int, s_check(body, &c, &err), -1));
