@@ -54,16 +54,17 @@ struct analytics_consumer {
     kj_gauge_t *depth;                    /* queue_depth: pending + lag */
 };
 
+/* The key layout is kj_store_key's: the partition in decimal. */
 int
 analytics_stream_key(const char *prefix, int p, char *buf, size_t size)
 {
-    return snprintf(buf, size, "%s:{%x}:events", prefix, p);
+    return snprintf(buf, size, "%s:{%d}:events", prefix, p);
 }
 
 int
 analytics_stats_key(const char *prefix, int p, char *buf, size_t size)
 {
-    return snprintf(buf, size, "%s:{%x}:stats", prefix, p);
+    return snprintf(buf, size, "%s:{%d}:stats", prefix, p);
 }
 
 analytics_consumer_t *

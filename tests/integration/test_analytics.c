@@ -17,12 +17,14 @@
 #include "kj_harness.h"
 #include "kj_id.h"
 #include "kj_redis.h"
+#include "kj_store.h"
 #include "kj_testredis.h"
 #include "kj_util.h"
 
 typedef struct {
     kj_testredis_t redis;
     kj_redis_t *r;
+    kj_store_t *store; /* only for its key layout */
     kj_codec_t *codec;
     char prefix[32];
     char log[128];
@@ -48,6 +50,10 @@ world_up(void)
     W.rng = kj_seed();
     W.client = kj_client_new(3000);
     snprintf(W.prefix, sizeof W.prefix, "ita%d", (int)getpid());
+    const kj_store_opts_t so = {.prefix = W.prefix, .lease_ms = 1000,
+                                .max_attempts = 5};
+    W.store = kj_store_new(W.r, &so);
+    cr_assert_not_null(W.store);
     snprintf(W.log, sizeof W.log, "/tmp/kj-it-analytics-%d.log",
              (int)getpid());
     unlink(W.log);
@@ -59,6 +65,7 @@ world_down(void)
     kj_proc_destroy(&W.proc);
     kj_client_destroy(&W.client);
     kj_codec_destroy(&W.codec);
+    kj_store_destroy(&W.store);
     kj_redis_destroy(&W.r);
     kj_testredis_stop(&W.redis);
     unlink(W.log);
@@ -94,9 +101,9 @@ add_event(const char *id, const char *state, const char *channel,
     const uint8_t *out;
     int len = kj_event_encode(W.codec, &ev, &out);
     cr_assert(gt(int, len, 0));
+    /* The stages' key layout, from the store itself. */
     char key[64];
-    snprintf(key, sizeof key, "%s:{%x}:events", W.prefix,
-             kj_id_partition(id));
+    kj_store_key(W.store, key, sizeof key, kj_id_partition(id), "events");
     redisReply *r = kj_redis_command(W.r, "XADD %s * e %b", key, out,
                                      (size_t)len);
     cr_assert_not_null(r);
@@ -332,7 +339,7 @@ Test(analytics, takes_over_entries_left_pending_by_a_dead_consumer)
     add_event(a, "classified", "chat", "en", "other", "neutral", "", 0);
     /* A consumer that read both entries and died before applying them. */
     char key[64];
-    snprintf(key, sizeof key, "%s:{3}:events", W.prefix);
+    kj_store_key(W.store, key, sizeof key, 3, "events");
     redisReply *r =
         kj_redis_command(W.r, "XGROUP CREATE %s analytics 0 MKSTREAM", key);
     freeReplyObject(r);
@@ -381,7 +388,7 @@ Test(analytics, undecodable_entry_is_acked_and_counted_as_failed)
     kj_id_new(a, kj_now_ms(), 5, &W.rng);
     add_event(a, "received", "web", "", "", "", "", 0);
     char key[64];
-    snprintf(key, sizeof key, "%s:{5}:events", W.prefix);
+    kj_store_key(W.store, key, sizeof key, 5, "events");
     redisReply *r = kj_redis_command(W.r, "XADD %s * e %s", key,
                                      "\xff\xff not protobuf");
     freeReplyObject(r);
