@@ -553,7 +553,10 @@ s_tick(kj_stage_t *self)
             s_redis_failed(self, "heartbeat");
         }
     }
-    if (self->push && mono >= self->next_peers) {
+    /* Once a call failed, the rest of this tick would only wait out the
+     * same timeout again. */
+    if (self->push && mono >= self->next_peers &&
+        kj_mono_ms() >= self->backoff_until) {
         self->next_peers = mono + S_SECOND_MS;
         char **list = NULL;
         int n = kj_registry_list(self->redis, self->prefix, self->next, now,
@@ -568,7 +571,7 @@ s_tick(kj_stage_t *self)
         if (list)
             kj_registry_free(list);
     }
-    if (mono >= self->next_depth) {
+    if (mono >= self->next_depth && kj_mono_ms() >= self->backoff_until) {
         self->next_depth = mono + S_SECOND_MS;
         int64_t depth = kj_store_depth(self->store, self->in_state);
         if (depth >= 0)
