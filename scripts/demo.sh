@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# make demo: install what is missing, build, run the whole pipeline on
+# examples/complaints.ndjson with a private redis-server and a local webhook
+# receiver on free loopback ports, print what kujo made of each complaint and
+# the analytics summary, then stop everything it started.
+#   BUILD=build-x scripts/demo.sh   use another build directory
+#   KEEP=1 scripts/demo.sh          keep the logs directory afterwards
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+BIN="$ROOT/$BUILD/bin"
+INPUT=${INPUT:-$ROOT/examples/complaints.ndjson}
+PREFIX=demo
+SECRET="demo-$RANDOM$RANDOM"
+TIMEOUT_S=60 # bound on waiting for the pipeline to finish
+
+say() { printf '%s\n' "$*" >&2; }
+now_ms() {
+    local t=${EPOCHREALTIME/[.,]/}
+    echo $((t / 1000))
+}
+
+cd "$ROOT"
+"$ROOT/scripts/deps.sh"
+say "demo: building into $BUILD/"
+cmake -S . -B "$BUILD" >/dev/null
+cmake --build "$BUILD" -j "$(nproc)" >/dev/null
+
+TMP=$(mktemp -d /tmp/kujo-demo.XXXXXX)
+infra=()  # redis and the webhook receiver: stopped last
+svcs=()   # the five services
+declare -A pid_of
+failed=0
+
+# TERM a list of pids, wait up to 5 s for them, then KILL what is left.
+stop_pids() {
+    [ $# -gt 0 ] || return 0
+    kill -TERM "$@" 2>/dev/null || true
+    local deadline=$(($(now_ms) + 5000))
+    while [ "$(now_ms)" -lt "$deadline" ]; do
+        local alive=0 p
+        for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    kill -KILL "$@" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    # Services first (they drain into Redis), then Redis and the receiver.
+    stop_pids "${svcs[@]}"
+    stop_pids "${infra[@]}"
+    wait 2>/dev/null || true
+    if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ]; then
+        say ""
+        say "demo: FAILED (exit $rc)."
+        for f in "$TMP"/*.log; do
+            [ -s "$f" ] || continue
+            say "----- $(basename "$f") (last 10 lines)"
+            tail -n 10 "$f" >&2
+        done
+        say "demo: logs kept in $TMP"
+    elif [ -n "${KEEP:-}" ]; then
+        say "demo: logs kept in $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'say ""; say "demo: interrupted"; exit 130' INT TERM
+
+die() {
+    say ""
+    say "demo: $*"
+    failed=1
+    exit 1
+}
+
+# Nine distinct free loopback ports, found in one go (python3 starts slowly
+# on small machines): redis, receiver, five admin ports, two HTTP APIs.
+mapfile -t PORTS < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(9)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print("\n".join(str(s.getsockname()[1]) for s in socks))')
+[ ${#PORTS[@]} -eq 9 ] || die "could not find free ports"
+
+# start KIND NAME CMD...: run in the background, output to $TMP/NAME.log.
+start() {
+    local kind=$1 name=$2
+    shift 2
+    "$@" >"$TMP/$name.log" 2>&1 &
+    pid_of[$name]=$!
+    if [ "$kind" = infra ]; then infra+=($!); else svcs+=($!); fi
+}
+
+ccurl() { curl --noproxy '*' -s --max-time 5 "$@"; }
+
+# wait_ready NAME ADMIN: until GET /readyz is 200, at most 15 s.
+wait_ready() {
+    local name=$1 addr=$2 deadline=$(($(now_ms) + 15000))
+    while [ "$(now_ms)" -lt "$deadline" ]; do
+        kill -0 "${pid_of[$name]}" 2>/dev/null ||
+            die "kujo-$name exited at start-up (see $TMP/$name.log)"
+        ccurl -f "http://$addr/readyz" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    die "kujo-$name is not ready after 15 s (see $TMP/$name.log)"
+}
+
+# Redis, private to this run.
+RP=${PORTS[0]}
+start infra redis redis-server --bind 127.0.0.1 --port "$RP" --dir "$TMP" \
+    --save '' --appendonly no
+deadline=$(($(now_ms) + 5000))
+until redis-cli -p "$RP" ping >/dev/null 2>&1; do
+    [ "$(now_ms)" -lt "$deadline" ] || die "redis-server did not start"
+    sleep 0.1
+done
+
+# The team's webhook: a real receiver that checks every signature.
+SINK=${PORTS[1]}
+start infra webhook-sink "$BIN/kujo-webhook-sink" --addr "127.0.0.1:$SINK" \
+    --secret "$SECRET" --log "$TMP/alerts.ndjson"
+
+export KUJO_REDIS_URL="redis://127.0.0.1:$RP/0" KUJO_PREFIX=$PREFIX
+export KUJO_LOG_LEVEL=info KUJO_DRAIN_MS=2000
+declare -A admin
+i=2
+for svc in ingest classifier router notifier analytics; do
+    admin[$svc]=127.0.0.1:${PORTS[$i]}
+    i=$((i + 1))
+done
+HTTP=127.0.0.1:${PORTS[7]}
+STATS=127.0.0.1:${PORTS[8]}
+say "demo: starting redis, a webhook receiver and the five services (logs in $TMP)"
+KUJO_ADMIN_ADDR=${admin[notifier]} KUJO_WEBHOOK_URL="http://127.0.0.1:$SINK/alerts" \
+    KUJO_WEBHOOK_SECRET=$SECRET start svc notifier "$BIN/kujo-notifier"
+for svc in router classifier; do
+    KUJO_ADMIN_ADDR=${admin[$svc]} KUJO_RULES="$ROOT/deploy/rules.json" \
+        start svc "$svc" "$BIN/kujo-$svc"
+done
+KUJO_ADMIN_ADDR=${admin[analytics]} KUJO_HTTP_ADDR=$STATS \
+    start svc analytics "$BIN/kujo-analytics"
+KUJO_ADMIN_ADDR=${admin[ingest]} KUJO_HTTP_ADDR=$HTTP \
+    start svc ingest "$BIN/kujo-ingest"
+
+for svc in notifier router classifier analytics ingest; do
+    wait_ready "$svc" "${admin[$svc]}"
+done
+# The stages find each other through the registry in Redis; wait until
+# each has announced itself and its upstream has connected, so the first
+# complaints flow at once instead of waiting for a lease to run out.
+for stage in classifier router notifier; do
+    deadline=$(($(now_ms) + 10000))
+    while :; do
+        n=$(redis-cli -p "$RP" zcount "$PREFIX:reg:$stage" "$(now_ms)" +inf 2>/dev/null || echo 0)
+        [ "${n:-0}" -ge 1 ] && break
+        [ "$(now_ms)" -lt "$deadline" ] || die "kujo-$stage did not register in Redis"
+        sleep 0.1
+    done
+done
+for svc in ingest classifier router; do
+    deadline=$(($(now_ms) + 3000))
+    while [ "$(now_ms)" -lt "$deadline" ]; do
+        page=$(ccurl "http://${admin[$svc]}/metrics" || true)
+        grep -Eq '^kujo_downstream_peers(\{[^}]*\})? [1-9]' <<<"$page" && break
+        sleep 0.1
+    done
+done
+
+# Post every complaint: one curl, one request (and one answer file) each.
+args=()
+total=0
+while IFS= read -r line || [ -n "$line" ]; do
+    [ -z "${line// /}" ] && continue
+    total=$((total + 1))
+    printf '%s' "$line" >"$TMP/post-$total.json"
+    [ "$total" -gt 1 ] && args+=(--next)
+    args+=(--noproxy '*' -s --max-time 10 -o "$TMP/answer-$total.json"
+        -w '%{http_code}\n' -H 'Content-Type: application/json'
+        -H "Idempotency-Key: demo-$total" --data-binary "@$TMP/post-$total.json"
+        "http://$HTTP/v1/complaints")
+done <"$INPUT"
+[ "$total" -gt 0 ] || die "no complaints in $INPUT"
+mapfile -t codes < <(curl "${args[@]}" || true)
+ids=()
+for n in $(seq "$total"); do
+    code=${codes[$((n - 1))]:-000}
+    if [ "$code" != 202 ] && [ "$code" != 200 ]; then
+        die "POST #$n answered $code: $(cat "$TMP/answer-$n.json" 2>/dev/null)"
+    fi
+    ids+=("$(jq -r .id "$TMP/answer-$n.json")")
+done
+say "demo: posted $total complaints from ${INPUT#"$ROOT"/}"
+
+# Follow them until each is delivered or dead.
+urls() { local id; for id in "$@"; do printf 'http://%s/v1/complaints/%s\n' "$HTTP" "$id"; done; }
+declare -A final
+deadline=$(($(now_ms) + TIMEOUT_S * 1000))
+while :; do
+    pending=()
+    for id in "${ids[@]}"; do [ -n "${final[$id]:-}" ] || pending+=("$id"); done
+    if [ ${#pending[@]} -gt 0 ]; then
+        # One curl for all of them; jq reads the stream of records.
+        while IFS=$'\t' read -r id st; do
+            case "$st" in delivered | dead) final[$id]=$st ;; esac
+        done < <(urls "${pending[@]}" | xargs curl --noproxy '*' -s --max-time 10 |
+            jq -r '[.id, .state] | @tsv' 2>/dev/null || true)
+    fi
+    delivered=0
+    dead=0
+    for id in "${ids[@]}"; do
+        case "${final[$id]:-}" in
+        delivered) delivered=$((delivered + 1)) ;;
+        dead) dead=$((dead + 1)) ;;
+        esac
+    done
+    printf '\rdemo: delivered %d/%d, dead %d ' "$delivered" "$total" "$dead" >&2
+    [ $((delivered + dead)) -ge "$total" ] && break
+    [ "$(now_ms)" -lt "$deadline" ] ||
+        die "only $delivered of $total delivered after ${TIMEOUT_S} s"
+    sleep 0.2
+done
+printf '\n\n' >&2
+
+# What kujo made of each complaint.
+row() { printf '%-8s  %-10s  %-4s  %-15s  %-8s  %-12s  %-4s  %-5s  %-9s  %6s\n' "$@"; }
+row id channel lang category urgency team prio due state e2e_ms
+row -------- ---------- ---- --------------- -------- ------------ ---- ----- --------- ------
+while IFS=$'\t' read -r a b c d e f g h i j; do
+    row "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i" "$j"
+done < <(urls "${ids[@]}" | xargs curl --noproxy '*' -s --max-time 10 | jq -r '[
+        (.id // "?" | .[-8:]),
+        (.channel // "-"),
+        (.triage.language // "-"),
+        (.triage.category // "-"),
+        (.triage.urgency // "-"),
+        (.assignment.team // "-"),
+        (.assignment.priority // "-"),
+        (.assignment.due_at // "" | if . == "" then "-" else .[11:16] end),
+        (.state // "-"),
+        (.e2e_ms // "-" | tostring)] | @tsv')
+printf '(id: last 8 hex digits; due: first reply due, HH:MM UTC; e2e_ms: ingest in -> webhook answered)\n\n'
+
+alerts=$(wc -l <"$TMP/alerts.ndjson" 2>/dev/null || echo 0)
+signed=$(jq -s '[.[] | select(.signature_ok == true)] | length' "$TMP/alerts.ndjson" 2>/dev/null || echo 0)
+printf 'webhook receiver: %s alerts, %s with a valid Kujo-Signature\n\n' "$alerts" "$signed"
+
+# Analytics reads the event streams on its own schedule; give it a moment
+# to count what was delivered.
+stats=""
+deadline=$(($(now_ms) + 10000))
+while :; do
+    stats=$(ccurl "http://$STATS/v1/stats" || true)
+    got=$(jq -r '.delivered // 0' <<<"$stats" 2>/dev/null || echo 0)
+    [ "${got:-0}" -ge "$delivered" ] && break
+    if [ "$(now_ms)" -ge "$deadline" ]; then
+        say "demo: analytics counted $got of $delivered delivered after 10 s"
+        break
+    fi
+    sleep 0.2
+done
+printf 'analytics (GET /v1/stats):\n'
+jq . <<<"$stats" || die "analytics answered no JSON: $stats"
+
+[ "$dead" -eq 0 ] || die "$dead complaints were dead-lettered"
+say ""
+say "demo: done"
