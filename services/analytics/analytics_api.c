@@ -20,11 +20,11 @@
 #define S_REDIS_TIMEOUT_MS 1000
 
 struct analytics_api {
-    struct MHD_Daemon *daemon;       /* the polling thread */
-    kj_redis_t *redis;               /* used only on the MHD thread */
-    char stats[KJ_PARTITIONS][128];  /* stats hash per partition */
-    kj_metrics_t *metrics;           /* borrowed */
-    kj_counter_t *answers[4];        /* http_requests_total{code} */
+    struct MHD_Daemon *daemon;      /* the polling thread */
+    kj_redis_t *redis;              /* used only on the MHD thread */
+    char stats[KJ_PARTITIONS][128]; /* stats hash per partition */
+    kj_metrics_t *metrics;          /* borrowed */
+    kj_counter_t *answers[4];       /* http_requests_total{code} */
 };
 
 /* The codes this API answers, in the order of answers[]. */
@@ -48,8 +48,7 @@ s_count(analytics_api_t *self, unsigned status)
 static int
 s_fetch(analytics_api_t *self, analytics_stats_t *stats)
 {
-    if (!kj_redis_connected(self->redis) &&
-        kj_redis_connect(self->redis) < 0)
+    if (!kj_redis_connected(self->redis) && kj_redis_connect(self->redis) < 0)
         return -1;
     for (int p = 0; p < KJ_PARTITIONS; p++) {
         const char *argv[] = {"HGETALL", self->stats[p]};
@@ -70,8 +69,7 @@ s_fetch(analytics_api_t *self, analytics_stats_t *stats)
                 const redisReply *v = r->element[i + 1];
                 if (f->type == REDIS_REPLY_STRING &&
                     v->type == REDIS_REPLY_STRING)
-                    analytics_stats_add(stats, f->str, f->len, v->str,
-                                        v->len);
+                    analytics_stats_add(stats, f->str, f->len, v->str, v->len);
             }
         } else if (r->type == REDIS_REPLY_ERROR) {
             kj_warn("stats read failed", "s:error", r->str);
@@ -138,8 +136,8 @@ analytics_api_new(const char *addr, const char *redis_url, const char *prefix,
         return NULL;
     }
     char err[256];
-    kj_redis_t *redis = kj_redis_new(redis_url, S_REDIS_TIMEOUT_MS, err,
-                                     sizeof err);
+    kj_redis_t *redis =
+        kj_redis_new(redis_url, S_REDIS_TIMEOUT_MS, err, sizeof err);
     if (!redis) {
         kj_error("bad Redis URL", "s:error", err);
         return NULL;
@@ -152,8 +150,8 @@ analytics_api_new(const char *addr, const char *redis_url, const char *prefix,
     for (size_t i = 0; i < KJ_ARRAY_LEN(s_codes); i++) {
         char labels[32];
         snprintf(labels, sizeof labels, "code=\"%u\"", s_codes[i]);
-        self->answers[i] = kj_metrics_counter(
-            metrics, "http_requests_total", "API answers by status", labels);
+        self->answers[i] = kj_metrics_counter(metrics, "http_requests_total",
+                                              "API answers by status", labels);
     }
     /* One internal thread: requests are tiny, and the Redis connection
      * then needs no lock. */

@@ -33,25 +33,25 @@ static const char s_apply_lua[] =
 #define S_STALE_PERIODS 10
 
 struct analytics_consumer {
-    kj_redis_t *redis;                    /* borrowed */
-    int script;                           /* the apply script's handle */
-    char *group;                          /* consumer group name */
-    char *consumer;                       /* our name in it */
-    int64_t count;                        /* per stream per read */
-    int64_t block_ms;                     /* XREADGROUP BLOCK */
-    int64_t claim_idle_ms;                /* XAUTOCLAIM min idle */
-    char streams[KJ_PARTITIONS][128];     /* stream key per partition */
-    char stats[KJ_PARTITIONS][128];       /* stats key per partition */
-    bool groups_ok;                       /* groups exist on this connection */
-    bool pending_phase;                   /* our pending list not yet empty */
-    int64_t next_claim_ms;                /* next takeover */
-    int64_t next_depth_ms;                /* next depth update */
-    kj_codec_t *codec;                    /* event decoder */
-    kj_counter_t *processed;              /* events_processed_total */
-    kj_counter_t *decode_errors;          /* envelopes_failed{decode_error} */
-    kj_counter_t *redis_errors;           /* redis_errors_total */
-    kj_counter_t *claimed;                /* reclaimed_total */
-    kj_gauge_t *depth;                    /* queue_depth: pending + lag */
+    kj_redis_t *redis;                /* borrowed */
+    int script;                       /* the apply script's handle */
+    char *group;                      /* consumer group name */
+    char *consumer;                   /* our name in it */
+    int64_t count;                    /* per stream per read */
+    int64_t block_ms;                 /* XREADGROUP BLOCK */
+    int64_t claim_idle_ms;            /* XAUTOCLAIM min idle */
+    char streams[KJ_PARTITIONS][128]; /* stream key per partition */
+    char stats[KJ_PARTITIONS][128];   /* stats key per partition */
+    bool groups_ok;                   /* groups exist on this connection */
+    bool pending_phase;               /* our pending list not yet empty */
+    int64_t next_claim_ms;            /* next takeover */
+    int64_t next_depth_ms;            /* next depth update */
+    kj_codec_t *codec;                /* event decoder */
+    kj_counter_t *processed;          /* events_processed_total */
+    kj_counter_t *decode_errors;      /* envelopes_failed{decode_error} */
+    kj_counter_t *redis_errors;       /* redis_errors_total */
+    kj_counter_t *claimed;            /* reclaimed_total */
+    kj_gauge_t *depth;                /* queue_depth: pending + lag */
 };
 
 /* The key layout is kj_store_key's: the partition in decimal. */
@@ -78,8 +78,7 @@ analytics_consumer_new(kj_redis_t *redis, kj_metrics_t *metrics,
     self->consumer = kj_strdup(opts->consumer);
     self->count = opts->count > 0 ? opts->count : 512;
     self->block_ms = opts->block_ms >= 0 ? opts->block_ms : 200;
-    self->claim_idle_ms =
-        opts->claim_idle_ms > 0 ? opts->claim_idle_ms : 10000;
+    self->claim_idle_ms = opts->claim_idle_ms > 0 ? opts->claim_idle_ms : 10000;
     for (int p = 0; p < KJ_PARTITIONS; p++) {
         analytics_stream_key(opts->prefix, p, self->streams[p],
                              sizeof self->streams[p]);
@@ -88,19 +87,18 @@ analytics_consumer_new(kj_redis_t *redis, kj_metrics_t *metrics,
     }
     self->pending_phase = true;
     self->codec = kj_codec_new();
-    self->processed = kj_metrics_counter(
-        metrics, "events_processed_total", "Events counted", NULL);
-    self->decode_errors = kj_metrics_counter(
-        metrics, "envelopes_failed_total", "Envelopes that failed, by reason",
-        "reason=\"decode_error\"");
+    self->processed = kj_metrics_counter(metrics, "events_processed_total",
+                                         "Events counted", NULL);
+    self->decode_errors = kj_metrics_counter(metrics, "envelopes_failed_total",
+                                             "Envelopes that failed, by reason",
+                                             "reason=\"decode_error\"");
     self->redis_errors = kj_metrics_counter(metrics, "redis_errors_total",
                                             "Redis failures", NULL);
     self->claimed = kj_metrics_counter(
         metrics, "reclaimed_total",
         "Stream entries taken over from consumers that went away", NULL);
     self->depth = kj_metrics_gauge(
-        metrics, "queue_depth", "Events not yet counted (pending + lag)",
-        NULL);
+        metrics, "queue_depth", "Events not yet counted (pending + lag)", NULL);
     return self;
 }
 
@@ -145,8 +143,8 @@ static int
 s_ensure_groups(analytics_consumer_t *self)
 {
     for (int p = 0; p < KJ_PARTITIONS; p++) {
-        const char *argv[] = {"XGROUP", "CREATE",   self->streams[p],
-                              self->group, "0", "MKSTREAM"};
+        const char *argv[] = {"XGROUP",    "CREATE", self->streams[p],
+                              self->group, "0",      "MKSTREAM"};
         if (kj_redis_appendargv(self->redis, 6, argv, NULL) < 0)
             return -1;
     }
@@ -166,8 +164,8 @@ s_ensure_groups(analytics_consumer_t *self)
 static bool
 s_is_str(const redisReply *r)
 {
-    return r && (r->type == REDIS_REPLY_STRING ||
-                 r->type == REDIS_REPLY_STATUS);
+    return r &&
+           (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
 }
 
 /* Take over entries other consumers left pending longer than the claim
@@ -182,9 +180,10 @@ s_takeover(analytics_consumer_t *self)
     for (int p = 0; p < KJ_PARTITIONS; p++) {
         char cursor[64] = "0-0";
         for (int round = 0; round < S_CLAIM_ROUNDS; round++) {
-            const char *argv[] = {"XAUTOCLAIM", self->streams[p], self->group,
-                                  self->consumer, idle,  cursor,
-                                  "COUNT",        count, "JUSTID"};
+            const char *argv[] = {
+                "XAUTOCLAIM", self->streams[p], self->group, self->consumer,
+                idle,         cursor,           "COUNT",     count,
+                "JUSTID"};
             redisReply *r = kj_redis_commandargv(self->redis, 9, argv, NULL);
             if (!r)
                 return -1;
@@ -217,8 +216,7 @@ s_takeover(analytics_consumer_t *self)
      * periods is gone; a live one polls every block_ms. */
     int64_t stale_ms = self->claim_idle_ms * S_STALE_PERIODS;
     for (int p = 0; p < KJ_PARTITIONS; p++) {
-        redisReply *r = kj_redis_command(self->redis,
-                                         "XINFO CONSUMERS %s %s",
+        redisReply *r = kj_redis_command(self->redis, "XINFO CONSUMERS %s %s",
                                          self->streams[p], self->group);
         if (!r)
             return -1;
@@ -246,9 +244,9 @@ s_takeover(analytics_consumer_t *self)
             if (!name || strcmp(name, self->consumer) == 0 || pending != 0 ||
                 idle_ms < stale_ms)
                 continue;
-            redisReply *d = kj_redis_command(
-                self->redis, "XGROUP DELCONSUMER %s %s %s", self->streams[p],
-                self->group, name);
+            redisReply *d =
+                kj_redis_command(self->redis, "XGROUP DELCONSUMER %s %s %s",
+                                 self->streams[p], self->group, name);
             if (d)
                 freeReplyObject(d);
         }
@@ -273,9 +271,8 @@ s_depth(analytics_consumer_t *self)
     }
     long long depth = 0;
     for (int p = 0; p < KJ_PARTITIONS; p++) {
-        for (size_t i = 0; r[p]->type == REDIS_REPLY_ARRAY &&
-                           i < r[p]->elements;
-             i++) {
+        for (size_t i = 0;
+             r[p]->type == REDIS_REPLY_ARRAY && i < r[p]->elements; i++) {
             const redisReply *g = r[p]->element[i];
             if (g->type != REDIS_REPLY_ARRAY)
                 continue;
@@ -352,9 +349,8 @@ s_build(analytics_consumer_t *self, s_call_t *call, int p, const char *id,
                               &ev) < 0) {
         /* Acked without counting: a bad entry must not block the stream. */
         kj_counter_inc(self->decode_errors);
-        kj_warn("undecodable event", "s:stream", self->streams[p],
-                "s:entry", id, "s:error",
-                e ? kj_codec_error(self->codec) : "no field e");
+        kj_warn("undecodable event", "s:stream", self->streams[p], "s:entry",
+                id, "s:error", e ? kj_codec_error(self->codec) : "no field e");
         return;
     }
     size_t n = analytics_count_event(&ev, call->incr, ANALYTICS_MAX_INCRS);
@@ -424,8 +420,8 @@ s_apply(analytics_consumer_t *self, const redisReply *reply)
             } else if (replies[i]->type == REDIS_REPLY_ERROR) {
                 /* One line per batch: the same error repeats per entry. */
                 if (errors++ == 0)
-                    kj_error("event apply failed", "s:error",
-                             replies[i]->str, "l:entries", (long long)n);
+                    kj_error("event apply failed", "s:error", replies[i]->str,
+                             "l:entries", (long long)n);
                 if (strncmp(replies[i]->str, "NOGROUP", 7) == 0)
                     self->groups_ok = false;
             } else if (replies[i]->type == REDIS_REPLY_INTEGER &&

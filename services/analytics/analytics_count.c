@@ -33,8 +33,7 @@ s_push(analytics_incr_t *out, size_t max, size_t *n, const char *group,
 }
 
 size_t
-analytics_count_event(const kj_event_t *ev, analytics_incr_t *out,
-                      size_t max)
+analytics_count_event(const kj_event_t *ev, analytics_incr_t *out, size_t max)
 {
     size_t n = 0;
     s_push(out, max, &n, "events", NULL, 1);
@@ -58,8 +57,8 @@ analytics_count_event(const kj_event_t *ev, analytics_incr_t *out,
 }
 
 /* The label groups of the document, in the order they are rendered. */
-static const char *const s_groups[] = {"by_state",    "by_channel",
-                                       "by_language", "by_category",
+static const char *const s_groups[] = {"by_state",     "by_channel",
+                                       "by_language",  "by_category",
                                        "by_sentiment", "by_team"};
 #define S_NGROUPS (sizeof s_groups / sizeof s_groups[0])
 
@@ -227,9 +226,8 @@ analytics_stats_render(const analytics_stats_t *self)
 {
     json_t *o = json_object();
     const json_t *received = json_object_get(self->groups[0], "received");
-    json_object_set_new(o, "total",
-                        json_integer(received ? json_integer_value(received)
-                                              : 0));
+    json_object_set_new(
+        o, "total", json_integer(received ? json_integer_value(received) : 0));
     for (size_t i = 0; i < S_NGROUPS; i++)
         json_object_set_new(o, s_groups[i], s_group(self->groups[i], i == 0));
     json_object_set_new(o, "delivered", json_integer(self->delivered));

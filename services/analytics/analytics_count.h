@@ -35,28 +35,23 @@ typedef struct {
 
 /* The increments ev makes, into out[max]. Empty labels are not counted;
  * a negative e2e_ms counts as 0. Returns how many were written. */
-size_t
-analytics_count_event(const kj_event_t *ev, analytics_incr_t *out,
-                      size_t max);
+size_t analytics_count_event(const kj_event_t *ev, analytics_incr_t *out,
+                             size_t max);
 
 typedef struct analytics_stats analytics_stats_t;
 
 /* An empty sum. Caller owns the result. */
-analytics_stats_t *
-analytics_stats_new(void);
+analytics_stats_t *analytics_stats_new(void);
 
-void
-analytics_stats_destroy(analytics_stats_t **self_p);
+void analytics_stats_destroy(analytics_stats_t **self_p);
 
 /* Add one hash field and its value (decimal integer text, as HGETALL
  * returns it). Returns 0, or -1 if the field is unknown, the value is not
  * an integer, or a group is full (the field is then ignored). */
-int
-analytics_stats_add(analytics_stats_t *self, const char *field, size_t flen,
-                    const char *value, size_t vlen);
+int analytics_stats_add(analytics_stats_t *self, const char *field, size_t flen,
+                        const char *value, size_t vlen);
 
 /* The stats document as compact JSON. Caller frees. */
-char *
-analytics_stats_render(const analytics_stats_t *self);
+char *analytics_stats_render(const analytics_stats_t *self);
 
 #endif

@@ -77,13 +77,11 @@ main(int argc, char **argv)
     int rc = 0;
 
     if (kj_config_parse(opts, n_opts, argc, argv, "kujo-analytics",
-                        "Count pipeline events and serve /v1/stats.",
-                        &rc) != 0)
+                        "Count pipeline events and serve /v1/stats.", &rc) != 0)
         goto out;
     int level = kj_log_level_parse(log_level);
     if (level < 0) {
-        fprintf(stderr, "kujo-analytics: bad KUJO_LOG_LEVEL '%s'\n",
-                log_level);
+        fprintf(stderr, "kujo-analytics: bad KUJO_LOG_LEVEL '%s'\n", log_level);
         rc = KJ_EX_CONFIG;
         goto out;
     }
@@ -153,8 +151,7 @@ main(int argc, char **argv)
         if (n < 0) {
             if (ready || backoff == 0) {
                 char why[300];
-                snprintf(why, sizeof why, "redis: %s",
-                         kj_redis_errstr(redis));
+                snprintf(why, sizeof why, "redis: %s", kj_redis_errstr(redis));
                 kj_admin_set_ready(admin, false, why);
                 ready = false;
             }

@@ -33,16 +33,16 @@ main(int argc, char **argv)
         {"KUJO_LOG_LEVEL", "log-level", KJ_CFG_STR, "info", 0, 0,
          "debug, info, warn or error", false, true, &log_level},
         {"KUJO_MAX_ATTEMPTS", "max-attempts", KJ_CFG_INT, "5", 1, 100,
-         "delivery attempts before a complaint is dead-lettered", false,
-         false, &max_attempts},
+         "delivery attempts before a complaint is dead-lettered", false, false,
+         &max_attempts},
         {"KUJO_LEASE_MS", "lease-ms", KJ_CFG_INT, "10000", 100, 3600000,
          "how long a taken complaint is owned before others may claim it",
          false, false, &lease_ms},
         {"KUJO_ZMQ_BIND", "zmq-bind", KJ_CFG_STR, "tcp://127.0.0.1:*", 0, 0,
          "ZeroMQ PULL bind endpoint", false, true, &zmq_bind},
         {"KUJO_ZMQ_ADVERTISE", "zmq-advertise", KJ_CFG_STR, NULL, 0, 0,
-         "host to advertise in the registry instead of the bound one",
-         false, false, &zmq_advertise},
+         "host to advertise in the registry instead of the bound one", false,
+         false, &zmq_advertise},
         {"KUJO_BATCH", "batch", KJ_CFG_INT, "256", 1, 10000,
          "most envelopes taken per loop", false, false, &batch},
         {"KUJO_HWM", "hwm", KJ_CFG_INT, "1000", 1, 1000000,
@@ -55,10 +55,10 @@ main(int argc, char **argv)
          "HMAC-SHA256 key for Kujo-Signature", true, false, &webhook_secret},
         {"KUJO_HTTP_TIMEOUT_MS", "http-timeout-ms", KJ_CFG_INT, "5000", 100,
          600000, "webhook request timeout", false, false, &http_timeout_ms},
-        {"KUJO_RETRY_BASE_MS", "retry-base-ms", KJ_CFG_INT, "500", 1,
-         3600000, "retry backoff base", false, false, &retry_base_ms},
-        {"KUJO_RETRY_CAP_MS", "retry-cap-ms", KJ_CFG_INT, "60000", 1,
-         86400000, "retry backoff cap", false, false, &retry_cap_ms},
+        {"KUJO_RETRY_BASE_MS", "retry-base-ms", KJ_CFG_INT, "500", 1, 3600000,
+         "retry backoff base", false, false, &retry_base_ms},
+        {"KUJO_RETRY_CAP_MS", "retry-cap-ms", KJ_CFG_INT, "60000", 1, 86400000,
+         "retry backoff cap", false, false, &retry_cap_ms},
     };
     const size_t n_opts = KJ_ARRAY_LEN(opts);
     kj_stage_t *stage = NULL;
@@ -95,9 +95,8 @@ main(int argc, char **argv)
         goto out;
     }
     if (webhook_url && webhook_url[0] && !notifier_url_ok(webhook_url)) {
-        fprintf(stderr,
-                "kujo-notifier: KUJO_WEBHOOK_URL must be an http:// or "
-                "https:// URL\n");
+        fprintf(stderr, "kujo-notifier: KUJO_WEBHOOK_URL must be an http:// or "
+                        "https:// URL\n");
         rc = KJ_EX_CONFIG;
         goto out;
     }

@@ -15,15 +15,15 @@
 #define S_BUSY_RETRY_MS 1000
 
 struct notifier {
-    kj_stage_t *stage;           /* completions go here; may be NULL */
-    notifier_http_t *http;       /* requests in flight */
-    char *webhook_url;           /* default endpoint, NULL if none */
-    char *secret;                /* HMAC key, NULL if unsigned */
-    int64_t retry_base_ms;       /* backoff base */
-    int64_t retry_cap_ms;        /* backoff cap */
-    uint64_t rng;                /* jitter */
-    kj_counter_t *delivered;     /* deliveries_total{result="delivered"} */
-    kj_counter_t *failed;        /* deliveries_total{result="failed"} */
+    kj_stage_t *stage;       /* completions go here; may be NULL */
+    notifier_http_t *http;   /* requests in flight */
+    char *webhook_url;       /* default endpoint, NULL if none */
+    char *secret;            /* HMAC key, NULL if unsigned */
+    int64_t retry_base_ms;   /* backoff base */
+    int64_t retry_cap_ms;    /* backoff cap */
+    uint64_t rng;            /* jitter */
+    kj_counter_t *delivered; /* deliveries_total{result="delivered"} */
+    kj_counter_t *failed;    /* deliveries_total{result="failed"} */
 };
 
 static void s_done(void *ctx, kj_envelope_t *env, const char *url,
@@ -60,8 +60,9 @@ notifier_new(kj_stage_t *stage, const notifier_opts_t *opts)
         self->delivered =
             kj_metrics_counter(m, "deliveries_total", help,
                                "kind=\"team_alert\",result=\"delivered\"");
-        self->failed = kj_metrics_counter(
-            m, "deliveries_total", help, "kind=\"team_alert\",result=\"failed\"");
+        self->failed =
+            kj_metrics_counter(m, "deliveries_total", help,
+                               "kind=\"team_alert\",result=\"failed\"");
     }
     kj_info("notifier ready", "l:slots", (long long)slots, "l:http_timeout_ms",
             (long long)opts->http_timeout_ms);
@@ -152,8 +153,7 @@ s_done(void *ctx, kj_envelope_t *env, const char *url,
         kj_strlcpy(d->error, res->error, sizeof d->error);
         d->at_ms = now;
         notifier_idempotency_key(env, NOTIFIER_KIND_TEAM_ALERT,
-                                 d->idempotency_key,
-                                 sizeof d->idempotency_key);
+                                 d->idempotency_key, sizeof d->idempotency_key);
     }
 
     if (res->delivered) {

@@ -13,15 +13,15 @@
 
 /* One request in flight, and everything curl borrows while it runs. */
 typedef struct {
-    CURL *easy;                 /* kept across requests: connection reuse */
-    size_t idx;                 /* its place in notifier_http.slots */
-    bool busy;                  /* a request is in flight */
-    char *body;                 /* the POST body curl reads from */
-    struct curl_slist *headers; /* the request headers */
-    char url[KJ_URL_MAX];       /* where it goes */
-    int64_t started_ms;         /* monotonic start, for elapsed_ms */
+    CURL *easy;                   /* kept across requests: connection reuse */
+    size_t idx;                   /* its place in notifier_http.slots */
+    bool busy;                    /* a request is in flight */
+    char *body;                   /* the POST body curl reads from */
+    struct curl_slist *headers;   /* the request headers */
+    char url[KJ_URL_MAX];         /* where it goes */
+    int64_t started_ms;           /* monotonic start, for elapsed_ms */
     char errbuf[CURL_ERROR_SIZE]; /* curl's detailed message, logged only */
-    kj_envelope_t env;          /* the envelope to complete */
+    kj_envelope_t env;            /* the envelope to complete */
 } s_slot_t;
 
 /* A socket curl asked us to watch. */
@@ -31,18 +31,18 @@ typedef struct {
 } s_sock_t;
 
 struct notifier_http {
-    CURLM *multi;             /* all requests share its connection cache */
-    int64_t timeout_ms;       /* per request, connect to last byte */
-    s_slot_t **slots;         /* max_slots entries, allocated when first used */
-    size_t max_slots;         /* the bound on requests in flight */
-    size_t *free_idx;         /* stack of free slot indexes */
-    size_t n_free;            /* entries on the stack */
-    s_sock_t *socks;          /* curl's sockets, in the order reported */
+    CURLM *multi;       /* all requests share its connection cache */
+    int64_t timeout_ms; /* per request, connect to last byte */
+    s_slot_t **slots;   /* max_slots entries, allocated when first used */
+    size_t max_slots;   /* the bound on requests in flight */
+    size_t *free_idx;   /* stack of free slot indexes */
+    size_t n_free;      /* entries on the stack */
+    s_sock_t *socks;    /* curl's sockets, in the order reported */
     size_t n_socks, cap_socks;
-    size_t n_polled;          /* sockets that fit in the last pollitems */
-    int64_t timer_at_ms;      /* monotonic time curl wants a call, -1 none */
-    notifier_done_fn done;    /* result callback */
-    void *ctx;                /* its argument */
+    size_t n_polled;       /* sockets that fit in the last pollitems */
+    int64_t timer_at_ms;   /* monotonic time curl wants a call, -1 none */
+    notifier_done_fn done; /* result callback */
+    void *ctx;             /* its argument */
 };
 
 /* If not every socket fits in the poll set, the loop wakes at least this
@@ -50,8 +50,7 @@ struct notifier_http {
 #define S_OVERFLOW_POLL_MS 10
 
 static int
-s_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
-            void *socketp)
+s_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
     (void)socketp;
@@ -72,8 +71,8 @@ s_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
          * with the slot count, which is bounded. */
         if (self->n_socks == self->cap_socks) {
             self->cap_socks = self->cap_socks ? self->cap_socks * 2 : 16;
-            self->socks = kj_realloc(self->socks,
-                                     self->cap_socks * sizeof *self->socks);
+            self->socks =
+                kj_realloc(self->socks, self->cap_socks * sizeof *self->socks);
         }
         self->n_socks++;
     }
@@ -101,8 +100,8 @@ s_discard(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 notifier_http_t *
-notifier_http_new(int64_t timeout_ms, size_t max_slots,
-                  notifier_done_fn done, void *ctx)
+notifier_http_new(int64_t timeout_ms, size_t max_slots, notifier_done_fn done,
+                  void *ctx)
 {
     if (timeout_ms <= 0 || max_slots == 0 || !done)
         return NULL;
@@ -184,8 +183,7 @@ notifier_http_start(notifier_http_t *self, const char *url,
                     const notifier_headers_t *h, char *err, size_t err_size)
 {
     if (self->n_free == 0) {
-        snprintf(err, err_size, "all %zu delivery slots busy",
-                 self->max_slots);
+        snprintf(err, err_size, "all %zu delivery slots busy", self->max_slots);
         return -1;
     }
     if (strlen(url) >= KJ_URL_MAX) {
@@ -320,12 +318,10 @@ s_describe(CURLcode rc, CURL *easy, long status, notifier_result_t *res)
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
         res->permanent = true;
-        snprintf(res->error, sizeof res->error, "%s",
-                 curl_easy_strerror(rc));
+        snprintf(res->error, sizeof res->error, "%s", curl_easy_strerror(rc));
         break;
     default:
-        snprintf(res->error, sizeof res->error, "%s",
-                 curl_easy_strerror(rc));
+        snprintf(res->error, sizeof res->error, "%s", curl_easy_strerror(rc));
         break;
     }
 }
@@ -387,9 +383,8 @@ notifier_http_after_poll(notifier_http_t *self, const zmq_pollitem_t *items,
     /* Sockets that did not fit in the poll set are checked blindly (mask
      * 0 lets curl find out itself); snapshot them before curl changes the
      * table. */
-    size_t n_over = self->n_socks > self->n_polled
-                        ? self->n_socks - self->n_polled
-                        : 0;
+    size_t n_over =
+        self->n_socks > self->n_polled ? self->n_socks - self->n_polled : 0;
     curl_socket_t *over = NULL;
     if (n_over) {
         over = kj_calloc(n_over, sizeof *over);
@@ -411,8 +406,7 @@ notifier_http_after_poll(notifier_http_t *self, const zmq_pollitem_t *items,
     if (self->timer_at_ms >= 0 && kj_mono_ms() >= self->timer_at_ms) {
         /* curl sets a new timer from inside the call if it needs one. */
         self->timer_at_ms = -1;
-        curl_multi_socket_action(self->multi, CURL_SOCKET_TIMEOUT, 0,
-                                 &running);
+        curl_multi_socket_action(self->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
     s_reap(self);
 }
@@ -466,6 +460,6 @@ notifier_url_origin(const char *url, char *out, size_t size)
     size_t hlen = alen - (size_t)(host - auth);
     const char *rest = auth + alen;
     bool more = rest[0] && strcmp(rest, "/") != 0;
-    snprintf(out, size, "%.*s://%.*s%s", (int)(sep - url), url, (int)hlen,
-             host, more ? "/..." : "");
+    snprintf(out, size, "%.*s://%.*s%s", (int)(sep - url), url, (int)hlen, host,
+             more ? "/..." : "");
 }

@@ -164,8 +164,7 @@ notifier_payload(const kj_envelope_t *env, size_t *len)
     json_object_set_new(o, "public", json_boolean(c->is_public));
     json_object_set_new(o, "language", t ? s_str(t->language) : json_null());
     json_object_set_new(o, "category", t ? s_str(t->category) : json_null());
-    json_object_set_new(o, "sentiment",
-                        t ? s_str(t->sentiment) : json_null());
+    json_object_set_new(o, "sentiment", t ? s_str(t->sentiment) : json_null());
     json_object_set_new(o, "urgency", t ? s_str(t->urgency) : json_null());
     json_object_set_new(o, "actionable",
                         t ? json_boolean(t->actionable) : json_null());
@@ -193,8 +192,8 @@ notifier_payload(const kj_envelope_t *env, size_t *len)
 }
 
 int
-notifier_idempotency_key(const kj_envelope_t *env, const char *kind,
-                         char *out, size_t size)
+notifier_idempotency_key(const kj_envelope_t *env, const char *kind, char *out,
+                         size_t size)
 {
     int n = snprintf(out, size, "%s:%s", env->complaint.id, kind);
     if (n < 0 || (size_t)n >= size)
@@ -209,8 +208,8 @@ notifier_headers(notifier_headers_t *h, const kj_envelope_t *env,
 {
     memset(h, 0, sizeof *h);
     kj_strlcpy(h->content_type, "application/json", sizeof h->content_type);
-    int n = snprintf(h->user_agent, sizeof h->user_agent, "kujo/%s",
-                     KJ_VERSION);
+    int n =
+        snprintf(h->user_agent, sizeof h->user_agent, "kujo/%s", KJ_VERSION);
     if (n < 0 || (size_t)n >= sizeof h->user_agent)
         return -1;
     if (notifier_idempotency_key(env, kind, h->idempotency_key,

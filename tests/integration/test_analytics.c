@@ -50,12 +50,11 @@ world_up(void)
     W.rng = kj_seed();
     W.client = kj_client_new(3000);
     snprintf(W.prefix, sizeof W.prefix, "ita%d", (int)getpid());
-    const kj_store_opts_t so = {.prefix = W.prefix, .lease_ms = 1000,
-                                .max_attempts = 5};
+    const kj_store_opts_t so = {
+        .prefix = W.prefix, .lease_ms = 1000, .max_attempts = 5};
     W.store = kj_store_new(W.r, &so);
     cr_assert_not_null(W.store);
-    snprintf(W.log, sizeof W.log, "/tmp/kj-it-analytics-%d.log",
-             (int)getpid());
+    snprintf(W.log, sizeof W.log, "/tmp/kj-it-analytics-%d.log", (int)getpid());
     unlink(W.log);
 }
 
@@ -104,8 +103,8 @@ add_event(const char *id, const char *state, const char *channel,
     /* The stages' key layout, from the store itself. */
     char key[64];
     kj_store_key(W.store, key, sizeof key, kj_id_partition(id), "events");
-    redisReply *r = kj_redis_command(W.r, "XADD %s * e %b", key, out,
-                                     (size_t)len);
+    redisReply *r =
+        kj_redis_command(W.r, "XADD %s * e %b", key, out, (size_t)len);
     cr_assert_not_null(r);
     cr_assert(eq(int, r->type, REDIS_REPLY_STRING));
     freeReplyObject(r);
@@ -237,8 +236,7 @@ Test(analytics, counts_history_and_restart_does_not_double_count)
 {
     char a[KJ_ID_LEN + 1], b[KJ_ID_LEN + 1], c[KJ_ID_LEN + 1];
     add_complaint(a, "x", "ja", "outage", "negative", "care-ja", 10, false);
-    add_complaint(b, "email", "en", "billing", "neutral", "care-en", 20,
-                  false);
+    add_complaint(b, "email", "en", "billing", "neutral", "care-en", 20, false);
     add_complaint(c, "x", "en", "outage", "negative", "care-en", 0, true);
 
     /* Events written before analytics ever ran are counted: the group
@@ -262,8 +260,7 @@ Test(analytics, counts_history_and_restart_does_not_double_count)
     cr_assert(eq(i64, num(j, "by_team", "care-en"), 2));
     cr_assert(eq(i64, num(j, "by_team", "care-ja"), 1));
     cr_assert(eq(i64, num(j, "delivered", NULL), 2));
-    cr_assert(eq(dbl, json_real_value(json_object_get(j, "e2e_ms_avg")),
-                 15.0));
+    cr_assert(eq(dbl, json_real_value(json_object_get(j, "e2e_ms_avg")), 15.0));
     json_decref(j);
     cr_assert(eq(dbl, metric("kujo_events_processed_total", NULL), 12.0));
     cr_assert(eq(dbl, metric("kujo_build_info", "version=\""), 1.0));
@@ -290,8 +287,7 @@ Test(analytics, counts_history_and_restart_does_not_double_count)
     cr_assert(eq(i64, num(j, "total", NULL), 4));
     cr_assert(eq(i64, num(j, "by_channel", "web"), 1));
     cr_assert(eq(i64, num(j, "by_team", "care-ja"), 2));
-    cr_assert(eq(dbl, json_real_value(json_object_get(j, "e2e_ms_avg")),
-                 20.0));
+    cr_assert(eq(dbl, json_real_value(json_object_get(j, "e2e_ms_avg")), 20.0));
     json_decref(j);
     kj_test_sleep_ms(1200);
     cr_assert(eq(dbl, metric("kujo_queue_depth", NULL), 0.0));
@@ -389,8 +385,8 @@ Test(analytics, undecodable_entry_is_acked_and_counted_as_failed)
     add_event(a, "received", "web", "", "", "", "", 0);
     char key[64];
     kj_store_key(W.store, key, sizeof key, 5, "events");
-    redisReply *r = kj_redis_command(W.r, "XADD %s * e %s", key,
-                                     "\xff\xff not protobuf");
+    redisReply *r =
+        kj_redis_command(W.r, "XADD %s * e %s", key, "\xff\xff not protobuf");
     freeReplyObject(r);
     r = kj_redis_command(W.r, "XADD %s * other 1", key);
     freeReplyObject(r);
@@ -404,8 +400,8 @@ Test(analytics, undecodable_entry_is_acked_and_counted_as_failed)
     while (metric("kujo_envelopes_failed_total", "decode_error") < 2.0 &&
            kj_mono_ms() < deadline)
         kj_test_sleep_ms(50);
-    cr_assert(eq(dbl, metric("kujo_envelopes_failed_total", "decode_error"),
-                 2.0));
+    cr_assert(
+        eq(dbl, metric("kujo_envelopes_failed_total", "decode_error"), 2.0));
     r = kj_redis_command(W.r, "XPENDING %s analytics", key);
     cr_assert(eq(i64, r->element[0]->integer, 0));
     freeReplyObject(r);
@@ -419,8 +415,8 @@ Test(analytics, http_errors_and_redis_down)
     cr_assert(eq(long, get(false, "/v1/nothing", &r), 404));
     json_t *j = kj_resp_json(&r);
     cr_assert(eq(str,
-                 (char *)json_string_value(json_object_get(
-                     json_object_get(j, "error"), "code")),
+                 (char *)json_string_value(
+                     json_object_get(json_object_get(j, "error"), "code")),
                  "not_found"));
     json_decref(j);
     kj_resp_free(&r);
@@ -431,8 +427,8 @@ Test(analytics, http_errors_and_redis_down)
     cr_assert(eq(long, r.status, 405));
     j = kj_resp_json(&r);
     cr_assert(eq(str,
-                 (char *)json_string_value(json_object_get(
-                     json_object_get(j, "error"), "code")),
+                 (char *)json_string_value(
+                     json_object_get(json_object_get(j, "error"), "code")),
                  "method_not_allowed"));
     json_decref(j);
     kj_resp_free(&r);
@@ -441,19 +437,18 @@ Test(analytics, http_errors_and_redis_down)
     j = stats();
     cr_assert_not_null(j);
     cr_assert(eq(i64, num(j, "total", NULL), 0));
-    cr_assert(eq(int, json_is_null(json_object_get(j, "e2e_ms_avg")) ? 1 : 0,
-                 1));
+    cr_assert(
+        eq(int, json_is_null(json_object_get(j, "e2e_ms_avg")) ? 1 : 0, 1));
     json_decref(j);
-    cr_assert(ge(dbl, metric("kujo_http_requests_total", "code=\"404\""),
-                 1.0));
+    cr_assert(ge(dbl, metric("kujo_http_requests_total", "code=\"404\""), 1.0));
 
     /* Redis goes away: 503 unavailable, /readyz follows, no crash. */
     kj_testredis_stop(&W.redis);
     cr_assert(eq(long, get(false, "/v1/stats", &r), 503));
     j = kj_resp_json(&r);
     cr_assert(eq(str,
-                 (char *)json_string_value(json_object_get(
-                     json_object_get(j, "error"), "code")),
+                 (char *)json_string_value(
+                     json_object_get(json_object_get(j, "error"), "code")),
                  "unavailable"));
     json_decref(j);
     kj_resp_free(&r);

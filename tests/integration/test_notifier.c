@@ -39,7 +39,7 @@
 
 typedef struct {
     char path[64];
-    char key[128];        /* Idempotency-Key */
+    char key[128]; /* Idempotency-Key */
     char user_agent[64];
     char content_type[64];
     char complaint_id[32]; /* from the body */
@@ -47,15 +47,15 @@ typedef struct {
     int attempt;           /* the body's attempt */
     bool signed_ok;        /* Kujo-Signature verified */
     bool has_signature;
-    unsigned answered;     /* the status sent */
+    unsigned answered; /* the status sent */
 } rx_req_t;
 
 typedef struct {
     struct MHD_Daemon *d;
     int port;
     pthread_mutex_t lock;
-    unsigned status;  /* what to answer */
-    int delay_ms;     /* wait before answering */
+    unsigned status; /* what to answer */
+    int delay_ms;    /* wait before answering */
     rx_req_t reqs[RX_MAX];
     size_t n;
 } rx_t;
@@ -106,8 +106,7 @@ rx_handler(void *cls, struct MHD_Connection *c, const char *url,
     req.signed_ok = h && conn->buf &&
                     kj_signature_verify(SECRET, h, conn->buf, conn->len,
                                         kj_now_ms() / 1000, 300);
-    json_t *body = conn->buf ? json_loadb(conn->buf, conn->len, 0, NULL)
-                             : NULL;
+    json_t *body = conn->buf ? json_loadb(conn->buf, conn->len, 0, NULL) : NULL;
     const char *cid = json_string_value(json_object_get(body, "complaint_id"));
     snprintf(req.complaint_id, sizeof req.complaint_id, "%s", cid ? cid : "");
     const char *text = json_string_value(json_object_get(body, "text"));
@@ -315,14 +314,14 @@ notifier_start(const char *webhook_path, const char *const *extra)
         envp[i] = env[i];
     envp[n] = NULL;
     char *argv[] = {"kujo-notifier", NULL};
-    W.proc = kj_proc_start("notifier", KJ_BIN_DIR "/kujo-notifier", argv,
-                           envp, W.log);
+    W.proc = kj_proc_start("notifier", KJ_BIN_DIR "/kujo-notifier", argv, envp,
+                           W.log);
     cr_assert_not_null(W.proc);
     int64_t deadline = kj_mono_ms() + 10000;
     for (;;) {
         char **list = NULL;
-        int got = kj_registry_list(W.r, W.prefix, "notifier", kj_now_ms(),
-                                   &list);
+        int got =
+            kj_registry_list(W.r, W.prefix, "notifier", kj_now_ms(), &list);
         if (got > 0) {
             kj_push_set_peers(W.push, list, (size_t)got);
             kj_registry_free(list);
@@ -499,8 +498,7 @@ Test(notifier, delivers_signed_alert_and_records_delivery)
     /* The stored envelope carries the delivery, without the URL's path. */
     kj_codec_t *codec = kj_codec_new();
     kj_envelope_t *got = malloc(sizeof *got);
-    cr_assert(eq(int, kj_envelope_decode(codec, rec.env, rec.env_len, got),
-                 0));
+    cr_assert(eq(int, kj_envelope_decode(codec, rec.env, rec.env_len, got), 0));
     cr_assert(eq(sz, got->n_deliveries, 1));
     const kj_delivery_t *d = &got->deliveries[0];
     cr_assert(eq(str, (char *)d->kind, "team_alert"));
@@ -523,8 +521,7 @@ Test(notifier, delivers_signed_alert_and_records_delivery)
     kj_codec_destroy(&codec);
 
     cr_assert(eq(dbl,
-                 admin_metric("kujo_deliveries_total",
-                              "result=\"delivered\""),
+                 admin_metric("kujo_deliveries_total", "result=\"delivered\""),
                  1.0));
 
     /* SIGTERM drains and exits 0. */
@@ -558,9 +555,8 @@ Test(notifier, http_500_goes_dead_after_max_attempts)
         cr_assert(eq(str, req.complaint_id, env->complaint.id));
     }
     free(rec.env);
-    cr_assert(eq(dbl,
-                 admin_metric("kujo_deliveries_total", "result=\"failed\""),
-                 3.0));
+    cr_assert(eq(
+        dbl, admin_metric("kujo_deliveries_total", "result=\"failed\""), 3.0));
     free(env);
 }
 
@@ -595,8 +591,7 @@ Test(notifier, receiver_down_then_up_is_delivered)
     cr_assert(ge(sz, rx_count(RX), 1));
     kj_codec_t *codec = kj_codec_new();
     kj_envelope_t *got = malloc(sizeof *got);
-    cr_assert(eq(int, kj_envelope_decode(codec, rec.env, rec.env_len, got),
-                 0));
+    cr_assert(eq(int, kj_envelope_decode(codec, rec.env, rec.env_len, got), 0));
     cr_assert(eq(str, (char *)got->deliveries[0].status, "delivered"));
     cr_assert(ge(int, got->deliveries[0].attempts, 2));
     free(rec.env);

@@ -32,8 +32,8 @@ s_apply(analytics_stats_t *st, const analytics_incr_t *in, size_t n)
         char v[24];
         snprintf(v, sizeof v, "%lld", (long long)in[i].by);
         cr_assert(eq(int,
-                     analytics_stats_add(st, in[i].field,
-                                         strlen(in[i].field), v, strlen(v)),
+                     analytics_stats_add(st, in[i].field, strlen(in[i].field),
+                                         v, strlen(v)),
                      0),
                   "field %s", in[i].field);
     }
@@ -163,8 +163,7 @@ Test(analytics_count, document_sums_partitions)
     cr_assert(eq(i64, s_get(o, "by_team", "care-ja"), 3));
     cr_assert(eq(i64, s_get(o, "delivered", NULL), 2));
     cr_assert(eq(i64, s_get(o, "events", NULL), 12));
-    cr_assert(eq(dbl, json_real_value(json_object_get(o, "e2e_ms_avg")),
-                 12.5));
+    cr_assert(eq(dbl, json_real_value(json_object_get(o, "e2e_ms_avg")), 12.5));
     json_decref(o);
 
     /* The same fields again, as another partition's hash: sums add up. */
@@ -208,22 +207,19 @@ Test(analytics_count, bad_fields_and_values_are_refused)
 {
     analytics_stats_t *st = analytics_stats_new();
     cr_assert(eq(int, analytics_stats_add(st, "unknown", 7, "1", 1), -1));
-    cr_assert(eq(int, analytics_stats_add(st, "by_nothing:x", 12, "1", 1),
-                 -1));
+    cr_assert(eq(int, analytics_stats_add(st, "by_nothing:x", 12, "1", 1), -1));
     cr_assert(eq(int, analytics_stats_add(st, "by_team:", 8, "1", 1), -1));
     cr_assert(eq(int, analytics_stats_add(st, "events", 6, "1x", 2), -1));
     cr_assert(eq(int, analytics_stats_add(st, "events", 6, "", 0), -1));
-    cr_assert(eq(int,
-                 analytics_stats_add(st, "events", 6,
-                                     "99999999999999999999999", 23),
-                 -1));
-    cr_assert(eq(int, analytics_stats_add(st, "by_team:\xff", 9, "1", 1),
-                 -1));
+    cr_assert(
+        eq(int,
+           analytics_stats_add(st, "events", 6, "99999999999999999999999", 23),
+           -1));
+    cr_assert(eq(int, analytics_stats_add(st, "by_team:\xff", 9, "1", 1), -1));
     /* Sums saturate instead of wrapping. */
-    cr_assert(eq(int,
-                 analytics_stats_add(st, "events", 6, "9223372036854775807",
-                                     19),
-                 0));
+    cr_assert(
+        eq(int, analytics_stats_add(st, "events", 6, "9223372036854775807", 19),
+           0));
     cr_assert(eq(int, analytics_stats_add(st, "events", 6, "1", 1), 0));
     json_t *o = s_render(st);
     cr_assert(eq(i64, s_get(o, "events", NULL), INT64_MAX));

@@ -50,14 +50,15 @@ Test(notifier_payload, usage)
     cr_assert(eq(sz, len, strlen(body)));
 
     notifier_headers_t h;
-    cr_assert(eq(int, notifier_headers(&h, env, NOTIFIER_KIND_TEAM_ALERT,
-                                       "s3cret", 1795420000, body, len),
+    cr_assert(eq(int,
+                 notifier_headers(&h, env, NOTIFIER_KIND_TEAM_ALERT, "s3cret",
+                                  1795420000, body, len),
                  0));
     cr_assert(eq(str, h.content_type, "application/json"));
     cr_assert(eq(str, h.user_agent, "kujo/" KJ_VERSION));
     cr_assert(eq(str, h.idempotency_key, "0193a5b2c3d4e5f6a7b8:team_alert"));
-    cr_assert(kj_signature_verify("s3cret", h.signature, body, len,
-                                  1795420010, 300));
+    cr_assert(
+        kj_signature_verify("s3cret", h.signature, body, len, 1795420010, 300));
     free(body);
     free(env);
 }
@@ -79,14 +80,12 @@ Test(notifier_payload, fields_in_documented_order)
     cr_assert(eq(str,
                  (char *)json_string_value(json_object_get(o, "complaint_id")),
                  "0193a5b2c3d4e5f6a7b8"));
-    cr_assert(eq(str,
-                 (char *)json_string_value(json_object_get(o, "trace_id")),
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(o, "trace_id")),
                  env->trace_id));
     cr_assert(eq(int, json_integer_value(json_object_get(o, "attempt")), 2));
     cr_assert(eq(str, (char *)json_string_value(json_object_get(o, "team")),
                  "care-ja"));
-    cr_assert(eq(str,
-                 (char *)json_string_value(json_object_get(o, "priority")),
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(o, "priority")),
                  "p2"));
     cr_assert(eq(str,
                  (char *)json_string_value(json_object_get(o, "sla_policy")),
@@ -114,13 +113,11 @@ Test(notifier_payload, fields_in_documented_order)
     cr_assert_null(strstr(body, "4111"));
 
     /* The documented order: text first, customer last. */
-    const char *keys[] = {"text",       "kind",       "complaint_id",
-                          "trace_id",   "attempt",    "team",
-                          "priority",   "sla_policy", "due_at",
-                          "channel",    "public",     "language",
-                          "category",   "sentiment",  "urgency",
-                          "actionable", "subject",    "masked_text",
-                          "customer"};
+    const char *keys[] = {
+        "text",       "kind",     "complaint_id", "trace_id",  "attempt",
+        "team",       "priority", "sla_policy",   "due_at",    "channel",
+        "public",     "language", "category",     "sentiment", "urgency",
+        "actionable", "subject",  "masked_text",  "customer"};
     const char *prev = body;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         char quoted[32];
@@ -204,15 +201,15 @@ Test(notifier_payload, no_secret_no_signature)
     size_t len;
     char *body = notifier_payload(env, &len);
     notifier_headers_t h;
-    cr_assert(eq(int,
-                 notifier_headers(&h, env, NOTIFIER_KIND_TEAM_ALERT, NULL, 1,
-                                  body, len),
-                 0));
+    cr_assert(eq(
+        int,
+        notifier_headers(&h, env, NOTIFIER_KIND_TEAM_ALERT, NULL, 1, body, len),
+        0));
     cr_assert(eq(str, h.signature, ""));
-    cr_assert(eq(int,
-                 notifier_headers(&h, env, NOTIFIER_KIND_TEAM_ALERT, "", 1,
-                                  body, len),
-                 0));
+    cr_assert(eq(
+        int,
+        notifier_headers(&h, env, NOTIFIER_KIND_TEAM_ALERT, "", 1, body, len),
+        0));
     cr_assert(eq(str, h.signature, ""));
     free(body);
     free(env);
@@ -231,8 +228,7 @@ Test(notifier_payload, signature_fails_for_changed_body_or_wrong_secret)
     cr_assert(eq(int, strncmp(h.signature, "t=100,v1=", 9), 0));
     cr_assert(eq(sz, strlen(h.signature), 9 + 64));
     cr_assert(kj_signature_verify("k", h.signature, body, len, 100, 0));
-    cr_assert_not(kj_signature_verify("other", h.signature, body, len, 100,
-                                      0));
+    cr_assert_not(kj_signature_verify("other", h.signature, body, len, 100, 0));
     body[len - 2] ^= 1;
     cr_assert_not(kj_signature_verify("k", h.signature, body, len, 100, 0));
     free(body);
@@ -310,8 +306,8 @@ Test(notifier_http, slots_bound_requests_in_flight)
         size_t len;
         char *body = notifier_payload(env, &len);
         cr_assert(eq(int,
-                     notifier_headers(&h, env, NOTIFIER_KIND_TEAM_ALERT, "k",
-                                      1, body, len),
+                     notifier_headers(&h, env, NOTIFIER_KIND_TEAM_ALERT, "k", 1,
+                                      body, len),
                      0));
         int rc = notifier_http_start(http, "http://127.0.0.1:9/x", env, &body,
                                      len, &h, err, sizeof err);
