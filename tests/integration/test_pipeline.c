@@ -274,3 +274,110 @@ Test(pipeline, personal_data_is_masked_before_it_leaves_the_classifier)
     free(adump);
     json_decref(alert);
 }
+
+/* The receiver answers 500 for a while, then goes away entirely, then
+ * comes back: the notifier retries with backoff and every alert gets
+ * through, with the same Idempotency-Key each time. */
+Test(pipeline, a_receiver_outage_is_retried_until_delivered)
+{
+    /* Enough attempts that backoff (100 ms base, 400 ms cap, full jitter)
+     * outlasts the 2 s outage with room to spare. */
+    kj_pipeline_opts_t o = {.max_attempts = 30, .retry_base_ms = 100,
+                            .retry_cap_ms = 400};
+    s_pl = kj_pipeline_new(&o);
+    cr_assert(s_pl != NULL, "the pipeline did not start");
+    kj_sink_t *sink = kj_pipeline_sink(s_pl);
+    kj_sink_set_status(sink, 500);
+
+    enum { N = 6 };
+    char ids[N][32];
+    for (int i = 0; i < N; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "outage-%d", i);
+        char *body = kj_test_complaint(
+            "chat", "c-9", NULL, s_cases[i % S_N].text, NULL);
+        int status = kj_pipeline_post(s_pl, body, key, ids[i]);
+        free(body);
+        KJ_PL_ASSERT(s_pl, status == 202, "POST #%d answered %d", i, status);
+    }
+    /* 1 s of 500s, 1 s of connection refused, then 200s again. */
+    kj_test_sleep_ms(1000);
+    cr_assert(eq(int, kj_sink_stop(sink), 0));
+    kj_test_sleep_ms(1000);
+    kj_sink_set_status(sink, 200);
+    cr_assert(eq(int, kj_sink_start(sink), 0), "the sink could not listen "
+                                               "on its port again");
+
+    int delivered = kj_pipeline_wait_all(s_pl, ids, N, "delivered", 30000);
+    KJ_PL_ASSERT(s_pl, delivered == N, "%d of %d delivered", delivered, N);
+    kj_sink_stats_t st;
+    kj_sink_stats(sink, &st);
+    cr_assert(gt(u64, st.requests, st.answered_2xx),
+              "the sink never answered 500 to anyone");
+    cr_assert(eq(u64, st.distinct_keys, (uint64_t)N));
+    cr_assert(eq(u64, st.bad_signature, 0));
+    for (int i = 0; i < N; i++) {
+        json_t *rec = kj_pipeline_record(s_pl, ids[i]);
+        const json_t *d = json_array_get(json_object_get(rec, "deliveries"),
+                                         0);
+        json_int_t attempts = json_integer_value(json_object_get(d,
+                                                                 "attempts"));
+        cr_assert(ge(i64, attempts, 2), "#%d delivered at attempt %lld, "
+                                        "before the outage ended?",
+                  i, (long long)attempts);
+        json_decref(rec);
+    }
+}
+
+/* A receiver that keeps failing dead-letters the complaint with a reason;
+ * once it is fixed, a replay delivers it. */
+Test(pipeline, dead_letter_with_a_reason_then_replay_delivers)
+{
+    kj_pipeline_opts_t o = {.max_attempts = 3, .retry_base_ms = 50,
+                            .retry_cap_ms = 200};
+    s_pl = kj_pipeline_new(&o);
+    cr_assert(s_pl != NULL, "the pipeline did not start");
+    kj_sink_t *sink = kj_pipeline_sink(s_pl);
+    kj_sink_set_status(sink, 500);
+
+    char *body = kj_test_complaint("email", "c-dead", "gold",
+                                   s_cases[6].text, NULL);
+    char id[32];
+    int status = kj_pipeline_post(s_pl, body, "dead-1", id);
+    free(body);
+    KJ_PL_ASSERT(s_pl, status == 202, "POST answered %d", status);
+
+    json_t *rec = kj_pipeline_wait_state(s_pl, id, "dead", 30000);
+    KJ_PL_ASSERT(s_pl, rec != NULL, "%s never went dead", id);
+    const char *reason = s_str(rec, "reason", NULL);
+    cr_assert(reason && strstr(reason, "500"),
+              "the dead letter's reason should name the HTTP 500: %s",
+              reason ? reason : "null");
+    json_decref(rec);
+    char key[64];
+    snprintf(key, sizeof key, "%s:team_alert", id);
+    cr_assert(eq(u32, kj_sink_key_count(sink, key), 3),
+              "one try per attempt");
+
+    kj_sink_set_status(sink, 200);
+    kj_client_t *client = kj_client_new(5000);
+    char url[160];
+    snprintf(url, sizeof url, "%s/v1/complaints/%s/replay",
+             kj_pipeline_url(s_pl, KJ_SVC_INGEST, 0), id);
+    kj_resp_t r;
+    cr_assert(eq(int, kj_client_post_json(client, url, "{}", NULL, &r), 0));
+    cr_assert(eq(long, r.status, 202), "replay answered %ld: %s", r.status,
+              r.body);
+    kj_resp_free(&r);
+    rec = kj_pipeline_wait_state(s_pl, id, "delivered", 30000);
+    KJ_PL_ASSERT(s_pl, rec != NULL, "%s not delivered after replay", id);
+    json_decref(rec);
+    /* A replay of a record that is no longer dead is refused. */
+    cr_assert(eq(int, kj_client_post_json(client, url, "{}", NULL, &r), 0));
+    cr_assert(eq(long, r.status, 409), "replay of a delivered record "
+                                       "answered %ld",
+              r.status);
+    kj_resp_free(&r);
+    kj_client_destroy(&client);
+    cr_assert(ge(u32, kj_sink_key_signed(sink, key), 4));
+}
