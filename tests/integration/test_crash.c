@@ -27,9 +27,8 @@ s_teardown(void)
 
 TestSuite(crash, .fini = s_teardown, .timeout = 300);
 
-static const char *const s_channels[] = {"x",   "facebook", "email",
-                                         "chat", "web",     "survey",
-                                         "app_review", "phone"};
+static const char *const s_channels[] = {
+    "x", "facebook", "email", "chat", "web", "survey", "app_review", "phone"};
 static const char *const s_texts[] = {
     "アプリに今朝からログインできません。至急対応してください",
     "I was charged twice for my order, please refund the duplicate.",
@@ -70,9 +69,9 @@ Test(crash, kill9_of_each_stage_mid_stream_loses_nothing)
         snprintf(key, sizeof key, "crash-%d", i);
         snprintf(text, sizeof text, "%s (#%d)",
                  s_texts[i % KJ_ARRAY_LEN(s_texts)], i);
-        char *body = kj_test_complaint(
-            s_channels[i % KJ_ARRAY_LEN(s_channels)], cust,
-            i % 3 ? "standard" : "gold", text, NULL);
+        char *body =
+            kj_test_complaint(s_channels[i % KJ_ARRAY_LEN(s_channels)], cust,
+                              i % 3 ? "standard" : "gold", text, NULL);
         int status = kj_pipeline_post(s_pl, body, key, s_ids[i]);
         free(body);
         KJ_PL_ASSERT(s_pl, status == 202, "POST #%d answered %d", i, status);
@@ -86,12 +85,10 @@ Test(crash, kill9_of_each_stage_mid_stream_loses_nothing)
     fprintf(stderr, "crash: posted %d in %lld ms\n", S_N,
             (long long)(kj_mono_ms() - t0));
 
-    int delivered =
-        kj_pipeline_wait_all(s_pl, s_ids, S_N, "delivered", 120000);
+    int delivered = kj_pipeline_wait_all(s_pl, s_ids, S_N, "delivered", 120000);
     fprintf(stderr, "crash: %d delivered after %lld ms\n", delivered,
             (long long)(kj_mono_ms() - t0));
-    KJ_PL_ASSERT(s_pl, delivered == S_N, "%d of %d delivered", delivered,
-                 S_N);
+    KJ_PL_ASSERT(s_pl, delivered == S_N, "%d of %d delivered", delivered, S_N);
 
     /* The receiver saw an alert for every complaint, under the key the
      * contract gives it, and nothing else. */

@@ -125,9 +125,8 @@ Test(metrics, promtool_accepts_every_page_and_names_are_standard)
     static const char *const stages[] = {
         "kujo_envelopes_in_total", "kujo_envelopes_out_total",
         "kujo_stage_latency_seconds", "kujo_zmq_errors_total"};
-    static const char *const consumers[] = {"kujo_queue_depth",
-                                            "kujo_reclaimed_total",
-                                            "kujo_dead_letters_total"};
+    static const char *const consumers[] = {
+        "kujo_queue_depth", "kujo_reclaimed_total", "kujo_dead_letters_total"};
     for (int s = 0; s < KJ_SVC_COUNT; s++) {
         const char *svc = kj_svc_name((kj_svc_t)s);
         char *page = kj_pipeline_metrics(s_pl, (kj_svc_t)s, 0);
@@ -135,19 +134,19 @@ Test(metrics, promtool_accepts_every_page_and_names_are_standard)
 
         char said[4096];
         int rc = s_promtool(page, said, sizeof said);
-        cr_assert(eq(int, rc, 0), "promtool rejects %s's /metrics:\n%s\n"
-                                  "--- page ---\n%.4000s",
+        cr_assert(eq(int, rc, 0),
+                  "promtool rejects %s's /metrics:\n%s\n"
+                  "--- page ---\n%.4000s",
                   svc, said, page);
 
         char *bad = s_unlabelled(page, svc);
-        cr_assert(bad == NULL, "%s: a sample without svc=\"%s\": %s", svc,
-                  svc, bad ? bad : "");
+        cr_assert(bad == NULL, "%s: a sample without svc=\"%s\": %s", svc, svc,
+                  bad ? bad : "");
 
         double v = 0;
-        cr_assert(gt(int, kj_prom_value(page, "kujo_build_info", "version=",
-                                        &v),
-                     0),
-                  "%s: no kujo_build_info{version=...}", svc);
+        cr_assert(
+            gt(int, kj_prom_value(page, "kujo_build_info", "version=", &v), 0),
+            "%s: no kujo_build_info{version=...}", svc);
         cr_assert(eq(dbl, v, 1.0));
         for (size_t k = 0; k < KJ_ARRAY_LEN(everyone); k++)
             cr_assert(kj_prom_has(page, everyone[k]), "%s lacks %s", svc,
@@ -161,16 +160,16 @@ Test(metrics, promtool_accepts_every_page_and_names_are_standard)
         for (size_t k = 0; consumer && k < KJ_ARRAY_LEN(consumers); k++)
             cr_assert(kj_prom_has(page, consumers[k]), "%s lacks %s", svc,
                       consumers[k]);
-        if (s == KJ_SVC_INGEST || s == KJ_SVC_CLASSIFIER ||
-            s == KJ_SVC_ROUTER)
+        if (s == KJ_SVC_INGEST || s == KJ_SVC_CLASSIFIER || s == KJ_SVC_ROUTER)
             cr_assert(kj_prom_has(page, "kujo_downstream_peers"),
                       "%s lacks kujo_downstream_peers", svc);
 
         /* The counts follow the traffic that went through. */
         switch (s) {
         case KJ_SVC_INGEST:
-            cr_assert(gt(int, kj_prom_value(page, "kujo_http_requests_total",
-                                            "code=\"400\"", &v),
+            cr_assert(gt(int,
+                         kj_prom_value(page, "kujo_http_requests_total",
+                                       "code=\"400\"", &v),
                          0),
                       "ingest did not count its 400");
             kj_prom_value(page, "kujo_envelopes_in_total", NULL, &v);
@@ -182,8 +181,9 @@ Test(metrics, promtool_accepts_every_page_and_names_are_standard)
             cr_assert(ge(dbl, v, (double)N), "%s passed on %g", svc, v);
             break;
         case KJ_SVC_NOTIFIER:
-            cr_assert(gt(int, kj_prom_value(page, "kujo_deliveries_total",
-                                            "kind=\"team_alert\"", &v),
+            cr_assert(gt(int,
+                         kj_prom_value(page, "kujo_deliveries_total",
+                                       "kind=\"team_alert\"", &v),
                          0),
                       "notifier lacks kujo_deliveries_total{kind=...}");
             cr_assert(ge(dbl, v, (double)N));

@@ -94,8 +94,8 @@ s_wait_stats(kj_pipeline_t *pl, int n, int timeout_ms)
 static json_int_t
 s_count(const json_t *stats, const char *group, const char *key)
 {
-    return json_integer_value(json_object_get(json_object_get(stats, group),
-                                              key));
+    return json_integer_value(
+        json_object_get(json_object_get(stats, group), key));
 }
 
 Test(pipeline, ja_and_en_complaints_are_triaged_routed_and_delivered)
@@ -118,8 +118,7 @@ Test(pipeline, ja_and_en_complaints_are_triaged_routed_and_delivered)
     }
 
     int delivered = kj_pipeline_wait_all(s_pl, ids, S_N, "delivered", 30000);
-    KJ_PL_ASSERT(s_pl, delivered == S_N, "%d of %d delivered", delivered,
-                 S_N);
+    KJ_PL_ASSERT(s_pl, delivered == S_N, "%d of %d delivered", delivered, S_N);
 
     kj_sink_t *sink = kj_pipeline_sink(s_pl);
     for (int i = 0; i < S_N; i++) {
@@ -168,12 +167,11 @@ Test(pipeline, ja_and_en_complaints_are_triaged_routed_and_delivered)
                   "no valid signature on %s", key);
         json_t *alert = kj_sink_key_body(sink, key);
         cr_assert(alert != NULL);
-        cr_assert(eq(str, (char *)s_str(alert, "complaint_id", NULL),
-                     ids[i]));
+        cr_assert(eq(str, (char *)s_str(alert, "complaint_id", NULL), ids[i]));
         cr_assert(eq(str, (char *)s_str(alert, "kind", NULL), "team_alert"));
         cr_assert(eq(str, (char *)s_str(alert, "team", NULL), (char *)team));
-        cr_assert(eq(str, (char *)s_str(alert, "language", NULL),
-                     (char *)lang));
+        cr_assert(
+            eq(str, (char *)s_str(alert, "language", NULL), (char *)lang));
         cr_assert(s_nonempty(s_str(alert, "text", NULL)),
                   "the alert has no Slack text");
         json_decref(alert);
@@ -191,10 +189,10 @@ Test(pipeline, ja_and_en_complaints_are_triaged_routed_and_delivered)
      * caught up, then check what it counted. */
     json_t *stats = s_wait_stats(s_pl, S_N, 15000);
     KJ_PL_ASSERT(s_pl, stats != NULL, "no answer from /v1/stats");
-    cr_assert(eq(i64, json_integer_value(json_object_get(stats, "delivered")),
-                 S_N));
-    cr_assert(eq(i64, json_integer_value(json_object_get(stats, "total")),
-                 S_N));
+    cr_assert(
+        eq(i64, json_integer_value(json_object_get(stats, "delivered")), S_N));
+    cr_assert(
+        eq(i64, json_integer_value(json_object_get(stats, "total")), S_N));
     cr_assert(eq(i64, s_count(stats, "by_state", "received"), S_N));
     cr_assert(eq(i64, s_count(stats, "by_state", "delivered"), S_N));
     cr_assert(eq(i64, s_count(stats, "by_language", "ja"), 4));
@@ -251,11 +249,13 @@ Test(pipeline, personal_data_is_masked_before_it_leaves_the_classifier)
     json_t *rec = kj_pipeline_wait_state(s_pl, id, "delivered", 30000);
     KJ_PL_ASSERT(s_pl, rec != NULL, "%s not delivered", id);
     char *dump = json_dumps(rec, JSON_COMPACT);
-    cr_assert(strstr(dump, email) == NULL, "the record still holds the "
-                                           "e-mail address: %s",
+    cr_assert(strstr(dump, email) == NULL,
+              "the record still holds the "
+              "e-mail address: %s",
               dump);
-    cr_assert(strstr(dump, phone) == NULL, "the record still holds the "
-                                           "phone number: %s",
+    cr_assert(strstr(dump, phone) == NULL,
+              "the record still holds the "
+              "phone number: %s",
               dump);
     free(dump);
     const json_t *pii = json_object_get(json_object_get(rec, "triage"), "pii");
@@ -282,8 +282,8 @@ Test(pipeline, a_receiver_outage_is_retried_until_delivered)
 {
     /* Enough attempts that backoff (100 ms base, 400 ms cap, full jitter)
      * outlasts the 2 s outage with room to spare. */
-    kj_pipeline_opts_t o = {.max_attempts = 30, .retry_base_ms = 100,
-                            .retry_cap_ms = 400};
+    kj_pipeline_opts_t o = {
+        .max_attempts = 30, .retry_base_ms = 100, .retry_cap_ms = 400};
     s_pl = kj_pipeline_new(&o);
     cr_assert(s_pl != NULL, "the pipeline did not start");
     kj_sink_t *sink = kj_pipeline_sink(s_pl);
@@ -294,8 +294,8 @@ Test(pipeline, a_receiver_outage_is_retried_until_delivered)
     for (int i = 0; i < N; i++) {
         char key[32];
         snprintf(key, sizeof key, "outage-%d", i);
-        char *body = kj_test_complaint(
-            "chat", "c-9", NULL, s_cases[i % S_N].text, NULL);
+        char *body =
+            kj_test_complaint("chat", "c-9", NULL, s_cases[i % S_N].text, NULL);
         int status = kj_pipeline_post(s_pl, body, key, ids[i]);
         free(body);
         KJ_PL_ASSERT(s_pl, status == 202, "POST #%d answered %d", i, status);
@@ -318,12 +318,12 @@ Test(pipeline, a_receiver_outage_is_retried_until_delivered)
     cr_assert(eq(u64, st.bad_signature, 0));
     for (int i = 0; i < N; i++) {
         json_t *rec = kj_pipeline_record(s_pl, ids[i]);
-        const json_t *d = json_array_get(json_object_get(rec, "deliveries"),
-                                         0);
-        json_int_t attempts = json_integer_value(json_object_get(d,
-                                                                 "attempts"));
-        cr_assert(ge(i64, attempts, 2), "#%d delivered at attempt %lld, "
-                                        "before the outage ended?",
+        const json_t *d = json_array_get(json_object_get(rec, "deliveries"), 0);
+        json_int_t attempts =
+            json_integer_value(json_object_get(d, "attempts"));
+        cr_assert(ge(i64, attempts, 2),
+                  "#%d delivered at attempt %lld, "
+                  "before the outage ended?",
                   i, (long long)attempts);
         json_decref(rec);
     }
@@ -333,15 +333,15 @@ Test(pipeline, a_receiver_outage_is_retried_until_delivered)
  * once it is fixed, a replay delivers it. */
 Test(pipeline, dead_letter_with_a_reason_then_replay_delivers)
 {
-    kj_pipeline_opts_t o = {.max_attempts = 3, .retry_base_ms = 50,
-                            .retry_cap_ms = 200};
+    kj_pipeline_opts_t o = {
+        .max_attempts = 3, .retry_base_ms = 50, .retry_cap_ms = 200};
     s_pl = kj_pipeline_new(&o);
     cr_assert(s_pl != NULL, "the pipeline did not start");
     kj_sink_t *sink = kj_pipeline_sink(s_pl);
     kj_sink_set_status(sink, 500);
 
-    char *body = kj_test_complaint("email", "c-dead", "gold",
-                                   s_cases[6].text, NULL);
+    char *body =
+        kj_test_complaint("email", "c-dead", "gold", s_cases[6].text, NULL);
     char id[32];
     int status = kj_pipeline_post(s_pl, body, "dead-1", id);
     free(body);
@@ -356,8 +356,7 @@ Test(pipeline, dead_letter_with_a_reason_then_replay_delivers)
     json_decref(rec);
     char key[64];
     snprintf(key, sizeof key, "%s:team_alert", id);
-    cr_assert(eq(u32, kj_sink_key_count(sink, key), 3),
-              "one try per attempt");
+    cr_assert(eq(u32, kj_sink_key_count(sink, key), 3), "one try per attempt");
 
     kj_sink_set_status(sink, 200);
     kj_client_t *client = kj_client_new(5000);
@@ -374,8 +373,9 @@ Test(pipeline, dead_letter_with_a_reason_then_replay_delivers)
     json_decref(rec);
     /* A replay of a record that is no longer dead is refused. */
     cr_assert(eq(int, kj_client_post_json(client, url, "{}", NULL, &r), 0));
-    cr_assert(eq(long, r.status, 409), "replay of a delivered record "
-                                       "answered %ld",
+    cr_assert(eq(long, r.status, 409),
+              "replay of a delivered record "
+              "answered %ld",
               r.status);
     kj_resp_free(&r);
     kj_client_destroy(&client);

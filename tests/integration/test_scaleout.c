@@ -66,8 +66,8 @@ s_taken_in(int copy)
     double v = 0;
     int rc = kj_pipeline_metric(s_pl, KJ_SVC_CLASSIFIER, copy,
                                 "kujo_envelopes_in_total", NULL, &v);
-    KJ_PL_ASSERT(s_pl, rc == 0,
-                 "classifier-%d has no kujo_envelopes_in_total", copy);
+    KJ_PL_ASSERT(s_pl, rc == 0, "classifier-%d has no kujo_envelopes_in_total",
+                 copy);
     return v;
 }
 
@@ -80,8 +80,8 @@ Test(scaleout, two_classifier_copies_both_get_work)
     int delivered = kj_pipeline_wait_all(s_pl, ids, N, "delivered", 60000);
     KJ_PL_ASSERT(s_pl, delivered == N, "%d of %d delivered", delivered, N);
     double a = s_taken_in(0), b = s_taken_in(1);
-    fprintf(stderr, "scaleout: classifier-0 took %g, classifier-1 took %g\n",
-            a, b);
+    fprintf(stderr, "scaleout: classifier-0 took %g, classifier-1 took %g\n", a,
+            b);
     cr_assert(gt(dbl, a, 0.0), "classifier-0 got no work");
     cr_assert(gt(dbl, b, 0.0), "classifier-1 got no work");
     cr_assert(ge(dbl, a + b, (double)N));
@@ -101,8 +101,8 @@ s_leave_mid_stream(int sig)
     /* SIGTERM drains (KUJO_DRAIN_MS is 2 s in tests) and exits 0. */
     int status = kj_proc_wait(p, 10000);
     if (sig == SIGTERM) {
-        bool clean = status != -1 && WIFEXITED(status) &&
-                     WEXITSTATUS(status) == 0;
+        bool clean =
+            status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
         KJ_PL_ASSERT(s_pl, clean,
                      "classifier-1 did not drain and exit 0 on SIGTERM "
                      "(status %d)",

@@ -40,8 +40,7 @@ kj_test_sleep_ms(int ms)
 
 char *
 kj_test_complaint(const char *channel, const char *customer_id,
-                  const char *tier, const char *text,
-                  const char *external_id)
+                  const char *tier, const char *text, const char *external_id)
 {
     json_t *cust = json_pack("{s:s}", "id", customer_id);
     if (tier)
@@ -73,10 +72,10 @@ s_fmt(const char *fmt, ...)
 /* Child processes */
 
 struct kj_proc {
-    char *name;     /* for messages */
-    char *path;     /* executable */
-    char **argv;    /* NULL-terminated, owned */
-    char **env;     /* NULL-terminated "NAME=value", owned */
+    char *name;  /* for messages */
+    char *path;  /* executable */
+    char **argv; /* NULL-terminated, owned */
+    char **env;  /* NULL-terminated "NAME=value", owned */
     size_t nenv;
     char *log_path; /* stdout and stderr are appended here */
     pid_t pid;      /* 0 when not running */
@@ -152,11 +151,10 @@ s_note_exit(const kj_proc_t *self, int status)
 {
     char what[64];
     if (WIFSIGNALED(status))
-        snprintf(what, sizeof what, "killed by signal %d:",
-                 WTERMSIG(status));
+        snprintf(what, sizeof what, "killed by signal %d:", WTERMSIG(status));
     else
-        snprintf(what, sizeof what, "exited with status %d:",
-                 WEXITSTATUS(status));
+        snprintf(what, sizeof what,
+                 "exited with status %d:", WEXITSTATUS(status));
     s_log_note(self, what);
 }
 
@@ -175,8 +173,7 @@ s_spawn(kj_proc_t *self)
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
-        fprintf(stderr, "harness: %s: fork: %s\n", self->name,
-                strerror(errno));
+        fprintf(stderr, "harness: %s: fork: %s\n", self->name, strerror(errno));
         close(logfd);
         if (nullfd >= 0)
             close(nullfd);
@@ -216,8 +213,8 @@ kj_proc_start(const char *name, const char *path, char *const argv[],
               const char *const env[], const char *log_path)
 {
     if (access(path, X_OK) != 0) {
-        fprintf(stderr, "harness: %s: %s is not executable: %s\n", name,
-                path, strerror(errno));
+        fprintf(stderr, "harness: %s: %s is not executable: %s\n", name, path,
+                strerror(errno));
         return NULL;
     }
     kj_proc_t *self = kj_calloc(1, sizeof *self);
@@ -300,8 +297,9 @@ kj_proc_stop(kj_proc_t *self, int timeout_ms)
     int status = kj_proc_wait(self, timeout_ms);
     if (status != -1)
         return status;
-    fprintf(stderr, "harness: %s (pid %ld) ignored SIGTERM for %d ms, "
-                    "sending SIGKILL\n",
+    fprintf(stderr,
+            "harness: %s (pid %ld) ignored SIGTERM for %d ms, "
+            "sending SIGKILL\n",
             self->name, (long)self->pid, timeout_ms);
     kill(self->pid, SIGKILL);
     return kj_proc_wait(self, 10000);
@@ -617,27 +615,27 @@ kj_svc_name(kj_svc_t svc)
 }
 
 typedef struct {
-    kj_proc_t *proc;   /* NULL if the slot is unused */
-    int admin_port;    /* KUJO_ADMIN_ADDR */
-    int http_port;     /* KUJO_HTTP_ADDR (ingest, analytics), else 0 */
+    kj_proc_t *proc; /* NULL if the slot is unused */
+    int admin_port;  /* KUJO_ADMIN_ADDR */
+    int http_port;   /* KUJO_HTTP_ADDR (ingest, analytics), else 0 */
     char admin_url[64];
     char url[64];
 } s_copy_t;
 
 struct kj_pipeline {
-    kj_pipeline_opts_t opts;      /* with defaults filled in */
-    char **env;                   /* copy of opts.env */
+    kj_pipeline_opts_t opts; /* with defaults filled in */
+    char **env;              /* copy of opts.env */
     kj_testredis_t redis;
     bool redis_up;
     kj_sink_t *sink;
     char sink_url[128];
-    char dir[256];                /* logs */
-    char prefix[32];              /* KUJO_PREFIX */
-    char secret[64];              /* KUJO_WEBHOOK_SECRET */
+    char dir[256];   /* logs */
+    char prefix[32]; /* KUJO_PREFIX */
+    char secret[64]; /* KUJO_WEBHOOK_SECRET */
     s_copy_t copies[KJ_SVC_COUNT][KJ_PIPELINE_MAX_COPIES];
     int ncopies[KJ_SVC_COUNT];
-    kj_client_t *client;          /* for the calling thread */
-    bool failed;                  /* keep the logs */
+    kj_client_t *client; /* for the calling thread */
+    bool failed;         /* keep the logs */
 };
 
 static int
@@ -720,8 +718,7 @@ kj_pipeline_start_copy(kj_pipeline_t *self, kj_svc_t svc)
 static s_copy_t *
 s_copy(const kj_pipeline_t *self, kj_svc_t svc, int copy)
 {
-    if ((unsigned)svc >= KJ_SVC_COUNT || copy < 0 ||
-        copy >= self->ncopies[svc])
+    if ((unsigned)svc >= KJ_SVC_COUNT || copy < 0 || copy >= self->ncopies[svc])
         return NULL;
     return (s_copy_t *)&self->copies[svc][copy];
 }
@@ -784,8 +781,8 @@ static int
 s_registry_count(kj_pipeline_t *self, const char *stage)
 {
     struct timeval tv = {1, 0};
-    redisContext *rc = redisConnectWithTimeout("127.0.0.1", self->redis.port,
-                                               tv);
+    redisContext *rc =
+        redisConnectWithTimeout("127.0.0.1", self->redis.port, tv);
     if (!rc || rc->err) {
         if (rc)
             redisFree(rc);
@@ -793,9 +790,8 @@ s_registry_count(kj_pipeline_t *self, const char *stage)
     }
     redisSetTimeout(rc, tv);
     int n = -1;
-    redisReply *r = redisCommand(rc, "ZCOUNT %s:reg:%s %lld +inf",
-                                 self->prefix, stage,
-                                 (long long)kj_now_ms());
+    redisReply *r = redisCommand(rc, "ZCOUNT %s:reg:%s %lld +inf", self->prefix,
+                                 stage, (long long)kj_now_ms());
     if (r && r->type == REDIS_REPLY_INTEGER)
         n = (int)r->integer;
     if (r)
@@ -816,8 +812,9 @@ kj_pipeline_wait_registered(kj_pipeline_t *self, const char *stage, int min,
             return n;
         kj_test_sleep_ms(50);
     }
-    fprintf(stderr, "harness: %s:reg:%s has %d live endpoints after %d ms, "
-                    "wanted %d\n",
+    fprintf(stderr,
+            "harness: %s:reg:%s has %d live endpoints after %d ms, "
+            "wanted %d\n",
             self->prefix, stage, n, timeout_ms, min);
     return -1;
 }
@@ -835,8 +832,9 @@ kj_pipeline_wait_peers(kj_pipeline_t *self, kj_svc_t svc, int copy, int min,
             return 0;
         kj_test_sleep_ms(50);
     }
-    fprintf(stderr, "harness: %s-%d kujo_downstream_peers %g after %d ms, "
-                    "wanted %d\n",
+    fprintf(stderr,
+            "harness: %s-%d kujo_downstream_peers %g after %d ms, "
+            "wanted %d\n",
             kj_svc_name(svc), copy, v, timeout_ms, min);
     return -1;
 }
@@ -970,8 +968,9 @@ kj_pipeline_new(const kj_pipeline_opts_t *opts)
         for (int i = 0; i < self->ncopies[up]; i++)
             if (kj_pipeline_wait_peers(self, up, i, self->ncopies[stages[k]],
                                        5000) != 0)
-                fprintf(stderr, "harness: warning: %s-%d does not report "
-                                "its downstream peers; going on\n",
+                fprintf(stderr,
+                        "harness: warning: %s-%d does not report "
+                        "its downstream peers; going on\n",
                         kj_svc_name(up), i);
     }
     return self;
@@ -1022,8 +1021,9 @@ kj_pipeline_destroy(kj_pipeline_t **self_p)
             if (kj_proc_pid(p) > 0 &&
                 kj_proc_wait(p, left > 0 ? (int)left : 0) == -1 &&
                 kj_proc_pid(p) > 0) {
-                fprintf(stderr, "harness: %s did not exit on SIGTERM, "
-                                "killing it\n",
+                fprintf(stderr,
+                        "harness: %s did not exit on SIGTERM, "
+                        "killing it\n",
                         kj_proc_name(p));
                 kj_proc_kill9(p);
             }
@@ -1102,8 +1102,8 @@ s_state(const json_t *rec)
 }
 
 json_t *
-kj_pipeline_wait_state(kj_pipeline_t *self, const char *id,
-                       const char *state, int timeout_ms)
+kj_pipeline_wait_state(kj_pipeline_t *self, const char *id, const char *state,
+                       int timeout_ms)
 {
     int64_t deadline = kj_mono_ms() + timeout_ms;
     char last[32] = "(no record)";
@@ -1143,7 +1143,7 @@ kj_pipeline_wait_all(kj_pipeline_t *self, char (*ids)[32], int n,
     int64_t deadline = kj_mono_ms() + timeout_ms;
     /* 0 pending, 1 reached, 2 dead (final, and not what was wanted). */
     char *done = kj_calloc((size_t)n, 1);
-    char (*last)[16] = kj_calloc((size_t)n, sizeof *last);
+    char(*last)[16] = kj_calloc((size_t)n, sizeof *last);
     bool want_dead = strcmp(state, "dead") == 0;
     int reached = 0, final = 0;
     for (;;) {
@@ -1172,8 +1172,9 @@ kj_pipeline_wait_all(kj_pipeline_t *self, char (*ids)[32], int n,
         kj_test_sleep_ms(50);
     }
     if (reached < n) {
-        fprintf(stderr, "harness: %d of %d reached %s within %d ms; "
-                        "some of the others:\n",
+        fprintf(stderr,
+                "harness: %d of %d reached %s within %d ms; "
+                "some of the others:\n",
                 reached, n, state, timeout_ms);
         int shown = 0;
         for (int i = 0; i < n && shown < 10; i++) {

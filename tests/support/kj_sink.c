@@ -25,27 +25,27 @@
 #define KJ_SINK_TOLERANCE_S 300
 
 typedef struct {
-    char *key;       /* the Idempotency-Key, owned */
-    unsigned count;  /* times seen */
+    char *key;          /* the Idempotency-Key, owned */
+    unsigned count;     /* times seen */
     unsigned signed_ok; /* times seen with a valid signature */
-    json_t *body;    /* last body seen, when keep_bodies */
+    json_t *body;       /* last body seen, when keep_bodies */
 } s_entry_t;
 
 struct kj_sink {
-    pthread_mutex_t life_mu;  /* serialises start/stop/destroy */
+    pthread_mutex_t life_mu;   /* serialises start/stop/destroy */
     struct MHD_Daemon *daemon; /* NULL while stopped */
-    char host[64];            /* listening host */
-    int port;                 /* fixed after the first start */
-    char *secret;             /* NULL: no signature checks */
+    char host[64];             /* listening host */
+    int port;                  /* fixed after the first start */
+    char *secret;              /* NULL: no signature checks */
 
-    pthread_mutex_t mu;       /* guards everything below */
-    unsigned status;          /* what to answer */
-    int delay_ms;             /* sleep before answering */
-    bool keep_bodies;         /* keep each key's last body */
-    kj_sink_cb_t *cb;         /* called for every POST */
+    pthread_mutex_t mu; /* guards everything below */
+    unsigned status;    /* what to answer */
+    int delay_ms;       /* sleep before answering */
+    bool keep_bodies;   /* keep each key's last body */
+    kj_sink_cb_t *cb;   /* called for every POST */
     void *cb_arg;
     kj_sink_stats_t stats;
-    s_entry_t *table;         /* open addressing, capacity a power of 2 */
+    s_entry_t *table; /* open addressing, capacity a power of 2 */
     size_t cap;
 };
 
@@ -73,8 +73,8 @@ s_find(kj_sink_t *self, const char *key, bool create)
         for (size_t i = 0; i < self->cap; i++) {
             if (!self->table[i].key)
                 continue;
-            uint64_t h = kj_hash64(self->table[i].key,
-                                   strlen(self->table[i].key));
+            uint64_t h =
+                kj_hash64(self->table[i].key, strlen(self->table[i].key));
             size_t j = (size_t)h & (ncap - 1);
             while (nt[j].key)
                 j = (j + 1) & (ncap - 1);
@@ -155,11 +155,11 @@ s_finish(kj_sink_t *self, struct MHD_Connection *c, s_req_t *req)
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Kujo-Signature");
     int sig_ok = -1;
     if (self->secret)
-        sig_ok = sig && kj_signature_verify(self->secret, sig, req->buf,
-                                            req->len, (int64_t)time(NULL),
-                                            KJ_SINK_TOLERANCE_S)
-                     ? 1
-                     : 0;
+        sig_ok =
+            sig && kj_signature_verify(self->secret, sig, req->buf, req->len,
+                                       (int64_t)time(NULL), KJ_SINK_TOLERANCE_S)
+                ? 1
+                : 0;
     json_error_t jerr;
     json_t *body = req->len ? json_loadb(req->buf, req->len, 0, &jerr) : NULL;
     const char *id = NULL;
@@ -180,7 +180,8 @@ s_finish(kj_sink_t *self, struct MHD_Connection *c, s_req_t *req)
         self->stats.bad_body++;
     if (!key) {
         self->stats.missing_key++;
-    } else if (strlen(key) >= KJ_SINK_MAX_KEY || (id && !s_key_matches(key, id))) {
+    } else if (strlen(key) >= KJ_SINK_MAX_KEY ||
+               (id && !s_key_matches(key, id))) {
         self->stats.key_mismatch++;
     }
     if (key && strlen(key) < KJ_SINK_MAX_KEY) {
@@ -291,10 +292,10 @@ s_listen(kj_sink_t *self)
     /* A thread per connection: a slow answer (set_delay_ms) holds up only
      * its own connection, as with a real receiver. */
     self->daemon = MHD_start_daemon(
-        MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
-        NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned)1, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
+        NULL, s_handle, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
     if (!self->daemon)
         return -1;

@@ -46,7 +46,8 @@ s_on_alert(const kj_sink_event_t *ev, void *arg)
 {
     s_log_t *log = arg;
     json_t *line = json_object();
-    json_object_set_new(line, "complaint_id", s_field(ev->body, "complaint_id"));
+    json_object_set_new(line, "complaint_id",
+                        s_field(ev->body, "complaint_id"));
     json_object_set_new(line, "kind", s_field(ev->body, "kind"));
     json_object_set_new(line, "team", s_field(ev->body, "team"));
     json_object_set_new(line, "priority", s_field(ev->body, "priority"));
@@ -142,8 +143,8 @@ main(int argc, char **argv)
     if (log_path) {
         log.out = fopen(log_path, "a");
         if (!log.out) {
-            fprintf(stderr, "kujo-webhook-sink: cannot open %s: %s\n",
-                    log_path, strerror(errno));
+            fprintf(stderr, "kujo-webhook-sink: cannot open %s: %s\n", log_path,
+                    strerror(errno));
             return 78;
         }
     }
@@ -177,15 +178,14 @@ main(int argc, char **argv)
     kj_sink_stop(sink);
     kj_sink_stats_t st;
     kj_sink_stats(sink, &st);
-    fprintf(stderr,
-            "{\"msg\":\"stopped\",\"svc\":\"webhook-sink\",\"requests\":%llu,"
-            "\"distinct_keys\":%llu,\"bad_signature\":%llu,\"bad_body\":%llu,"
-            "\"missing_key\":%llu}\n",
-            (unsigned long long)st.requests,
-            (unsigned long long)st.distinct_keys,
-            (unsigned long long)st.bad_signature,
-            (unsigned long long)st.bad_body,
-            (unsigned long long)st.missing_key);
+    fprintf(
+        stderr,
+        "{\"msg\":\"stopped\",\"svc\":\"webhook-sink\",\"requests\":%llu,"
+        "\"distinct_keys\":%llu,\"bad_signature\":%llu,\"bad_body\":%llu,"
+        "\"missing_key\":%llu}\n",
+        (unsigned long long)st.requests, (unsigned long long)st.distinct_keys,
+        (unsigned long long)st.bad_signature, (unsigned long long)st.bad_body,
+        (unsigned long long)st.missing_key);
     kj_sink_destroy(&sink);
     if (log.out != stdout)
         fclose(log.out);
