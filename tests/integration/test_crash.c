@@ -1,11 +1,13 @@
 /* The reliability contract under crashes: once ingest has answered 202, a
  * complaint reaches a final state whatever process dies in between. 2,000
  * complaints go in while the classifier, then the router, then the notifier
- * are killed with SIGKILL and restarted at once; every one must end up
- * delivered and the receiver must have seen an alert for each (repeats are
- * allowed: delivery is at least once, with an idempotency key). */
+ * are frozen, fed, killed with SIGKILL and restarted at once, so each dies
+ * holding work; every one must end up delivered and the receiver must have
+ * seen an alert for each (repeats are allowed: delivery is at least once,
+ * with an idempotency key). */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,16 +42,25 @@ static const char *const s_texts[] = {
     "worst company ever",
 };
 
-/* Kill one stage with SIGKILL and start it again at once, without
- * waiting for it to be ready: the posts keep coming meanwhile. */
+/* Freeze one stage (SIGSTOP): upstream keeps pushing to its socket, so
+ * work piles up inside a process that is about to die. */
 static void
-s_crash(kj_svc_t svc)
+s_freeze(kj_svc_t svc)
 {
     kj_proc_t *p = kj_pipeline_proc(s_pl, svc, 0);
     cr_assert(p != NULL);
     bool was_alive = kj_proc_alive(p);
     KJ_PL_ASSERT(s_pl, was_alive, "%s died on its own before the kill",
                  kj_svc_name(svc));
+    cr_assert(eq(int, kj_proc_signal(p, SIGSTOP), 0));
+}
+
+/* Kill the frozen stage with SIGKILL, taking whatever it held, and start
+ * it again at once, without waiting for it to be ready: the posts keep
+ * coming meanwhile. */
+static void
+s_crash(kj_svc_t svc)
+{
     cr_assert(eq(int, kj_pipeline_kill9(s_pl, svc, 0), 0));
     cr_assert(eq(int, kj_pipeline_restart(s_pl, svc, 0), 0),
               "could not restart %s", kj_svc_name(svc));
@@ -75,11 +86,19 @@ Test(crash, kill9_of_each_stage_mid_stream_loses_nothing)
         int status = kj_pipeline_post(s_pl, body, key, s_ids[i]);
         free(body);
         KJ_PL_ASSERT(s_pl, status == 202, "POST #%d answered %d", i, status);
+        /* Each stage dies with the 100 complaints posted since it froze
+         * in flight. */
         if (i == 500)
+            s_freeze(KJ_SVC_CLASSIFIER);
+        else if (i == 600)
             s_crash(KJ_SVC_CLASSIFIER);
         else if (i == 1000)
+            s_freeze(KJ_SVC_ROUTER);
+        else if (i == 1100)
             s_crash(KJ_SVC_ROUTER);
         else if (i == 1500)
+            s_freeze(KJ_SVC_NOTIFIER);
+        else if (i == 1600)
             s_crash(KJ_SVC_NOTIFIER);
     }
     fprintf(stderr, "crash: posted %d in %lld ms\n", S_N,
@@ -113,12 +132,22 @@ Test(crash, kill9_of_each_stage_mid_stream_loses_nothing)
     cr_assert(eq(u64, st.bad_signature, 0));
     cr_assert(eq(u64, st.key_mismatch, 0));
 
-    /* The restarted copies are serving. */
+    /* The restarted copies are serving, and what the dead ones held came
+     * back through their own claims of overdue records. */
     static const kj_svc_t restarted[] = {KJ_SVC_CLASSIFIER, KJ_SVC_ROUTER,
                                          KJ_SVC_NOTIFIER};
     for (size_t k = 0; k < KJ_ARRAY_LEN(restarted); k++) {
+        const char *name = kj_svc_name(restarted[k]);
         int ready = kj_pipeline_wait_ready(s_pl, restarted[k], 0, 5000);
         KJ_PL_ASSERT(s_pl, ready == 0, "%s is not ready after its restart",
-                     kj_svc_name(restarted[k]));
+                     name);
+        double reclaimed = 0;
+        int rc = kj_pipeline_metric(s_pl, restarted[k], 0,
+                                    "kujo_reclaimed_total", NULL, &reclaimed);
+        fprintf(stderr, "crash: restarted %s reclaimed %g\n", name, reclaimed);
+        cr_assert(eq(int, rc, 0), "%s has no kujo_reclaimed_total", name);
+        cr_assert(gt(dbl, reclaimed, 0.0),
+                  "%s's lost work was not reclaimed by the restarted copy",
+                  name);
     }
 }

@@ -42,8 +42,9 @@ typedef struct {
  * answer is sent. Must be thread-safe and quick. */
 typedef void(kj_sink_cb_t)(const kj_sink_event_t *ev, void *arg);
 
-/* Start listening on host:port (port 0: a free port). secret NULL or ""
- * turns signature checks off. NULL if it cannot listen. */
+/* Start listening on host:port (host a numeric IPv4 address; port 0: a
+ * free port). secret NULL or "" turns signature checks off. NULL if it
+ * cannot listen. */
 kj_sink_t *
 kj_sink_new(const char *host, int port, const char *secret);
 
