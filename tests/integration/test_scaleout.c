@@ -87,7 +87,8 @@ Test(scaleout, two_classifier_copies_both_get_work)
     cr_assert(ge(dbl, a + b, (double)N));
 }
 
-/* Post N, and after the first third take classifier-1 away with sig. */
+/* Post N, and after the first third take classifier-1 away with sig
+ * (SIGTERM or SIGKILL). */
 static void
 s_leave_mid_stream(int sig)
 {
@@ -96,8 +97,17 @@ s_leave_mid_stream(int sig)
     char ids[N][32];
     s_post(ids, 0, N / 3);
     kj_proc_t *p = kj_pipeline_proc(s_pl, KJ_SVC_CLASSIFIER, 1);
-    cr_assert(eq(int, kj_proc_signal(p, sig), 0));
-    s_post(ids, N / 3, N);
+    if (sig == SIGKILL) {
+        /* Freeze it first and keep posting, so that it dies holding the
+         * share ingest pushed to it. */
+        cr_assert(eq(int, kj_proc_signal(p, SIGSTOP), 0));
+        s_post(ids, N / 3, N / 2);
+        cr_assert(eq(int, kj_proc_signal(p, SIGKILL), 0));
+        s_post(ids, N / 2, N);
+    } else {
+        cr_assert(eq(int, kj_proc_signal(p, sig), 0));
+        s_post(ids, N / 3, N);
+    }
     /* SIGTERM drains (KUJO_DRAIN_MS is 2 s in tests) and exits 0. */
     int status = kj_proc_wait(p, 10000);
     if (sig == SIGTERM) {
@@ -115,6 +125,15 @@ s_leave_mid_stream(int sig)
     kj_sink_stats_t st;
     kj_sink_stats(kj_pipeline_sink(s_pl), &st);
     cr_assert(eq(u64, st.distinct_keys, (uint64_t)N));
+    if (sig == SIGKILL) {
+        /* The survivor claimed what the dead copy held. */
+        double reclaimed = 0;
+        int rc = kj_pipeline_metric(s_pl, KJ_SVC_CLASSIFIER, 0,
+                                    "kujo_reclaimed_total", NULL, &reclaimed);
+        cr_assert(eq(int, rc, 0));
+        cr_assert(gt(dbl, reclaimed, 0.0),
+                  "classifier-0 reclaimed nothing from the dead copy");
+    }
 }
 
 Test(scaleout, sigterm_of_one_copy_mid_stream_loses_nothing)
