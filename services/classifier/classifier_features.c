@@ -1,0 +1,373 @@
+/* classifier_features: tokenise, hash and count n-grams into a reused
+ * open-addressing table. Slots carry a generation number, so starting a
+ * new text costs nothing: a slot from an older generation is empty. */
+#include "classifier_features.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <utf8proc.h>
+
+#include "kj_util.h"
+
+#define S_FNV_OFFSET 0xcbf29ce484222325ULL
+#define S_FNV_PRIME 0x100000001b3ULL
+
+/* Upper bound on distinct features of one text: every character position
+ * (plus the two pads) starts at most MAX_CHAR_N n-grams, every token at
+ * most MAX_WORD_N word n-grams. */
+#define S_MAX_ITEMS                                                            \
+    ((CLASSIFIER_FEAT_MAX_CPS + 2) * CLASSIFIER_FEAT_MAX_CHAR_N +              \
+     CLASSIFIER_FEAT_MAX_CPS * CLASSIFIER_FEAT_MAX_WORD_N)
+/* At least twice S_MAX_ITEMS, a power of two, so probing always ends. */
+#define S_SLOT_BITS 18
+#define S_SLOTS (1u << S_SLOT_BITS)
+
+typedef struct {
+    uint32_t gen; /* generation that filled the slot; older = empty */
+    uint32_t key; /* bucket << 1 | family */
+    uint32_t idx; /* index into items */
+} s_slot_t;
+
+struct classifier_feats {
+    classifier_feat_t items[S_MAX_ITEMS]; /* the last text's features */
+    size_t n_items;                       /* how many */
+    s_slot_t slots[S_SLOTS];              /* dedupe table */
+    uint32_t gen;                         /* current generation */
+    uint32_t mask;                        /* slots in use this text - 1 */
+    unsigned shift;                       /* 64 - hash_bits */
+    uint64_t tokens[CLASSIFIER_FEAT_MAX_CPS]; /* token hashes */
+};
+
+_Static_assert(S_SLOTS >= 2 * (size_t)S_MAX_ITEMS, "dedupe table too small");
+
+classifier_feats_t *
+classifier_feats_new(void)
+{
+    classifier_feats_t *self = kj_malloc(sizeof(*self));
+    self->n_items = 0;
+    for (size_t i = 0; i < S_SLOTS; i++)
+        self->slots[i].gen = 0;
+    self->gen = 0;
+    self->mask = 0;
+    self->shift = 64 - 18;
+    return self;
+}
+
+void
+classifier_feats_destroy(classifier_feats_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int
+classifier_feat_config_check(const classifier_feat_config_t *cfg, char *err,
+                             size_t err_size)
+{
+    if (cfg->hash_bits < CLASSIFIER_FEAT_MIN_BITS ||
+        cfg->hash_bits > CLASSIFIER_FEAT_MAX_BITS) {
+        snprintf(err, err_size, "hash_bits %u outside %d..%d", cfg->hash_bits,
+                 CLASSIFIER_FEAT_MIN_BITS, CLASSIFIER_FEAT_MAX_BITS);
+        return -1;
+    }
+    if ((cfg->word_min == 0) != (cfg->word_max == 0) ||
+        cfg->word_min > cfg->word_max ||
+        cfg->word_max > CLASSIFIER_FEAT_MAX_WORD_N) {
+        snprintf(err, err_size, "word n-gram range %u..%u not within 1..%d",
+                 cfg->word_min, cfg->word_max, CLASSIFIER_FEAT_MAX_WORD_N);
+        return -1;
+    }
+    if ((cfg->char_min == 0) != (cfg->char_max == 0) ||
+        cfg->char_min > cfg->char_max ||
+        cfg->char_max > CLASSIFIER_FEAT_MAX_CHAR_N) {
+        snprintf(err, err_size, "char n-gram range %u..%u not within 1..%d",
+                 cfg->char_min, cfg->char_max, CLASSIFIER_FEAT_MAX_CHAR_N);
+        return -1;
+    }
+    if (cfg->word_max == 0 && cfg->char_max == 0) {
+        snprintf(err, err_size, "no feature family enabled");
+        return -1;
+    }
+    return 0;
+}
+
+classifier_script_t
+classifier_script(int32_t cp)
+{
+    if (cp < 0x80) {
+        if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z'))
+            return CLASSIFIER_SCRIPT_LATIN;
+        return CLASSIFIER_SCRIPT_NONE;
+    }
+    /* Japanese marks that are not category L but belong to a word. */
+    if (cp == 0x30FC || (cp >= 0x30FD && cp <= 0x30FE))
+        return CLASSIFIER_SCRIPT_KATAKANA;
+    if (cp == 0x309D || cp == 0x309E)
+        return CLASSIFIER_SCRIPT_HIRAGANA;
+    if (cp >= 0x3005 && cp <= 0x3007)
+        return CLASSIFIER_SCRIPT_HAN;
+    utf8proc_category_t c = utf8proc_category(cp);
+    if (c != UTF8PROC_CATEGORY_LU && c != UTF8PROC_CATEGORY_LL &&
+        c != UTF8PROC_CATEGORY_LT && c != UTF8PROC_CATEGORY_LM &&
+        c != UTF8PROC_CATEGORY_LO)
+        return CLASSIFIER_SCRIPT_NONE;
+    if (cp <= 0x24F || (cp >= 0x1E00 && cp <= 0x1EFF) ||
+        (cp >= 0x250 && cp <= 0x2AF) || (cp >= 0xFF21 && cp <= 0xFF5A))
+        return CLASSIFIER_SCRIPT_LATIN;
+    if ((cp >= 0x370 && cp <= 0x3FF) || (cp >= 0x1F00 && cp <= 0x1FFF))
+        return CLASSIFIER_SCRIPT_GREEK;
+    if (cp >= 0x400 && cp <= 0x52F)
+        return CLASSIFIER_SCRIPT_CYRILLIC;
+    if (cp >= 0x590 && cp <= 0x5FF)
+        return CLASSIFIER_SCRIPT_HEBREW;
+    if ((cp >= 0x600 && cp <= 0x6FF) || (cp >= 0x750 && cp <= 0x77F) ||
+        (cp >= 0x8A0 && cp <= 0x8FF) || (cp >= 0xFB50 && cp <= 0xFDFF) ||
+        (cp >= 0xFE70 && cp <= 0xFEFF))
+        return CLASSIFIER_SCRIPT_ARABIC;
+    if (cp >= 0x900 && cp <= 0x97F)
+        return CLASSIFIER_SCRIPT_DEVANAGARI;
+    if (cp >= 0xE00 && cp <= 0xE7F)
+        return CLASSIFIER_SCRIPT_THAI;
+    if ((cp >= 0x1100 && cp <= 0x11FF) || (cp >= 0x3130 && cp <= 0x318F) ||
+        (cp >= 0xAC00 && cp <= 0xD7AF))
+        return CLASSIFIER_SCRIPT_HANGUL;
+    if (cp >= 0x3041 && cp <= 0x309F)
+        return CLASSIFIER_SCRIPT_HIRAGANA;
+    if ((cp >= 0x30A0 && cp <= 0x30FF) || (cp >= 0x31F0 && cp <= 0x31FF) ||
+        (cp >= 0xFF66 && cp <= 0xFF9F))
+        return CLASSIFIER_SCRIPT_KATAKANA;
+    if ((cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x4E00 && cp <= 0x9FFF) ||
+        (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x20000 && cp <= 0x3134F))
+        return CLASSIFIER_SCRIPT_HAN;
+    return CLASSIFIER_SCRIPT_OTHER;
+}
+
+/* What a code point is to the tokenizer. */
+enum { S_SPACE, S_WORD, S_PUNCT };
+
+static int
+s_kind(int32_t cp)
+{
+    if (cp < 0x80) {
+        if (cp <= ' ' || cp == 0x7F)
+            return S_SPACE;
+        if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
+            (cp >= '0' && cp <= '9') || cp == '_')
+            return S_WORD;
+        return S_PUNCT;
+    }
+    if (classifier_script(cp) != CLASSIFIER_SCRIPT_NONE)
+        return S_WORD;
+    switch (utf8proc_category(cp)) {
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC:
+    case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO:
+        return S_WORD;
+    case UTF8PROC_CATEGORY_ZS:
+    case UTF8PROC_CATEGORY_ZL:
+    case UTF8PROC_CATEGORY_ZP:
+    case UTF8PROC_CATEGORY_CC:
+        return S_SPACE;
+    default:
+        return S_PUNCT;
+    }
+}
+
+/* The script group that splits Japanese runs; everything else is one. */
+static int
+s_split_group(int32_t cp)
+{
+    switch (classifier_script(cp)) {
+    case CLASSIFIER_SCRIPT_HAN:
+        return 1;
+    case CLASSIFIER_SCRIPT_HIRAGANA:
+        return 2;
+    case CLASSIFIER_SCRIPT_KATAKANA:
+        return 3;
+    case CLASSIFIER_SCRIPT_NONE:
+        return -1; /* marks and digits join whatever run they are in */
+    default:
+        return 0;
+    }
+}
+
+static inline uint64_t
+s_fmix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+static inline uint64_t
+s_combine(uint64_t h, uint64_t t)
+{
+    return s_fmix64(h ^ (t + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2)));
+}
+
+static void
+s_add(classifier_feats_t *self, uint64_t h, uint32_t tag, uint8_t family)
+{
+    uint32_t bucket = (uint32_t)(s_fmix64(h ^ tag) >> self->shift);
+    uint32_t key = bucket << 1 | family;
+    uint32_t i = (key * 0x9e3779b1u) & self->mask;
+    for (;;) {
+        s_slot_t *s = &self->slots[i];
+        if (s->gen != self->gen) {
+            s->gen = self->gen;
+            s->key = key;
+            s->idx = (uint32_t)self->n_items;
+            classifier_feat_t *it = &self->items[self->n_items++];
+            it->bucket = bucket;
+            it->count = 1;
+            it->family = family;
+            return;
+        }
+        if (s->key == key) {
+            classifier_feat_t *it = &self->items[s->idx];
+            if (it->count < UINT16_MAX)
+                it->count++;
+            return;
+        }
+        i = (i + 1) & self->mask;
+    }
+}
+
+/* Split cps into tokens and store their hashes. Returns the count. */
+static size_t
+s_tokenize(classifier_feats_t *self, const int32_t *cps, size_t n)
+{
+    size_t nt = 0;
+    size_t i = 0;
+    while (i < n) {
+        int32_t cp = cps[i];
+        int kind = s_kind(cp);
+        if (kind == S_SPACE) {
+            i++;
+            continue;
+        }
+        uint64_t h = S_FNV_OFFSET;
+        if (kind == S_PUNCT) {
+            /* A run of one punctuation character ("!!!") is one token. */
+            size_t j = i;
+            while (j < n && cps[j] == cp) {
+                h = (h ^ (uint32_t)cps[j]) * S_FNV_PRIME;
+                j++;
+            }
+            self->tokens[nt++] = h;
+            i = j;
+            continue;
+        }
+        int group = s_split_group(cp);
+        size_t j = i;
+        while (j < n) {
+            int32_t c = cps[j];
+            int k = s_kind(c);
+            if (k != S_WORD) {
+                /* Keep the apostrophe of "don't" inside the word. */
+                if ((c == '\'' || c == 0x2019) && j + 1 < n && j > i &&
+                    s_kind(cps[j + 1]) == S_WORD) {
+                    h = (h ^ (uint32_t)c) * S_FNV_PRIME;
+                    j++;
+                    continue;
+                }
+                break;
+            }
+            int g = s_split_group(c);
+            if (g >= 0) {
+                if (group >= 0 && g != group && (g > 0 || group > 0))
+                    break;
+                group = g;
+            }
+            h = (h ^ (uint32_t)c) * S_FNV_PRIME;
+            j++;
+        }
+        self->tokens[nt++] = h;
+        i = j;
+    }
+    return nt;
+}
+
+static void
+s_char_ngrams(classifier_feats_t *self, const classifier_feat_config_t *cfg,
+              const int32_t *cps, size_t n)
+{
+    /* Positions 0 and n + 1 are the padding spaces. */
+    size_t padded = n + 2;
+    for (size_t i = 0; i < padded; i++) {
+        uint64_t h = S_FNV_OFFSET;
+        for (size_t len = 1; len <= cfg->char_max && i + len <= padded;
+             len++) {
+            size_t p = i + len - 1;
+            int32_t c = (p == 0 || p == n + 1) ? ' ' : cps[p - 1];
+            h = (h ^ (uint32_t)c) * S_FNV_PRIME;
+            if (len < cfg->char_min || (len == 1 && c == ' '))
+                continue;
+            s_add(self, h, ('C' << 24) | (uint32_t)len, CLASSIFIER_FEAT_CHAR);
+        }
+    }
+}
+
+static void
+s_word_ngrams(classifier_feats_t *self, const classifier_feat_config_t *cfg,
+              size_t nt)
+{
+    for (unsigned k = cfg->word_min; k <= cfg->word_max; k++) {
+        for (size_t i = 0; i + k <= nt; i++) {
+            uint64_t h = self->tokens[i];
+            for (unsigned j = 1; j < k; j++)
+                h = s_combine(h, self->tokens[i + j]);
+            s_add(self, h, ('W' << 24) | k, CLASSIFIER_FEAT_WORD);
+        }
+    }
+}
+
+size_t
+classifier_feats_extract(classifier_feats_t *self,
+                         const classifier_feat_config_t *cfg,
+                         const int32_t *cps, size_t n)
+{
+    if (n > CLASSIFIER_FEAT_MAX_CPS)
+        n = CLASSIFIER_FEAT_MAX_CPS;
+    self->n_items = 0;
+    self->shift = 64 - cfg->hash_bits;
+    /* Size the table to this text so that short texts stay in cache. */
+    size_t bound = 0;
+    if (cfg->char_max)
+        bound += (n + 2) * (cfg->char_max - cfg->char_min + 1);
+    if (cfg->word_max)
+        bound += n * (cfg->word_max - cfg->word_min + 1);
+    uint32_t size = 256;
+    while (size < 2 * bound)
+        size <<= 1;
+    self->mask = size - 1;
+    if (++self->gen == 0) {
+        for (size_t i = 0; i < S_SLOTS; i++)
+            self->slots[i].gen = 0;
+        self->gen = 1;
+    }
+    if (cfg->word_max) {
+        size_t nt = s_tokenize(self, cps, n);
+        s_word_ngrams(self, cfg, nt);
+    }
+    /* An empty text would otherwise yield the n-grams of its padding. */
+    if (cfg->char_max && n > 0)
+        s_char_ngrams(self, cfg, cps, n);
+    return self->n_items;
+}
+
+const classifier_feat_t *
+classifier_feats_items(const classifier_feats_t *self, size_t *n)
+{
+    *n = self->n_items;
+    return self->items;
+}

@@ -1,0 +1,993 @@
+/* classifier_models: load the model set named by models.json and triage
+ * one text with it: PII masking, one normalisation, features computed once
+ * per distinct feature setting, every model for the text's language, and
+ * the keyword rules for urgency, actionable and Japanese reasons.
+ * The rules are described in classifier_models.h and models/README.md. */
+#include "classifier_models.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kj_util.h"
+
+#define S_MODELS_JSON_MAX (1u << 20)
+/* Features of this many distinct settings are kept per text. */
+#define S_FEAT_SLOTS 2
+
+enum { S_EN = 0, S_JA = 1, S_LANGS };
+
+/* ---- keyword lists -------------------------------------------------- */
+
+/* What a keyword is evidence of. */
+enum {
+    KW_CRITICAL = 0, /* safety, legal, fraud */
+    KW_HIGH,         /* time pressure, outage, money taken */
+    KW_LOW,          /* thanks, suggestions */
+    KW_SPECIFIC,     /* a concrete thing or a request */
+    KW_ABUSE,        /* insults, swearing, venting */
+    KW_EN_CUE,       /* an English function word */
+    KW_OTHER_CUE,    /* a function word of another Latin-script language */
+    KW_REASON,       /* + index into s_reason_labels: Japanese reasons */
+};
+
+/* The English airline model's labels, which the Japanese keyword rules
+ * produce so that the rules file maps both languages the same way. */
+static const char *const s_reason_labels[] = {
+    "Late Flight",     "Cancelled Flight",        "Lost Luggage",
+    "Damaged Luggage", "Flight Booking Problems", "Flight Attendant Complaints",
+    "longlines",       "Customer Service Issue",  "Bad Flight",
+};
+#define S_N_REASONS KJ_ARRAY_LEN(s_reason_labels)
+#define S_CANT_TELL "Can't Tell"
+
+typedef struct {
+    const char *word; /* a trailing '*' matches any ending ("refund*") */
+    int cls;
+} s_kw_src_t;
+
+static const s_kw_src_t s_keywords[] = {
+    /* critical: safety, legal, fraud, regulators */
+    {"lawsuit", KW_CRITICAL}, {"sue", KW_CRITICAL}, {"suing", KW_CRITICAL},
+    {"lawyer*", KW_CRITICAL}, {"attorney*", KW_CRITICAL},
+    {"legal action", KW_CRITICAL}, {"injur*", KW_CRITICAL},
+    {"hospital*", KW_CRITICAL}, {"ambulance", KW_CRITICAL},
+    {"bleeding", KW_CRITICAL}, {"fire", KW_CRITICAL}, {"smoke", KW_CRITICAL},
+    {"emergency", KW_CRITICAL}, {"police", KW_CRITICAL},
+    {"fraud*", KW_CRITICAL}, {"scam*", KW_CRITICAL},
+    {"stolen", KW_CRITICAL}, {"hacked", KW_CRITICAL},
+    {"unauthori*", KW_CRITICAL}, {"identity theft", KW_CRITICAL},
+    {"data breach", KW_CRITICAL}, {"dangerous", KW_CRITICAL},
+    {"unsafe", KW_CRITICAL}, {"allergic", KW_CRITICAL},
+    {"food poisoning", KW_CRITICAL}, {"regulator*", KW_CRITICAL},
+    {"訴訟", KW_CRITICAL}, {"訴え", KW_CRITICAL}, {"弁護士", KW_CRITICAL},
+    {"法的措置", KW_CRITICAL}, {"怪我", KW_CRITICAL}, {"けが", KW_CRITICAL},
+    {"ケガ", KW_CRITICAL}, {"負傷", KW_CRITICAL}, {"救急", KW_CRITICAL},
+    {"病院", KW_CRITICAL}, {"火事", KW_CRITICAL}, {"発火", KW_CRITICAL},
+    {"発煙", KW_CRITICAL}, {"警察", KW_CRITICAL}, {"詐欺", KW_CRITICAL},
+    {"不正利用", KW_CRITICAL}, {"不正アクセス", KW_CRITICAL},
+    {"乗っ取", KW_CRITICAL}, {"盗ま", KW_CRITICAL}, {"情報漏", KW_CRITICAL},
+    {"危険", KW_CRITICAL}, {"事故", KW_CRITICAL}, {"アレルギー", KW_CRITICAL},
+    {"食中毒", KW_CRITICAL}, {"死亡", KW_CRITICAL},
+    {"消費者センター", KW_CRITICAL}, {"消費者庁", KW_CRITICAL},
+    {"被害届", KW_CRITICAL},
+    /* high: time pressure, outages, money taken */
+    {"urgent*", KW_HIGH}, {"asap", KW_HIGH}, {"immediately", KW_HIGH},
+    {"right now", KW_HIGH}, {"stranded", KW_HIGH}, {"stuck", KW_HIGH},
+    {"missed my", KW_HIGH}, {"missed connection", KW_HIGH},
+    {"outage", KW_HIGH}, {"is down", KW_HIGH}, {"not working", KW_HIGH},
+    {"doesn't work", KW_HIGH}, {"does not work", KW_HIGH},
+    {"can't log", KW_HIGH}, {"cannot log", KW_HIGH},
+    {"can't access", KW_HIGH}, {"cannot access", KW_HIGH},
+    {"locked out", KW_HIGH}, {"charged twice", KW_HIGH},
+    {"double charged", KW_HIGH}, {"overcharged", KW_HIGH},
+    {"still waiting", KW_HIGH}, {"no response", KW_HIGH},
+    {"escalat*", KW_HIGH}, {"tonight", KW_HIGH}, {"deadline", KW_HIGH},
+    {"至急", KW_HIGH}, {"緊急", KW_HIGH}, {"急ぎ", KW_HIGH},
+    {"今すぐ", KW_HIGH}, {"早急", KW_HIGH}, {"使えない", KW_HIGH},
+    {"使用できない", KW_HIGH}, {"繋がらない", KW_HIGH},
+    {"つながらない", KW_HIGH}, {"ログインできない", KW_HIGH},
+    {"動かない", KW_HIGH}, {"障害", KW_HIGH}, {"止まっ", KW_HIGH},
+    {"二重", KW_HIGH}, {"取り残", KW_HIGH}, {"乗り遅れ", KW_HIGH},
+    {"返事がない", KW_HIGH}, {"連絡がない", KW_HIGH}, {"今日中", KW_HIGH},
+    {"本日中", KW_HIGH},
+    /* low */
+    {"thank*", KW_LOW}, {"love", KW_LOW}, {"great", KW_LOW},
+    {"awesome", KW_LOW}, {"suggest*", KW_LOW}, {"feedback", KW_LOW},
+    {"fyi", KW_LOW}, {"ありがと", KW_LOW}, {"感謝", KW_LOW},
+    {"要望", KW_LOW}, {"提案", KW_LOW}, {"参考", KW_LOW},
+    /* specific */
+    {"flight*", KW_SPECIFIC}, {"booking*", KW_SPECIFIC},
+    {"reservation*", KW_SPECIFIC}, {"confirmation", KW_SPECIFIC},
+    {"order*", KW_SPECIFIC}, {"account*", KW_SPECIFIC},
+    {"card*", KW_SPECIFIC}, {"refund*", KW_SPECIFIC}, {"bag", KW_SPECIFIC},
+    {"bags", KW_SPECIFIC}, {"luggage", KW_SPECIFIC},
+    {"baggage", KW_SPECIFIC}, {"seat*", KW_SPECIFIC}, {"gate", KW_SPECIFIC},
+    {"ticket*", KW_SPECIFIC}, {"charge*", KW_SPECIFIC},
+    {"payment*", KW_SPECIFIC}, {"transfer*", KW_SPECIFIC},
+    {"deliver*", KW_SPECIFIC}, {"package", KW_SPECIFIC},
+    {"app", KW_SPECIFIC}, {"website", KW_SPECIFIC},
+    {"password", KW_SPECIFIC}, {"login", KW_SPECIFIC},
+    {"error", KW_SPECIFIC}, {"cancel*", KW_SPECIFIC},
+    {"delay*", KW_SPECIFIC}, {"lost", KW_SPECIFIC},
+    {"broken", KW_SPECIFIC}, {"damaged", KW_SPECIFIC},
+    {"missing", KW_SPECIFIC}, {"wrong", KW_SPECIFIC},
+    {"help", KW_SPECIFIC}, {"please", KW_SPECIFIC},
+    {"how do i", KW_SPECIFIC}, {"how can i", KW_SPECIFIC},
+    {"can you", KW_SPECIFIC}, {"could you", KW_SPECIFIC},
+    {"need", KW_SPECIFIC}, {"voucher", KW_SPECIFIC},
+    {"rebook*", KW_SPECIFIC}, {"on hold", KW_SPECIFIC},
+    {"予約", KW_SPECIFIC}, {"注文", KW_SPECIFIC},
+    {"アカウント", KW_SPECIFIC}, {"カード", KW_SPECIFIC},
+    {"返金", KW_SPECIFIC}, {"荷物", KW_SPECIFIC}, {"座席", KW_SPECIFIC},
+    {"チケット", KW_SPECIFIC}, {"請求", KW_SPECIFIC},
+    {"支払", KW_SPECIFIC}, {"振込", KW_SPECIFIC}, {"配送", KW_SPECIFIC},
+    {"届かない", KW_SPECIFIC}, {"届いていない", KW_SPECIFIC},
+    {"アプリ", KW_SPECIFIC}, {"サイト", KW_SPECIFIC},
+    {"パスワード", KW_SPECIFIC}, {"ログイン", KW_SPECIFIC},
+    {"エラー", KW_SPECIFIC}, {"故障", KW_SPECIFIC},
+    {"間違", KW_SPECIFIC}, {"交換", KW_SPECIFIC}, {"部屋", KW_SPECIFIC},
+    {"フロント", KW_SPECIFIC}, {"ください", KW_SPECIFIC},
+    {"下さい", KW_SPECIFIC}, {"教えて", KW_SPECIFIC},
+    {"どうすれば", KW_SPECIFIC}, {"番号", KW_SPECIFIC},
+    /* abuse and venting */
+    {"fuck*", KW_ABUSE}, {"fck*", KW_ABUSE}, {"shit*", KW_ABUSE},
+    {"crap*", KW_ABUSE}, {"suck*", KW_ABUSE}, {"worst", KW_ABUSE},
+    {"idiot*", KW_ABUSE}, {"stupid", KW_ABUSE}, {"garbage", KW_ABUSE},
+    {"trash", KW_ABUSE}, {"pathetic", KW_ABUSE}, {"useless", KW_ABUSE},
+    {"hate", KW_ABUSE}, {"wtf", KW_ABUSE}, {"moron*", KW_ABUSE},
+    {"incompetent", KW_ABUSE}, {"disgrace*", KW_ABUSE},
+    {"クソ", KW_ABUSE}, {"くそ", KW_ABUSE}, {"糞", KW_ABUSE},
+    {"死ね", KW_ABUSE}, {"ゴミ", KW_ABUSE}, {"カス", KW_ABUSE},
+    {"バカ", KW_ABUSE}, {"馬鹿", KW_ABUSE}, {"ふざけ", KW_ABUSE},
+    {"最悪", KW_ABUSE}, {"最低", KW_ABUSE}, {"二度と", KW_ABUSE},
+    {"ありえない", KW_ABUSE}, {"潰れろ", KW_ABUSE},
+    /* English function words */
+    {"the", KW_EN_CUE}, {"and", KW_EN_CUE}, {"to", KW_EN_CUE},
+    {"is", KW_EN_CUE}, {"are", KW_EN_CUE}, {"was", KW_EN_CUE},
+    {"my", KW_EN_CUE}, {"you", KW_EN_CUE}, {"your", KW_EN_CUE},
+    {"of", KW_EN_CUE}, {"for", KW_EN_CUE}, {"it", KW_EN_CUE},
+    {"this", KW_EN_CUE}, {"that", KW_EN_CUE}, {"with", KW_EN_CUE},
+    {"not", KW_EN_CUE}, {"have", KW_EN_CUE}, {"i", KW_EN_CUE},
+    {"we", KW_EN_CUE}, {"they", KW_EN_CUE}, {"but", KW_EN_CUE},
+    {"can", KW_EN_CUE}, {"will", KW_EN_CUE}, {"what", KW_EN_CUE},
+    {"why", KW_EN_CUE}, {"how", KW_EN_CUE}, {"just", KW_EN_CUE},
+    {"be", KW_EN_CUE}, {"been", KW_EN_CUE}, {"at", KW_EN_CUE},
+    /* function words of French, Spanish, German, Italian, Portuguese,
+     * Dutch and Swedish that English does not use */
+    {"le", KW_OTHER_CUE}, {"les", KW_OTHER_CUE}, {"des", KW_OTHER_CUE},
+    {"est", KW_OTHER_CUE}, {"et", KW_OTHER_CUE}, {"une", KW_OTHER_CUE},
+    {"pas", KW_OTHER_CUE}, {"pour", KW_OTHER_CUE}, {"avec", KW_OTHER_CUE},
+    {"dans", KW_OTHER_CUE}, {"je", KW_OTHER_CUE}, {"vous", KW_OTHER_CUE},
+    {"nous", KW_OTHER_CUE}, {"que", KW_OTHER_CUE}, {"qui", KW_OTHER_CUE},
+    {"el", KW_OTHER_CUE}, {"los", KW_OTHER_CUE}, {"las", KW_OTHER_CUE},
+    {"del", KW_OTHER_CUE}, {"por", KW_OTHER_CUE}, {"para", KW_OTHER_CUE},
+    {"es", KW_OTHER_CUE}, {"una", KW_OTHER_CUE}, {"muy", KW_OTHER_CUE},
+    {"pero", KW_OTHER_CUE}, {"der", KW_OTHER_CUE}, {"das", KW_OTHER_CUE},
+    {"und", KW_OTHER_CUE}, {"ist", KW_OTHER_CUE}, {"nicht", KW_OTHER_CUE},
+    {"ich", KW_OTHER_CUE}, {"mit", KW_OTHER_CUE}, {"ein", KW_OTHER_CUE},
+    {"eine", KW_OTHER_CUE}, {"auf", KW_OTHER_CUE}, {"och", KW_OTHER_CUE},
+    {"att", KW_OTHER_CUE}, {"det", KW_OTHER_CUE}, {"een", KW_OTHER_CUE},
+    {"niet", KW_OTHER_CUE}, {"il", KW_OTHER_CUE},
+    {"di", KW_OTHER_CUE}, {"che", KW_OTHER_CUE}, {"sono", KW_OTHER_CUE},
+    {"não", KW_OTHER_CUE}, {"com", KW_OTHER_CUE},
+    {"uma", KW_OTHER_CUE}, {"muito", KW_OTHER_CUE},
+    /* Japanese reasons, as the airline model's labels */
+    {"遅延", KW_REASON + 0}, {"遅れ", KW_REASON + 0},
+    {"延着", KW_REASON + 0}, {"待たされ", KW_REASON + 0},
+    {"欠航", KW_REASON + 1}, {"キャンセル", KW_REASON + 1},
+    {"運休", KW_REASON + 1}, {"紛失", KW_REASON + 2},
+    {"ロストバゲージ", KW_REASON + 2}, {"荷物が届", KW_REASON + 2},
+    {"破損", KW_REASON + 3}, {"壊れ", KW_REASON + 3},
+    {"予約", KW_REASON + 4}, {"発券", KW_REASON + 4},
+    {"座席指定", KW_REASON + 4}, {"客室乗務員", KW_REASON + 5},
+    {"乗務員", KW_REASON + 5}, {"行列", KW_REASON + 6},
+    {"長蛇", KW_REASON + 6}, {"並ば", KW_REASON + 6},
+    {"対応", KW_REASON + 7}, {"電話", KW_REASON + 7},
+    {"窓口", KW_REASON + 7}, {"スタッフ", KW_REASON + 7},
+    {"接客", KW_REASON + 7}, {"態度", KW_REASON + 7},
+    {"オペレーター", KW_REASON + 7}, {"問い合わせ", KW_REASON + 7},
+    {"機内", KW_REASON + 8}, {"揺れ", KW_REASON + 8},
+    {"汚", KW_REASON + 8}, {"狭", KW_REASON + 8},
+};
+
+#define S_KW_CLASSES (KW_REASON + S_N_REASONS)
+
+typedef struct {
+    char *text;   /* normalised keyword */
+    uint16_t len; /* bytes */
+    uint8_t cls;
+    bool prefix;     /* "refund*": any ending */
+    bool word_start; /* starts with an ASCII letter: needs a word edge */
+    bool word_end;   /* ends with one (and not prefix): needs an edge */
+} s_kw_t;
+
+/* ---- the set ------------------------------------------------------- */
+
+typedef struct {
+    char name[48];
+    classifier_model_t *model;
+} s_entry_t;
+
+struct classifier_models {
+    s_entry_t entries[CLASSIFIER_MODELS_MAX]; /* every listed model */
+    size_t n;
+    const s_entry_t *language;          /* ja / en model */
+    int lang_idx[S_LANGS];              /* its en and ja labels */
+    const s_entry_t *sentiment[S_LANGS];
+    const s_entry_t *reason[S_LANGS];
+    const s_entry_t *intent[S_LANGS];
+    s_kw_t *kw;              /* keywords sorted by their first two bytes */
+    size_t n_kw;
+    uint32_t *kw_bucket;     /* 65537 offsets into kw by first two bytes */
+    char id[40];             /* "kujo-models:<hex>" */
+};
+
+typedef struct {
+    bool valid;                   /* holds this text's features */
+    unsigned flags;               /* normaliser flags they came from */
+    classifier_feat_config_t cfg; /* feature setting */
+    classifier_feats_t *feats;
+} s_slot_t;
+
+struct classifier_scratch {
+    classifier_norm_t *norm;      /* the current normalisation */
+    unsigned norm_flags;          /* its flags */
+    bool norm_valid;
+    s_slot_t slots[S_FEAT_SLOTS]; /* features per distinct setting */
+    unsigned next_slot;           /* round-robin victim */
+};
+
+classifier_scratch_t *
+classifier_scratch_new(void)
+{
+    classifier_scratch_t *self = kj_calloc(1, sizeof(*self));
+    self->norm = classifier_norm_new();
+    for (int i = 0; i < S_FEAT_SLOTS; i++)
+        self->slots[i].feats = classifier_feats_new();
+    return self;
+}
+
+void
+classifier_scratch_destroy(classifier_scratch_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    classifier_scratch_t *self = *self_p;
+    classifier_norm_destroy(&self->norm);
+    for (int i = 0; i < S_FEAT_SLOTS; i++)
+        classifier_feats_destroy(&self->slots[i].feats);
+    free(self);
+    *self_p = NULL;
+}
+
+static int
+s_kw_cmp(const void *a, const void *b)
+{
+    const s_kw_t *x = a, *y = b;
+    unsigned px = (uint8_t)x->text[0] << 8 | (uint8_t)x->text[1];
+    unsigned py = (uint8_t)y->text[0] << 8 | (uint8_t)y->text[1];
+    if (px != py)
+        return px < py ? -1 : 1;
+    return x->cls - y->cls;
+}
+
+static bool
+s_ascii_letter(uint8_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool
+s_ascii_alnum(uint8_t c)
+{
+    return s_ascii_letter(c) || (c >= '0' && c <= '9');
+}
+
+/* Normalise the keyword lists the way texts are, and index them. */
+static void
+s_kw_build(classifier_models_t *self)
+{
+    size_t n = KJ_ARRAY_LEN(s_keywords);
+    self->kw = kj_calloc(n, sizeof(s_kw_t));
+    classifier_norm_t *norm = classifier_norm_new();
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *w = s_keywords[i].word;
+        size_t len = strlen(w);
+        bool prefix = len > 0 && w[len - 1] == '*';
+        if (prefix)
+            len--;
+        classifier_norm_run(norm, w, len, CLASSIFIER_NORM_ALL);
+        size_t nl;
+        const char *t = classifier_norm_utf8(norm, &nl);
+        if (nl < 2)
+            continue; /* the matcher indexes two bytes */
+        s_kw_t *k = &self->kw[o++];
+        k->text = kj_strndup(t, nl);
+        k->len = (uint16_t)nl;
+        k->cls = (uint8_t)s_keywords[i].cls;
+        k->prefix = prefix;
+        k->word_start = s_ascii_letter((uint8_t)t[0]);
+        k->word_end = !prefix && s_ascii_letter((uint8_t)t[nl - 1]);
+    }
+    classifier_norm_destroy(&norm);
+    self->n_kw = o;
+    qsort(self->kw, o, sizeof(s_kw_t), s_kw_cmp);
+    self->kw_bucket = kj_calloc(65537, sizeof(uint32_t));
+    for (size_t i = 0; i < o; i++) {
+        unsigned p = (uint8_t)self->kw[i].text[0] << 8 |
+                     (uint8_t)self->kw[i].text[1];
+        self->kw_bucket[p + 1]++;
+    }
+    for (size_t i = 1; i <= 65536; i++)
+        self->kw_bucket[i] += self->kw_bucket[i - 1];
+}
+
+/* Count keyword hits per class in normalised UTF-8 text. */
+static void
+s_kw_match(const classifier_models_t *self, const char *text, size_t len,
+           int *hits)
+{
+    const uint8_t *t = (const uint8_t *)text;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if ((t[i] & 0xC0) == 0x80)
+            continue;
+        unsigned p = t[i] << 8 | t[i + 1];
+        for (uint32_t j = self->kw_bucket[p]; j < self->kw_bucket[p + 1];
+             j++) {
+            const s_kw_t *k = &self->kw[j];
+            if (k->len > len - i || memcmp(t + i, k->text, k->len) != 0)
+                continue;
+            if (k->word_start && i > 0 && s_ascii_alnum(t[i - 1]))
+                continue;
+            if (k->word_end && i + k->len < len &&
+                s_ascii_alnum(t[i + k->len]))
+                continue;
+            hits[k->cls]++;
+        }
+    }
+}
+
+void
+classifier_models_destroy(classifier_models_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    classifier_models_t *self = *self_p;
+    for (size_t i = 0; i < self->n; i++)
+        classifier_model_destroy(&self->entries[i].model);
+    for (size_t i = 0; i < self->n_kw; i++)
+        free(self->kw[i].text);
+    free(self->kw);
+    free(self->kw_bucket);
+    free(self);
+    *self_p = NULL;
+}
+
+static const s_entry_t *
+s_find(const classifier_models_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->n; i++)
+        if (strcmp(self->entries[i].name, name) == 0)
+            return &self->entries[i];
+    return NULL;
+}
+
+/* Resolve triage.<task> ({"en": name, "ja": name}) into out[]. */
+static int
+s_resolve(classifier_models_t *self, json_t *triage, const char *task,
+          const s_entry_t **out, char *err, size_t err_size)
+{
+    json_t *obj = json_object_get(triage, task);
+    if (!obj)
+        return 0;
+    if (!json_is_object(obj)) {
+        snprintf(err, err_size,
+                 "models.json: triage.%s must be an object of language -> "
+                 "model name",
+                 task);
+        return -1;
+    }
+    const char *lang;
+    json_t *v;
+    json_object_foreach(obj, lang, v)
+    {
+        int li = strcmp(lang, "en") == 0 ? S_EN
+                 : strcmp(lang, "ja") == 0 ? S_JA
+                                           : -1;
+        if (li < 0 || !json_is_string(v)) {
+            snprintf(err, err_size,
+                     "models.json: triage.%s.%s: languages are en and ja, "
+                     "values model names",
+                     task, lang);
+            return -1;
+        }
+        const s_entry_t *e = s_find(self, json_string_value(v));
+        if (!e) {
+            snprintf(err, err_size,
+                     "models.json: triage.%s.%s names unknown model \"%s\"",
+                     task, lang, json_string_value(v));
+            return -1;
+        }
+        if (strcmp(classifier_model_task(e->model), task) != 0) {
+            snprintf(err, err_size,
+                     "models.json: triage.%s.%s: model \"%s\" is for task "
+                     "\"%s\"",
+                     task, lang, e->name, classifier_model_task(e->model));
+            return -1;
+        }
+        out[li] = e;
+    }
+    return 0;
+}
+
+static int
+s_load_entry(classifier_models_t *self, const char *dir, json_t *m,
+             size_t idx, char *err, size_t err_size)
+{
+    json_t *name = json_object_get(m, "name");
+    json_t *file = json_object_get(m, "file");
+    json_t *task = json_object_get(m, "task");
+    if (!json_is_string(name) || !json_is_string(file) ||
+        !json_is_string(task)) {
+        snprintf(err, err_size,
+                 "models.json: models[%zu] needs string name, file and task",
+                 idx);
+        return -1;
+    }
+    const char *nm = json_string_value(name);
+    const char *fl = json_string_value(file);
+    if (strlen(nm) == 0 || strlen(nm) >= sizeof(self->entries[0].name) ||
+        s_find(self, nm)) {
+        snprintf(err, err_size,
+                 "models.json: models[%zu]: name empty, too long or repeated",
+                 idx);
+        return -1;
+    }
+    /* Files live in dir itself: no paths that climb out of it. */
+    if (strchr(fl, '/') || fl[0] == '.') {
+        snprintf(err, err_size,
+                 "models.json: model \"%s\": file must be a plain file name",
+                 nm);
+        return -1;
+    }
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, fl) >=
+        sizeof(path)) {
+        snprintf(err, err_size, "models.json: model \"%s\": path too long",
+                 nm);
+        return -1;
+    }
+    char merr[512];
+    classifier_model_t *model =
+        classifier_model_load(path, json_string_value(task), merr,
+                              sizeof(merr));
+    if (!model) {
+        snprintf(err, err_size, "models.json: model \"%s\": %s", nm, merr);
+        return -1;
+    }
+    s_entry_t *e = &self->entries[self->n++];
+    kj_strlcpy(e->name, nm, sizeof(e->name));
+    e->model = model;
+    return 0;
+}
+
+/* Labels a role needs, so that a wrong file fails at load, not later. */
+static int
+s_check_labels(const s_entry_t *e, const char *const *need, size_t n,
+               char *err, size_t err_size)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (classifier_model_label_index(e->model, need[i]) < 0) {
+            snprintf(err, err_size,
+                     "models.json: model \"%s\" has no label \"%s\"", e->name,
+                     need[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+classifier_models_t *
+classifier_models_load(const char *dir, char *err, size_t err_size)
+{
+    classifier_models_t *self = kj_calloc(1, sizeof(*self));
+    json_t *root = NULL;
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s/models.json", dir) >=
+        sizeof(path)) {
+        snprintf(err, err_size, "%s: path too long", dir);
+        goto fail;
+    }
+    json_error_t jerr;
+    root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        snprintf(err, err_size, "%s: line %d: %s", path, jerr.line,
+                 jerr.text);
+        goto fail;
+    }
+    json_t *ver = json_object_get(root, "version");
+    if (!json_is_integer(ver) || json_integer_value(ver) != 1) {
+        snprintf(err, err_size, "%s: \"version\" must be 1", path);
+        goto fail;
+    }
+    json_t *models = json_object_get(root, "models");
+    if (!json_is_array(models) || json_array_size(models) == 0 ||
+        json_array_size(models) > CLASSIFIER_MODELS_MAX) {
+        snprintf(err, err_size, "%s: \"models\" must list 1..%d models", path,
+                 CLASSIFIER_MODELS_MAX);
+        goto fail;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(models, i, m)
+    {
+        if (s_load_entry(self, dir, m, i, err, err_size) < 0)
+            goto fail;
+    }
+    json_t *triage = json_object_get(root, "triage");
+    json_t *lang = json_object_get(triage, "language");
+    if (!json_is_object(triage) || !json_is_string(lang)) {
+        snprintf(err, err_size,
+                 "%s: \"triage\" must name at least the \"language\" model",
+                 path);
+        goto fail;
+    }
+    self->language = s_find(self, json_string_value(lang));
+    if (!self->language ||
+        strcmp(classifier_model_task(self->language->model), "language")) {
+        snprintf(err, err_size,
+                 "%s: triage.language must name a model of task language",
+                 path);
+        goto fail;
+    }
+    static const char *const lang_labels[] = {"en", "ja"};
+    if (s_check_labels(self->language, lang_labels, 2, err, err_size) < 0)
+        goto fail;
+    self->lang_idx[S_EN] =
+        classifier_model_label_index(self->language->model, "en");
+    self->lang_idx[S_JA] =
+        classifier_model_label_index(self->language->model, "ja");
+    if (s_resolve(self, triage, "sentiment", self->sentiment, err,
+                  err_size) < 0 ||
+        s_resolve(self, triage, "reason", self->reason, err, err_size) < 0 ||
+        s_resolve(self, triage, "intent", self->intent, err, err_size) < 0)
+        goto fail;
+    static const char *const sent_labels[] = {"negative", "positive"};
+    for (int l = 0; l < S_LANGS; l++)
+        if (self->sentiment[l] &&
+            s_check_labels(self->sentiment[l], sent_labels, 2, err,
+                           err_size) < 0)
+            goto fail;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t k = 0; k < self->n; k++) {
+        h ^= classifier_model_checksum(self->entries[k].model);
+        h *= 0x100000001b3ULL;
+    }
+    snprintf(self->id, sizeof(self->id), "kujo-models:%016llx",
+             (unsigned long long)h);
+    s_kw_build(self);
+    json_decref(root);
+    return self;
+fail:
+    json_decref(root);
+    classifier_models_destroy(&self);
+    return NULL;
+}
+
+const char *
+classifier_models_id(const classifier_models_t *self)
+{
+    return self->id;
+}
+
+size_t
+classifier_models_count(const classifier_models_t *self)
+{
+    return self->n;
+}
+
+const classifier_model_t *
+classifier_models_get(const classifier_models_t *self, size_t i,
+                      const char **name)
+{
+    if (i >= self->n)
+        return NULL;
+    if (name)
+        *name = self->entries[i].name;
+    return self->entries[i].model;
+}
+
+/* ---- triage -------------------------------------------------------- */
+
+/* Normalise the text with flags unless it already is. */
+static void
+s_normalise(classifier_scratch_t *s, const char *text, size_t len,
+            unsigned flags)
+{
+    if (s->norm_valid && s->norm_flags == flags)
+        return;
+    classifier_norm_run(s->norm, text, len, flags);
+    s->norm_flags = flags;
+    s->norm_valid = true;
+    for (int i = 0; i < S_FEAT_SLOTS; i++)
+        s->slots[i].valid = false;
+}
+
+static bool
+s_cfg_eq(const classifier_feat_config_t *a, const classifier_feat_config_t *b)
+{
+    return a->hash_bits == b->hash_bits && a->word_min == b->word_min &&
+           a->word_max == b->word_max && a->char_min == b->char_min &&
+           a->char_max == b->char_max;
+}
+
+/* Run one model on the text, reusing features of an equal setting. */
+static int
+s_predict(classifier_scratch_t *s, const classifier_model_t *m,
+          const char *text, size_t len, float *probs)
+{
+    unsigned flags = classifier_model_norm_flags(m);
+    const classifier_feat_config_t *cfg = classifier_model_feat_config(m);
+    s_normalise(s, text, len, flags);
+    s_slot_t *slot = NULL;
+    for (int i = 0; i < S_FEAT_SLOTS; i++) {
+        if (s->slots[i].valid && s->slots[i].flags == flags &&
+            s_cfg_eq(&s->slots[i].cfg, cfg)) {
+            slot = &s->slots[i];
+            break;
+        }
+    }
+    if (!slot) {
+        slot = &s->slots[s->next_slot];
+        s->next_slot = (s->next_slot + 1) % S_FEAT_SLOTS;
+        size_t ncp;
+        const int32_t *cps = classifier_norm_codepoints(s->norm, &ncp);
+        classifier_feats_extract(slot->feats, cfg, cps, ncp);
+        slot->valid = true;
+        slot->flags = flags;
+        slot->cfg = *cfg;
+    }
+    size_t n;
+    const classifier_feat_t *items = classifier_feats_items(slot->feats, &n);
+    return classifier_model_predict(m, items, n, probs);
+}
+
+static float
+s_prob_of(const classifier_model_t *m, const float *probs, const char *label)
+{
+    int i = classifier_model_label_index(m, label);
+    return i >= 0 ? probs[i] : 0.0f;
+}
+
+static float
+s_clamp(float x, float lo, float hi)
+{
+    return x < lo ? lo : x > hi ? hi : x;
+}
+
+/* What the script counts of a text say. */
+typedef struct {
+    int latin, han, kana, foreign, letters; /* letter counts */
+    int words;                              /* whitespace-separated tokens */
+    bool question;                          /* has ? */
+    bool number;                            /* has a number placeholder */
+} s_shape_t;
+
+static void
+s_shape(const int32_t *cps, size_t n, s_shape_t *sh)
+{
+    memset(sh, 0, sizeof(*sh));
+    bool in_word = false;
+    for (size_t i = 0; i < n; i++) {
+        int32_t c = cps[i];
+        if (c == ' ') {
+            in_word = false;
+            continue;
+        }
+        if (!in_word)
+            sh->words++;
+        in_word = true;
+        if (c == '?')
+            sh->question = true;
+        if (c == '0' && (i == 0 || cps[i - 1] < '0' || cps[i - 1] > '9'))
+            sh->number = true;
+        switch (classifier_script(c)) {
+        case CLASSIFIER_SCRIPT_NONE:
+            break;
+        case CLASSIFIER_SCRIPT_LATIN:
+            sh->latin++;
+            sh->letters++;
+            break;
+        case CLASSIFIER_SCRIPT_HAN:
+            sh->han++;
+            sh->letters++;
+            break;
+        case CLASSIFIER_SCRIPT_HIRAGANA:
+        case CLASSIFIER_SCRIPT_KATAKANA:
+            sh->kana++;
+            sh->letters++;
+            break;
+        default:
+            sh->foreign++;
+            sh->letters++;
+            break;
+        }
+    }
+}
+
+/* ja or en from a hint such as "ja-JP"; -1 if none. */
+static int
+s_hint(const char *hint)
+{
+    if (!hint)
+        return -1;
+    if ((hint[0] == 'j' || hint[0] == 'J') &&
+        (hint[1] == 'a' || hint[1] == 'A') && (hint[2] == '\0' ||
+                                               hint[2] == '-' || hint[2] == '_'))
+        return S_JA;
+    if ((hint[0] == 'e' || hint[0] == 'E') &&
+        (hint[1] == 'n' || hint[1] == 'N') && (hint[2] == '\0' ||
+                                               hint[2] == '-' || hint[2] == '_'))
+        return S_EN;
+    return -1;
+}
+
+static const char *const s_lang_names[] = {"en", "ja"};
+
+/* Language: S_EN, S_JA or -1 for other; *conf its confidence. */
+static int
+s_language(const classifier_models_t *self, classifier_scratch_t *s,
+           const char *text, size_t len, const s_shape_t *sh, const int *kw,
+           const char *hint, float *conf)
+{
+    int h = s_hint(hint);
+    if (sh->letters == 0) {
+        *conf = h >= 0 ? 0.5f : 0.34f;
+        return h;
+    }
+    if (sh->foreign * 2 > sh->letters) {
+        *conf = s_clamp((float)sh->foreign / (float)sh->letters, 0.5f, 0.99f);
+        return -1;
+    }
+    /* Long Han text with no kana at all is Chinese, not Japanese. */
+    if (sh->kana == 0 && sh->han >= 8 && sh->han * 2 > sh->letters) {
+        *conf = 0.7f;
+        return -1;
+    }
+    int jp = sh->kana + sh->han;
+    int lang;
+    float c;
+    if (jp == 0) {
+        /* No Japanese letters at all: English unless its function words
+         * say it is another European language. */
+        if (sh->latin * 2 > sh->letters && kw[KW_OTHER_CUE] >= 2 &&
+            kw[KW_OTHER_CUE] > kw[KW_EN_CUE]) {
+            int tot = kw[KW_OTHER_CUE] + kw[KW_EN_CUE];
+            *conf = s_clamp(0.5f + 0.5f * (float)(kw[KW_OTHER_CUE] -
+                                                  kw[KW_EN_CUE]) /
+                                       (float)tot,
+                            0.5f, 0.95f);
+            return -1;
+        }
+        lang = S_EN;
+        c = sh->latin >= 4 ? 0.95f : 0.75f;
+    } else if (sh->latin == 0) {
+        lang = S_JA;
+        c = sh->kana > 0 ? 0.95f : 0.8f;
+    } else {
+        /* Mixed scripts: the model weighs them. */
+        float probs[CLASSIFIER_MODEL_MAX_LABELS];
+        s_predict(s, self->language->model, text, len, probs);
+        float pen = probs[self->lang_idx[S_EN]];
+        float pja = probs[self->lang_idx[S_JA]];
+        lang = pja > pen ? S_JA : S_EN;
+        c = (lang == S_JA ? pja : pen) / (pja + pen > 0 ? pja + pen : 1);
+    }
+    if (c < 0.6f && h >= 0) {
+        *conf = 0.6f;
+        return h;
+    }
+    *conf = c;
+    return lang;
+}
+
+static void
+s_sentiment(const classifier_models_t *self, classifier_scratch_t *s,
+            const char *text, size_t len, int lang, classifier_result_t *out,
+            float *p_neg, float *p_pos)
+{
+    const s_entry_t *e = lang >= 0 ? self->sentiment[lang] : NULL;
+    if (!e) {
+        kj_strlcpy(out->sentiment, "neutral", sizeof(out->sentiment));
+        out->sentiment_score = 0;
+        out->sentiment_confidence = 1.0f / 3;
+        *p_neg = *p_pos = 1.0f / 3;
+        return;
+    }
+    float probs[CLASSIFIER_MODEL_MAX_LABELS];
+    s_predict(s, e->model, text, len, probs);
+    float neg = s_prob_of(e->model, probs, "negative");
+    float pos = s_prob_of(e->model, probs, "positive");
+    /* Everything else (neutral, chABSA's mixed) is neutral. */
+    float neu = 1.0f - neg - pos;
+    if (neu < 0)
+        neu = 0;
+    const char *label = "neutral";
+    float conf = neu;
+    if (neg >= pos && neg >= neu) {
+        label = "negative";
+        conf = neg;
+    } else if (pos >= neg && pos >= neu) {
+        label = "positive";
+        conf = pos;
+    }
+    kj_strlcpy(out->sentiment, label, sizeof(out->sentiment));
+    out->sentiment_score = s_clamp(pos - neg, -1.0f, 1.0f);
+    out->sentiment_confidence = conf;
+    *p_neg = neg;
+    *p_pos = pos;
+}
+
+static void
+s_top_label(const classifier_models_t *self, classifier_scratch_t *s,
+            const s_entry_t *e, const char *text, size_t len, char *label,
+            size_t label_size, float *conf)
+{
+    (void)self;
+    float probs[CLASSIFIER_MODEL_MAX_LABELS];
+    int best = s_predict(s, e->model, text, len, probs);
+    kj_strlcpy(label, classifier_model_label(e->model, (uint32_t)best),
+               label_size);
+    *conf = probs[best];
+}
+
+static void
+s_reason(const classifier_models_t *self, classifier_scratch_t *s,
+         const char *text, size_t len, int lang, const int *kw,
+         classifier_result_t *out)
+{
+    const s_entry_t *e = lang >= 0 ? self->reason[lang] : NULL;
+    if (e) {
+        s_top_label(self, s, e, text, len, out->reason, sizeof(out->reason),
+                    &out->reason_confidence);
+        kj_strlcpy(out->reason_model, e->name, sizeof(out->reason_model));
+        return;
+    }
+    if (lang != S_JA)
+        return; /* no reason for other languages */
+    /* Japanese keyword rules: the reason with most hits (ties: the first
+     * in s_reason_labels, which lists concrete reasons before the broad
+     * "Customer Service Issue" and "Bad Flight"). */
+    int best = -1, hits = 0;
+    for (size_t r = 0; r < S_N_REASONS; r++) {
+        if (kw[KW_REASON + r] > hits) {
+            hits = kw[KW_REASON + r];
+            best = (int)r;
+        }
+    }
+    if (best < 0) {
+        kj_strlcpy(out->reason, S_CANT_TELL, sizeof(out->reason));
+        out->reason_confidence = 0.3f;
+    } else {
+        kj_strlcpy(out->reason, s_reason_labels[best], sizeof(out->reason));
+        out->reason_confidence =
+            s_clamp(0.4f + 0.15f * (float)hits, 0.4f, 0.75f);
+    }
+    kj_strlcpy(out->reason_model, "rules:reason-ja",
+               sizeof(out->reason_model));
+}
+
+/* Actionable and urgency from keyword hits and model outputs. */
+static void
+s_rules(const s_shape_t *sh, const int *kw, float p_neg, float p_pos,
+        classifier_result_t *out)
+{
+    int specific = kw[KW_SPECIFIC] + (sh->number ? 1 : 0) +
+                   (out->pii_total > 0 ? 1 : 0) +
+                   (out->reason[0] && strcmp(out->reason, S_CANT_TELL) &&
+                            out->reason_confidence >= 0.5f
+                        ? 1
+                        : 0) +
+                   (out->intent[0] && out->intent_confidence >= 0.5f ? 1 : 0);
+    if (specific > 4)
+        specific = 4;
+    int abuse = kw[KW_ABUSE] > 3 ? 3 : kw[KW_ABUSE];
+    /* Japanese has no spaces: count roughly three characters a word. */
+    int words = sh->words;
+    if (sh->kana + sh->han > sh->latin)
+        words = (sh->kana + sh->han) / 3;
+    float score = 0.35f + 0.15f * (float)specific;
+    score -= (specific == 0 ? 0.2f : 0.05f) * (float)abuse;
+    if (words < 4)
+        score -= 0.15f;
+    if (specific == 0 && p_pos >= 0.6f)
+        score -= 0.2f;
+    if (sh->question)
+        score += 0.1f;
+    out->actionable = score >= 0.5f;
+    out->actionable_confidence =
+        s_clamp(0.5f + (score >= 0.5f ? score - 0.5f : 0.5f - score), 0.5f,
+                0.95f);
+
+    int crit = kw[KW_CRITICAL], high = kw[KW_HIGH];
+    const char *level;
+    float conf;
+    if (crit > 0) {
+        level = "critical";
+        conf = s_clamp(0.6f + 0.1f * (float)crit, 0.6f, 0.9f);
+    } else if ((high > 0 && p_neg >= 0.5f) || high >= 2) {
+        level = "high";
+        conf = s_clamp(0.55f + 0.1f * (float)high * p_neg, 0.55f, 0.85f);
+    } else if (p_neg >= 0.9f && out->actionable && specific >= 2) {
+        level = "high";
+        conf = 0.55f;
+    } else if (high == 0 && (p_pos >= 0.6f || !out->actionable)) {
+        level = "low";
+        conf = kw[KW_LOW] > 0 || p_pos >= 0.8f ? 0.7f : 0.6f;
+    } else {
+        level = "normal";
+        conf = 0.6f;
+    }
+    kj_strlcpy(out->urgency, level, sizeof(out->urgency));
+    out->urgency_confidence = conf;
+}
+
+void
+classifier_models_triage(const classifier_models_t *self,
+                         classifier_scratch_t *s, const char *text,
+                         size_t len, const char *lang_hint,
+                         classifier_result_t *out)
+{
+    char *masked = out->masked;
+    size_t masked_size = out->masked_size;
+    memset(out, 0, sizeof(*out));
+    out->masked = masked;
+    out->masked_size = masked_size;
+    if (!text)
+        len = 0;
+    kj_strlcpy(out->model, self->id, sizeof(out->model));
+
+    /* PII first: it reads the original bytes. */
+    if (masked && masked_size > 0)
+        out->masked_len =
+            classifier_pii_mask(text ? text : "", len, masked, masked_size,
+                                out->pii, CLASSIFIER_PII_MAX, &out->pii_total);
+    else
+        out->pii_total = classifier_pii_find(text ? text : "", len, out->pii,
+                                             CLASSIFIER_PII_MAX);
+    out->pii_count =
+        out->pii_total < CLASSIFIER_PII_MAX ? out->pii_total : CLASSIFIER_PII_MAX;
+
+    /* One normalisation serves the keyword lists and every model that
+     * uses the same flags (all shipped ones do). */
+    s->norm_valid = false;
+    s_normalise(s, text, len, CLASSIFIER_NORM_ALL);
+    size_t ncp, nb;
+    const int32_t *cps = classifier_norm_codepoints(s->norm, &ncp);
+    s_shape_t sh;
+    s_shape(cps, ncp, &sh);
+    int kw[S_KW_CLASSES];
+    memset(kw, 0, sizeof(kw));
+    const char *folded = classifier_norm_utf8(s->norm, &nb);
+    s_kw_match(self, folded, nb, kw);
+
+    float lconf;
+    int lang = s_language(self, s, text, len, &sh, kw, lang_hint, &lconf);
+    kj_strlcpy(out->language, lang >= 0 ? s_lang_names[lang] : "other",
+               sizeof(out->language));
+    out->language_confidence = lconf;
+
+    float p_neg, p_pos;
+    s_sentiment(self, s, text, len, lang, out, &p_neg, &p_pos);
+    s_reason(self, s, text, len, lang, kw, out);
+    const s_entry_t *ie = lang >= 0 ? self->intent[lang] : NULL;
+    if (ie)
+        s_top_label(self, s, ie, text, len, out->intent, sizeof(out->intent),
+                    &out->intent_confidence);
+    s_rules(&sh, kw, p_neg, p_pos, out);
+    s->norm_valid = false;
+}
