@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <utf8proc.h>
 
 #include "kj_util.h"
@@ -23,31 +24,38 @@
 #define S_SLOT_BITS 18
 #define S_SLOTS (1u << S_SLOT_BITS)
 
-typedef struct {
-    uint32_t gen; /* generation that filled the slot; older = empty */
-    uint32_t key; /* bucket << 1 | family */
-    uint32_t idx; /* index into items */
-} s_slot_t;
+/* A slot packs three fields into 8 bytes so the table of a text fits the
+ * L1 cache: bits 0-27 the key (bucket << 4 | family << 3 | n), 28-44 the
+ * index into items, 45-60 the generation that filled it (an older one
+ * means empty). */
+typedef uint64_t s_slot_t;
+#define S_KEY_MASK ((1ull << 28) - 1)
+#define S_IDX_SHIFT 28
+#define S_IDX_MASK ((1ull << 17) - 1)
+#define S_GEN_SHIFT 45
+#define S_GEN_MASK 0xffffull
 
 struct classifier_feats {
     classifier_feat_t items[S_MAX_ITEMS]; /* the last text's features */
     size_t n_items;                       /* how many */
     s_slot_t slots[S_SLOTS];              /* dedupe table */
-    uint32_t gen;                         /* current generation */
+    uint32_t gen;                         /* current generation, 16 bits */
     uint32_t mask;                        /* slots in use this text - 1 */
+    unsigned slot_shift;                  /* 32 - log2(mask + 1) */
     unsigned shift;                       /* 64 - hash_bits */
     uint64_t tokens[CLASSIFIER_FEAT_MAX_CPS]; /* token hashes */
 };
 
 _Static_assert(S_SLOTS >= 2 * (size_t)S_MAX_ITEMS, "dedupe table too small");
+_Static_assert(S_MAX_ITEMS <= S_IDX_MASK, "item index does not fit a slot");
+_Static_assert(CLASSIFIER_FEAT_MAX_BITS + 4 <= 28, "key does not fit a slot");
 
 classifier_feats_t *
 classifier_feats_new(void)
 {
     classifier_feats_t *self = kj_malloc(sizeof(*self));
     self->n_items = 0;
-    for (size_t i = 0; i < S_SLOTS; i++)
-        self->slots[i].gen = 0;
+    memset(self->slots, 0, sizeof(self->slots));
     self->gen = 0;
     self->mask = 0;
     self->shift = 64 - 18;
@@ -94,6 +102,34 @@ classifier_feat_config_check(const classifier_feat_config_t *cfg, char *err,
     return 0;
 }
 
+static void
+s_range_union(unsigned amin, unsigned amax, unsigned bmin, unsigned bmax,
+              unsigned *omin, unsigned *omax)
+{
+    if (amax == 0) {
+        *omin = bmin;
+        *omax = bmax;
+    } else if (bmax == 0) {
+        *omin = amin;
+        *omax = amax;
+    } else {
+        *omin = amin < bmin ? amin : bmin;
+        *omax = amax > bmax ? amax : bmax;
+    }
+}
+
+classifier_feat_config_t
+classifier_feat_config_union(const classifier_feat_config_t *a,
+                             const classifier_feat_config_t *b)
+{
+    classifier_feat_config_t u = *a;
+    s_range_union(a->word_min, a->word_max, b->word_min, b->word_max,
+                  &u.word_min, &u.word_max);
+    s_range_union(a->char_min, a->char_max, b->char_min, b->char_max,
+                  &u.char_min, &u.char_max);
+    return u;
+}
+
 classifier_script_t
 classifier_script(int32_t cp)
 {
@@ -102,12 +138,14 @@ classifier_script(int32_t cp)
             return CLASSIFIER_SCRIPT_LATIN;
         return CLASSIFIER_SCRIPT_NONE;
     }
-    /* Japanese marks that are not category L but belong to a word. */
-    if (cp == 0x30FC || (cp >= 0x30FD && cp <= 0x30FE))
-        return CLASSIFIER_SCRIPT_KATAKANA;
-    if (cp == 0x309D || cp == 0x309E)
+    /* Japanese first, without a table lookup: kana and the common Han
+     * block are letters throughout (ー, 々 and the iteration marks are not
+     * category L but belong to words). */
+    if ((cp >= 0x3041 && cp <= 0x3096) || (cp >= 0x309D && cp <= 0x309F))
         return CLASSIFIER_SCRIPT_HIRAGANA;
-    if (cp >= 0x3005 && cp <= 0x3007)
+    if (cp >= 0x30A1 && cp <= 0x30FE && cp != 0x30FB)
+        return CLASSIFIER_SCRIPT_KATAKANA;
+    if ((cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3005 && cp <= 0x3007))
         return CLASSIFIER_SCRIPT_HAN;
     utf8proc_category_t c = utf8proc_category(cp);
     if (c != UTF8PROC_CATEGORY_LU && c != UTF8PROC_CATEGORY_LL &&
@@ -215,25 +253,29 @@ s_combine(uint64_t h, uint64_t t)
 }
 
 static void
-s_add(classifier_feats_t *self, uint64_t h, uint32_t tag, uint8_t family)
+s_add(classifier_feats_t *self, uint64_t h, uint32_t tag, uint8_t family,
+      uint8_t n)
 {
     uint32_t bucket = (uint32_t)(s_fmix64(h ^ tag) >> self->shift);
-    uint32_t key = bucket << 1 | family;
-    uint32_t i = (key * 0x9e3779b1u) & self->mask;
+    uint32_t key = bucket << 4 | (uint32_t)family << 3 | n;
+    uint64_t gen = (uint64_t)self->gen << S_GEN_SHIFT;
+    /* The high bits of the product: its low bits would only depend on the
+     * key's low bits, which hold the nearly constant family and n. */
+    uint32_t i = (key * 0x9e3779b1u) >> self->slot_shift;
     for (;;) {
-        s_slot_t *s = &self->slots[i];
-        if (s->gen != self->gen) {
-            s->gen = self->gen;
-            s->key = key;
-            s->idx = (uint32_t)self->n_items;
+        s_slot_t s = self->slots[i];
+        if ((s & (S_GEN_MASK << S_GEN_SHIFT)) != gen) {
+            self->slots[i] = gen | (uint64_t)self->n_items << S_IDX_SHIFT | key;
             classifier_feat_t *it = &self->items[self->n_items++];
             it->bucket = bucket;
             it->count = 1;
             it->family = family;
+            it->n = n;
             return;
         }
-        if (s->key == key) {
-            classifier_feat_t *it = &self->items[s->idx];
+        if ((s & S_KEY_MASK) == key) {
+            classifier_feat_t *it =
+                &self->items[(s >> S_IDX_SHIFT) & S_IDX_MASK];
             if (it->count < UINT16_MAX)
                 it->count++;
             return;
@@ -312,7 +354,8 @@ s_char_ngrams(classifier_feats_t *self, const classifier_feat_config_t *cfg,
             h = (h ^ (uint32_t)c) * S_FNV_PRIME;
             if (len < cfg->char_min || (len == 1 && c == ' '))
                 continue;
-            s_add(self, h, ('C' << 24) | (uint32_t)len, CLASSIFIER_FEAT_CHAR);
+            s_add(self, h, ('C' << 24) | (uint32_t)len, CLASSIFIER_FEAT_CHAR,
+                  (uint8_t)len);
         }
     }
 }
@@ -326,7 +369,7 @@ s_word_ngrams(classifier_feats_t *self, const classifier_feat_config_t *cfg,
             uint64_t h = self->tokens[i];
             for (unsigned j = 1; j < k; j++)
                 h = s_combine(h, self->tokens[i + j]);
-            s_add(self, h, ('W' << 24) | k, CLASSIFIER_FEAT_WORD);
+            s_add(self, h, ('W' << 24) | k, CLASSIFIER_FEAT_WORD, (uint8_t)k);
         }
     }
 }
@@ -347,12 +390,16 @@ classifier_feats_extract(classifier_feats_t *self,
     if (cfg->word_max)
         bound += n * (cfg->word_max - cfg->word_min + 1);
     uint32_t size = 256;
-    while (size < 2 * bound)
+    unsigned bits = 8;
+    while (size < 2 * bound) {
         size <<= 1;
+        bits++;
+    }
     self->mask = size - 1;
-    if (++self->gen == 0) {
-        for (size_t i = 0; i < S_SLOTS; i++)
-            self->slots[i].gen = 0;
+    self->slot_shift = 32 - bits;
+    self->gen = (self->gen + 1) & S_GEN_MASK;
+    if (self->gen == 0) {
+        memset(self->slots, 0, sizeof(self->slots));
         self->gen = 1;
     }
     if (cfg->word_max) {

@@ -16,8 +16,10 @@
  * bucket is the top hash_bits bits of murmur3's fmix64(h ^ tag), where tag
  * is 'W' << 24 | n for word n-grams and 'C' << 24 | n for character ones.
  *
- * The output lists each distinct (family, bucket) once with its count, in
- * first-seen order. No allocation per text: classifier_feats_t is reused
+ * The output lists each distinct (family, n, bucket) once with its count,
+ * in first-seen order. Items carry their n, so one extraction with the
+ * union of several models' ranges serves them all: each model skips the
+ * items outside its own ranges (classifier_feat_config_union). No allocation per text: classifier_feats_t is reused
  * (one per thread). */
 #ifndef CLASSIFIER_FEATURES_H
 #define CLASSIFIER_FEATURES_H
@@ -46,6 +48,7 @@ typedef struct {
     uint32_t bucket; /* hash slot */
     uint16_t count;  /* occurrences in the text (saturates) */
     uint8_t family;  /* CLASSIFIER_FEAT_WORD or CLASSIFIER_FEAT_CHAR */
+    uint8_t n;       /* n-gram order (words) or length (characters) */
 } classifier_feat_t;
 
 /* Writing systems, for tokens here and for language rules. */
@@ -80,6 +83,22 @@ classifier_feats_destroy(classifier_feats_t **self_p);
 int
 classifier_feat_config_check(const classifier_feat_config_t *cfg, char *err,
                              size_t err_size);
+
+/* True if an item made under some config is one cfg would make too. */
+static inline int
+classifier_feat_wanted(const classifier_feat_config_t *cfg,
+                       const classifier_feat_t *it)
+{
+    if (it->family == CLASSIFIER_FEAT_WORD)
+        return it->n >= cfg->word_min && it->n <= cfg->word_max;
+    return it->n >= cfg->char_min && it->n <= cfg->char_max;
+}
+
+/* The smallest config whose items include those of a and b (same
+ * hash_bits): the ranges' union. */
+classifier_feat_config_t
+classifier_feat_config_union(const classifier_feat_config_t *a,
+                             const classifier_feat_config_t *b);
 
 /* Extract the features of cps[n] (normalised text) under cfg, which must
  * pass classifier_feat_config_check. Returns the number of distinct

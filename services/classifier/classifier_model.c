@@ -13,9 +13,8 @@
 
 static const char s_magic[8] = {'K', 'J', 'M', 'O', 'D', 'E', 'L', '\n'};
 
-/* A dense bucket -> row table costs 4 << hash_bits bytes; above this many
- * bits the sorted bucket list is binary-searched instead. */
-#define S_DENSE_MAX_BITS 20
+/* Empty slot marker in the row table (buckets are below 2^24). */
+#define S_EMPTY UINT32_MAX
 /* 1 + ln(c) is tabled for small counts, so scoring needs no logf. */
 #define S_LOG_TABLE 64
 
@@ -31,11 +30,19 @@ struct classifier_model {
     float temperature;                          /* softmax temperature */
     uint32_t n_rows;                            /* weight rows */
     uint32_t *bucket;                           /* row -> bucket, ascending */
-    float *idf;                                 /* row -> idf */
-    float *scale;                               /* row -> weight scale */
-    int8_t *q;                                  /* quantised weights */
+    uint32_t kp;        /* k rounded up to a multiple of 8 */
+    size_t rec_size;    /* bytes per slot: 12 + kp */
+    uint8_t *slots;     /* open-addressed row table; a slot holds u32 bucket
+                         * (S_EMPTY if free), f32 idf, f32 scale, i8 q[kp]
+                         * (0-padded), so that scoring a feature costs one
+                         * random memory access, not an index and a row */
+    uint32_t slot_mask; /* slots - 1 (a power of two, load <= 0.7) */
+    uint64_t *present;  /* bit per bucket: has a row. Small enough to stay
+                         * in cache, so a feature without a row (most, in a
+                         * pruned model) never reaches the table */
+    unsigned slot_shift; /* 32 - log2(slots): slots take the product's high
+                          * bits */
     float *bias;                                /* label -> bias */
-    int32_t *index;     /* bucket -> row or -1; NULL above S_DENSE_MAX_BITS */
     json_t *meta;       /* the metadata object, saved as is */
     float tf_table[S_LOG_TABLE]; /* 1 + ln(c) for c < S_LOG_TABLE */
     uint64_t checksum;  /* as read from (or last written to) the file */
@@ -65,6 +72,89 @@ static bool
 s_in_range(float x, float lo, float hi)
 {
     return isfinite(x) && x >= lo && x <= hi;
+}
+
+static inline uint32_t
+s_slot_of(const classifier_model_t *self, uint32_t bucket)
+{
+    return (bucket * 0x9e3779b1u) >> self->slot_shift;
+}
+
+/* The record of bucket (its idf at offset 4), or NULL if it has no row. */
+static inline const uint8_t *
+s_find(const classifier_model_t *self, uint32_t bucket)
+{
+    uint32_t i = s_slot_of(self, bucket);
+    for (;;) {
+        const uint8_t *slot = self->slots + (size_t)i * self->rec_size;
+        uint32_t b;
+        memcpy(&b, slot, 4);
+        if (b == bucket)
+            return slot + 4;
+        if (b == S_EMPTY)
+            return NULL;
+        i = (i + 1) & self->slot_mask;
+    }
+}
+
+static inline const uint8_t *
+s_slot_ptr(const classifier_model_t *self, uint32_t bucket)
+{
+    return self->slots + (size_t)s_slot_of(self, bucket) * self->rec_size;
+}
+
+static inline bool
+s_present(const classifier_model_t *self, uint32_t bucket)
+{
+    return (self->present[bucket >> 6] >> (bucket & 63)) & 1;
+}
+
+/* Claim the slot of a bucket not yet in the table; its record. */
+static uint8_t *
+s_insert(classifier_model_t *self, uint32_t bucket)
+{
+    self->present[bucket >> 6] |= 1ull << (bucket & 63);
+    uint32_t i = s_slot_of(self, bucket);
+    for (;;) {
+        uint8_t *slot = self->slots + (size_t)i * self->rec_size;
+        uint32_t b;
+        memcpy(&b, slot, 4);
+        if (b == S_EMPTY) {
+            memcpy(slot, &bucket, 4);
+            return slot + 4;
+        }
+        i = (i + 1) & self->slot_mask;
+    }
+}
+
+/* Row r's record (rows are the sorted bucket list). */
+static inline uint8_t *
+s_rec(const classifier_model_t *self, uint32_t r)
+{
+    return (uint8_t *)s_find(self, self->bucket[r]);
+}
+
+static inline float
+s_rec_idf(const uint8_t *rec)
+{
+    float f;
+    memcpy(&f, rec, 4);
+    return f;
+}
+
+static inline float
+s_rec_scale(const uint8_t *rec)
+{
+    float f;
+    memcpy(&f, rec + 4, 4);
+    return f;
+}
+
+static inline void
+s_rec_set(uint8_t *rec, float idf, float scale)
+{
+    memcpy(rec, &idf, 4);
+    memcpy(rec + 4, &scale, 4);
 }
 
 /* Check the parts of a spec that both build and load depend on. */
@@ -179,44 +269,26 @@ s_alloc(const classifier_model_spec_t *spec, uint32_t n_rows)
     self->n_rows = n_rows;
     size_t r = n_rows ? n_rows : 1;
     self->bucket = kj_malloc(r * sizeof(uint32_t));
-    self->idf = kj_malloc(r * sizeof(float));
-    self->scale = kj_malloc(r * sizeof(float));
-    self->q = kj_malloc(r * self->k);
+    self->kp = (self->k + 7) & ~7u;
+    self->rec_size = 12 + self->kp;
+    size_t slots = 16;
+    unsigned bits = 4;
+    while (slots * 7 < (size_t)n_rows * 10) {
+        slots <<= 1;
+        bits++;
+    }
+    self->slot_mask = (uint32_t)(slots - 1);
+    self->slot_shift = 32 - bits;
+    self->slots = kj_calloc(slots, self->rec_size);
+    self->present =
+        kj_calloc(((size_t)1 << spec->feat.hash_bits) / 64 + 1, 8);
+    for (size_t i = 0; i < slots; i++)
+        memset(self->slots + i * self->rec_size, 0xff, 4);
     self->bias = kj_calloc(self->k, sizeof(float));
     self->meta = json_object();
     for (int i = 1; i < S_LOG_TABLE; i++)
         self->tf_table[i] = 1.0f + logf((float)i);
     return self;
-}
-
-/* Fill the bucket -> row table once the rows are in place. */
-static void
-s_index(classifier_model_t *self)
-{
-    if (self->feat.hash_bits > S_DENSE_MAX_BITS)
-        return;
-    size_t n = (size_t)1 << self->feat.hash_bits;
-    self->index = kj_malloc(n * sizeof(int32_t));
-    memset(self->index, 0xff, n * sizeof(int32_t));
-    for (uint32_t r = 0; r < self->n_rows; r++)
-        self->index[self->bucket[r]] = (int32_t)r;
-}
-
-static int32_t
-s_row(const classifier_model_t *self, uint32_t bucket)
-{
-    if (self->index)
-        return self->index[bucket];
-    uint32_t lo = 0, hi = self->n_rows;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (self->bucket[mid] < bucket)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return (lo < self->n_rows && self->bucket[lo] == bucket) ? (int32_t)lo
-                                                             : -1;
 }
 
 classifier_model_t *
@@ -257,16 +329,15 @@ classifier_model_build(const classifier_model_spec_t *spec, uint32_t n_rows,
          * 1/254 of the row's largest weight. */
         float scale = maxabs / 127.0f;
         self->bucket[r] = rows[r];
-        self->idf[r] = s_finite(idf[r]) ? idf[r] : spec->idf_unseen;
-        self->scale[r] = scale;
-        int8_t *q = self->q + (size_t)r * k;
+        uint8_t *rec = s_insert(self, rows[r]);
+        s_rec_set(rec, s_finite(idf[r]) ? idf[r] : spec->idf_unseen, scale);
+        int8_t *q = (int8_t *)rec + 8;
         for (uint32_t j = 0; j < k; j++) {
             float v = (scale > 0 && s_finite(w[j])) ? w[j] / scale : 0;
             long iv = lrintf(v);
             q[j] = (int8_t)(iv > 127 ? 127 : iv < -127 ? -127 : iv);
         }
     }
-    s_index(self);
     s_meta_sync(self);
     return self;
 }
@@ -279,11 +350,9 @@ classifier_model_destroy(classifier_model_t **self_p)
     classifier_model_t *self = *self_p;
     free(self->labels);
     free(self->bucket);
-    free(self->idf);
-    free(self->scale);
-    free(self->q);
+    free(self->slots);
+    free(self->present);
     free(self->bias);
-    free(self->index);
     json_decref(self->meta);
     free(self);
     *self_p = NULL;
@@ -358,11 +427,11 @@ classifier_model_serialise(const classifier_model_t *self, size_t *len)
     for (size_t i = 0; i < r; i++, p += 4)
         s_put32(p, self->bucket[i]);
     for (size_t i = 0; i < r; i++, p += 4)
-        s_putf(p, self->idf[i]);
+        s_putf(p, s_rec_idf(s_rec(self, (uint32_t)i)));
     for (size_t i = 0; i < r; i++, p += 4)
-        s_putf(p, self->scale[i]);
-    memcpy(p, self->q, r * k);
-    p += r * k;
+        s_putf(p, s_rec_scale(s_rec(self, (uint32_t)i)));
+    for (size_t i = 0; i < r; i++, p += k)
+        memcpy(p, s_rec(self, (uint32_t)i) + 8, k);
     uint64_t sum = kj_hash64(buf, (size_t)(p - buf));
     s_put32(p, (uint32_t)sum);
     s_put32(p + 4, (uint32_t)(sum >> 32));
@@ -632,13 +701,6 @@ classifier_model_parse(const void *data, size_t len, const char *task,
     const uint8_t *p = buf + off + 8;
     for (uint32_t i = 0; i < k; i++, p += 4)
         self->bias[i] = s_getf(p);
-    for (uint32_t i = 0; i < r; i++, p += 4)
-        self->bucket[i] = s_get32(p);
-    for (uint32_t i = 0; i < r; i++, p += 4)
-        self->idf[i] = s_getf(p);
-    for (uint32_t i = 0; i < r; i++, p += 4)
-        self->scale[i] = s_getf(p);
-    memcpy(self->q, p, (size_t)r * k);
     uint64_t nb = (uint64_t)1 << spec.feat.hash_bits;
     for (uint32_t i = 0; i < k; i++) {
         if (!s_in_range(self->bias[i], -S_MAX_VALUE, S_MAX_VALUE)) {
@@ -646,25 +708,35 @@ classifier_model_parse(const void *data, size_t len, const char *task,
             goto fail;
         }
     }
-    for (uint32_t i = 0; i < r; i++) {
+    /* Buckets first: the row table needs them unique. */
+    for (uint32_t i = 0; i < r; i++, p += 4) {
+        self->bucket[i] = s_get32(p);
         if (self->bucket[i] >= nb ||
             (i > 0 && self->bucket[i] <= self->bucket[i - 1])) {
             snprintf(err, err_size,
                      "row %u: bucket out of range or not ascending", i);
             goto fail;
         }
-        if (!s_in_range(self->idf[i], 0, S_MAX_VALUE) ||
-            !s_in_range(self->scale[i], 0, S_MAX_VALUE)) {
+    }
+    const uint8_t *pscale = p + 4 * (size_t)r;
+    const uint8_t *pq = p + 8 * (size_t)r;
+    for (uint32_t i = 0; i < r; i++) {
+        float idf = s_getf(p + 4 * (size_t)i);
+        float scale = s_getf(pscale + 4 * (size_t)i);
+        if (!s_in_range(idf, 0, S_MAX_VALUE) ||
+            !s_in_range(scale, 0, S_MAX_VALUE)) {
             snprintf(err, err_size, "row %u: idf or scale out of range", i);
             goto fail;
         }
+        uint8_t *rec = s_insert(self, self->bucket[i]);
+        s_rec_set(rec, idf, scale);
+        memcpy(rec + 8, pq + (size_t)i * k, k);
     }
     /* The model keeps the whole metadata (datasets, dev scores, ...). */
     json_decref(self->meta);
     self->meta = meta;
     meta = NULL;
     self->checksum = stored;
-    s_index(self);
     return self;
 fail:
     json_decref(meta);
@@ -781,33 +853,134 @@ classifier_model_set_temperature(classifier_model_t *self, float t)
         self->temperature = t;
 }
 
-void
+/* Vectors of 8 (GCC/clang vector extensions): plain SSE2 code by default,
+ * and on x86-64 with GCC an AVX2 copy of the scoring function picked at
+ * load time (ifunc), so 8-bit weights convert and multiply 8 at a time
+ * without depending on the optimiser's cost model. */
+typedef float s_v8f __attribute__((vector_size(32)));
+typedef int8_t s_v8b __attribute__((vector_size(8)));
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define S_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define S_CLONES
+#endif
+
+/* acc[0..kp) += c * q[0..kp) */
+static inline void
+s_axpy(float *acc, const int8_t *q, float c, uint32_t kp)
+{
+    for (uint32_t j = 0; j < kp; j += 8) {
+        s_v8b qb;
+        s_v8f a;
+        memcpy(&qb, q + j, sizeof(qb));
+        memcpy(&a, acc + j, sizeof(a));
+        a += __builtin_convertvector(qb, s_v8f) * c;
+        memcpy(acc + j, &a, sizeof(a));
+    }
+}
+
+S_CLONES void
 classifier_model_logits(const classifier_model_t *self,
                         const classifier_feat_t *items, size_t n,
                         float *logits)
 {
-    uint32_t k = self->k;
+    /* One pass: each family's dot product is summed before its L2 norm
+     * is known, and scaled by it at the end. Scoring is bound by memory
+     * latency (the row table is megabytes, read at random), so the slot
+     * of a feature AHEAD places on is prefetched: the misses overlap. */
+    enum {
+        AHEAD = 16, /* features prefetched ahead of the one scored */
+        CHUNK = 256 /* features listed at a time */
+    };
+    float acc[2][CLASSIFIER_MODEL_MAX_LABELS];
+    uint32_t kp = self->kp;
+    memset(acc, 0, sizeof(acc));
     float norm2[2] = {0, 0};
-    for (size_t i = 0; i < n; i++) {
-        int32_t r = s_row(self, items[i].bucket);
-        float v = s_tf(self, items[i].count) *
-                  (r >= 0 ? self->idf[r] : self->idf_unseen);
-        norm2[items[i].family & 1] += v * v;
+    /* Models of up to 16 labels keep both families' sums in registers;
+     * more labels go through s_axpy. */
+    s_v8f w_lo = {0}, w_hi = {0}, c_lo = {0}, c_hi = {0};
+    float unseen2 = self->idf_unseen * self->idf_unseen;
+    float n_word = 0, n_char = 0;
+    uint32_t hit[CHUNK];
+    for (size_t b = 0; b < n; b += CHUNK) {
+        size_t m = n - b < CHUNK ? n - b : CHUNK;
+        const classifier_feat_t *blk = items + b;
+        /* Pass 1, without branches on the data: features without a row
+         * only add to the norm; the others are listed. */
+        size_t nh = 0;
+        for (size_t i = 0; i < m; i++) {
+            const classifier_feat_t *it = &blk[i];
+            unsigned want = (unsigned)classifier_feat_wanted(&self->feat, it);
+            unsigned has = want & (unsigned)s_present(self, it->bucket);
+            float tf = s_tf(self, it->count);
+            /* Both sums stay in registers: an indexed norm2[f] += ...
+             * would chain every feature through a store and a load. */
+            float add = (float)(want & ~has) * tf * tf * unseen2;
+            float isc = (float)(it->family & 1);
+            n_char += add * isc;
+            n_word += add - add * isc;
+            hit[nh] = (uint32_t)i;
+            nh += has;
+        }
+        /* Pass 2: the listed features, their slots prefetched ahead. */
+        for (size_t j = 0; j < nh && j < AHEAD; j++)
+            __builtin_prefetch(s_slot_ptr(self, blk[hit[j]].bucket));
+        for (size_t j = 0; j < nh; j++) {
+            if (j + AHEAD < nh)
+                __builtin_prefetch(s_slot_ptr(self, blk[hit[j + AHEAD]].bucket));
+            const classifier_feat_t *it = &blk[hit[j]];
+            int f = it->family & 1;
+            const uint8_t *rec = s_find(self, it->bucket);
+            float v = s_tf(self, it->count) * s_rec_idf(rec);
+            if (f)
+                n_char += v * v;
+            else
+                n_word += v * v;
+            float c = v * s_rec_scale(rec);
+            const int8_t *q = (const int8_t *)rec + 8;
+            if (kp == 8) {
+                /* Items come words first, then characters: the branch on
+                 * the family is predictable, and the sums stay in
+                 * registers (an array indexed by f would live in memory). */
+                s_v8b qa;
+                memcpy(&qa, q, sizeof(qa));
+                s_v8f lo = __builtin_convertvector(qa, s_v8f) * c;
+                if (f)
+                    c_lo += lo;
+                else
+                    w_lo += lo;
+            } else if (kp == 16) {
+                s_v8b qa, qb;
+                memcpy(&qa, q, sizeof(qa));
+                memcpy(&qb, q + 8, sizeof(qb));
+                s_v8f lo = __builtin_convertvector(qa, s_v8f) * c;
+                s_v8f hi = __builtin_convertvector(qb, s_v8f) * c;
+                if (f) {
+                    c_lo += lo;
+                    c_hi += hi;
+                } else {
+                    w_lo += lo;
+                    w_hi += hi;
+                }
+            } else {
+                s_axpy(acc[f], q, c, kp);
+            }
+        }
+    }
+    norm2[0] = n_word;
+    norm2[1] = n_char;
+    if (kp <= 16) {
+        memcpy(acc[0], &w_lo, sizeof(w_lo));
+        memcpy(acc[0] + 8, &w_hi, sizeof(w_hi));
+        memcpy(acc[1], &c_lo, sizeof(c_lo));
+        memcpy(acc[1] + 8, &c_hi, sizeof(c_hi));
     }
     float mult[2];
     for (int f = 0; f < 2; f++)
         mult[f] = norm2[f] > 0 ? self->family_weight[f] / sqrtf(norm2[f]) : 0;
-    memcpy(logits, self->bias, k * sizeof(float));
-    for (size_t i = 0; i < n; i++) {
-        int32_t r = s_row(self, items[i].bucket);
-        if (r < 0)
-            continue;
-        float v = s_tf(self, items[i].count) * self->idf[r] *
-                  mult[items[i].family & 1] * self->scale[r];
-        const int8_t *q = self->q + (size_t)r * k;
-        for (uint32_t j = 0; j < k; j++)
-            logits[j] += v * (float)q[j];
-    }
+    for (uint32_t j = 0; j < self->k; j++)
+        logits[j] = self->bias[j] + mult[0] * acc[0][j] + mult[1] * acc[1][j];
 }
 
 void

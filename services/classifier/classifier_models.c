@@ -219,6 +219,12 @@ struct classifier_models {
     const s_entry_t *sentiment[S_LANGS];
     const s_entry_t *reason[S_LANGS];
     const s_entry_t *intent[S_LANGS];
+    /* Per language, the union of the feature ranges of its models that
+     * share the first one's normaliser flags and hash bits: extracted
+     * once per text, it serves them all. */
+    classifier_feat_config_t ucfg[S_LANGS];
+    unsigned uflags[S_LANGS];
+    bool uvalid[S_LANGS];
     s_kw_t *kw;              /* keywords sorted by their first two bytes */
     size_t n_kw;
     uint32_t *kw_bucket;     /* 65537 offsets into kw by first two bytes */
@@ -562,6 +568,24 @@ classifier_models_load(const char *dir, char *err, size_t err_size)
             s_check_labels(self->sentiment[l], sent_labels, 2, err,
                            err_size) < 0)
             goto fail;
+    for (int l = 0; l < S_LANGS; l++) {
+        const s_entry_t *group[] = {self->sentiment[l], self->reason[l],
+                                    self->intent[l]};
+        for (size_t g = 0; g < KJ_ARRAY_LEN(group); g++) {
+            if (!group[g])
+                continue;
+            const classifier_model_t *gm = group[g]->model;
+            const classifier_feat_config_t *c = classifier_model_feat_config(gm);
+            if (!self->uvalid[l]) {
+                self->uvalid[l] = true;
+                self->uflags[l] = classifier_model_norm_flags(gm);
+                self->ucfg[l] = *c;
+            } else if (classifier_model_norm_flags(gm) == self->uflags[l] &&
+                       c->hash_bits == self->ucfg[l].hash_bits) {
+                self->ucfg[l] = classifier_feat_config_union(&self->ucfg[l], c);
+            }
+        }
+    }
     uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t k = 0; k < self->n; k++) {
         h ^= classifier_model_checksum(self->entries[k].model);
@@ -625,13 +649,17 @@ s_cfg_eq(const classifier_feat_config_t *a, const classifier_feat_config_t *b)
            a->char_max == b->char_max;
 }
 
-/* Run one model on the text, reusing features of an equal setting. */
+/* Run one model on the text, reusing features of an equal setting. The
+ * features are extracted with ucfg (a superset of the model's ranges with
+ * the same hash bits) when it is not NULL. */
 static int
 s_predict(classifier_scratch_t *s, const classifier_model_t *m,
-          const char *text, size_t len, float *probs)
+          const classifier_feat_config_t *ucfg, const char *text, size_t len,
+          float *probs)
 {
     unsigned flags = classifier_model_norm_flags(m);
-    const classifier_feat_config_t *cfg = classifier_model_feat_config(m);
+    const classifier_feat_config_t *cfg =
+        ucfg ? ucfg : classifier_model_feat_config(m);
     s_normalise(s, text, len, flags);
     s_slot_t *slot = NULL;
     for (int i = 0; i < S_FEAT_SLOTS; i++) {
@@ -654,6 +682,19 @@ s_predict(classifier_scratch_t *s, const classifier_model_t *m,
     size_t n;
     const classifier_feat_t *items = classifier_feats_items(slot->feats, &n);
     return classifier_model_predict(m, items, n, probs);
+}
+
+/* The shared extraction setting for a model of language lang, or NULL
+ * if the model does not belong to the language's group. */
+static const classifier_feat_config_t *
+s_group(const classifier_models_t *self, int lang, const classifier_model_t *m)
+{
+    if (lang < 0 || !self->uvalid[lang] ||
+        classifier_model_norm_flags(m) != self->uflags[lang] ||
+        classifier_model_feat_config(m)->hash_bits !=
+            self->ucfg[lang].hash_bits)
+        return NULL;
+    return &self->ucfg[lang];
 }
 
 static float
@@ -781,7 +822,7 @@ s_language(const classifier_models_t *self, classifier_scratch_t *s,
     } else {
         /* Mixed scripts: the model weighs them. */
         float probs[CLASSIFIER_MODEL_MAX_LABELS];
-        s_predict(s, self->language->model, text, len, probs);
+        s_predict(s, self->language->model, NULL, text, len, probs);
         float pen = probs[self->lang_idx[S_EN]];
         float pja = probs[self->lang_idx[S_JA]];
         lang = pja > pen ? S_JA : S_EN;
@@ -809,7 +850,7 @@ s_sentiment(const classifier_models_t *self, classifier_scratch_t *s,
         return;
     }
     float probs[CLASSIFIER_MODEL_MAX_LABELS];
-    s_predict(s, e->model, text, len, probs);
+    s_predict(s, e->model, s_group(self, lang, e->model), text, len, probs);
     float neg = s_prob_of(e->model, probs, "negative");
     float pos = s_prob_of(e->model, probs, "positive");
     /* Everything else (neutral, chABSA's mixed) is neutral. */
@@ -834,12 +875,12 @@ s_sentiment(const classifier_models_t *self, classifier_scratch_t *s,
 
 static void
 s_top_label(const classifier_models_t *self, classifier_scratch_t *s,
-            const s_entry_t *e, const char *text, size_t len, char *label,
-            size_t label_size, float *conf)
+            int lang, const s_entry_t *e, const char *text, size_t len,
+            char *label, size_t label_size, float *conf)
 {
-    (void)self;
     float probs[CLASSIFIER_MODEL_MAX_LABELS];
-    int best = s_predict(s, e->model, text, len, probs);
+    int best = s_predict(s, e->model, s_group(self, lang, e->model), text,
+                         len, probs);
     kj_strlcpy(label, classifier_model_label(e->model, (uint32_t)best),
                label_size);
     *conf = probs[best];
@@ -852,8 +893,8 @@ s_reason(const classifier_models_t *self, classifier_scratch_t *s,
 {
     const s_entry_t *e = lang >= 0 ? self->reason[lang] : NULL;
     if (e) {
-        s_top_label(self, s, e, text, len, out->reason, sizeof(out->reason),
-                    &out->reason_confidence);
+        s_top_label(self, s, lang, e, text, len, out->reason,
+                    sizeof(out->reason), &out->reason_confidence);
         kj_strlcpy(out->reason_model, e->name, sizeof(out->reason_model));
         return;
     }
@@ -986,8 +1027,8 @@ classifier_models_triage(const classifier_models_t *self,
     s_reason(self, s, text, len, lang, kw, out);
     const s_entry_t *ie = lang >= 0 ? self->intent[lang] : NULL;
     if (ie)
-        s_top_label(self, s, ie, text, len, out->intent, sizeof(out->intent),
-                    &out->intent_confidence);
+        s_top_label(self, s, lang, ie, text, len, out->intent,
+                    sizeof(out->intent), &out->intent_confidence);
     s_rules(&sh, kw, p_neg, p_pos, out);
     s->norm_valid = false;
 }

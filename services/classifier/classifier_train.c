@@ -727,6 +727,128 @@ s_dev_scores(const s_asgd_t *s, const s_csr_t *dev, double *acc, double *f1,
     classifier_metrics_destroy(&mx);
 }
 
+/* Averaged SGD over xt; reports per epoch on xd (if it has rows); the
+ * averaged weights go to w[nr * k] and b[k]. */
+static void
+s_fit(const classifier_train_opts_t *opts, uint32_t k, uint32_t nr,
+      const s_csr_t *xtp, const s_csr_t *xdp, const double *cw, float *w,
+      float *b)
+{
+    const s_csr_t xt = *xtp;
+    size_t n = xt.n;
+    s_asgd_t s;
+    memset(&s, 0, sizeof(s));
+    size_t *order;
+    s.k = k;
+    s.r = nr;
+    s.w = kj_calloc((size_t)nr * k + 1, sizeof(float));
+    s.a = kj_calloc((size_t)nr * k + 1, sizeof(float));
+    s.bw = kj_calloc(k, sizeof(double));
+    s.ba = kj_calloc(k, sizeof(double));
+    s.wdiv = s.adiv = 1;
+    s.wfrac = 0;
+    order = kj_malloc(n * sizeof(size_t));
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    uint64_t rng = opts->seed;
+    double t = 0;
+    /* Averaging starts after the first epoch (Bottou's ASGD default). */
+    double avg_start = (double)n;
+    unsigned epochs = opts->epochs ? opts->epochs : 1;
+    float z[CLASSIFIER_MODEL_MAX_LABELS], p[CLASSIFIER_MODEL_MAX_LABELS];
+    double etd[CLASSIFIER_MODEL_MAX_LABELS];
+    for (unsigned ep = 1; ep <= epochs; ep++) {
+        double t_ep = s_now();
+        for (size_t i = n - 1; i > 0; i--) {
+            size_t j = (size_t)(kj_rand64(&rng) % (i + 1));
+            size_t tmp = order[i];
+            order[i] = order[j];
+            order[j] = tmp;
+        }
+        double loss = 0;
+        for (size_t oi = 0; oi < n; oi++) {
+            size_t d = order[oi];
+            if (s.wdiv > 1e5 || s.adiv > 1e5)
+                s_asgd_renorm(&s);
+            double eta = opts->eta0 /
+                         pow(1.0 + opts->lambda * opts->eta0 * t, 0.75);
+            double mu = t <= avg_start ? 1.0 : 1.0 / (1.0 + t - avg_start);
+            /* Forward with the current (not averaged) weights. */
+            for (uint32_t j = 0; j < k; j++)
+                z[j] = (float)s.bw[j];
+            double inv = 1.0 / s.wdiv;
+            for (size_t e = xt.start[d]; e < xt.start[d + 1]; e++) {
+                const float *wr = s.w + (size_t)xt.row[e] * k;
+                float v = (float)(xt.val[e] * inv);
+                for (uint32_t j = 0; j < k; j++)
+                    z[j] += v * wr[j];
+            }
+            classifier_softmax(z, k, 1.0f, p);
+            uint32_t y = xt.y[d];
+            loss -= cw[y] * log(p[y] > 1e-30f ? p[y] : 1e-30f);
+            /* L2 shrink of every weight, as one division. */
+            s.wdiv /= 1.0 - eta * opts->lambda;
+            for (uint32_t j = 0; j < k; j++) {
+                double g = cw[y] * ((j == y ? 1.0 : 0.0) - p[j]);
+                etd[j] = eta * g * s.wdiv;
+                s.bw[j] += eta * g;
+            }
+            if (mu >= 1.0) {
+                if (s.averaging) {
+                    memset(s.a, 0, (size_t)nr * k * sizeof(float));
+                    s.averaging = false;
+                }
+            } else if (!s.averaging) {
+                /* Averaging starts from the current weights. */
+                s.averaging = true;
+                s.adiv = s.wdiv;
+                s.wfrac = 1;
+                memcpy(s.ba, s.bw, k * sizeof(double));
+            }
+            for (size_t e = xt.start[d]; e < xt.start[d + 1]; e++) {
+                float *wr = s.w + (size_t)xt.row[e] * k;
+                float *ar = s.a + (size_t)xt.row[e] * k;
+                double v = xt.val[e];
+                for (uint32_t j = 0; j < k; j++) {
+                    wr[j] += (float)(etd[j] * v);
+                    if (s.averaging)
+                        ar[j] -= (float)(s.wfrac * etd[j] * v);
+                }
+            }
+            if (s.averaging) {
+                s.adiv /= 1.0 - mu;
+                s.wfrac += mu * s.adiv / s.wdiv;
+                for (uint32_t j = 0; j < k; j++)
+                    s.ba[j] += mu * (s.bw[j] - s.ba[j]);
+            }
+            t += 1;
+        }
+        if (opts->progress) {
+            fprintf(opts->progress, "epoch %u/%u train_loss=%.4f", ep, epochs,
+                    loss / (double)n);
+            if (xdp->n > 0) {
+                double acc, f1, nll;
+                s_dev_scores(&s, xdp, &acc, &f1, &nll);
+                fprintf(opts->progress,
+                        " dev_accuracy=%.4f dev_macro_f1=%.4f dev_nll=%.4f",
+                        acc, f1, nll);
+            }
+            fprintf(opts->progress, " (%.1f s)\n", s_now() - t_ep);
+            fflush(opts->progress);
+        }
+    }
+
+    for (size_t i = 0; i < (size_t)nr * k; i++)
+        w[i] = s_avg_w(&s, i);
+    for (uint32_t j = 0; j < k; j++)
+        b[j] = (float)s_avg_b(&s, j);
+    free(s.w);
+    free(s.a);
+    free(s.bw);
+    free(s.ba);
+    free(order);
+}
+
 classifier_model_t *
 classifier_train(const classifier_train_opts_t *opts,
                  const classifier_tsv_t *train, const classifier_tsv_t *dev,
@@ -739,12 +861,9 @@ classifier_train(const classifier_train_opts_t *opts,
     s_csr_t xt, xd;
     memset(&xt, 0, sizeof(xt));
     memset(&xd, 0, sizeof(xd));
-    s_asgd_t s;
-    memset(&s, 0, sizeof(s));
     uint32_t *df = NULL, *seen = NULL;
     float *wfinal = NULL, *bfinal = NULL;
     double *cw = NULL;
-    size_t *order = NULL;
 
     char ferr[128];
     if (classifier_feat_config_check(&opts->feat, ferr, sizeof(ferr)) < 0) {
@@ -835,111 +954,41 @@ classifier_train(const classifier_train_opts_t *opts,
                                                             : 1.0;
     }
 
-    s.k = k;
-    s.r = nr;
-    s.w = kj_calloc((size_t)nr * k + 1, sizeof(float));
-    s.a = kj_calloc((size_t)nr * k + 1, sizeof(float));
-    s.bw = kj_calloc(k, sizeof(double));
-    s.ba = kj_calloc(k, sizeof(double));
-    s.wdiv = s.adiv = 1;
-    s.wfrac = 0;
-    order = kj_malloc(n * sizeof(size_t));
-    for (size_t i = 0; i < n; i++)
-        order[i] = i;
-    uint64_t rng = opts->seed;
-    double t = 0;
-    /* Averaging starts after the first epoch (Bottou's ASGD default). */
-    double avg_start = (double)n;
-    unsigned epochs = opts->epochs ? opts->epochs : 1;
-    float z[CLASSIFIER_MODEL_MAX_LABELS], p[CLASSIFIER_MODEL_MAX_LABELS];
-    double etd[CLASSIFIER_MODEL_MAX_LABELS];
-    for (unsigned ep = 1; ep <= epochs; ep++) {
-        double t_ep = s_now();
-        for (size_t i = n - 1; i > 0; i--) {
-            size_t j = (size_t)(kj_rand64(&rng) % (i + 1));
-            size_t tmp = order[i];
-            order[i] = order[j];
-            order[j] = tmp;
-        }
-        double loss = 0;
-        for (size_t oi = 0; oi < n; oi++) {
-            size_t d = order[oi];
-            if (s.wdiv > 1e5 || s.adiv > 1e5)
-                s_asgd_renorm(&s);
-            double eta = opts->eta0 /
-                         pow(1.0 + opts->lambda * opts->eta0 * t, 0.75);
-            double mu = t <= avg_start ? 1.0 : 1.0 / (1.0 + t - avg_start);
-            /* Forward with the current (not averaged) weights. */
-            for (uint32_t j = 0; j < k; j++)
-                z[j] = (float)s.bw[j];
-            double inv = 1.0 / s.wdiv;
-            for (size_t e = xt.start[d]; e < xt.start[d + 1]; e++) {
-                const float *wr = s.w + (size_t)xt.row[e] * k;
-                float v = (float)(xt.val[e] * inv);
-                for (uint32_t j = 0; j < k; j++)
-                    z[j] += v * wr[j];
-            }
-            classifier_softmax(z, k, 1.0f, p);
-            uint32_t y = xt.y[d];
-            loss -= cw[y] * log(p[y] > 1e-30f ? p[y] : 1e-30f);
-            /* L2 shrink of every weight, as one division. */
-            s.wdiv /= 1.0 - eta * opts->lambda;
-            for (uint32_t j = 0; j < k; j++) {
-                double g = cw[y] * ((j == y ? 1.0 : 0.0) - p[j]);
-                etd[j] = eta * g * s.wdiv;
-                s.bw[j] += eta * g;
-            }
-            if (mu >= 1.0) {
-                if (s.averaging) {
-                    memset(s.a, 0, (size_t)nr * k * sizeof(float));
-                    s.averaging = false;
-                }
-            } else if (!s.averaging) {
-                /* Averaging starts from the current weights. */
-                s.averaging = true;
-                s.adiv = s.wdiv;
-                s.wfrac = 1;
-                memcpy(s.ba, s.bw, k * sizeof(double));
-            }
-            for (size_t e = xt.start[d]; e < xt.start[d + 1]; e++) {
-                float *wr = s.w + (size_t)xt.row[e] * k;
-                float *ar = s.a + (size_t)xt.row[e] * k;
-                double v = xt.val[e];
-                for (uint32_t j = 0; j < k; j++) {
-                    wr[j] += (float)(etd[j] * v);
-                    if (s.averaging)
-                        ar[j] -= (float)(s.wfrac * etd[j] * v);
-                }
-            }
-            if (s.averaging) {
-                s.adiv /= 1.0 - mu;
-                s.wfrac += mu * s.adiv / s.wdiv;
-                for (uint32_t j = 0; j < k; j++)
-                    s.ba[j] += mu * (s.bw[j] - s.ba[j]);
-            }
-            t += 1;
-        }
-        if (opts->progress) {
-            fprintf(opts->progress, "epoch %u/%u train_loss=%.4f", ep, epochs,
-                    loss / (double)n);
-            if (dev && xd.n > 0) {
-                double acc, f1, nll;
-                s_dev_scores(&s, &xd, &acc, &f1, &nll);
-                fprintf(opts->progress,
-                        " dev_accuracy=%.4f dev_macro_f1=%.4f dev_nll=%.4f",
-                        acc, f1, nll);
-            }
-            fprintf(opts->progress, " (%.1f s)\n", s_now() - t_ep);
-            fflush(opts->progress);
-        }
-    }
-
     wfinal = kj_malloc(((size_t)nr * k + 1) * sizeof(float));
     bfinal = kj_malloc(k * sizeof(float));
-    for (size_t i = 0; i < (size_t)nr * k; i++)
-        wfinal[i] = s_avg_w(&s, i);
-    for (uint32_t j = 0; j < k; j++)
-        bfinal[j] = (float)s_avg_b(&s, j);
+    s_fit(opts, k, nr, &xt, &xd, cw, wfinal, bfinal);
+    if (opts->prune > 0) {
+        /* Rows whose weights are all tiny cost memory (and time: scoring
+         * is bound by memory) for nothing. Drop them, then train again
+         * with their buckets unseen, so that training computes norms
+         * exactly as scoring the smaller model will. */
+        uint32_t keep = 0;
+        for (uint32_t r = 0; r < nr; r++) {
+            float mx = 0;
+            for (uint32_t j = 0; j < k; j++)
+                mx = fmaxf(mx, fabsf(wfinal[(size_t)r * k + j]));
+            if (mx >= opts->prune) {
+                tr.rows[keep] = tr.rows[r];
+                tr.idf[keep] = tr.idf[r];
+                tr.map[tr.rows[r]] = (int32_t)keep++;
+            } else {
+                tr.map[tr.rows[r]] = -1;
+            }
+        }
+        if (opts->progress)
+            fprintf(opts->progress,
+                    "pruned %u of %u rows (largest weight below %g); "
+                    "training again\n",
+                    nr - keep, nr, opts->prune);
+        nr = keep;
+        tr.n_rows = nr;
+        s_csr_free(&xt);
+        s_csr_free(&xd);
+        s_vectorise(&tr, train, &xt);
+        if (dev)
+            s_vectorise(&tr, dev, &xd);
+        s_fit(opts, k, nr, &xt, &xd, cw, wfinal, bfinal);
+    }
     classifier_model_spec_t spec = {
         .task = opts->task,
         .labels = tr.labels,
@@ -957,16 +1006,11 @@ classifier_train(const classifier_train_opts_t *opts,
 out:
     s_csr_free(&xt);
     s_csr_free(&xd);
-    free(s.w);
-    free(s.a);
-    free(s.bw);
-    free(s.ba);
     free(df);
     free(seen);
     free(wfinal);
     free(bfinal);
     free(cw);
-    free(order);
     free(tr.labels);
     free(tr.map);
     free(tr.rows);

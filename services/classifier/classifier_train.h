@@ -140,6 +140,8 @@ typedef struct {
     double eta0;                 /* initial learning rate */
     classifier_class_weight_t class_weight;
     uint64_t seed;               /* shuffling; same seed, same model */
+    float prune;                 /* > 0: drop rows whose largest weight is
+                                  * below this and train again */
     FILE *progress;              /* per-epoch lines, or NULL */
 } classifier_train_opts_t;
 

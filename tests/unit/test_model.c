@@ -694,3 +694,31 @@ Test(model, bad_model_sets_fail_with_precise_messages)
     cr_assert(not(eq(ptr, strstr(err, "checksum mismatch"), NULL)), "%s",
               err);
 }
+
+Test(model, intent_runs_when_the_set_names_it)
+{
+    s_copy_models(s_tmp,
+                  "{\"version\": 1, \"models\": ["
+                  "{\"name\": \"l\", \"file\": \"language.kjm\", \"task\": "
+                  "\"language\"},"
+                  "{\"name\": \"i\", \"file\": \"intent-en-banking77.kjm\", "
+                  "\"task\": \"intent\"}],"
+                  "\"triage\": {\"language\": \"l\", \"intent\": {\"en\": "
+                  "\"i\"}}}");
+    char err[512];
+    classifier_models_t *set = classifier_models_load(s_tmp, err, sizeof(err));
+    cr_assert(not(eq(ptr, set, NULL)), "%s", err);
+    classifier_scratch_t *scratch = classifier_scratch_new();
+    classifier_result_t r;
+    char masked[256];
+    r.masked = masked;
+    r.masked_size = sizeof(masked);
+    const char *text = "I was charged twice for the same card payment";
+    classifier_models_triage(set, scratch, text, strlen(text), NULL, &r);
+    cr_assert(eq(str, r.intent, "transaction_charged_twice"));
+    cr_assert(gt(flt, r.intent_confidence, 0.3f));
+    /* no sentiment model named: neutral at 1/3 */
+    cr_assert(eq(str, r.sentiment, "neutral"));
+    classifier_scratch_destroy(&scratch);
+    classifier_models_destroy(&set);
+}

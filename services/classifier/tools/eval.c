@@ -8,14 +8,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "classifier_model.h"
+#include "classifier_models.h"
 #include "classifier_train.h"
 
 static const char s_usage[] =
     "usage: kujo-eval --model FILE --data TSV [--text-column C]\n"
     "                 [--label-column C] [--json] [--min-accuracy X]\n"
     "                 [--min-macro-f1 X] [--show-errors N]\n"
+    "       kujo-eval --models DIR --data TSV [--field F] [--text-column C]\n"
+    "                 [--label-column C] [--json] [--show-errors N]\n"
+    "\n"
+    "--models runs the whole triage of the model set in DIR (models.json):\n"
+    "PII masking, normalising, every model and the rules; texts_per_s is\n"
+    "then the service's speed per core, and F (language, sentiment, reason\n"
+    "or intent; default language, compared with the column lang) is scored.\n"
     "\n"
     "Columns default to the ones the model was trained on. Rows whose label\n"
     "is empty are skipped. --show-errors prints up to N misclassified rows\n"
@@ -158,10 +167,132 @@ s_print_json(const char *model_path, classifier_model_t *m,
     json_decref(out);
 }
 
+static double
+s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *
+s_field(const classifier_result_t *r, const char *field)
+{
+    if (strcmp(field, "sentiment") == 0)
+        return r->sentiment;
+    if (strcmp(field, "reason") == 0)
+        return r->reason;
+    if (strcmp(field, "intent") == 0)
+        return r->intent;
+    return r->language;
+}
+
+/* Index of name in names[*n], appended if new. */
+static uint32_t
+s_intern(char (*names)[CLASSIFIER_MODEL_LABEL_MAX], uint32_t *n,
+         uint32_t cap, const char *name)
+{
+    for (uint32_t i = 0; i < *n; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    if (*n == cap)
+        return cap - 1; /* the last slot collects the overflow */
+    snprintf(names[*n], CLASSIFIER_MODEL_LABEL_MAX, "%s", name);
+    return (*n)++;
+}
+
+/* The whole triage over data; score one field. */
+static int
+s_run_models(const char *dir, const char *data_path, const char *field,
+             const char *text_column, const char *label_column,
+             bool as_json, size_t show_errors)
+{
+    char err[1024];
+    classifier_models_t *set = classifier_models_load(dir, err, sizeof(err));
+    if (!set) {
+        fprintf(stderr, "kujo-eval: %s\n", err);
+        return 1;
+    }
+    classifier_tsv_t *data = classifier_tsv_read(data_path, text_column,
+                                                 label_column, err,
+                                                 sizeof(err));
+    if (!data) {
+        fprintf(stderr, "kujo-eval: %s\n", err);
+        classifier_models_destroy(&set);
+        return 1;
+    }
+    size_t n = classifier_tsv_count(data);
+    char(*pred)[CLASSIFIER_MODEL_LABEL_MAX] =
+        calloc(n + 1, CLASSIFIER_MODEL_LABEL_MAX);
+    classifier_scratch_t *scratch = classifier_scratch_new();
+    static char masked[2 * CLASSIFIER_NORM_MAX_IN + 1];
+    classifier_result_t r;
+    double t0 = s_now();
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        const char *text = classifier_tsv_text(data, i, &len);
+        r.masked = masked;
+        r.masked_size = sizeof(masked);
+        classifier_models_triage(set, scratch, text, len, NULL, &r);
+        memcpy(pred[i], s_field(&r, field), CLASSIFIER_MODEL_LABEL_MAX);
+    }
+    double secs = s_now() - t0;
+    double tps = secs > 0 ? (double)n / secs : 0;
+    enum { CAP = CLASSIFIER_MODEL_MAX_LABELS };
+    static char names[CAP][CLASSIFIER_MODEL_LABEL_MAX];
+    uint32_t k = 0;
+    uint32_t *truth = calloc(n + 1, sizeof(uint32_t));
+    uint32_t *guess = calloc(n + 1, sizeof(uint32_t));
+    for (size_t i = 0; i < n; i++) {
+        truth[i] = s_intern(names, &k, CAP, classifier_tsv_label(data, i));
+        guess[i] = s_intern(names, &k, CAP, pred[i]);
+    }
+    classifier_metrics_t *mx = classifier_metrics_new(k ? k : 1);
+    size_t shown = 0;
+    for (size_t i = 0; i < n; i++) {
+        classifier_metrics_add(mx, truth[i], guess[i]);
+        if (truth[i] != guess[i] && shown < show_errors) {
+            fprintf(stderr, "%s\t%s\t%s\n", names[truth[i]],
+                    names[guess[i]], classifier_tsv_text(data, i, NULL));
+            shown++;
+        }
+    }
+    double acc = classifier_metrics_accuracy(mx);
+    double f1 = classifier_metrics_macro_f1(mx);
+    if (as_json) {
+        printf("{\"models\":\"%s\",\"field\":\"%s\",\"n\":%zu,"
+               "\"accuracy\":%.6f,\"macro_f1\":%.6f,\"texts_per_s\":%.1f}\n",
+               classifier_models_id(set), field, n, acc, f1, tps);
+    } else {
+        printf("models      %s (%s)\n", dir, classifier_models_id(set));
+        printf("data        %s: %zu rows\n", data_path, n);
+        printf("field       %s against column %s\n", field, label_column);
+        printf("accuracy    %.4f\n", acc);
+        printf("macro_f1    %.4f\n", f1);
+        printf("texts_per_s %.0f (one core; the whole triage: PII masking, "
+               "normalising, every model, rules)\n",
+               tps);
+        for (uint32_t i = 0; i < k; i++)
+            printf("  %-28s precision %.4f recall %.4f support %llu\n",
+                   names[i], classifier_metrics_precision(mx, i),
+                   classifier_metrics_recall(mx, i),
+                   (unsigned long long)classifier_metrics_support(mx, i));
+    }
+    classifier_metrics_destroy(&mx);
+    free(truth);
+    free(guess);
+    free(pred);
+    classifier_scratch_destroy(&scratch);
+    classifier_tsv_destroy(&data);
+    classifier_models_destroy(&set);
+    return n ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
-    const char *model_path = NULL, *data_path = NULL;
+    const char *model_path = NULL, *data_path = NULL, *models_dir = NULL;
+    const char *field = "language";
     const char *text_column = NULL, *label_column = NULL;
     bool as_json = false;
     double min_acc = -1, min_f1 = -1, show_errors = 0;
@@ -182,6 +313,13 @@ main(int argc, char **argv)
         const char *v = argv[++i];
         if (strcmp(f, "--model") == 0) {
             model_path = v;
+        } else if (strcmp(f, "--models") == 0) {
+            models_dir = v;
+        } else if (strcmp(f, "--field") == 0 &&
+                   (strcmp(v, "language") == 0 ||
+                    strcmp(v, "sentiment") == 0 ||
+                    strcmp(v, "reason") == 0 || strcmp(v, "intent") == 0)) {
+            field = v;
         } else if (strcmp(f, "--data") == 0) {
             data_path = v;
         } else if (strcmp(f, "--text-column") == 0) {
@@ -199,6 +337,14 @@ main(int argc, char **argv)
                     s_usage);
             return 64;
         }
+    }
+    if (models_dir && data_path && !model_path) {
+        const char *lc = label_column;
+        if (!lc)
+            lc = strcmp(field, "language") == 0 ? "lang" : field;
+        return s_run_models(models_dir, data_path, field,
+                            text_column ? text_column : "text", lc, as_json,
+                            (size_t)show_errors);
     }
     if (!model_path || !data_path) {
         fprintf(stderr, "kujo-eval: --model and --data are required\n%s",

@@ -45,6 +45,8 @@ static const char s_usage[] =
     "  --eta0 X             initial learning rate (default 0.5)\n"
     "  --class-weight W     none, balanced or sqrt (default none)\n"
     "  --seed N             shuffling seed (default 1)\n"
+    "  --prune X            drop rows whose largest weight is below X, then\n"
+    "                       train again (smaller, faster model; default 0)\n"
     "  --temperature T      fit (on dev; default), or a number\n"
     "  --help\n";
 
@@ -192,6 +194,9 @@ s_parse(int argc, char **argv, s_args_t *a)
         } else if (strcmp(f, "--seed") == 0 && s_number(v, &x) == 0 &&
                    x >= 0) {
             o->seed = (uint64_t)x;
+        } else if (strcmp(f, "--prune") == 0 && s_number(v, &x) == 0 &&
+                   x >= 0) {
+            o->prune = (float)x;
         } else if (strcmp(f, "--temperature") == 0 &&
                    (strcmp(v, "fit") == 0 || (s_number(v, &x) == 0 && x > 0))) {
             a->temperature = v;
@@ -354,12 +359,13 @@ main(int argc, char **argv)
         json_array_append_new(cmd, json_string(argv[i]));
     json_object_set_new(
         meta, "training",
-        json_pack("{s:s, s:I, s:f, s:f, s:I, s:s, s:I, s:b, s:s, s:o}",
+        json_pack("{s:s, s:I, s:f, s:f, s:I, s:s, s:I, s:b, s:f, s:s, s:o}",
                   "method", "multinomial logistic regression, averaged SGD",
                   "seed", (json_int_t)o->seed, "lambda", o->lambda, "eta0",
                   o->eta0, "epochs", (json_int_t)o->epochs, "class_weight",
                   classifier_class_weight_name(o->class_weight), "min_df",
-                  (json_int_t)o->min_df, "idf", o->idf, "temperature_fit",
+                  (json_int_t)o->min_df, "idf", o->idf, "prune",
+                  (double)o->prune, "temperature_fit",
                   strcmp(a.temperature, "fit") == 0 && dev ? "dev" : "none",
                   "args", cmd));
 
