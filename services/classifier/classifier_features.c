@@ -183,22 +183,43 @@ classifier_script(int32_t cp)
     return CLASSIFIER_SCRIPT_OTHER;
 }
 
-/* What a code point is to the tokenizer. */
+/* What a code point is to the tokenizer, and for word characters the
+ * script group that splits Japanese runs (1 Han, 2 hiragana, 3 katakana,
+ * 0 any other script, -1 for marks and digits, which join whatever run
+ * they are in). One script lookup per code point. */
 enum { S_SPACE, S_WORD, S_PUNCT };
 
 static int
-s_kind(int32_t cp)
+s_kind(int32_t cp, int *group)
 {
+    *group = -1;
     if (cp < 0x80) {
         if (cp <= ' ' || cp == 0x7F)
             return S_SPACE;
-        if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
-            (cp >= '0' && cp <= '9') || cp == '_')
+        if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z')) {
+            *group = 0;
+            return S_WORD;
+        }
+        if ((cp >= '0' && cp <= '9') || cp == '_')
             return S_WORD;
         return S_PUNCT;
     }
-    if (classifier_script(cp) != CLASSIFIER_SCRIPT_NONE)
+    switch (classifier_script(cp)) {
+    case CLASSIFIER_SCRIPT_NONE:
+        break;
+    case CLASSIFIER_SCRIPT_HAN:
+        *group = 1;
         return S_WORD;
+    case CLASSIFIER_SCRIPT_HIRAGANA:
+        *group = 2;
+        return S_WORD;
+    case CLASSIFIER_SCRIPT_KATAKANA:
+        *group = 3;
+        return S_WORD;
+    default:
+        *group = 0;
+        return S_WORD;
+    }
     switch (utf8proc_category(cp)) {
     case UTF8PROC_CATEGORY_MN:
     case UTF8PROC_CATEGORY_MC:
@@ -214,24 +235,6 @@ s_kind(int32_t cp)
         return S_SPACE;
     default:
         return S_PUNCT;
-    }
-}
-
-/* The script group that splits Japanese runs; everything else is one. */
-static int
-s_split_group(int32_t cp)
-{
-    switch (classifier_script(cp)) {
-    case CLASSIFIER_SCRIPT_HAN:
-        return 1;
-    case CLASSIFIER_SCRIPT_HIRAGANA:
-        return 2;
-    case CLASSIFIER_SCRIPT_KATAKANA:
-        return 3;
-    case CLASSIFIER_SCRIPT_NONE:
-        return -1; /* marks and digits join whatever run they are in */
-    default:
-        return 0;
     }
 }
 
@@ -292,7 +295,8 @@ s_tokenize(classifier_feats_t *self, const int32_t *cps, size_t n)
     size_t i = 0;
     while (i < n) {
         int32_t cp = cps[i];
-        int kind = s_kind(cp);
+        int group;
+        int kind = s_kind(cp, &group);
         if (kind == S_SPACE) {
             i++;
             continue;
@@ -309,22 +313,21 @@ s_tokenize(classifier_feats_t *self, const int32_t *cps, size_t n)
             i = j;
             continue;
         }
-        int group = s_split_group(cp);
         size_t j = i;
         while (j < n) {
             int32_t c = cps[j];
-            int k = s_kind(c);
+            int g, g2;
+            int k = s_kind(c, &g);
             if (k != S_WORD) {
                 /* Keep the apostrophe of "don't" inside the word. */
                 if ((c == '\'' || c == 0x2019) && j + 1 < n && j > i &&
-                    s_kind(cps[j + 1]) == S_WORD) {
+                    s_kind(cps[j + 1], &g2) == S_WORD) {
                     h = (h ^ (uint32_t)c) * S_FNV_PRIME;
                     j++;
                     continue;
                 }
                 break;
             }
-            int g = s_split_group(c);
             if (g >= 0) {
                 if (group >= 0 && g != group && (g > 0 || group > 0))
                     break;

@@ -227,7 +227,7 @@ struct classifier_models {
     bool uvalid[S_LANGS];
     s_kw_t *kw;              /* keywords sorted by their first two bytes */
     size_t n_kw;
-    uint32_t *kw_bucket;     /* 65537 offsets into kw by first two bytes */
+    uint32_t *kw_bucket;     /* S_KW_BUCKETS + 1 offsets into kw by key */
     char id[40];             /* "kujo-models:<hex>" */
 };
 
@@ -269,12 +269,37 @@ classifier_scratch_destroy(classifier_scratch_t **self_p)
     *self_p = NULL;
 }
 
+/* Keywords are indexed by their first bytes: two-byte ones by those two
+ * bytes (0..65535), longer ones by a 16-bit hash of the first three
+ * (65536..131071), so that the many Japanese keywords that share a UTF-8
+ * lead pair do not share a bucket. */
+#define S_KW_BUCKETS 131072u
+
+static unsigned
+s_kw_key2(const uint8_t *t)
+{
+    return (unsigned)t[0] << 8 | t[1];
+}
+
+static unsigned
+s_kw_key3(const uint8_t *t)
+{
+    uint32_t v = (uint32_t)t[0] << 16 | (uint32_t)t[1] << 8 | t[2];
+    return 65536u + ((v * 0x9e3779b1u) >> 16);
+}
+
+static unsigned
+s_kw_key(const s_kw_t *k)
+{
+    const uint8_t *t = (const uint8_t *)k->text;
+    return k->len == 2 ? s_kw_key2(t) : s_kw_key3(t);
+}
+
 static int
 s_kw_cmp(const void *a, const void *b)
 {
     const s_kw_t *x = a, *y = b;
-    unsigned px = (uint8_t)x->text[0] << 8 | (uint8_t)x->text[1];
-    unsigned py = (uint8_t)y->text[0] << 8 | (uint8_t)y->text[1];
+    unsigned px = s_kw_key(x), py = s_kw_key(y);
     if (px != py)
         return px < py ? -1 : 1;
     return x->cls - y->cls;
@@ -322,14 +347,28 @@ s_kw_build(classifier_models_t *self)
     classifier_norm_destroy(&norm);
     self->n_kw = o;
     qsort(self->kw, o, sizeof(s_kw_t), s_kw_cmp);
-    self->kw_bucket = kj_calloc(65537, sizeof(uint32_t));
-    for (size_t i = 0; i < o; i++) {
-        unsigned p = (uint8_t)self->kw[i].text[0] << 8 |
-                     (uint8_t)self->kw[i].text[1];
-        self->kw_bucket[p + 1]++;
-    }
-    for (size_t i = 1; i <= 65536; i++)
+    self->kw_bucket = kj_calloc(S_KW_BUCKETS + 1, sizeof(uint32_t));
+    for (size_t i = 0; i < o; i++)
+        self->kw_bucket[s_kw_key(&self->kw[i]) + 1]++;
+    for (size_t i = 1; i <= S_KW_BUCKETS; i++)
         self->kw_bucket[i] += self->kw_bucket[i - 1];
+}
+
+/* Hits of the keywords in bucket p at text[i]. */
+static void
+s_kw_bucket(const classifier_models_t *self, unsigned p, const uint8_t *t,
+            size_t len, size_t i, int *hits)
+{
+    for (uint32_t j = self->kw_bucket[p]; j < self->kw_bucket[p + 1]; j++) {
+        const s_kw_t *k = &self->kw[j];
+        if (k->len > len - i || memcmp(t + i, k->text, k->len) != 0)
+            continue;
+        if (k->word_start && i > 0 && s_ascii_alnum(t[i - 1]))
+            continue;
+        if (k->word_end && i + k->len < len && s_ascii_alnum(t[i + k->len]))
+            continue;
+        hits[k->cls]++;
+    }
 }
 
 /* Count keyword hits per class in normalised UTF-8 text. */
@@ -341,19 +380,9 @@ s_kw_match(const classifier_models_t *self, const char *text, size_t len,
     for (size_t i = 0; i + 1 < len; i++) {
         if ((t[i] & 0xC0) == 0x80)
             continue;
-        unsigned p = t[i] << 8 | t[i + 1];
-        for (uint32_t j = self->kw_bucket[p]; j < self->kw_bucket[p + 1];
-             j++) {
-            const s_kw_t *k = &self->kw[j];
-            if (k->len > len - i || memcmp(t + i, k->text, k->len) != 0)
-                continue;
-            if (k->word_start && i > 0 && s_ascii_alnum(t[i - 1]))
-                continue;
-            if (k->word_end && i + k->len < len &&
-                s_ascii_alnum(t[i + k->len]))
-                continue;
-            hits[k->cls]++;
-        }
+        s_kw_bucket(self, s_kw_key2(t + i), t, len, i, hits);
+        if (i + 2 < len)
+            s_kw_bucket(self, s_kw_key3(t + i), t, len, i, hits);
     }
 }
 

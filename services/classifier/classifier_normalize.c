@@ -21,6 +21,8 @@
 
 struct classifier_norm {
     uint8_t clean[3 * CLASSIFIER_NORM_MAX_IN + 4]; /* input as valid UTF-8 */
+    int32_t raw[CLASSIFIER_NORM_MAX_IN + 1];       /* clean, decoded */
+    uint32_t off[CLASSIFIER_NORM_MAX_IN + 1];      /* byte offset of each */
     int32_t cps[S_CPS_CAP];                        /* after NFKC + fold */
     int32_t out[S_OUT_CAP];                        /* the result */
     size_t out_n;                                  /* code points in out */
@@ -244,7 +246,9 @@ s_post(classifier_norm_t *self, size_t n, unsigned flags)
     size_t i = 0;
     while (i < n) {
         int32_t cp = cps[i];
-        if ((flags & CLASSIFIER_NORM_URL) && !s_is_ascii_alnum(prev) &&
+        if ((flags & CLASSIFIER_NORM_URL) && (cp == 'h' || cp == 'H' ||
+                                              cp == 'w' || cp == 'W') &&
+            !s_is_ascii_alnum(prev) &&
             (s_starts_with(cps, i, n, "http://") ||
              s_starts_with(cps, i, n, "https://") ||
              s_starts_with(cps, i, n, "www."))) {
@@ -294,23 +298,22 @@ s_post(classifier_norm_t *self, size_t n, unsigned flags)
     }
 }
 
-size_t
-classifier_norm_run(classifier_norm_t *self, const char *text, size_t len,
-                    unsigned flags)
+/* True if NFKC and case folding (A-Z aside) leave cp as it is and it
+ * composes with nothing before it: ASCII, kana, the main Han block and the
+ * common Japanese punctuation, which is most of what kujo reads. */
+static bool
+s_stable(int32_t cp)
 {
-    self->out_n = 0;
-    self->utf8_ok = false;
-    if (!text || len == 0)
-        return 0;
-    if (len > CLASSIFIER_NORM_MAX_IN)
-        len = CLASSIFIER_NORM_MAX_IN;
-    size_t clean_len = s_sanitise(self, (const uint8_t *)text, len);
+    return cp < 0x80 || (cp >= 0x3041 && cp <= 0x3096) ||
+           (cp >= 0x30A1 && cp <= 0x30FA) || (cp >= 0x30FC && cp <= 0x30FE) ||
+           (cp >= 0x4E00 && cp <= 0x9FFF) || cp == 0x3001 || cp == 0x3002 ||
+           (cp >= 0x300C && cp <= 0x300F);
+}
 
-    utf8proc_option_t opt = UTF8PROC_IGNORE;
-    if (flags & CLASSIFIER_NORM_NFKC)
-        opt |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_STABLE;
-    if (flags & CLASSIFIER_NORM_CASEFOLD)
-        opt |= UTF8PROC_CASEFOLD;
+/* The whole text through utf8proc. Returns the code points in cps. */
+static size_t
+s_fold_slow(classifier_norm_t *self, size_t clean_len, utf8proc_option_t opt)
+{
     utf8proc_ssize_t n;
     for (;;) {
         n = utf8proc_decompose_custom(self->clean, (utf8proc_ssize_t)clean_len,
@@ -329,7 +332,82 @@ classifier_norm_run(classifier_norm_t *self, const char *text, size_t len,
         if (n < 0)
             return 0;
     }
-    s_post(self, (size_t)n, flags);
+    return (size_t)n;
+}
+
+/* The same result, faster: a stable code point followed by another (or
+ * by the end) is copied, folding A-Z; every other stretch goes through
+ * utf8proc on its own. Stretches cannot interact: nothing composes with
+ * or reorders across a stable code point. Output that would not fit is
+ * dropped from the first stretch that does not fit. */
+static size_t
+s_fold_fast(classifier_norm_t *self, size_t clean_len, utf8proc_option_t opt,
+            bool casefold)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < clean_len;) {
+        int32_t cp;
+        size_t w = s_decode(self->clean + i, clean_len - i, &cp);
+        self->raw[n] = cp;
+        self->off[n++] = (uint32_t)i;
+        i += w;
+    }
+    self->off[n] = (uint32_t)clean_len;
+    size_t o = 0;
+    size_t k = 0;
+    while (k < n) {
+        int32_t cp = self->raw[k];
+        if (s_stable(cp) && (k + 1 == n || s_stable(self->raw[k + 1]))) {
+            if (o == S_CPS_CAP)
+                break;
+            self->cps[o++] = casefold && cp >= 'A' && cp <= 'Z' ? cp + 32 : cp;
+            k++;
+            continue;
+        }
+        size_t a = k;
+        while (k < n && !(s_stable(self->raw[k]) &&
+                          (k + 1 == n || s_stable(self->raw[k + 1]))))
+            k++;
+        utf8proc_ssize_t m = utf8proc_decompose_custom(
+            self->clean + self->off[a],
+            (utf8proc_ssize_t)(self->off[k] - self->off[a]), self->cps + o,
+            (utf8proc_ssize_t)(S_CPS_CAP - o), opt, NULL, NULL);
+        if (m < 0 || (size_t)m > S_CPS_CAP - o)
+            break;
+        if (opt & UTF8PROC_COMPOSE) {
+            m = utf8proc_normalize_utf32(self->cps + o, m, opt);
+            if (m < 0)
+                break;
+        }
+        o += (size_t)m;
+    }
+    return o;
+}
+
+size_t
+classifier_norm_run(classifier_norm_t *self, const char *text, size_t len,
+                    unsigned flags)
+{
+    self->out_n = 0;
+    self->utf8_ok = false;
+    if (!text || len == 0)
+        return 0;
+    if (len > CLASSIFIER_NORM_MAX_IN)
+        len = CLASSIFIER_NORM_MAX_IN;
+    size_t clean_len = s_sanitise(self, (const uint8_t *)text, len);
+
+    utf8proc_option_t opt = UTF8PROC_IGNORE;
+    if (flags & CLASSIFIER_NORM_NFKC)
+        opt |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_STABLE;
+    if (flags & CLASSIFIER_NORM_CASEFOLD)
+        opt |= UTF8PROC_CASEFOLD;
+    /* The fast path assumes NFKC (without it a stable code point could
+     * still be changed by nothing, but keep one definition simple). */
+    size_t n = (flags & CLASSIFIER_NORM_NFKC) && !(flags & CLASSIFIER_NORM_SLOW)
+                   ? s_fold_fast(self, clean_len, opt,
+                                 flags & CLASSIFIER_NORM_CASEFOLD)
+                   : s_fold_slow(self, clean_len, opt);
+    s_post(self, n, flags);
     return self->out_n;
 }
 

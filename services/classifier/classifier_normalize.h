@@ -32,7 +32,10 @@ enum {
     CLASSIFIER_NORM_MENTION = 1u << 3,  /* "mention" */
     CLASSIFIER_NORM_NUMBER = 1u << 4,   /* "number" */
     CLASSIFIER_NORM_REPEAT = 1u << 5,   /* "repeat" */
-    CLASSIFIER_NORM_ALL = 0x3fu
+    CLASSIFIER_NORM_ALL = 0x3fu,
+    /* Not a model setting: send every code point through utf8proc, for
+     * tests that compare it with the fast path (same result). */
+    CLASSIFIER_NORM_SLOW = 1u << 6
 };
 
 /* Bytes of input looked at; the rest of a longer text is ignored. The

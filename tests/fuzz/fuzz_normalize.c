@@ -1,7 +1,8 @@
 /* libFuzzer target: the classifier's normaliser, feature extractor and PII
  * masker on arbitrary bytes. Checks that the normalised text is always
- * valid UTF-8, that features stay in range, and that masking stays within
- * its bounds and never leaves a recorded span unmasked. */
+ * valid UTF-8 and the same through the fast path as through utf8proc
+ * alone, that features stay in range, and that masking stays within its
+ * bounds with ordered, non-overlapping spans. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static classifier_norm_t *s_norm;
+static classifier_norm_t *s_slow;
 static classifier_feats_t *s_feats;
 
 int
@@ -22,6 +24,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!s_norm) {
         s_norm = classifier_norm_new();
+        s_slow = classifier_norm_new();
         s_feats = classifier_feats_new();
     }
     /* The first byte picks the normaliser flags, the rest is the text. */
@@ -36,6 +39,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!kj_utf8_valid(out, nb) || strlen(out) != nb)
         abort();
     const int32_t *cps = classifier_norm_codepoints(s_norm, &ncp);
+    classifier_norm_run(s_slow, text, len, flags | CLASSIFIER_NORM_SLOW);
+    size_t nslow;
+    const int32_t *slow = classifier_norm_codepoints(s_slow, &nslow);
+    if (nslow != ncp || memcmp(slow, cps, ncp * sizeof(*cps)) != 0)
+        abort();
     classifier_feat_config_t cfg = {18, 1, 3, 1, 5};
     classifier_feats_extract(s_feats, &cfg, cps, ncp);
     size_t n;

@@ -169,3 +169,29 @@ Test(normalize, flag_names_round_trip)
     /* a short buffer reports the length needed, like snprintf */
     cr_assert(eq(int, classifier_norm_flags_format(ALL, buf, 4), 39));
 }
+
+Test(normalize, fast_path_matches_utf8proc)
+{
+    /* Stable code points skip utf8proc; anything next to a mark, width
+     * variant or compatibility character must come out the same. */
+    static const char *const texts[] = {
+        "e\xcc\x81" "abc", "か\xe3\x82\x99き", "ｶﾞ漢字ＡＢＣ", "ABC DEF ghi",
+        "\xe3\x82\x9b\xe3\x82\x9c", "ヿ〆々〇", "㍻㌀①Ⅻ", "ﬃ ß ǅ ΣΑΣ",
+        "a\xcc\xa3\xcc\x87" "b", "한국어 テスト", "\xef\xbf\xbd\xc0",
+        "か\xcc\x81\xe3\x82\x99", "〜～ー—", "\xe2\x80\x8d\xef\xb8\x8f!",
+    };
+    classifier_norm_t *fast = classifier_norm_new();
+    classifier_norm_t *slow = classifier_norm_new();
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        for (unsigned f = 0; f <= ALL; f++) {
+            classifier_norm_run(fast, texts[i], strlen(texts[i]), f);
+            classifier_norm_run(slow, texts[i], strlen(texts[i]),
+                                f | CLASSIFIER_NORM_SLOW);
+            cr_expect(eq(str, (char *)classifier_norm_utf8(fast, NULL),
+                         (char *)classifier_norm_utf8(slow, NULL)),
+                      "text %zu flags %u", i, f);
+        }
+    }
+    classifier_norm_destroy(&fast);
+    classifier_norm_destroy(&slow);
+}
