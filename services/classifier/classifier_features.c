@@ -36,13 +36,13 @@ typedef uint64_t s_slot_t;
 #define S_GEN_MASK 0xffffull
 
 struct classifier_feats {
-    classifier_feat_t items[S_MAX_ITEMS]; /* the last text's features */
-    size_t n_items;                       /* how many */
-    s_slot_t slots[S_SLOTS];              /* dedupe table */
-    uint32_t gen;                         /* current generation, 16 bits */
-    uint32_t mask;                        /* slots in use this text - 1 */
-    unsigned slot_shift;                  /* 32 - log2(mask + 1) */
-    unsigned shift;                       /* 64 - hash_bits */
+    classifier_feat_t items[S_MAX_ITEMS];     /* the last text's features */
+    size_t n_items;                           /* how many */
+    s_slot_t slots[S_SLOTS];                  /* dedupe table */
+    uint32_t gen;                             /* current generation, 16 bits */
+    uint32_t mask;                            /* slots in use this text - 1 */
+    unsigned slot_shift;                      /* 32 - log2(mask + 1) */
+    unsigned shift;                           /* 64 - hash_bits */
     uint64_t tokens[CLASSIFIER_FEAT_MAX_CPS]; /* token hashes */
 };
 
@@ -350,8 +350,7 @@ s_char_ngrams(classifier_feats_t *self, const classifier_feat_config_t *cfg,
     size_t padded = n + 2;
     for (size_t i = 0; i < padded; i++) {
         uint64_t h = S_FNV_OFFSET;
-        for (size_t len = 1; len <= cfg->char_max && i + len <= padded;
-             len++) {
+        for (size_t len = 1; len <= cfg->char_max && i + len <= padded; len++) {
             size_t p = i + len - 1;
             int32_t c = (p == 0 || p == n + 1) ? ' ' : cps[p - 1];
             h = (h ^ (uint32_t)c) * S_FNV_PRIME;

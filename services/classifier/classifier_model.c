@@ -19,8 +19,8 @@ static const char s_magic[8] = {'K', 'J', 'M', 'O', 'D', 'E', 'L', '\n'};
 #define S_LOG_TABLE 64
 
 struct classifier_model {
-    char task[CLASSIFIER_MODEL_TASK_MAX]; /* what the model predicts */
-    uint32_t k;                           /* number of labels */
+    char task[CLASSIFIER_MODEL_TASK_MAX];       /* what the model predicts */
+    uint32_t k;                                 /* number of labels */
     char (*labels)[CLASSIFIER_MODEL_LABEL_MAX]; /* label names */
     classifier_feat_config_t feat;              /* how features are made */
     unsigned norm_flags;                        /* how text is normalised */
@@ -30,22 +30,22 @@ struct classifier_model {
     float temperature;                          /* softmax temperature */
     uint32_t n_rows;                            /* weight rows */
     uint32_t *bucket;                           /* row -> bucket, ascending */
-    uint32_t kp;        /* k rounded up to a multiple of 8 */
-    size_t rec_size;    /* bytes per slot: 12 + kp */
-    uint8_t *slots;     /* open-addressed row table; a slot holds u32 bucket
-                         * (S_EMPTY if free), f32 idf, f32 scale, i8 q[kp]
-                         * (0-padded), so that scoring a feature costs one
-                         * random memory access, not an index and a row */
-    uint32_t slot_mask; /* slots - 1 (a power of two, load <= 0.7) */
-    uint64_t *present;  /* bit per bucket: has a row. Small enough to stay
-                         * in cache, so a feature without a row (most, in a
-                         * pruned model) never reaches the table */
+    uint32_t kp;         /* k rounded up to a multiple of 8 */
+    size_t rec_size;     /* bytes per slot: 12 + kp */
+    uint8_t *slots;      /* open-addressed row table; a slot holds u32 bucket
+                          * (S_EMPTY if free), f32 idf, f32 scale, i8 q[kp]
+                          * (0-padded), so that scoring a feature costs one
+                          * random memory access, not an index and a row */
+    uint32_t slot_mask;  /* slots - 1 (a power of two, load <= 0.7) */
+    uint64_t *present;   /* bit per bucket: has a row. Small enough to stay
+                          * in cache, so a feature without a row (most, in a
+                          * pruned model) never reaches the table */
     unsigned slot_shift; /* 32 - log2(slots): slots take the product's high
                           * bits */
-    float *bias;                                /* label -> bias */
-    json_t *meta;       /* the metadata object, saved as is */
+    float *bias;         /* label -> bias */
+    json_t *meta;        /* the metadata object, saved as is */
     float tf_table[S_LOG_TABLE]; /* 1 + ln(c) for c < S_LOG_TABLE */
-    uint64_t checksum;  /* as read from (or last written to) the file */
+    uint64_t checksum; /* as read from (or last written to) the file */
 };
 
 static float
@@ -175,11 +175,10 @@ s_spec_check(const classifier_model_spec_t *spec, char *err, size_t err_size)
     for (uint32_t i = 0; i < spec->n_labels; i++) {
         const char *l = spec->labels[i];
         size_t n = l ? strlen(l) : 0;
-        if (n == 0 || n >= CLASSIFIER_MODEL_LABEL_MAX ||
-            !kj_utf8_valid(l, n)) {
+        if (n == 0 || n >= CLASSIFIER_MODEL_LABEL_MAX || !kj_utf8_valid(l, n)) {
             snprintf(err, err_size,
-                     "label %u is empty, not UTF-8 or longer than %d bytes",
-                     i, CLASSIFIER_MODEL_LABEL_MAX - 1);
+                     "label %u is empty, not UTF-8 or longer than %d bytes", i,
+                     CLASSIFIER_MODEL_LABEL_MAX - 1);
             return -1;
         }
         for (uint32_t j = 0; j < i; j++) {
@@ -236,10 +235,8 @@ s_meta_sync(classifier_model_t *self)
     json_object_set_new(feat, "normalise", json_string(norm));
     json_object_set_new(feat, "tf",
                         json_string(self->sublinear_tf ? "sublinear" : "raw"));
-    json_object_set_new(feat, "word_weight",
-                        json_real(self->family_weight[0]));
-    json_object_set_new(feat, "char_weight",
-                        json_real(self->family_weight[1]));
+    json_object_set_new(feat, "word_weight", json_real(self->family_weight[0]));
+    json_object_set_new(feat, "char_weight", json_real(self->family_weight[1]));
     json_object_set_new(feat, "idf_unseen", json_real(self->idf_unseen));
     json_object_set_new(self->meta, "format", json_string("kujo-model"));
     json_object_set_new(self->meta, "task", json_string(self->task));
@@ -280,8 +277,7 @@ s_alloc(const classifier_model_spec_t *spec, uint32_t n_rows)
     self->slot_mask = (uint32_t)(slots - 1);
     self->slot_shift = 32 - bits;
     self->slots = kj_calloc(slots, self->rec_size);
-    self->present =
-        kj_calloc(((size_t)1 << spec->feat.hash_bits) / 64 + 1, 8);
+    self->present = kj_calloc(((size_t)1 << spec->feat.hash_bits) / 64 + 1, 8);
     for (size_t i = 0; i < slots; i++)
         memset(self->slots + i * self->rec_size, 0xff, 4);
     self->bias = kj_calloc(self->k, sizeof(float));
@@ -404,7 +400,8 @@ classifier_model_serialise(const classifier_model_t *self, size_t *len)
     /* The loader-read keys are rewritten so the file cannot disagree with
      * the weights (a caller may have changed the temperature). */
     s_meta_sync((classifier_model_t *)self);
-    char *meta = json_dumps(self->meta, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    char *meta = json_dumps(self->meta, JSON_INDENT(1) | JSON_PRESERVE_ORDER |
+                                            JSON_REAL_PRECISION(9));
     if (!meta)
         abort(); /* only fails on allocation */
     size_t m = strlen(meta);
@@ -512,8 +509,7 @@ s_meta_real(json_t *obj, const char *where, const char *key, float *out,
 {
     json_t *v = json_object_get(obj, key);
     if (!json_is_number(v)) {
-        snprintf(err, err_size, "metadata: %s%s must be a number", where,
-                 key);
+        snprintf(err, err_size, "metadata: %s%s must be a number", where, key);
         return -1;
     }
     *out = (float)json_number_value(v);
@@ -648,8 +644,8 @@ classifier_model_parse(const void *data, size_t len, const char *task,
         snprintf(err, err_size, "corrupt header: %u labels, %u rows", k, r);
         goto fail;
     }
-    size_t expect = off + 8 + 4 * (size_t)k + 12 * (size_t)r +
-                    (size_t)r * k + 8;
+    size_t expect =
+        off + 8 + 4 * (size_t)k + 12 * (size_t)r + (size_t)r * k + 8;
     if (len < expect) {
         snprintf(err, err_size, "truncated: %zu bytes, expected %zu", len,
                  expect);
@@ -670,8 +666,7 @@ classifier_model_parse(const void *data, size_t len, const char *task,
         goto fail;
     }
     json_error_t jerr;
-    meta = json_loadb((const char *)buf + 16, m, JSON_REJECT_DUPLICATES,
-                      &jerr);
+    meta = json_loadb((const char *)buf + 16, m, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(meta)) {
         snprintf(err, err_size, "metadata is not a JSON object (line %d: %s)",
                  meta ? 0 : jerr.line, meta ? "not an object" : jerr.text);
@@ -882,8 +877,7 @@ s_axpy(float *acc, const int8_t *q, float c, uint32_t kp)
 
 S_CLONES void
 classifier_model_logits(const classifier_model_t *self,
-                        const classifier_feat_t *items, size_t n,
-                        float *logits)
+                        const classifier_feat_t *items, size_t n, float *logits)
 {
     /* One pass: each family's dot product is summed before its L2 norm
      * is known, and scaled by it at the end. Scoring is bound by memory
@@ -928,7 +922,8 @@ classifier_model_logits(const classifier_model_t *self,
             __builtin_prefetch(s_slot_ptr(self, blk[hit[j]].bucket));
         for (size_t j = 0; j < nh; j++) {
             if (j + AHEAD < nh)
-                __builtin_prefetch(s_slot_ptr(self, blk[hit[j + AHEAD]].bucket));
+                __builtin_prefetch(
+                    s_slot_ptr(self, blk[hit[j + AHEAD]].bucket));
             const classifier_feat_t *it = &blk[hit[j]];
             int f = it->family & 1;
             const uint8_t *rec = s_find(self, it->bucket);
@@ -1001,8 +996,7 @@ classifier_softmax(const float *logits, uint32_t k, float t, float *probs)
 
 int
 classifier_model_predict(const classifier_model_t *self,
-                         const classifier_feat_t *items, size_t n,
-                         float *probs)
+                         const classifier_feat_t *items, size_t n, float *probs)
 {
     float logits[CLASSIFIER_MODEL_MAX_LABELS];
     classifier_model_logits(self, items, n, logits);

@@ -50,147 +50,338 @@ typedef struct {
 
 static const s_kw_src_t s_keywords[] = {
     /* critical: safety, legal, fraud, regulators */
-    {"lawsuit", KW_CRITICAL}, {"sue", KW_CRITICAL}, {"suing", KW_CRITICAL},
-    {"lawyer*", KW_CRITICAL}, {"attorney*", KW_CRITICAL},
-    {"legal action", KW_CRITICAL}, {"injur*", KW_CRITICAL},
-    {"hospital*", KW_CRITICAL}, {"ambulance", KW_CRITICAL},
-    {"bleeding", KW_CRITICAL}, {"fire", KW_CRITICAL}, {"smoke", KW_CRITICAL},
-    {"emergency", KW_CRITICAL}, {"police", KW_CRITICAL},
-    {"fraud*", KW_CRITICAL}, {"scam*", KW_CRITICAL},
-    {"stolen", KW_CRITICAL}, {"hacked", KW_CRITICAL},
-    {"unauthori*", KW_CRITICAL}, {"identity theft", KW_CRITICAL},
-    {"data breach", KW_CRITICAL}, {"dangerous", KW_CRITICAL},
-    {"unsafe", KW_CRITICAL}, {"allergic", KW_CRITICAL},
-    {"food poisoning", KW_CRITICAL}, {"regulator*", KW_CRITICAL},
-    {"訴訟", KW_CRITICAL}, {"訴え", KW_CRITICAL}, {"弁護士", KW_CRITICAL},
-    {"法的措置", KW_CRITICAL}, {"怪我", KW_CRITICAL}, {"けが", KW_CRITICAL},
-    {"ケガ", KW_CRITICAL}, {"負傷", KW_CRITICAL}, {"救急", KW_CRITICAL},
-    {"病院", KW_CRITICAL}, {"火事", KW_CRITICAL}, {"発火", KW_CRITICAL},
-    {"発煙", KW_CRITICAL}, {"警察", KW_CRITICAL}, {"詐欺", KW_CRITICAL},
-    {"不正利用", KW_CRITICAL}, {"不正アクセス", KW_CRITICAL},
-    {"乗っ取", KW_CRITICAL}, {"盗ま", KW_CRITICAL}, {"情報漏", KW_CRITICAL},
-    {"危険", KW_CRITICAL}, {"事故", KW_CRITICAL}, {"アレルギー", KW_CRITICAL},
-    {"食中毒", KW_CRITICAL}, {"死亡", KW_CRITICAL},
-    {"消費者センター", KW_CRITICAL}, {"消費者庁", KW_CRITICAL},
+    {"lawsuit", KW_CRITICAL},
+    {"sue", KW_CRITICAL},
+    {"suing", KW_CRITICAL},
+    {"lawyer*", KW_CRITICAL},
+    {"attorney*", KW_CRITICAL},
+    {"legal action", KW_CRITICAL},
+    {"injur*", KW_CRITICAL},
+    {"hospital*", KW_CRITICAL},
+    {"ambulance", KW_CRITICAL},
+    {"bleeding", KW_CRITICAL},
+    {"fire", KW_CRITICAL},
+    {"smoke", KW_CRITICAL},
+    {"emergency", KW_CRITICAL},
+    {"police", KW_CRITICAL},
+    {"fraud*", KW_CRITICAL},
+    {"scam*", KW_CRITICAL},
+    {"stolen", KW_CRITICAL},
+    {"hacked", KW_CRITICAL},
+    {"unauthori*", KW_CRITICAL},
+    {"identity theft", KW_CRITICAL},
+    {"data breach", KW_CRITICAL},
+    {"dangerous", KW_CRITICAL},
+    {"unsafe", KW_CRITICAL},
+    {"allergic", KW_CRITICAL},
+    {"food poisoning", KW_CRITICAL},
+    {"regulator*", KW_CRITICAL},
+    {"訴訟", KW_CRITICAL},
+    {"訴え", KW_CRITICAL},
+    {"弁護士", KW_CRITICAL},
+    {"法的措置", KW_CRITICAL},
+    {"怪我", KW_CRITICAL},
+    {"けが", KW_CRITICAL},
+    {"ケガ", KW_CRITICAL},
+    {"負傷", KW_CRITICAL},
+    {"救急", KW_CRITICAL},
+    {"病院", KW_CRITICAL},
+    {"火事", KW_CRITICAL},
+    {"発火", KW_CRITICAL},
+    {"発煙", KW_CRITICAL},
+    {"警察", KW_CRITICAL},
+    {"詐欺", KW_CRITICAL},
+    {"不正利用", KW_CRITICAL},
+    {"不正アクセス", KW_CRITICAL},
+    {"乗っ取", KW_CRITICAL},
+    {"盗ま", KW_CRITICAL},
+    {"情報漏", KW_CRITICAL},
+    {"危険", KW_CRITICAL},
+    {"事故", KW_CRITICAL},
+    {"アレルギー", KW_CRITICAL},
+    {"食中毒", KW_CRITICAL},
+    {"死亡", KW_CRITICAL},
+    {"消費者センター", KW_CRITICAL},
+    {"消費者庁", KW_CRITICAL},
     {"被害届", KW_CRITICAL},
     /* high: time pressure, outages, money taken */
-    {"urgent*", KW_HIGH}, {"asap", KW_HIGH}, {"immediately", KW_HIGH},
-    {"right now", KW_HIGH}, {"stranded", KW_HIGH}, {"stuck", KW_HIGH},
-    {"missed my", KW_HIGH}, {"missed connection", KW_HIGH},
-    {"outage", KW_HIGH}, {"is down", KW_HIGH}, {"not working", KW_HIGH},
-    {"doesn't work", KW_HIGH}, {"does not work", KW_HIGH},
-    {"can't log", KW_HIGH}, {"cannot log", KW_HIGH},
-    {"can't access", KW_HIGH}, {"cannot access", KW_HIGH},
-    {"locked out", KW_HIGH}, {"charged twice", KW_HIGH},
-    {"double charged", KW_HIGH}, {"overcharged", KW_HIGH},
-    {"still waiting", KW_HIGH}, {"no response", KW_HIGH},
-    {"escalat*", KW_HIGH}, {"tonight", KW_HIGH}, {"deadline", KW_HIGH},
-    {"至急", KW_HIGH}, {"緊急", KW_HIGH}, {"急ぎ", KW_HIGH},
-    {"今すぐ", KW_HIGH}, {"早急", KW_HIGH}, {"使えない", KW_HIGH},
-    {"使用できない", KW_HIGH}, {"繋がらない", KW_HIGH},
-    {"つながらない", KW_HIGH}, {"ログインできない", KW_HIGH},
-    {"動かない", KW_HIGH}, {"障害", KW_HIGH}, {"止まっ", KW_HIGH},
-    {"二重", KW_HIGH}, {"取り残", KW_HIGH}, {"乗り遅れ", KW_HIGH},
-    {"返事がない", KW_HIGH}, {"連絡がない", KW_HIGH}, {"今日中", KW_HIGH},
+    {"urgent*", KW_HIGH},
+    {"asap", KW_HIGH},
+    {"immediately", KW_HIGH},
+    {"right now", KW_HIGH},
+    {"stranded", KW_HIGH},
+    {"stuck", KW_HIGH},
+    {"missed my", KW_HIGH},
+    {"missed connection", KW_HIGH},
+    {"outage", KW_HIGH},
+    {"is down", KW_HIGH},
+    {"not working", KW_HIGH},
+    {"doesn't work", KW_HIGH},
+    {"does not work", KW_HIGH},
+    {"can't log", KW_HIGH},
+    {"cannot log", KW_HIGH},
+    {"can't access", KW_HIGH},
+    {"cannot access", KW_HIGH},
+    {"locked out", KW_HIGH},
+    {"charged twice", KW_HIGH},
+    {"double charged", KW_HIGH},
+    {"overcharged", KW_HIGH},
+    {"still waiting", KW_HIGH},
+    {"no response", KW_HIGH},
+    {"escalat*", KW_HIGH},
+    {"tonight", KW_HIGH},
+    {"deadline", KW_HIGH},
+    {"至急", KW_HIGH},
+    {"緊急", KW_HIGH},
+    {"急ぎ", KW_HIGH},
+    {"今すぐ", KW_HIGH},
+    {"早急", KW_HIGH},
+    {"使えない", KW_HIGH},
+    {"使用できない", KW_HIGH},
+    {"繋がらない", KW_HIGH},
+    {"つながらない", KW_HIGH},
+    {"ログインできない", KW_HIGH},
+    {"動かない", KW_HIGH},
+    {"障害", KW_HIGH},
+    {"止まっ", KW_HIGH},
+    {"二重", KW_HIGH},
+    {"取り残", KW_HIGH},
+    {"乗り遅れ", KW_HIGH},
+    {"返事がない", KW_HIGH},
+    {"連絡がない", KW_HIGH},
+    {"今日中", KW_HIGH},
     {"本日中", KW_HIGH},
     /* low */
-    {"thank*", KW_LOW}, {"love", KW_LOW}, {"great", KW_LOW},
-    {"awesome", KW_LOW}, {"suggest*", KW_LOW}, {"feedback", KW_LOW},
-    {"fyi", KW_LOW}, {"ありがと", KW_LOW}, {"感謝", KW_LOW},
-    {"要望", KW_LOW}, {"提案", KW_LOW}, {"参考", KW_LOW},
+    {"thank*", KW_LOW},
+    {"love", KW_LOW},
+    {"great", KW_LOW},
+    {"awesome", KW_LOW},
+    {"suggest*", KW_LOW},
+    {"feedback", KW_LOW},
+    {"fyi", KW_LOW},
+    {"ありがと", KW_LOW},
+    {"感謝", KW_LOW},
+    {"要望", KW_LOW},
+    {"提案", KW_LOW},
+    {"参考", KW_LOW},
     /* specific */
-    {"flight*", KW_SPECIFIC}, {"booking*", KW_SPECIFIC},
-    {"reservation*", KW_SPECIFIC}, {"confirmation", KW_SPECIFIC},
-    {"order*", KW_SPECIFIC}, {"account*", KW_SPECIFIC},
-    {"card*", KW_SPECIFIC}, {"refund*", KW_SPECIFIC}, {"bag", KW_SPECIFIC},
-    {"bags", KW_SPECIFIC}, {"luggage", KW_SPECIFIC},
-    {"baggage", KW_SPECIFIC}, {"seat*", KW_SPECIFIC}, {"gate", KW_SPECIFIC},
-    {"ticket*", KW_SPECIFIC}, {"charge*", KW_SPECIFIC},
-    {"payment*", KW_SPECIFIC}, {"transfer*", KW_SPECIFIC},
-    {"deliver*", KW_SPECIFIC}, {"package", KW_SPECIFIC},
-    {"app", KW_SPECIFIC}, {"website", KW_SPECIFIC},
-    {"password", KW_SPECIFIC}, {"login", KW_SPECIFIC},
-    {"error", KW_SPECIFIC}, {"cancel*", KW_SPECIFIC},
-    {"delay*", KW_SPECIFIC}, {"lost", KW_SPECIFIC},
-    {"broken", KW_SPECIFIC}, {"damaged", KW_SPECIFIC},
-    {"missing", KW_SPECIFIC}, {"wrong", KW_SPECIFIC},
-    {"help", KW_SPECIFIC}, {"please", KW_SPECIFIC},
-    {"how do i", KW_SPECIFIC}, {"how can i", KW_SPECIFIC},
-    {"can you", KW_SPECIFIC}, {"could you", KW_SPECIFIC},
-    {"need", KW_SPECIFIC}, {"voucher", KW_SPECIFIC},
-    {"rebook*", KW_SPECIFIC}, {"on hold", KW_SPECIFIC},
-    {"予約", KW_SPECIFIC}, {"注文", KW_SPECIFIC},
-    {"アカウント", KW_SPECIFIC}, {"カード", KW_SPECIFIC},
-    {"返金", KW_SPECIFIC}, {"荷物", KW_SPECIFIC}, {"座席", KW_SPECIFIC},
-    {"チケット", KW_SPECIFIC}, {"請求", KW_SPECIFIC},
-    {"支払", KW_SPECIFIC}, {"振込", KW_SPECIFIC}, {"配送", KW_SPECIFIC},
-    {"届かない", KW_SPECIFIC}, {"届いていない", KW_SPECIFIC},
-    {"アプリ", KW_SPECIFIC}, {"サイト", KW_SPECIFIC},
-    {"パスワード", KW_SPECIFIC}, {"ログイン", KW_SPECIFIC},
-    {"エラー", KW_SPECIFIC}, {"故障", KW_SPECIFIC},
-    {"間違", KW_SPECIFIC}, {"交換", KW_SPECIFIC}, {"部屋", KW_SPECIFIC},
-    {"フロント", KW_SPECIFIC}, {"ください", KW_SPECIFIC},
-    {"下さい", KW_SPECIFIC}, {"教えて", KW_SPECIFIC},
-    {"どうすれば", KW_SPECIFIC}, {"番号", KW_SPECIFIC},
+    {"flight*", KW_SPECIFIC},
+    {"booking*", KW_SPECIFIC},
+    {"reservation*", KW_SPECIFIC},
+    {"confirmation", KW_SPECIFIC},
+    {"order*", KW_SPECIFIC},
+    {"account*", KW_SPECIFIC},
+    {"card*", KW_SPECIFIC},
+    {"refund*", KW_SPECIFIC},
+    {"bag", KW_SPECIFIC},
+    {"bags", KW_SPECIFIC},
+    {"luggage", KW_SPECIFIC},
+    {"baggage", KW_SPECIFIC},
+    {"seat*", KW_SPECIFIC},
+    {"gate", KW_SPECIFIC},
+    {"ticket*", KW_SPECIFIC},
+    {"charge*", KW_SPECIFIC},
+    {"payment*", KW_SPECIFIC},
+    {"transfer*", KW_SPECIFIC},
+    {"deliver*", KW_SPECIFIC},
+    {"package", KW_SPECIFIC},
+    {"app", KW_SPECIFIC},
+    {"website", KW_SPECIFIC},
+    {"password", KW_SPECIFIC},
+    {"login", KW_SPECIFIC},
+    {"error", KW_SPECIFIC},
+    {"cancel*", KW_SPECIFIC},
+    {"delay*", KW_SPECIFIC},
+    {"lost", KW_SPECIFIC},
+    {"broken", KW_SPECIFIC},
+    {"damaged", KW_SPECIFIC},
+    {"missing", KW_SPECIFIC},
+    {"wrong", KW_SPECIFIC},
+    {"help", KW_SPECIFIC},
+    {"please", KW_SPECIFIC},
+    {"how do i", KW_SPECIFIC},
+    {"how can i", KW_SPECIFIC},
+    {"can you", KW_SPECIFIC},
+    {"could you", KW_SPECIFIC},
+    {"need", KW_SPECIFIC},
+    {"voucher", KW_SPECIFIC},
+    {"rebook*", KW_SPECIFIC},
+    {"on hold", KW_SPECIFIC},
+    {"予約", KW_SPECIFIC},
+    {"注文", KW_SPECIFIC},
+    {"アカウント", KW_SPECIFIC},
+    {"カード", KW_SPECIFIC},
+    {"返金", KW_SPECIFIC},
+    {"荷物", KW_SPECIFIC},
+    {"座席", KW_SPECIFIC},
+    {"チケット", KW_SPECIFIC},
+    {"請求", KW_SPECIFIC},
+    {"支払", KW_SPECIFIC},
+    {"振込", KW_SPECIFIC},
+    {"配送", KW_SPECIFIC},
+    {"届かない", KW_SPECIFIC},
+    {"届いていない", KW_SPECIFIC},
+    {"アプリ", KW_SPECIFIC},
+    {"サイト", KW_SPECIFIC},
+    {"パスワード", KW_SPECIFIC},
+    {"ログイン", KW_SPECIFIC},
+    {"エラー", KW_SPECIFIC},
+    {"故障", KW_SPECIFIC},
+    {"間違", KW_SPECIFIC},
+    {"交換", KW_SPECIFIC},
+    {"部屋", KW_SPECIFIC},
+    {"フロント", KW_SPECIFIC},
+    {"ください", KW_SPECIFIC},
+    {"下さい", KW_SPECIFIC},
+    {"教えて", KW_SPECIFIC},
+    {"どうすれば", KW_SPECIFIC},
+    {"番号", KW_SPECIFIC},
     /* abuse and venting */
-    {"fuck*", KW_ABUSE}, {"fck*", KW_ABUSE}, {"shit*", KW_ABUSE},
-    {"crap*", KW_ABUSE}, {"suck*", KW_ABUSE}, {"worst", KW_ABUSE},
-    {"idiot*", KW_ABUSE}, {"stupid", KW_ABUSE}, {"garbage", KW_ABUSE},
-    {"trash", KW_ABUSE}, {"pathetic", KW_ABUSE}, {"useless", KW_ABUSE},
-    {"hate", KW_ABUSE}, {"wtf", KW_ABUSE}, {"moron*", KW_ABUSE},
-    {"incompetent", KW_ABUSE}, {"disgrace*", KW_ABUSE},
-    {"クソ", KW_ABUSE}, {"くそ", KW_ABUSE}, {"糞", KW_ABUSE},
-    {"死ね", KW_ABUSE}, {"ゴミ", KW_ABUSE}, {"カス", KW_ABUSE},
-    {"バカ", KW_ABUSE}, {"馬鹿", KW_ABUSE}, {"ふざけ", KW_ABUSE},
-    {"最悪", KW_ABUSE}, {"最低", KW_ABUSE}, {"二度と", KW_ABUSE},
-    {"ありえない", KW_ABUSE}, {"潰れろ", KW_ABUSE},
+    {"fuck*", KW_ABUSE},
+    {"fck*", KW_ABUSE},
+    {"shit*", KW_ABUSE},
+    {"crap*", KW_ABUSE},
+    {"suck*", KW_ABUSE},
+    {"worst", KW_ABUSE},
+    {"idiot*", KW_ABUSE},
+    {"stupid", KW_ABUSE},
+    {"garbage", KW_ABUSE},
+    {"trash", KW_ABUSE},
+    {"pathetic", KW_ABUSE},
+    {"useless", KW_ABUSE},
+    {"hate", KW_ABUSE},
+    {"wtf", KW_ABUSE},
+    {"moron*", KW_ABUSE},
+    {"incompetent", KW_ABUSE},
+    {"disgrace*", KW_ABUSE},
+    {"クソ", KW_ABUSE},
+    {"くそ", KW_ABUSE},
+    {"糞", KW_ABUSE},
+    {"死ね", KW_ABUSE},
+    {"ゴミ", KW_ABUSE},
+    {"カス", KW_ABUSE},
+    {"バカ", KW_ABUSE},
+    {"馬鹿", KW_ABUSE},
+    {"ふざけ", KW_ABUSE},
+    {"最悪", KW_ABUSE},
+    {"最低", KW_ABUSE},
+    {"二度と", KW_ABUSE},
+    {"ありえない", KW_ABUSE},
+    {"潰れろ", KW_ABUSE},
     /* English function words */
-    {"the", KW_EN_CUE}, {"and", KW_EN_CUE}, {"to", KW_EN_CUE},
-    {"is", KW_EN_CUE}, {"are", KW_EN_CUE}, {"was", KW_EN_CUE},
-    {"my", KW_EN_CUE}, {"you", KW_EN_CUE}, {"your", KW_EN_CUE},
-    {"of", KW_EN_CUE}, {"for", KW_EN_CUE}, {"it", KW_EN_CUE},
-    {"this", KW_EN_CUE}, {"that", KW_EN_CUE}, {"with", KW_EN_CUE},
-    {"not", KW_EN_CUE}, {"have", KW_EN_CUE}, {"i", KW_EN_CUE},
-    {"we", KW_EN_CUE}, {"they", KW_EN_CUE}, {"but", KW_EN_CUE},
-    {"can", KW_EN_CUE}, {"will", KW_EN_CUE}, {"what", KW_EN_CUE},
-    {"why", KW_EN_CUE}, {"how", KW_EN_CUE}, {"just", KW_EN_CUE},
-    {"be", KW_EN_CUE}, {"been", KW_EN_CUE}, {"at", KW_EN_CUE},
+    {"the", KW_EN_CUE},
+    {"and", KW_EN_CUE},
+    {"to", KW_EN_CUE},
+    {"is", KW_EN_CUE},
+    {"are", KW_EN_CUE},
+    {"was", KW_EN_CUE},
+    {"my", KW_EN_CUE},
+    {"you", KW_EN_CUE},
+    {"your", KW_EN_CUE},
+    {"of", KW_EN_CUE},
+    {"for", KW_EN_CUE},
+    {"it", KW_EN_CUE},
+    {"this", KW_EN_CUE},
+    {"that", KW_EN_CUE},
+    {"with", KW_EN_CUE},
+    {"not", KW_EN_CUE},
+    {"have", KW_EN_CUE},
+    {"i", KW_EN_CUE},
+    {"we", KW_EN_CUE},
+    {"they", KW_EN_CUE},
+    {"but", KW_EN_CUE},
+    {"can", KW_EN_CUE},
+    {"will", KW_EN_CUE},
+    {"what", KW_EN_CUE},
+    {"why", KW_EN_CUE},
+    {"how", KW_EN_CUE},
+    {"just", KW_EN_CUE},
+    {"be", KW_EN_CUE},
+    {"been", KW_EN_CUE},
+    {"at", KW_EN_CUE},
     /* function words of French, Spanish, German, Italian, Portuguese,
      * Dutch and Swedish that English does not use */
-    {"le", KW_OTHER_CUE}, {"les", KW_OTHER_CUE}, {"des", KW_OTHER_CUE},
-    {"est", KW_OTHER_CUE}, {"et", KW_OTHER_CUE}, {"une", KW_OTHER_CUE},
-    {"pas", KW_OTHER_CUE}, {"pour", KW_OTHER_CUE}, {"avec", KW_OTHER_CUE},
-    {"dans", KW_OTHER_CUE}, {"je", KW_OTHER_CUE}, {"vous", KW_OTHER_CUE},
-    {"nous", KW_OTHER_CUE}, {"que", KW_OTHER_CUE}, {"qui", KW_OTHER_CUE},
-    {"el", KW_OTHER_CUE}, {"los", KW_OTHER_CUE}, {"las", KW_OTHER_CUE},
-    {"del", KW_OTHER_CUE}, {"por", KW_OTHER_CUE}, {"para", KW_OTHER_CUE},
-    {"es", KW_OTHER_CUE}, {"una", KW_OTHER_CUE}, {"muy", KW_OTHER_CUE},
-    {"pero", KW_OTHER_CUE}, {"der", KW_OTHER_CUE}, {"das", KW_OTHER_CUE},
-    {"und", KW_OTHER_CUE}, {"ist", KW_OTHER_CUE}, {"nicht", KW_OTHER_CUE},
-    {"ich", KW_OTHER_CUE}, {"mit", KW_OTHER_CUE}, {"ein", KW_OTHER_CUE},
-    {"eine", KW_OTHER_CUE}, {"auf", KW_OTHER_CUE}, {"och", KW_OTHER_CUE},
-    {"att", KW_OTHER_CUE}, {"det", KW_OTHER_CUE}, {"een", KW_OTHER_CUE},
-    {"niet", KW_OTHER_CUE}, {"il", KW_OTHER_CUE},
-    {"di", KW_OTHER_CUE}, {"che", KW_OTHER_CUE}, {"sono", KW_OTHER_CUE},
-    {"não", KW_OTHER_CUE}, {"com", KW_OTHER_CUE},
-    {"uma", KW_OTHER_CUE}, {"muito", KW_OTHER_CUE},
+    {"le", KW_OTHER_CUE},
+    {"les", KW_OTHER_CUE},
+    {"des", KW_OTHER_CUE},
+    {"est", KW_OTHER_CUE},
+    {"et", KW_OTHER_CUE},
+    {"une", KW_OTHER_CUE},
+    {"pas", KW_OTHER_CUE},
+    {"pour", KW_OTHER_CUE},
+    {"avec", KW_OTHER_CUE},
+    {"dans", KW_OTHER_CUE},
+    {"je", KW_OTHER_CUE},
+    {"vous", KW_OTHER_CUE},
+    {"nous", KW_OTHER_CUE},
+    {"que", KW_OTHER_CUE},
+    {"qui", KW_OTHER_CUE},
+    {"el", KW_OTHER_CUE},
+    {"los", KW_OTHER_CUE},
+    {"las", KW_OTHER_CUE},
+    {"del", KW_OTHER_CUE},
+    {"por", KW_OTHER_CUE},
+    {"para", KW_OTHER_CUE},
+    {"es", KW_OTHER_CUE},
+    {"una", KW_OTHER_CUE},
+    {"muy", KW_OTHER_CUE},
+    {"pero", KW_OTHER_CUE},
+    {"der", KW_OTHER_CUE},
+    {"das", KW_OTHER_CUE},
+    {"und", KW_OTHER_CUE},
+    {"ist", KW_OTHER_CUE},
+    {"nicht", KW_OTHER_CUE},
+    {"ich", KW_OTHER_CUE},
+    {"mit", KW_OTHER_CUE},
+    {"ein", KW_OTHER_CUE},
+    {"eine", KW_OTHER_CUE},
+    {"auf", KW_OTHER_CUE},
+    {"och", KW_OTHER_CUE},
+    {"att", KW_OTHER_CUE},
+    {"det", KW_OTHER_CUE},
+    {"een", KW_OTHER_CUE},
+    {"niet", KW_OTHER_CUE},
+    {"il", KW_OTHER_CUE},
+    {"di", KW_OTHER_CUE},
+    {"che", KW_OTHER_CUE},
+    {"sono", KW_OTHER_CUE},
+    {"não", KW_OTHER_CUE},
+    {"com", KW_OTHER_CUE},
+    {"uma", KW_OTHER_CUE},
+    {"muito", KW_OTHER_CUE},
     /* Japanese reasons, as the airline model's labels */
-    {"遅延", KW_REASON + 0}, {"遅れ", KW_REASON + 0},
-    {"延着", KW_REASON + 0}, {"待たされ", KW_REASON + 0},
-    {"欠航", KW_REASON + 1}, {"キャンセル", KW_REASON + 1},
-    {"運休", KW_REASON + 1}, {"紛失", KW_REASON + 2},
-    {"ロストバゲージ", KW_REASON + 2}, {"荷物が届", KW_REASON + 2},
-    {"破損", KW_REASON + 3}, {"壊れ", KW_REASON + 3},
-    {"予約", KW_REASON + 4}, {"発券", KW_REASON + 4},
-    {"座席指定", KW_REASON + 4}, {"客室乗務員", KW_REASON + 5},
-    {"乗務員", KW_REASON + 5}, {"行列", KW_REASON + 6},
-    {"長蛇", KW_REASON + 6}, {"並ば", KW_REASON + 6},
-    {"対応", KW_REASON + 7}, {"電話", KW_REASON + 7},
-    {"窓口", KW_REASON + 7}, {"スタッフ", KW_REASON + 7},
-    {"接客", KW_REASON + 7}, {"態度", KW_REASON + 7},
-    {"オペレーター", KW_REASON + 7}, {"問い合わせ", KW_REASON + 7},
-    {"機内", KW_REASON + 8}, {"揺れ", KW_REASON + 8},
-    {"汚", KW_REASON + 8}, {"狭", KW_REASON + 8},
+    {"遅延", KW_REASON + 0},
+    {"遅れ", KW_REASON + 0},
+    {"延着", KW_REASON + 0},
+    {"待たされ", KW_REASON + 0},
+    {"欠航", KW_REASON + 1},
+    {"キャンセル", KW_REASON + 1},
+    {"運休", KW_REASON + 1},
+    {"紛失", KW_REASON + 2},
+    {"ロストバゲージ", KW_REASON + 2},
+    {"荷物が届", KW_REASON + 2},
+    {"破損", KW_REASON + 3},
+    {"壊れ", KW_REASON + 3},
+    {"予約", KW_REASON + 4},
+    {"発券", KW_REASON + 4},
+    {"座席指定", KW_REASON + 4},
+    {"客室乗務員", KW_REASON + 5},
+    {"乗務員", KW_REASON + 5},
+    {"行列", KW_REASON + 6},
+    {"長蛇", KW_REASON + 6},
+    {"並ば", KW_REASON + 6},
+    {"対応", KW_REASON + 7},
+    {"電話", KW_REASON + 7},
+    {"窓口", KW_REASON + 7},
+    {"スタッフ", KW_REASON + 7},
+    {"接客", KW_REASON + 7},
+    {"態度", KW_REASON + 7},
+    {"オペレーター", KW_REASON + 7},
+    {"問い合わせ", KW_REASON + 7},
+    {"機内", KW_REASON + 8},
+    {"揺れ", KW_REASON + 8},
+    {"汚", KW_REASON + 8},
+    {"狭", KW_REASON + 8},
 };
 
 #define S_KW_CLASSES (KW_REASON + S_N_REASONS)
@@ -214,8 +405,8 @@ typedef struct {
 struct classifier_models {
     s_entry_t entries[CLASSIFIER_MODELS_MAX]; /* every listed model */
     size_t n;
-    const s_entry_t *language;          /* ja / en model */
-    int lang_idx[S_LANGS];              /* its en and ja labels */
+    const s_entry_t *language; /* ja / en model */
+    int lang_idx[S_LANGS];     /* its en and ja labels */
     const s_entry_t *sentiment[S_LANGS];
     const s_entry_t *reason[S_LANGS];
     const s_entry_t *intent[S_LANGS];
@@ -225,10 +416,10 @@ struct classifier_models {
     classifier_feat_config_t ucfg[S_LANGS];
     unsigned uflags[S_LANGS];
     bool uvalid[S_LANGS];
-    s_kw_t *kw;              /* keywords sorted by their first two bytes */
+    s_kw_t *kw; /* keywords sorted by their first two bytes */
     size_t n_kw;
-    uint32_t *kw_bucket;     /* S_KW_BUCKETS + 1 offsets into kw by key */
-    char id[40];             /* "kujo-models:<hex>" */
+    uint32_t *kw_bucket; /* S_KW_BUCKETS + 1 offsets into kw by key */
+    char id[40];         /* "kujo-models:<hex>" */
 };
 
 typedef struct {
@@ -239,8 +430,8 @@ typedef struct {
 } s_slot_t;
 
 struct classifier_scratch {
-    classifier_norm_t *norm;      /* the current normalisation */
-    unsigned norm_flags;          /* its flags */
+    classifier_norm_t *norm; /* the current normalisation */
+    unsigned norm_flags;     /* its flags */
     bool norm_valid;
     s_slot_t slots[S_FEAT_SLOTS]; /* features per distinct setting */
     unsigned next_slot;           /* round-robin victim */
@@ -430,7 +621,7 @@ s_resolve(classifier_models_t *self, json_t *triage, const char *task,
     json_t *v;
     json_object_foreach(obj, lang, v)
     {
-        int li = strcmp(lang, "en") == 0 ? S_EN
+        int li = strcmp(lang, "en") == 0   ? S_EN
                  : strcmp(lang, "ja") == 0 ? S_JA
                                            : -1;
         if (li < 0 || !json_is_string(v)) {
@@ -460,8 +651,8 @@ s_resolve(classifier_models_t *self, json_t *triage, const char *task,
 }
 
 static int
-s_load_entry(classifier_models_t *self, const char *dir, json_t *m,
-             size_t idx, char *err, size_t err_size)
+s_load_entry(classifier_models_t *self, const char *dir, json_t *m, size_t idx,
+             char *err, size_t err_size)
 {
     json_t *name = json_object_get(m, "name");
     json_t *file = json_object_get(m, "file");
@@ -492,14 +683,12 @@ s_load_entry(classifier_models_t *self, const char *dir, json_t *m,
     char path[4096];
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, fl) >=
         sizeof(path)) {
-        snprintf(err, err_size, "models.json: model \"%s\": path too long",
-                 nm);
+        snprintf(err, err_size, "models.json: model \"%s\": path too long", nm);
         return -1;
     }
     char merr[512];
-    classifier_model_t *model =
-        classifier_model_load(path, json_string_value(task), merr,
-                              sizeof(merr));
+    classifier_model_t *model = classifier_model_load(
+        path, json_string_value(task), merr, sizeof(merr));
     if (!model) {
         snprintf(err, err_size, "models.json: model \"%s\": %s", nm, merr);
         return -1;
@@ -512,8 +701,8 @@ s_load_entry(classifier_models_t *self, const char *dir, json_t *m,
 
 /* Labels a role needs, so that a wrong file fails at load, not later. */
 static int
-s_check_labels(const s_entry_t *e, const char *const *need, size_t n,
-               char *err, size_t err_size)
+s_check_labels(const s_entry_t *e, const char *const *need, size_t n, char *err,
+               size_t err_size)
 {
     for (size_t i = 0; i < n; i++) {
         if (classifier_model_label_index(e->model, need[i]) < 0) {
@@ -540,8 +729,7 @@ classifier_models_load(const char *dir, char *err, size_t err_size)
     json_error_t jerr;
     root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        snprintf(err, err_size, "%s: line %d: %s", path, jerr.line,
-                 jerr.text);
+        snprintf(err, err_size, "%s: line %d: %s", path, jerr.line, jerr.text);
         goto fail;
     }
     json_t *ver = json_object_get(root, "version");
@@ -586,16 +774,16 @@ classifier_models_load(const char *dir, char *err, size_t err_size)
         classifier_model_label_index(self->language->model, "en");
     self->lang_idx[S_JA] =
         classifier_model_label_index(self->language->model, "ja");
-    if (s_resolve(self, triage, "sentiment", self->sentiment, err,
-                  err_size) < 0 ||
+    if (s_resolve(self, triage, "sentiment", self->sentiment, err, err_size) <
+            0 ||
         s_resolve(self, triage, "reason", self->reason, err, err_size) < 0 ||
         s_resolve(self, triage, "intent", self->intent, err, err_size) < 0)
         goto fail;
     static const char *const sent_labels[] = {"negative", "positive"};
     for (int l = 0; l < S_LANGS; l++)
         if (self->sentiment[l] &&
-            s_check_labels(self->sentiment[l], sent_labels, 2, err,
-                           err_size) < 0)
+            s_check_labels(self->sentiment[l], sent_labels, 2, err, err_size) <
+                0)
             goto fail;
     for (int l = 0; l < S_LANGS; l++) {
         const s_entry_t *group[] = {self->sentiment[l], self->reason[l],
@@ -604,7 +792,8 @@ classifier_models_load(const char *dir, char *err, size_t err_size)
             if (!group[g])
                 continue;
             const classifier_model_t *gm = group[g]->model;
-            const classifier_feat_config_t *c = classifier_model_feat_config(gm);
+            const classifier_feat_config_t *c =
+                classifier_model_feat_config(gm);
             if (!self->uvalid[l]) {
                 self->uvalid[l] = true;
                 self->uflags[l] = classifier_model_norm_flags(gm);
@@ -796,12 +985,12 @@ s_hint(const char *hint)
     if (!hint)
         return -1;
     if ((hint[0] == 'j' || hint[0] == 'J') &&
-        (hint[1] == 'a' || hint[1] == 'A') && (hint[2] == '\0' ||
-                                               hint[2] == '-' || hint[2] == '_'))
+        (hint[1] == 'a' || hint[1] == 'A') &&
+        (hint[2] == '\0' || hint[2] == '-' || hint[2] == '_'))
         return S_JA;
     if ((hint[0] == 'e' || hint[0] == 'E') &&
-        (hint[1] == 'n' || hint[1] == 'N') && (hint[2] == '\0' ||
-                                               hint[2] == '-' || hint[2] == '_'))
+        (hint[1] == 'n' || hint[1] == 'N') &&
+        (hint[2] == '\0' || hint[2] == '-' || hint[2] == '_'))
         return S_EN;
     return -1;
 }
@@ -837,10 +1026,10 @@ s_language(const classifier_models_t *self, classifier_scratch_t *s,
         if (sh->latin * 2 > sh->letters && kw[KW_OTHER_CUE] >= 2 &&
             kw[KW_OTHER_CUE] > kw[KW_EN_CUE]) {
             int tot = kw[KW_OTHER_CUE] + kw[KW_EN_CUE];
-            *conf = s_clamp(0.5f + 0.5f * (float)(kw[KW_OTHER_CUE] -
-                                                  kw[KW_EN_CUE]) /
-                                       (float)tot,
-                            0.5f, 0.95f);
+            *conf = s_clamp(
+                0.5f + 0.5f * (float)(kw[KW_OTHER_CUE] - kw[KW_EN_CUE]) /
+                           (float)tot,
+                0.5f, 0.95f);
             return -1;
         }
         lang = S_EN;
@@ -903,13 +1092,13 @@ s_sentiment(const classifier_models_t *self, classifier_scratch_t *s,
 }
 
 static void
-s_top_label(const classifier_models_t *self, classifier_scratch_t *s,
-            int lang, const s_entry_t *e, const char *text, size_t len,
-            char *label, size_t label_size, float *conf)
+s_top_label(const classifier_models_t *self, classifier_scratch_t *s, int lang,
+            const s_entry_t *e, const char *text, size_t len, char *label,
+            size_t label_size, float *conf)
 {
     float probs[CLASSIFIER_MODEL_MAX_LABELS];
-    int best = s_predict(s, e->model, s_group(self, lang, e->model), text,
-                         len, probs);
+    int best =
+        s_predict(s, e->model, s_group(self, lang, e->model), text, len, probs);
     kj_strlcpy(label, classifier_model_label(e->model, (uint32_t)best),
                label_size);
     *conf = probs[best];
@@ -947,8 +1136,7 @@ s_reason(const classifier_models_t *self, classifier_scratch_t *s,
         out->reason_confidence =
             s_clamp(0.4f + 0.15f * (float)hits, 0.4f, 0.75f);
     }
-    kj_strlcpy(out->reason_model, "rules:reason-ja",
-               sizeof(out->reason_model));
+    kj_strlcpy(out->reason_model, "rules:reason-ja", sizeof(out->reason_model));
 }
 
 /* Actionable and urgency from keyword hits and model outputs. */
@@ -979,9 +1167,8 @@ s_rules(const s_shape_t *sh, const int *kw, float p_neg, float p_pos,
     if (sh->question)
         score += 0.1f;
     out->actionable = score >= 0.5f;
-    out->actionable_confidence =
-        s_clamp(0.5f + (score >= 0.5f ? score - 0.5f : 0.5f - score), 0.5f,
-                0.95f);
+    out->actionable_confidence = s_clamp(
+        0.5f + (score >= 0.5f ? score - 0.5f : 0.5f - score), 0.5f, 0.95f);
 
     int crit = kw[KW_CRITICAL], high = kw[KW_HIGH];
     const char *level;
@@ -1008,9 +1195,8 @@ s_rules(const s_shape_t *sh, const int *kw, float p_neg, float p_pos,
 
 void
 classifier_models_triage(const classifier_models_t *self,
-                         classifier_scratch_t *s, const char *text,
-                         size_t len, const char *lang_hint,
-                         classifier_result_t *out)
+                         classifier_scratch_t *s, const char *text, size_t len,
+                         const char *lang_hint, classifier_result_t *out)
 {
     char *masked = out->masked;
     size_t masked_size = out->masked_size;
@@ -1029,8 +1215,8 @@ classifier_models_triage(const classifier_models_t *self,
     else
         out->pii_total = classifier_pii_find(text ? text : "", len, out->pii,
                                              CLASSIFIER_PII_MAX);
-    out->pii_count =
-        out->pii_total < CLASSIFIER_PII_MAX ? out->pii_total : CLASSIFIER_PII_MAX;
+    out->pii_count = out->pii_total < CLASSIFIER_PII_MAX ? out->pii_total
+                                                         : CLASSIFIER_PII_MAX;
 
     /* One normalisation serves the keyword lists and every model that
      * uses the same flags (all shipped ones do). */

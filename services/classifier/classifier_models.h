@@ -82,62 +82,55 @@ typedef struct {
     char *masked;
     size_t masked_size;
     /* out */
-    size_t masked_len;                 /* bytes in masked */
-    char language[8];                  /* "ja", "en", "other" */
+    size_t masked_len; /* bytes in masked */
+    char language[8];  /* "ja", "en", "other" */
     float language_confidence;
-    char sentiment[16];                /* "negative", "neutral", "positive" */
-    float sentiment_score;             /* -1 .. 1 */
+    char sentiment[16];    /* "negative", "neutral", "positive" */
+    float sentiment_score; /* -1 .. 1 */
     float sentiment_confidence;
     char reason[CLASSIFIER_MODEL_LABEL_MAX]; /* model label, "" if none */
     float reason_confidence;
-    char reason_model[48];             /* model name, "rules:reason-ja", "" */
+    char reason_model[48]; /* model name, "rules:reason-ja", "" */
     char intent[CLASSIFIER_MODEL_LABEL_MAX]; /* e.g. banking77 intent, "" */
     float intent_confidence;
-    char urgency[12];                  /* "low", "normal", "high", "critical" */
+    char urgency[12]; /* "low", "normal", "high", "critical" */
     float urgency_confidence;
     bool actionable;
     float actionable_confidence;
     classifier_pii_span_t pii[CLASSIFIER_PII_MAX]; /* first pii_count spans */
-    size_t pii_count;                  /* spans in pii */
-    size_t pii_total;                  /* spans masked (may exceed the max) */
-    char model[40];                    /* "kujo-models:<hex>": the set used */
+    size_t pii_count;                              /* spans in pii */
+    size_t pii_total; /* spans masked (may exceed the max) */
+    char model[40];   /* "kujo-models:<hex>": the set used */
 } classifier_result_t;
 
 /* Load dir/models.json and every model it lists, verifying each file's
  * checksum and task and the triage references. NULL with a precise
  * message in err. Loading takes well under a second. */
-classifier_models_t *
-classifier_models_load(const char *dir, char *err, size_t err_size);
+classifier_models_t *classifier_models_load(const char *dir, char *err,
+                                            size_t err_size);
 
 /* Destroy and set *self_p to NULL. Safe on NULL. */
-void
-classifier_models_destroy(classifier_models_t **self_p);
+void classifier_models_destroy(classifier_models_t **self_p);
 
 /* "kujo-models:" and 16 hex digits folded from every model's checksum. */
-const char *
-classifier_models_id(const classifier_models_t *self);
+const char *classifier_models_id(const classifier_models_t *self);
 
 /* Number of models loaded, and model i (borrowed) with its name. */
-size_t
-classifier_models_count(const classifier_models_t *self);
-const classifier_model_t *
-classifier_models_get(const classifier_models_t *self, size_t i,
-                      const char **name);
+size_t classifier_models_count(const classifier_models_t *self);
+const classifier_model_t *classifier_models_get(const classifier_models_t *self,
+                                                size_t i, const char **name);
 
 /* Per-thread buffers for triage (a few MB). Caller owns it. */
-classifier_scratch_t *
-classifier_scratch_new(void);
+classifier_scratch_t *classifier_scratch_new(void);
 
-void
-classifier_scratch_destroy(classifier_scratch_t **self_p);
+void classifier_scratch_destroy(classifier_scratch_t **self_p);
 
 /* Triage text[len] (any bytes; invalid UTF-8 is tolerated). lang_hint is
  * the client's "lang" (NULL or "" if none; "ja-JP" counts as ja). Fills
  * every out field; allocates nothing. */
-void
-classifier_models_triage(const classifier_models_t *self,
-                         classifier_scratch_t *scratch, const char *text,
-                         size_t len, const char *lang_hint,
-                         classifier_result_t *out);
+void classifier_models_triage(const classifier_models_t *self,
+                              classifier_scratch_t *scratch, const char *text,
+                              size_t len, const char *lang_hint,
+                              classifier_result_t *out);
 
 #endif

@@ -31,8 +31,8 @@ struct classifier_norm {
     bool utf8_ok;                                  /* utf8 matches out */
 };
 
-static const char *const s_flag_names[] = {"nfkc",   "casefold", "url",
-                                           "mention", "number",  "repeat"};
+static const char *const s_flag_names[] = {"nfkc",    "casefold", "url",
+                                           "mention", "number",   "repeat"};
 
 classifier_norm_t *
 classifier_norm_new(void)
@@ -246,8 +246,8 @@ s_post(classifier_norm_t *self, size_t n, unsigned flags)
     size_t i = 0;
     while (i < n) {
         int32_t cp = cps[i];
-        if ((flags & CLASSIFIER_NORM_URL) && (cp == 'h' || cp == 'H' ||
-                                              cp == 'w' || cp == 'W') &&
+        if ((flags & CLASSIFIER_NORM_URL) &&
+            (cp == 'h' || cp == 'H' || cp == 'w' || cp == 'W') &&
             !s_is_ascii_alnum(prev) &&
             (s_starts_with(cps, i, n, "http://") ||
              s_starts_with(cps, i, n, "https://") ||
@@ -274,8 +274,7 @@ s_post(classifier_norm_t *self, size_t n, unsigned flags)
             while (j < n) {
                 if (s_is_digit(cps[j])) {
                     j++;
-                } else if ((cps[j] == ',' || cps[j] == '.' ||
-                            cps[j] == ':') &&
+                } else if ((cps[j] == ',' || cps[j] == '.' || cps[j] == ':') &&
                            j + 1 < n && s_is_digit(cps[j + 1])) {
                     j += 2;
                 } else {

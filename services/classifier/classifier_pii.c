@@ -79,8 +79,15 @@ s_digit(const uint8_t *t, size_t len, size_t i, size_t *w)
 }
 
 /* Separator kinds inside numbers. */
-enum { S_SEP_NONE = 0, S_SEP_SPACE, S_SEP_HYPHEN, S_SEP_DOT, S_SEP_OPEN,
-       S_SEP_CLOSE, S_SEP_OTHER_DASH };
+enum {
+    S_SEP_NONE = 0,
+    S_SEP_SPACE,
+    S_SEP_HYPHEN,
+    S_SEP_DOT,
+    S_SEP_OPEN,
+    S_SEP_CLOSE,
+    S_SEP_OTHER_DASH
+};
 
 static bool
 s_is3(const uint8_t *t, size_t len, size_t i, uint8_t a, uint8_t b, uint8_t c)
@@ -161,8 +168,8 @@ s_glued_before(const uint8_t *t, size_t i)
         return false;
     if (s_ascii_alnum(t[i - 1]))
         return true;
-    return i >= 3 && t[i - 3] == 0xEF && t[i - 2] == 0xBC &&
-           t[i - 1] >= 0x90 && t[i - 1] <= 0x99;
+    return i >= 3 && t[i - 3] == 0xEF && t[i - 2] == 0xBC && t[i - 1] >= 0x90 &&
+           t[i - 1] <= 0x99;
 }
 
 static bool

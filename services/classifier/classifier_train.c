@@ -21,14 +21,14 @@
 /* ---- data sets ---------------------------------------------------- */
 
 struct classifier_tsv {
-    char *buf;           /* file contents; fields NUL-terminated in place */
-    const char **text;   /* row -> text */
-    size_t *text_len;    /* row -> text length */
-    const char **label;  /* row -> label */
-    size_t n;            /* rows kept */
-    size_t cap;          /* allocated rows */
-    size_t skipped;      /* rows with an empty label */
-    char **owned;        /* strings to free (from_arrays), or NULL */
+    char *buf;          /* file contents; fields NUL-terminated in place */
+    const char **text;  /* row -> text */
+    size_t *text_len;   /* row -> text length */
+    const char **label; /* row -> label */
+    size_t n;           /* rows kept */
+    size_t cap;         /* allocated rows */
+    size_t skipped;     /* rows with an empty label */
+    char **owned;       /* strings to free (from_arrays), or NULL */
     size_t n_owned;
 };
 
@@ -81,8 +81,8 @@ classifier_tsv_read(const char *path, const char *text_column,
         goto fail;
     }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_size < 0 || (uint64_t)st.st_size > CLASSIFIER_TSV_MAX_FILE) {
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+        (uint64_t)st.st_size > CLASSIFIER_TSV_MAX_FILE) {
         snprintf(err, err_size, "%s: not a regular file of at most %u bytes",
                  path, CLASSIFIER_TSV_MAX_FILE);
         goto fail;
@@ -167,8 +167,8 @@ fail:
 }
 
 classifier_tsv_t *
-classifier_tsv_from_arrays(const char *const *texts,
-                           const char *const *labels, size_t n)
+classifier_tsv_from_arrays(const char *const *texts, const char *const *labels,
+                           size_t n)
 {
     classifier_tsv_t *self = kj_calloc(1, sizeof(*self));
     self->owned = kj_calloc(2 * n + 1, sizeof(char *));
@@ -232,9 +232,9 @@ classifier_tsv_label(const classifier_tsv_t *self, size_t i)
 /* ---- metrics ------------------------------------------------------- */
 
 struct classifier_metrics {
-    uint32_t k;      /* labels */
-    uint64_t *cell;  /* k x k, truth-major */
-    uint64_t n;      /* rows added */
+    uint32_t k;     /* labels */
+    uint64_t *cell; /* k x k, truth-major */
+    uint64_t n;     /* rows added */
 };
 
 classifier_metrics_t *
@@ -382,8 +382,7 @@ classifier_evaluate(const classifier_model_t *model,
             if (j == out->n_labels) {
                 if (out->n_labels == cap) {
                     cap *= 2;
-                    out->labels =
-                        kj_realloc(out->labels, cap * sizeof(char *));
+                    out->labels = kj_realloc(out->labels, cap * sizeof(char *));
                 }
                 out->labels[out->n_labels++] = kj_strdup(l);
             }
@@ -401,8 +400,8 @@ classifier_evaluate(const classifier_model_t *model,
     for (size_t r = 0; r < n; r++) {
         size_t len;
         const char *text = classifier_tsv_text(data, r, &len);
-        int p = classifier_model_predict_text(model, norm, feats, text, len,
-                                              probs);
+        int p =
+            classifier_model_predict_text(model, norm, feats, text, len, probs);
         pred[r] = (uint32_t)p;
         ptrue[r] = truth[r] < k ? probs[truth[r]] : 0;
     }
@@ -463,15 +462,17 @@ classifier_fit_temperature(classifier_model_t *model,
     classifier_norm_t *norm = classifier_norm_new();
     classifier_feats_t *feats = classifier_feats_new();
     for (size_t r = 0; r < n; r++) {
-        int t = classifier_model_label_index(model, classifier_tsv_label(data, r));
+        int t =
+            classifier_model_label_index(model, classifier_tsv_label(data, r));
         if (t < 0)
             continue;
         size_t len, nf, ncp;
         const char *text = classifier_tsv_text(data, r, &len);
-        classifier_norm_run(norm, text, len, classifier_model_norm_flags(model));
+        classifier_norm_run(norm, text, len,
+                            classifier_model_norm_flags(model));
         const int32_t *cps = classifier_norm_codepoints(norm, &ncp);
-        classifier_feats_extract(feats, classifier_model_feat_config(model), cps,
-                                 ncp);
+        classifier_feats_extract(feats, classifier_model_feat_config(model),
+                                 cps, ncp);
         const classifier_feat_t *items = classifier_feats_items(feats, &nf);
         classifier_model_logits(model, items, nf, logits + m * k);
         truth[m++] = (uint32_t)t;
@@ -538,11 +539,11 @@ classifier_class_weight_name(classifier_class_weight_t cw)
 
 /* Sparse rows: doc d's entries are [start[d], start[d + 1]). */
 typedef struct {
-    size_t n;        /* documents */
-    size_t *start;   /* n + 1 offsets */
-    uint32_t *row;   /* weight row of each entry */
-    float *val;      /* its value */
-    uint32_t *y;     /* label index, or UINT32_MAX if unknown */
+    size_t n;      /* documents */
+    size_t *start; /* n + 1 offsets */
+    uint32_t *row; /* weight row of each entry */
+    float *val;    /* its value */
+    uint32_t *y;   /* label index, or UINT32_MAX if unknown */
 } s_csr_t;
 
 static void
@@ -557,12 +558,12 @@ s_csr_free(s_csr_t *m)
 
 typedef struct {
     const classifier_train_opts_t *opts;
-    uint32_t k;            /* labels */
-    const char **labels;   /* sorted label names (borrowed from train) */
-    int32_t *map;          /* bucket -> row or -1 */
+    uint32_t k;          /* labels */
+    const char **labels; /* sorted label names (borrowed from train) */
+    int32_t *map;        /* bucket -> row or -1 */
     uint32_t n_rows;
-    uint32_t *rows;        /* row -> bucket */
-    float *idf;            /* row -> idf */
+    uint32_t *rows; /* row -> bucket */
+    float *idf;     /* row -> idf */
     float idf_unseen;
     classifier_norm_t *norm;
     classifier_feats_t *feats;
@@ -593,8 +594,8 @@ s_featurise(s_trainer_t *tr, const char *text, size_t len, size_t *n)
 static int
 s_label_of(const s_trainer_t *tr, const char *l)
 {
-    const char **hit = bsearch(&l, tr->labels, tr->k, sizeof(char *),
-                               s_cmp_str);
+    const char **hit =
+        bsearch(&l, tr->labels, tr->k, sizeof(char *), s_cmp_str);
     return hit ? (int)(hit - tr->labels) : -1;
 }
 
@@ -770,8 +771,8 @@ s_fit(const classifier_train_opts_t *opts, uint32_t k, uint32_t nr,
             size_t d = order[oi];
             if (s.wdiv > 1e5 || s.adiv > 1e5)
                 s_asgd_renorm(&s);
-            double eta = opts->eta0 /
-                         pow(1.0 + opts->lambda * opts->eta0 * t, 0.75);
+            double eta =
+                opts->eta0 / pow(1.0 + opts->lambda * opts->eta0 * t, 0.75);
             double mu = t <= avg_start ? 1.0 : 1.0 / (1.0 + t - avg_start);
             /* Forward with the current (not averaged) weights. */
             for (uint32_t j = 0; j < k; j++)
@@ -930,10 +931,11 @@ classifier_train(const classifier_train_opts_t *opts,
     for (size_t b = 0; b < nb; b++) {
         if (df[b] >= min_df) {
             tr.rows[nr] = (uint32_t)b;
-            tr.idf[nr] = opts->idf ? (float)(log((1.0 + (double)n) /
-                                                 (1.0 + (double)df[b])) +
-                                             1.0)
-                                   : 1.0f;
+            tr.idf[nr] =
+                opts->idf
+                    ? (float)(log((1.0 + (double)n) / (1.0 + (double)df[b])) +
+                              1.0)
+                    : 1.0f;
             tr.map[b] = (int32_t)nr++;
         } else {
             tr.map[b] = -1;
@@ -950,8 +952,8 @@ classifier_train(const classifier_train_opts_t *opts,
     for (uint32_t j = 0; j < k; j++) {
         double bal = (double)n / ((double)k * cw[j]);
         cw[j] = opts->class_weight == CLASSIFIER_CW_BALANCED ? bal
-                : opts->class_weight == CLASSIFIER_CW_SQRT  ? sqrt(bal)
-                                                            : 1.0;
+                : opts->class_weight == CLASSIFIER_CW_SQRT   ? sqrt(bal)
+                                                             : 1.0;
     }
 
     wfinal = kj_malloc(((size_t)nr * k + 1) * sizeof(float));

@@ -11,14 +11,12 @@
 #include "classifier_model.h"
 #include "kj_util.h"
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static classifier_norm_t *s_norm;
 static classifier_feats_t *s_feats;
 
-static void
-s_one(const uint8_t *data, size_t size);
+static void s_one(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -44,8 +42,8 @@ static void
 s_one(const uint8_t *data, size_t size)
 {
     char err[512] = "";
-    classifier_model_t *m = classifier_model_parse(data, size, NULL, err,
-                                                   sizeof(err));
+    classifier_model_t *m =
+        classifier_model_parse(data, size, NULL, err, sizeof(err));
     if (!m) {
         if (err[0] == '\0')
             abort(); /* every failure says why */
@@ -66,8 +64,8 @@ s_one(const uint8_t *data, size_t size)
     /* What loads must save and load again to the same checksum. */
     size_t len;
     void *buf = classifier_model_serialise(m, &len);
-    classifier_model_t *again = classifier_model_parse(buf, len, NULL, err,
-                                                       sizeof(err));
+    classifier_model_t *again =
+        classifier_model_parse(buf, len, NULL, err, sizeof(err));
     if (!again)
         abort();
     classifier_model_destroy(&again);

@@ -12,8 +12,7 @@
 #include "classifier_pii.h"
 #include "kj_util.h"
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static classifier_norm_t *s_norm;
 static classifier_norm_t *s_slow;
@@ -28,8 +27,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s_feats = classifier_feats_new();
     }
     /* The first byte picks the normaliser flags, the rest is the text. */
-    unsigned flags = size > 0 ? data[0] & CLASSIFIER_NORM_ALL
-                              : CLASSIFIER_NORM_ALL;
+    unsigned flags =
+        size > 0 ? data[0] & CLASSIFIER_NORM_ALL : CLASSIFIER_NORM_ALL;
     const char *text = size > 0 ? (const char *)data + 1 : "";
     size_t len = size > 0 ? size - 1 : 0;
 

@@ -57,8 +57,7 @@ Test(features, usage_example)
                                     .char_min = 1,
                                     .char_max = 3};
     char err[128];
-    cr_assert(eq(int, classifier_feat_config_check(&cfg, err, sizeof(err)),
-                 0));
+    cr_assert(eq(int, classifier_feat_config_check(&cfg, err, sizeof(err)), 0));
     size_t n;
     const classifier_feat_t *it = s_extract("my bag is lost", &cfg, &n);
     /* 4 words + 3 bigrams, and character n-grams */
@@ -185,21 +184,18 @@ Test(features, config_check_rejects_bad_settings)
 {
     char err[128];
     classifier_feat_config_t bad_bits = {8, 1, 2, 1, 3};
-    cr_assert(eq(int, classifier_feat_config_check(&bad_bits, err,
-                                                   sizeof(err)),
-                 -1));
+    cr_assert(
+        eq(int, classifier_feat_config_check(&bad_bits, err, sizeof(err)), -1));
     cr_assert(not(eq(ptr, strstr(err, "hash_bits"), NULL)));
     classifier_feat_config_t none = {20, 0, 0, 0, 0};
-    cr_assert(eq(int, classifier_feat_config_check(&none, err, sizeof(err)),
-                 -1));
+    cr_assert(
+        eq(int, classifier_feat_config_check(&none, err, sizeof(err)), -1));
     classifier_feat_config_t backwards = {20, 2, 1, 0, 0};
-    cr_assert(eq(int, classifier_feat_config_check(&backwards, err,
-                                                   sizeof(err)),
-                 -1));
+    cr_assert(eq(
+        int, classifier_feat_config_check(&backwards, err, sizeof(err)), -1));
     classifier_feat_config_t too_long = {20, 0, 0, 1, 9};
-    cr_assert(eq(int, classifier_feat_config_check(&too_long, err,
-                                                   sizeof(err)),
-                 -1));
+    cr_assert(
+        eq(int, classifier_feat_config_check(&too_long, err, sizeof(err)), -1));
 }
 
 Test(features, huge_text_is_bounded)
@@ -213,8 +209,9 @@ Test(features, huge_text_is_bounded)
     size_t n;
     const classifier_feat_t *it = s_extract(text, &cfg, &n);
     cr_assert(gt(sz, n, 0));
-    cr_assert(le(sz, n, (CLASSIFIER_FEAT_MAX_CPS + 2) * 6 +
-                            CLASSIFIER_FEAT_MAX_CPS * 3));
+    cr_assert(
+        le(sz, n,
+           (CLASSIFIER_FEAT_MAX_CPS + 2) * 6 + CLASSIFIER_FEAT_MAX_CPS * 3));
     cr_assert(lt(u32, it[n - 1].bucket, 1u << 20));
     free(text);
 }

@@ -14,19 +14,26 @@
 
 /* A small data set a linear model can learn. */
 static const char *const s_texts[] = {
-    "my flight was cancelled",     "flight cancelled again",
-    "they cancelled my flight",    "cancelled without notice",
-    "lost my bag",                 "my luggage is lost",
-    "bag lost in transit",         "where is my lost suitcase",
-    "great crew thank you",        "thank you for the great service",
-    "loved the crew",              "great flight thanks",
-    "フライトが欠航になった",      "また欠航です",
-    "荷物をなくされた",            "荷物が届かない",
+    "my flight was cancelled",
+    "flight cancelled again",
+    "they cancelled my flight",
+    "cancelled without notice",
+    "lost my bag",
+    "my luggage is lost",
+    "bag lost in transit",
+    "where is my lost suitcase",
+    "great crew thank you",
+    "thank you for the great service",
+    "loved the crew",
+    "great flight thanks",
+    "フライトが欠航になった",
+    "また欠航です",
+    "荷物をなくされた",
+    "荷物が届かない",
 };
 static const char *const s_labels[] = {
-    "cancel", "cancel", "cancel", "cancel", "lost",  "lost",
-    "lost",   "lost",   "thanks", "thanks", "thanks", "thanks",
-    "cancel", "cancel", "lost",   "lost",
+    "cancel", "cancel", "cancel", "cancel", "lost",   "lost",   "lost", "lost",
+    "thanks", "thanks", "thanks", "thanks", "cancel", "cancel", "lost", "lost",
 };
 #define S_N (sizeof(s_texts) / sizeof(s_texts[0]))
 
@@ -53,8 +60,7 @@ s_opts(void)
 static classifier_model_t *
 s_train_small(void)
 {
-    classifier_tsv_t *data = classifier_tsv_from_arrays(s_texts, s_labels,
-                                                        S_N);
+    classifier_tsv_t *data = classifier_tsv_from_arrays(s_texts, s_labels, S_N);
     classifier_train_opts_t o = s_opts();
     char err[256];
     classifier_model_t *m = classifier_train(&o, data, NULL, err, sizeof(err));
@@ -95,8 +101,8 @@ s_argmax(const classifier_model_t *m, const char *text)
     classifier_norm_t *norm = classifier_norm_new();
     classifier_feats_t *feats = classifier_feats_new();
     float probs[CLASSIFIER_MODEL_MAX_LABELS];
-    int best = classifier_model_predict_text(m, norm, feats, text,
-                                             strlen(text), probs);
+    int best = classifier_model_predict_text(m, norm, feats, text, strlen(text),
+                                             probs);
     float sum = 0;
     for (uint32_t i = 0; i < classifier_model_n_labels(m); i++)
         sum += probs[i];
@@ -119,17 +125,17 @@ Test(model, usage_example)
               "%s", err);
     classifier_model_destroy(&m);
 
-    classifier_model_t *loaded = classifier_model_load(path, "reason", err,
-                                                       sizeof(err));
+    classifier_model_t *loaded =
+        classifier_model_load(path, "reason", err, sizeof(err));
     cr_assert(not(eq(ptr, loaded, NULL)), "%s", err);
     cr_assert(eq(str, (char *)classifier_model_task(loaded), "reason"));
     cr_assert(eq(u32, classifier_model_n_labels(loaded), 3));
     int i = s_argmax(loaded, "they lost my bag");
-    cr_assert(eq(str, (char *)classifier_model_label(loaded, (uint32_t)i),
-                 "lost"));
+    cr_assert(
+        eq(str, (char *)classifier_model_label(loaded, (uint32_t)i), "lost"));
     i = s_argmax(loaded, "欠航しました");
-    cr_assert(eq(str, (char *)classifier_model_label(loaded, (uint32_t)i),
-                 "cancel"));
+    cr_assert(
+        eq(str, (char *)classifier_model_label(loaded, (uint32_t)i), "cancel"));
     classifier_model_destroy(&loaded);
     cr_assert(eq(ptr, loaded, NULL));
 }
@@ -160,11 +166,11 @@ Test(model, round_trip_keeps_every_logit)
     size_t len;
     void *buf = classifier_model_serialise(m, &len);
     char err[256];
-    classifier_model_t *b = classifier_model_parse(buf, len, NULL, err,
-                                                   sizeof(err));
+    classifier_model_t *b =
+        classifier_model_parse(buf, len, NULL, err, sizeof(err));
     cr_assert(not(eq(ptr, b, NULL)), "%s", err);
-    cr_assert(eq(u64, classifier_model_checksum(b),
-                 classifier_model_checksum(m)));
+    cr_assert(
+        eq(u64, classifier_model_checksum(b), classifier_model_checksum(m)));
     cr_assert(eq(flt, classifier_model_temperature(b), 0.75f));
     cr_assert(eq(u32, classifier_model_n_rows(b), classifier_model_n_rows(m)));
     cr_assert(eq(str,
@@ -226,11 +232,13 @@ s_expect_error(const uint8_t *buf, size_t len, const char *task,
                const char *want)
 {
     char err[512] = "";
-    classifier_model_t *m = classifier_model_parse(buf, len, task, err,
-                                                   sizeof(err));
+    classifier_model_t *m =
+        classifier_model_parse(buf, len, task, err, sizeof(err));
     cr_expect(eq(ptr, m, NULL), "parsed, expected \"%s\"", want);
-    cr_expect(not(eq(ptr, strstr(err, want), NULL)), "error \"%s\", want "
-              "\"%s\"", err, want);
+    cr_expect(not(eq(ptr, strstr(err, want), NULL)),
+              "error \"%s\", want "
+              "\"%s\"",
+              err, want);
     classifier_model_destroy(&m);
 }
 
@@ -306,14 +314,14 @@ Test(model, load_reports_the_path)
     char err[512];
     char path[512];
     snprintf(path, sizeof(path), "%s/missing.kjm", s_tmp);
-    cr_assert(eq(ptr, classifier_model_load(path, NULL, err, sizeof(err)),
-                 NULL));
+    cr_assert(
+        eq(ptr, classifier_model_load(path, NULL, err, sizeof(err)), NULL));
     cr_assert(not(eq(ptr, strstr(err, "missing.kjm"), NULL)));
     cr_assert(not(eq(ptr, strstr(err, "No such file"), NULL)));
     snprintf(path, sizeof(path), "%s/junk.kjm", s_tmp);
     s_write(path, "hello", 5);
-    cr_assert(eq(ptr, classifier_model_load(path, NULL, err, sizeof(err)),
-                 NULL));
+    cr_assert(
+        eq(ptr, classifier_model_load(path, NULL, err, sizeof(err)), NULL));
     cr_assert(not(eq(ptr, strstr(err, "junk.kjm: not a kujo model"), NULL)));
 }
 
@@ -333,19 +341,22 @@ Test(model, build_rejects_bad_input)
     uint32_t rows[2] = {5, 3};
     float idf[2] = {1, 1}, w[4] = {0}, bias[2] = {0};
     char err[256];
-    cr_assert(eq(ptr, classifier_model_build(&spec, 0, rows, idf, w, bias,
-                                             err, sizeof(err)),
-                 NULL));
+    cr_assert(eq(
+        ptr,
+        classifier_model_build(&spec, 0, rows, idf, w, bias, err, sizeof(err)),
+        NULL));
     cr_assert(not(eq(ptr, strstr(err, "twice"), NULL)));
     labels[1] = "b";
-    cr_assert(eq(ptr, classifier_model_build(&spec, 2, rows, idf, w, bias,
-                                             err, sizeof(err)),
-                 NULL));
+    cr_assert(eq(
+        ptr,
+        classifier_model_build(&spec, 2, rows, idf, w, bias, err, sizeof(err)),
+        NULL));
     cr_assert(not(eq(ptr, strstr(err, "ascending"), NULL)));
     spec.temperature = 0;
-    cr_assert(eq(ptr, classifier_model_build(&spec, 0, rows, idf, w, bias,
-                                             err, sizeof(err)),
-                 NULL));
+    cr_assert(eq(
+        ptr,
+        classifier_model_build(&spec, 0, rows, idf, w, bias, err, sizeof(err)),
+        NULL));
 }
 
 Test(model, temperature_fit_lowers_nll)
@@ -413,8 +424,8 @@ Test(model, tsv_reading)
     const char *tsv = "id\tlabel\ttext\r\n1\tpos\tgood\n2\t\tskipped\n"
                       "\n3\tneg\tbad\n";
     s_write(path, tsv, strlen(tsv));
-    classifier_tsv_t *t = classifier_tsv_read(path, "text", "label", err,
-                                              sizeof(err));
+    classifier_tsv_t *t =
+        classifier_tsv_read(path, "text", "label", err, sizeof(err));
     cr_assert(not(eq(ptr, t, NULL)), "%s", err);
     cr_assert(eq(sz, classifier_tsv_count(t), 2));
     cr_assert(eq(sz, classifier_tsv_skipped(t), 1));
@@ -422,17 +433,18 @@ Test(model, tsv_reading)
     cr_assert(eq(str, (char *)classifier_tsv_label(t, 0), "pos"));
     classifier_tsv_destroy(&t);
 
-    cr_assert(eq(ptr, classifier_tsv_read(path, "body", "label", err,
-                                          sizeof(err)),
+    cr_assert(eq(ptr,
+                 classifier_tsv_read(path, "body", "label", err, sizeof(err)),
                  NULL));
-    cr_assert(not(eq(ptr, strstr(err, "no column \"body\" (columns: id, "
-                                      "label, text)"),
+    cr_assert(not(eq(ptr,
+                     strstr(err, "no column \"body\" (columns: id, "
+                                 "label, text)"),
                      NULL)),
               "%s", err);
     const char *short_row = "label\ttext\npos\tok\nneg\n";
     s_write(path, short_row, strlen(short_row));
-    cr_assert(eq(ptr, classifier_tsv_read(path, "text", "label", err,
-                                          sizeof(err)),
+    cr_assert(eq(ptr,
+                 classifier_tsv_read(path, "text", "label", err, sizeof(err)),
                  NULL));
     cr_assert(not(eq(ptr, strstr(err, ":3: 1 fields"), NULL)), "%s", err);
 }
@@ -474,15 +486,15 @@ TestSuite(models, .init = s_set_up, .fini = s_set_down);
 Test(models, usage_example)
 {
     classifier_result_t r = s_triage(
-        "@united my bag was lost on UA123, call me at +1 (415) 555-0100",
-        NULL);
+        "@united my bag was lost on UA123, call me at +1 (415) 555-0100", NULL);
     cr_assert(eq(str, r.language, "en"));
     cr_assert(gt(flt, r.language_confidence, 0.9f));
     cr_assert(eq(str, r.sentiment, "negative"));
     cr_assert(lt(flt, r.sentiment_score, 0.0f));
     cr_assert(eq(str, r.reason, "Lost Luggage"));
-    cr_assert(eq(str, r.masked, "@united my bag was lost on UA123, call me "
-                                "at [PHONE]"));
+    cr_assert(eq(str, r.masked,
+                 "@united my bag was lost on UA123, call me "
+                 "at [PHONE]"));
     cr_assert(eq(sz, r.pii_count, 1));
     cr_assert(eq(int, r.pii[0].kind, CLASSIFIER_PII_PHONE));
     cr_assert(r.actionable);
@@ -510,8 +522,8 @@ typedef struct {
 Test(models, language_id)
 {
     static const s_lang_case_t cases[] = {
-        {"My flight was delayed for three hours and nobody told us why",
-         NULL, "en"},
+        {"My flight was delayed for three hours and nobody told us why", NULL,
+         "en"},
         {"where is my card", NULL, "en"},
         {"部屋が狭くて残念でした", NULL, "ja"},
         {"フロントの対応が最悪", NULL, "ja"},
@@ -526,8 +538,8 @@ Test(models, language_id)
         {"Мой рейс отменили, верните деньги", NULL, "other"},
         {"Le vol est annulé et je ne peux pas obtenir de remboursement", NULL,
          "other"},
-        {"Mi vuelo fue cancelado y no me dan el reembolso para el hotel",
-         NULL, "other"},
+        {"Mi vuelo fue cancelado y no me dan el reembolso para el hotel", NULL,
+         "other"},
         {"我的航班被取消了请退款给我谢谢", NULL, "other"},
         /* no letters: the client's hint decides */
         {"😡😡😡", "ja-JP", "ja"},
@@ -604,8 +616,7 @@ Test(models, actionable_rules)
                  NULL);
     cr_assert(r.actionable);
     /* rude but specific still needs an answer */
-    r = s_triage("worst airline, you lost my bag on flight 1234, fix it",
-                 NULL);
+    r = s_triage("worst airline, you lost my bag on flight 1234, fix it", NULL);
     cr_assert(r.actionable);
     r = s_triage("予約した部屋と違う部屋に案内されました。交換してください",
                  NULL);
@@ -691,8 +702,7 @@ Test(model, bad_model_sets_fail_with_precise_messages)
     fclose(f);
     cr_assert(eq(ptr, classifier_models_load(s_tmp, err, sizeof(err)), NULL));
     cr_assert(not(eq(ptr, strstr(err, "model \"l\""), NULL)), "%s", err);
-    cr_assert(not(eq(ptr, strstr(err, "checksum mismatch"), NULL)), "%s",
-              err);
+    cr_assert(not(eq(ptr, strstr(err, "checksum mismatch"), NULL)), "%s", err);
 }
 
 Test(model, intent_runs_when_the_set_names_it)

@@ -20,7 +20,8 @@ Test(normalize, usage_example)
 {
     /* One normaliser per thread, reused for every text. */
     classifier_norm_t *norm = classifier_norm_new();
-    const char *text = "Ｆｌｉｇｈｔ  ＵＡ１２３ delayed!!!!!! @united http://t.co/x";
+    const char *text =
+        "Ｆｌｉｇｈｔ  ＵＡ１２３ delayed!!!!!! @united http://t.co/x";
     size_t n = classifier_norm_run(norm, text, strlen(text), ALL);
     cr_assert(gt(sz, n, 0));
     const char *s = classifier_norm_utf8(norm, NULL);
@@ -60,7 +61,11 @@ Test(normalize, emoji_kept_variation_selectors_dropped)
     /* U+1F621 + VS16, ZWJ between letters, skin tone modifier kept */
     cr_assert(eq(str, (char *)s_norm("bad \xf0\x9f\x98\xa1\xef\xb8\x8f", ALL),
                  "bad \xf0\x9f\x98\xa1"));
-    cr_assert(eq(str, (char *)s_norm("a\xe2\x80\x8d" "b", ALL), "ab"));
+    cr_assert(eq(str,
+                 (char *)s_norm("a\xe2\x80\x8d"
+                                "b",
+                                ALL),
+                 "ab"));
     cr_assert(eq(str, (char *)s_norm("\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd", ALL),
                  "\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd"));
 }
@@ -84,40 +89,41 @@ Test(normalize, placeholders)
 {
     cr_assert(eq(str, (char *)s_norm("see https://example.com/a?b=1.", ALL),
                  "see _url_ ."));
-    cr_assert(eq(str, (char *)s_norm("www.example.com rocks", ALL),
-                 "_url_ rocks"));
+    cr_assert(
+        eq(str, (char *)s_norm("www.example.com rocks", ALL), "_url_ rocks"));
     cr_assert(eq(str, (char *)s_norm("詳細はhttp://x.jp/aを", ALL),
                  "詳細は _url_ を"));
     cr_assert(eq(str, (char *)s_norm("@Delta_Assist hi", ALL), "_user_ hi"));
     /* an e-mail address is not a mention */
     cr_assert(eq(str, (char *)s_norm("a@b.com", ALL), "a@b.com"));
-    cr_assert(eq(str, (char *)s_norm("$1,234.56 at 10:30", ALL),
-                 "$0 at 0"));
+    cr_assert(eq(str, (char *)s_norm("$1,234.56 at 10:30", ALL), "$0 at 0"));
     cr_assert(eq(str, (char *)s_norm("３泊", ALL), "0泊"));
     /* flags off keep the text */
-    cr_assert(eq(str, (char *)s_norm("@a 12", CLASSIFIER_NORM_CASEFOLD),
-                 "@a 12"));
+    cr_assert(
+        eq(str, (char *)s_norm("@a 12", CLASSIFIER_NORM_CASEFOLD), "@a 12"));
 }
 
 Test(normalize, repeats_capped_at_three)
 {
-    cr_assert(eq(str, (char *)s_norm("sooooo goooood!!!!!!", ALL),
-                 "sooo goood!!!"));
+    cr_assert(
+        eq(str, (char *)s_norm("sooooo goooood!!!!!!", ALL), "sooo goood!!!"));
     cr_assert(eq(str, (char *)s_norm("ｗｗｗｗｗｗ", ALL), "www"));
     cr_assert(eq(str, (char *)s_norm("aaaa", CLASSIFIER_NORM_NFKC), "aaaa"));
 }
 
 Test(normalize, invalid_utf8_becomes_replacement_character)
 {
-    const char bad[] = {'a', (char)0xff, 'b', (char)0xc0, (char)0xaf, 'c',
-                        (char)0xed, (char)0xa0, (char)0x80, (char)0xe3};
+    const char bad[] = {'a', (char)0xff, 'b',        (char)0xc0, (char)0xaf,
+                        'c', (char)0xed, (char)0xa0, (char)0x80, (char)0xe3};
     char out[256];
     long n = classifier_normalize(bad, sizeof(bad), CLASSIFIER_NORM_NFKC, out,
                                   sizeof(out));
     cr_assert(gt(long, n, 0));
     /* every invalid byte is one U+FFFD; nothing invalid comes out */
     cr_assert(eq(str, out,
-                 "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd" "c"
+                 "a\xef\xbf\xbd"
+                 "b\xef\xbf\xbd\xef\xbf\xbd"
+                 "c"
                  "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"));
 }
 
@@ -175,10 +181,22 @@ Test(normalize, fast_path_matches_utf8proc)
     /* Stable code points skip utf8proc; anything next to a mark, width
      * variant or compatibility character must come out the same. */
     static const char *const texts[] = {
-        "e\xcc\x81" "abc", "か\xe3\x82\x99き", "ｶﾞ漢字ＡＢＣ", "ABC DEF ghi",
-        "\xe3\x82\x9b\xe3\x82\x9c", "ヿ〆々〇", "㍻㌀①Ⅻ", "ﬃ ß ǅ ΣΑΣ",
-        "a\xcc\xa3\xcc\x87" "b", "한국어 テスト", "\xef\xbf\xbd\xc0",
-        "か\xcc\x81\xe3\x82\x99", "〜～ー—", "\xe2\x80\x8d\xef\xb8\x8f!",
+        "e\xcc\x81"
+        "abc",
+        "か\xe3\x82\x99き",
+        "ｶﾞ漢字ＡＢＣ",
+        "ABC DEF ghi",
+        "\xe3\x82\x9b\xe3\x82\x9c",
+        "ヿ〆々〇",
+        "㍻㌀①Ⅻ",
+        "ﬃ ß ǅ ΣΑΣ",
+        "a\xcc\xa3\xcc\x87"
+        "b",
+        "한국어 テスト",
+        "\xef\xbf\xbd\xc0",
+        "か\xcc\x81\xe3\x82\x99",
+        "〜～ー—",
+        "\xe2\x80\x8d\xef\xb8\x8f!",
     };
     classifier_norm_t *fast = classifier_norm_new();
     classifier_norm_t *slow = classifier_norm_new();

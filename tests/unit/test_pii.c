@@ -12,16 +12,16 @@ Test(pii, usage_example)
     char out[128];
     classifier_pii_span_t spans[4];
     size_t total;
-    size_t n = classifier_pii_mask(text, strlen(text), out, sizeof(out),
-                                   spans, 4, &total);
+    size_t n = classifier_pii_mask(text, strlen(text), out, sizeof(out), spans,
+                                   4, &total);
     cr_assert(eq(str, out, "Call [PHONE] or mail [EMAIL]"));
     cr_assert(eq(sz, n, strlen(out)));
     cr_assert(eq(sz, total, 2));
     cr_assert(eq(int, spans[0].kind, CLASSIFIER_PII_PHONE));
     cr_assert(eq(u32, spans[0].start, 5));
     cr_assert(eq(u32, spans[0].end, 18));
-    cr_assert(eq(str, (char *)classifier_pii_kind_name(spans[1].kind),
-                 "email"));
+    cr_assert(
+        eq(str, (char *)classifier_pii_kind_name(spans[1].kind), "email"));
     cr_assert(eq(u32, spans[1].start, 27));
     cr_assert(eq(u32, spans[1].end, (uint32_t)strlen(text)));
 }
@@ -69,8 +69,7 @@ static const s_case_t s_positive[] = {
      "カード番号は[CARD]です"},
     {"6011000990139424.", "[CARD]."},
     /* several in one text */
-    {"a@b.co, 03-1234-5678, 4111111111111111",
-     "[EMAIL], [PHONE], [CARD]"},
+    {"a@b.co, 03-1234-5678, 4111111111111111", "[EMAIL], [PHONE], [CARD]"},
 };
 
 /* Text that looks close but must stay as it is. */
@@ -87,9 +86,9 @@ static const char *const s_negative[] = {
     "合計3,000円(税込)",
     "〒150-0001 東京都渋谷区",
     "flight UA 1234 delayed 45 minutes",
-    "4111 1111 1111 1112",    /* fails Luhn */
-    "1234567890123456",       /* fails Luhn */
-    "ABC09012345678",         /* glued to letters */
+    "4111 1111 1111 1112", /* fails Luhn */
+    "1234567890123456",    /* fails Luhn */
+    "ABC09012345678",      /* glued to letters */
     "09012345678X",
     "@united where is my bag",
     "me@home",
@@ -109,10 +108,8 @@ Test(pii, positives)
         classifier_pii_span_t spans[8];
         size_t total;
         const char *in = s_positive[i].in;
-        classifier_pii_mask(in, strlen(in), out, sizeof(out), spans, 8,
-                            &total);
-        cr_expect(eq(str, out, (char *)s_positive[i].masked), "input: %s",
-                  in);
+        classifier_pii_mask(in, strlen(in), out, sizeof(out), spans, 8, &total);
+        cr_expect(eq(str, out, (char *)s_positive[i].masked), "input: %s", in);
         cr_expect(gt(sz, total, 0), "input: %s", in);
     }
 }
@@ -124,8 +121,7 @@ Test(pii, near_misses)
         classifier_pii_span_t spans[8];
         size_t total;
         const char *in = s_negative[i];
-        classifier_pii_mask(in, strlen(in), out, sizeof(out), spans, 8,
-                            &total);
+        classifier_pii_mask(in, strlen(in), out, sizeof(out), spans, 8, &total);
         cr_expect(eq(str, out, (char *)in), "input: %s", in);
         cr_expect(eq(sz, total, 0), "input: %s", in);
     }
@@ -185,8 +181,8 @@ Test(pii, binary_input_is_safe)
     char out[2 * sizeof(junk) + 1];
     classifier_pii_span_t sp[8];
     size_t total;
-    size_t n = classifier_pii_mask(junk, sizeof(junk), out, sizeof(out), sp,
-                                   8, &total);
+    size_t n = classifier_pii_mask(junk, sizeof(junk), out, sizeof(out), sp, 8,
+                                   &total);
     cr_assert(le(sz, n, 2 * sizeof(junk)));
     for (size_t i = 0; i < total && i < 8; i++)
         cr_assert(le(u32, sp[i].end, (uint32_t)sizeof(junk)));

@@ -65,8 +65,7 @@ s_show_errors(const classifier_model_t *m, const classifier_tsv_t *data,
     for (size_t r = 0; r < classifier_tsv_count(data) && shown < max; r++) {
         size_t len;
         const char *text = classifier_tsv_text(data, r, &len);
-        int p = classifier_model_predict_text(m, norm, feats, text, len,
-                                              probs);
+        int p = classifier_model_predict_text(m, norm, feats, text, len, probs);
         const char *pred = classifier_model_label(m, (uint32_t)p);
         const char *truth = classifier_tsv_label(data, r);
         if (strcmp(pred, truth) == 0)
@@ -95,8 +94,7 @@ s_print_text(const char *model_path, classifier_model_t *m,
     printf("accuracy    %.4f\n", classifier_metrics_accuracy(mx));
     printf("macro_f1    %.4f\n", classifier_metrics_macro_f1(mx));
     printf("nll         %.4f\n", ev->nll);
-    printf("n           %llu\n",
-           (unsigned long long)classifier_metrics_n(mx));
+    printf("n           %llu\n", (unsigned long long)classifier_metrics_n(mx));
     printf("texts_per_s %.0f (one core; normalise + features + model)\n\n",
            ev->texts_per_s);
     int w = 5;
@@ -145,8 +143,8 @@ s_print_json(const char *model_path, classifier_model_t *m,
         json_t *row = json_array();
         for (uint32_t j = 0; j < ev->n_labels; j++)
             json_array_append_new(
-                row, json_integer(
-                         (json_int_t)classifier_metrics_cell(mx, i, j)));
+                row,
+                json_integer((json_int_t)classifier_metrics_cell(mx, i, j)));
         json_array_append_new(matrix, row);
     }
     json_t *out = json_pack(
@@ -189,8 +187,8 @@ s_field(const classifier_result_t *r, const char *field)
 
 /* Index of name in names[*n], appended if new. */
 static uint32_t
-s_intern(char (*names)[CLASSIFIER_MODEL_LABEL_MAX], uint32_t *n,
-         uint32_t cap, const char *name)
+s_intern(char (*names)[CLASSIFIER_MODEL_LABEL_MAX], uint32_t *n, uint32_t cap,
+         const char *name)
 {
     for (uint32_t i = 0; i < *n; i++)
         if (strcmp(names[i], name) == 0)
@@ -204,8 +202,8 @@ s_intern(char (*names)[CLASSIFIER_MODEL_LABEL_MAX], uint32_t *n,
 /* The whole triage over data; score one field. */
 static int
 s_run_models(const char *dir, const char *data_path, const char *field,
-             const char *text_column, const char *label_column,
-             bool as_json, size_t show_errors)
+             const char *text_column, const char *label_column, bool as_json,
+             size_t show_errors)
 {
     char err[1024];
     classifier_models_t *set = classifier_models_load(dir, err, sizeof(err));
@@ -213,9 +211,8 @@ s_run_models(const char *dir, const char *data_path, const char *field,
         fprintf(stderr, "kujo-eval: %s\n", err);
         return 1;
     }
-    classifier_tsv_t *data = classifier_tsv_read(data_path, text_column,
-                                                 label_column, err,
-                                                 sizeof(err));
+    classifier_tsv_t *data = classifier_tsv_read(
+        data_path, text_column, label_column, err, sizeof(err));
     if (!data) {
         fprintf(stderr, "kujo-eval: %s\n", err);
         classifier_models_destroy(&set);
@@ -252,8 +249,8 @@ s_run_models(const char *dir, const char *data_path, const char *field,
     for (size_t i = 0; i < n; i++) {
         classifier_metrics_add(mx, truth[i], guess[i]);
         if (truth[i] != guess[i] && shown < show_errors) {
-            fprintf(stderr, "%s\t%s\t%s\n", names[truth[i]],
-                    names[guess[i]], classifier_tsv_text(data, i, NULL));
+            fprintf(stderr, "%s\t%s\t%s\n", names[truth[i]], names[guess[i]],
+                    classifier_tsv_text(data, i, NULL));
             shown++;
         }
     }
@@ -316,8 +313,7 @@ main(int argc, char **argv)
         } else if (strcmp(f, "--models") == 0) {
             models_dir = v;
         } else if (strcmp(f, "--field") == 0 &&
-                   (strcmp(v, "language") == 0 ||
-                    strcmp(v, "sentiment") == 0 ||
+                   (strcmp(v, "language") == 0 || strcmp(v, "sentiment") == 0 ||
                     strcmp(v, "reason") == 0 || strcmp(v, "intent") == 0)) {
             field = v;
         } else if (strcmp(f, "--data") == 0) {
@@ -352,8 +348,8 @@ main(int argc, char **argv)
         return 64;
     }
     char err[1024];
-    classifier_model_t *m = classifier_model_load(model_path, NULL, err,
-                                                  sizeof(err));
+    classifier_model_t *m =
+        classifier_model_load(model_path, NULL, err, sizeof(err));
     if (!m) {
         fprintf(stderr, "kujo-eval: %s\n", err);
         return 1;
@@ -366,9 +362,8 @@ main(int argc, char **argv)
         label_column = s_trained_column(m, "label_column");
     if (!label_column)
         label_column = classifier_model_task(m);
-    classifier_tsv_t *data = classifier_tsv_read(data_path, text_column,
-                                                 label_column, err,
-                                                 sizeof(err));
+    classifier_tsv_t *data = classifier_tsv_read(
+        data_path, text_column, label_column, err, sizeof(err));
     if (!data) {
         fprintf(stderr, "kujo-eval: %s\n", err);
         classifier_model_destroy(&m);
@@ -388,7 +383,8 @@ main(int argc, char **argv)
     if (classifier_metrics_n(ev.metrics) == 0) {
         fprintf(stderr, "kujo-eval: no labelled rows in %s\n", data_path);
         rc = 1;
-    } else if ((min_acc >= 0 && acc < min_acc) || (min_f1 >= 0 && f1 < min_f1)) {
+    } else if ((min_acc >= 0 && acc < min_acc) ||
+               (min_f1 >= 0 && f1 < min_f1)) {
         fprintf(stderr,
                 "kujo-eval: below floor: accuracy %.4f (min %.4f), macro_f1 "
                 "%.4f (min %.4f)\n",

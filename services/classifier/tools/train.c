@@ -186,13 +186,11 @@ s_parse(int argc, char **argv, s_args_t *a)
         } else if (strcmp(f, "--lambda") == 0 && s_number(v, &x) == 0 &&
                    x > 0) {
             o->lambda = x;
-        } else if (strcmp(f, "--eta0") == 0 && s_number(v, &x) == 0 &&
-                   x > 0) {
+        } else if (strcmp(f, "--eta0") == 0 && s_number(v, &x) == 0 && x > 0) {
             o->eta0 = x;
         } else if (strcmp(f, "--class-weight") == 0 &&
                    classifier_class_weight_parse(v, &o->class_weight) == 0) {
-        } else if (strcmp(f, "--seed") == 0 && s_number(v, &x) == 0 &&
-                   x >= 0) {
+        } else if (strcmp(f, "--seed") == 0 && s_number(v, &x) == 0 && x >= 0) {
             o->seed = (uint64_t)x;
         } else if (strcmp(f, "--prune") == 0 && s_number(v, &x) == 0 &&
                    x >= 0) {
