@@ -71,7 +71,7 @@ typedef enum {
 
 typedef struct classifier_feats classifier_feats_t;
 
-/* A reusable extractor (about 2 MB). Caller owns it. */
+/* A reusable extractor (about 3 MB). Caller owns it. */
 classifier_feats_t *classifier_feats_new(void);
 
 /* Destroy and set *self_p to NULL. Safe on NULL. */
