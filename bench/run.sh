@@ -28,7 +28,7 @@ redis-server --bind 127.0.0.1 --port "$RP" --dir "$TMP" --save '' \
 pids+=($!)
 for _ in $(seq 50); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.1; done
 export KUJO_REDIS_URL="redis://127.0.0.1:$RP/0" KUJO_LOG_LEVEL=warn
-export KUJO_RULES="$ROOT/deploy/rules.json"
+export KUJO_RULES="$ROOT/deploy/rules.json" KUJO_MODELS="$ROOT/models"
 
 echo "bench: raw ceilings" >&2
 RAW=$("$BIN/kujo-bench-raw" "$KUJO_REDIS_URL" 200000 100000)

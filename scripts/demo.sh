@@ -143,7 +143,7 @@ KUJO_ADMIN_ADDR=${admin[notifier]} KUJO_WEBHOOK_URL="http://127.0.0.1:$SINK/aler
     KUJO_WEBHOOK_SECRET=$SECRET start svc notifier "$BIN/kujo-notifier"
 for svc in router classifier; do
     KUJO_ADMIN_ADDR=${admin[$svc]} KUJO_RULES="$ROOT/deploy/rules.json" \
-        start svc "$svc" "$BIN/kujo-$svc"
+        KUJO_MODELS="$ROOT/models" start svc "$svc" "$BIN/kujo-$svc"
 done
 KUJO_ADMIN_ADDR=${admin[analytics]} KUJO_HTTP_ADDR=$STATS \
     start svc analytics "$BIN/kujo-analytics"

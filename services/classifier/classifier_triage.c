@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "classifier_lang.h"
+#include "classifier_models.h"
+#include "classifier_pii.h"
 #include "kj_log.h"
 #include "kj_text.h"
 #include "kj_util.h"
@@ -21,7 +23,29 @@ struct classifier_triage {
     char *rules_path;  /* reloaded from here on SIGHUP */
     kj_rules_t *rules; /* never NULL */
     char folded[S_FOLD_SIZE];
+    char *models_dir;              /* NULL: rules only */
+    classifier_models_t *models;   /* swapped whole on reload */
+    classifier_scratch_t *scratch; /* model buffers, reused per message */
+    char masked[2 * KJ_TEXT_MAX + 1];
 };
+
+int
+classifier_triage_use_models(classifier_triage_t *self, const char *models_dir,
+                             char *err, size_t err_size)
+{
+    classifier_models_t *m = classifier_models_load(models_dir, err, err_size);
+    if (!m)
+        return -1;
+    classifier_models_destroy(&self->models);
+    self->models = m;
+    if (!self->scratch)
+        self->scratch = classifier_scratch_new();
+    if (self->models_dir != models_dir) {
+        free(self->models_dir);
+        self->models_dir = kj_strdup(models_dir);
+    }
+    return 0;
+}
 
 classifier_triage_t *
 classifier_triage_new(const char *rules_path, char *err, size_t err_size)
@@ -42,6 +66,9 @@ classifier_triage_destroy(classifier_triage_t **self_p)
         return;
     classifier_triage_t *self = *self_p;
     kj_rules_destroy(&self->rules);
+    classifier_models_destroy(&self->models);
+    classifier_scratch_destroy(&self->scratch);
+    free(self->models_dir);
     free(self->rules_path);
     free(self);
     *self_p = NULL;
@@ -64,6 +91,14 @@ classifier_triage_reload(void *ctx)
                  self->rules_path, "s:error", err);
         return -1;
     }
+    if (self->models_dir &&
+        classifier_triage_use_models(self, self->models_dir, err,
+                                     sizeof err) != 0) {
+        kj_error("models reload failed, keeping the old models", "s:path",
+                 self->models_dir, "s:error", err);
+        kj_rules_destroy(&rules);
+        return -1;
+    }
     kj_rules_destroy(&self->rules);
     self->rules = rules;
     kj_info("rules reloaded", "s:path", self->rules_path);
@@ -77,6 +112,68 @@ s_confidence(int hits)
 {
     float c = 0.5f + 0.15f * (float)hits;
     return c > 0.95f ? 0.95f : c;
+}
+
+/* Copy src into dst[size] cutting on a UTF-8 character boundary, so a long
+ * masked text never ends in half a character. */
+static void
+s_copy_utf8(char *dst, const char *src, size_t size)
+{
+    size_t n = kj_strlcpy(dst, src, size);
+    if (n < size)
+        return;
+    size_t end = size - 1;
+    while (end > 0 && ((unsigned char)dst[end] & 0xC0) == 0x80)
+        end--;
+    dst[end] = '\0';
+}
+
+/* The model set's view, merged with the rules: keyword rules the operator
+ * wrote win over a model's guess; the masked text replaces the original so
+ * nothing downstream stores personal data. */
+static void
+s_apply_models(classifier_triage_t *self, kj_envelope_t *env,
+               int category_hits, int urgency_hits)
+{
+    kj_complaint_t *c = &env->complaint;
+    kj_triage_t *t = &env->triage;
+    classifier_result_t r;
+    memset(&r, 0, sizeof r);
+    r.masked = self->masked;
+    r.masked_size = sizeof self->masked;
+    classifier_models_triage(self->models, self->scratch, c->text,
+                             strlen(c->text), c->lang_hint, &r);
+
+    kj_strlcpy(t->language, r.language, sizeof t->language);
+    t->language_confidence = r.language_confidence;
+    kj_strlcpy(t->sentiment, r.sentiment, sizeof t->sentiment);
+    t->sentiment_score = r.sentiment_score;
+    t->sentiment_confidence = r.sentiment_confidence;
+    kj_strlcpy(t->reason, r.reason, sizeof t->reason);
+    if (category_hits == 0 && r.reason[0]) {
+        const char *mapped = kj_rules_map_label(self->rules, r.reason);
+        if (mapped) {
+            kj_strlcpy(t->category, mapped, sizeof t->category);
+            t->category_confidence = r.reason_confidence;
+        }
+    }
+    if (urgency_hits == 0 && r.urgency[0]) {
+        kj_strlcpy(t->urgency, r.urgency, sizeof t->urgency);
+        t->urgency_confidence = r.urgency_confidence;
+    }
+    t->actionable = r.actionable;
+    t->actionable_confidence = r.actionable_confidence;
+    t->n_pii = 0;
+    for (size_t i = 0; i < r.pii_count && i < KJ_MAX_PII; i++) {
+        kj_strlcpy(t->pii[i].kind, classifier_pii_kind_name(r.pii[i].kind),
+                   sizeof t->pii[i].kind);
+        t->pii[i].start = (uint32_t)r.pii[i].start;
+        t->pii[i].end = (uint32_t)r.pii[i].end;
+        t->n_pii++;
+    }
+    s_copy_utf8(t->masked_text, self->masked, sizeof t->masked_text);
+    s_copy_utf8(c->text, self->masked, sizeof c->text);
+    kj_strlcpy(t->model, r.model, sizeof t->model);
 }
 
 kj_verdict_t
@@ -122,6 +219,7 @@ classifier_triage_process(void *ctx, kj_envelope_t *env, int64_t now_ms,
     const char *category = kj_rules_category(self->rules, self->folded, &hits);
     kj_strlcpy(t->category, category, sizeof t->category);
     t->category_confidence = hits > 0 ? s_confidence(hits) : 0.3f;
+    int category_hits = hits;
 
     const char *urgency = kj_rules_urgency(self->rules, self->folded, &hits);
     kj_strlcpy(t->urgency, urgency, sizeof t->urgency);
@@ -129,6 +227,8 @@ classifier_triage_process(void *ctx, kj_envelope_t *env, int64_t now_ms,
     t->urgency_confidence = hits > 0 ? s_confidence(hits) : 0.5f;
 
     kj_strlcpy(t->model, "rules", sizeof t->model);
+    if (self->models)
+        s_apply_models(self, env, category_hits, hits);
     env->has_triage = true;
     return KJ_VERDICT_DONE;
 }

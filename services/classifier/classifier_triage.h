@@ -19,6 +19,13 @@ typedef struct classifier_triage classifier_triage_t;
 classifier_triage_t *
 classifier_triage_new(const char *rules_path, char *err, size_t err_size);
 
+/* Also use the trained model set in models_dir (its models.json): language,
+ * sentiment, reason, urgency, actionable and PII masking. The rules still
+ * win where their keywords match. 0, or -1 with a precise message. */
+int
+classifier_triage_use_models(classifier_triage_t *self, const char *models_dir,
+                             char *err, size_t err_size);
+
 void
 classifier_triage_destroy(classifier_triage_t **self_p);
 

@@ -17,6 +17,7 @@ main(int argc, char **argv)
     char *redis_url = NULL, *prefix = NULL, *admin_addr = NULL;
     char *log_level = NULL, *zmq_bind = NULL, *zmq_advertise = NULL;
     char *rules_path = NULL;
+    char *models_dir = NULL;
     int64_t max_attempts = 0, lease_ms = 0, batch = 0, hwm = 0, drain_ms = 0;
     const kj_cfg_opt_t opts[] = {
         {"KUJO_REDIS_URL", "redis-url", KJ_CFG_STR, "redis://127.0.0.1:6379/0",
@@ -50,6 +51,9 @@ main(int argc, char **argv)
         {"KUJO_RULES", "rules", KJ_CFG_STR, "deploy/rules.json", 0, 0,
          "rules file (categories, urgency, teams, routes)", false, true,
          &rules_path},
+        {"KUJO_MODELS", "models", KJ_CFG_STR, "models", 0, 0,
+         "directory of trained models (models.json); empty: rules only",
+         false, false, &models_dir},
     };
     const size_t n_opts = sizeof opts / sizeof *opts;
     classifier_triage_t *triage = NULL;
@@ -84,6 +88,13 @@ main(int argc, char **argv)
     triage = classifier_triage_new(rules_path, err, sizeof err);
     if (!triage) {
         fprintf(stderr, "kujo-classifier: KUJO_RULES: %s\n", err);
+        rc = KJ_EX_CONFIG;
+        goto out;
+    }
+    if (models_dir && models_dir[0] &&
+        classifier_triage_use_models(triage, models_dir, err, sizeof err) !=
+            0) {
+        fprintf(stderr, "kujo-classifier: KUJO_MODELS: %s\n", err);
         rc = KJ_EX_CONFIG;
         goto out;
     }

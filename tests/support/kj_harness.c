@@ -667,6 +667,7 @@ s_copy_env(kj_pipeline_t *self, kj_svc_t svc, const s_copy_t *c)
     case KJ_SVC_CLASSIFIER:
     case KJ_SVC_ROUTER:
         env[n++] = s_fmt("KUJO_RULES=%s/deploy/rules.json", KJ_SOURCE_DIR);
+        env[n++] = s_fmt("KUJO_MODELS=%s/models", KJ_SOURCE_DIR);
         break;
     case KJ_SVC_NOTIFIER:
         env[n++] = s_fmt("KUJO_WEBHOOK_URL=%s", self->sink_url);
