@@ -63,8 +63,11 @@ s_hop(void *arg)
         abort();
     void *push = NULL;
     if (h->out[0]) {
+        /* A hop closes its PUSH as soon as it has sent its last message:
+         * it must linger until the queue reaches the next hop. */
+        int drain_ms = 10000;
         push = zmq_socket(h->zctx, ZMQ_PUSH);
-        zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(push, ZMQ_LINGER, &drain_ms, sizeof drain_ms);
         if (zmq_connect(push, h->out) != 0)
             abort();
     }
