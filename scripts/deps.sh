@@ -3,6 +3,8 @@
 # README, .ci/run, `make demo` and deploy/Dockerfile. Skips what is present.
 #   scripts/deps.sh            build + test + demo + bench packages
 #   scripts/deps.sh --runtime  only the shared libraries the binaries need
+#   scripts/deps.sh --build    only what `make` needs (the image's build stage)
+#   scripts/deps.sh --containers  what `make test-containers` needs
 set -euo pipefail
 
 BUILD_PKGS=(
@@ -13,8 +15,11 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
     libcriterion-dev redis-server redis-tools curl jq prometheus python3
-    clang libclang-rt-14-dev yamllint
+    clang libclang-rt-14-dev yamllint docker-compose
 )
+# make test-containers: a Docker engine, and mmdebstrap to make the base
+# image from the Debian mirror when there is no image registry.
+CONTAINER_PKGS=(docker.io docker-compose mmdebstrap)
 RUNTIME_PKGS=(
     libprotobuf-c1 libzmq5 libhiredis0.14 libmicrohttpd12
     libcurl4 libssl3 libutf8proc2 libjansson4 ca-certificates curl
@@ -23,8 +28,9 @@ RUNTIME_PKGS=(
 case "${1:-}" in
 --runtime) want=("${RUNTIME_PKGS[@]}") ;;
 --build) want=("${BUILD_PKGS[@]}") ;;
+--containers) want=("${CONTAINER_PKGS[@]}") ;;
 "") want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
-*) echo "usage: $0 [--runtime|--build]" >&2; exit 64 ;;
+*) echo "usage: $0 [--runtime|--build|--containers]" >&2; exit 64 ;;
 esac
 
 missing=()
@@ -32,11 +38,23 @@ for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
         missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Node.js runs the test tools from the npm registry; a machine may have its
+# own newer one, so Debian's is only installed when there is none.
+if [ -z "${1:-}" ] && ! command -v npm >/dev/null; then
+    missing+=(nodejs npm)
+fi
 
-echo "deps: installing ${missing[*]}" >&2
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "deps: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The npm tools the tests use (pinned in tests/npm/package-lock.json).
+here=$(dirname "$0")
+if [ -z "${1:-}" ] && [ -x "$here/deps-npm.sh" ]; then
+    "$here/deps-npm.sh"
+fi
