@@ -1047,26 +1047,31 @@ kj_pipeline_destroy(kj_pipeline_t **self_p)
 }
 
 int
-kj_pipeline_post(kj_pipeline_t *self, const char *json, const char *idem_key,
-                 char id[32])
+kj_pipeline_post_copy(kj_pipeline_t *self, kj_client_t *client, int copy,
+                      const char *json, const char *idem_key, char id[32],
+                      char err[256])
 {
+    if (id)
+        id[0] = '\0';
+    if (err)
+        err[0] = '\0';
+    const s_copy_t *c = s_copy(self, KJ_SVC_INGEST, copy);
+    if (!c) {
+        if (err)
+            snprintf(err, 256, "no ingest copy %d", copy);
+        return -1;
+    }
     char url[128];
-    snprintf(url, sizeof url, "%s/v1/complaints",
-             kj_pipeline_url(self, KJ_SVC_INGEST, 0));
-    int64_t deadline = kj_mono_ms() + 5000;
+    snprintf(url, sizeof url, "%s/v1/complaints", c->url);
     kj_resp_t r;
-    for (;;) {
-        if (kj_client_post_json(self->client, url, json, idem_key, &r) == 0)
-            break;
-        if (kj_mono_ms() >= deadline) {
-            fprintf(stderr, "harness: POST %s: %s\n", url, r.error);
-            return -1;
-        }
-        kj_test_sleep_ms(50);
+    if (kj_client_post_json(client ? client : self->client, url, json, idem_key,
+                            &r) != 0) {
+        if (err)
+            kj_strlcpy(err, r.error, 256);
+        return -1;
     }
     int status = (int)r.status;
-    if (id) {
-        id[0] = '\0';
+    if (id && (status == 200 || status == 202)) {
         json_t *j = kj_resp_json(&r);
         const char *s = j ? json_string_value(json_object_get(j, "id")) : NULL;
         if (s)
@@ -1074,19 +1079,53 @@ kj_pipeline_post(kj_pipeline_t *self, const char *json, const char *idem_key,
         if (j)
             json_decref(j);
     }
-    if (status != 200 && status != 202)
-        fprintf(stderr, "harness: POST %s answered %d: %.300s\n", url, status,
-                r.body);
+    if (status != 200 && status != 202 && err)
+        snprintf(err, 256, "HTTP %d: %.200s", status, r.body);
     kj_resp_free(&r);
     return status;
+}
+
+int
+kj_pipeline_post(kj_pipeline_t *self, const char *json, const char *idem_key,
+                 char id[32])
+{
+    int64_t deadline = kj_mono_ms() + 5000;
+    char err[256];
+    int status;
+    for (;;) {
+        status = kj_pipeline_post_copy(self, NULL, 0, json, idem_key, id, err);
+        if (status >= 0)
+            break;
+        if (kj_mono_ms() >= deadline) {
+            fprintf(stderr, "harness: POST %s/v1/complaints: %s\n",
+                    kj_pipeline_url(self, KJ_SVC_INGEST, 0), err);
+            return -1;
+        }
+        kj_test_sleep_ms(50);
+    }
+    if (status != 200 && status != 202)
+        fprintf(stderr, "harness: POST %s/v1/complaints answered %s\n",
+                kj_pipeline_url(self, KJ_SVC_INGEST, 0), err);
+    return status;
+}
+
+int
+kj_pipeline_live_copy(kj_pipeline_t *self, kj_svc_t svc)
+{
+    for (int i = 0; i < kj_pipeline_copies(self, svc); i++)
+        if (kj_proc_alive(self->copies[svc][i].proc))
+            return i;
+    return -1;
 }
 
 json_t *
 kj_pipeline_record(kj_pipeline_t *self, const char *id)
 {
+    /* Any copy serves any record; with copy 0 gone, ask the next. */
+    int copy = kj_pipeline_live_copy(self, KJ_SVC_INGEST);
     char url[160];
     snprintf(url, sizeof url, "%s/v1/complaints/%s",
-             kj_pipeline_url(self, KJ_SVC_INGEST, 0), id);
+             kj_pipeline_url(self, KJ_SVC_INGEST, copy < 0 ? 0 : copy), id);
     kj_resp_t r;
     if (kj_client_get(self->client, url, &r) != 0)
         return NULL;

@@ -265,7 +265,24 @@ int
 kj_pipeline_post(kj_pipeline_t *self, const char *json, const char *idem_key,
                  char id[32]);
 
-/* GET /v1/complaints/<id> from ingest; the record, or NULL. */
+/* POST json once to ingest copy `copy`, as a load balancer in front of
+ * several copies would. client NULL uses the pipeline's own (main thread
+ * only); other threads pass their own kj_client_t. The answer's id goes to
+ * id[32] on 200/202. Returns the HTTP status, or -1 when no answer came
+ * (the copy is gone or went away mid-request), with curl's message in
+ * err[256] when err is not NULL. Prints nothing: a caller that retries
+ * decides what is worth saying. */
+int
+kj_pipeline_post_copy(kj_pipeline_t *self, kj_client_t *client, int copy,
+                      const char *json, const char *idem_key, char id[32],
+                      char err[256]);
+
+/* The lowest copy of svc whose process is running, or -1 if none. */
+int
+kj_pipeline_live_copy(kj_pipeline_t *self, kj_svc_t svc);
+
+/* GET /v1/complaints/<id> from the first running ingest copy (copy 0
+ * while it runs); the record, or NULL. */
 json_t *
 kj_pipeline_record(kj_pipeline_t *self, const char *id);
 
