@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build test test-asan demo bench fuzz format format-check clean deps
+.PHONY: all build test test-asan test-containers demo bench fuzz format format-check clean deps
 
 all: build
 
@@ -22,6 +22,11 @@ test: build
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
 test-asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DKJ_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
+
+# The real images under docker compose (needs root for dockerd; see
+# tests/containers/run.sh).
+test-containers: build
+	tests/containers/run.sh $(BUILD)
 
 demo:
 	scripts/demo.sh
