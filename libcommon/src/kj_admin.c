@@ -125,9 +125,10 @@ kj_admin_new(const char *addr, kj_metrics_t *metrics)
      * timeout keep a misbehaving client from holding the port. */
     self->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+        NULL, NULL, s_handle, self,
+        /* The logger first, or MHD warns about the options before it. */
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
     if (!self->daemon) {
         kj_error("admin listen failed", "s:addr", addr);

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# docker-compose.yml is valid (docker-compose config -q, with the committed
+# .env.example) and keeps its promises: Redis with AOF everysec on a named
+# volume, only the balancer, analytics and Prometheus publish ports (on
+# 127.0.0.1 by default), every kujo service stops on SIGTERM (init) with a
+# grace period, and Prometheus scrapes every service by DNS.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+fail() { echo "test_compose_config: $*" >&2; exit 1; }
+command -v docker-compose >/dev/null || fail "docker-compose is not installed (scripts/deps.sh installs it)"
+
+docker-compose --env-file .env.example config -q || fail "docker-compose config -q failed"
+docker-compose --env-file .env.example config >"${TMPDIR:-/tmp}/kujo-compose.$$.yml"
+trap 'rm -f "${TMPDIR:-/tmp}/kujo-compose.$$.yml"' EXIT
+
+# Without KUJO_WEBHOOK_SECRET the configuration must refuse to render.
+if env -u KUJO_WEBHOOK_SECRET docker-compose --env-file /dev/null config -q 2>/dev/null; then
+    fail "compose accepts a missing KUJO_WEBHOOK_SECRET"
+fi
+
+python3 - "${TMPDIR:-/tmp}/kujo-compose.$$.yml" <<'PY'
+import sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))
+svcs = c["services"]
+errs = []
+want = {"redis", "ingest", "classifier", "router", "notifier", "analytics", "lb", "prometheus"}
+if set(svcs) != want:
+    errs.append(f"services are {sorted(svcs)}, want {sorted(want)}")
+publishers = {"lb", "analytics", "prometheus"}
+for name, s in svcs.items():
+    ports = s.get("ports", [])
+    if name not in publishers and ports:
+        errs.append(f"{name} publishes ports {ports}; only {sorted(publishers)} may")
+    for p in ports:
+        ip = p.get("host_ip") if isinstance(p, dict) else str(p).split(":")[0]
+        if ip != "127.0.0.1":
+            errs.append(f"{name} publishes on {ip!r}, not 127.0.0.1")
+    if name in publishers and not ports:
+        errs.append(f"{name} publishes nothing")
+    if not s.get("init"):
+        errs.append(f"{name} has no init: true (would not stop on SIGTERM)")
+for name in ("ingest", "classifier", "router", "notifier", "analytics"):
+    s = svcs[name]
+    if s.get("command") != [f"kujo-{name}"]:
+        errs.append(f"{name} runs {s.get('command')}")
+    env = s.get("environment", {})
+    if env.get("KUJO_REDIS_URL") != "redis://redis:6379/0":
+        errs.append(f"{name}: KUJO_REDIS_URL is {env.get('KUJO_REDIS_URL')}")
+    if "dockerfile" not in str(s.get("build", "")):
+        errs.append(f"{name} is not built from deploy/Dockerfile")
+redis_cmd = " ".join(map(str, svcs["redis"].get("command") or []))
+vols = [v if isinstance(v, str) else f"{v.get('source')}:{v.get('target')}"
+        for v in svcs["redis"].get("volumes", [])]
+if not any(v.startswith("redis-data:") for v in vols):
+    errs.append(f"redis has no named volume: {vols}")
+if "redis-data" not in c.get("volumes", {}):
+    errs.append("volume redis-data is not declared")
+if errs:
+    sys.exit("test_compose_config: " + "\n  ".join(errs))
+PY
+
+# Redis' AOF settings live in its image: check the Dockerfile says so.
+grep -q -- '"--appendonly", "yes", "--appendfsync", "everysec"' deploy/images/redis/Dockerfile ||
+    fail "deploy/images/redis/Dockerfile does not run Redis with AOF everysec"
+# Prometheus discovers every copy of every service through Docker's DNS.
+for svc in ingest classifier router notifier analytics; do
+    grep -Eq "^\s*-\s*['\"]?$svc['\"]?\s*$|names:.*\b$svc\b" deploy/prometheus/prometheus.yml ||
+        fail "deploy/prometheus/prometheus.yml has no DNS discovery for $svc"
+done
+echo "test_compose_config: ok"
