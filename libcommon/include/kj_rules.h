@@ -76,4 +76,15 @@ void
 kj_rules_route(const kj_rules_t *self, const kj_route_input_t *in,
                kj_route_t *out);
 
+/* How many routes the file has. With kj_rules_route_at, lets a service
+ * list everything routing can produce (team webhooks, team x priority
+ * metric series) before any complaint arrives. */
+size_t
+kj_rules_n_routes(const kj_rules_t *self);
+
+/* Route i (< kj_rules_n_routes) in file order, as kj_rules_route would
+ * return it. Strings are borrowed from the rules. */
+void
+kj_rules_route_at(const kj_rules_t *self, size_t i, kj_route_t *out);
+
 #endif

@@ -52,10 +52,14 @@ typedef enum {
     KJ_VERDICT_RETRY,   /* stay; try again at *retry_at_ms (error kept) */
     KJ_VERDICT_DEAD,    /* dead-letter now with the error */
     KJ_VERDICT_PENDING, /* async: the service calls kj_stage_complete */
+    /* Stay; come due again at *retry_at_ms without spending an attempt:
+     * nothing was tried (the notifier's circuit is open, or no slot was
+     * free). Never dead-letters. The error is kept as last_error. */
+    KJ_VERDICT_DEFER,
 } kj_verdict_t;
 
 /* Process one envelope in place. err[err_size] receives a short reason for
- * RETRY/DEAD (never complaint text). */
+ * RETRY/DEAD/DEFER (never complaint text). */
 typedef kj_verdict_t (*kj_stage_process_fn)(void *ctx, kj_envelope_t *env,
                                             int64_t now_ms, char *err,
                                             size_t err_size,

@@ -16,6 +16,7 @@
 #ifndef KJ_STORE_H
 #define KJ_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,7 +83,10 @@ kj_store_transition(kj_store_t *self, kj_store_transition_t *items, size_t n,
                     int64_t now_ms);
 
 /* A failed attempt: stay in state and come due again at next_ms, or go
- * dead (with dead_event) if attempts already reached max_attempts. */
+ * dead (with dead_event) if attempts already reached max_attempts.
+ * With defer set it was no attempt at all (nothing was sent): the record
+ * never goes dead, and the attempt its claim counted is given back, so the
+ * next claim counts the same attempt again. */
 typedef struct {
     const char *id;
     const char *state;
@@ -92,6 +96,7 @@ typedef struct {
     size_t env_len;
     const uint8_t *dead_event;
     size_t dead_event_len;
+    bool defer; /* not an attempt: never dead, attempts not spent */
     int result; /* out: 1 rescheduled, 2 dead, 0 stale, -1 error */
 } kj_store_retry_t;
 

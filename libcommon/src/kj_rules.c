@@ -5,6 +5,7 @@
  * without reading this code. */
 #include "kj_rules.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1114,6 +1115,20 @@ s_test_pass(const s_test_t *t, const char *value)
     return false;
 }
 
+static void
+s_route_out(const kj_rules_t *self, const s_route_t *rt, kj_route_t *out)
+{
+    const s_team_t *team = &self->teams[rt->team];
+    const s_sla_t *sla = &self->slas[rt->sla];
+    out->rule = rt->name;
+    out->team = team->name;
+    out->priority = rt->priority;
+    out->sla = sla->name;
+    out->webhook = team->webhook;
+    out->first_response_ms = sla->first_response_ms;
+    out->resolution_ms = sla->resolution_ms;
+}
+
 void
 kj_rules_route(const kj_rules_t *self, const kj_route_input_t *in,
                kj_route_t *out)
@@ -1134,13 +1149,18 @@ kj_rules_route(const kj_rules_t *self, const kj_route_input_t *in,
             break;
         }
     }
-    const s_team_t *team = &self->teams[rt->team];
-    const s_sla_t *sla = &self->slas[rt->sla];
-    out->rule = rt->name;
-    out->team = team->name;
-    out->priority = rt->priority;
-    out->sla = sla->name;
-    out->webhook = team->webhook;
-    out->first_response_ms = sla->first_response_ms;
-    out->resolution_ms = sla->resolution_ms;
+    s_route_out(self, rt, out);
+}
+
+size_t
+kj_rules_n_routes(const kj_rules_t *self)
+{
+    return self->n_routes;
+}
+
+void
+kj_rules_route_at(const kj_rules_t *self, size_t i, kj_route_t *out)
+{
+    assert(i < self->n_routes);
+    s_route_out(self, &self->routes[i], out);
 }

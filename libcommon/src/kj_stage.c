@@ -49,19 +49,21 @@ typedef enum {
     S_FAIL_DEAD,
     S_FAIL_REDIS,
     S_FAIL_PUSH,
+    S_FAIL_DEFER,
     S_FAIL_COUNT
 } s_fail_t;
 
 static const char *const s_fail_names[S_FAIL_COUNT] = {
-    "decode_error", "stale", "retry", "dead", "redis_error", "push_failed",
+    "decode_error", "stale",       "retry",    "dead",
+    "redis_error",  "push_failed", "deferred",
 };
 
 /* One envelope's outcome, waiting to be committed. */
 typedef struct {
     kj_envelope_t *env;   /* in the batch or pending array */
     kj_verdict_t verdict; /* what process (or complete) decided */
-    int64_t retry_at_ms;  /* RETRY: when it comes due again */
-    char err[KJ_ERRMSG_MAX]; /* RETRY/DEAD: the reason, never text */
+    int64_t retry_at_ms;  /* RETRY/DEFER: when it comes due again */
+    char err[KJ_ERRMSG_MAX]; /* RETRY/DEAD/DEFER: the reason, never text */
     bool keep_env;        /* DEAD from a claim: leave the stored bytes */
     /* Filled by the commit: where the encoded bytes sit in the arena
      * (offsets, since the arena may move while it grows) and which store
@@ -213,6 +215,10 @@ s_encode(kj_stage_t *self, s_result_t *r, int64_t now)
     kj_envelope_t *env = r->env;
     r->env_len = 0;
     r->ev_len = 0;
+    /* A deferral changes nothing but the deadline: the stored envelope
+     * stays, and there is no event to write. */
+    if (r->verdict == KJ_VERDICT_DEFER)
+        return;
     if (!r->keep_env) {
         kj_envelope_stamp(env, self->name, s_in_ms(self, env, now), now);
         /* Entering the next state is its first attempt there (the store
@@ -299,7 +305,7 @@ s_commit(kj_stage_t *self, s_result_t *res, size_t n, int64_t now)
         if (r->verdict == KJ_VERDICT_PENDING)
             continue;
         s_encode(self, r, now);
-        if (r->verdict == KJ_VERDICT_RETRY) {
+        if (r->verdict == KJ_VERDICT_RETRY || r->verdict == KJ_VERDICT_DEFER) {
             r->store_idx = nr++;
         } else {
             r->store_idx = nt++;
@@ -335,7 +341,8 @@ s_commit(kj_stage_t *self, s_result_t *res, size_t n, int64_t now)
                 .reason = r->err,
                 .result = -1,
             };
-        } else if (r->verdict == KJ_VERDICT_RETRY) {
+        } else if (r->verdict == KJ_VERDICT_RETRY ||
+                   r->verdict == KJ_VERDICT_DEFER) {
             int64_t at = r->retry_at_ms > 0 ? r->retry_at_ms
                                             : now + self->lease_ms;
             self->retries[r->store_idx] = (kj_store_retry_t){
@@ -347,6 +354,7 @@ s_commit(kj_stage_t *self, s_result_t *res, size_t n, int64_t now)
                 .env_len = r->env_len,
                 .dead_event = ev_bytes,
                 .dead_event_len = r->ev_len,
+                .defer = r->verdict == KJ_VERDICT_DEFER,
                 .result = -1,
             };
         }
@@ -363,7 +371,7 @@ s_commit(kj_stage_t *self, s_result_t *res, size_t n, int64_t now)
         int result;
         if (r->verdict == KJ_VERDICT_PENDING)
             continue;
-        if (r->verdict == KJ_VERDICT_RETRY)
+        if (r->verdict == KJ_VERDICT_RETRY || r->verdict == KJ_VERDICT_DEFER)
             result = self->retries[r->store_idx].result;
         else
             result = self->trans[r->store_idx].result;
@@ -395,6 +403,9 @@ s_commit(kj_stage_t *self, s_result_t *res, size_t n, int64_t now)
             else
                 kj_counter_inc(s_failed(self, S_FAIL_RETRY));
             break;
+        case KJ_VERDICT_DEFER:
+            kj_counter_inc(s_failed(self, S_FAIL_DEFER));
+            break;
         case KJ_VERDICT_PENDING:
             break;
         }
@@ -417,11 +428,12 @@ s_process(kj_stage_t *self, s_result_t *r, int64_t now)
     kj_verdict_t v = self->process(self->ctx, r->env, now, r->err,
                                    sizeof r->err, &r->retry_at_ms);
     assert(v == KJ_VERDICT_DONE || v == KJ_VERDICT_RETRY ||
-           v == KJ_VERDICT_DEAD || v == KJ_VERDICT_PENDING);
+           v == KJ_VERDICT_DEAD || v == KJ_VERDICT_PENDING ||
+           v == KJ_VERDICT_DEFER);
     r->verdict = v;
-    if ((v == KJ_VERDICT_RETRY || v == KJ_VERDICT_DEAD) && !r->err[0])
+    if (v != KJ_VERDICT_DONE && v != KJ_VERDICT_PENDING && !r->err[0])
         snprintf(r->err, sizeof r->err, "%s: %s", self->name,
-                 v == KJ_VERDICT_RETRY ? "retry" : "failed");
+                 v == KJ_VERDICT_DEAD ? "failed" : "retry");
 }
 
 static void

@@ -89,11 +89,22 @@ static const char s_lua_transition[] = S_LUA_EVENT_FN
 
 /* KEYS: record, due:<state>, dead, events
  * ARGV: id, state, now, next_ms, error, env, has_env, dead_event, maxlen,
- *       max_attempts, retention_s */
+ *       max_attempts, retention_s, defer
+ * A deferral gives back the attempt the claim counted (a pushed record
+ * sits at 1 and goes to 0: its next claim makes it 1 again). */
 static const char s_lua_retry[] = S_LUA_EVENT_FN
     "if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end\n"
     "local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts'))\n"
     "if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'env', ARGV[6]) end\n"
+    "if ARGV[12] == '1' then\n"
+    "  if (attempts or 0) > 0 then\n"
+    "    redis.call('HINCRBY', KEYS[1], 'attempts', -1)\n"
+    "  end\n"
+    "  redis.call('HSET', KEYS[1], 'last_error', ARGV[5], 'updated_ms', "
+    "ARGV[3])\n"
+    "  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
+    "  return 1\n"
+    "end\n"
     "if (attempts or 0) >= tonumber(ARGV[10]) then\n"
     "  redis.call('HSET', KEYS[1], 'state', 'dead', 'reason', ARGV[5],\n"
     "    'dead_from', ARGV[2], 'last_error', ARGV[5], 'updated_ms', ARGV[3])\n"
@@ -563,6 +574,7 @@ kj_store_retry(kj_store_t *self, kj_store_retry_t *items, size_t n,
         s_arg_num(c, self->opts.stream_maxlen);
         s_arg_num(c, self->opts.max_attempts);
         s_arg_num(c, self->opts.retention_s);
+        s_arg_str(c, it->defer ? "1" : "0");
     }
     int rc = s_eval(self, S_RETRY, n);
     for (size_t i = 0; i < n; i++)

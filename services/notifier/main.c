@@ -9,6 +9,7 @@
 
 #include "kj_config.h"
 #include "kj_log.h"
+#include "kj_rules.h"
 #include "kj_stage.h"
 #include "kj_util.h"
 #include "notifier_deliver.h"
@@ -19,9 +20,10 @@ main(int argc, char **argv)
 {
     char *redis_url = NULL, *prefix = NULL, *admin_addr = NULL;
     char *log_level = NULL, *zmq_bind = NULL, *zmq_advertise = NULL;
-    char *webhook_url = NULL, *webhook_secret = NULL;
+    char *webhook_url = NULL, *webhook_secret = NULL, *rules_path = NULL;
     int64_t max_attempts = 0, lease_ms = 0, batch = 0, hwm = 0, drain_ms = 0;
     int64_t http_timeout_ms = 0, retry_base_ms = 0, retry_cap_ms = 0;
+    int64_t circuit_failures = 0, circuit_open_ms = 0, circuit_open_max_ms = 0;
     const kj_cfg_opt_t opts[] = {
         {"KUJO_REDIS_URL", "redis-url", KJ_CFG_STR, "redis://127.0.0.1:6379/0",
          0, 0, "Redis URL", false, true, &redis_url},
@@ -59,10 +61,27 @@ main(int argc, char **argv)
          "retry backoff base", false, false, &retry_base_ms},
         {"KUJO_RETRY_CAP_MS", "retry-cap-ms", KJ_CFG_INT, "60000", 1, 86400000,
          "retry backoff cap", false, false, &retry_cap_ms},
+        {"KUJO_CIRCUIT_FAILURES", "circuit-failures", KJ_CFG_INT, "5", 0, 1000,
+         "consecutive failed requests that open an endpoint's circuit "
+         "(0: no breaker)",
+         false, false, &circuit_failures},
+        {"KUJO_CIRCUIT_OPEN_MS", "circuit-open-ms", KJ_CFG_INT, "30000", 10,
+         3600000,
+         "how long an open circuit holds deliveries before one trial request",
+         false, false, &circuit_open_ms},
+        {"KUJO_CIRCUIT_OPEN_MAX_MS", "circuit-open-max-ms", KJ_CFG_INT,
+         "300000", 10, 86400000,
+         "cap of the open time, which doubles after each failed trial", false,
+         false, &circuit_open_max_ms},
+        {"KUJO_RULES", "rules", KJ_CFG_STR, NULL, 0, 0,
+         "rules file whose team webhooks get circuit metrics from the start "
+         "(optional; reread on SIGHUP)",
+         false, false, &rules_path},
     };
     const size_t n_opts = KJ_ARRAY_LEN(opts);
     kj_stage_t *stage = NULL;
     notifier_t *notifier = NULL;
+    kj_rules_t *rules = NULL;
     bool curl_up = false;
     int rc = 0;
 
@@ -99,6 +118,23 @@ main(int argc, char **argv)
                         "https:// URL\n");
         rc = KJ_EX_CONFIG;
         goto out;
+    }
+    if (circuit_open_max_ms < circuit_open_ms) {
+        fprintf(stderr,
+                "kujo-notifier: KUJO_CIRCUIT_OPEN_MAX_MS (%lld) is below "
+                "KUJO_CIRCUIT_OPEN_MS (%lld)\n",
+                (long long)circuit_open_max_ms, (long long)circuit_open_ms);
+        rc = KJ_EX_CONFIG;
+        goto out;
+    }
+    if (rules_path && rules_path[0]) {
+        char err[512];
+        rules = kj_rules_load(rules_path, err, sizeof err);
+        if (!rules) {
+            fprintf(stderr, "kujo-notifier: KUJO_RULES: %s\n", err);
+            rc = KJ_EX_CONFIG;
+            goto out;
+        }
     }
     kj_log_init("notifier", (kj_log_level_t)level);
     kj_config_log(opts, n_opts);
@@ -143,8 +179,15 @@ main(int argc, char **argv)
         .retry_base_ms = retry_base_ms,
         .retry_cap_ms = retry_cap_ms,
         .batch_max = batch,
+        .circuit_failures = circuit_failures,
+        .circuit_open_ms = circuit_open_ms,
+        .circuit_open_max_ms = circuit_open_max_ms,
+        .rules = rules,
+        .rules_path = rules_path,
     };
     notifier = notifier_new(stage, &no);
+    /* Only its endpoints were needed; SIGHUP reads the file again. */
+    kj_rules_destroy(&rules);
     if (!notifier) {
         rc = 1;
         goto out;
@@ -155,6 +198,7 @@ out:
     /* The stage first: it drives the notifier's callbacks. */
     kj_stage_destroy(&stage);
     notifier_destroy(&notifier);
+    kj_rules_destroy(&rules);
     if (curl_up)
         curl_global_cleanup();
     kj_config_free(opts, n_opts);

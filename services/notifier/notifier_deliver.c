@@ -8,22 +8,28 @@
 #include "kj_log.h"
 #include "kj_metrics.h"
 #include "kj_util.h"
+#include "notifier_circuit.h"
 #include "notifier_http.h"
 #include "notifier_payload.h"
 
 /* When every slot is busy, come back this much later. */
 #define S_BUSY_RETRY_MS 1000
+/* A half-open trial gets this long beyond curl's own timeout before it
+ * counts as lost. */
+#define S_TRIAL_SLACK_MS 1000
 
 struct notifier {
-    kj_stage_t *stage;       /* completions go here; may be NULL */
-    notifier_http_t *http;   /* requests in flight */
-    char *webhook_url;       /* default endpoint, NULL if none */
-    char *secret;            /* HMAC key, NULL if unsigned */
-    int64_t retry_base_ms;   /* backoff base */
-    int64_t retry_cap_ms;    /* backoff cap */
-    uint64_t rng;            /* jitter */
-    kj_counter_t *delivered; /* deliveries_total{result="delivered"} */
-    kj_counter_t *failed;    /* deliveries_total{result="failed"} */
+    kj_stage_t *stage;           /* completions go here; may be NULL */
+    notifier_http_t *http;       /* requests in flight */
+    char *webhook_url;           /* default endpoint, NULL if none */
+    char *secret;                /* HMAC key, NULL if unsigned */
+    int64_t retry_base_ms;       /* backoff base */
+    int64_t retry_cap_ms;        /* backoff cap */
+    uint64_t rng;                /* jitter */
+    kj_counter_t *delivered;     /* deliveries_total{result="delivered"} */
+    kj_counter_t *failed;        /* deliveries_total{result="failed"} */
+    notifier_circuit_t *circuit; /* a breaker per endpoint */
+    char *rules_path;            /* reread on SIGHUP, NULL if none */
 };
 
 static void s_done(void *ctx, kj_envelope_t *env, const char *url,
@@ -38,9 +44,23 @@ notifier_new(kj_stage_t *stage, const notifier_opts_t *opts)
         slots = want < 256 ? 256 : (size_t)want;
     }
     notifier_t *self = kj_calloc(1, sizeof *self);
+    const notifier_circuit_opts_t co = {
+        .failures = opts->circuit_failures,
+        .open_ms = opts->circuit_open_ms,
+        .open_max_ms = opts->circuit_open_max_ms,
+        .trial_timeout_ms = opts->http_timeout_ms + S_TRIAL_SLACK_MS,
+    };
+    self->circuit = notifier_circuit_new(
+        &co, stage ? kj_stage_metrics(stage) : NULL, kj_seed());
+    if (!self->circuit) {
+        kj_error("circuit options out of range");
+        free(self);
+        return NULL;
+    }
     self->http = notifier_http_new(opts->http_timeout_ms, slots, s_done, self);
     if (!self->http) {
         kj_error("curl multi handle could not start");
+        notifier_circuit_destroy(&self->circuit);
         free(self);
         return NULL;
     }
@@ -54,6 +74,12 @@ notifier_new(kj_stage_t *stage, const notifier_opts_t *opts)
     self->retry_base_ms = opts->retry_base_ms;
     self->retry_cap_ms = opts->retry_cap_ms;
     self->rng = kj_seed();
+    if (opts->rules_path && opts->rules_path[0])
+        self->rules_path = kj_strdup(opts->rules_path);
+    if (self->webhook_url)
+        notifier_circuit_track(self->circuit, self->webhook_url);
+    if (opts->rules)
+        notifier_track_rules(self, opts->rules);
     if (stage) {
         kj_metrics_t *m = kj_stage_metrics(stage);
         const char *help = "Webhook deliveries by kind and result";
@@ -76,6 +102,8 @@ notifier_destroy(notifier_t **self_p)
         return;
     notifier_t *self = *self_p;
     notifier_http_destroy(&self->http);
+    notifier_circuit_destroy(&self->circuit);
+    free(self->rules_path);
     free(self->webhook_url);
     free(self->secret);
     free(self);
@@ -86,6 +114,18 @@ size_t
 notifier_inflight(const notifier_t *self)
 {
     return notifier_http_inflight(self->http);
+}
+
+void
+notifier_track_rules(notifier_t *self, const kj_rules_t *rules)
+{
+    size_t n = kj_rules_n_routes(rules);
+    for (size_t i = 0; i < n; i++) {
+        kj_route_t rt;
+        kj_rules_route_at(rules, i, &rt);
+        if (rt.webhook)
+            notifier_circuit_track(self->circuit, rt.webhook);
+    }
 }
 
 kj_verdict_t
@@ -112,6 +152,25 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
         return KJ_VERDICT_DEAD;
     }
 
+    /* Nothing is sent, so no attempt is spent, when there is no slot or
+     * the endpoint's circuit is open. */
+    if (notifier_http_inflight(self->http) >=
+        notifier_http_capacity(self->http)) {
+        snprintf(err, err_size, "notifier: all delivery slots busy");
+        *retry_at_ms = now_ms + S_BUSY_RETRY_MS;
+        return KJ_VERDICT_DEFER;
+    }
+    bool trial = false;
+    int64_t back = 0;
+    if (!notifier_circuit_allow(self->circuit, url, env->complaint.id, now_ms,
+                                &trial, &back)) {
+        char ep[NOTIFIER_ENDPOINT_MAX];
+        notifier_circuit_endpoint(url, ep, sizeof ep);
+        snprintf(err, err_size, "webhook: circuit open for %s", ep);
+        *retry_at_ms = back;
+        return KJ_VERDICT_DEFER;
+    }
+
     size_t len = 0;
     char *body = notifier_payload(env, &len);
     notifier_headers_t h;
@@ -119,12 +178,16 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
     if (notifier_headers(&h, env, NOTIFIER_KIND_TEAM_ALERT, self->secret,
                          now_ms / 1000, body, len) < 0) {
         free(body);
+        notifier_circuit_report(self->circuit, url, env->complaint.id,
+                                NOTIFIER_OUTCOME_NONE, NULL, now_ms);
         snprintf(err, err_size, "notifier: could not build headers");
         return KJ_VERDICT_DEAD;
     }
     if (notifier_http_start(self->http, url, env, &body, len, &h, why,
                             sizeof why) < 0) {
         free(body);
+        notifier_circuit_report(self->circuit, url, env->complaint.id,
+                                NOTIFIER_OUTCOME_NONE, NULL, now_ms);
         snprintf(err, err_size, "notifier: %s", why);
         *retry_at_ms = now_ms + S_BUSY_RETRY_MS;
         return KJ_VERDICT_RETRY;
@@ -142,6 +205,11 @@ s_done(void *ctx, kj_envelope_t *env, const char *url,
     int attempt = env->attempt > 0 ? (int)env->attempt : 1;
     char origin[KJ_URL_MAX];
     notifier_url_origin(url, origin, sizeof origin);
+    notifier_circuit_report(self->circuit, url, env->complaint.id,
+                            notifier_circuit_outcome(res->delivered,
+                                                     res->permanent,
+                                                     res->http_status),
+                            res->error, now);
 
     kj_delivery_t *d = kj_envelope_delivery(env, NOTIFIER_KIND_TEAM_ALERT);
     if (d) {
@@ -219,12 +287,31 @@ s_inflight(void *ctx)
     return notifier_http_inflight(self->http);
 }
 
+/* SIGHUP: the rules file may name new team webhooks; give them series.
+ * Breakers already known keep their state. */
+static int
+s_reload(void *ctx)
+{
+    notifier_t *self = ctx;
+    if (!self->rules_path)
+        return 0;
+    char err[512];
+    kj_rules_t *rules = kj_rules_load(self->rules_path, err, sizeof err);
+    if (!rules) {
+        kj_error("rules reload failed", "s:error", err);
+        return -1;
+    }
+    notifier_track_rules(self, rules);
+    kj_rules_destroy(&rules);
+    return 0;
+}
+
 static const kj_stage_hooks_t s_hooks = {
     .pollitems = s_pollitems,
     .timeout_ms = s_timeout_ms,
     .after_poll = s_after_poll,
     .inflight = s_inflight,
-    .reload = NULL,
+    .reload = s_reload,
 };
 
 const kj_stage_hooks_t *

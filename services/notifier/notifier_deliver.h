@@ -5,38 +5,54 @@
  * envelope and completes it: delivered, retried with backoff (the store
  * turns the last retry into dead), or dead when retrying cannot help.
  *
+ * Every endpoint has a circuit breaker (notifier_circuit.h). While it is
+ * open, deliveries due for that endpoint are deferred to when it
+ * half-opens: rescheduled in Redis without spending an attempt, so an
+ * outage cannot dead-letter the backlog. Requests actually sent always
+ * count, the half-open trial included, so an endpoint that fails for
+ * good still dead-letters each complaint after KUJO_MAX_ATTEMPTS real
+ * tries, one trial per open period.
+ *
  * In-flight requests are bounded by max_inflight slots (default four
  * batches, see notifier_opts_t). When every slot is busy, further envelopes
- * are retried a second later: that costs them an attempt, so size the pool
- * above batch size x (HTTP timeout / typical answer time). */
+ * are deferred a second (no attempt spent: nothing was sent). */
 #ifndef NOTIFIER_DELIVER_H
 #define NOTIFIER_DELIVER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kj_rules.h"
 #include "kj_stage.h"
 
 typedef struct {
-    const char *webhook_url;    /* default endpoint; NULL: teams must name */
-    const char *webhook_secret; /* HMAC key; NULL or "": unsigned */
-    int64_t http_timeout_ms;    /* per request, end to end */
-    int64_t retry_base_ms;      /* backoff base */
-    int64_t retry_cap_ms;       /* backoff cap */
-    size_t max_inflight;        /* slots; 0: 4 x batch_max, at least 256 */
-    int64_t batch_max;          /* the stage's batch, to size the slots */
+    const char *webhook_url;     /* default endpoint; NULL: teams must name */
+    const char *webhook_secret;  /* HMAC key; NULL or "": unsigned */
+    int64_t http_timeout_ms;     /* per request, end to end */
+    int64_t retry_base_ms;       /* backoff base */
+    int64_t retry_cap_ms;        /* backoff cap */
+    size_t max_inflight;         /* slots; 0: 4 x batch_max, at least 256 */
+    int64_t batch_max;           /* the stage's batch, to size the slots */
+    int64_t circuit_failures;    /* failures that open a circuit; 0: off */
+    int64_t circuit_open_ms;     /* first open period */
+    int64_t circuit_open_max_ms; /* cap of the doubling open period */
+    const kj_rules_t *rules;     /* borrowed during new: team webhooks */
+    const char *rules_path;      /* reread on SIGHUP; NULL or "": none */
 } notifier_opts_t;
 
 typedef struct notifier notifier_t;
 
 /* The delivery side of the stage. stage is borrowed (completions and
  * metrics go to it); it may be NULL in tests that only call process.
- * NULL if curl cannot start. */
+ * The endpoints of webhook_url and of every route in rules get their
+ * circuit series at once. NULL if curl cannot start or the circuit
+ * options are out of range. */
 notifier_t *notifier_new(kj_stage_t *stage, const notifier_opts_t *opts);
 
 void notifier_destroy(notifier_t **self_p);
 
-/* The kj_stage_process_fn: start a delivery and return PENDING, or DEAD
+/* The kj_stage_process_fn: start a delivery and return PENDING, DEFER
+ * while the endpoint's circuit is open or every slot is busy, or DEAD
  * when there is no usable endpoint. ctx is the notifier_t. */
 kj_verdict_t notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms,
                               char *err, size_t err_size, int64_t *retry_at_ms);
@@ -46,5 +62,8 @@ const kj_stage_hooks_t *notifier_hooks(void);
 
 /* Requests in flight. */
 size_t notifier_inflight(const notifier_t *self);
+
+/* Know the endpoints of every route in rules (series at 0). */
+void notifier_track_rules(notifier_t *self, const kj_rules_t *rules);
 
 #endif

@@ -107,6 +107,10 @@ s_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
     case KJ_VERDICT_DEAD:
         snprintf(err, err_size, "poison: test");
         break;
+    case KJ_VERDICT_DEFER:
+        snprintf(err, err_size, "held: test");
+        *retry_at_ms = now_ms + 50;
+        break;
     case KJ_VERDICT_PENDING:
         if (atomic_load(&svc->n_held) == 0) {
             memcpy(&svc->held, env, sizeof *env);
@@ -541,6 +545,53 @@ Test(stage, retry_until_max_attempts_then_dead)
         kj_redis_command(s_conn, "ZSCORE %s %s", key, s_env.complaint.id);
     cr_assert(eq(int, r->type, REDIS_REPLY_STRING));
     freeReplyObject(r);
+    kj_push_destroy(&push);
+    cr_assert(eq(int, s_stop(&run), 0));
+}
+
+/* A deferral is no attempt: however often it happens, the record never
+ * goes dead, and the attempt a claim counted is given back. */
+Test(stage, defer_spends_no_attempt_and_never_dead_letters)
+{
+    s_svc_t svc = {.verdict = KJ_VERDICT_DEFER};
+    kj_stage_opts_t opts = s_opts(NULL, 300, 3);
+    s_runner_t run;
+    s_start(&run, &svc, &opts);
+    size_t len;
+    s_create(&s_env, s_wire, &len);
+    kj_push_t *push = s_push_to("t1");
+    cr_assert(eq(int, kj_push_send(push, s_wire, len), 0));
+
+    /* Three times max_attempts rounds: a RETRY would be dead long ago. */
+    int64_t deadline = kj_mono_ms() + WAIT_MS;
+    while (atomic_load(&svc.calls) < 9 && kj_mono_ms() < deadline) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    cr_assert(ge(int, atomic_load(&svc.calls), 9));
+    /* Every claim saw attempt 1: no deferral spent one. */
+    cr_assert(eq(u32, atomic_load(&svc.last_attempt), 1));
+    cr_assert(ge(
+        u64, s_counter(&run, "envelopes_failed_total", "reason=\"deferred\""),
+        9));
+    cr_assert(eq(u64, s_counter(&run, "dead_letters_total", NULL), 0));
+    cr_assert(eq(int, s_stop(&run), 0));
+    kj_store_record_t rec;
+    memset(&rec, 0, sizeof rec);
+    cr_assert(eq(int, kj_store_get(s_store, s_env.complaint.id, &rec), 1));
+    free(rec.env);
+    cr_assert(eq(str, rec.state, "received"));
+    cr_assert(eq(str, rec.last_error, "held: test"));
+    cr_assert(eq(int, rec.attempts, 0));
+    kj_event_t ev;
+    cr_assert(eq(int, s_events(s_env.complaint.id, "dead", &ev), 0));
+
+    /* Once the stage can do the work, the record moves on at attempt 1. */
+    s_svc_t ok = {.verdict = KJ_VERDICT_DONE};
+    s_start(&run, &ok, &opts);
+    cr_assert(s_wait_state(s_env.complaint.id, "classified", &rec));
+    free(rec.env);
+    cr_assert(eq(u32, atomic_load(&ok.last_attempt), 1));
     kj_push_destroy(&push);
     cr_assert(eq(int, s_stop(&run), 0));
 }
