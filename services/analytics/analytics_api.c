@@ -23,6 +23,7 @@ struct analytics_api {
     struct MHD_Daemon *daemon;      /* the polling thread */
     kj_redis_t *redis;              /* used only on the MHD thread */
     char stats[KJ_PARTITIONS][128]; /* stats hash per partition */
+    char sla[KJ_PARTITIONS][128];   /* SLA hash per partition */
     kj_metrics_t *metrics;          /* borrowed */
     kj_counter_t *answers[4];       /* http_requests_total{code} */
 };
@@ -44,19 +45,22 @@ s_count(analytics_api_t *self, unsigned status)
                                       "API answers by status", labels));
 }
 
-/* Sum the 16 hashes in one pipelined round trip into stats. 0 or -1. */
+/* Sum the 16 counter hashes and the 16 SLA hashes in one pipelined round
+ * trip into stats. 0 or -1. */
 static int
 s_fetch(analytics_api_t *self, analytics_stats_t *stats)
 {
     if (!kj_redis_connected(self->redis) && kj_redis_connect(self->redis) < 0)
         return -1;
-    for (int p = 0; p < KJ_PARTITIONS; p++) {
-        const char *argv[] = {"HGETALL", self->stats[p]};
+    for (int k = 0; k < 2 * KJ_PARTITIONS; k++) {
+        const char *key =
+            k < KJ_PARTITIONS ? self->stats[k] : self->sla[k - KJ_PARTITIONS];
+        const char *argv[] = {"HGETALL", key};
         if (kj_redis_appendargv(self->redis, 2, argv, NULL) < 0)
             return -1;
     }
     int rc = 0;
-    for (int p = 0; p < KJ_PARTITIONS; p++) {
+    for (int k = 0; k < 2 * KJ_PARTITIONS; k++) {
         /* After a failed read the connection is gone: the rest fail fast. */
         redisReply *r = rc == 0 ? kj_redis_get_reply(self->redis) : NULL;
         if (!r) {
@@ -67,9 +71,14 @@ s_fetch(analytics_api_t *self, analytics_stats_t *stats)
             for (size_t i = 0; i + 1 < r->elements; i += 2) {
                 const redisReply *f = r->element[i];
                 const redisReply *v = r->element[i + 1];
-                if (f->type == REDIS_REPLY_STRING &&
-                    v->type == REDIS_REPLY_STRING)
+                if (f->type != REDIS_REPLY_STRING ||
+                    v->type != REDIS_REPLY_STRING)
+                    continue;
+                if (k < KJ_PARTITIONS)
                     analytics_stats_add(stats, f->str, f->len, v->str, v->len);
+                else
+                    analytics_stats_add_sla(stats, f->str, f->len, v->str,
+                                            v->len);
             }
         } else if (r->type == REDIS_REPLY_ERROR) {
             kj_warn("stats read failed", "s:error", r->str);
@@ -145,8 +154,10 @@ analytics_api_new(const char *addr, const char *redis_url, const char *prefix,
     analytics_api_t *self = kj_calloc(1, sizeof *self);
     self->redis = redis;
     self->metrics = metrics;
-    for (int p = 0; p < KJ_PARTITIONS; p++)
+    for (int p = 0; p < KJ_PARTITIONS; p++) {
         analytics_stats_key(prefix, p, self->stats[p], sizeof self->stats[p]);
+        analytics_sla_key(prefix, p, self->sla[p], sizeof self->sla[p]);
+    }
     for (size_t i = 0; i < KJ_ARRAY_LEN(s_codes); i++) {
         char labels[32];
         snprintf(labels, sizeof labels, "code=\"%u\"", s_codes[i]);

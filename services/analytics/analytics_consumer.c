@@ -11,14 +11,22 @@
 #include "kj_log.h"
 #include "kj_util.h"
 
-/* KEYS[1] stream, KEYS[2] stats hash; ARGV group, entry id, then field and
- * increment pairs. The XACK is the guard: it returns 1 only for the call
- * that takes the entry off the pending list, so increments are applied
- * once however often the entry is delivered. */
+/* KEYS[1] stream, KEYS[2] stats hash, and for an event with an SLA verdict
+ * KEYS[3] SLA hash, KEYS[4] the complaint's record; ARGV group, entry id,
+ * SLA field ("" for none), verdict, then field and increment pairs. The
+ * XACK is the guard: it returns 1 only for the call that takes the entry
+ * off the pending list, so increments are applied once however often the
+ * entry is delivered. The record's "sla" field makes the verdict once per
+ * complaint; a record already expired can no longer be replayed, so its
+ * verdict counts without the check. */
 static const char s_apply_lua[] =
     "if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 1 then\n"
-    "  for i = 3, #ARGV, 2 do\n"
+    "  for i = 5, #ARGV, 2 do\n"
     "    redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])\n"
+    "  end\n"
+    "  if ARGV[3] ~= '' and (redis.call('EXISTS', KEYS[4]) == 0 or\n"
+    "      redis.call('HSETNX', KEYS[4], 'sla', ARGV[4]) == 1) then\n"
+    "    redis.call('HINCRBY', KEYS[3], ARGV[3], 1)\n"
     "  end\n"
     "  return 1\n"
     "end\n"
@@ -42,6 +50,8 @@ struct analytics_consumer {
     int64_t claim_idle_ms;            /* XAUTOCLAIM min idle */
     char streams[KJ_PARTITIONS][128]; /* stream key per partition */
     char stats[KJ_PARTITIONS][128];   /* stats key per partition */
+    char sla[KJ_PARTITIONS][128];     /* SLA hash per partition */
+    char *prefix;                     /* for record keys */
     bool groups_ok;                   /* groups exist on this connection */
     bool pending_phase;               /* our pending list not yet empty */
     int64_t next_claim_ms;            /* next takeover */
@@ -67,6 +77,12 @@ analytics_stats_key(const char *prefix, int p, char *buf, size_t size)
     return snprintf(buf, size, "%s:{%d}:stats", prefix, p);
 }
 
+int
+analytics_sla_key(const char *prefix, int p, char *buf, size_t size)
+{
+    return snprintf(buf, size, "%s:{%d}:sla", prefix, p);
+}
+
 analytics_consumer_t *
 analytics_consumer_new(kj_redis_t *redis, kj_metrics_t *metrics,
                        const analytics_consumer_opts_t *opts)
@@ -84,7 +100,9 @@ analytics_consumer_new(kj_redis_t *redis, kj_metrics_t *metrics,
                              sizeof self->streams[p]);
         analytics_stats_key(opts->prefix, p, self->stats[p],
                             sizeof self->stats[p]);
+        analytics_sla_key(opts->prefix, p, self->sla[p], sizeof self->sla[p]);
     }
+    self->prefix = kj_strdup(opts->prefix);
     self->pending_phase = true;
     self->codec = kj_codec_new();
     self->processed = kj_metrics_counter(metrics, "events_processed_total",
@@ -109,6 +127,7 @@ analytics_consumer_destroy(analytics_consumer_t **self_p)
         return;
     analytics_consumer_t *self = *self_p;
     kj_codec_destroy(&self->codec);
+    free(self->prefix);
     free(self->group);
     free(self->consumer);
     free(self);
@@ -313,12 +332,47 @@ s_partition_of(const analytics_consumer_t *self, const char *name)
 
 /* One entry's script call, with room for its increments. */
 typedef struct {
-    const char *argv[7 + 2 * ANALYTICS_MAX_INCRS];
+    const char *argv[11 + 2 * ANALYTICS_MAX_INCRS];
     size_t argc;
     analytics_incr_t incr[ANALYTICS_MAX_INCRS];
     char by[ANALYTICS_MAX_INCRS][24];
+    char sla_field[ANALYTICS_SLA_FIELD_MAX]; /* "" when no verdict */
+    char record[200];                        /* the complaint's record key */
     bool counted; /* decoded: applied means an event was counted */
 } s_call_t;
+
+/* Add the SLA verdict, if the event gives one, to a call built with two
+ * keys and empty SLA arguments: two more keys (the SLA hash and the
+ * record, both in partition p) and the field and verdict. */
+static void
+s_build_sla(analytics_consumer_t *self, s_call_t *call, int p,
+            const kj_event_t *ev)
+{
+    bool breached = false;
+    /* The record must be in the stream's partition (kujo writes it so), or
+     * the script would touch keys of two slots. */
+    if (!kj_id_valid(ev->complaint_id) ||
+        kj_id_partition(ev->complaint_id) != p ||
+        !analytics_sla_verdict(ev, call->sla_field, sizeof call->sla_field,
+                               &breached))
+        return;
+    int n = snprintf(call->record, sizeof call->record, "%s:{%d}:c:%s",
+                     self->prefix, p, ev->complaint_id);
+    if (n < 0 || (size_t)n >= sizeof call->record) {
+        call->sla_field[0] = '\0';
+        return;
+    }
+    /* EVALSHA sha numkeys k1 k2 [k3 k4] group id field verdict ... */
+    const char *group = call->argv[5], *id = call->argv[6];
+    call->argv[2] = "4";
+    call->argv[5] = self->sla[p];
+    call->argv[6] = call->record;
+    call->argv[7] = group;
+    call->argv[8] = id;
+    call->argv[9] = call->sla_field;
+    call->argv[10] = breached ? "breached" : "met";
+    call->argc = 11;
+}
 
 /* Build one EVALSHA for an entry. fields is the entry's field array, NULL
  * when the entry was trimmed away while pending: then it is only acked. */
@@ -329,6 +383,7 @@ s_build(analytics_consumer_t *self, s_call_t *call, int p, const char *id,
     const char *sha = kj_redis_script_sha(self->redis, self->script);
     call->argc = 0;
     call->counted = false;
+    call->sla_field[0] = '\0';
     call->argv[call->argc++] = "EVALSHA";
     call->argv[call->argc++] = sha;
     call->argv[call->argc++] = "2";
@@ -336,6 +391,8 @@ s_build(analytics_consumer_t *self, s_call_t *call, int p, const char *id,
     call->argv[call->argc++] = self->stats[p];
     call->argv[call->argc++] = self->group;
     call->argv[call->argc++] = id;
+    call->argv[call->argc++] = "";
+    call->argv[call->argc++] = "";
     if (!fields || fields->type != REDIS_REPLY_ARRAY)
         return;
     const redisReply *e = NULL;
@@ -353,6 +410,7 @@ s_build(analytics_consumer_t *self, s_call_t *call, int p, const char *id,
                 id, "s:error", e ? kj_codec_error(self->codec) : "no field e");
         return;
     }
+    s_build_sla(self, call, p, &ev);
     size_t n = analytics_count_event(&ev, call->incr, ANALYTICS_MAX_INCRS);
     for (size_t i = 0; i < n; i++) {
         snprintf(call->by[i], sizeof call->by[i], "%lld",

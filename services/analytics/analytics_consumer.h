@@ -7,7 +7,13 @@
  * it from the pending list, applies the increments. A crash between read
  * and apply leaves the entry pending; it is read again (by this consumer
  * after a reconnect, or claimed from a dead one with XAUTOCLAIM) and
- * counted then; an entry counted once is never pending again. */
+ * counted then; an entry counted once is never pending again.
+ *
+ * The same script keeps the SLA counts (analytics_sla_verdict) in the
+ * partition's "<prefix>:{<p>}:sla" hash, once per complaint: the first
+ * final event's verdict is stored in the record's hash as field "sla"
+ * (HSETNX), so a dead complaint replayed and delivered later keeps its
+ * breach and is not counted twice. */
 #ifndef ANALYTICS_CONSUMER_H
 #define ANALYTICS_CONSUMER_H
 
@@ -50,5 +56,8 @@ int analytics_stream_key(const char *prefix, int p, char *buf, size_t size);
 
 /* The counter hash of partition p into buf. */
 int analytics_stats_key(const char *prefix, int p, char *buf, size_t size);
+
+/* The SLA counter hash of partition p into buf. */
+int analytics_sla_key(const char *prefix, int p, char *buf, size_t size);
 
 #endif

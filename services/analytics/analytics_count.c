@@ -56,6 +56,56 @@ analytics_count_event(const kj_event_t *ev, analytics_incr_t *out, size_t max)
     return n;
 }
 
+int
+analytics_sla_verdict(const kj_event_t *ev, char *field, size_t size,
+                      bool *breached)
+{
+    bool delivered = strcmp(ev->state, "delivered") == 0;
+    if (!delivered && strcmp(ev->state, "dead") != 0)
+        return 0;
+    /* No assignment, no clock: a complaint that died before the router
+     * never had a deadline or an owner. */
+    if (!ev->team[0] || !ev->priority[0] || strchr(ev->priority, ':') ||
+        ev->due_at_ms <= 0)
+        return 0;
+    *breached = !delivered || ev->at_ms > ev->due_at_ms;
+    int n = snprintf(field, size, "%s:%s:%s", *breached ? "breached" : "met",
+                     ev->priority, ev->team);
+    return n > 0 && (size_t)n < size ? 1 : 0;
+}
+
+int
+analytics_sla_field_parse(const char *field, size_t flen, bool *breached,
+                          char *priority, size_t psize, char *team,
+                          size_t tsize)
+{
+    const char *end = field + flen;
+    const char *c1 = memchr(field, ':', flen);
+    if (!c1)
+        return -1;
+    size_t vlen = (size_t)(c1 - field);
+    if (vlen == 3 && memcmp(field, "met", 3) == 0)
+        *breached = false;
+    else if (vlen == 8 && memcmp(field, "breached", 8) == 0)
+        *breached = true;
+    else
+        return -1;
+    const char *p = c1 + 1;
+    const char *c2 = memchr(p, ':', (size_t)(end - p));
+    if (!c2)
+        return -1;
+    size_t plen = (size_t)(c2 - p);
+    size_t tlen = (size_t)(end - c2 - 1);
+    if (plen == 0 || plen >= psize || tlen == 0 || tlen >= tsize ||
+        memchr(field, '\0', flen))
+        return -1;
+    memcpy(priority, p, plen);
+    priority[plen] = '\0';
+    memcpy(team, c2 + 1, tlen);
+    team[tlen] = '\0';
+    return 0;
+}
+
 /* The label groups of the document, in the order they are rendered. */
 static const char *const s_groups[] = {"by_state",     "by_channel",
                                        "by_language",  "by_category",
@@ -71,6 +121,10 @@ struct analytics_stats {
     int64_t delivered;         /* complaints delivered */
     int64_t e2e_ms_sum;        /* their end-to-end times added up */
     int64_t events;            /* every event counted */
+    int64_t sla_met;           /* team told by due_at */
+    int64_t sla_breached;      /* told late, or dead */
+    json_t *sla_team;          /* team -> {"breached": n, "met": n} */
+    json_t *sla_priority;      /* priority -> the same */
 };
 
 analytics_stats_t *
@@ -79,6 +133,8 @@ analytics_stats_new(void)
     analytics_stats_t *self = kj_calloc(1, sizeof *self);
     for (size_t i = 0; i < S_NGROUPS; i++)
         self->groups[i] = json_object();
+    self->sla_team = json_object();
+    self->sla_priority = json_object();
     return self;
 }
 
@@ -90,6 +146,8 @@ analytics_stats_destroy(analytics_stats_t **self_p)
     analytics_stats_t *self = *self_p;
     for (size_t i = 0; i < S_NGROUPS; i++)
         json_decref(self->groups[i]);
+    json_decref(self->sla_team);
+    json_decref(self->sla_priority);
     free(self);
     *self_p = NULL;
 }
@@ -183,6 +241,49 @@ analytics_stats_add(analytics_stats_t *self, const char *field, size_t flen,
     return -1;
 }
 
+/* Add v to the "breached" or "met" of label in group (an object of
+ * {"breached": n, "met": n}); the caller checked there is room. */
+static void
+s_sla_add(json_t *group, const char *label, bool breached, int64_t v)
+{
+    json_t *o = json_object_get(group, label);
+    if (!o) {
+        o = json_object();
+        json_object_set_new(o, "breached", json_integer(0));
+        json_object_set_new(o, "met", json_integer(0));
+        json_object_set_new(group, label, o);
+    }
+    json_t *n = json_object_get(o, breached ? "breached" : "met");
+    json_integer_set(n, s_add(json_integer_value(n), v));
+}
+
+int
+analytics_stats_add_sla(analytics_stats_t *self, const char *field, size_t flen,
+                        const char *value, size_t vlen)
+{
+    int64_t v;
+    bool breached;
+    char priority[16], team[KJ_SHORT_MAX];
+    if (s_parse(value, vlen, &v) < 0 ||
+        analytics_sla_field_parse(field, flen, &breached, priority,
+                                  sizeof priority, team, sizeof team) < 0 ||
+        !s_utf8(team) || !s_utf8(priority))
+        return -1;
+    /* Both groups or neither, so that they always add up to the totals. */
+    if ((!json_object_get(self->sla_team, team) &&
+         json_object_size(self->sla_team) >= ANALYTICS_MAX_LABELS) ||
+        (!json_object_get(self->sla_priority, priority) &&
+         json_object_size(self->sla_priority) >= ANALYTICS_MAX_LABELS))
+        return -1;
+    s_sla_add(self->sla_team, team, breached, v);
+    s_sla_add(self->sla_priority, priority, breached, v);
+    if (breached)
+        self->sla_breached = s_add(self->sla_breached, v);
+    else
+        self->sla_met = s_add(self->sla_met, v);
+    return 0;
+}
+
 static int
 s_cmp(const void *a, const void *b)
 {
@@ -214,9 +315,8 @@ s_group(const json_t *g, bool states)
     qsort(keys, k, sizeof *keys, s_cmp);
     for (size_t i = 0; i < k; i++)
         if (!json_object_get(out, keys[i]))
-            json_object_set_new(
-                out, keys[i],
-                json_integer(json_integer_value(json_object_get(g, keys[i]))));
+            json_object_set_new(out, keys[i],
+                                json_deep_copy(json_object_get(g, keys[i])));
     free(keys);
     return out;
 }
@@ -240,6 +340,12 @@ analytics_stats_render(const analytics_stats_t *self)
         json_object_set_new(o, "e2e_ms_avg", json_null());
     }
     json_object_set_new(o, "events", json_integer(self->events));
+    json_t *sla = json_object();
+    json_object_set_new(sla, "breached", json_integer(self->sla_breached));
+    json_object_set_new(sla, "met", json_integer(self->sla_met));
+    json_object_set_new(sla, "by_team", s_group(self->sla_team, false));
+    json_object_set_new(sla, "by_priority", s_group(self->sla_priority, false));
+    json_object_set_new(o, "sla", sla);
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
                                 JSON_REAL_PRECISION(15));
     json_decref(o);

@@ -8,10 +8,14 @@
  *   by_language:<l>, by_category:<c>, by_sentiment:<s>   on classified
  *   by_team:<team>     on routed
  *   delivered, e2e_ms_sum                                on delivered
- *   events             every event */
+ *   events             every event
+ *
+ * and the partition's SLA hash "<prefix>:{<p>}:sla" (analytics_sla_verdict):
+ *   met:<priority>:<team>, breached:<priority>:<team>    one per complaint */
 #ifndef ANALYTICS_COUNT_H
 #define ANALYTICS_COUNT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +42,26 @@ typedef struct {
 size_t analytics_count_event(const kj_event_t *ev, analytics_incr_t *out,
                              size_t max);
 
+/* Longest SLA hash field: "breached:", a priority, ":" and a team. */
+#define ANALYTICS_SLA_FIELD_MAX (16 + 8 + KJ_SHORT_MAX)
+
+/* The SLA verdict a final event gives its complaint. Until agents' replies
+ * exist, kujo's own first-response duty is to tell the team: the team
+ * alert delivered by the assignment's due_at. A delivered event is met if
+ * at_ms <= due_at_ms, else breached; a dead event with an assignment is
+ * breached at once, due_at or not, because without an operator's replay
+ * the team is never told. Writes "<met|breached>:<priority>:<team>" into
+ * field[size]. Returns 1, or 0 when the event gives no verdict (another
+ * state, or no team, priority or due_at). */
+int analytics_sla_verdict(const kj_event_t *ev, char *field, size_t size,
+                          bool *breached);
+
+/* Split an SLA hash field. team gets everything after the priority (a
+ * team name may hold ':'). 0, or -1 if it is not one kujo writes. */
+int analytics_sla_field_parse(const char *field, size_t flen, bool *breached,
+                              char *priority, size_t psize, char *team,
+                              size_t tsize);
+
 typedef struct analytics_stats analytics_stats_t;
 
 /* An empty sum. Caller owns the result. */
@@ -50,6 +74,11 @@ void analytics_stats_destroy(analytics_stats_t **self_p);
  * an integer, or a group is full (the field is then ignored). */
 int analytics_stats_add(analytics_stats_t *self, const char *field, size_t flen,
                         const char *value, size_t vlen);
+
+/* Add one SLA hash field ("breached:p2:care-en") and its value. 0, or -1
+ * for a malformed field or value or a full group. */
+int analytics_stats_add_sla(analytics_stats_t *self, const char *field,
+                            size_t flen, const char *value, size_t vlen);
 
 /* The stats document as compact JSON. Caller frees. */
 char *analytics_stats_render(const analytics_stats_t *self);

@@ -12,11 +12,13 @@
 
 #include "analytics_api.h"
 #include "analytics_consumer.h"
+#include "analytics_sla.h"
 #include "kj_admin.h"
 #include "kj_config.h"
 #include "kj_log.h"
 #include "kj_metrics.h"
 #include "kj_redis.h"
+#include "kj_rules.h"
 #include "kj_signal.h"
 #include "kj_util.h"
 
@@ -30,6 +32,22 @@
 /* Pause after a Redis failure, doubling up to the cap. */
 #define S_BACKOFF_MIN_MS 100
 #define S_BACKOFF_MAX_MS 2000
+/* The SLA counters follow the Redis totals this often. */
+#define S_SLA_REFRESH_MS 1000
+
+/* Give every team x priority the rules at path can route to its SLA
+ * series. 0, or -1 with the problem in err. */
+static int
+s_track_rules(analytics_sla_t *sla, const char *path, char *err,
+              size_t err_size)
+{
+    kj_rules_t *rules = kj_rules_load(path, err, err_size);
+    if (!rules)
+        return -1;
+    analytics_sla_track_rules(sla, rules);
+    kj_rules_destroy(&rules);
+    return 0;
+}
 
 /* Wait up to ms for a signal on fd. Returns the signal number or 0. */
 static int
@@ -45,7 +63,7 @@ int
 main(int argc, char **argv)
 {
     char *redis_url = NULL, *prefix = NULL, *admin_addr = NULL;
-    char *log_level = NULL, *http_addr = NULL;
+    char *log_level = NULL, *http_addr = NULL, *rules_path = NULL;
     int64_t lease_ms = 0, drain_ms = 0;
     const kj_cfg_opt_t opts[] = {
         {"KUJO_REDIS_URL", "redis-url", KJ_CFG_STR, "redis://127.0.0.1:6379/0",
@@ -66,6 +84,10 @@ main(int argc, char **argv)
          false, false, &drain_ms},
         {"KUJO_HTTP_ADDR", "http-addr", KJ_CFG_STR, "127.0.0.1:8090", 0, 0,
          "stats API address", false, true, &http_addr},
+        {"KUJO_RULES", "rules", KJ_CFG_STR, NULL, 0, 0,
+         "rules file whose team x priority pairs get SLA metrics from the "
+         "start (optional; reread on SIGHUP)",
+         false, false, &rules_path},
     };
     const size_t n_opts = KJ_ARRAY_LEN(opts);
     kj_metrics_t *metrics = NULL;
@@ -73,6 +95,7 @@ main(int argc, char **argv)
     kj_redis_t *redis = NULL;
     analytics_consumer_t *consumer = NULL;
     analytics_api_t *api = NULL;
+    analytics_sla_t *sla = NULL;
     int sigfd = -1;
     int rc = 0;
 
@@ -99,16 +122,29 @@ main(int argc, char **argv)
     kj_gauge_set(kj_metrics_gauge(metrics, "build_info", "Build version",
                                   "version=\"" KJ_VERSION "\""),
                  1);
-    admin = kj_admin_new(admin_addr, metrics);
-    if (!admin) {
-        rc = 1;
+    char err[512];
+    sla = analytics_sla_new(metrics, prefix);
+    if (rules_path && rules_path[0] &&
+        s_track_rules(sla, rules_path, err, sizeof err) < 0) {
+        fprintf(stderr, "kujo-analytics: KUJO_RULES: %s\n", err);
+        rc = KJ_EX_CONFIG;
         goto out;
     }
-    char err[256];
     redis = kj_redis_new(redis_url, S_REDIS_TIMEOUT_MS, err, sizeof err);
     if (!redis) {
         fprintf(stderr, "kujo-analytics: bad KUJO_REDIS_URL: %s\n", err);
         rc = KJ_EX_CONFIG;
+        goto out;
+    }
+    /* The first scrape should already see the totals: a counter that a
+     * restart shows at 0 and then at its old value would look to
+     * Prometheus like a reset followed by that many new breaches. Redis
+     * may be down now; the loop catches up. */
+    if (analytics_sla_refresh(sla, redis) < 0)
+        kj_warn("SLA totals not read yet", "s:error", kj_redis_errstr(redis));
+    admin = kj_admin_new(admin_addr, metrics);
+    if (!admin) {
+        rc = 1;
         goto out;
     }
     /* host:pid names this copy in the group; a restart is a new consumer
@@ -136,14 +172,20 @@ main(int argc, char **argv)
 
     bool ready = false;
     int64_t backoff = 0;
+    int64_t next_sla = kj_mono_ms() + S_SLA_REFRESH_MS;
     for (;;) {
         int sig;
         bool stop = false;
         while ((sig = kj_signal_read(sigfd)) > 0) {
-            if (sig == SIGHUP)
-                kj_info("SIGHUP: nothing to reload");
-            else
+            if (sig != SIGHUP)
                 stop = true;
+            else if (!rules_path || !rules_path[0])
+                kj_info("SIGHUP: nothing to reload");
+            else if (s_track_rules(sla, rules_path, err, sizeof err) < 0)
+                kj_error("rules reload failed; keeping the old series",
+                         "s:error", err);
+            else
+                kj_info("reloaded");
         }
         if (stop)
             break;
@@ -164,6 +206,12 @@ main(int argc, char **argv)
             continue;
         }
         backoff = 0;
+        if (kj_mono_ms() >= next_sla) {
+            next_sla = kj_mono_ms() + S_SLA_REFRESH_MS;
+            /* Logged by the next consumer step, which fails the same. */
+            if (analytics_sla_refresh(sla, redis) < 0)
+                continue;
+        }
         if (!ready) {
             kj_admin_set_ready(admin, true, NULL);
             kj_info("ready");
@@ -179,6 +227,7 @@ main(int argc, char **argv)
 out:
     analytics_api_destroy(&api);
     analytics_consumer_destroy(&consumer);
+    analytics_sla_destroy(&sla);
     kj_redis_destroy(&redis);
     kj_admin_destroy(&admin);
     kj_metrics_destroy(&metrics);

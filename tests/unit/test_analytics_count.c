@@ -183,7 +183,8 @@ Test(analytics_count, empty_document_has_every_key)
                  "\"routed\":0,\"delivered\":0,\"dead\":0},\"by_channel\":{},"
                  "\"by_language\":{},\"by_category\":{},\"by_sentiment\":{},"
                  "\"by_team\":{},\"delivered\":0,\"e2e_ms_avg\":null,"
-                 "\"events\":0}"));
+                 "\"events\":0,\"sla\":{\"breached\":0,\"met\":0,"
+                 "\"by_team\":{},\"by_priority\":{}}}"));
     free(s);
     analytics_stats_destroy(&st);
 }
@@ -235,5 +236,136 @@ Test(analytics_count, bad_fields_and_values_are_refused)
             refused++;
     }
     cr_assert(eq(int, refused, 10));
+    analytics_stats_destroy(&st);
+}
+
+/* ---- SLA ------------------------------------------------------------ */
+
+/* A final event of a complaint routed to care-ja at p2, due at 1000. */
+static kj_event_t
+s_final(const char *state, int64_t at_ms)
+{
+    kj_event_t ev = s_event(state);
+    strcpy(ev.priority, "p2");
+    ev.due_at_ms = 1000;
+    ev.at_ms = at_ms;
+    return ev;
+}
+
+Test(analytics_count, sla_verdicts)
+{
+    char field[ANALYTICS_SLA_FIELD_MAX];
+    bool breached = true;
+    /* Delivered by due_at (inclusive): met. */
+    kj_event_t ev = s_final("delivered", 1000);
+    cr_assert(
+        eq(int, analytics_sla_verdict(&ev, field, sizeof field, &breached), 1));
+    cr_assert(not(breached));
+    cr_assert(eq(str, field, "met:p2:care-ja"));
+    /* A millisecond late: breached. */
+    ev = s_final("delivered", 1001);
+    cr_assert(
+        eq(int, analytics_sla_verdict(&ev, field, sizeof field, &breached), 1));
+    cr_assert(breached);
+    cr_assert(eq(str, field, "breached:p2:care-ja"));
+    /* Dead: breached at once, even before due_at. */
+    ev = s_final("dead", 10);
+    cr_assert(
+        eq(int, analytics_sla_verdict(&ev, field, sizeof field, &breached), 1));
+    cr_assert(breached);
+    cr_assert(eq(str, field, "breached:p2:care-ja"));
+}
+
+Test(analytics_count, no_verdict_without_a_clock_or_a_final_state)
+{
+    char field[ANALYTICS_SLA_FIELD_MAX];
+    bool breached;
+    static const char *const states[] = {"received", "classified", "routed"};
+    for (size_t i = 0; i < 3; i++) {
+        kj_event_t ev = s_final(states[i], 5000);
+        cr_assert(eq(int,
+                     analytics_sla_verdict(&ev, field, sizeof field, &breached),
+                     0),
+                  "%s", states[i]);
+    }
+    /* Dead before the router: no team, no due_at. */
+    kj_event_t ev = s_final("dead", 5000);
+    ev.due_at_ms = 0;
+    cr_assert(
+        eq(int, analytics_sla_verdict(&ev, field, sizeof field, &breached), 0));
+    ev = s_final("dead", 5000);
+    ev.team[0] = '\0';
+    cr_assert(
+        eq(int, analytics_sla_verdict(&ev, field, sizeof field, &breached), 0));
+    ev = s_final("delivered", 5000);
+    ev.priority[0] = '\0';
+    cr_assert(
+        eq(int, analytics_sla_verdict(&ev, field, sizeof field, &breached), 0));
+    /* A priority with ':' would make the field ambiguous. */
+    strcpy(ev.priority, "p:1");
+    cr_assert(
+        eq(int, analytics_sla_verdict(&ev, field, sizeof field, &breached), 0));
+}
+
+Test(analytics_count, sla_fields_parse_back)
+{
+    bool breached = false;
+    char prio[16], team[64];
+    const char *f = "breached:p1:team:with:colons";
+    cr_assert(eq(int,
+                 analytics_sla_field_parse(f, strlen(f), &breached, prio,
+                                           sizeof prio, team, sizeof team),
+                 0));
+    cr_assert(breached);
+    cr_assert(eq(str, prio, "p1"));
+    cr_assert(eq(str, team, "team:with:colons"));
+    static const char *const bad[] = {
+        "late:p1:t", "met:p1",   "met::t",
+        "met:p1:",   "breached", "met:p1234567890123456:t"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert(
+            eq(int,
+               analytics_sla_field_parse(bad[i], strlen(bad[i]), &breached,
+                                         prio, sizeof prio, team, sizeof team),
+               -1),
+            "%s", bad[i]);
+}
+
+Test(analytics_count, sla_document_sums_partitions)
+{
+    analytics_stats_t *st = analytics_stats_new();
+    /* Two partitions' hashes, as HGETALL returns them. */
+    cr_assert(
+        eq(int, analytics_stats_add_sla(st, "met:p2:care-ja", 14, "3", 1), 0));
+    cr_assert(eq(int,
+                 analytics_stats_add_sla(st, "breached:p2:care-ja", 19, "1", 1),
+                 0));
+    cr_assert(
+        eq(int, analytics_stats_add_sla(st, "met:p2:care-ja", 14, "2", 1), 0));
+    cr_assert(eq(
+        int, analytics_stats_add_sla(st, "breached:p1:trust", 17, "4", 1), 0));
+    cr_assert(eq(int, analytics_stats_add_sla(st, "late:p1:x", 9, "1", 1), -1));
+    cr_assert(eq(int, analytics_stats_add_sla(st, "met:p1:x", 8, "1x", 2), -1));
+    json_t *o = s_render(st);
+    json_t *sla = json_object_get(o, "sla");
+    cr_assert(eq(i64, s_get(sla, "breached", NULL), 5));
+    cr_assert(eq(i64, s_get(sla, "met", NULL), 5));
+    json_t *team = json_object_get(sla, "by_team");
+    cr_assert(eq(i64, s_get(team, "care-ja", "met"), 5));
+    cr_assert(eq(i64, s_get(team, "care-ja", "breached"), 1));
+    cr_assert(eq(i64, s_get(team, "trust", "breached"), 4));
+    cr_assert(eq(i64, s_get(team, "trust", "met"), 0));
+    json_t *prio = json_object_get(sla, "by_priority");
+    cr_assert(eq(i64, s_get(prio, "p2", "met"), 5));
+    cr_assert(eq(i64, s_get(prio, "p1", "breached"), 4));
+    /* The rest of the document is unchanged by SLA fields. */
+    cr_assert(eq(i64, s_get(o, "events", NULL), 0));
+    json_decref(o);
+    char *s = analytics_stats_render(st);
+    cr_assert_not_null(strstr(s, "\"by_team\":{\"care-ja\":{\"breached\":1,"
+                                 "\"met\":5},\"trust\":{\"breached\":4,"
+                                 "\"met\":0}}"),
+                       "%s", s);
+    free(s);
     analytics_stats_destroy(&st);
 }
