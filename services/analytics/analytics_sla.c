@@ -36,9 +36,14 @@ struct analytics_sla {
     s_pair_t *pairs;               /* S_MAX, first n used */
     size_t n;                      /* pairs in use */
     int32_t slots[S_SLOTS];        /* pair index + 1; 0: empty */
-    s_pair_t *other;               /* team="other",priority="other" */
+    s_pair_t *other;               /* "other" x "other", always there */
     bool full_logged;              /* said once that the cap was hit */
 };
+
+static size_t s_probe(const analytics_sla_t *self, const char *team,
+                      const char *priority);
+static s_pair_t *s_add_pair(analytics_sla_t *self, size_t slot,
+                            const char *team, const char *priority);
 
 static const char s_breached_help[] =
     "Complaints whose team alert was delivered after the first-response "
@@ -55,6 +60,10 @@ analytics_sla_new(kj_metrics_t *metrics, const char *prefix)
     self->pairs = kj_calloc(S_MAX, sizeof *self->pairs);
     for (int p = 0; p < KJ_PARTITIONS; p++)
         analytics_sla_key(prefix, p, self->keys[p], sizeof self->keys[p]);
+    /* The overflow series exists from the start, so the metrics are on
+     * the page (at 0) even with no rules file. */
+    self->other =
+        s_add_pair(self, s_probe(self, "other", "other"), "other", "other");
     return self;
 }
 
@@ -126,14 +135,8 @@ s_find(analytics_sla_t *self, const char *team, const char *priority)
     size_t slot = s_probe(self, team, priority);
     if (self->slots[slot] != 0)
         return &self->pairs[self->slots[slot] - 1];
-    if (self->n < ANALYTICS_SLA_SERIES)
+    if (self->n < S_MAX)
         return s_add_pair(self, slot, team, priority);
-    if (!self->other) {
-        size_t os = s_probe(self, "other", "other");
-        self->other = self->slots[os] != 0
-                          ? &self->pairs[self->slots[os] - 1]
-                          : s_add_pair(self, os, "other", "other");
-    }
     if (!self->full_logged)
         kj_warn("SLA series cap reached; new pairs count as team=\"other\"",
                 "l:series", (long long)self->n);

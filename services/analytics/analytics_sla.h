@@ -6,9 +6,10 @@
  * 0. Aggregate copies with max(), not sum().
  *
  * Series exist from the start for every team x priority the rules can
- * route to. A pair first seen in Redis (the rules changed) gets its own
- * series while fewer than ANALYTICS_SLA_SERIES exist; later ones add to
- * team="other" of their priority. */
+ * route to, and team="other",priority="other" always (so the metrics are
+ * on the page even without rules). A pair first seen in Redis (the rules
+ * changed) gets its own series while fewer than ANALYTICS_SLA_SERIES
+ * exist; later ones add up in "other". */
 #ifndef ANALYTICS_SLA_H
 #define ANALYTICS_SLA_H
 
