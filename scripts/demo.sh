@@ -139,13 +139,13 @@ done
 HTTP=127.0.0.1:${PORTS[7]}
 STATS=127.0.0.1:${PORTS[8]}
 say "demo: starting redis, a webhook receiver and the five services (logs in $TMP)"
-KUJO_ADMIN_ADDR=${admin[notifier]} KUJO_WEBHOOK_URL="http://127.0.0.1:$SINK/alerts" \
+KUJO_ADMIN_ADDR=${admin[notifier]} KUJO_RULES="$ROOT/deploy/rules.json" KUJO_WEBHOOK_URL="http://127.0.0.1:$SINK/alerts" \
     KUJO_WEBHOOK_SECRET=$SECRET start svc notifier "$BIN/kujo-notifier"
 for svc in router classifier; do
     KUJO_ADMIN_ADDR=${admin[$svc]} KUJO_RULES="$ROOT/deploy/rules.json" \
         KUJO_MODELS="$ROOT/models" start svc "$svc" "$BIN/kujo-$svc"
 done
-KUJO_ADMIN_ADDR=${admin[analytics]} KUJO_HTTP_ADDR=$STATS \
+KUJO_ADMIN_ADDR=${admin[analytics]} KUJO_RULES="$ROOT/deploy/rules.json" KUJO_HTTP_ADDR=$STATS \
     start svc analytics "$BIN/kujo-analytics"
 KUJO_ADMIN_ADDR=${admin[ingest]} KUJO_HTTP_ADDR=$HTTP \
     start svc ingest "$BIN/kujo-ingest"
