@@ -48,6 +48,12 @@ kj_rand64(uint64_t *state);
 uint64_t
 kj_seed(void);
 
+/* Parse a decimal integer from s[0..len) (not NUL-terminated, e.g. a Redis
+ * reply). 0 on success; -1 if empty, too long, not all digits or out of
+ * range. */
+int
+kj_parse_i64(const char *s, size_t len, int64_t *out);
+
 /* Expected failures. Values are only ever appended; kj_rc_name() gives the
  * stable name used verbatim in logs, metric labels, dead-letter reasons and
  * HTTP error bodies. */

@@ -208,3 +208,20 @@ kj_rc_name(kj_rc_t rc)
         return "unknown";
     return s_rc_names[rc];
 }
+
+int
+kj_parse_i64(const char *s, size_t len, int64_t *out)
+{
+    char buf[24]; /* "-9223372036854775808" and a NUL */
+    if (len == 0 || len >= sizeof buf)
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *out = (int64_t)v;
+    return 0;
+}

@@ -1,6 +1,5 @@
 #include "analytics_count.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -163,23 +162,6 @@ s_add(int64_t a, int64_t b)
     return r;
 }
 
-static int
-s_parse(const char *value, size_t vlen, int64_t *out)
-{
-    char buf[24];
-    if (vlen == 0 || vlen >= sizeof buf)
-        return -1;
-    memcpy(buf, value, vlen);
-    buf[vlen] = '\0';
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(buf, &end, 10);
-    if (errno != 0 || *end != '\0')
-        return -1;
-    *out = (int64_t)v;
-    return 0;
-}
-
 /* True if jansson accepts s as a key (valid UTF-8). */
 static bool
 s_utf8(const char *s)
@@ -196,7 +178,7 @@ analytics_stats_add(analytics_stats_t *self, const char *field, size_t flen,
                     const char *value, size_t vlen)
 {
     int64_t v;
-    if (s_parse(value, vlen, &v) < 0)
+    if (kj_parse_i64(value, vlen, &v) < 0)
         return -1;
     if (flen == 6 && memcmp(field, "events", 6) == 0) {
         self->events = s_add(self->events, v);
@@ -264,7 +246,7 @@ analytics_stats_add_sla(analytics_stats_t *self, const char *field, size_t flen,
     int64_t v;
     bool breached;
     char priority[16], team[KJ_SHORT_MAX];
-    if (s_parse(value, vlen, &v) < 0 ||
+    if (kj_parse_i64(value, vlen, &v) < 0 ||
         analytics_sla_field_parse(field, flen, &breached, priority,
                                   sizeof priority, team, sizeof team) < 0 ||
         !s_utf8(team) || !s_utf8(priority))

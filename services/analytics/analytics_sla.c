@@ -1,6 +1,5 @@
 #include "analytics_sla.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -171,23 +170,6 @@ analytics_sla_begin(analytics_sla_t *self)
     }
 }
 
-static int
-s_parse_int(const char *value, size_t vlen, int64_t *out)
-{
-    char buf[24];
-    if (vlen == 0 || vlen >= sizeof buf)
-        return -1;
-    memcpy(buf, value, vlen);
-    buf[vlen] = '\0';
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(buf, &end, 10);
-    if (errno != 0 || *end != '\0' || v < 0)
-        return -1;
-    *out = (int64_t)v;
-    return 0;
-}
-
 int
 analytics_sla_add(analytics_sla_t *self, const char *field, size_t flen,
                   const char *value, size_t vlen)
@@ -195,7 +177,8 @@ analytics_sla_add(analytics_sla_t *self, const char *field, size_t flen,
     bool breached;
     char priority[S_PRIORITY_MAX], team[KJ_SHORT_MAX];
     int64_t v;
-    if (s_parse_int(value, vlen, &v) < 0 ||
+    /* Counts only grow; a negative one is not ours. */
+    if (kj_parse_i64(value, vlen, &v) < 0 || v < 0 ||
         analytics_sla_field_parse(field, flen, &breached, priority,
                                   sizeof priority, team, sizeof team) < 0)
         return -1;

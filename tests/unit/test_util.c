@@ -152,3 +152,21 @@ Test(util, rc_names)
     cr_assert(eq(str, (char *)kj_rc_name(KJ_RC_COUNT), "unknown"));
     cr_assert(eq(str, (char *)kj_rc_name((kj_rc_t)-1), "unknown"));
 }
+
+Test(util, parse_i64)
+{
+    int64_t v = -1;
+    cr_assert(eq(int, kj_parse_i64("42xyz", 2, &v), 0));
+    cr_assert(eq(i64, v, 42));
+    cr_assert(eq(int, kj_parse_i64("-7", 2, &v), 0));
+    cr_assert(eq(i64, v, -7));
+    cr_assert(eq(int, kj_parse_i64("9223372036854775807", 19, &v), 0));
+    cr_assert(eq(i64, v, INT64_MAX));
+    v = 5;
+    cr_assert(eq(int, kj_parse_i64("", 0, &v), -1));
+    cr_assert(eq(int, kj_parse_i64("12a", 3, &v), -1));
+    cr_assert(eq(int, kj_parse_i64("1 ", 2, &v), -1));
+    cr_assert(eq(int, kj_parse_i64("9223372036854775808", 19, &v), -1));
+    cr_assert(eq(int, kj_parse_i64("1234567890123456789012345", 25, &v), -1));
+    cr_assert(eq(i64, v, 5), "a failed parse leaves *out alone");
+}
