@@ -11,6 +11,7 @@
 #include "kj_log.h"
 #include "kj_rules.h"
 #include "kj_stage.h"
+#include "kj_stage_config.h"
 #include "kj_util.h"
 #include "notifier_deliver.h"
 #include "notifier_http.h"
@@ -18,39 +19,11 @@
 int
 main(int argc, char **argv)
 {
-    char *redis_url = NULL, *prefix = NULL, *admin_addr = NULL;
-    char *log_level = NULL, *zmq_bind = NULL, *zmq_advertise = NULL;
+    kj_stage_cfg_t cfg = {0};
     char *webhook_url = NULL, *webhook_secret = NULL, *rules_path = NULL;
-    int64_t max_attempts = 0, lease_ms = 0, batch = 0, hwm = 0, drain_ms = 0;
     int64_t http_timeout_ms = 0, retry_base_ms = 0, retry_cap_ms = 0;
     int64_t circuit_failures = 0, circuit_open_ms = 0, circuit_open_max_ms = 0;
-    const kj_cfg_opt_t opts[] = {
-        {"KUJO_REDIS_URL", "redis-url", KJ_CFG_STR, "redis://127.0.0.1:6379/0",
-         0, 0, "Redis URL", false, true, &redis_url},
-        {"KUJO_PREFIX", "prefix", KJ_CFG_STR, "kj", 0, 0, "Redis key prefix",
-         false, true, &prefix},
-        {"KUJO_ADMIN_ADDR", "admin-addr", KJ_CFG_STR, "127.0.0.1:9104", 0, 0,
-         "admin HTTP address (healthz, readyz, metrics)", false, true,
-         &admin_addr},
-        {"KUJO_LOG_LEVEL", "log-level", KJ_CFG_STR, "info", 0, 0,
-         "debug, info, warn or error", false, true, &log_level},
-        {"KUJO_MAX_ATTEMPTS", "max-attempts", KJ_CFG_INT, "5", 1, 100,
-         "delivery attempts before a complaint is dead-lettered", false, false,
-         &max_attempts},
-        {"KUJO_LEASE_MS", "lease-ms", KJ_CFG_INT, "10000", 100, 3600000,
-         "how long a taken complaint is owned before others may claim it",
-         false, false, &lease_ms},
-        {"KUJO_ZMQ_BIND", "zmq-bind", KJ_CFG_STR, "tcp://127.0.0.1:*", 0, 0,
-         "ZeroMQ PULL bind endpoint", false, true, &zmq_bind},
-        {"KUJO_ZMQ_ADVERTISE", "zmq-advertise", KJ_CFG_STR, NULL, 0, 0,
-         "host to advertise in the registry instead of the bound one", false,
-         false, &zmq_advertise},
-        {"KUJO_BATCH", "batch", KJ_CFG_INT, "256", 1, 10000,
-         "most envelopes taken per loop", false, false, &batch},
-        {"KUJO_HWM", "hwm", KJ_CFG_INT, "1000", 1, 1000000,
-         "ZeroMQ high-water mark", false, false, &hwm},
-        {"KUJO_DRAIN_MS", "drain-ms", KJ_CFG_INT, "10000", 0, 600000,
-         "longest drain after SIGTERM", false, false, &drain_ms},
+    const kj_cfg_opt_t own[] = {
         {"KUJO_WEBHOOK_URL", "webhook-url", KJ_CFG_STR, NULL, 0, 0,
          "webhook for teams that name none", false, false, &webhook_url},
         {"KUJO_WEBHOOK_SECRET", "webhook-secret", KJ_CFG_STR, NULL, 0, 0,
@@ -78,6 +51,12 @@ main(int argc, char **argv)
          "(optional; reread on SIGHUP)",
          false, false, &rules_path},
     };
+    /* The notifier keeps up to 4 x KUJO_BATCH requests in flight, so it
+     * accepts larger batches than the other stages. */
+    kj_cfg_opt_t opts[KJ_STAGE_CFG_N + KJ_ARRAY_LEN(own)];
+    kj_stage_cfg_opts(&cfg, "127.0.0.1:9104", 10000, opts);
+    for (size_t i = 0; i < KJ_ARRAY_LEN(own); i++)
+        opts[KJ_STAGE_CFG_N + i] = own[i];
     const size_t n_opts = KJ_ARRAY_LEN(opts);
     kj_stage_t *stage = NULL;
     notifier_t *notifier = NULL;
@@ -89,19 +68,15 @@ main(int argc, char **argv)
                         "Deliver routed complaints to team webhooks.",
                         &rc) != 0)
         goto out;
-    int level = kj_log_level_parse(log_level);
-    if (level < 0) {
-        fprintf(stderr, "kujo-notifier: bad KUJO_LOG_LEVEL '%s'\n", log_level);
-        rc = KJ_EX_CONFIG;
+    if ((rc = kj_stage_cfg_check(&cfg, "kujo-notifier", "notifier")) != 0)
         goto out;
-    }
     /* A request still running when its lease ends would be claimed and
      * sent again by another copy while this one waits for the answer. */
-    if (lease_ms <= http_timeout_ms) {
+    if (cfg.lease_ms <= http_timeout_ms) {
         fprintf(stderr,
                 "kujo-notifier: KUJO_LEASE_MS (%lld) must exceed "
                 "KUJO_HTTP_TIMEOUT_MS (%lld)\n",
-                (long long)lease_ms, (long long)http_timeout_ms);
+                (long long)cfg.lease_ms, (long long)http_timeout_ms);
         rc = KJ_EX_CONFIG;
         goto out;
     }
@@ -136,7 +111,6 @@ main(int argc, char **argv)
             goto out;
         }
     }
-    kj_log_init("notifier", (kj_log_level_t)level);
     kj_config_log(opts, n_opts);
 
     /* curl_global_init is not thread-safe: before the stage starts its
@@ -147,26 +121,8 @@ main(int argc, char **argv)
         goto out;
     }
     curl_up = true;
-    const kj_stage_opts_t so = {
-        .name = "notifier",
-        .in_state = "routed",
-        .out_state = "delivered",
-        .next = NULL,
-        .redis_url = redis_url,
-        .prefix = prefix,
-        .admin_addr = admin_addr,
-        .zmq_bind = zmq_bind,
-        .zmq_advertise = zmq_advertise,
-        .lease_ms = lease_ms,
-        .max_attempts = max_attempts,
-        .batch_max = batch,
-        .hwm = hwm,
-        /* The same as every stage: records kept 30 days once final, event
-         * streams capped near 100k entries per partition. */
-        .retention_s = 30 * 24 * 3600,
-        .stream_maxlen = 100000,
-        .drain_ms = drain_ms,
-    };
+    const kj_stage_opts_t so =
+        kj_stage_cfg_stage_opts(&cfg, "notifier", "routed", "delivered", NULL);
     stage = kj_stage_new(&so);
     if (!stage) {
         rc = 1;
@@ -178,7 +134,7 @@ main(int argc, char **argv)
         .http_timeout_ms = http_timeout_ms,
         .retry_base_ms = retry_base_ms,
         .retry_cap_ms = retry_cap_ms,
-        .batch_max = batch,
+        .batch_max = cfg.batch,
         .circuit_failures = circuit_failures,
         .circuit_open_ms = circuit_open_ms,
         .circuit_open_max_ms = circuit_open_max_ms,
