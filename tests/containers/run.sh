@@ -72,7 +72,7 @@ KUJO_PUBLISH_ADDR=127.0.0.1
 KUJO_API_PORT=$API_PORT
 KUJO_ANALYTICS_PORT=$(port)
 KUJO_PROMETHEUS_PORT=$(port)
-KUJO_LOG_LEVEL=warn
+KUJO_LOG_LEVEL=info
 ENV
 # shellcheck disable=SC1091
 . "$TMP/env"
@@ -148,6 +148,13 @@ prom_count() { # svc expected
 wait_for 60 "Prometheus to scrape 3 ingest copies" prom_count ingest 3
 wait_for 30 "Prometheus to scrape 2 classifier copies" prom_count classifier 2
 say "Prometheus scrapes every copy"
+
+# The rules file is mounted from the checkout: SIGHUP through docker's init
+# reaches the service, which reloads it.
+compose kill -s HUP router >/dev/null
+reloaded() { compose logs --no-color router | grep -q '"msg":"reloaded"'; }
+wait_for 15 "the router to reload its rules on SIGHUP" reloaded
+say "SIGHUP reloads the mounted rules"
 
 say "posting 600 more; killing one ingest copy mid-load"
 python3 tests/containers/load.py post "$API" 600 150 b "$TMP/b.ids" &
