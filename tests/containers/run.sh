@@ -5,7 +5,8 @@
 #   - builds every image, starts Redis, the five services (ingest x3,
 #     classifier x2), the load balancer, Prometheus and a webhook receiver;
 #   - posts complaints through the load balancer: all reach delivered,
-#     every copy's /metrics shows work, Prometheus found every copy;
+#     every ingest and classifier copy's /metrics shows work and
+#     Prometheus scrapes each of them; SIGHUP reloads the mounted rules;
 #   - kills one ingest container mid-load: still nothing lost;
 #   - docker-compose down -v.
 # Everything published listens on 127.0.0.1.
