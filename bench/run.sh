@@ -19,10 +19,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# N distinct free loopback ports, all held open while they are picked.
+ports() { python3 -c 'import socket,sys
+s=[socket.socket() for _ in range(int(sys.argv[1]))]
+for x in s: x.bind(("127.0.0.1",0))
+print(" ".join(str(x.getsockname()[1]) for x in s))' "$1"; }
 ready() { for _ in $(seq 100); do curl -fs "http://$1/readyz" >/dev/null && return 0; sleep 0.1; done; echo "bench: $1 not ready" >&2; exit 1; }
 
-RP=$(port)
+read -r -a P <<<"$(ports 9)"
+RP=${P[0]}
 redis-server --bind 127.0.0.1 --port "$RP" --dir "$TMP" --save '' \
     --appendonly yes --appendfsync everysec >"$TMP/redis.log" 2>&1 &
 pids+=($!)
@@ -34,14 +39,16 @@ echo "bench: raw ceilings" >&2
 RAW=$("$BIN/kujo-bench-raw" "$KUJO_REDIS_URL" 200000 100000)
 redis-cli -p "$RP" flushall >/dev/null
 
-SINK=$(port)
+SINK=${P[1]}
 "$BIN/kujo-webhook-sink" --addr "127.0.0.1:$SINK" --secret bench --log "$TMP/sink.log" &
 pids+=($!)
 export KUJO_WEBHOOK_URL="http://127.0.0.1:$SINK/alerts" KUJO_WEBHOOK_SECRET=bench
-HTTP=$(port)
+HTTP=${P[2]}
 declare -A admin
+i=3
 for svc in ingest classifier router notifier analytics; do
-    admin[$svc]=127.0.0.1:$(port)
+    admin[$svc]=127.0.0.1:${P[i]}
+    i=$((i + 1))
 done
 KUJO_HTTP_ADDR=127.0.0.1:$HTTP KUJO_ADMIN_ADDR=${admin[ingest]} "$BIN/kujo-ingest" >"$TMP/ingest.log" &
 pids+=($!)
@@ -49,7 +56,7 @@ for svc in classifier router notifier; do
     KUJO_ADMIN_ADDR=${admin[$svc]} "$BIN/kujo-$svc" >"$TMP/$svc.log" &
     pids+=($!)
 done
-KUJO_HTTP_ADDR=127.0.0.1:$(port) KUJO_ADMIN_ADDR=${admin[analytics]} "$BIN/kujo-analytics" >"$TMP/analytics.log" &
+KUJO_HTTP_ADDR=127.0.0.1:${P[8]} KUJO_ADMIN_ADDR=${admin[analytics]} "$BIN/kujo-analytics" >"$TMP/analytics.log" &
 pids+=($!)
 for svc in ingest classifier router notifier analytics; do ready "${admin[$svc]}"; done
 sleep 1.5 # registry heartbeats reach the upstream copies

@@ -62,8 +62,13 @@ fi
 
 "$ROOT/scripts/base-image.sh" local/debian:12
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-API_PORT=$(port)
+# N distinct free loopback ports, all held open while they are picked.
+ports() { python3 -c 'import socket,sys
+s=[socket.socket() for _ in range(int(sys.argv[1]))]
+for x in s: x.bind(("127.0.0.1",0))
+print(" ".join(str(x.getsockname()[1]) for x in s))' "$1"; }
+read -r -a P <<<"$(ports 3)"
+API_PORT=${P[0]}
 cat >"$TMP/env" <<ENV
 KUJO_BASE_IMAGE=local/debian:12
 KUJO_WEBHOOK_SECRET=ct-$RANDOM$RANDOM$RANDOM
@@ -71,8 +76,8 @@ KUJO_WEBHOOK_URL=http://sink:8080/alerts
 KUJO_SINK_BIN=$ROOT/$BUILD/bin/kujo-webhook-sink
 KUJO_PUBLISH_ADDR=127.0.0.1
 KUJO_API_PORT=$API_PORT
-KUJO_ANALYTICS_PORT=$(port)
-KUJO_PROMETHEUS_PORT=$(port)
+KUJO_ANALYTICS_PORT=${P[1]}
+KUJO_PROMETHEUS_PORT=${P[2]}
 KUJO_LOG_LEVEL=info
 ENV
 # shellcheck disable=SC1091

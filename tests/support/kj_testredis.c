@@ -2,6 +2,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,20 +17,46 @@
 
 #include <hiredis/hiredis.h>
 
-int
-kj_test_free_port(void)
+/* Ports are picked below Linux's ephemeral range (32768-60999), where the
+ * kernel also picks the local ports of outgoing connections: a port handed
+ * out here and bound a moment later by a child process cannot meanwhile be
+ * taken by some connection's local end. Ports already handed out by this
+ * process are never handed out again, so two children never share one. */
+enum { S_PORT_LOW = 20000, S_PORT_HIGH = 32767 };
+
+static bool
+s_port_bindable(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
-        return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET};
+        return false;
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
+    bool ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
     close(fd);
+    return ok;
+}
+
+int
+kj_test_free_port(void)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static bool used[S_PORT_HIGH - S_PORT_LOW + 1];
+    static unsigned seed;
+    int port = -1;
+    pthread_mutex_lock(&mu);
+    if (!seed)
+        seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+    for (int tries = 0; tries < 1000 && port < 0; tries++) {
+        int p =
+            S_PORT_LOW + (int)(rand_r(&seed) % (S_PORT_HIGH - S_PORT_LOW + 1));
+        if (used[p - S_PORT_LOW] || !s_port_bindable(p))
+            continue;
+        used[p - S_PORT_LOW] = true;
+        port = p;
+    }
+    pthread_mutex_unlock(&mu);
     return port;
 }
 
@@ -71,9 +100,9 @@ kj_testredis_start(kj_testredis_t *r, bool aof)
                 dup2(devnull, 2);
             }
             execl(KJ_REDIS_SERVER, "redis-server", "--bind", "127.0.0.1",
-                  "--port", port, "--dir", r->dir, "--save", "",
-                  "--appendonly", aof ? "yes" : "no", "--appendfsync",
-                  "everysec", "--protected-mode", "yes", (char *)NULL);
+                  "--port", port, "--dir", r->dir, "--save", "", "--appendonly",
+                  aof ? "yes" : "no", "--appendfsync", "everysec",
+                  "--protected-mode", "yes", (char *)NULL);
             _exit(127);
         }
         r->pid = pid;

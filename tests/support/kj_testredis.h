@@ -14,7 +14,8 @@ typedef struct {
     char url[64]; /* redis://127.0.0.1:<port>/0 */
 } kj_testredis_t;
 
-/* A free TCP port on 127.0.0.1 (bound then released). */
+/* A free TCP port on 127.0.0.1 (bound then released), below the ephemeral
+ * range and never the same twice in one process. */
 int
 kj_test_free_port(void);
 
