@@ -69,6 +69,17 @@ kj_redis_appendargv(kj_redis_t *self, int argc, const char **argv,
 redisReply *
 kj_redis_get_reply(kj_redis_t *self);
 
+/* HGETALL of n keys in one pipelined round trip (connecting first if
+ * needed), calling each(ctx, k, field, flen, value, vlen) for every
+ * string pair of keys[k]. Returns 0, or -1 if any reply failed; the
+ * callback may then have seen only some keys. */
+typedef void (*kj_redis_field_fn)(void *ctx, size_t k, const char *field,
+                                  size_t flen, const char *value,
+                                  size_t vlen);
+int
+kj_redis_hgetall_each(kj_redis_t *self, const char *const *keys, size_t n,
+                      kj_redis_field_fn each, void *ctx);
+
 /* Register a Lua script; it is loaded now if connected and after every
  * reconnect. Returns its handle (>= 0). */
 int

@@ -349,6 +349,47 @@ kj_redis_get_reply(kj_redis_t *self)
     return s_get_reply(self);
 }
 
+int
+kj_redis_hgetall_each(kj_redis_t *self, const char *const *keys, size_t n,
+                      kj_redis_field_fn each, void *ctx)
+{
+    if (!kj_redis_connected(self) && kj_redis_connect(self) < 0)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        const char *argv[] = {"HGETALL", keys[k]};
+        if (kj_redis_appendargv(self, 2, argv, NULL) < 0)
+            return -1;
+    }
+    int rc = 0;
+    bool io_failed = false;
+    for (size_t k = 0; k < n; k++) {
+        /* An error reply is one key's problem: read on, or the replies
+         * left in the buffer would answer later commands. After an I/O
+         * failure the connection is gone: the rest fail fast. */
+        redisReply *r = io_failed ? NULL : s_get_reply(self);
+        if (!r) {
+            io_failed = true;
+            rc = -1;
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ARRAY) {
+            for (size_t i = 0; i + 1 < r->elements; i += 2) {
+                const redisReply *f = r->element[i];
+                const redisReply *v = r->element[i + 1];
+                if (f->type == REDIS_REPLY_STRING &&
+                    v->type == REDIS_REPLY_STRING)
+                    each(ctx, k, f->str, f->len, v->str, v->len);
+            }
+        } else {
+            kj_warn("HGETALL failed", "s:key", keys[k], "s:error",
+                    r->type == REDIS_REPLY_ERROR ? r->str : "not a hash");
+            rc = -1;
+        }
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
 /* ---- scripts -------------------------------------------------------- */
 
 static void

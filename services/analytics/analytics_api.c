@@ -47,46 +47,27 @@ s_count(analytics_api_t *self, unsigned status)
 
 /* Sum the 16 counter hashes and the 16 SLA hashes in one pipelined round
  * trip into stats. 0 or -1. */
+/* Keys 0..KJ_PARTITIONS-1 are the stats hashes, the rest the SLA ones. */
+static void
+s_add_field(void *ctx, size_t k, const char *field, size_t flen,
+            const char *value, size_t vlen)
+{
+    if (k < KJ_PARTITIONS)
+        analytics_stats_add(ctx, field, flen, value, vlen);
+    else
+        analytics_stats_add_sla(ctx, field, flen, value, vlen);
+}
+
 static int
 s_fetch(analytics_api_t *self, analytics_stats_t *stats)
 {
-    if (!kj_redis_connected(self->redis) && kj_redis_connect(self->redis) < 0)
-        return -1;
-    for (int k = 0; k < 2 * KJ_PARTITIONS; k++) {
-        const char *key =
-            k < KJ_PARTITIONS ? self->stats[k] : self->sla[k - KJ_PARTITIONS];
-        const char *argv[] = {"HGETALL", key};
-        if (kj_redis_appendargv(self->redis, 2, argv, NULL) < 0)
-            return -1;
+    const char *keys[2 * KJ_PARTITIONS];
+    for (int p = 0; p < KJ_PARTITIONS; p++) {
+        keys[p] = self->stats[p];
+        keys[KJ_PARTITIONS + p] = self->sla[p];
     }
-    int rc = 0;
-    for (int k = 0; k < 2 * KJ_PARTITIONS; k++) {
-        /* After a failed read the connection is gone: the rest fail fast. */
-        redisReply *r = rc == 0 ? kj_redis_get_reply(self->redis) : NULL;
-        if (!r) {
-            rc = -1;
-            continue;
-        }
-        if (r->type == REDIS_REPLY_ARRAY) {
-            for (size_t i = 0; i + 1 < r->elements; i += 2) {
-                const redisReply *f = r->element[i];
-                const redisReply *v = r->element[i + 1];
-                if (f->type != REDIS_REPLY_STRING ||
-                    v->type != REDIS_REPLY_STRING)
-                    continue;
-                if (k < KJ_PARTITIONS)
-                    analytics_stats_add(stats, f->str, f->len, v->str, v->len);
-                else
-                    analytics_stats_add_sla(stats, f->str, f->len, v->str,
-                                            v->len);
-            }
-        } else if (r->type == REDIS_REPLY_ERROR) {
-            kj_warn("stats read failed", "s:error", r->str);
-            rc = -1;
-        }
-        freeReplyObject(r);
-    }
-    return rc;
+    return kj_redis_hgetall_each(self->redis, keys, KJ_ARRAY_LEN(keys),
+                                 s_add_field, stats);
 }
 
 static enum MHD_Result

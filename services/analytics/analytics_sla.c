@@ -209,41 +209,26 @@ analytics_sla_commit(analytics_sla_t *self)
     }
 }
 
+static void
+s_add_field(void *ctx, size_t k, const char *field, size_t flen,
+            const char *value, size_t vlen)
+{
+    (void)k;
+    analytics_sla_add(ctx, field, flen, value, vlen);
+}
+
 int
 analytics_sla_refresh(analytics_sla_t *self, kj_redis_t *redis)
 {
-    if (!kj_redis_connected(redis) && kj_redis_connect(redis) < 0)
-        return -1;
-    for (int p = 0; p < KJ_PARTITIONS; p++) {
-        const char *argv[] = {"HGETALL", self->keys[p]};
-        if (kj_redis_appendargv(redis, 2, argv, NULL) < 0)
-            return -1;
-    }
-    int rc = 0;
+    const char *keys[KJ_PARTITIONS];
+    for (int p = 0; p < KJ_PARTITIONS; p++)
+        keys[p] = self->keys[p];
     analytics_sla_begin(self);
-    for (int p = 0; p < KJ_PARTITIONS; p++) {
-        /* After a failed read the connection is gone: the rest fail fast. */
-        redisReply *r = rc == 0 ? kj_redis_get_reply(redis) : NULL;
-        if (!r) {
-            rc = -1;
-            continue;
-        }
-        if (r->type == REDIS_REPLY_ARRAY) {
-            for (size_t i = 0; i + 1 < r->elements; i += 2) {
-                const redisReply *f = r->element[i];
-                const redisReply *v = r->element[i + 1];
-                if (f->type == REDIS_REPLY_STRING &&
-                    v->type == REDIS_REPLY_STRING)
-                    analytics_sla_add(self, f->str, f->len, v->str, v->len);
-            }
-        } else {
-            rc = -1;
-        }
-        freeReplyObject(r);
-    }
     /* A partial read would lower nothing, but could raise some counters
      * and not others; wait for a whole one. */
-    if (rc == 0)
-        analytics_sla_commit(self);
-    return rc;
+    if (kj_redis_hgetall_each(redis, keys, KJ_PARTITIONS, s_add_field, self) !=
+        0)
+        return -1;
+    analytics_sla_commit(self);
+    return 0;
 }
