@@ -21,17 +21,18 @@
 #define KJ_PUSH_LINGER_MS 1000
 
 struct kj_pull {
-    void *sock;                      /* ZMQ_PULL, bound */
-    char endpoint[KJ_ENDPOINT_MAX];  /* what we advertise in the registry */
-    zmq_msg_t msg;                   /* last message, valid until next recv */
-    bool msg_live;                   /* msg holds data to close */
+    void *sock;                     /* ZMQ_PULL, bound */
+    char endpoint[KJ_ENDPOINT_MAX]; /* what we advertise in the registry */
+    zmq_msg_t msg;                  /* last message, valid until next recv */
+    bool msg_live;                  /* msg holds data to close */
 };
 
 struct kj_push {
-    void *sock;    /* ZMQ_PUSH, connected to every peer */
-    char **peers;  /* endpoints we are connected to (owned strings) */
-    size_t n;      /* live entries in peers */
-    size_t cap;    /* allocated entries in peers */
+    void *sock;     /* ZMQ_PUSH, connected to every peer */
+    char **peers;   /* endpoints we are connected to (owned strings) */
+    size_t n;       /* live entries in peers */
+    size_t cap;     /* allocated entries in peers */
+    uint64_t added; /* peers ever connected, so callers see new copies */
 };
 
 static int
@@ -140,8 +141,7 @@ kj_pull_new(void *zctx, const char *bind, const char *advertise, int hwm)
     }
     if (zmq_bind(self->sock, bind) != 0) {
         int e = zmq_errno();
-        kj_error("zmq_bind failed", "s:bind", bind, "s:error",
-                 zmq_strerror(e));
+        kj_error("zmq_bind failed", "s:bind", bind, "s:error", zmq_strerror(e));
         goto fail;
     }
     char last[KJ_ENDPOINT_MAX];
@@ -229,8 +229,7 @@ kj_push_new(void *zctx, int hwm, int send_timeout_ms)
      * whose process died does not swallow messages into its pipe. */
     if (s_setint(self->sock, ZMQ_SNDHWM, hwm, "sndhwm") != 0 ||
         s_setint(self->sock, ZMQ_LINGER, KJ_PUSH_LINGER_MS, "linger") != 0 ||
-        s_setint(self->sock, ZMQ_SNDTIMEO, send_timeout_ms, "sndtimeo") !=
-            0 ||
+        s_setint(self->sock, ZMQ_SNDTIMEO, send_timeout_ms, "sndtimeo") != 0 ||
         s_setint(self->sock, ZMQ_IMMEDIATE, 1, "immediate") != 0)
         goto fail;
     return self;
@@ -301,6 +300,7 @@ kj_push_set_peers(kj_push_t *self, char *const *endpoints, size_t n)
             self->peers = kj_realloc(self->peers, self->cap * sizeof(char *));
         }
         self->peers[self->n++] = kj_strdup(ep);
+        self->added++;
         kj_info("zmq peer added", "s:endpoint", ep);
     }
     return self->n;
@@ -310,6 +310,12 @@ size_t
 kj_push_peers(const kj_push_t *self)
 {
     return self->n;
+}
+
+uint64_t
+kj_push_added(const kj_push_t *self)
+{
+    return self->added;
 }
 
 int

@@ -29,7 +29,6 @@ struct notifier {
     kj_counter_t *delivered;     /* deliveries_total{result="delivered"} */
     kj_counter_t *failed;        /* deliveries_total{result="failed"} */
     notifier_circuit_t *circuit; /* a breaker per endpoint */
-    char *rules_path;            /* reread on SIGHUP, NULL if none */
 };
 
 static void s_done(void *ctx, kj_envelope_t *env, const char *url,
@@ -74,8 +73,6 @@ notifier_new(kj_stage_t *stage, const notifier_opts_t *opts)
     self->retry_base_ms = opts->retry_base_ms;
     self->retry_cap_ms = opts->retry_cap_ms;
     self->rng = kj_seed();
-    if (opts->rules_path && opts->rules_path[0])
-        self->rules_path = kj_strdup(opts->rules_path);
     if (self->webhook_url)
         notifier_circuit_track(self->circuit, self->webhook_url);
     if (opts->rules)
@@ -103,7 +100,6 @@ notifier_destroy(notifier_t **self_p)
     notifier_t *self = *self_p;
     notifier_http_destroy(&self->http);
     notifier_circuit_destroy(&self->circuit);
-    free(self->rules_path);
     free(self->webhook_url);
     free(self->secret);
     free(self);
@@ -287,22 +283,14 @@ s_inflight(void *ctx)
     return notifier_http_inflight(self->http);
 }
 
-/* SIGHUP: the rules file may name new team webhooks; give them series.
- * Breakers already known keep their state. */
+/* SIGHUP read new rules: they may name new team webhooks; give them
+ * series. Breakers already known keep their state. */
 static int
-s_reload(void *ctx)
+s_rules_changed(void *ctx, const kj_rules_t *rules, char *err, size_t err_size)
 {
-    notifier_t *self = ctx;
-    if (!self->rules_path)
-        return 0;
-    char err[512];
-    kj_rules_t *rules = kj_rules_load(self->rules_path, err, sizeof err);
-    if (!rules) {
-        kj_error("rules reload failed", "s:error", err);
-        return -1;
-    }
-    notifier_track_rules(self, rules);
-    kj_rules_destroy(&rules);
+    (void)err;
+    (void)err_size;
+    notifier_track_rules(ctx, rules);
     return 0;
 }
 
@@ -311,7 +299,7 @@ static const kj_stage_hooks_t s_hooks = {
     .timeout_ms = s_timeout_ms,
     .after_poll = s_after_poll,
     .inflight = s_inflight,
-    .reload = s_reload,
+    .rules_changed = s_rules_changed,
 };
 
 const kj_stage_hooks_t *
