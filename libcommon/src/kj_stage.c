@@ -6,7 +6,6 @@
  * after its lease. */
 #include "kj_stage.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include <sys/eventfd.h>
 
 #include "kj_admin.h"
+#include "kj_assert.h"
 #include "kj_log.h"
 #include "kj_mq.h"
 #include "kj_registry.h"
@@ -53,9 +53,13 @@ typedef enum {
     S_FAIL_COUNT
 } s_fail_t;
 
-static const char *const s_fail_names[S_FAIL_COUNT] = {
-    "decode_error", "stale",       "retry",    "dead",
-    "redis_error",  "push_failed", "deferred",
+/* The reason label of each failure: a kj_rc name, so that it reads the
+ * same in metrics, logs and dead-letter reasons. */
+static const kj_rc_t s_fail_rc[S_FAIL_COUNT] = {
+    [S_FAIL_DECODE] = KJ_ERR_DECODE, [S_FAIL_STALE] = KJ_ERR_STALE,
+    [S_FAIL_RETRY] = KJ_RETRY,       [S_FAIL_DEAD] = KJ_DEAD,
+    [S_FAIL_REDIS] = KJ_ERR_REDIS,   [S_FAIL_PUSH] = KJ_ERR_PUSH,
+    [S_FAIL_DEFER] = KJ_DEFERRED,
 };
 
 /* One envelope's outcome, waiting to be committed. */
@@ -130,7 +134,8 @@ s_failed(kj_stage_t *self, s_fail_t why)
 {
     if (!self->m_failed[why]) {
         char labels[64];
-        snprintf(labels, sizeof labels, "reason=\"%s\"", s_fail_names[why]);
+        snprintf(labels, sizeof labels, "reason=\"%s\"",
+                 kj_rc_name(s_fail_rc[why]));
         self->m_failed[why] = kj_metrics_counter(
             self->metrics, "envelopes_failed_total",
             "Envelopes not passed on, by reason", labels);
@@ -427,9 +432,9 @@ s_process(kj_stage_t *self, s_result_t *r, int64_t now)
     kj_counter_inc(self->m_in);
     kj_verdict_t v = self->process(self->ctx, r->env, now, r->err,
                                    sizeof r->err, &r->retry_at_ms);
-    assert(v == KJ_VERDICT_DONE || v == KJ_VERDICT_RETRY ||
-           v == KJ_VERDICT_DEAD || v == KJ_VERDICT_PENDING ||
-           v == KJ_VERDICT_DEFER);
+    kj_assert(v == KJ_VERDICT_DONE || v == KJ_VERDICT_RETRY ||
+              v == KJ_VERDICT_DEAD || v == KJ_VERDICT_PENDING ||
+              v == KJ_VERDICT_DEFER);
     r->verdict = v;
     if (v != KJ_VERDICT_DONE && v != KJ_VERDICT_PENDING && !r->err[0])
         snprintf(r->err, sizeof r->err, "%s: %s", self->name,
@@ -700,7 +705,7 @@ int
 kj_stage_run(kj_stage_t *self, kj_stage_process_fn process,
              const kj_stage_hooks_t *hooks, void *ctx)
 {
-    assert(self && process);
+    kj_assert(self && process);
     self->process = process;
     self->hooks = hooks;
     self->ctx = ctx;
@@ -740,7 +745,7 @@ kj_stage_run(kj_stage_t *self, kj_stage_process_fn process,
         size_t nh = 0;
         if (hooks && hooks->pollitems)
             nh = hooks->pollitems(ctx, items + 3, S_HOOK_ITEMS);
-        assert(nh <= S_HOOK_ITEMS);
+        kj_assert(nh <= S_HOOK_ITEMS);
 
         int rc = zmq_poll(items, (int)(3 + nh), timeout);
         if (rc < 0) {
@@ -784,7 +789,7 @@ void
 kj_stage_complete(kj_stage_t *self, const kj_envelope_t *env,
                   kj_verdict_t verdict, const char *err, int64_t retry_at_ms)
 {
-    assert(verdict != KJ_VERDICT_PENDING);
+    kj_assert(verdict != KJ_VERDICT_PENDING);
     /* A full queue commits at once: the arrays never grow. */
     if (self->n_pending == self->batch_max)
         s_flush_pending(self);
