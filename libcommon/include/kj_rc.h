@@ -8,6 +8,8 @@
 #ifndef KJ_RC_H
 #define KJ_RC_H
 
+#include <stddef.h>
+
 typedef enum {
     KJ_OK = 0,
     KJ_ERR_INVALID,      /* "invalid" */
@@ -62,5 +64,13 @@ kj_rc_name(kj_rc_t rc);
  * reaches an HTTP client. */
 unsigned
 kj_rc_http_status(kj_rc_t rc);
+
+/* Write "<name>: <detail>" into out[size] (always NUL-terminated, cut if
+ * too long): the shape of every dead-letter reason and last_error, so that
+ * operators and metrics can group them by the part before the colon and
+ * still read the detail. fmt formats the detail. */
+void
+kj_rc_reason(char *out, size_t size, kj_rc_t rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

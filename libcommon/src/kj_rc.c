@@ -2,6 +2,9 @@
  * decision and the unit test can check every row. */
 #include "kj_rc.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 typedef struct {
     const char *name;
     unsigned http_status; /* 0: never an HTTP error code */
@@ -63,4 +66,18 @@ kj_rc_http_status(kj_rc_t rc)
     if ((int)rc < 0 || rc >= KJ_RC_COUNT)
         return 0;
     return s_rc[rc].http_status;
+}
+
+void
+kj_rc_reason(char *out, size_t size, kj_rc_t rc, const char *fmt, ...)
+{
+    if (size == 0)
+        return;
+    int n = snprintf(out, size, "%s: ", kj_rc_name(rc));
+    if (n < 0 || (size_t)n >= size)
+        return; /* the name alone filled it */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out + n, size - (size_t)n, fmt, ap);
+    va_end(ap);
 }

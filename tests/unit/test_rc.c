@@ -113,3 +113,20 @@ Test(rc, stage_reason_labels_keep_their_strings)
     cr_assert(eq(str, (char *)kj_rc_name(KJ_DEFERRED), "deferred"));
     cr_assert(eq(str, (char *)kj_rc_name(KJ_ERR_INVALID), "invalid"));
 }
+
+Test(rc, reason_starts_with_the_name)
+{
+    char buf[64];
+    kj_rc_reason(buf, sizeof buf, KJ_ERR_HTTP, "HTTP %d after %d attempts", 503,
+                 5);
+    cr_assert(eq(str, buf, "http_error: HTTP 503 after 5 attempts"));
+
+    /* Cut, still terminated, the name first. */
+    char small[16];
+    kj_rc_reason(small, sizeof small, KJ_ERR_CIRCUIT_OPEN, "for %s",
+                 "https://example.org:443");
+    cr_assert(eq(str, small, "circuit_open: f"));
+    char tiny[5];
+    kj_rc_reason(tiny, sizeof tiny, KJ_ERR_CONFIG, "x");
+    cr_assert(eq(str, tiny, "conf"));
+}
