@@ -1,7 +1,6 @@
 /* kj_mq: ZeroMQ PUSH/PULL between stages (see kj_mq.h). */
 #include "kj_mq.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 
 #include <zmq.h>
 
+#include "kj_assert.h"
 #include "kj_log.h"
 #include "kj_util.h"
 
@@ -115,7 +115,7 @@ s_advertised(const char *last, const char *advertise, char *out, size_t size)
 kj_pull_t *
 kj_pull_new(void *zctx, const char *bind, const char *advertise, int hwm)
 {
-    assert(zctx && bind);
+    kj_assert(zctx && bind);
     kj_pull_t *self = kj_calloc(1, sizeof *self);
     self->sock = zmq_socket(zctx, ZMQ_PULL);
     if (!self->sock) {
@@ -216,7 +216,7 @@ kj_pull_recv(kj_pull_t *self, const uint8_t **data, size_t *len)
 kj_push_t *
 kj_push_new(void *zctx, int hwm, int send_timeout_ms)
 {
-    assert(zctx);
+    kj_assert(zctx);
     kj_push_t *self = kj_calloc(1, sizeof *self);
     self->sock = zmq_socket(zctx, ZMQ_PUSH);
     if (!self->sock) {

@@ -46,9 +46,13 @@ typedef enum {
     S_FAIL_COUNT
 } s_fail_t;
 
-static const char *const s_fail_names[S_FAIL_COUNT] = {
-    "decode_error", "stale",       "retry",    "dead",
-    "redis_error",  "push_failed", "deferred",
+/* The reason label of each failure: a kj_rc name, so that it reads the
+ * same in metrics, logs and dead-letter reasons. */
+static const kj_rc_t s_fail_rc[S_FAIL_COUNT] = {
+    [S_FAIL_DECODE] = KJ_ERR_DECODE, [S_FAIL_STALE] = KJ_ERR_STALE,
+    [S_FAIL_RETRY] = KJ_RETRY,       [S_FAIL_DEAD] = KJ_DEAD,
+    [S_FAIL_REDIS] = KJ_ERR_REDIS,   [S_FAIL_PUSH] = KJ_ERR_PUSH,
+    [S_FAIL_DEFER] = KJ_DEFERRED,
 };
 
 /* One envelope's outcome, waiting to be committed. */
@@ -124,10 +128,11 @@ s_failed(kj_stage_t *self, s_fail_t why)
 {
     if (!self->m_failed[why]) {
         char labels[64];
-        snprintf(labels, sizeof labels, "reason=\"%s\"", s_fail_names[why]);
-        self->m_failed[why] =
-            kj_metrics_counter(self->metrics, "envelopes_failed_total",
-                               "Envelopes not passed on, by reason", labels);
+        snprintf(labels, sizeof labels, "reason=\"%s\"",
+                 kj_rc_name(s_fail_rc[why]));
+        self->m_failed[why] = kj_metrics_counter(
+            self->metrics, "envelopes_failed_total",
+            "Envelopes not passed on, by reason", labels);
     }
     return self->m_failed[why];
 }

@@ -9,13 +9,13 @@
  * transition would report a stale result for work that was applied. */
 #include "kj_store.h"
 
-#include <assert.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kj_assert.h"
 #include "kj_log.h"
 #include "kj_util.h"
 
@@ -200,7 +200,7 @@ struct kj_store {
 kj_store_t *
 kj_store_new(kj_redis_t *redis, const kj_store_opts_t *opts)
 {
-    assert(redis && opts);
+    kj_assert(redis && opts);
     const char *prefix = opts->prefix ? opts->prefix : "kj";
     size_t plen = strlen(prefix);
     if (plen == 0 || plen > S_PREFIX_MAX || opts->max_attempts < 1) {
@@ -280,7 +280,7 @@ s_call_init(s_call_t *c)
 static int
 s_key(const kj_store_t *self, s_call_t *c, int p, const char *a, const char *b)
 {
-    assert(c->nkeys < S_KEYS);
+    kj_assert(c->nkeys < S_KEYS);
     char *k = c->keys[c->nkeys];
     int n =
         snprintf(k, S_KEY_MAX, "%s:{%d}:%s%s", self->prefix, p, a, b ? b : "");
@@ -293,7 +293,7 @@ s_key(const kj_store_t *self, s_call_t *c, int p, const char *a, const char *b)
 static void
 s_arg(s_call_t *c, const void *data, size_t len)
 {
-    assert(c->nargs < S_ARGS);
+    kj_assert(c->nargs < S_ARGS);
     c->args[c->nargs] = data ? data : "";
     c->arglen[c->nargs] = data ? len : 0;
     c->nargs++;
@@ -308,7 +308,7 @@ s_arg_str(s_call_t *c, const char *s)
 static void
 s_arg_num(s_call_t *c, int64_t v)
 {
-    assert(c->nnums < S_NUMS);
+    kj_assert(c->nnums < S_NUMS);
     char *buf = c->nums[c->nnums++];
     int n = snprintf(buf, sizeof c->nums[0], "%" PRId64, v);
     s_arg(c, buf, (size_t)n);

@@ -7,6 +7,7 @@
 #include "kj_backoff.h"
 #include "kj_log.h"
 #include "kj_metrics.h"
+#include "kj_rc.h"
 #include "kj_util.h"
 #include "notifier_circuit.h"
 #include "notifier_http.h"
@@ -138,13 +139,14 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
     else
         url = self->webhook_url;
     if (!url) {
-        snprintf(err, err_size, "no webhook configured for team %s", team);
+        kj_rc_reason(err, err_size, KJ_ERR_CONFIG,
+                     "no webhook configured for team %s", team);
         return KJ_VERDICT_DEAD;
     }
     if (!notifier_url_ok(url)) {
         /* A URL curl would refuse never gets better by retrying. */
-        snprintf(err, err_size, "webhook for team %s is not an http(s) URL",
-                 team);
+        kj_rc_reason(err, err_size, KJ_ERR_CONFIG,
+                     "webhook for team %s is not an http(s) URL", team);
         return KJ_VERDICT_DEAD;
     }
 
@@ -152,7 +154,7 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
      * the endpoint's circuit is open. */
     if (notifier_http_inflight(self->http) >=
         notifier_http_capacity(self->http)) {
-        snprintf(err, err_size, "notifier: all delivery slots busy");
+        kj_rc_reason(err, err_size, KJ_ERR_BUSY, "all delivery slots busy");
         *retry_at_ms = now_ms + S_BUSY_RETRY_MS;
         return KJ_VERDICT_DEFER;
     }
@@ -162,7 +164,8 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
                                 &trial, &back)) {
         char ep[NOTIFIER_ENDPOINT_MAX];
         notifier_circuit_endpoint(url, ep, sizeof ep);
-        snprintf(err, err_size, "webhook: circuit open for %s", ep);
+        kj_rc_reason(err, err_size, KJ_ERR_CIRCUIT_OPEN,
+                     "webhook circuit open for %s", ep);
         *retry_at_ms = back;
         return KJ_VERDICT_DEFER;
     }
@@ -176,7 +179,8 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
         free(body);
         notifier_circuit_report(self->circuit, url, env->complaint.id,
                                 NOTIFIER_OUTCOME_NONE, NULL, now_ms);
-        snprintf(err, err_size, "notifier: could not build headers");
+        kj_rc_reason(err, err_size, KJ_ERR_TOO_BIG,
+                     "delivery headers do not fit");
         return KJ_VERDICT_DEAD;
     }
     if (notifier_http_start(self->http, url, env, &body, len, &h, why,
@@ -184,11 +188,27 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
         free(body);
         notifier_circuit_report(self->circuit, url, env->complaint.id,
                                 NOTIFIER_OUTCOME_NONE, NULL, now_ms);
-        snprintf(err, err_size, "notifier: %s", why);
+        kj_rc_reason(err, err_size, KJ_ERR_INTERNAL,
+                     "webhook request not started: %s", why);
         *retry_at_ms = now_ms + S_BUSY_RETRY_MS;
         return KJ_VERDICT_RETRY;
     }
     return KJ_VERDICT_PENDING;
+}
+
+/* The kind of a failed request, the first word of its reason: an answer
+ * that was not 2xx, no answer in time, a URL curl refused (permanent:
+ * fixed in the rules, not by retrying), or the network. */
+static kj_rc_t
+s_failure_rc(const notifier_result_t *res)
+{
+    if (res->http_status > 0)
+        return KJ_ERR_HTTP;
+    if (res->permanent)
+        return KJ_ERR_CONFIG;
+    if (strcmp(res->error, "timeout") == 0)
+        return KJ_ERR_TIMEOUT;
+    return KJ_ERR_IO;
 }
 
 /* A request ended: record it in the envelope and complete it. */
@@ -235,14 +255,16 @@ s_done(void *ctx, kj_envelope_t *env, const char *url,
     if (self->failed)
         kj_counter_inc(self->failed);
     /* The store keeps this as last_error, and as the dead-letter reason
-     * when this was the last attempt: "webhook: HTTP 500 after 5
+     * when this was the last attempt: "http_error: HTTP 500 after 5
      * attempts". */
+    kj_rc_t why = s_failure_rc(res);
     char err[KJ_ERRMSG_MAX];
-    snprintf(err, sizeof err, "webhook: %.200s after %d attempt%s", res->error,
-             attempt, attempt == 1 ? "" : "s");
+    kj_rc_reason(err, sizeof err, why, "%.200s after %d attempt%s", res->error,
+                 attempt, attempt == 1 ? "" : "s");
     kj_warn("delivery failed", "s:trace_id", env->trace_id, "s:id",
-            env->complaint.id, "s:endpoint", origin, "s:error", res->error,
-            "i:attempt", attempt, "l:ms", (long long)res->elapsed_ms);
+            env->complaint.id, "s:endpoint", origin, "s:reason",
+            kj_rc_name(why), "s:error", res->error, "i:attempt", attempt,
+            "l:ms", (long long)res->elapsed_ms);
     if (!self->stage)
         return;
     if (res->permanent) {
