@@ -1,7 +1,10 @@
-/* classifier_models: load the model set named by models.json and triage
- * one text with it: PII masking, one normalisation, features computed once
- * per distinct feature setting, every model for the text's language, and
- * the keyword rules for urgency, actionable and Japanese reasons.
+/* classifier_models: load the model set named by models.json (models and
+ * the keyword table, keywords.tsv) and triage one text with it: one
+ * normalisation, features computed once per distinct feature setting,
+ * every model for the text's language, and the keyword rules (hits from
+ * classifier_keywords over the folded text) for language cues, urgency,
+ * actionable and Japanese reasons. PII masking and folding are the
+ * caller's (classifier_triage) or classifier_models_triage's.
  * The rules are described in classifier_models.h and models/README.md. */
 #include "classifier_models.h"
 
