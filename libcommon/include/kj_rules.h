@@ -1,8 +1,10 @@
 /* kj_rules: the operator's rules file (KUJO_RULES, JSON; deploy/rules.json
  * is the default). The classifier reads categories and urgency keywords
- * from it, the router reads teams, SLA policies and routes. Parsing is
- * strict: unknown keys, wrong types, dangling references and a missing
- * catch-all route are errors with the JSON path and line.
+ * from it, the router reads teams, SLA policies and routes. This module
+ * parses and validates; the matching is done by the services that own it
+ * (classifier_keywords, router_rules). Parsing is strict: unknown keys,
+ * wrong types, dangling references and a missing catch-all route are
+ * errors with the JSON path and line.
  *
  * {
  *   "version": 1,
@@ -40,50 +42,86 @@ kj_rules_parse(const char *json, size_t len, char *err, size_t err_size);
 void
 kj_rules_destroy(kj_rules_t **self_p);
 
-/* The category whose keywords match folded text most often (ties: the
- * first in the file), or "other". *hits gets the match count. Keywords are
- * folded with kj_text_fold at load time. */
-const char *
-kj_rules_category(const kj_rules_t *self, const char *folded, int *hits);
+/* ---- read-only views of the parsed file ----------------------------
+ * The decisions made with this data live with their owners: keyword
+ * matching in the classifier (classifier_keywords), routing in the router
+ * (router_rules). Everything returned is borrowed from the rules and
+ * stays valid until kj_rules_destroy. */
 
-/* The first urgency level (in file order) with a keyword in folded text,
- * or "normal". */
-const char *
-kj_rules_urgency(const kj_rules_t *self, const char *folded, int *hits);
+/* A keyword, folded with kj_text_fold at load. An edge that is an ASCII
+ * letter or digit needs a word boundary in the text ("down" must not
+ * match inside "download"); any other edge (Japanese) matches anywhere. */
+typedef struct {
+    char *text;
+    size_t len; /* bytes in text */
+    bool edge_start;
+    bool edge_end;
+} kj_rules_keyword_t;
 
-/* The operator category a model label maps to, or NULL if unmapped. */
-const char *
-kj_rules_map_label(const kj_rules_t *self, const char *model_label);
+/* A named keyword set: a category or an urgency level. */
+typedef struct {
+    char *name;
+    kj_rules_keyword_t *kws;
+    size_t n_kws;
+} kj_rules_kwset_t;
+
+/* A model label and the operator category it maps to ("other" allowed). */
+typedef struct {
+    char *label;
+    char *category;
+} kj_rules_label_t;
+
+/* The categories in file order (file order breaks ties); *n their count. */
+const kj_rules_kwset_t *
+kj_rules_categories(const kj_rules_t *self, size_t *n);
+
+/* The urgency levels in file order (the first that matches wins). */
+const kj_rules_kwset_t *
+kj_rules_urgency_levels(const kj_rules_t *self, size_t *n);
+
+/* The model_labels map in file order. */
+const kj_rules_label_t *
+kj_rules_labels(const kj_rules_t *self, size_t *n);
+
+/* The fields a route's "when" can test against a list of values, in the
+ * order of kj_route_t.when. */
+enum {
+    KJ_ROUTE_LANGUAGE,
+    KJ_ROUTE_CATEGORY,
+    KJ_ROUTE_CHANNEL,
+    KJ_ROUTE_TIER,
+    KJ_ROUTE_URGENCY,
+    KJ_ROUTE_SENTIMENT,
+    KJ_ROUTE_FIELDS
+};
 
 typedef struct {
-    const char *language, *category, *channel, *tier, *urgency, *sentiment;
-    bool is_public;
-} kj_route_input_t;
+    bool present;            /* the route tests this field */
+    const char *const *vals; /* accepted values */
+    size_t n;
+} kj_route_test_t;
 
+/* One route with its team and SLA policy resolved. */
 typedef struct {
-    const char *rule;     /* the route's name */
+    const char *rule; /* the route's name */
     const char *team;
     const char *priority; /* p1..p4 */
     const char *sla;
-    const char *webhook;  /* the team's webhook, NULL if none */
+    const char *webhook; /* the team's webhook, NULL if none */
     int64_t first_response_ms;
     int64_t resolution_ms;
+    kj_route_test_t when[KJ_ROUTE_FIELDS];
+    int public_test; /* -1: not tested, else the required is_public */
 } kj_route_t;
 
-/* Route a triaged complaint. Always matches (the catch-all is last).
- * Strings in out are borrowed from the rules. */
-void
-kj_rules_route(const kj_rules_t *self, const kj_route_input_t *in,
-               kj_route_t *out);
-
-/* How many routes the file has. With kj_rules_route_at, lets a service
- * list everything routing can produce (team webhooks, team x priority
- * metric series) before any complaint arrives. */
+/* How many routes the file has (at least one: the last is the catch-all
+ * with no tests). With kj_rules_route_at, lets a service list everything
+ * routing can produce (team webhooks, team x priority metric series)
+ * before any complaint arrives. */
 size_t
 kj_rules_n_routes(const kj_rules_t *self);
 
-/* Route i (< kj_rules_n_routes) in file order, as kj_rules_route would
- * return it. Strings are borrowed from the rules. */
+/* Route i (< kj_rules_n_routes) in file order. */
 void
 kj_rules_route_at(const kj_rules_t *self, size_t i, kj_route_t *out);
 

@@ -1,5 +1,6 @@
 /* kj_rules: the operator's rules file, parsed once into plain arrays so
- * that matching and routing on the hot path allocate nothing and never
+ * that the services' matching (classifier_keywords) and routing
+ * (router_rules) on the hot path allocate nothing and never
  * touch jansson. Validation is strict and every error names the JSON path
  * (and, when it can be found, the line) so an operator can fix the file
  * without reading this code. */
@@ -14,6 +15,7 @@
 #include <jansson.h>
 
 #include "kj_assert.h"
+#include "kj_channels.h"
 #include "kj_text.h"
 #include "kj_util.h"
 
@@ -30,24 +32,11 @@
  * always enough for a keyword. */
 #define S_FOLD_GROWTH 18
 
-typedef struct {
-    char *text;      /* folded keyword */
-    size_t len;      /* its length in bytes */
-    bool edge_start; /* starts with an ASCII letter/digit: needs a boundary */
-    bool edge_end;   /* ends with one: needs a boundary after */
-} s_keyword_t;
-
-/* A named set of keywords: a category or an urgency level. */
-typedef struct {
-    char *name;
-    s_keyword_t *kws;
-    size_t n_kws;
-} s_kwset_t;
-
-typedef struct {
-    char *label;    /* the model's label, exactly as the model emits it */
-    char *category; /* the operator category it maps to */
-} s_label_t;
+/* Keywords, keyword sets and labels use the public view types of
+ * kj_rules.h directly, so their accessors hand out the parsed arrays. */
+typedef kj_rules_keyword_t s_keyword_t;
+typedef kj_rules_kwset_t s_kwset_t;
+typedef kj_rules_label_t s_label_t;
 
 typedef struct {
     char *name;
@@ -62,13 +51,13 @@ typedef struct {
 
 /* The "when" fields that test a value against a list, in input order. */
 enum {
-    S_T_LANGUAGE,
-    S_T_CATEGORY,
-    S_T_CHANNEL,
-    S_T_TIER,
-    S_T_URGENCY,
-    S_T_SENTIMENT,
-    S_T_COUNT
+    S_T_LANGUAGE = KJ_ROUTE_LANGUAGE,
+    S_T_CATEGORY = KJ_ROUTE_CATEGORY,
+    S_T_CHANNEL = KJ_ROUTE_CHANNEL,
+    S_T_TIER = KJ_ROUTE_TIER,
+    S_T_URGENCY = KJ_ROUTE_URGENCY,
+    S_T_SENTIMENT = KJ_ROUTE_SENTIMENT,
+    S_T_COUNT = KJ_ROUTE_FIELDS
 };
 
 static const char *const s_test_names[S_T_COUNT] = {
@@ -103,12 +92,6 @@ struct kj_rules {
     s_route_t *routes; /* the last one has no tests */
     size_t n_routes;
 };
-
-/* Channels accepted by ingest (docs/ARCHITECTURE.md): a route testing
- * another one is a typo that would silently never match. */
-static const char *const s_channels[] = {
-    "email",    "chat",      "web",   "form", "survey",    "x",
-    "facebook", "instagram", "phone", "sms",  "app_review"};
 
 static const char *const s_sentiments[] = {"negative", "neutral", "positive"};
 
@@ -683,7 +666,9 @@ s_check_when_value(s_ctx_t *c, const kj_rules_t *r, int t, const char *v)
             return s_fail(c, "unknown urgency \"%s\"", v);
         break;
     case S_T_CHANNEL:
-        if (!s_in_list(v, s_channels, KJ_ARRAY_LEN(s_channels)))
+        /* A route testing a channel ingest refuses is a typo that would
+         * silently never match. */
+        if (!kj_channel_valid(v, strlen(v)))
             return s_fail(c, "unknown channel \"%s\"", v);
         break;
     case S_T_SENTIMENT:
@@ -1024,132 +1009,27 @@ kj_rules_destroy(kj_rules_t **self_p)
     *self_p = NULL;
 }
 
-/* ---- matching ------------------------------------------------------ */
+/* ---- read-only views ------------------------------------------------ */
 
-/* Occurrences of kw in folded text. ASCII edges need a word boundary so
- * that "down" does not count inside "download"; Japanese has no spaces,
- * so a keyword edge that is not an ASCII letter/digit matches anywhere. */
-static int
-s_count(const char *text, const s_keyword_t *kw)
+const kj_rules_kwset_t *
+kj_rules_categories(const kj_rules_t *self, size_t *n)
 {
-    int hits = 0;
-    const char *p = text;
-    while ((p = strstr(p, kw->text)) != NULL) {
-        bool ok = true;
-        if (kw->edge_start && p > text && s_is_alnum((unsigned char)p[-1]))
-            ok = false;
-        if (kw->edge_end && s_is_alnum((unsigned char)p[kw->len]))
-            ok = false;
-        if (ok) {
-            hits++;
-            p += kw->len;
-        } else {
-            p++;
-        }
-    }
-    return hits;
+    *n = self->n_categories;
+    return self->categories;
 }
 
-static int
-s_kwset_hits(const s_kwset_t *k, const char *folded)
+const kj_rules_kwset_t *
+kj_rules_urgency_levels(const kj_rules_t *self, size_t *n)
 {
-    int hits = 0;
-    for (size_t i = 0; i < k->n_kws; i++)
-        hits += s_count(folded, &k->kws[i]);
-    return hits;
+    *n = self->n_urgency;
+    return self->urgency;
 }
 
-const char *
-kj_rules_category(const kj_rules_t *self, const char *folded, int *hits)
+const kj_rules_label_t *
+kj_rules_labels(const kj_rules_t *self, size_t *n)
 {
-    const char *best = "other";
-    int best_hits = 0;
-    for (size_t i = 0; folded && i < self->n_categories; i++) {
-        int h = s_kwset_hits(&self->categories[i], folded);
-        if (h > best_hits) {
-            best_hits = h;
-            best = self->categories[i].name;
-        }
-    }
-    if (hits)
-        *hits = best_hits;
-    return best;
-}
-
-const char *
-kj_rules_urgency(const kj_rules_t *self, const char *folded, int *hits)
-{
-    for (size_t i = 0; folded && i < self->n_urgency; i++) {
-        int h = s_kwset_hits(&self->urgency[i], folded);
-        if (h > 0) {
-            if (hits)
-                *hits = h;
-            return self->urgency[i].name;
-        }
-    }
-    if (hits)
-        *hits = 0;
-    return "normal";
-}
-
-const char *
-kj_rules_map_label(const kj_rules_t *self, const char *model_label)
-{
-    for (size_t i = 0; model_label && i < self->n_labels; i++)
-        if (strcmp(self->labels[i].label, model_label) == 0)
-            return self->labels[i].category;
-    return NULL;
-}
-
-/* A present test passes only for a non-empty value in its list. */
-static bool
-s_test_pass(const s_test_t *t, const char *value)
-{
-    if (!t->present)
-        return true;
-    if (!value || !value[0])
-        return false;
-    for (size_t i = 0; i < t->n; i++)
-        if (strcmp(t->vals[i], value) == 0)
-            return true;
-    return false;
-}
-
-static void
-s_route_out(const kj_rules_t *self, const s_route_t *rt, kj_route_t *out)
-{
-    const s_team_t *team = &self->teams[rt->team];
-    const s_sla_t *sla = &self->slas[rt->sla];
-    out->rule = rt->name;
-    out->team = team->name;
-    out->priority = rt->priority;
-    out->sla = sla->name;
-    out->webhook = team->webhook;
-    out->first_response_ms = sla->first_response_ms;
-    out->resolution_ms = sla->resolution_ms;
-}
-
-void
-kj_rules_route(const kj_rules_t *self, const kj_route_input_t *in,
-               kj_route_t *out)
-{
-    const char *vals[S_T_COUNT] = {in->language, in->category, in->channel,
-                                   in->tier,     in->urgency,  in->sentiment};
-    /* Validation guarantees the last route has no tests, so this always
-     * ends on a match. */
-    const s_route_t *rt = &self->routes[self->n_routes - 1];
-    for (size_t i = 0; i < self->n_routes; i++) {
-        const s_route_t *cand = &self->routes[i];
-        bool pass =
-            cand->public_test < 0 || (cand->public_test == 1) == in->is_public;
-        for (int t = 0; pass && t < S_T_COUNT; t++)
-            pass = s_test_pass(&cand->tests[t], vals[t]);
-        if (pass) {
-            rt = cand;
-            break;
-        }
-    }
-    s_route_out(self, rt, out);
+    *n = self->n_labels;
+    return self->labels;
 }
 
 size_t
@@ -1162,5 +1042,20 @@ void
 kj_rules_route_at(const kj_rules_t *self, size_t i, kj_route_t *out)
 {
     kj_assert(i < self->n_routes);
-    s_route_out(self, &self->routes[i], out);
+    const s_route_t *rt = &self->routes[i];
+    const s_team_t *team = &self->teams[rt->team];
+    const s_sla_t *sla = &self->slas[rt->sla];
+    out->rule = rt->name;
+    out->team = team->name;
+    out->priority = rt->priority;
+    out->sla = sla->name;
+    out->webhook = team->webhook;
+    out->first_response_ms = sla->first_response_ms;
+    out->resolution_ms = sla->resolution_ms;
+    for (int t = 0; t < S_T_COUNT; t++) {
+        out->when[t].present = rt->tests[t].present;
+        out->when[t].vals = (const char *const *)rt->tests[t].vals;
+        out->when[t].n = rt->tests[t].n;
+    }
+    out->public_test = rt->public_test;
 }

@@ -1,9 +1,14 @@
-/* classifier_models: load the model set named by models.json and triage
- * one text with it: PII masking, one normalisation, features computed once
- * per distinct feature setting, every model for the text's language, and
- * the keyword rules for urgency, actionable and Japanese reasons.
+/* classifier_models: load the model set named by models.json (models and
+ * the keyword table, keywords.tsv) and triage one text with it: one
+ * normalisation, features computed once per distinct feature setting,
+ * every model for the text's language, and the keyword rules (hits from
+ * classifier_keywords over the folded text) for language cues, urgency,
+ * actionable and Japanese reasons. PII masking and folding are the
+ * caller's (classifier_triage) or classifier_models_triage's.
  * The rules are described in classifier_models.h and models/README.md. */
 #include "classifier_models.h"
+
+#include "classifier_keywords.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -11,389 +16,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kj_text.h"
 #include "kj_util.h"
 
 #define S_MODELS_JSON_MAX (1u << 20)
 /* Features of this many distinct settings are kept per text. */
 #define S_FEAT_SLOTS 2
+/* classifier_models_triage folds at most CLASSIFIER_NORM_MAX_IN bytes;
+ * folding can grow text, and kj_text_fold cuts what does not fit on a
+ * character boundary. */
+#define S_FOLD_SIZE (4 * CLASSIFIER_NORM_MAX_IN + 1)
 
 enum { S_EN = 0, S_JA = 1, S_LANGS };
 
-/* ---- keyword lists -------------------------------------------------- */
-
-/* What a keyword is evidence of. */
-enum {
-    KW_CRITICAL = 0, /* safety, legal, fraud */
-    KW_HIGH,         /* time pressure, outage, money taken */
-    KW_LOW,          /* thanks, suggestions */
-    KW_SPECIFIC,     /* a concrete thing or a request */
-    KW_ABUSE,        /* insults, swearing, venting */
-    KW_EN_CUE,       /* an English function word */
-    KW_OTHER_CUE,    /* a function word of another Latin-script language */
-    KW_REASON,       /* + index into s_reason_labels: Japanese reasons */
-};
-
-/* The English airline model's labels, which the Japanese keyword rules
- * produce so that the rules file maps both languages the same way. */
-static const char *const s_reason_labels[] = {
-    "Late Flight",     "Cancelled Flight",        "Lost Luggage",
-    "Damaged Luggage", "Flight Booking Problems", "Flight Attendant Complaints",
-    "longlines",       "Customer Service Issue",  "Bad Flight",
-};
-#define S_N_REASONS KJ_ARRAY_LEN(s_reason_labels)
+/* The reason the Japanese keyword rules give when none matched. */
 #define S_CANT_TELL "Can't Tell"
-
-typedef struct {
-    const char *word; /* a trailing '*' matches any ending ("refund*") */
-    int cls;
-} s_kw_src_t;
-
-static const s_kw_src_t s_keywords[] = {
-    /* critical: safety, legal, fraud, regulators */
-    {"lawsuit", KW_CRITICAL},
-    {"sue", KW_CRITICAL},
-    {"suing", KW_CRITICAL},
-    {"lawyer*", KW_CRITICAL},
-    {"attorney*", KW_CRITICAL},
-    {"legal action", KW_CRITICAL},
-    {"injur*", KW_CRITICAL},
-    {"hospital*", KW_CRITICAL},
-    {"ambulance", KW_CRITICAL},
-    {"bleeding", KW_CRITICAL},
-    {"fire", KW_CRITICAL},
-    {"smoke", KW_CRITICAL},
-    {"emergency", KW_CRITICAL},
-    {"police", KW_CRITICAL},
-    {"fraud*", KW_CRITICAL},
-    {"scam*", KW_CRITICAL},
-    {"stolen", KW_CRITICAL},
-    {"hacked", KW_CRITICAL},
-    {"unauthori*", KW_CRITICAL},
-    {"identity theft", KW_CRITICAL},
-    {"data breach", KW_CRITICAL},
-    {"dangerous", KW_CRITICAL},
-    {"unsafe", KW_CRITICAL},
-    {"allergic", KW_CRITICAL},
-    {"food poisoning", KW_CRITICAL},
-    {"regulator*", KW_CRITICAL},
-    {"訴訟", KW_CRITICAL},
-    {"訴え", KW_CRITICAL},
-    {"弁護士", KW_CRITICAL},
-    {"法的措置", KW_CRITICAL},
-    {"怪我", KW_CRITICAL},
-    {"けが", KW_CRITICAL},
-    {"ケガ", KW_CRITICAL},
-    {"負傷", KW_CRITICAL},
-    {"救急", KW_CRITICAL},
-    {"病院", KW_CRITICAL},
-    {"火事", KW_CRITICAL},
-    {"発火", KW_CRITICAL},
-    {"発煙", KW_CRITICAL},
-    {"警察", KW_CRITICAL},
-    {"詐欺", KW_CRITICAL},
-    {"不正利用", KW_CRITICAL},
-    {"不正アクセス", KW_CRITICAL},
-    {"乗っ取", KW_CRITICAL},
-    {"盗ま", KW_CRITICAL},
-    {"情報漏", KW_CRITICAL},
-    {"危険", KW_CRITICAL},
-    {"事故", KW_CRITICAL},
-    {"アレルギー", KW_CRITICAL},
-    {"食中毒", KW_CRITICAL},
-    {"死亡", KW_CRITICAL},
-    {"消費者センター", KW_CRITICAL},
-    {"消費者庁", KW_CRITICAL},
-    {"被害届", KW_CRITICAL},
-    /* high: time pressure, outages, money taken */
-    {"urgent*", KW_HIGH},
-    {"asap", KW_HIGH},
-    {"immediately", KW_HIGH},
-    {"right now", KW_HIGH},
-    {"stranded", KW_HIGH},
-    {"stuck", KW_HIGH},
-    {"missed my", KW_HIGH},
-    {"missed connection", KW_HIGH},
-    {"outage", KW_HIGH},
-    {"is down", KW_HIGH},
-    {"not working", KW_HIGH},
-    {"doesn't work", KW_HIGH},
-    {"does not work", KW_HIGH},
-    {"can't log", KW_HIGH},
-    {"cannot log", KW_HIGH},
-    {"can't access", KW_HIGH},
-    {"cannot access", KW_HIGH},
-    {"locked out", KW_HIGH},
-    {"charged twice", KW_HIGH},
-    {"double charged", KW_HIGH},
-    {"overcharged", KW_HIGH},
-    {"still waiting", KW_HIGH},
-    {"no response", KW_HIGH},
-    {"escalat*", KW_HIGH},
-    {"tonight", KW_HIGH},
-    {"deadline", KW_HIGH},
-    {"至急", KW_HIGH},
-    {"緊急", KW_HIGH},
-    {"急ぎ", KW_HIGH},
-    {"今すぐ", KW_HIGH},
-    {"早急", KW_HIGH},
-    {"使えない", KW_HIGH},
-    {"使用できない", KW_HIGH},
-    {"繋がらない", KW_HIGH},
-    {"つながらない", KW_HIGH},
-    {"ログインできない", KW_HIGH},
-    {"動かない", KW_HIGH},
-    {"障害", KW_HIGH},
-    {"止まっ", KW_HIGH},
-    {"二重", KW_HIGH},
-    {"取り残", KW_HIGH},
-    {"乗り遅れ", KW_HIGH},
-    {"返事がない", KW_HIGH},
-    {"連絡がない", KW_HIGH},
-    {"今日中", KW_HIGH},
-    {"本日中", KW_HIGH},
-    /* low */
-    {"thank*", KW_LOW},
-    {"love", KW_LOW},
-    {"great", KW_LOW},
-    {"awesome", KW_LOW},
-    {"suggest*", KW_LOW},
-    {"feedback", KW_LOW},
-    {"fyi", KW_LOW},
-    {"ありがと", KW_LOW},
-    {"感謝", KW_LOW},
-    {"要望", KW_LOW},
-    {"提案", KW_LOW},
-    {"参考", KW_LOW},
-    /* specific */
-    {"flight*", KW_SPECIFIC},
-    {"booking*", KW_SPECIFIC},
-    {"reservation*", KW_SPECIFIC},
-    {"confirmation", KW_SPECIFIC},
-    {"order*", KW_SPECIFIC},
-    {"account*", KW_SPECIFIC},
-    {"card*", KW_SPECIFIC},
-    {"refund*", KW_SPECIFIC},
-    {"bag", KW_SPECIFIC},
-    {"bags", KW_SPECIFIC},
-    {"luggage", KW_SPECIFIC},
-    {"baggage", KW_SPECIFIC},
-    {"seat*", KW_SPECIFIC},
-    {"gate", KW_SPECIFIC},
-    {"ticket*", KW_SPECIFIC},
-    {"charge*", KW_SPECIFIC},
-    {"payment*", KW_SPECIFIC},
-    {"transfer*", KW_SPECIFIC},
-    {"deliver*", KW_SPECIFIC},
-    {"package", KW_SPECIFIC},
-    {"app", KW_SPECIFIC},
-    {"website", KW_SPECIFIC},
-    {"password", KW_SPECIFIC},
-    {"login", KW_SPECIFIC},
-    {"error", KW_SPECIFIC},
-    {"cancel*", KW_SPECIFIC},
-    {"delay*", KW_SPECIFIC},
-    {"lost", KW_SPECIFIC},
-    {"broken", KW_SPECIFIC},
-    {"damaged", KW_SPECIFIC},
-    {"missing", KW_SPECIFIC},
-    {"wrong", KW_SPECIFIC},
-    {"help", KW_SPECIFIC},
-    {"please", KW_SPECIFIC},
-    {"how do i", KW_SPECIFIC},
-    {"how can i", KW_SPECIFIC},
-    {"can you", KW_SPECIFIC},
-    {"could you", KW_SPECIFIC},
-    {"need", KW_SPECIFIC},
-    {"voucher", KW_SPECIFIC},
-    {"rebook*", KW_SPECIFIC},
-    {"on hold", KW_SPECIFIC},
-    {"予約", KW_SPECIFIC},
-    {"注文", KW_SPECIFIC},
-    {"アカウント", KW_SPECIFIC},
-    {"カード", KW_SPECIFIC},
-    {"返金", KW_SPECIFIC},
-    {"荷物", KW_SPECIFIC},
-    {"座席", KW_SPECIFIC},
-    {"チケット", KW_SPECIFIC},
-    {"請求", KW_SPECIFIC},
-    {"支払", KW_SPECIFIC},
-    {"振込", KW_SPECIFIC},
-    {"配送", KW_SPECIFIC},
-    {"届かない", KW_SPECIFIC},
-    {"届いていない", KW_SPECIFIC},
-    {"アプリ", KW_SPECIFIC},
-    {"サイト", KW_SPECIFIC},
-    {"パスワード", KW_SPECIFIC},
-    {"ログイン", KW_SPECIFIC},
-    {"エラー", KW_SPECIFIC},
-    {"故障", KW_SPECIFIC},
-    {"間違", KW_SPECIFIC},
-    {"交換", KW_SPECIFIC},
-    {"部屋", KW_SPECIFIC},
-    {"フロント", KW_SPECIFIC},
-    {"ください", KW_SPECIFIC},
-    {"下さい", KW_SPECIFIC},
-    {"教えて", KW_SPECIFIC},
-    {"どうすれば", KW_SPECIFIC},
-    {"番号", KW_SPECIFIC},
-    /* abuse and venting */
-    {"fuck*", KW_ABUSE},
-    {"fck*", KW_ABUSE},
-    {"shit*", KW_ABUSE},
-    {"crap*", KW_ABUSE},
-    {"suck*", KW_ABUSE},
-    {"worst", KW_ABUSE},
-    {"idiot*", KW_ABUSE},
-    {"stupid", KW_ABUSE},
-    {"garbage", KW_ABUSE},
-    {"trash", KW_ABUSE},
-    {"pathetic", KW_ABUSE},
-    {"useless", KW_ABUSE},
-    {"hate", KW_ABUSE},
-    {"wtf", KW_ABUSE},
-    {"moron*", KW_ABUSE},
-    {"incompetent", KW_ABUSE},
-    {"disgrace*", KW_ABUSE},
-    {"クソ", KW_ABUSE},
-    {"くそ", KW_ABUSE},
-    {"糞", KW_ABUSE},
-    {"死ね", KW_ABUSE},
-    {"ゴミ", KW_ABUSE},
-    {"カス", KW_ABUSE},
-    {"バカ", KW_ABUSE},
-    {"馬鹿", KW_ABUSE},
-    {"ふざけ", KW_ABUSE},
-    {"最悪", KW_ABUSE},
-    {"最低", KW_ABUSE},
-    {"二度と", KW_ABUSE},
-    {"ありえない", KW_ABUSE},
-    {"潰れろ", KW_ABUSE},
-    /* English function words */
-    {"the", KW_EN_CUE},
-    {"and", KW_EN_CUE},
-    {"to", KW_EN_CUE},
-    {"is", KW_EN_CUE},
-    {"are", KW_EN_CUE},
-    {"was", KW_EN_CUE},
-    {"my", KW_EN_CUE},
-    {"you", KW_EN_CUE},
-    {"your", KW_EN_CUE},
-    {"of", KW_EN_CUE},
-    {"for", KW_EN_CUE},
-    {"it", KW_EN_CUE},
-    {"this", KW_EN_CUE},
-    {"that", KW_EN_CUE},
-    {"with", KW_EN_CUE},
-    {"not", KW_EN_CUE},
-    {"have", KW_EN_CUE},
-    {"i", KW_EN_CUE},
-    {"we", KW_EN_CUE},
-    {"they", KW_EN_CUE},
-    {"but", KW_EN_CUE},
-    {"can", KW_EN_CUE},
-    {"will", KW_EN_CUE},
-    {"what", KW_EN_CUE},
-    {"why", KW_EN_CUE},
-    {"how", KW_EN_CUE},
-    {"just", KW_EN_CUE},
-    {"be", KW_EN_CUE},
-    {"been", KW_EN_CUE},
-    {"at", KW_EN_CUE},
-    /* function words of French, Spanish, German, Italian, Portuguese,
-     * Dutch and Swedish that English does not use */
-    {"le", KW_OTHER_CUE},
-    {"les", KW_OTHER_CUE},
-    {"des", KW_OTHER_CUE},
-    {"est", KW_OTHER_CUE},
-    {"et", KW_OTHER_CUE},
-    {"une", KW_OTHER_CUE},
-    {"pas", KW_OTHER_CUE},
-    {"pour", KW_OTHER_CUE},
-    {"avec", KW_OTHER_CUE},
-    {"dans", KW_OTHER_CUE},
-    {"je", KW_OTHER_CUE},
-    {"vous", KW_OTHER_CUE},
-    {"nous", KW_OTHER_CUE},
-    {"que", KW_OTHER_CUE},
-    {"qui", KW_OTHER_CUE},
-    {"el", KW_OTHER_CUE},
-    {"los", KW_OTHER_CUE},
-    {"las", KW_OTHER_CUE},
-    {"del", KW_OTHER_CUE},
-    {"por", KW_OTHER_CUE},
-    {"para", KW_OTHER_CUE},
-    {"es", KW_OTHER_CUE},
-    {"una", KW_OTHER_CUE},
-    {"muy", KW_OTHER_CUE},
-    {"pero", KW_OTHER_CUE},
-    {"der", KW_OTHER_CUE},
-    {"das", KW_OTHER_CUE},
-    {"und", KW_OTHER_CUE},
-    {"ist", KW_OTHER_CUE},
-    {"nicht", KW_OTHER_CUE},
-    {"ich", KW_OTHER_CUE},
-    {"mit", KW_OTHER_CUE},
-    {"ein", KW_OTHER_CUE},
-    {"eine", KW_OTHER_CUE},
-    {"auf", KW_OTHER_CUE},
-    {"och", KW_OTHER_CUE},
-    {"att", KW_OTHER_CUE},
-    {"det", KW_OTHER_CUE},
-    {"een", KW_OTHER_CUE},
-    {"niet", KW_OTHER_CUE},
-    {"il", KW_OTHER_CUE},
-    {"di", KW_OTHER_CUE},
-    {"che", KW_OTHER_CUE},
-    {"sono", KW_OTHER_CUE},
-    {"não", KW_OTHER_CUE},
-    {"com", KW_OTHER_CUE},
-    {"uma", KW_OTHER_CUE},
-    {"muito", KW_OTHER_CUE},
-    /* Japanese reasons, as the airline model's labels */
-    {"遅延", KW_REASON + 0},
-    {"遅れ", KW_REASON + 0},
-    {"延着", KW_REASON + 0},
-    {"待たされ", KW_REASON + 0},
-    {"欠航", KW_REASON + 1},
-    {"キャンセル", KW_REASON + 1},
-    {"運休", KW_REASON + 1},
-    {"紛失", KW_REASON + 2},
-    {"ロストバゲージ", KW_REASON + 2},
-    {"荷物が届", KW_REASON + 2},
-    {"破損", KW_REASON + 3},
-    {"壊れ", KW_REASON + 3},
-    {"予約", KW_REASON + 4},
-    {"発券", KW_REASON + 4},
-    {"座席指定", KW_REASON + 4},
-    {"客室乗務員", KW_REASON + 5},
-    {"乗務員", KW_REASON + 5},
-    {"行列", KW_REASON + 6},
-    {"長蛇", KW_REASON + 6},
-    {"並ば", KW_REASON + 6},
-    {"対応", KW_REASON + 7},
-    {"電話", KW_REASON + 7},
-    {"窓口", KW_REASON + 7},
-    {"スタッフ", KW_REASON + 7},
-    {"接客", KW_REASON + 7},
-    {"態度", KW_REASON + 7},
-    {"オペレーター", KW_REASON + 7},
-    {"問い合わせ", KW_REASON + 7},
-    {"機内", KW_REASON + 8},
-    {"揺れ", KW_REASON + 8},
-    {"汚", KW_REASON + 8},
-    {"狭", KW_REASON + 8},
-};
-
-#define S_KW_CLASSES (KW_REASON + S_N_REASONS)
-
-typedef struct {
-    char *text;   /* normalised keyword */
-    uint16_t len; /* bytes */
-    uint8_t cls;
-    bool prefix;     /* "refund*": any ending */
-    bool word_start; /* starts with an ASCII letter: needs a word edge */
-    bool word_end;   /* ends with one (and not prefix): needs an edge */
-} s_kw_t;
 
 /* ---- the set ------------------------------------------------------- */
 
@@ -416,10 +53,8 @@ struct classifier_models {
     classifier_feat_config_t ucfg[S_LANGS];
     unsigned uflags[S_LANGS];
     bool uvalid[S_LANGS];
-    s_kw_t *kw; /* keywords sorted by their first two bytes */
-    size_t n_kw;
-    uint32_t *kw_bucket; /* S_KW_BUCKETS + 1 offsets into kw by key */
-    char id[40];         /* "kujo-models:<hex>" */
+    classifier_keywords_t *kw; /* the keyword table (models.json "keywords") */
+    char id[40];               /* "kujo-models:<hex>" */
 };
 
 typedef struct {
@@ -430,6 +65,7 @@ typedef struct {
 } s_slot_t;
 
 struct classifier_scratch {
+    char *fold;              /* classifier_models_triage's folded text */
     classifier_norm_t *norm; /* the current normalisation */
     unsigned norm_flags;     /* its flags */
     bool norm_valid;
@@ -441,6 +77,7 @@ classifier_scratch_t *
 classifier_scratch_new(void)
 {
     classifier_scratch_t *self = kj_calloc(1, sizeof(*self));
+    self->fold = kj_malloc(S_FOLD_SIZE);
     self->norm = classifier_norm_new();
     for (int i = 0; i < S_FEAT_SLOTS; i++)
         self->slots[i].feats = classifier_feats_new();
@@ -456,125 +93,9 @@ classifier_scratch_destroy(classifier_scratch_t **self_p)
     classifier_norm_destroy(&self->norm);
     for (int i = 0; i < S_FEAT_SLOTS; i++)
         classifier_feats_destroy(&self->slots[i].feats);
+    free(self->fold);
     free(self);
     *self_p = NULL;
-}
-
-/* Keywords are indexed by their first bytes: two-byte ones by those two
- * bytes (0..65535), longer ones by a 16-bit hash of the first three
- * (65536..131071), so that the many Japanese keywords that share a UTF-8
- * lead pair do not share a bucket. */
-#define S_KW_BUCKETS 131072u
-
-static unsigned
-s_kw_key2(const uint8_t *t)
-{
-    return (unsigned)t[0] << 8 | t[1];
-}
-
-static unsigned
-s_kw_key3(const uint8_t *t)
-{
-    uint32_t v = (uint32_t)t[0] << 16 | (uint32_t)t[1] << 8 | t[2];
-    return 65536u + ((v * 0x9e3779b1u) >> 16);
-}
-
-static unsigned
-s_kw_key(const s_kw_t *k)
-{
-    const uint8_t *t = (const uint8_t *)k->text;
-    return k->len == 2 ? s_kw_key2(t) : s_kw_key3(t);
-}
-
-static int
-s_kw_cmp(const void *a, const void *b)
-{
-    const s_kw_t *x = a, *y = b;
-    unsigned px = s_kw_key(x), py = s_kw_key(y);
-    if (px != py)
-        return px < py ? -1 : 1;
-    return x->cls - y->cls;
-}
-
-static bool
-s_ascii_letter(uint8_t c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool
-s_ascii_alnum(uint8_t c)
-{
-    return s_ascii_letter(c) || (c >= '0' && c <= '9');
-}
-
-/* Normalise the keyword lists the way texts are, and index them. */
-static void
-s_kw_build(classifier_models_t *self)
-{
-    size_t n = KJ_ARRAY_LEN(s_keywords);
-    self->kw = kj_calloc(n, sizeof(s_kw_t));
-    classifier_norm_t *norm = classifier_norm_new();
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *w = s_keywords[i].word;
-        size_t len = strlen(w);
-        bool prefix = len > 0 && w[len - 1] == '*';
-        if (prefix)
-            len--;
-        classifier_norm_run(norm, w, len, CLASSIFIER_NORM_ALL);
-        size_t nl;
-        const char *t = classifier_norm_utf8(norm, &nl);
-        if (nl < 2)
-            continue; /* the matcher indexes two bytes */
-        s_kw_t *k = &self->kw[o++];
-        k->text = kj_strndup(t, nl);
-        k->len = (uint16_t)nl;
-        k->cls = (uint8_t)s_keywords[i].cls;
-        k->prefix = prefix;
-        k->word_start = s_ascii_letter((uint8_t)t[0]);
-        k->word_end = !prefix && s_ascii_letter((uint8_t)t[nl - 1]);
-    }
-    classifier_norm_destroy(&norm);
-    self->n_kw = o;
-    qsort(self->kw, o, sizeof(s_kw_t), s_kw_cmp);
-    self->kw_bucket = kj_calloc(S_KW_BUCKETS + 1, sizeof(uint32_t));
-    for (size_t i = 0; i < o; i++)
-        self->kw_bucket[s_kw_key(&self->kw[i]) + 1]++;
-    for (size_t i = 1; i <= S_KW_BUCKETS; i++)
-        self->kw_bucket[i] += self->kw_bucket[i - 1];
-}
-
-/* Hits of the keywords in bucket p at text[i]. */
-static void
-s_kw_bucket(const classifier_models_t *self, unsigned p, const uint8_t *t,
-            size_t len, size_t i, int *hits)
-{
-    for (uint32_t j = self->kw_bucket[p]; j < self->kw_bucket[p + 1]; j++) {
-        const s_kw_t *k = &self->kw[j];
-        if (k->len > len - i || memcmp(t + i, k->text, k->len) != 0)
-            continue;
-        if (k->word_start && i > 0 && s_ascii_alnum(t[i - 1]))
-            continue;
-        if (k->word_end && i + k->len < len && s_ascii_alnum(t[i + k->len]))
-            continue;
-        hits[k->cls]++;
-    }
-}
-
-/* Count keyword hits per class in normalised UTF-8 text. */
-static void
-s_kw_match(const classifier_models_t *self, const char *text, size_t len,
-           int *hits)
-{
-    const uint8_t *t = (const uint8_t *)text;
-    for (size_t i = 0; i + 1 < len; i++) {
-        if ((t[i] & 0xC0) == 0x80)
-            continue;
-        s_kw_bucket(self, s_kw_key2(t + i), t, len, i, hits);
-        if (i + 2 < len)
-            s_kw_bucket(self, s_kw_key3(t + i), t, len, i, hits);
-    }
 }
 
 void
@@ -585,10 +106,7 @@ classifier_models_destroy(classifier_models_t **self_p)
     classifier_models_t *self = *self_p;
     for (size_t i = 0; i < self->n; i++)
         classifier_model_destroy(&self->entries[i].model);
-    for (size_t i = 0; i < self->n_kw; i++)
-        free(self->kw[i].text);
-    free(self->kw);
-    free(self->kw_bucket);
+    classifier_keywords_destroy(&self->kw);
     free(self);
     *self_p = NULL;
 }
@@ -715,6 +233,46 @@ s_check_labels(const s_entry_t *e, const char *const *need, size_t n, char *err,
     return 0;
 }
 
+/* The keyword table models.json names ("keywords": "keywords.tsv"). Its
+ * reason labels must be labels of the English reason model, so that the
+ * rules file's model_labels map both languages the same way. */
+static int
+s_load_keywords(classifier_models_t *self, const char *dir, json_t *root,
+                const char *json_path, char *err, size_t err_size)
+{
+    json_t *v = json_object_get(root, "keywords");
+    const char *file = json_is_string(v) ? json_string_value(v) : NULL;
+    /* Files live in dir itself: no paths that climb out of it. */
+    if (!file || !file[0] || strchr(file, '/') || file[0] == '.') {
+        snprintf(err, err_size,
+                 "%s: \"keywords\" must name the keyword table, a plain file "
+                 "name in the same directory",
+                 json_path);
+        return -1;
+    }
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >=
+        sizeof(path)) {
+        snprintf(err, err_size, "%s: keywords: path too long", json_path);
+        return -1;
+    }
+    self->kw = classifier_keywords_load(path, err, err_size);
+    if (!self->kw)
+        return -1;
+    const s_entry_t *reason = self->reason[S_EN];
+    for (size_t i = 0; reason && i < classifier_keywords_n_reasons(self->kw);
+         i++) {
+        const char *label = classifier_keywords_reason(self->kw, i);
+        if (classifier_model_label_index(reason->model, label) < 0) {
+            snprintf(err, err_size,
+                     "%s: reason label \"%s\" is not a label of model \"%s\"",
+                     path, label, reason->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 classifier_models_t *
 classifier_models_load(const char *dir, char *err, size_t err_size)
 {
@@ -811,7 +369,8 @@ classifier_models_load(const char *dir, char *err, size_t err_size)
     }
     snprintf(self->id, sizeof(self->id), "kujo-models:%016llx",
              (unsigned long long)h);
-    s_kw_build(self);
+    if (s_load_keywords(self, dir, root, path, err, err_size) < 0)
+        goto fail;
     json_decref(root);
     return self;
 fail:
@@ -1023,13 +582,14 @@ s_language(const classifier_models_t *self, classifier_scratch_t *s,
     if (jp == 0) {
         /* No Japanese letters at all: English unless its function words
          * say it is another European language. */
-        if (sh->latin * 2 > sh->letters && kw[KW_OTHER_CUE] >= 2 &&
-            kw[KW_OTHER_CUE] > kw[KW_EN_CUE]) {
-            int tot = kw[KW_OTHER_CUE] + kw[KW_EN_CUE];
-            *conf = s_clamp(
-                0.5f + 0.5f * (float)(kw[KW_OTHER_CUE] - kw[KW_EN_CUE]) /
-                           (float)tot,
-                0.5f, 0.95f);
+        if (sh->latin * 2 > sh->letters && kw[CLASSIFIER_KW_OTHER_CUE] >= 2 &&
+            kw[CLASSIFIER_KW_OTHER_CUE] > kw[CLASSIFIER_KW_EN_CUE]) {
+            int tot = kw[CLASSIFIER_KW_OTHER_CUE] + kw[CLASSIFIER_KW_EN_CUE];
+            *conf = s_clamp(0.5f + 0.5f *
+                                       (float)(kw[CLASSIFIER_KW_OTHER_CUE] -
+                                               kw[CLASSIFIER_KW_EN_CUE]) /
+                                       (float)tot,
+                            0.5f, 0.95f);
             return -1;
         }
         lang = S_EN;
@@ -1119,12 +679,12 @@ s_reason(const classifier_models_t *self, classifier_scratch_t *s,
     if (lang != S_JA)
         return; /* no reason for other languages */
     /* Japanese keyword rules: the reason with most hits (ties: the first
-     * in s_reason_labels, which lists concrete reasons before the broad
+     * in the keyword file, which lists concrete reasons before the broad
      * "Customer Service Issue" and "Bad Flight"). */
     int best = -1, hits = 0;
-    for (size_t r = 0; r < S_N_REASONS; r++) {
-        if (kw[KW_REASON + r] > hits) {
-            hits = kw[KW_REASON + r];
+    for (size_t r = 0; r < classifier_keywords_n_reasons(self->kw); r++) {
+        if (kw[CLASSIFIER_KW_REASON + r] > hits) {
+            hits = kw[CLASSIFIER_KW_REASON + r];
             best = (int)r;
         }
     }
@@ -1132,7 +692,9 @@ s_reason(const classifier_models_t *self, classifier_scratch_t *s,
         kj_strlcpy(out->reason, S_CANT_TELL, sizeof(out->reason));
         out->reason_confidence = 0.3f;
     } else {
-        kj_strlcpy(out->reason, s_reason_labels[best], sizeof(out->reason));
+        kj_strlcpy(out->reason,
+                   classifier_keywords_reason(self->kw, (size_t)best),
+                   sizeof(out->reason));
         out->reason_confidence =
             s_clamp(0.4f + 0.15f * (float)hits, 0.4f, 0.75f);
     }
@@ -1144,7 +706,7 @@ static void
 s_rules(const s_shape_t *sh, const int *kw, float p_neg, float p_pos,
         classifier_result_t *out)
 {
-    int specific = kw[KW_SPECIFIC] + (sh->number ? 1 : 0) +
+    int specific = kw[CLASSIFIER_KW_SPECIFIC] + (sh->number ? 1 : 0) +
                    (out->pii_total > 0 ? 1 : 0) +
                    (out->reason[0] && strcmp(out->reason, S_CANT_TELL) &&
                             out->reason_confidence >= 0.5f
@@ -1153,7 +715,7 @@ s_rules(const s_shape_t *sh, const int *kw, float p_neg, float p_pos,
                    (out->intent[0] && out->intent_confidence >= 0.5f ? 1 : 0);
     if (specific > 4)
         specific = 4;
-    int abuse = kw[KW_ABUSE] > 3 ? 3 : kw[KW_ABUSE];
+    int abuse = kw[CLASSIFIER_KW_ABUSE] > 3 ? 3 : kw[CLASSIFIER_KW_ABUSE];
     /* Japanese has no spaces: count roughly three characters a word. */
     int words = sh->words;
     if (sh->kana + sh->han > sh->latin)
@@ -1170,7 +732,7 @@ s_rules(const s_shape_t *sh, const int *kw, float p_neg, float p_pos,
     out->actionable_confidence = s_clamp(
         0.5f + (score >= 0.5f ? score - 0.5f : 0.5f - score), 0.5f, 0.95f);
 
-    int crit = kw[KW_CRITICAL], high = kw[KW_HIGH];
+    int crit = kw[CLASSIFIER_KW_CRITICAL], high = kw[CLASSIFIER_KW_HIGH];
     const char *level;
     float conf;
     if (crit > 0) {
@@ -1184,7 +746,7 @@ s_rules(const s_shape_t *sh, const int *kw, float p_neg, float p_pos,
         conf = 0.55f;
     } else if (high == 0 && (p_pos >= 0.6f || !out->actionable)) {
         level = "low";
-        conf = kw[KW_LOW] > 0 || p_pos >= 0.8f ? 0.7f : 0.6f;
+        conf = kw[CLASSIFIER_KW_LOW] > 0 || p_pos >= 0.8f ? 0.7f : 0.6f;
     } else {
         level = "normal";
         conf = 0.6f;
@@ -1194,42 +756,26 @@ s_rules(const s_shape_t *sh, const int *kw, float p_neg, float p_pos,
 }
 
 void
-classifier_models_triage(const classifier_models_t *self,
-                         classifier_scratch_t *s, const char *text, size_t len,
-                         const char *lang_hint, classifier_result_t *out)
+classifier_models_run(const classifier_models_t *self, classifier_scratch_t *s,
+                      const char *text, size_t len, const char *folded,
+                      size_t folded_len, const char *lang_hint,
+                      classifier_result_t *out)
 {
-    char *masked = out->masked;
-    size_t masked_size = out->masked_size;
-    memset(out, 0, sizeof(*out));
-    out->masked = masked;
-    out->masked_size = masked_size;
     if (!text)
         len = 0;
     kj_strlcpy(out->model, self->id, sizeof(out->model));
 
-    /* PII first: it reads the original bytes. */
-    if (masked && masked_size > 0)
-        out->masked_len =
-            classifier_pii_mask(text ? text : "", len, masked, masked_size,
-                                out->pii, CLASSIFIER_PII_MAX, &out->pii_total);
-    else
-        out->pii_total = classifier_pii_find(text ? text : "", len, out->pii,
-                                             CLASSIFIER_PII_MAX);
-    out->pii_count = out->pii_total < CLASSIFIER_PII_MAX ? out->pii_total
-                                                         : CLASSIFIER_PII_MAX;
-
-    /* One normalisation serves the keyword lists and every model that
-     * uses the same flags (all shipped ones do). */
+    /* One normalisation serves every model that uses the same flags (all
+     * shipped ones do) and the script counts. */
     s->norm_valid = false;
     s_normalise(s, text, len, CLASSIFIER_NORM_ALL);
-    size_t ncp, nb;
+    size_t ncp;
     const int32_t *cps = classifier_norm_codepoints(s->norm, &ncp);
     s_shape_t sh;
     s_shape(cps, ncp, &sh);
-    int kw[S_KW_CLASSES];
+    int kw[CLASSIFIER_KW_CLASSES_MAX];
     memset(kw, 0, sizeof(kw));
-    const char *folded = classifier_norm_utf8(s->norm, &nb);
-    s_kw_match(self, folded, nb, kw);
+    classifier_keywords_match(self->kw, folded, folded_len, kw);
 
     float lconf;
     int lang = s_language(self, s, text, len, &sh, kw, lang_hint, &lconf);
@@ -1246,4 +792,34 @@ classifier_models_triage(const classifier_models_t *self,
                     sizeof(out->intent), &out->intent_confidence);
     s_rules(&sh, kw, p_neg, p_pos, out);
     s->norm_valid = false;
+}
+
+void
+classifier_models_triage(const classifier_models_t *self,
+                         classifier_scratch_t *s, const char *text, size_t len,
+                         const char *lang_hint, classifier_result_t *out)
+{
+    char *masked = out->masked;
+    size_t masked_size = out->masked_size;
+    memset(out, 0, sizeof(*out));
+    out->masked = masked;
+    out->masked_size = masked_size;
+    if (!text)
+        len = 0;
+
+    /* PII first: it reads the original bytes. */
+    if (masked && masked_size > 0)
+        out->masked_len =
+            classifier_pii_mask(text ? text : "", len, masked, masked_size,
+                                out->pii, CLASSIFIER_PII_MAX, &out->pii_total);
+    else
+        out->pii_total = classifier_pii_find(text ? text : "", len, out->pii,
+                                             CLASSIFIER_PII_MAX);
+    out->pii_count = out->pii_total < CLASSIFIER_PII_MAX ? out->pii_total
+                                                         : CLASSIFIER_PII_MAX;
+
+    size_t in = len < CLASSIFIER_NORM_MAX_IN ? len : CLASSIFIER_NORM_MAX_IN;
+    long n = kj_text_fold(text ? text : "", in, s->fold, S_FOLD_SIZE);
+    classifier_models_run(self, s, text, len, s->fold, n > 0 ? (size_t)n : 0,
+                          lang_hint, out);
 }

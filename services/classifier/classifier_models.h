@@ -33,7 +33,8 @@
  * Every listed model is loaded and verified (checksum, task, labels);
  * "triage" names which model serves each task and language. Only
  * "language" is required; a missing entry makes that field empty (reason
- * for Japanese falls back to keyword rules, see below).
+ * for Japanese falls back to keyword rules, see below). "keywords" names
+ * the keyword table (keywords.tsv, models/README.md), required.
  *
  * The rules on top of the models (documented in models/README.md):
  *   language   script counts first: mostly Hangul, Cyrillic, Arabic, Thai
@@ -126,11 +127,24 @@ classifier_scratch_t *classifier_scratch_new(void);
 void classifier_scratch_destroy(classifier_scratch_t **self_p);
 
 /* Triage text[len] (any bytes; invalid UTF-8 is tolerated). lang_hint is
- * the client's "lang" (NULL or "" if none; "ja-JP" counts as ja). Fills
- * every out field; allocates nothing. */
+ * the client's "lang" (NULL or "" if none; "ja-JP" counts as ja). Masks
+ * PII, folds the text (kj_text_fold) for the keyword table, then runs
+ * classifier_models_run. Fills every out field; allocates nothing. This is
+ * the tools' entry (kujo-eval); the service's pipeline (classifier_triage)
+ * masks and folds once itself and calls classifier_models_run. */
 void classifier_models_triage(const classifier_models_t *self,
                               classifier_scratch_t *scratch, const char *text,
                               size_t len, const char *lang_hint,
                               classifier_result_t *out);
+
+/* The models' part of a triage, for a caller that has already masked PII
+ * (out->pii_total set, which counts as a specific detail) and folded the
+ * complaint for keywords (folded[folded_len], kj_text_fold of the subject
+ * and text). Fills language, sentiment, reason, intent, urgency,
+ * actionable and model; leaves the masked text and PII fields alone. */
+void classifier_models_run(const classifier_models_t *self,
+                           classifier_scratch_t *scratch, const char *text,
+                           size_t len, const char *folded, size_t folded_len,
+                           const char *lang_hint, classifier_result_t *out);
 
 #endif

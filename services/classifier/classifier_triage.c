@@ -1,11 +1,17 @@
-/* classifier_triage: rules-based triage of one envelope. The folded text
- * lives in a buffer owned by the context, so the hot path allocates
- * nothing per message. */
+/* classifier_triage: the classifier's one pipeline for an envelope: fold
+ * the subject and text once (kj_text_fold), mask PII (always, with or
+ * without models), count keywords with the one engine
+ * (classifier_keywords), detect the language once (the models' detector
+ * when a model set is loaded, else classifier_lang), then let the models
+ * add sentiment, reason, urgency and actionable. The operator's keyword
+ * rules win over a model's guess. Buffers belong to the context, so the
+ * hot path allocates nothing per message. */
 #include "classifier_triage.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "classifier_keywords.h"
 #include "classifier_lang.h"
 #include "classifier_models.h"
 #include "classifier_pii.h"
@@ -20,13 +26,16 @@
 #define S_FOLD_SIZE (4 * (KJ_SUBJECT_MAX + 1 + KJ_TEXT_MAX) + 1)
 
 struct classifier_triage {
-    char *rules_path;  /* reloaded from here on SIGHUP */
-    kj_rules_t *rules; /* never NULL */
+    char *rules_path;          /* reloaded from here on SIGHUP */
+    kj_rules_t *rules;         /* never NULL */
+    classifier_keywords_t *kw; /* the rules' keyword sets, never NULL */
+    int *hits;                 /* one per class of kw */
     char folded[S_FOLD_SIZE];
     char *models_dir;              /* NULL: rules only */
     classifier_models_t *models;   /* swapped whole on reload */
     classifier_scratch_t *scratch; /* model buffers, reused per message */
     char masked[2 * KJ_TEXT_MAX + 1];
+    char masked_subject[2 * KJ_SUBJECT_MAX + 1];
 };
 
 int
@@ -47,6 +56,19 @@ classifier_triage_use_models(classifier_triage_t *self, const char *models_dir,
     return 0;
 }
 
+/* Use rules (taking ownership) and their keyword table. */
+static void
+s_set_rules(classifier_triage_t *self, kj_rules_t *rules)
+{
+    kj_rules_destroy(&self->rules);
+    classifier_keywords_destroy(&self->kw);
+    free(self->hits);
+    self->rules = rules;
+    self->kw = classifier_keywords_from_rules(rules);
+    size_t n = classifier_keywords_classes(self->kw);
+    self->hits = kj_calloc(n ? n : 1, sizeof *self->hits);
+}
+
 classifier_triage_t *
 classifier_triage_new(const char *rules_path, char *err, size_t err_size)
 {
@@ -55,7 +77,7 @@ classifier_triage_new(const char *rules_path, char *err, size_t err_size)
         return NULL;
     classifier_triage_t *self = kj_calloc(1, sizeof *self);
     self->rules_path = kj_strdup(rules_path);
-    self->rules = rules;
+    s_set_rules(self, rules);
     return self;
 }
 
@@ -66,6 +88,8 @@ classifier_triage_destroy(classifier_triage_t **self_p)
         return;
     classifier_triage_t *self = *self_p;
     kj_rules_destroy(&self->rules);
+    classifier_keywords_destroy(&self->kw);
+    free(self->hits);
     classifier_models_destroy(&self->models);
     classifier_scratch_destroy(&self->scratch);
     free(self->models_dir);
@@ -91,16 +115,14 @@ classifier_triage_reload(void *ctx)
                  self->rules_path, "s:error", err);
         return -1;
     }
-    if (self->models_dir &&
-        classifier_triage_use_models(self, self->models_dir, err,
-                                     sizeof err) != 0) {
+    if (self->models_dir && classifier_triage_use_models(
+                                self, self->models_dir, err, sizeof err) != 0) {
         kj_error("models reload failed, keeping the old models", "s:path",
                  self->models_dir, "s:error", err);
         kj_rules_destroy(&rules);
         return -1;
     }
-    kj_rules_destroy(&self->rules);
-    self->rules = rules;
+    s_set_rules(self, rules);
     kj_info("rules reloaded", "s:path", self->rules_path);
     return 0;
 }
@@ -128,21 +150,37 @@ s_copy_utf8(char *dst, const char *src, size_t size)
     dst[end] = '\0';
 }
 
-/* The model set's view, merged with the rules: keyword rules the operator
- * wrote win over a model's guess; the masked text replaces the original so
- * nothing downstream stores personal data. */
+/* Mask the complaint's text into self->masked and record the spans. */
 static void
-s_apply_models(classifier_triage_t *self, kj_envelope_t *env,
-               int category_hits, int urgency_hits)
+s_mask(classifier_triage_t *self, const kj_complaint_t *c, kj_triage_t *t,
+       size_t *pii_total)
+{
+    classifier_pii_span_t spans[KJ_MAX_PII];
+    classifier_pii_mask(c->text, strlen(c->text), self->masked,
+                        sizeof self->masked, spans, KJ_MAX_PII, pii_total);
+    t->n_pii = 0;
+    for (size_t i = 0; i < *pii_total && i < KJ_MAX_PII; i++) {
+        kj_strlcpy(t->pii[i].kind, classifier_pii_kind_name(spans[i].kind),
+                   sizeof t->pii[i].kind);
+        t->pii[i].start = (uint32_t)spans[i].start;
+        t->pii[i].end = (uint32_t)spans[i].end;
+        t->n_pii++;
+    }
+}
+
+/* The model set's view, merged with the rules: keyword rules the operator
+ * wrote win over a model's guess. */
+static void
+s_apply_models(classifier_triage_t *self, kj_envelope_t *env, size_t folded_len,
+               size_t pii_total, int category_hits, int urgency_hits)
 {
     kj_complaint_t *c = &env->complaint;
     kj_triage_t *t = &env->triage;
     classifier_result_t r;
     memset(&r, 0, sizeof r);
-    r.masked = self->masked;
-    r.masked_size = sizeof self->masked;
-    classifier_models_triage(self->models, self->scratch, c->text,
-                             strlen(c->text), c->lang_hint, &r);
+    r.pii_total = pii_total;
+    classifier_models_run(self->models, self->scratch, c->text, strlen(c->text),
+                          self->folded, folded_len, c->lang_hint, &r);
 
     kj_strlcpy(t->language, r.language, sizeof t->language);
     t->language_confidence = r.language_confidence;
@@ -151,7 +189,8 @@ s_apply_models(classifier_triage_t *self, kj_envelope_t *env,
     t->sentiment_confidence = r.sentiment_confidence;
     kj_strlcpy(t->reason, r.reason, sizeof t->reason);
     if (category_hits == 0 && r.reason[0]) {
-        const char *mapped = kj_rules_map_label(self->rules, r.reason);
+        const char *mapped =
+            classifier_keywords_map_label(self->rules, r.reason);
         if (mapped) {
             kj_strlcpy(t->category, mapped, sizeof t->category);
             t->category_confidence = r.reason_confidence;
@@ -163,16 +202,6 @@ s_apply_models(classifier_triage_t *self, kj_envelope_t *env,
     }
     t->actionable = r.actionable;
     t->actionable_confidence = r.actionable_confidence;
-    t->n_pii = 0;
-    for (size_t i = 0; i < r.pii_count && i < KJ_MAX_PII; i++) {
-        kj_strlcpy(t->pii[i].kind, classifier_pii_kind_name(r.pii[i].kind),
-                   sizeof t->pii[i].kind);
-        t->pii[i].start = (uint32_t)r.pii[i].start;
-        t->pii[i].end = (uint32_t)r.pii[i].end;
-        t->n_pii++;
-    }
-    s_copy_utf8(t->masked_text, self->masked, sizeof t->masked_text);
-    s_copy_utf8(c->text, self->masked, sizeof c->text);
     kj_strlcpy(t->model, r.model, sizeof t->model);
 }
 
@@ -185,7 +214,7 @@ classifier_triage_process(void *ctx, kj_envelope_t *env, int64_t now_ms,
     (void)err;
     (void)err_size;
     (void)retry_at;
-    const kj_complaint_t *c = &env->complaint;
+    kj_complaint_t *c = &env->complaint;
     kj_triage_t *t = &env->triage;
 
     /* Subject and text are matched together; the newline keeps a keyword
@@ -209,26 +238,46 @@ classifier_triage_process(void *ctx, kj_envelope_t *env, int64_t now_ms,
     /* A replayed record is triaged afresh. */
     memset(t, 0, sizeof *t);
 
-    classifier_lang_t lang;
-    classifier_lang_detect(self->folded, off, &lang);
-    classifier_lang_apply_hint(&lang, c->lang_hint);
-    kj_strlcpy(t->language, lang.language, sizeof t->language);
-    t->language_confidence = lang.confidence;
+    /* PII is masked on every path: nothing downstream stores personal
+     * data, whether or not a model set is loaded. The subject is masked
+     * too (its spans are not recorded: Triage.pii offsets are the text's). */
+    size_t pii_total = 0;
+    s_mask(self, c, t, &pii_total);
+    classifier_pii_mask(c->subject, strlen(c->subject), self->masked_subject,
+                        sizeof self->masked_subject, NULL, 0, NULL);
+
+    size_t n_classes = classifier_keywords_classes(self->kw);
+    memset(self->hits, 0, n_classes * sizeof *self->hits);
+    classifier_keywords_match(self->kw, self->folded, off, self->hits);
 
     int hits = 0;
-    const char *category = kj_rules_category(self->rules, self->folded, &hits);
+    const char *category =
+        classifier_keywords_category(self->rules, self->hits, &hits);
     kj_strlcpy(t->category, category, sizeof t->category);
     t->category_confidence = hits > 0 ? s_confidence(hits) : 0.3f;
     int category_hits = hits;
 
-    const char *urgency = kj_rules_urgency(self->rules, self->folded, &hits);
+    const char *urgency =
+        classifier_keywords_urgency(self->rules, self->hits, &hits);
     kj_strlcpy(t->urgency, urgency, sizeof t->urgency);
     /* "normal" is the absence of a signal, as sure as one keyword. */
     t->urgency_confidence = hits > 0 ? s_confidence(hits) : 0.5f;
 
-    kj_strlcpy(t->model, "rules", sizeof t->model);
-    if (self->models)
-        s_apply_models(self, env, category_hits, hits);
+    if (self->models) {
+        /* The models detect the language themselves (script counts, the
+         * language model, keyword cues), so it is done once, there. */
+        s_apply_models(self, env, off, pii_total, category_hits, hits);
+    } else {
+        classifier_lang_t lang;
+        classifier_lang_detect(self->folded, off, &lang);
+        classifier_lang_apply_hint(&lang, c->lang_hint);
+        kj_strlcpy(t->language, lang.language, sizeof t->language);
+        t->language_confidence = lang.confidence;
+        kj_strlcpy(t->model, "rules", sizeof t->model);
+    }
+    s_copy_utf8(t->masked_text, self->masked, sizeof t->masked_text);
+    s_copy_utf8(c->text, self->masked, sizeof c->text);
+    s_copy_utf8(c->subject, self->masked_subject, sizeof c->subject);
     env->has_triage = true;
     return KJ_VERDICT_DONE;
 }

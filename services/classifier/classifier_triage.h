@@ -1,7 +1,9 @@
-/* classifier_triage: the classifier's per-message work. It folds the text
- * once (NFKC + case folding), then fills env->triage with the language,
- * category and urgency from the operator's rules. Trained models plug in
- * here later; the rules stay as the override an operator controls. */
+/* classifier_triage: the classifier's per-message pipeline. It folds the
+ * subject and text once (NFKC + case folding), masks PII in both (always,
+ * with or without models), counts the operator's keywords with the one
+ * keyword engine (classifier_keywords), detects the language once, and,
+ * when a model set is loaded, adds the models' view (classifier_models_run).
+ * The rules stay as the override an operator controls. */
 #ifndef CLASSIFIER_TRIAGE_H
 #define CLASSIFIER_TRIAGE_H
 
@@ -39,8 +41,9 @@ int
 classifier_triage_reload(void *ctx);
 
 /* kj_stage process function: fills env->triage (language, category,
- * urgency and their confidences; model "rules"). Never fails on content:
- * every complaint gets a triage. */
+ * urgency and their confidences, PII spans and masked text; model "rules"
+ * without models) and replaces the complaint's text and subject with their
+ * masked forms. Never fails on content: every complaint gets a triage. */
 kj_verdict_t
 classifier_triage_process(void *ctx, kj_envelope_t *env, int64_t now_ms,
                           char *err, size_t err_size, int64_t *retry_at);

@@ -11,13 +11,8 @@
 #include <utf8proc.h>
 
 #include "kj_assert.h"
+#include "kj_channels.h"
 #include "kj_util.h"
-
-/* The channels of docs/ARCHITECTURE.md, in the order it lists them. */
-static const char *const s_channels[] = {
-    "email",    "chat",      "web",   "form", "survey",     "x",
-    "facebook", "instagram", "phone", "sms",  "app_review",
-};
 
 /* Top-level fields the body may carry. Anything else is unknown_field, so
  * that a typo ("custmer") is caught instead of silently dropped. */
@@ -110,7 +105,7 @@ s_in_list(const char *s, size_t len, const char *const *list, size_t n)
 bool
 ingest_channel_known(const char *channel, size_t len)
 {
-    return s_in_list(channel, len, s_channels, KJ_ARRAY_LEN(s_channels));
+    return kj_channel_valid(channel, len);
 }
 
 /* An optional string field of at most max bytes, copied into dst (which

@@ -10,6 +10,7 @@
 #include "kj_assert.h"
 #include "kj_log.h"
 #include "kj_util.h"
+#include "router_rules.h"
 
 struct router_assign {
     /* The service's rules (kj_service holds them and swaps them on
@@ -79,7 +80,7 @@ router_assign_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
     }
     const kj_complaint_t *c = &env->complaint;
     const kj_triage_t *t = &env->triage;
-    kj_route_input_t in = {
+    router_rules_input_t in = {
         .language = t->language,
         .category = t->category,
         .channel = c->channel,
@@ -89,7 +90,7 @@ router_assign_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
         .is_public = c->is_public,
     };
     kj_route_t route;
-    kj_rules_route(self->rules, &in, &route);
+    router_rules_route(self->rules, &in, &route);
 
     kj_assignment_t *a = &env->assignment;
     memset(a, 0, sizeof *a);

@@ -1,12 +1,15 @@
 /* libFuzzer target for the rules file parser (KUJO_RULES is written by
  * operators, and a bad edit must give an error, never a crash): any bytes
  * either parse or give a non-empty message that fits its buffer, and
- * parsed rules always route, match and map without failing. */
+ * parsed rules always route (router_rules), match and map
+ * (classifier_keywords) without failing. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "classifier_keywords.h"
 #include "kj_rules.h"
+#include "router_rules.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,31 +32,38 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     memcpy(text, data, size);
     text[size] = '\0';
+    classifier_keywords_t *kw = classifier_keywords_from_rules(rules);
+    int *counts = calloc(classifier_keywords_classes(kw) + 1, sizeof *counts);
+    if (!counts)
+        abort();
+    classifier_keywords_match(kw, text, size, counts);
     int hits = -1;
-    const char *cat = kj_rules_category(rules, text, &hits);
+    const char *cat = classifier_keywords_category(rules, counts, &hits);
     if (!cat || hits < 0 || (hits == 0 && strcmp(cat, "other") != 0))
         abort();
-    const char *urg = kj_rules_urgency(rules, text, &hits);
+    const char *urg = classifier_keywords_urgency(rules, counts, &hits);
     if (!urg || hits < 0)
         abort();
-    (void)kj_rules_map_label(rules, text);
+    (void)classifier_keywords_map_label(rules, text);
 
     static const char *const langs[] = {NULL, "", "ja", "en"};
     for (size_t i = 0; i < sizeof langs / sizeof *langs; i++) {
-        kj_route_input_t in = {.language = langs[i],
-                               .category = cat,
-                               .channel = "x",
-                               .tier = text,
-                               .urgency = urg,
-                               .sentiment = "negative",
-                               .is_public = i % 2 == 0};
+        router_rules_input_t in = {.language = langs[i],
+                                   .category = cat,
+                                   .channel = "x",
+                                   .tier = text,
+                                   .urgency = urg,
+                                   .sentiment = "negative",
+                                   .is_public = i % 2 == 0};
         kj_route_t out;
-        kj_rules_route(rules, &in, &out);
+        router_rules_route(rules, &in, &out);
         if (!out.rule || !out.team || !out.priority || !out.sla ||
             out.first_response_ms <= 0 || out.resolution_ms <= 0 ||
             strlen(out.priority) != 2)
             abort();
     }
+    free(counts);
+    classifier_keywords_destroy(&kw);
     free(text);
     kj_rules_destroy(&rules);
     if (rules)

@@ -70,9 +70,12 @@ Test(classifier_triage, usage_example, .init = s_quiet)
     cr_assert(eq(str, env->triage.model, "rules"));
     /* Left for the trained models: never invented here. */
     cr_assert(eq(str, env->triage.sentiment, ""));
-    cr_assert(eq(str, env->triage.masked_text, ""));
     cr_assert(not(env->triage.actionable));
-    /* The complaint itself is untouched. */
+    /* PII masking runs without models too; this text has none, so the
+     * masked text and the complaint are the text as it came. */
+    cr_assert(eq(str, env->triage.masked_text,
+                 "荷物がまだ届かない。至急対応してください"));
+    cr_assert(eq(sz, env->triage.n_pii, 0));
     cr_assert(eq(str, env->complaint.text,
                  "荷物がまだ届かない。至急対応してください"));
     free(env);
@@ -252,6 +255,79 @@ Test(classifier_triage, largest_texts_fold_within_bounds, .init = s_quiet)
     cr_assert(eq(int, s_run(t, env), KJ_VERDICT_DONE));
     cr_assert(env->has_triage);
     cr_assert(eq(str, env->triage.category, "other"));
+    free(env);
+    classifier_triage_destroy(&t);
+}
+
+/* ---- PII without models -------------------------------------------- */
+
+typedef struct {
+    const char *subject, *text;
+    const char *secret; /* must not survive anywhere in the envelope */
+    const char *kind;   /* Triage.pii kind of the text's first span, or "" */
+} s_pii_case_t;
+
+static const s_pii_case_t s_pii_cases[] = {
+    {"", "mail me at taro.yamada@example.jp please", "taro.yamada@example.jp",
+     "email"},
+    {"", "連絡先はtaro_yamada@example.jpです", "taro_yamada@example.jp",
+     "email"},
+    {"", "call 090-1234-5678 asap", "090-1234-5678", "phone"},
+    {"", "電話は０３－１２３４－５６７８まで", "１２３４－５６７８", "phone"},
+    {"", "my number is +81 90 1234 5678", "1234 5678", "phone"},
+    {"", "(415) 555-0100 is my cell", "555-0100", "phone"},
+    {"", "charged twice on 4111 1111 1111 1111", "4111 1111 1111 1111", "card"},
+    {"", "card 4111-1111-1111-1111 refund", "4111-1111-1111-1111", "card"},
+    {"", "カード番号は4111111111111111です", "4111111111111111", "card"},
+    /* in the subject: masked too */
+    {"refund to 4111111111111111", "see subject", "4111111111111111", ""},
+    {"reply to a@b.co", "see subject", "a@b.co", ""},
+};
+
+Test(classifier_triage, rules_only_never_lets_pii_through, .init = s_quiet)
+{
+    /* No classifier_triage_use_models: the KUJO_MODELS="" configuration. */
+    classifier_triage_t *t = s_new(KJ_RULES_PATH);
+    for (size_t i = 0; i < sizeof s_pii_cases / sizeof *s_pii_cases; i++) {
+        const s_pii_case_t *c = &s_pii_cases[i];
+        kj_envelope_t *env = s_env(c->subject, c->text, "");
+        cr_assert(eq(int, s_run(t, env), KJ_VERDICT_DONE));
+        cr_expect(eq(str, env->triage.model, "rules"), "case %zu", i);
+        cr_expect(zero(ptr, strstr(env->complaint.text, c->secret)),
+                  "case %zu: text %s", i, env->complaint.text);
+        cr_expect(zero(ptr, strstr(env->complaint.subject, c->secret)),
+                  "case %zu: subject %s", i, env->complaint.subject);
+        cr_expect(zero(ptr, strstr(env->triage.masked_text, c->secret)),
+                  "case %zu: masked %s", i, env->triage.masked_text);
+        cr_expect(eq(str, env->triage.masked_text, env->complaint.text),
+                  "case %zu", i);
+        if (c->kind[0]) {
+            cr_expect(eq(sz, env->triage.n_pii, 1), "case %zu", i);
+            cr_expect(eq(str, env->triage.pii[0].kind, (char *)c->kind),
+                      "case %zu", i);
+        } else {
+            cr_expect(eq(sz, env->triage.n_pii, 0), "case %zu", i);
+        }
+        free(env);
+    }
+    classifier_triage_destroy(&t);
+}
+
+Test(classifier_triage, rules_only_masks_and_still_matches_keywords,
+     .init = s_quiet)
+{
+    /* Keywords are matched on the original text (the card number does not
+     * hide "refund"), and the masked text carries the placeholders. */
+    classifier_triage_t *t = s_new(KJ_RULES_PATH);
+    kj_envelope_t *env = s_env("", "refund 4111 1111 1111 1111 to a@b.co", "");
+    cr_assert(eq(int, s_run(t, env), KJ_VERDICT_DONE));
+    cr_assert(eq(str, env->triage.category, "billing"));
+    cr_assert(eq(str, env->complaint.text, "refund [CARD] to [EMAIL]"));
+    cr_assert(eq(str, env->triage.masked_text, "refund [CARD] to [EMAIL]"));
+    cr_assert(eq(sz, env->triage.n_pii, 2));
+    cr_assert(eq(str, env->triage.pii[0].kind, "card"));
+    cr_assert(eq(u32, env->triage.pii[0].start, 7));
+    cr_assert(eq(str, env->triage.pii[1].kind, "email"));
     free(env);
     classifier_triage_destroy(&t);
 }

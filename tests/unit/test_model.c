@@ -646,12 +646,14 @@ Test(models, hostile_input_is_safe)
     cr_assert(eq(sz, r.pii_total, 1));
 }
 
-/* Write dir/models.json pointing at the shipped files (copied). */
+/* Write dir/models.json pointing at the shipped files (copied, with the
+ * keyword table). */
 static void
 s_copy_models(const char *dir, const char *json)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "cp %s/models/*.kjm %s/", KJ_SOURCE_DIR, dir);
+    snprintf(cmd, sizeof(cmd), "cp %s/models/*.kjm %s/models/keywords.tsv %s/",
+             KJ_SOURCE_DIR, KJ_SOURCE_DIR, dir);
     cr_assert(eq(int, system(cmd), 0));
     char path[512];
     snprintf(path, sizeof(path), "%s/models.json", dir);
@@ -703,6 +705,32 @@ Test(model, bad_model_sets_fail_with_precise_messages)
     cr_assert(eq(ptr, classifier_models_load(s_tmp, err, sizeof(err)), NULL));
     cr_assert(not(eq(ptr, strstr(err, "model \"l\""), NULL)), "%s", err);
     cr_assert(not(eq(ptr, strstr(err, "checksum mismatch"), NULL)), "%s", err);
+
+    /* a set without its keyword table, or one that climbs out of dir */
+    const char *no_kw = "{\"version\": 1, \"models\": [{\"name\": \"l\", "
+                        "\"file\": \"language.kjm\", \"task\": "
+                        "\"language\"}], \"triage\": {\"language\": \"l\"}";
+    char json[512];
+    snprintf(json, sizeof(json), "%s}", no_kw);
+    s_copy_models(s_tmp, json);
+    cr_assert(eq(ptr, classifier_models_load(s_tmp, err, sizeof(err)), NULL));
+    cr_assert(not(eq(ptr, strstr(err, "\"keywords\" must name"), NULL)), "%s",
+              err);
+    snprintf(json, sizeof(json), "%s, \"keywords\": \"../keywords.tsv\"}",
+             no_kw);
+    s_copy_models(s_tmp, json);
+    cr_assert(eq(ptr, classifier_models_load(s_tmp, err, sizeof(err)), NULL));
+    cr_assert(not(eq(ptr, strstr(err, "plain file name"), NULL)), "%s", err);
+    /* a bad line in the table names the file and line */
+    snprintf(json, sizeof(json), "%s, \"keywords\": \"kw.tsv\"}", no_kw);
+    s_copy_models(s_tmp, json);
+    snprintf(path, sizeof(path), "%s/kw.tsv", s_tmp);
+    const char *bad = "critical\tlawsuit\nurgent\tnow\n";
+    s_write(path, bad, strlen(bad));
+    cr_assert(eq(ptr, classifier_models_load(s_tmp, err, sizeof(err)), NULL));
+    cr_assert(
+        not(eq(ptr, strstr(err, "kw.tsv:2: unknown class \"urgent\""), NULL)),
+        "%s", err);
 }
 
 Test(model, intent_runs_when_the_set_names_it)
@@ -714,7 +742,7 @@ Test(model, intent_runs_when_the_set_names_it)
                   "{\"name\": \"i\", \"file\": \"intent-en-banking77.kjm\", "
                   "\"task\": \"intent\"}],"
                   "\"triage\": {\"language\": \"l\", \"intent\": {\"en\": "
-                  "\"i\"}}}");
+                  "\"i\"}}, \"keywords\": \"keywords.tsv\"}");
     char err[512];
     classifier_models_t *set = classifier_models_load(s_tmp, err, sizeof(err));
     cr_assert(not(eq(ptr, set, NULL)), "%s", err);

@@ -1,5 +1,7 @@
-/* kj_rules: strict parsing with precise errors, keyword matching on folded
- * text, label mapping and routing (over the shipped deploy/rules.json). */
+/* kj_rules: strict parsing with precise errors; over the parsed rules, the
+ * classifier's keyword matching on folded text and label mapping
+ * (classifier_keywords) and the router's routing (router_rules), also over
+ * the shipped deploy/rules.json. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 
@@ -8,8 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "classifier_keywords.h"
 #include "kj_rules.h"
 #include "kj_text.h"
+#include "router_rules.h"
 
 #define KJ_RULES_PATH KJ_SOURCE_DIR "/deploy/rules.json"
 
@@ -21,6 +25,32 @@ s_fold(const char *text)
     long n = kj_text_fold(text, strlen(text), buf, sizeof buf);
     cr_assert(n >= 0);
     return buf;
+}
+
+/* The rules' category / urgency for a folded text, as classifier_triage
+ * gets them: one pass of the rules' keyword table, then the verdict. */
+static const char *
+s_verdict(const kj_rules_t *r, const char *folded, int *hits, bool urgency)
+{
+    classifier_keywords_t *kw = classifier_keywords_from_rules(r);
+    int counts[256] = {0};
+    cr_assert(classifier_keywords_classes(kw) <= 256);
+    classifier_keywords_match(kw, folded, strlen(folded), counts);
+    classifier_keywords_destroy(&kw);
+    return urgency ? classifier_keywords_urgency(r, counts, hits)
+                   : classifier_keywords_category(r, counts, hits);
+}
+
+static const char *
+s_category(const kj_rules_t *r, const char *folded, int *hits)
+{
+    return s_verdict(r, folded, hits, false);
+}
+
+static const char *
+s_urgency(const kj_rules_t *r, const char *folded, int *hits)
+{
+    return s_verdict(r, folded, hits, true);
 }
 
 static kj_rules_t *
@@ -56,14 +86,13 @@ Test(rules, usage_example)
 
     int hits = 0;
     const char *folded = s_fold("URGENT: I want a REFUND");
-    cr_assert(
-        eq(str, (char *)kj_rules_category(rules, folded, &hits), "billing"));
+    cr_assert(eq(str, (char *)s_category(rules, folded, &hits), "billing"));
     cr_assert(eq(int, hits, 1));
-    cr_assert(eq(str, (char *)kj_rules_urgency(rules, folded, &hits), "high"));
+    cr_assert(eq(str, (char *)s_urgency(rules, folded, &hits), "high"));
 
-    kj_route_input_t in = {.language = "ja", .category = "billing"};
+    router_rules_input_t in = {.language = "ja", .category = "billing"};
     kj_route_t route;
-    kj_rules_route(rules, &in, &route);
+    router_rules_route(rules, &in, &route);
     cr_assert(eq(str, (char *)route.rule, "ja"));
     cr_assert(eq(str, (char *)route.team, "care-ja"));
     cr_assert(eq(str, (char *)route.priority, "p2"));
@@ -353,15 +382,15 @@ Test(rules, valid_minimal_documents)
     kj_rules_t *r = s_parse(
         "{\"version\":1,\"categories\":[]," TEAMS SLAS ROUTES_ONLY_DEFAULT);
     int hits = -1;
+    cr_assert(eq(str, (char *)s_category(r, "anything", &hits), "other"));
+    cr_assert(eq(int, hits, 0));
+    cr_assert(eq(str, (char *)s_urgency(r, "urgent", &hits), "normal"));
+    cr_assert(eq(int, hits, 0));
     cr_assert(
-        eq(str, (char *)kj_rules_category(r, "anything", &hits), "other"));
-    cr_assert(eq(int, hits, 0));
-    cr_assert(eq(str, (char *)kj_rules_urgency(r, "urgent", &hits), "normal"));
-    cr_assert(eq(int, hits, 0));
-    cr_assert(zero(ptr, (void *)kj_rules_map_label(r, "Late Flight")));
+        zero(ptr, (void *)classifier_keywords_map_label(r, "Late Flight")));
     kj_route_t route;
-    kj_route_input_t in = {0};
-    kj_rules_route(r, &in, &route);
+    router_rules_input_t in = {0};
+    router_rules_route(r, &in, &route);
     cr_assert(eq(str, (char *)route.rule, "default"));
     cr_assert(zero(ptr, (void *)route.webhook));
     kj_rules_destroy(&r);
@@ -385,10 +414,12 @@ Test(rules, the_shipped_rules_file_loads)
         {"longlines", "delivery"},
     };
     for (size_t i = 0; i < sizeof labels / sizeof *labels; i++)
-        cr_expect(eq(str, (char *)kj_rules_map_label(r, labels[i][0]),
+        cr_expect(eq(str,
+                     (char *)classifier_keywords_map_label(r, labels[i][0]),
                      (char *)labels[i][1]));
-    cr_assert(zero(ptr, (void *)kj_rules_map_label(r, "late flight")));
-    cr_assert(zero(ptr, (void *)kj_rules_map_label(r, NULL)));
+    cr_assert(
+        zero(ptr, (void *)classifier_keywords_map_label(r, "late flight")));
+    cr_assert(zero(ptr, (void *)classifier_keywords_map_label(r, NULL)));
     kj_rules_destroy(&r);
 }
 
@@ -458,22 +489,23 @@ Test(rules, category_and_urgency_matching)
         const s_match_t *m = &s_matches[i];
         const char *folded = s_fold(m->text);
         int hits = -1;
-        cr_expect(eq(str, (char *)kj_rules_category(r, folded, &hits),
-                     (char *)m->category),
-                  "case %zu: %s", i, m->text);
+        cr_expect(
+            eq(str, (char *)s_category(r, folded, &hits), (char *)m->category),
+            "case %zu: %s", i, m->text);
         cr_expect(eq(int, hits, m->category_hits), "case %zu: %s", i, m->text);
         hits = -1;
-        cr_expect(eq(str, (char *)kj_rules_urgency(r, folded, &hits),
-                     (char *)m->urgency),
-                  "case %zu: %s", i, m->text);
+        cr_expect(
+            eq(str, (char *)s_urgency(r, folded, &hits), (char *)m->urgency),
+            "case %zu: %s", i, m->text);
         cr_expect(eq(int, hits, m->urgency_hits), "case %zu: %s", i, m->text);
     }
     /* hits may be NULL. */
-    cr_assert(eq(str, (char *)kj_rules_category(r, "down", NULL), "outage"));
-    cr_assert(eq(str, (char *)kj_rules_urgency(r, "urgent", NULL), "high"));
+    cr_assert(eq(str, (char *)s_category(r, "down", NULL), "outage"));
+    cr_assert(eq(str, (char *)s_urgency(r, "urgent", NULL), "high"));
+    cr_assert(eq(str, (char *)classifier_keywords_map_label(r, "Late Flight"),
+                 "delivery"));
     cr_assert(
-        eq(str, (char *)kj_rules_map_label(r, "Late Flight"), "delivery"));
-    cr_assert(zero(ptr, (void *)kj_rules_map_label(r, "Bad Flight")));
+        zero(ptr, (void *)classifier_keywords_map_label(r, "Bad Flight")));
     kj_rules_destroy(&r);
 }
 
@@ -485,10 +517,10 @@ Test(rules, keywords_are_folded_at_load)
         "\"keywords\":[\"ＲＥＦＵＮＤ\",\"Charged Twice\"]}]," TEAMS SLAS
             ROUTES_ONLY_DEFAULT);
     int hits = 0;
-    cr_assert(eq(str,
-                 (char *)kj_rules_category(
-                     r, s_fold("Refund! I was CHARGED TWICE"), &hits),
-                 "billing"));
+    cr_assert(
+        eq(str,
+           (char *)s_category(r, s_fold("Refund! I was CHARGED TWICE"), &hits),
+           "billing"));
     cr_assert(eq(int, hits, 2));
     kj_rules_destroy(&r);
 }
@@ -496,7 +528,7 @@ Test(rules, keywords_are_folded_at_load)
 /* ---- routing ------------------------------------------------------- */
 
 typedef struct {
-    kj_route_input_t in;
+    router_rules_input_t in;
     const char *rule, *team, *priority, *sla;
     int64_t first_min, resolve_h;
 } s_route_case_t;
@@ -637,7 +669,7 @@ Test(rules, routing_over_the_shipped_rules)
         const s_route_case_t *c = &s_routes[i];
         kj_route_t out;
         memset(&out, 0, sizeof out);
-        kj_rules_route(r, &c->in, &out);
+        router_rules_route(r, &c->in, &out);
         cr_expect(eq(str, (char *)out.rule, (char *)c->rule), "case %zu", i);
         cr_expect(eq(str, (char *)out.team, (char *)c->team), "case %zu", i);
         cr_expect(eq(str, (char *)out.priority, (char *)c->priority),
@@ -666,28 +698,28 @@ Test(rules, route_tests_combine_and_empty_values_never_match)
         " \"team\":\"vip\",\"priority\":\"p2\",\"sla\":\"std\"}," DEFAULT_ROUTE
         "]}");
     kj_route_t out;
-    kj_route_input_t in = {.tier = "gold", .language = "ja"};
-    kj_rules_route(r, &in, &out);
+    router_rules_input_t in = {.tier = "gold", .language = "ja"};
+    router_rules_route(r, &in, &out);
     cr_assert(eq(str, (char *)out.rule, "vip-ja"));
     cr_assert(eq(str, (char *)out.webhook, "http://127.0.0.1:1/v"));
     in.is_public = true;
-    kj_rules_route(r, &in, &out);
+    router_rules_route(r, &in, &out);
     cr_assert(eq(str, (char *)out.rule, "default"));
-    in = (kj_route_input_t){.tier = "silver", .language = "ja"};
-    kj_rules_route(r, &in, &out);
+    in = (router_rules_input_t){.tier = "silver", .language = "ja"};
+    router_rules_route(r, &in, &out);
     cr_assert(eq(str, (char *)out.rule, "default"));
-    in = (kj_route_input_t){.tier = NULL, .language = "ja"};
-    kj_rules_route(r, &in, &out);
+    in = (router_rules_input_t){.tier = NULL, .language = "ja"};
+    router_rules_route(r, &in, &out);
     cr_assert(eq(str, (char *)out.rule, "default"));
-    in = (kj_route_input_t){.tier = "gold",
-                            .language = "ja",
-                            .sentiment = "negative",
-                            .is_public = true};
-    kj_rules_route(r, &in, &out);
+    in = (router_rules_input_t){.tier = "gold",
+                                .language = "ja",
+                                .sentiment = "negative",
+                                .is_public = true};
+    router_rules_route(r, &in, &out);
     cr_assert(eq(str, (char *)out.rule, "negative"));
     cr_assert(eq(str, (char *)out.priority, "p2"));
     in.sentiment = "";
-    kj_rules_route(r, &in, &out);
+    router_rules_route(r, &in, &out);
     cr_assert(eq(str, (char *)out.rule, "default"));
     cr_assert(zero(ptr, (void *)out.webhook));
     kj_rules_destroy(&r);
