@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "kj_time.h"
 #include "kj_util.h"
 
 /* The longest line written, newline included. Values that do not fit are
@@ -162,13 +162,7 @@ s_double(char *out, size_t size, double v)
 static void
 s_timestamp(char *out, size_t size)
 {
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+    kj_time_rfc3339(kj_now_ms(), out, size);
 }
 
 static void
