@@ -8,30 +8,19 @@
 
 #include <utf8proc.h>
 
+#include "kj_utf8.h"
 #include "kj_util.h"
 
 static const char s_replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
-/* Length of the valid, non-NUL UTF-8 sequence at s[0..left), 0 if none. */
+/* Length of the valid, non-NUL UTF-8 sequence at s[0..left), 0 if none:
+ * a NUL would end the folded C string early. */
 static size_t
 s_seq_len(const unsigned char *s, size_t left)
 {
-    size_t n;
     if (s[0] == 0)
         return 0;
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        n = 2;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-        n = 3;
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    if (n > left || !kj_utf8_valid((const char *)s, n))
-        return 0;
-    return n;
+    return kj_utf8_decode((const char *)s, left, NULL);
 }
 
 /* A valid copy of in[len]: bad bytes and NULs (which would end the C
