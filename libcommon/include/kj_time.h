@@ -14,10 +14,12 @@
  * ("2026-11-23T09:00:00.000Z") into buf[size]. Times before 1970 floor
  * (-1 is "1969-12-31T23:59:59.999Z"). Returns the length written, or 0
  * with buf "" (when size > 0) if it does not fit. */
-size_t kj_time_rfc3339(int64_t ms, char *buf, size_t size);
+size_t
+kj_time_rfc3339(int64_t ms, char *buf, size_t size);
 
 /* The same to the second, without milliseconds ("2026-11-23T09:00:00Z"),
  * for text read by people. */
-size_t kj_time_rfc3339_sec(int64_t ms, char *buf, size_t size);
+size_t
+kj_time_rfc3339_sec(int64_t ms, char *buf, size_t size);
 
 #endif

@@ -29,21 +29,25 @@ typedef struct {
 /* Parse url into *u. 0, or -1 with a message without the URL in err (it
  * may hold a password): no scheme, no host, a bad port, an unclosed [,
  * a control character or space, a bad %-escape in the userinfo. */
-int kj_url_parse(const char *url, kj_url_t *u, char *err, size_t err_size);
+int
+kj_url_parse(const char *url, kj_url_t *u, char *err, size_t err_size);
 
 /* The default port of a lowercase scheme (http 80, https 443, redis 6379),
  * 0 if unknown. */
-int kj_url_default_port(const char *scheme);
+int
+kj_url_default_port(const char *scheme);
 
 /* u's origin as a key: lowercase scheme and host, always a port
  * ("http://hooks.example:80", "https://[::1]:443"). 0, or -1 (out "")
  * if it does not fit or u has no port. */
-int kj_url_origin(const kj_url_t *u, char *out, size_t size);
+int
+kj_url_origin(const kj_url_t *u, char *out, size_t size);
 
 /* url with what may be secret removed, for logs and stored errors:
  * scheme://host[:port] as written, "/..." when a path, query or fragment
  * followed, no userinfo ("http://10.0.0.7:9000/..."); "(invalid URL)" if
  * url does not parse. Cut to fit out[size]. */
-void kj_url_redact(const char *url, char *out, size_t size);
+void
+kj_url_redact(const char *url, char *out, size_t size);
 
 #endif

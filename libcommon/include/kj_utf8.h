@@ -11,9 +11,11 @@
  * code point in *cp (cp may be NULL), or 0 if s does not start a valid
  * sequence (or left is 0): callers then replace one byte, usually by
  * U+FFFD, and go on. A NUL byte is valid (U+0000). */
-size_t kj_utf8_decode(const char *s, size_t left, int32_t *cp);
+size_t
+kj_utf8_decode(const char *s, size_t left, int32_t *cp);
 
 /* True if buf[len] is valid UTF-8 (no overlongs, no surrogates). */
-bool kj_utf8_valid(const char *buf, size_t len);
+bool
+kj_utf8_valid(const char *buf, size_t len);
 
 #endif

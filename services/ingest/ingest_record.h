@@ -10,7 +10,7 @@
 
 /* The record as JSON: state, attempts and times from rec, everything else
  * from env (rec->env is not read). Returns a string the caller frees. */
-char *ingest_record_json(const kj_store_record_t *rec,
-                         const kj_envelope_t *env);
+char *
+ingest_record_json(const kj_store_record_t *rec, const kj_envelope_t *env);
 
 #endif
