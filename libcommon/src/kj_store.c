@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kj_keys.h"
 #include "kj_log.h"
 #include "kj_util.h"
 
@@ -247,7 +248,7 @@ int
 kj_store_key(const kj_store_t *self, char *buf, size_t size, int partition,
              const char *what)
 {
-    return snprintf(buf, size, "%s:{%d}:%s", self->prefix, partition, what);
+    return kj_keys_partition(buf, size, self->prefix, partition, what);
 }
 
 /* ---- building calls -------------------------------------------------- */
@@ -276,15 +277,15 @@ s_call_init(s_call_t *c)
     c->nnums = 0;
 }
 
-/* Add "<prefix>:{p}:<a><b>" as the next key. -1 if it does not fit. */
+/* Add key `key` of partition p (kj_keys) as the next key. -1 if it does
+ * not fit. */
 static int
-s_key(const kj_store_t *self, s_call_t *c, int p, const char *a, const char *b)
+s_key(const kj_store_t *self, s_call_t *c, int p, kj_key_t key,
+      const char *name)
 {
     assert(c->nkeys < S_KEYS);
-    char *k = c->keys[c->nkeys];
-    int n =
-        snprintf(k, S_KEY_MAX, "%s:{%d}:%s%s", self->prefix, p, a, b ? b : "");
-    if (n < 0 || n >= S_KEY_MAX)
+    if (kj_keys_make(c->keys[c->nkeys], S_KEY_MAX, self->prefix, p, key, name) <
+        0)
         return -1;
     c->nkeys++;
     return 0;
@@ -449,10 +450,11 @@ kj_store_create(kj_store_t *self, kj_store_create_t *items, size_t n,
             c->pending = false;
             continue;
         }
-        if (s_key(self, c, p, "c:", it->id) != 0 ||
-            s_key(self, c, p, "due:received", NULL) != 0 ||
-            s_key(self, c, p, "events", NULL) != 0 ||
-            (it->idem_key && s_key(self, c, p, "idem:", it->idem_key) != 0)) {
+        if (s_key(self, c, p, KJ_KEY_RECORD, it->id) != 0 ||
+            s_key(self, c, p, KJ_KEY_DUE, "received") != 0 ||
+            s_key(self, c, p, KJ_KEY_EVENTS, NULL) != 0 ||
+            (it->idem_key &&
+             s_key(self, c, p, KJ_KEY_IDEM, it->idem_key) != 0)) {
             kj_error("store key too long", "s:op", "create", "s:id", it->id);
             c->pending = false;
             continue;
@@ -505,11 +507,11 @@ kj_store_transition(kj_store_t *self, kj_store_transition_t *items, size_t n,
             continue;
         }
         int p = kj_id_partition(it->id);
-        if (s_key(self, c, p, "c:", it->id) != 0 ||
-            s_key(self, c, p, "due:", it->from) != 0 ||
-            s_key(self, c, p, "due:", it->to) != 0 ||
-            s_key(self, c, p, "dead", NULL) != 0 ||
-            s_key(self, c, p, "events", NULL) != 0) {
+        if (s_key(self, c, p, KJ_KEY_RECORD, it->id) != 0 ||
+            s_key(self, c, p, KJ_KEY_DUE, it->from) != 0 ||
+            s_key(self, c, p, KJ_KEY_DUE, it->to) != 0 ||
+            s_key(self, c, p, KJ_KEY_DEAD, NULL) != 0 ||
+            s_key(self, c, p, KJ_KEY_EVENTS, NULL) != 0) {
             kj_error("store key too long", "s:op", "transition", "s:id",
                      it->id);
             c->pending = false;
@@ -555,10 +557,10 @@ kj_store_retry(kj_store_t *self, kj_store_retry_t *items, size_t n,
             continue;
         }
         int p = kj_id_partition(it->id);
-        if (s_key(self, c, p, "c:", it->id) != 0 ||
-            s_key(self, c, p, "due:", it->state) != 0 ||
-            s_key(self, c, p, "dead", NULL) != 0 ||
-            s_key(self, c, p, "events", NULL) != 0) {
+        if (s_key(self, c, p, KJ_KEY_RECORD, it->id) != 0 ||
+            s_key(self, c, p, KJ_KEY_DUE, it->state) != 0 ||
+            s_key(self, c, p, KJ_KEY_DEAD, NULL) != 0 ||
+            s_key(self, c, p, KJ_KEY_EVENTS, NULL) != 0) {
             kj_error("store key too long", "s:op", "retry", "s:id", it->id);
             c->pending = false;
             continue;
@@ -602,9 +604,7 @@ s_due_lists(kj_store_t *self, const char *state, int64_t now_ms, size_t max)
     snprintf(lim, sizeof lim, "%zu", max);
     for (int p = 0; p < KJ_PARTITIONS; p++) {
         char key[S_KEY_MAX];
-        char what[S_KEY_MAX];
-        snprintf(what, sizeof what, "due:%s", state);
-        kj_store_key(self, key, sizeof key, p, what);
+        kj_keys_make(key, sizeof key, self->prefix, p, KJ_KEY_DUE, state);
         const char *argv[] = {"ZRANGEBYSCORE", key, "-inf", now,
                               "LIMIT",         "0", lim};
         if (kj_redis_appendargv(r, 7, argv, NULL) != 0)
@@ -664,8 +664,8 @@ kj_store_claim(kj_store_t *self, const char *state, int64_t now_ms,
             if (idr->type != REDIS_REPLY_STRING || !kj_id_valid(idr->str) ||
                 kj_id_partition(idr->str) != p)
                 continue; /* not ours to parse; never written by us */
-            if (s_key(self, c, p, "c:", idr->str) != 0 ||
-                s_key(self, c, p, "due:", state) != 0)
+            if (s_key(self, c, p, KJ_KEY_RECORD, idr->str) != 0 ||
+                s_key(self, c, p, KJ_KEY_DUE, state) != 0)
                 continue;
             /* The id arg points into lists[], alive until below. */
             s_arg_str(c, idr->str);
@@ -747,9 +747,9 @@ kj_store_get(kj_store_t *self, const char *id, kj_store_record_t *rec)
     /* Ids here come from URLs: a malformed one simply names no record. */
     if (!id || !kj_id_valid(id))
         return 0;
-    char key[S_KEY_MAX], what[S_KEY_MAX];
-    snprintf(what, sizeof what, "c:%s", id);
-    kj_store_key(self, key, sizeof key, kj_id_partition(id), what);
+    char key[S_KEY_MAX];
+    kj_keys_make(key, sizeof key, self->prefix, kj_id_partition(id),
+                 KJ_KEY_RECORD, id);
     const char *argv[] = {"HMGET",      key,         "state",     "env",
                           "attempts",   "reason",    "dead_from", "last_error",
                           "created_ms", "updated_ms"};
@@ -794,12 +794,12 @@ kj_store_replay(kj_store_t *self, const char *id, int64_t now_ms)
     s_call_t *c = &self->calls[0];
     s_call_init(c);
     int p = kj_id_partition(id);
-    s_key(self, c, p, "c:", id);
-    s_key(self, c, p, "dead", NULL);
+    s_key(self, c, p, KJ_KEY_RECORD, id);
+    s_key(self, c, p, KJ_KEY_DEAD, NULL);
     s_arg_str(c, id);
     s_arg_num(c, now_ms);
     for (size_t i = 0; i < KJ_ARRAY_LEN(s_due_states); i++) {
-        s_key(self, c, p, "due:", s_due_states[i]);
+        s_key(self, c, p, KJ_KEY_DUE, s_due_states[i]);
         s_arg_str(c, s_due_states[i]);
     }
     int rc = s_eval(self, S_REPLAY, 1);
@@ -814,11 +814,9 @@ kj_store_depth(kj_store_t *self, const char *state)
     kj_redis_t *r = self->redis;
     if (kj_redis_connect(r) != 0)
         return -1;
-    char what[S_KEY_MAX];
-    snprintf(what, sizeof what, "due:%s", state);
     for (int p = 0; p < KJ_PARTITIONS; p++) {
         char key[S_KEY_MAX];
-        kj_store_key(self, key, sizeof key, p, what);
+        kj_keys_make(key, sizeof key, self->prefix, p, KJ_KEY_DUE, state);
         const char *argv[] = {"ZCARD", key};
         if (kj_redis_appendargv(r, 2, argv, NULL) != 0)
             return -1;

@@ -8,6 +8,7 @@
 #include "analytics_count.h"
 #include "kj_envelope.h"
 #include "kj_id.h"
+#include "kj_keys.h"
 #include "kj_log.h"
 #include "kj_util.h"
 
@@ -64,25 +65,6 @@ struct analytics_consumer {
     kj_gauge_t *depth;                /* queue_depth: pending + lag */
 };
 
-/* The key layout is kj_store_key's: the partition in decimal. */
-int
-analytics_stream_key(const char *prefix, int p, char *buf, size_t size)
-{
-    return snprintf(buf, size, "%s:{%d}:events", prefix, p);
-}
-
-int
-analytics_stats_key(const char *prefix, int p, char *buf, size_t size)
-{
-    return snprintf(buf, size, "%s:{%d}:stats", prefix, p);
-}
-
-int
-analytics_sla_key(const char *prefix, int p, char *buf, size_t size)
-{
-    return snprintf(buf, size, "%s:{%d}:sla", prefix, p);
-}
-
 analytics_consumer_t *
 analytics_consumer_new(kj_redis_t *redis, kj_metrics_t *metrics,
                        const analytics_consumer_opts_t *opts)
@@ -96,11 +78,12 @@ analytics_consumer_new(kj_redis_t *redis, kj_metrics_t *metrics,
     self->block_ms = opts->block_ms >= 0 ? opts->block_ms : 200;
     self->claim_idle_ms = opts->claim_idle_ms > 0 ? opts->claim_idle_ms : 10000;
     for (int p = 0; p < KJ_PARTITIONS; p++) {
-        analytics_stream_key(opts->prefix, p, self->streams[p],
-                             sizeof self->streams[p]);
-        analytics_stats_key(opts->prefix, p, self->stats[p],
-                            sizeof self->stats[p]);
-        analytics_sla_key(opts->prefix, p, self->sla[p], sizeof self->sla[p]);
+        kj_keys_make(self->streams[p], sizeof self->streams[p], opts->prefix, p,
+                     KJ_KEY_EVENTS, NULL);
+        kj_keys_make(self->stats[p], sizeof self->stats[p], opts->prefix, p,
+                     KJ_KEY_STATS, NULL);
+        kj_keys_make(self->sla[p], sizeof self->sla[p], opts->prefix, p,
+                     KJ_KEY_SLA, NULL);
     }
     self->prefix = kj_strdup(opts->prefix);
     self->pending_phase = true;
@@ -356,9 +339,8 @@ s_build_sla(analytics_consumer_t *self, s_call_t *call, int p,
         !analytics_sla_verdict(ev, call->sla_field, sizeof call->sla_field,
                                &breached))
         return;
-    int n = snprintf(call->record, sizeof call->record, "%s:{%d}:c:%s",
-                     self->prefix, p, ev->complaint_id);
-    if (n < 0 || (size_t)n >= sizeof call->record) {
+    if (kj_keys_make(call->record, sizeof call->record, self->prefix, p,
+                     KJ_KEY_RECORD, ev->complaint_id) < 0) {
         call->sla_field[0] = '\0';
         return;
     }
