@@ -1,9 +1,12 @@
 /* kj_store: complaint records and their state machine in Redis, the
  * reliability contract in one place. Every operation is a Lua script
- * over keys of one partition (the layout is kj_keys.h's), so Redis
- * Cluster can shard it later. The record hash <prefix>:{<p>}:c:<id> holds
- * state env attempts reason dead_from last_error created_ms updated_ms,
- * and sla (the SLA verdict analytics counted).
+ * (libcommon/lua/store_*.lua) over keys of one partition (the layout is
+ * kj_keys.h's), so Redis Cluster can shard it later. The record hash
+ * <prefix>:{<p>}:c:<id> holds state env attempts reason dead_from
+ * last_error created_ms updated_ms, and sla: the SLA verdict analytics
+ * counted, written only by kj_store's Lua function record_sla
+ * (lua/store_record_sla.lib.lua), which analytics' apply script embeds so
+ * that the write stays atomic with its XACK and counts.
  *
  * States: received -> classified -> routed -> delivered, or dead. The stage
  * that consumes a state owns its due zset: it is pushed the work, and it

@@ -18,6 +18,7 @@
 
 #include "kj_keys.h"
 #include "kj_log.h"
+#include "kj_lua.h"
 #include "kj_util.h"
 
 #define S_PREFIX_MAX 64 /* longest key prefix accepted */
@@ -32,133 +33,8 @@ static const char *const s_due_states[] = {"received", "classified", "routed"};
 
 /* ---- Lua ------------------------------------------------------------ */
 
-/* Appends an event to a capped stream; a prelude of the scripts that
- * write events. An empty event means the caller has none. */
-#define S_LUA_EVENT_FN                                                         \
-    "local function event(key, ev, maxlen)\n"                                  \
-    "  if ev == '' then return end\n"                                          \
-    "  if tonumber(maxlen) > 0 then\n"                                         \
-    "    redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'e', ev)\n"       \
-    "  else\n"                                                                 \
-    "    redis.call('XADD', key, '*', 'e', ev)\n"                              \
-    "  end\n"                                                                  \
-    "end\n"
-
-/* KEYS: record, due:received, events [, idem]
- * ARGV: id, env, now, deadline, event, maxlen, idem_ttl_s */
-static const char s_lua_create[] = S_LUA_EVENT_FN
-    "if #KEYS >= 4 then\n"
-    "  local prev = redis.call('GET', KEYS[4])\n"
-    "  if prev then return {0, prev} end\n"
-    "end\n"
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ARGV[1]} end\n"
-    "redis.call('HSET', KEYS[1], 'state', 'received', 'env', ARGV[2],\n"
-    "  'attempts', 1, 'created_ms', ARGV[3], 'updated_ms', ARGV[3])\n"
-    "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
-    "event(KEYS[3], ARGV[5], ARGV[6])\n"
-    "if #KEYS >= 4 then\n"
-    "  if tonumber(ARGV[7]) > 0 then\n"
-    "    redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[7])\n"
-    "  else\n"
-    "    redis.call('SET', KEYS[4], ARGV[1])\n"
-    "  end\n"
-    "end\n"
-    "return {1, ARGV[1]}\n";
-
-/* KEYS: record, due:<from>, due:<to>, dead, events
- * ARGV: id, from, to, now, due_ms, env, has_env, event, maxlen, reason,
- *       retention_s */
-static const char s_lua_transition[] = S_LUA_EVENT_FN
-    "if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end\n"
-    "redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated_ms', ARGV[4],\n"
-    "  'attempts', 1)\n"
-    "if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'env', ARGV[6]) end\n"
-    "redis.call('ZREM', KEYS[2], ARGV[1])\n"
-    "if tonumber(ARGV[5]) > 0 then\n"
-    "  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])\n"
-    "end\n"
-    "if ARGV[3] == 'dead' then\n"
-    "  redis.call('HSET', KEYS[1], 'reason', ARGV[10], 'dead_from', ARGV[2])\n"
-    "  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])\n"
-    "end\n"
-    "event(KEYS[5], ARGV[8], ARGV[9])\n"
-    "if (ARGV[3] == 'delivered' or ARGV[3] == 'dead') and\n"
-    "   tonumber(ARGV[11]) > 0 then\n"
-    "  redis.call('EXPIRE', KEYS[1], ARGV[11])\n"
-    "end\n"
-    "return 1\n";
-
-/* KEYS: record, due:<state>, dead, events
- * ARGV: id, state, now, next_ms, error, env, has_env, dead_event, maxlen,
- *       max_attempts, retention_s, defer
- * A deferral gives back the attempt the claim counted (a pushed record
- * sits at 1 and goes to 0: its next claim makes it 1 again). */
-static const char s_lua_retry[] = S_LUA_EVENT_FN
-    "if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end\n"
-    "local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts'))\n"
-    "if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'env', ARGV[6]) end\n"
-    "if ARGV[12] == '1' then\n"
-    "  if (attempts or 0) > 0 then\n"
-    "    redis.call('HINCRBY', KEYS[1], 'attempts', -1)\n"
-    "  end\n"
-    "  redis.call('HSET', KEYS[1], 'last_error', ARGV[5], 'updated_ms', "
-    "ARGV[3])\n"
-    "  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
-    "  return 1\n"
-    "end\n"
-    "if (attempts or 0) >= tonumber(ARGV[10]) then\n"
-    "  redis.call('HSET', KEYS[1], 'state', 'dead', 'reason', ARGV[5],\n"
-    "    'dead_from', ARGV[2], 'last_error', ARGV[5], 'updated_ms', ARGV[3])\n"
-    "  redis.call('ZREM', KEYS[2], ARGV[1])\n"
-    "  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])\n"
-    "  event(KEYS[4], ARGV[8], ARGV[9])\n"
-    "  if tonumber(ARGV[11]) > 0 then\n"
-    "    redis.call('EXPIRE', KEYS[1], ARGV[11])\n"
-    "  end\n"
-    "  return 2\n"
-    "end\n"
-    "redis.call('HSET', KEYS[1], 'last_error', ARGV[5], 'updated_ms', "
-    "ARGV[3])\n"
-    "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
-    "return 1\n";
-
-/* KEYS: record, due:<state>
- * ARGV: id, state, now, now + lease
- * nil: not due (another copy took it first) or stale; else
- * {attempts, env, last_error}. */
-static const char s_lua_claim[] =
-    "local score = redis.call('ZSCORE', KEYS[2], ARGV[1])\n"
-    "if not score or tonumber(score) > tonumber(ARGV[3]) then\n"
-    "  return false\n"
-    "end\n"
-    "if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then\n"
-    "  redis.call('ZREM', KEYS[2], ARGV[1])\n"
-    "  return false\n"
-    "end\n"
-    "local a = redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
-    "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
-    "local f = redis.call('HMGET', KEYS[1], 'env', 'last_error')\n"
-    "return {a, f[1] or '', f[2] or ''}\n";
-
-/* KEYS: record, dead, due:received, due:classified, due:routed
- * ARGV: id, now, then the states of KEYS[3..] in order */
-static const char s_lua_replay[] =
-    "if redis.call('HGET', KEYS[1], 'state') ~= 'dead' then return 0 end\n"
-    "local from = redis.call('HGET', KEYS[1], 'dead_from')\n"
-    "local due = nil\n"
-    "for i = 3, #KEYS do\n"
-    "  if ARGV[i] == from then due = KEYS[i] end\n"
-    "end\n"
-    "if not due then\n"
-    "  return redis.error_reply('ERR record has no replayable dead_from')\n"
-    "end\n"
-    "redis.call('HSET', KEYS[1], 'state', from, 'attempts', 1,\n"
-    "  'updated_ms', ARGV[2])\n"
-    "redis.call('HDEL', KEYS[1], 'reason')\n"
-    "redis.call('ZADD', due, ARGV[2], ARGV[1])\n"
-    "redis.call('ZREM', KEYS[2], ARGV[1])\n"
-    "redis.call('PERSIST', KEYS[1])\n"
-    "return 1\n";
+/* The scripts are libcommon/lua/store_*.lua, embedded at build time
+ * (kj_lua.h); each file says its KEYS, ARGV and results. */
 
 /* ---- the object ----------------------------------------------------- */
 
@@ -214,11 +90,12 @@ kj_store_new(kj_redis_t *redis, const kj_store_opts_t *opts)
     memcpy(self->prefix, prefix, plen + 1);
     self->opts = *opts;
     self->opts.prefix = self->prefix;
-    self->scripts[S_CREATE] = kj_redis_script_add(redis, s_lua_create);
-    self->scripts[S_TRANSITION] = kj_redis_script_add(redis, s_lua_transition);
-    self->scripts[S_RETRY] = kj_redis_script_add(redis, s_lua_retry);
-    self->scripts[S_CLAIM] = kj_redis_script_add(redis, s_lua_claim);
-    self->scripts[S_REPLAY] = kj_redis_script_add(redis, s_lua_replay);
+    self->scripts[S_CREATE] = kj_redis_script_add(redis, kj_lua_store_create);
+    self->scripts[S_TRANSITION] =
+        kj_redis_script_add(redis, kj_lua_store_transition);
+    self->scripts[S_RETRY] = kj_redis_script_add(redis, kj_lua_store_retry);
+    self->scripts[S_CLAIM] = kj_redis_script_add(redis, kj_lua_store_claim);
+    self->scripts[S_REPLAY] = kj_redis_script_add(redis, kj_lua_store_replay);
     return self;
 }
 

@@ -10,28 +10,8 @@
 #include "kj_id.h"
 #include "kj_keys.h"
 #include "kj_log.h"
+#include "kj_lua.h"
 #include "kj_util.h"
-
-/* KEYS[1] stream, KEYS[2] stats hash, and for an event with an SLA verdict
- * KEYS[3] SLA hash, KEYS[4] the complaint's record; ARGV group, entry id,
- * SLA field ("" for none), verdict, then field and increment pairs. The
- * XACK is the guard: it returns 1 only for the call that takes the entry
- * off the pending list, so increments are applied once however often the
- * entry is delivered. The record's "sla" field makes the verdict once per
- * complaint; a record already expired can no longer be replayed, so its
- * verdict counts without the check. */
-static const char s_apply_lua[] =
-    "if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 1 then\n"
-    "  for i = 5, #ARGV, 2 do\n"
-    "    redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])\n"
-    "  end\n"
-    "  if ARGV[3] ~= '' and (redis.call('EXISTS', KEYS[4]) == 0 or\n"
-    "      redis.call('HSETNX', KEYS[4], 'sla', ARGV[4]) == 1) then\n"
-    "    redis.call('HINCRBY', KEYS[3], ARGV[3], 1)\n"
-    "  end\n"
-    "  return 1\n"
-    "end\n"
-    "return 0\n";
 
 /* Depth and takeover run this often, whatever claim_idle_ms says. */
 #define S_DEPTH_EVERY_MS 1000
@@ -42,13 +22,13 @@ static const char s_apply_lua[] =
 #define S_STALE_PERIODS 10
 
 struct analytics_consumer {
-    kj_redis_t *redis;                /* borrowed */
-    int script;                       /* the apply script's handle */
-    char *group;                      /* consumer group name */
-    char *consumer;                   /* our name in it */
-    int64_t count;                    /* per stream per read */
-    int64_t block_ms;                 /* XREADGROUP BLOCK */
-    int64_t claim_idle_ms;            /* XAUTOCLAIM min idle */
+    kj_redis_t *redis;     /* borrowed */
+    int script;            /* handle of libcommon/lua/analytics_apply.lua */
+    char *group;           /* consumer group name */
+    char *consumer;        /* our name in it */
+    int64_t count;         /* per stream per read */
+    int64_t block_ms;      /* XREADGROUP BLOCK */
+    int64_t claim_idle_ms; /* XAUTOCLAIM min idle */
     char streams[KJ_PARTITIONS][128]; /* stream key per partition */
     char stats[KJ_PARTITIONS][128];   /* stats key per partition */
     char sla[KJ_PARTITIONS][128];     /* SLA hash per partition */
@@ -71,7 +51,7 @@ analytics_consumer_new(kj_redis_t *redis, kj_metrics_t *metrics,
 {
     analytics_consumer_t *self = kj_calloc(1, sizeof *self);
     self->redis = redis;
-    self->script = kj_redis_script_add(redis, s_apply_lua);
+    self->script = kj_redis_script_add(redis, kj_lua_analytics_apply);
     self->group = kj_strdup(opts->group);
     self->consumer = kj_strdup(opts->consumer);
     self->count = opts->count > 0 ? opts->count : 512;
