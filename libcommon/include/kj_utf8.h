@@ -18,4 +18,11 @@ kj_utf8_decode(const char *s, size_t left, int32_t *cp);
 bool
 kj_utf8_valid(const char *buf, size_t len);
 
+/* A valid, NUL-terminated copy of in[len] in out, which has room for
+ * 3 * len + 1 bytes: each invalid byte, and each NUL (which would end a C
+ * string early), becomes U+FFFD. Returns the bytes written before the
+ * terminating NUL. */
+size_t
+kj_utf8_sanitize(const char *in, size_t len, char *out);
+
 #endif

@@ -4,6 +4,8 @@
  * does the work; ASCII is answered here without the call. */
 #include "kj_utf8.h"
 
+#include <string.h>
+
 #include <utf8proc.h>
 
 size_t
@@ -43,4 +45,24 @@ kj_utf8_valid(const char *buf, size_t len)
         i += n;
     }
     return true;
+}
+
+size_t
+kj_utf8_sanitize(const char *in, size_t len, char *out)
+{
+    size_t n = 0, i = 0;
+    while (i < len) {
+        size_t k = in[i] ? kj_utf8_decode(in + i, len - i, NULL) : 0;
+        if (k == 0) {
+            memcpy(out + n, "\xEF\xBF\xBD", 3); /* U+FFFD */
+            n += 3;
+            i++;
+        } else {
+            memcpy(out + n, in + i, k);
+            n += k;
+            i += k;
+        }
+    }
+    out[n] = '\0';
+    return n;
 }

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <utf8proc.h>
 
 #include "kj_time.h"
+#include "kj_utf8.h"
 #include "kj_util.h"
 
 /* A JSON string from stored text. Other stages wrote it and a truncation
@@ -24,23 +24,7 @@ s_str(const char *s)
         return j;
     size_t len = strlen(s);
     char *buf = kj_malloc(len * 3 + 1);
-    size_t n = 0;
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    utf8proc_ssize_t left = (utf8proc_ssize_t)len;
-    while (left > 0) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t step = utf8proc_iterate(p, left, &cp);
-        if (step <= 0) {
-            memcpy(buf + n, "\xef\xbf\xbd", 3);
-            n += 3;
-            step = 1;
-        } else {
-            memcpy(buf + n, p, (size_t)step);
-            n += (size_t)step;
-        }
-        p += step;
-        left -= step;
-    }
+    size_t n = kj_utf8_sanitize(s, len, buf);
     j = json_stringn(buf, n);
     free(buf);
     if (!j)

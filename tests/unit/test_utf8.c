@@ -114,3 +114,21 @@ Test(utf8, agrees_with_rfc_3629)
                                      a, b, edge[i], edge[j], len, got, want);
                     }
 }
+
+Test(utf8, sanitize_replaces_bad_bytes_and_nuls)
+{
+    char out[64];
+    /* A three-byte character cut short: each byte on its own is bad. */
+    cr_assert(eq(sz, kj_utf8_sanitize("ab\xe8\x8b", 4, out), 8));
+    cr_assert(eq(str, out, "ab\xef\xbf\xbd\xef\xbf\xbd"));
+    cr_assert(eq(sz, kj_utf8_sanitize("a\0b", 3, out), 5));
+    cr_assert(eq(str, out,
+                 "a\xef\xbf\xbd"
+                 "b"));
+    /* Valid text is copied as is. */
+    const char *ok = "\xe8\x8b\xa6\xe6\x83\x85 ok";
+    cr_assert(eq(sz, kj_utf8_sanitize(ok, strlen(ok), out), strlen(ok)));
+    cr_assert(eq(str, out, (char *)ok));
+    cr_assert(eq(sz, kj_utf8_sanitize("", 0, out), 0));
+    cr_assert(eq(str, out, ""));
+}
