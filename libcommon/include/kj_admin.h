@@ -20,8 +20,10 @@ kj_admin_new(const char *addr, kj_metrics_t *metrics);
 void
 kj_admin_destroy(kj_admin_t **self_p);
 
-/* Readiness as the service sees it; reason is copied ("redis: connection
- * refused"). Thread-safe. Starts not ready, reason "starting". */
+/* Readiness as the service sees it; reason is copied: why not ready
+ * ("redis: connection refused"), or when ready an optional detail shown
+ * in the 200 body ("2 classifier copies"). Thread-safe. Starts not ready,
+ * reason "starting". */
 void
 kj_admin_set_ready(kj_admin_t *self, bool ready, const char *reason);
 

@@ -49,6 +49,11 @@ kj_push_set_peers(kj_push_t *self, char *const *endpoints, size_t n);
 size_t
 kj_push_peers(const kj_push_t *self);
 
+/* How many peers were ever connected: a caller that sees it grow knows a
+ * downstream copy appeared (a new one, or one that came back). */
+uint64_t
+kj_push_added(const kj_push_t *self);
+
 /* Send one message, waiting up to send_timeout_ms for room. 0 sent, -1 not
  * sent (no peer or all full). */
 int

@@ -1,7 +1,7 @@
-/* kj_stage: the runtime every pipeline stage shares (classifier, router,
- * notifier). It owns the PULL socket and its registry heartbeat, the PUSH
- * to the next stage, the store, the admin port, metrics and signals, and
- * runs the loop:
+/* kj_stage: the pipeline stage (classifier, router, notifier) as a driver
+ * of kj_service, which owns signals, the admin port, metrics, readiness and
+ * the drain. The stage owns the PULL socket and its registry heartbeat,
+ * the PUSH to the next stage (kj_downstream), the store, and runs:
  *
  *   poll (PULL, signalfd, the service's own fds) ->
  *   drain up to batch_max envelopes -> process each ->
@@ -11,7 +11,7 @@
  *
  * First SIGTERM drains: /readyz 503, registry entry removed, queued and
  * pending work finished (bounded by drain_ms); a second one exits at once.
- * SIGHUP calls the service's reload hook. */
+ * SIGHUP rereads the rules (kj_service) and calls the reload hooks. */
 #ifndef KJ_STAGE_H
 #define KJ_STAGE_H
 
@@ -24,18 +24,22 @@
 #include "kj_envelope.h"
 #include "kj_metrics.h"
 #include "kj_redis.h"
+#include "kj_service.h"
 #include "kj_store.h"
 
 typedef struct kj_stage kj_stage_t;
 
 typedef struct {
+    /* The runtime to run in; NULL: the stage makes its own from name,
+     * redis_url, admin_addr and drain_ms (tests, embedders). */
+    kj_service_t *service;
     const char *name;      /* "classifier": registry name, stamps, events */
     const char *in_state;  /* the state this stage consumes: "received" */
     const char *out_state; /* the state it produces: "classified" */
     const char *next;      /* registry name downstream; NULL: last stage */
-    const char *redis_url;
+    const char *redis_url; /* without a service only */
     const char *prefix;
-    const char *admin_addr;
+    const char *admin_addr; /* without a service only */
     const char *zmq_bind;
     const char *zmq_advertise;
     int64_t lease_ms;
@@ -76,48 +80,51 @@ typedef struct {
                        int64_t now_ms);
     /* Work still in flight (drain waits for it to reach 0). */
     size_t (*inflight)(void *ctx);
-    /* SIGHUP: reload rules or models; returns 0 or -1 (old ones kept). */
-    int (*reload)(void *ctx);
+    /* SIGHUP read new, valid rules: adopt them (0) or refuse them (-1,
+     * err filled; the old ones stay). */
+    int (*rules_changed)(void *ctx, const kj_rules_t *rules, char *err,
+                         size_t err_size);
+    /* SIGHUP beyond the rules (models): 0, or -1 with err filled. */
+    int (*reload)(void *ctx, char *err, size_t err_size);
 } kj_stage_hooks_t;
 
-/* Set up everything (binds, registers metrics, starts the admin port).
- * NULL with a logged error if something cannot start. */
-kj_stage_t *
-kj_stage_new(const kj_stage_opts_t *opts);
+/* Set up everything (binds, registers metrics; without a service, also
+ * the admin port). NULL with a logged error if something cannot start. */
+kj_stage_t *kj_stage_new(const kj_stage_opts_t *opts);
 
-void
-kj_stage_destroy(kj_stage_t **self_p);
+void kj_stage_destroy(kj_stage_t **self_p);
+
+/* The options of a stage running in service (made from the command line):
+ * its name, shared option values, final records kept 30 days, event
+ * streams capped near 100k entries per partition. */
+kj_stage_opts_t kj_stage_opts_for(kj_service_t *service, const char *in_state,
+                                  const char *out_state, const char *next);
 
 /* Run until drained after SIGTERM/SIGINT. Returns the process exit code:
  * 0 after a drain (even one cut short by drain_ms: unfinished work stays
  * due in Redis), 1 when a second signal, SIGQUIT or a poll failure ended
  * it at once. */
-int
-kj_stage_run(kj_stage_t *self, kj_stage_process_fn process,
-             const kj_stage_hooks_t *hooks, void *ctx);
+int kj_stage_run(kj_stage_t *self, kj_stage_process_fn process,
+                 const kj_stage_hooks_t *hooks, void *ctx);
 
 /* Ask the loop to stop, from any thread (or a signal handler): the first
  * call drains exactly like SIGTERM, a second one exits at once. Lets a
  * program that runs a stage on a thread (tests, embedders) end it without
  * process-wide signals. */
-void
-kj_stage_stop(kj_stage_t *self);
+void kj_stage_stop(kj_stage_t *self);
 
 /* Finish an envelope that process returned PENDING for. env is copied. */
-void
-kj_stage_complete(kj_stage_t *self, const kj_envelope_t *env,
-                  kj_verdict_t verdict, const char *err, int64_t retry_at_ms);
+void kj_stage_complete(kj_stage_t *self, const kj_envelope_t *env,
+                       kj_verdict_t verdict, const char *err,
+                       int64_t retry_at_ms);
 
 /* The stage's metrics registry (to add service-specific metrics). */
-kj_metrics_t *
-kj_stage_metrics(kj_stage_t *self);
+kj_metrics_t *kj_stage_metrics(kj_stage_t *self);
 
 /* The admin port actually bound (admin_addr may ask for port 0). */
-int
-kj_stage_admin_port(const kj_stage_t *self);
+int kj_stage_admin_port(const kj_stage_t *self);
 
 /* The stage's Redis connection (main thread only). */
-kj_redis_t *
-kj_stage_redis(kj_stage_t *self);
+kj_redis_t *kj_stage_redis(kj_stage_t *self);
 
 #endif

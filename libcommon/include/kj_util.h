@@ -1,5 +1,5 @@
 /* kj_util: allocation that aborts on failure, clocks, bounded strings and
- * the stable return-code names shared by every service. */
+ * the stable return-code names shared by every service (kj_rc.h). */
 #ifndef KJ_UTIL_H
 #define KJ_UTIL_H
 
@@ -7,7 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* kj_utf8_valid moved to kj_utf8; kept visible to kj_util users. */
+/* kj_rc_t and kj_utf8_valid used to live here; every user of kj_util.h
+ * keeps seeing them. */
+#include "kj_rc.h"
 #include "kj_utf8.h"
 
 /* Allocation failure aborts the process (like Redis's zmalloc). */
@@ -52,29 +54,6 @@ kj_seed(void);
  * range. */
 int
 kj_parse_i64(const char *s, size_t len, int64_t *out);
-
-/* Expected failures. Values are only ever appended; kj_rc_name() gives the
- * stable name used verbatim in logs, metric labels, dead-letter reasons and
- * HTTP error bodies. */
-typedef enum {
-    KJ_OK = 0,
-    KJ_ERR_INVALID,      /* "invalid" */
-    KJ_ERR_NOMEM,        /* "no_memory" */
-    KJ_ERR_REDIS,        /* "redis_error" */
-    KJ_ERR_ZMQ,          /* "zmq_error" */
-    KJ_ERR_DECODE,       /* "decode_error" */
-    KJ_ERR_STALE,        /* "stale" */
-    KJ_ERR_TIMEOUT,      /* "timeout" */
-    KJ_ERR_HTTP,         /* "http_error" */
-    KJ_ERR_MAX_ATTEMPTS, /* "max_attempts" */
-    KJ_ERR_CONFIG,       /* "config_error" */
-    KJ_ERR_TOO_BIG,      /* "too_big" */
-    KJ_ERR_IO,           /* "io_error" */
-    KJ_RC_COUNT
-} kj_rc_t;
-
-const char *
-kj_rc_name(kj_rc_t rc);
 
 #define KJ_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

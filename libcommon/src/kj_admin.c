@@ -52,20 +52,23 @@ s_readyz(kj_admin_t *self, struct MHD_Connection *c)
     kj_strlcpy(reason, self->draining ? "draining" : self->reason,
                sizeof(reason));
     pthread_mutex_unlock(&self->lock);
-    if (ready) {
+    if (ready && !reason[0]) {
         static const char ok[] = "{\"ready\":true}";
         return kj_http_reply(c, MHD_HTTP_OK, "application/json", ok,
                              sizeof(ok) - 1);
     }
-    /* The reason may quote an error from a library; jansson escapes it. */
-    json_t *j = json_pack("{s:b,s:s}", "ready", 0, "reason", reason);
+    /* The reason may quote an error from a library; jansson escapes it.
+     * When ready, it is a detail ("2 classifier copies"). */
+    json_t *j = json_pack("{s:b,s:s}", "ready", ready,
+                          ready ? "detail" : "reason", reason);
     if (!j)
-        j = json_pack("{s:b,s:s}", "ready", 0, "reason", "not ready");
+        j = json_pack("{s:b}", "ready", ready);
     char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     enum MHD_Result rc = MHD_NO;
     if (body)
-        rc = kj_http_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
-                           body, strlen(body));
+        rc =
+            kj_http_reply(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                          "application/json", body, strlen(body));
     free(body);
     json_decref(j);
     return rc;

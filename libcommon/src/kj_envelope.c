@@ -8,13 +8,13 @@
  * and protobuf-c's free calls are no-ops. */
 #include "kj_envelope.h"
 
-#include <assert.h>
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kj_assert.h"
 #include "kj_util.h"
 #include "kujo/v1/kujo.pb-c.h"
 
@@ -116,7 +116,7 @@ s_pack(kj_codec_t *self, const ProtobufCMessage *msg, const uint8_t **out)
     if (!self->out)
         self->out = kj_malloc(KJ_ENVELOPE_WIRE_MAX);
     size_t len = protobuf_c_message_pack(msg, self->out);
-    assert(len == need);
+    kj_assert(len == need);
     *out = self->out;
     return (int)len;
 }

@@ -2,9 +2,10 @@
  * analytics each formatted their own before. */
 #include "kj_keys.h"
 
-#include <assert.h>
 #include <stdbool.h>
 #include <stdio.h>
+
+#include "kj_assert.h"
 
 /* The text after the hash tag, and whether a name follows it. Indexed by
  * kj_key_t. */
@@ -33,9 +34,9 @@ int
 kj_keys_make(char *buf, size_t size, const char *prefix, int partition,
              kj_key_t key, const char *name)
 {
-    assert((size_t)key < sizeof s_keys / sizeof s_keys[0]);
+    kj_assert((size_t)key < sizeof s_keys / sizeof s_keys[0]);
     /* A name where none belongs (or none where one does) is a bug. */
-    assert(s_keys[key].named == (name != NULL));
+    kj_assert(s_keys[key].named == (name != NULL));
     int n = snprintf(buf, size, "%s:{%d}:%s%s", prefix, partition,
                      s_keys[key].what, name ? name : "");
     return s_done(buf, size, n);

@@ -1,7 +1,6 @@
 /* kj_mq: ZeroMQ PUSH/PULL between stages (see kj_mq.h). */
 #include "kj_mq.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 
 #include <zmq.h>
 
+#include "kj_assert.h"
 #include "kj_log.h"
 #include "kj_util.h"
 
@@ -21,17 +21,18 @@
 #define KJ_PUSH_LINGER_MS 1000
 
 struct kj_pull {
-    void *sock;                      /* ZMQ_PULL, bound */
-    char endpoint[KJ_ENDPOINT_MAX];  /* what we advertise in the registry */
-    zmq_msg_t msg;                   /* last message, valid until next recv */
-    bool msg_live;                   /* msg holds data to close */
+    void *sock;                     /* ZMQ_PULL, bound */
+    char endpoint[KJ_ENDPOINT_MAX]; /* what we advertise in the registry */
+    zmq_msg_t msg;                  /* last message, valid until next recv */
+    bool msg_live;                  /* msg holds data to close */
 };
 
 struct kj_push {
-    void *sock;    /* ZMQ_PUSH, connected to every peer */
-    char **peers;  /* endpoints we are connected to (owned strings) */
-    size_t n;      /* live entries in peers */
-    size_t cap;    /* allocated entries in peers */
+    void *sock;     /* ZMQ_PUSH, connected to every peer */
+    char **peers;   /* endpoints we are connected to (owned strings) */
+    size_t n;       /* live entries in peers */
+    size_t cap;     /* allocated entries in peers */
+    uint64_t added; /* peers ever connected, so callers see new copies */
 };
 
 static int
@@ -114,7 +115,7 @@ s_advertised(const char *last, const char *advertise, char *out, size_t size)
 kj_pull_t *
 kj_pull_new(void *zctx, const char *bind, const char *advertise, int hwm)
 {
-    assert(zctx && bind);
+    kj_assert(zctx && bind);
     kj_pull_t *self = kj_calloc(1, sizeof *self);
     self->sock = zmq_socket(zctx, ZMQ_PULL);
     if (!self->sock) {
@@ -140,8 +141,7 @@ kj_pull_new(void *zctx, const char *bind, const char *advertise, int hwm)
     }
     if (zmq_bind(self->sock, bind) != 0) {
         int e = zmq_errno();
-        kj_error("zmq_bind failed", "s:bind", bind, "s:error",
-                 zmq_strerror(e));
+        kj_error("zmq_bind failed", "s:bind", bind, "s:error", zmq_strerror(e));
         goto fail;
     }
     char last[KJ_ENDPOINT_MAX];
@@ -216,7 +216,7 @@ kj_pull_recv(kj_pull_t *self, const uint8_t **data, size_t *len)
 kj_push_t *
 kj_push_new(void *zctx, int hwm, int send_timeout_ms)
 {
-    assert(zctx);
+    kj_assert(zctx);
     kj_push_t *self = kj_calloc(1, sizeof *self);
     self->sock = zmq_socket(zctx, ZMQ_PUSH);
     if (!self->sock) {
@@ -229,8 +229,7 @@ kj_push_new(void *zctx, int hwm, int send_timeout_ms)
      * whose process died does not swallow messages into its pipe. */
     if (s_setint(self->sock, ZMQ_SNDHWM, hwm, "sndhwm") != 0 ||
         s_setint(self->sock, ZMQ_LINGER, KJ_PUSH_LINGER_MS, "linger") != 0 ||
-        s_setint(self->sock, ZMQ_SNDTIMEO, send_timeout_ms, "sndtimeo") !=
-            0 ||
+        s_setint(self->sock, ZMQ_SNDTIMEO, send_timeout_ms, "sndtimeo") != 0 ||
         s_setint(self->sock, ZMQ_IMMEDIATE, 1, "immediate") != 0)
         goto fail;
     return self;
@@ -301,6 +300,7 @@ kj_push_set_peers(kj_push_t *self, char *const *endpoints, size_t n)
             self->peers = kj_realloc(self->peers, self->cap * sizeof(char *));
         }
         self->peers[self->n++] = kj_strdup(ep);
+        self->added++;
         kj_info("zmq peer added", "s:endpoint", ep);
     }
     return self->n;
@@ -310,6 +310,12 @@ size_t
 kj_push_peers(const kj_push_t *self)
 {
     return self->n;
+}
+
+uint64_t
+kj_push_added(const kj_push_t *self)
+{
+    return self->added;
 }
 
 int

@@ -2,7 +2,6 @@
  * kj_redis.h). */
 #include "kj_redis.h"
 
-#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -14,6 +13,7 @@
 
 #include <openssl/evp.h>
 
+#include "kj_assert.h"
 #include "kj_log.h"
 #include "kj_url.h"
 #include "kj_util.h"
@@ -332,7 +332,7 @@ s_sha1_hex(const char *src, char out[41])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     int ok = EVP_Digest(src, strlen(src), md, &n, EVP_sha1(), NULL);
-    assert(ok == 1 && n == 20);
+    kj_assert(ok == 1 && n == 20);
     (void)ok;
     static const char hex[] = "0123456789abcdef";
     for (unsigned i = 0; i < 20; i++) {
@@ -399,7 +399,7 @@ kj_redis_script_add(kj_redis_t *self, const char *source)
 const char *
 kj_redis_script_sha(const kj_redis_t *self, int handle)
 {
-    assert(handle >= 0 && (size_t)handle < self->n_scripts);
+    kj_assert(handle >= 0 && (size_t)handle < self->n_scripts);
     return self->scripts[handle].sha;
 }
 

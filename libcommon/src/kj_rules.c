@@ -5,7 +5,6 @@
  * without reading this code. */
 #include "kj_rules.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "kj_assert.h"
 #include "kj_text.h"
 #include "kj_util.h"
 
@@ -1161,6 +1161,6 @@ kj_rules_n_routes(const kj_rules_t *self)
 void
 kj_rules_route_at(const kj_rules_t *self, size_t i, kj_route_t *out)
 {
-    assert(i < self->n_routes);
+    kj_assert(i < self->n_routes);
     s_route_out(self, &self->routes[i], out);
 }

@@ -6,40 +6,33 @@
  * after its lease. */
 #include "kj_stage.h"
 
-#include <assert.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <sys/eventfd.h>
-
-#include "kj_admin.h"
+#include "kj_assert.h"
+#include "kj_downstream.h"
 #include "kj_log.h"
 #include "kj_mq.h"
 #include "kj_registry.h"
-#include "kj_signal.h"
+#include "kj_service.h"
 #include "kj_util.h"
-
-#ifndef KJ_VERSION
-#define KJ_VERSION "0.0.0"
-#endif
 
 #define S_TICK_MS 200          /* claim overdue work this often */
 #define S_SECOND_MS 1000       /* heartbeat, peers and depth this often */
 #define S_REG_TTL_MS 3000      /* registry entry outlives 3 missed beats */
-#define S_REDIS_TIMEOUT_MS 2000
 #define S_PUSH_TIMEOUT_MS 1000 /* wait this long for room downstream */
 #define S_REDIS_BACKOFF_MS 250 /* pause intake after a Redis failure */
-#define S_DRAIN_POLL_MS 50
 /* After leaving the registry, upstream copies may still send until their
  * next peer refresh (every second); keep taking what arrives that long. */
 #define S_DRAIN_QUIET_MS 1200
-#define S_HOOK_ITEMS 64
+#define S_HOOK_ITEMS 63 /* the PULL socket takes one of the service's */
 #define S_BATCH_LIMIT 4096
 #define S_IDEM_TTL_S 86400
+#define S_RETENTION_S (30 * 24 * 3600) /* final records are kept */
+#define S_STREAM_MAXLEN 100000         /* events kept per partition */
 #define S_ARENA_MIN (64 * 1024)
 
 typedef enum {
@@ -53,18 +46,22 @@ typedef enum {
     S_FAIL_COUNT
 } s_fail_t;
 
-static const char *const s_fail_names[S_FAIL_COUNT] = {
-    "decode_error", "stale",       "retry",    "dead",
-    "redis_error",  "push_failed", "deferred",
+/* The reason label of each failure: a kj_rc name, so that it reads the
+ * same in metrics, logs and dead-letter reasons. */
+static const kj_rc_t s_fail_rc[S_FAIL_COUNT] = {
+    [S_FAIL_DECODE] = KJ_ERR_DECODE, [S_FAIL_STALE] = KJ_ERR_STALE,
+    [S_FAIL_RETRY] = KJ_RETRY,       [S_FAIL_DEAD] = KJ_DEAD,
+    [S_FAIL_REDIS] = KJ_ERR_REDIS,   [S_FAIL_PUSH] = KJ_ERR_PUSH,
+    [S_FAIL_DEFER] = KJ_DEFERRED,
 };
 
 /* One envelope's outcome, waiting to be committed. */
 typedef struct {
-    kj_envelope_t *env;   /* in the batch or pending array */
-    kj_verdict_t verdict; /* what process (or complete) decided */
-    int64_t retry_at_ms;  /* RETRY/DEFER: when it comes due again */
+    kj_envelope_t *env;      /* in the batch or pending array */
+    kj_verdict_t verdict;    /* what process (or complete) decided */
+    int64_t retry_at_ms;     /* RETRY/DEFER: when it comes due again */
     char err[KJ_ERRMSG_MAX]; /* RETRY/DEAD/DEFER: the reason, never text */
-    bool keep_env;        /* DEAD from a claim: leave the stored bytes */
+    bool keep_env;           /* DEAD from a claim: leave the stored bytes */
     /* Filled by the commit: where the encoded bytes sit in the arena
      * (offsets, since the arena may move while it grows) and which store
      * item carries this result. */
@@ -79,22 +76,22 @@ struct kj_stage {
     int64_t drain_ms;     /* longest a drain may take */
     size_t batch_max;     /* envelopes per commit */
 
-    void *zctx;           /* ZeroMQ context, owned */
-    kj_redis_t *redis;    /* this thread's connection */
-    kj_store_t *store;    /* borrows redis */
-    kj_pull_t *pull;      /* our input, registered under name */
-    kj_push_t *push;      /* to next; NULL for the last stage */
-    kj_codec_t *codec;    /* decode input, encode commits */
-    int sigfd;            /* TERM/INT/HUP/QUIT */
-    int stopfd;           /* eventfd written by kj_stage_stop */
-    kj_metrics_t *metrics;
-    kj_admin_t *admin;    /* serves metrics; started last */
+    kj_service_t *service; /* signals, admin, metrics, Redis, drain */
+    bool own_service;      /* made by kj_stage_new, destroyed with it */
+    void *zctx;            /* ZeroMQ context, owned */
+    kj_redis_t *redis;     /* the service's connection */
+    kj_store_t *store;     /* borrows redis */
+    kj_pull_t *pull;       /* our input, registered under name */
+    kj_push_t *push;       /* to next; NULL for the last stage */
+    kj_downstream_t *down; /* follows next's copies; NULL for the last */
+    kj_codec_t *codec;     /* decode input, encode commits */
+    kj_metrics_t *metrics; /* the service's registry */
 
     kj_counter_t *m_in, *m_out, *m_redis_errors, *m_zmq_errors;
     kj_counter_t *m_reclaimed, *m_dead_letters;
     kj_counter_t *m_failed[S_FAIL_COUNT]; /* created on first use */
     kj_histogram_t *m_latency;
-    kj_gauge_t *m_depth, *m_peers, *m_build;
+    kj_gauge_t *m_depth, *m_peers;
 
     /* Allocated once, reused by every batch: envelopes are ~20 KB each, so
      * a malloc per message would dominate a hot loop. */
@@ -106,23 +103,24 @@ struct kj_stage {
     kj_store_claim_t *claims; /* batch_max */
     kj_store_transition_t *trans;
     kj_store_retry_t *retries;
-    uint8_t *arena;           /* encoded envelopes and events of a batch */
+    uint8_t *arena; /* encoded envelopes and events of a batch */
     size_t arena_len, arena_cap;
 
     kj_stage_process_fn process; /* set by kj_stage_run */
     const kj_stage_hooks_t *hooks;
     void *ctx;
 
-    int64_t next_beat, next_peers, next_depth; /* monotonic ms */
-    int64_t backoff_until;   /* no intake before this (Redis failed) */
-    bool claim_more;         /* the last claim was full: claim again */
-    bool registered;         /* our endpoint is in the registry */
+    int64_t next_beat, next_depth; /* monotonic ms */
+    size_t n_hook_items;           /* the service's items in the last poll */
+    int64_t backoff_until;         /* no intake before this (Redis failed) */
+    bool claim_more;               /* the last claim was full: claim again */
+    bool registered;               /* our endpoint is in the registry */
     bool draining;
-    int64_t drain_started;
-    int ready;               /* last readiness told to admin, -1 none */
-    int64_t decode_log_at;   /* rate limit for decode error logs */
-    uint64_t decode_quiet;   /* decode errors not logged since */
-    int64_t push_log_at;     /* rate limit for push failure logs */
+    bool redis_ok;         /* the last Redis call worked */
+    uint64_t peer_gen;     /* kj_push_generation at the last refresh */
+    int64_t decode_log_at; /* rate limit for decode error logs */
+    uint64_t decode_quiet; /* decode errors not logged since */
+    int64_t push_log_at;   /* rate limit for push failure logs */
 };
 
 static kj_counter_t *
@@ -130,22 +128,13 @@ s_failed(kj_stage_t *self, s_fail_t why)
 {
     if (!self->m_failed[why]) {
         char labels[64];
-        snprintf(labels, sizeof labels, "reason=\"%s\"", s_fail_names[why]);
+        snprintf(labels, sizeof labels, "reason=\"%s\"",
+                 kj_rc_name(s_fail_rc[why]));
         self->m_failed[why] = kj_metrics_counter(
             self->metrics, "envelopes_failed_total",
             "Envelopes not passed on, by reason", labels);
     }
     return self->m_failed[why];
-}
-
-static void
-s_set_ready(kj_stage_t *self, bool ready, const char *reason)
-{
-    if (self->ready == (int)ready && ready)
-        return;
-    self->ready = ready;
-    if (self->admin)
-        kj_admin_set_ready(self->admin, ready, reason);
 }
 
 static void
@@ -155,9 +144,11 @@ s_redis_failed(kj_stage_t *self, const char *what)
     const char *err = kj_redis_errstr(self->redis);
     char reason[KJ_ERRMSG_MAX];
     snprintf(reason, sizeof reason, "redis: %s", err[0] ? err : "error");
-    if (self->ready != 0)
+    /* Logged when it starts failing; /readyz says it until it is back. */
+    if (self->redis_ok)
         kj_error("redis failed", "s:op", what, "s:error", err);
-    s_set_ready(self, false, reason);
+    self->redis_ok = false;
+    kj_service_set_ready(self->service, false, reason);
     self->backoff_until = kj_mono_ms() + S_REDIS_BACKOFF_MS;
 }
 
@@ -165,16 +156,16 @@ static void
 s_update_ready(kj_stage_t *self)
 {
     if (kj_redis_connected(self->redis)) {
-        if (self->ready != 1)
-            kj_info("redis connected");
-        s_set_ready(self, true, "");
+        self->redis_ok = true;
+        kj_service_set_ready(self->service, true, "");
         return;
     }
     const char *err = kj_redis_errstr(self->redis);
     char reason[KJ_ERRMSG_MAX];
     snprintf(reason, sizeof reason, "redis: %s",
              err[0] ? err : "not connected");
-    s_set_ready(self, false, reason);
+    self->redis_ok = false;
+    kj_service_set_ready(self->service, false, reason);
 }
 
 /* Append bytes to the batch arena; returns their offset. */
@@ -267,16 +258,14 @@ s_push(kj_stage_t *self, const s_result_t *r, bool *broken)
     /* One failed send already waited the whole timeout; the rest of the
      * batch would too, so skip them rather than stall for minutes. */
     if (!*broken && kj_push_peers(self->push) > 0 &&
-        kj_push_send(self->push, self->arena + r->env_off, r->env_len) ==
-            0) {
+        kj_push_send(self->push, self->arena + r->env_off, r->env_len) == 0) {
         kj_counter_inc(self->m_out);
         return;
     }
     int64_t mono = kj_mono_ms();
     if (!*broken && mono >= self->push_log_at) {
-        kj_warn("push downstream failed; the record stays due",
-                "s:next", self->next, "l:peers",
-                (long long)kj_push_peers(self->push));
+        kj_warn("push downstream failed; the record stays due", "s:next",
+                self->next, "l:peers", (long long)kj_push_peers(self->push));
         self->push_log_at = mono + S_SECOND_MS;
     }
     *broken = true;
@@ -314,8 +303,7 @@ s_commit(kj_stage_t *self, s_result_t *res, size_t n, int64_t now)
     /* The arena has stopped moving: now point the store items into it. */
     for (size_t i = 0; i < n; i++) {
         s_result_t *r = &res[i];
-        const uint8_t *env_bytes =
-            r->env_len ? self->arena + r->env_off : NULL;
+        const uint8_t *env_bytes = r->env_len ? self->arena + r->env_off : NULL;
         const uint8_t *ev_bytes = r->ev_len ? self->arena + r->ev_off : NULL;
         if (r->verdict == KJ_VERDICT_DONE) {
             self->trans[r->store_idx] = (kj_store_transition_t){
@@ -343,8 +331,8 @@ s_commit(kj_stage_t *self, s_result_t *res, size_t n, int64_t now)
             };
         } else if (r->verdict == KJ_VERDICT_RETRY ||
                    r->verdict == KJ_VERDICT_DEFER) {
-            int64_t at = r->retry_at_ms > 0 ? r->retry_at_ms
-                                            : now + self->lease_ms;
+            int64_t at =
+                r->retry_at_ms > 0 ? r->retry_at_ms : now + self->lease_ms;
             self->retries[r->store_idx] = (kj_store_retry_t){
                 .id = r->env->complaint.id,
                 .state = self->in_state,
@@ -389,8 +377,7 @@ s_commit(kj_stage_t *self, s_result_t *res, size_t n, int64_t now)
         switch (r->verdict) {
         case KJ_VERDICT_DONE: {
             int64_t in = s_in_ms(self, r->env, now);
-            kj_histogram_observe(self->m_latency,
-                                 (double)(now - in) / 1000.0);
+            kj_histogram_observe(self->m_latency, (double)(now - in) / 1000.0);
             s_push(self, r, &broken);
             break;
         }
@@ -427,9 +414,9 @@ s_process(kj_stage_t *self, s_result_t *r, int64_t now)
     kj_counter_inc(self->m_in);
     kj_verdict_t v = self->process(self->ctx, r->env, now, r->err,
                                    sizeof r->err, &r->retry_at_ms);
-    assert(v == KJ_VERDICT_DONE || v == KJ_VERDICT_RETRY ||
-           v == KJ_VERDICT_DEAD || v == KJ_VERDICT_PENDING ||
-           v == KJ_VERDICT_DEFER);
+    kj_assert(v == KJ_VERDICT_DONE || v == KJ_VERDICT_RETRY ||
+              v == KJ_VERDICT_DEAD || v == KJ_VERDICT_PENDING ||
+              v == KJ_VERDICT_DEFER);
     r->verdict = v;
     if (v != KJ_VERDICT_DONE && v != KJ_VERDICT_PENDING && !r->err[0])
         snprintf(r->err, sizeof r->err, "%s: %s", self->name,
@@ -446,9 +433,9 @@ s_decode_failed(kj_stage_t *self, const char *where)
         self->decode_quiet++;
         return;
     }
-    kj_warn("envelope decode failed; dropped (it stays due in Redis)",
-            "s:from", where, "s:error", kj_codec_error(self->codec),
-            "l:suppressed", (long long)self->decode_quiet);
+    kj_warn("envelope decode failed; dropped (it stays due in Redis)", "s:from",
+            where, "s:error", kj_codec_error(self->codec), "l:suppressed",
+            (long long)self->decode_quiet);
     self->decode_quiet = 0;
     self->decode_log_at = mono + S_SECOND_MS;
 }
@@ -547,9 +534,12 @@ s_flush_pending(kj_stage_t *self)
     self->n_pending = 0;
 }
 
-static void
-s_tick(kj_stage_t *self)
+/* The service's periodic call: heartbeat, downstream copies, queue
+ * depth, overdue work, readiness. Returns ms until the next one. */
+static int64_t
+s_tick(void *ctx)
 {
+    kj_stage_t *self = ctx;
     int64_t mono = kj_mono_ms();
     int64_t now = kj_now_ms();
     const char *ep = kj_pull_endpoint(self->pull);
@@ -558,8 +548,7 @@ s_tick(kj_stage_t *self)
         if (kj_registry_heartbeat(self->redis, self->prefix, self->name, ep,
                                   now, S_REG_TTL_MS) == 0) {
             if (!self->registered)
-                kj_info("registered", "s:stage", self->name, "s:endpoint",
-                        ep);
+                kj_info("registered", "s:stage", self->name, "s:endpoint", ep);
             self->registered = true;
         } else {
             s_redis_failed(self, "heartbeat");
@@ -567,21 +556,12 @@ s_tick(kj_stage_t *self)
     }
     /* Once a call failed, the rest of this tick would only wait out the
      * same timeout again. */
-    if (self->push && mono >= self->next_peers &&
-        kj_mono_ms() >= self->backoff_until) {
-        self->next_peers = mono + S_SECOND_MS;
-        char **list = NULL;
-        int n = kj_registry_list(self->redis, self->prefix, self->next, now,
-                                 &list);
-        if (n >= 0) {
-            size_t peers = kj_push_set_peers(self->push, list, (size_t)n);
+    if (self->down && kj_mono_ms() >= self->backoff_until) {
+        int peers = kj_downstream_refresh(self->down, mono, now);
+        if (peers >= 0)
             kj_gauge_set(self->m_peers, (double)peers);
-        } else {
-            /* Keep the peers we have: they may well still be alive. */
+        else
             s_redis_failed(self, "registry");
-        }
-        if (list)
-            kj_registry_free(list);
     }
     if (mono >= self->next_depth && kj_mono_ms() >= self->backoff_until) {
         self->next_depth = mono + S_SECOND_MS;
@@ -594,18 +574,15 @@ s_tick(kj_stage_t *self)
     if (!self->draining && kj_mono_ms() >= self->backoff_until)
         s_claim(self);
     s_update_ready(self);
+    return S_TICK_MS;
 }
 
+/* The first SIGTERM: leave the registry so upstream stops sending. */
 static void
-s_begin_drain(kj_stage_t *self, const char *why)
+s_drain_begin(void *ctx)
 {
-    if (self->draining)
-        return;
+    kj_stage_t *self = ctx;
     self->draining = true;
-    self->drain_started = kj_mono_ms();
-    kj_info("draining", "s:why", why, "l:drain_ms",
-            (long long)self->drain_ms);
-    kj_admin_set_draining(self->admin);
     if (self->registered &&
         kj_registry_remove(self->redis, self->prefix, self->name,
                            kj_pull_endpoint(self->pull)) == 0)
@@ -625,148 +602,109 @@ s_pull_idle(kj_stage_t *self)
 {
     int events = 0;
     size_t len = sizeof events;
-    if (zmq_getsockopt(kj_pull_socket(self->pull), ZMQ_EVENTS, &events,
-                       &len) != 0)
+    if (zmq_getsockopt(kj_pull_socket(self->pull), ZMQ_EVENTS, &events, &len) !=
+        0)
         return true;
     return (events & ZMQ_POLLIN) == 0;
 }
 
-/* 1 to exit now, 0 to go on. */
-static int
-s_drain_done(kj_stage_t *self)
+/* Drained once upstream had time to notice we left, nothing is in flight
+ * or waiting to be committed, and the socket is empty. */
+static bool
+s_drained(void *ctx, int64_t took_ms)
 {
-    int64_t mono = kj_mono_ms();
-    int64_t took = mono - self->drain_started;
-    size_t inflight = s_inflight(self);
-    int64_t quiet = self->drain_ms < S_DRAIN_QUIET_MS ? self->drain_ms
-                                                      : S_DRAIN_QUIET_MS;
-    if (took >= quiet && inflight == 0 && self->n_pending == 0 &&
-        s_pull_idle(self)) {
-        kj_info("drained", "l:took_ms", (long long)took);
-        return 1;
-    }
-    if (took >= self->drain_ms) {
-        kj_warn("drain timed out; unfinished work stays due in Redis",
-                "l:inflight", (long long)inflight, "l:pending",
-                (long long)self->n_pending);
-        return 1;
-    }
-    return 0;
+    kj_stage_t *self = ctx;
+    int64_t quiet =
+        self->drain_ms < S_DRAIN_QUIET_MS ? self->drain_ms : S_DRAIN_QUIET_MS;
+    return took_ms >= quiet && s_inflight(self) == 0 && self->n_pending == 0 &&
+           s_pull_idle(self);
 }
 
-/* Read the signalfd and the stop eventfd. Returns -1 to exit at once. */
-static int
-s_handle_signals(kj_stage_t *self, bool sig_ready, bool stop_ready)
+static long
+s_timeout_ms(void *ctx)
 {
-    if (stop_ready) {
-        uint64_t v = 0;
-        if (read(self->stopfd, &v, sizeof v) == (ssize_t)sizeof v && v > 0) {
-            if (self->draining || v > 1) {
-                kj_warn("second stop request: exiting now");
-                return -1;
-            }
-            s_begin_drain(self, "stop");
-        }
+    kj_stage_t *self = ctx;
+    long timeout = -1;
+    if (self->claim_more && !self->draining)
+        timeout = 0;
+    if (self->hooks && self->hooks->timeout_ms) {
+        long t = self->hooks->timeout_ms(self->ctx);
+        if (t >= 0 && (timeout < 0 || t < timeout))
+            timeout = t;
     }
-    if (!sig_ready)
-        return 0;
-    int sig;
-    while ((sig = kj_signal_read(self->sigfd)) > 0) {
-        if (sig == SIGTERM || sig == SIGINT) {
-            if (self->draining) {
-                kj_warn("second signal: exiting now", "i:signal", sig);
-                return -1;
-            }
-            s_begin_drain(self, sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        } else if (sig == SIGQUIT) {
-            kj_warn("SIGQUIT: exiting now");
-            return -1;
-        } else if (sig == SIGHUP) {
-            if (!self->hooks || !self->hooks->reload) {
-                kj_info("SIGHUP: nothing to reload");
-                continue;
-            }
-            int rc = self->hooks->reload(self->ctx);
-            if (rc == 0)
-                kj_info("reloaded");
-            else
-                kj_error("reload failed; keeping the old configuration");
-        }
-    }
-    return 0;
+    return timeout;
+}
+
+static size_t
+s_pollitems(void *ctx, zmq_pollitem_t *items, size_t max)
+{
+    kj_stage_t *self = ctx;
+    /* While Redis is failing, leave envelopes queued in the socket
+     * (bounded by the HWM) instead of processing work we can't save. */
+    bool intake = kj_mono_ms() >= self->backoff_until;
+    items[0] = (zmq_pollitem_t){kj_pull_socket(self->pull), 0,
+                                intake ? ZMQ_POLLIN : 0, 0};
+    size_t nh = 0;
+    if (self->hooks && self->hooks->pollitems)
+        nh = self->hooks->pollitems(self->ctx, items + 1,
+                                    max - 1 < S_HOOK_ITEMS ? max - 1
+                                                           : S_HOOK_ITEMS);
+    kj_assert(nh < max);
+    self->n_hook_items = nh;
+    return 1 + nh;
+}
+
+static void
+s_after_poll(void *ctx, const zmq_pollitem_t *items, size_t n)
+{
+    kj_stage_t *self = ctx;
+    kj_assert(n == 1 + self->n_hook_items);
+    if (items[0].revents & ZMQ_POLLIN)
+        s_drain_pull(self);
+    if (self->hooks && self->hooks->after_poll)
+        self->hooks->after_poll(self->ctx, items + 1, n - 1, kj_now_ms());
+    /* Completions wait out a Redis backoff rather than fail again. */
+    if (kj_mono_ms() >= self->backoff_until)
+        s_flush_pending(self);
+    if (self->claim_more && !self->draining &&
+        kj_mono_ms() >= self->backoff_until)
+        s_claim(self);
+}
+
+static int
+s_rules_changed(void *ctx, const kj_rules_t *rules, char *err, size_t err_size)
+{
+    kj_stage_t *self = ctx;
+    return self->hooks->rules_changed(self->ctx, rules, err, err_size);
+}
+
+static int
+s_reload(void *ctx, char *err, size_t err_size)
+{
+    kj_stage_t *self = ctx;
+    return self->hooks->reload(self->ctx, err, err_size);
 }
 
 int
 kj_stage_run(kj_stage_t *self, kj_stage_process_fn process,
              const kj_stage_hooks_t *hooks, void *ctx)
 {
-    assert(self && process);
+    kj_assert(self && process);
     self->process = process;
     self->hooks = hooks;
     self->ctx = ctx;
-    zmq_pollitem_t items[3 + S_HOOK_ITEMS];
-    int64_t next_tick = kj_mono_ms();
-    int code = 0;
-    for (;;) {
-        int64_t mono = kj_mono_ms();
-        if (mono >= next_tick) {
-            s_tick(self);
-            mono = kj_mono_ms();
-            next_tick = mono + S_TICK_MS;
-        }
-        if (self->draining && s_drain_done(self))
-            break;
-
-        long timeout = (long)(next_tick - mono);
-        if (self->claim_more && !self->draining)
-            timeout = 0;
-        if (hooks && hooks->timeout_ms) {
-            long t = hooks->timeout_ms(ctx);
-            if (t >= 0 && t < timeout)
-                timeout = t;
-        }
-        if (self->draining && timeout > S_DRAIN_POLL_MS)
-            timeout = S_DRAIN_POLL_MS;
-        if (timeout < 0)
-            timeout = 0;
-
-        /* While Redis is failing, leave envelopes queued in the socket
-         * (bounded by the HWM) instead of processing work we can't save. */
-        bool intake = mono >= self->backoff_until;
-        items[0] = (zmq_pollitem_t){kj_pull_socket(self->pull), 0,
-                                    intake ? ZMQ_POLLIN : 0, 0};
-        items[1] = (zmq_pollitem_t){NULL, self->sigfd, ZMQ_POLLIN, 0};
-        items[2] = (zmq_pollitem_t){NULL, self->stopfd, ZMQ_POLLIN, 0};
-        size_t nh = 0;
-        if (hooks && hooks->pollitems)
-            nh = hooks->pollitems(ctx, items + 3, S_HOOK_ITEMS);
-        assert(nh <= S_HOOK_ITEMS);
-
-        int rc = zmq_poll(items, (int)(3 + nh), timeout);
-        if (rc < 0) {
-            int e = zmq_errno();
-            if (e == EINTR)
-                continue;
-            kj_error("zmq_poll failed", "s:error", zmq_strerror(e));
-            code = 1;
-            break;
-        }
-        if (s_handle_signals(self, items[1].revents & ZMQ_POLLIN,
-                             items[2].revents & ZMQ_POLLIN) < 0) {
-            code = 1;
-            break;
-        }
-        if (items[0].revents & ZMQ_POLLIN)
-            s_drain_pull(self);
-        if (hooks && hooks->after_poll)
-            hooks->after_poll(ctx, items + 3, nh, kj_now_ms());
-        /* Completions wait out a Redis backoff rather than fail again. */
-        if (kj_mono_ms() >= self->backoff_until)
-            s_flush_pending(self);
-        if (self->claim_more && !self->draining &&
-            kj_mono_ms() >= self->backoff_until)
-            s_claim(self);
-    }
+    const kj_service_driver_t driver = {
+        .pollitems = s_pollitems,
+        .timeout_ms = s_timeout_ms,
+        .after_poll = s_after_poll,
+        .tick = s_tick,
+        .drain_begin = s_drain_begin,
+        .drained = s_drained,
+        .drain_cut_note = "unfinished work stays due in Redis",
+        .rules_changed = hooks && hooks->rules_changed ? s_rules_changed : NULL,
+        .reload = hooks && hooks->reload ? s_reload : NULL,
+    };
+    int code = kj_service_run(self->service, &driver, self);
     self->process = NULL;
     return code;
 }
@@ -774,17 +712,14 @@ kj_stage_run(kj_stage_t *self, kj_stage_process_fn process,
 void
 kj_stage_stop(kj_stage_t *self)
 {
-    /* write(2) on an eventfd is async-signal-safe and thread-safe. */
-    uint64_t one = 1;
-    ssize_t rc = write(self->stopfd, &one, sizeof one);
-    (void)rc;
+    kj_service_stop(self->service);
 }
 
 void
 kj_stage_complete(kj_stage_t *self, const kj_envelope_t *env,
                   kj_verdict_t verdict, const char *err, int64_t retry_at_ms)
 {
-    assert(verdict != KJ_VERDICT_PENDING);
+    kj_assert(verdict != KJ_VERDICT_PENDING);
     /* A full queue commits at once: the arrays never grow. */
     if (self->n_pending == self->batch_max)
         s_flush_pending(self);
@@ -800,6 +735,30 @@ kj_stage_complete(kj_stage_t *self, const kj_envelope_t *env,
         snprintf(r->err, sizeof r->err, "%s: failed", self->name);
 }
 
+kj_stage_opts_t
+kj_stage_opts_for(kj_service_t *service, const char *in_state,
+                  const char *out_state, const char *next)
+{
+    const kj_service_cfg_t *cfg = kj_service_cfg(service);
+    return (kj_stage_opts_t){
+        .service = service,
+        .name = kj_service_name(service),
+        .in_state = in_state,
+        .out_state = out_state,
+        .next = next,
+        .prefix = cfg->prefix,
+        .zmq_bind = cfg->zmq_bind,
+        .zmq_advertise = cfg->zmq_advertise,
+        .lease_ms = cfg->lease_ms,
+        .max_attempts = cfg->max_attempts,
+        .batch_max = cfg->batch,
+        .hwm = cfg->hwm,
+        .retention_s = S_RETENTION_S,
+        .stream_maxlen = S_STREAM_MAXLEN,
+        .drain_ms = cfg->drain_ms,
+    };
+}
+
 kj_metrics_t *
 kj_stage_metrics(kj_stage_t *self)
 {
@@ -809,7 +768,7 @@ kj_stage_metrics(kj_stage_t *self)
 int
 kj_stage_admin_port(const kj_stage_t *self)
 {
-    return kj_admin_port(self->admin);
+    return kj_service_admin_port(self->service);
 }
 
 kj_redis_t *
@@ -822,18 +781,15 @@ static void
 s_register_metrics(kj_stage_t *self)
 {
     kj_metrics_t *m = self->metrics;
-    self->m_build = kj_metrics_gauge(m, "build_info", "Build version",
-                                     "version=\"" KJ_VERSION "\"");
-    kj_gauge_set(self->m_build, 1);
-    self->m_in = kj_metrics_counter(m, "envelopes_in_total",
-                                    "Envelopes taken in", NULL);
+    self->m_in =
+        kj_metrics_counter(m, "envelopes_in_total", "Envelopes taken in", NULL);
     self->m_out = kj_metrics_counter(m, "envelopes_out_total",
                                      "Envelopes passed on", NULL);
     self->m_latency = kj_metrics_histogram(
         m, "stage_latency_seconds", "Time an envelope spent in this stage",
         NULL, kj_latency_buckets, kj_latency_buckets_len);
-    self->m_redis_errors = kj_metrics_counter(m, "redis_errors_total",
-                                              "Failed Redis calls", NULL);
+    self->m_redis_errors =
+        kj_metrics_counter(m, "redis_errors_total", "Failed Redis calls", NULL);
     self->m_zmq_errors = kj_metrics_counter(
         m, "zmq_errors_total", "Failed ZeroMQ sends and receives", NULL);
     self->m_depth = kj_metrics_gauge(
@@ -843,8 +799,7 @@ s_register_metrics(kj_stage_t *self)
     self->m_dead_letters = kj_metrics_counter(
         m, "dead_letters_total", "Records this copy dead-lettered", NULL);
     self->m_peers = kj_metrics_gauge(
-        m, "downstream_peers", "Live copies of the next stage connected",
-        NULL);
+        m, "downstream_peers", "Live copies of the next stage connected", NULL);
 }
 
 static bool
@@ -853,8 +808,10 @@ s_opts_valid(const kj_stage_opts_t *o)
     const char *bad = NULL;
     if (!o->name || !o->name[0] || !o->in_state || !o->out_state)
         bad = "name, in_state and out_state are required";
-    else if (!o->redis_url || !o->prefix || !o->admin_addr || !o->zmq_bind)
-        bad = "redis_url, prefix, admin_addr and zmq_bind are required";
+    else if (!o->prefix || !o->zmq_bind)
+        bad = "prefix and zmq_bind are required";
+    else if (!o->service && (!o->redis_url || !o->admin_addr))
+        bad = "redis_url and admin_addr are required without a service";
     else if (o->batch_max < 1 || o->batch_max > S_BATCH_LIMIT)
         bad = "batch_max out of range";
     else if (o->lease_ms < 1 || o->max_attempts < 1 || o->hwm < 1 ||
@@ -872,9 +829,6 @@ kj_stage_new(const kj_stage_opts_t *opts)
     if (!s_opts_valid(opts))
         return NULL;
     kj_stage_t *self = kj_calloc(1, sizeof *self);
-    self->sigfd = -1;
-    self->stopfd = -1;
-    self->ready = -1;
     self->name = kj_strdup(opts->name);
     self->in_state = kj_strdup(opts->in_state);
     self->out_state = kj_strdup(opts->out_state);
@@ -885,31 +839,28 @@ kj_stage_new(const kj_stage_opts_t *opts)
     self->drain_ms = opts->drain_ms;
     self->batch_max = (size_t)opts->batch_max;
 
-    /* Signals first: ZeroMQ's I/O threads and the admin thread must
-     * inherit the blocked mask, or a SIGTERM could land on one of them
-     * and kill the process instead of reaching the signalfd. */
-    self->sigfd = kj_signal_init();
-    if (self->sigfd < 0) {
-        kj_error("signal setup failed");
-        goto fail;
+    self->service = opts->service;
+    if (!self->service) {
+        /* A stage on its own (tests, embedders) gets a runtime of its own;
+         * made first, so its signal mask is in place before ZeroMQ starts
+         * threads. */
+        const kj_service_opts_t so = {
+            .name = opts->name,
+            .redis_url = opts->redis_url,
+            .admin_addr = opts->admin_addr,
+            .drain_ms = opts->drain_ms,
+        };
+        self->service = kj_service_new(&so);
+        if (!self->service)
+            goto fail;
+        self->own_service = true;
     }
-    self->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (self->stopfd < 0) {
-        int e = errno;
-        kj_error("eventfd failed", "s:error", strerror(e));
-        goto fail;
-    }
+    self->redis = kj_service_redis(self->service);
+    self->metrics = kj_service_metrics(self->service);
     self->zctx = zmq_ctx_new();
     if (!self->zctx) {
         int e = zmq_errno();
         kj_error("zmq_ctx_new failed", "s:error", zmq_strerror(e));
-        goto fail;
-    }
-    char err[256] = "";
-    self->redis = kj_redis_new(opts->redis_url, S_REDIS_TIMEOUT_MS, err,
-                               sizeof err);
-    if (!self->redis) {
-        kj_error("redis url invalid", "s:error", err);
         goto fail;
     }
     kj_store_opts_t so = {
@@ -930,13 +881,14 @@ kj_stage_new(const kj_stage_opts_t *opts)
     if (!self->pull)
         goto fail;
     if (self->next) {
-        self->push =
-            kj_push_new(self->zctx, (int)opts->hwm, S_PUSH_TIMEOUT_MS);
+        self->push = kj_push_new(self->zctx, (int)opts->hwm, S_PUSH_TIMEOUT_MS);
         if (!self->push)
             goto fail;
+        self->down =
+            kj_downstream_new(self->redis, self->store, self->push,
+                              self->prefix, self->next, self->out_state);
     }
     self->codec = kj_codec_new();
-    self->metrics = kj_metrics_new(self->name);
     s_register_metrics(self);
 
     size_t b = self->batch_max;
@@ -948,19 +900,16 @@ kj_stage_new(const kj_stage_opts_t *opts)
     self->trans = kj_calloc(b, sizeof *self->trans);
     self->retries = kj_calloc(b, sizeof *self->retries);
 
-    self->admin = kj_admin_new(opts->admin_addr, self->metrics);
-    if (!self->admin)
-        goto fail;
     /* Not fatal: Redis may come up after us; /readyz says so meanwhile. */
     if (kj_redis_connect(self->redis) != 0)
         kj_warn("redis not reachable yet", "s:error",
                 kj_redis_errstr(self->redis));
+    self->redis_ok = true; /* so a first failure is logged */
     s_update_ready(self);
     kj_info("stage started", "s:stage", self->name, "s:in", self->in_state,
             "s:out", self->out_state, "s:next", self->next, "s:endpoint",
-            kj_pull_endpoint(self->pull), "l:batch",
-            (long long)self->batch_max, "l:lease_ms",
-            (long long)self->lease_ms);
+            kj_pull_endpoint(self->pull), "l:batch", (long long)self->batch_max,
+            "l:lease_ms", (long long)self->lease_ms);
     return self;
 fail:
     kj_stage_destroy(&self);
@@ -973,11 +922,9 @@ kj_stage_destroy(kj_stage_t **self_p)
     if (!self_p || !*self_p)
         return;
     kj_stage_t *self = *self_p;
-    kj_admin_destroy(&self->admin);
     /* Leave the registry now rather than when the heartbeat expires, so
      * upstream stops sending to a closed socket a few seconds sooner. */
-    if (self->registered && self->pull &&
-        kj_redis_connected(self->redis))
+    if (self->registered && self->pull && kj_redis_connected(self->redis))
         kj_registry_remove(self->redis, self->prefix, self->name,
                            kj_pull_endpoint(self->pull));
     free(self->retries);
@@ -988,19 +935,16 @@ kj_stage_destroy(kj_stage_t **self_p)
     free(self->res);
     free(self->envs);
     free(self->arena);
-    kj_metrics_destroy(&self->metrics);
     kj_codec_destroy(&self->codec);
+    kj_downstream_destroy(&self->down);
     kj_push_destroy(&self->push);
     kj_pull_destroy(&self->pull);
     kj_store_destroy(&self->store);
-    kj_redis_destroy(&self->redis);
     /* Sockets have bounded linger, so this cannot hang. */
     if (self->zctx)
         zmq_ctx_term(self->zctx);
-    if (self->stopfd >= 0)
-        close(self->stopfd);
-    if (self->sigfd >= 0)
-        close(self->sigfd);
+    if (self->own_service)
+        kj_service_destroy(&self->service);
     free(self->prefix);
     free(self->next);
     free(self->out_state);

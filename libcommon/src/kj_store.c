@@ -9,13 +9,13 @@
  * transition would report a stale result for work that was applied. */
 #include "kj_store.h"
 
-#include <assert.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kj_assert.h"
 #include "kj_keys.h"
 #include "kj_log.h"
 #include "kj_lua.h"
@@ -77,7 +77,7 @@ struct kj_store {
 kj_store_t *
 kj_store_new(kj_redis_t *redis, const kj_store_opts_t *opts)
 {
-    assert(redis && opts);
+    kj_assert(redis && opts);
     const char *prefix = opts->prefix ? opts->prefix : "kj";
     size_t plen = strlen(prefix);
     if (plen == 0 || plen > S_PREFIX_MAX || opts->max_attempts < 1) {
@@ -160,7 +160,7 @@ static int
 s_key(const kj_store_t *self, s_call_t *c, int p, kj_key_t key,
       const char *name)
 {
-    assert(c->nkeys < S_KEYS);
+    kj_assert(c->nkeys < S_KEYS);
     if (kj_keys_make(c->keys[c->nkeys], S_KEY_MAX, self->prefix, p, key, name) <
         0)
         return -1;
@@ -171,7 +171,7 @@ s_key(const kj_store_t *self, s_call_t *c, int p, kj_key_t key,
 static void
 s_arg(s_call_t *c, const void *data, size_t len)
 {
-    assert(c->nargs < S_ARGS);
+    kj_assert(c->nargs < S_ARGS);
     c->args[c->nargs] = data ? data : "";
     c->arglen[c->nargs] = data ? len : 0;
     c->nargs++;
@@ -186,7 +186,7 @@ s_arg_str(s_call_t *c, const char *s)
 static void
 s_arg_num(s_call_t *c, int64_t v)
 {
-    assert(c->nnums < S_NUMS);
+    kj_assert(c->nnums < S_NUMS);
     char *buf = c->nums[c->nnums++];
     int n = snprintf(buf, sizeof c->nums[0], "%" PRId64, v);
     s_arg(c, buf, (size_t)n);

@@ -138,30 +138,6 @@ kj_seed(void)
     return kj_rand64(&mix);
 }
 
-static const char *const s_rc_names[KJ_RC_COUNT] = {
-    [KJ_OK] = "ok",
-    [KJ_ERR_INVALID] = "invalid",
-    [KJ_ERR_NOMEM] = "no_memory",
-    [KJ_ERR_REDIS] = "redis_error",
-    [KJ_ERR_ZMQ] = "zmq_error",
-    [KJ_ERR_DECODE] = "decode_error",
-    [KJ_ERR_STALE] = "stale",
-    [KJ_ERR_TIMEOUT] = "timeout",
-    [KJ_ERR_HTTP] = "http_error",
-    [KJ_ERR_MAX_ATTEMPTS] = "max_attempts",
-    [KJ_ERR_CONFIG] = "config_error",
-    [KJ_ERR_TOO_BIG] = "too_big",
-    [KJ_ERR_IO] = "io_error",
-};
-
-const char *
-kj_rc_name(kj_rc_t rc)
-{
-    if ((int)rc < 0 || rc >= KJ_RC_COUNT)
-        return "unknown";
-    return s_rc_names[rc];
-}
-
 int
 kj_parse_i64(const char *s, size_t len, int64_t *out)
 {

@@ -12,6 +12,7 @@
 #include "kj_id.h"
 #include "kj_keys.h"
 #include "kj_log.h"
+#include "kj_rc.h"
 #include "kj_redis.h"
 #include "kj_util.h"
 
@@ -71,6 +72,16 @@ s_fetch(analytics_api_t *self, analytics_stats_t *stats)
                                  s_add_field, stats);
 }
 
+/* An error body whose code and status both come from rc, counted. */
+static enum MHD_Result
+s_error(analytics_api_t *self, struct MHD_Connection *c, kj_rc_t rc,
+        const char *msg)
+{
+    unsigned status = kj_rc_http_status(rc);
+    s_count(self, status);
+    return kj_http_error(c, status, kj_rc_name(rc), msg);
+}
+
 static enum MHD_Result
 s_stats(analytics_api_t *self, struct MHD_Connection *c)
 {
@@ -80,8 +91,7 @@ s_stats(analytics_api_t *self, struct MHD_Connection *c)
         char msg[300];
         snprintf(msg, sizeof msg, "redis unavailable: %s",
                  kj_redis_errstr(self->redis));
-        s_count(self, 503);
-        rc = kj_http_error(c, 503, "unavailable", msg);
+        rc = s_error(self, c, KJ_ERR_UNAVAILABLE, msg);
         goto out;
     }
     char *body = analytics_stats_render(stats);
@@ -106,13 +116,11 @@ s_handler(void *cls, struct MHD_Connection *c, const char *url,
     /* Every answer is decided from the request line, so it is queued on
      * the first call; a body, if any, is never read or buffered. */
     if (strcmp(url, "/v1/stats") != 0) {
-        s_count(self, 404);
-        return kj_http_error(c, 404, "not_found", "no such resource");
+        return s_error(self, c, KJ_ERR_NOT_FOUND, "no such resource");
     }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        s_count(self, 405);
-        return kj_http_error(c, 405, "method_not_allowed",
-                             "/v1/stats answers GET only");
+        return s_error(self, c, KJ_ERR_METHOD_NOT_ALLOWED,
+                       "/v1/stats answers GET only");
     }
     return s_stats(self, c);
 }

@@ -1,25 +1,17 @@
 /* kujo-analytics: counts every state transition from the event streams
  * (a consumer group, so a restart resumes where it stopped and copies
  * share the work) and serves the sums at GET /v1/stats. Never in the
- * pipeline's path: while it is down, events wait in the capped streams. */
-#include <poll.h>
-#include <signal.h>
-#include <stdbool.h>
+ * pipeline's path: while it is down, events wait in the capped streams.
+ * The runtime is kj_service; the loop's part is below: read and apply a
+ * batch of events after each poll, back off while Redis fails. */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "analytics_api.h"
 #include "analytics_consumer.h"
 #include "analytics_sla.h"
-#include "kj_admin.h"
-#include "kj_config.h"
 #include "kj_log.h"
-#include "kj_metrics.h"
-#include "kj_redis.h"
-#include "kj_rules.h"
-#include "kj_signal.h"
+#include "kj_service.h"
 #include "kj_util.h"
 
 /* XREADGROUP waits this long for new events, so a signal is seen within
@@ -27,126 +19,137 @@
 #define S_BLOCK_MS 200
 /* Entries read per stream per round. */
 #define S_READ_COUNT 512
-/* Redis command timeout: above the BLOCK time. */
-#define S_REDIS_TIMEOUT_MS 2000
 /* Pause after a Redis failure, doubling up to the cap. */
 #define S_BACKOFF_MIN_MS 100
 #define S_BACKOFF_MAX_MS 2000
 /* The SLA counters follow the Redis totals this often. */
 #define S_SLA_REFRESH_MS 1000
 
-/* Give every team x priority the rules at path can route to its SLA
- * series. 0, or -1 with the problem in err. */
-static int
-s_track_rules(analytics_sla_t *sla, const char *path, char *err,
-              size_t err_size)
+static char *s_http_addr;
+
+static const kj_cfg_opt_t s_own[] = {
+    {.env = "KUJO_HTTP_ADDR",
+     .flag = "http-addr",
+     .type = KJ_CFG_STR,
+     .def = "127.0.0.1:8090",
+     .help = "stats API address",
+     .required = true,
+     .dest = &s_http_addr},
+};
+
+static const kj_service_def_t s_def = {
+    .binary = "kujo-analytics",
+    .name = "analytics",
+    .summary = "Count pipeline events and serve /v1/stats.",
+    .admin_default = "127.0.0.1:9105",
+    .features = KJ_SVC_RULES,
+    .rules_help = "rules file whose team x priority pairs get SLA metrics "
+                  "from the start (optional; reread on SIGHUP)",
+    .own = s_own,
+    .n_own = sizeof s_own / sizeof s_own[0],
+};
+
+typedef struct {
+    kj_service_t *service;
+    analytics_consumer_t *consumer;
+    analytics_sla_t *sla;
+    int64_t backoff_ms; /* current pause after failures, 0 if none */
+    int64_t resume_at;  /* monotonic ms: no reads before this */
+} s_loop_t;
+
+static long
+s_timeout_ms(void *ctx)
 {
-    kj_rules_t *rules = kj_rules_load(path, err, err_size);
-    if (!rules)
-        return -1;
-    analytics_sla_track_rules(sla, rules);
-    kj_rules_destroy(&rules);
-    return 0;
+    s_loop_t *l = ctx;
+    int64_t wait = l->resume_at - kj_mono_ms();
+    /* Reading blocks in Redis (S_BLOCK_MS), not in the poll. */
+    return wait > 0 ? (long)wait : 0;
 }
 
-/* Wait up to ms for a signal on fd. Returns the signal number or 0. */
-static int
-s_wait_signal(int fd, int64_t ms)
+static void
+s_after_poll(void *ctx, const zmq_pollitem_t *items, size_t n)
 {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (ms > 0)
-        poll(&p, 1, (int)ms);
-    return kj_signal_read(fd);
+    s_loop_t *l = ctx;
+    (void)items;
+    (void)n;
+    if (kj_service_draining(l->service) || kj_mono_ms() < l->resume_at)
+        return;
+    if (analytics_consumer_step(l->consumer, kj_now_ms()) >= 0) {
+        l->backoff_ms = 0;
+        return;
+    }
+    kj_redis_t *redis = kj_service_redis(l->service);
+    char why[300];
+    snprintf(why, sizeof why, "redis: %s", kj_redis_errstr(redis));
+    kj_service_set_ready(l->service, false, why);
+    l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : S_BACKOFF_MIN_MS;
+    if (l->backoff_ms > S_BACKOFF_MAX_MS)
+        l->backoff_ms = S_BACKOFF_MAX_MS;
+    l->resume_at = kj_mono_ms() + l->backoff_ms;
+}
+
+/* The SLA counters follow Redis; ready while reads and refreshes work. */
+static int64_t
+s_tick(void *ctx)
+{
+    s_loop_t *l = ctx;
+    if (l->backoff_ms > 0)
+        return S_SLA_REFRESH_MS;
+    kj_redis_t *redis = kj_service_redis(l->service);
+    if (analytics_sla_refresh(l->sla, redis) < 0) {
+        char why[300];
+        snprintf(why, sizeof why, "redis: %s", kj_redis_errstr(redis));
+        kj_service_set_ready(l->service, false, why);
+    } else {
+        kj_service_set_ready(l->service, true, NULL);
+    }
+    return S_SLA_REFRESH_MS;
+}
+
+/* Every event applied was acknowledged in the same script, so a drain has
+ * nothing to flush: what was read and not applied stays pending for the
+ * next copy. */
+static bool
+s_drained(void *ctx, int64_t took_ms)
+{
+    (void)ctx;
+    (void)took_ms;
+    return true;
+}
+
+static int
+s_rules_changed(void *ctx, const kj_rules_t *rules, char *err, size_t err_size)
+{
+    s_loop_t *l = ctx;
+    (void)err;
+    (void)err_size;
+    analytics_sla_track_rules(l->sla, rules);
+    return 0;
 }
 
 int
 main(int argc, char **argv)
 {
-    char *redis_url = NULL, *prefix = NULL, *admin_addr = NULL;
-    char *log_level = NULL, *http_addr = NULL, *rules_path = NULL;
-    int64_t lease_ms = 0, drain_ms = 0;
-    const kj_cfg_opt_t opts[] = {
-        {"KUJO_REDIS_URL", "redis-url", KJ_CFG_STR, "redis://127.0.0.1:6379/0",
-         0, 0, "Redis URL", false, true, &redis_url},
-        {"KUJO_PREFIX", "prefix", KJ_CFG_STR, "kj", 0, 0, "Redis key prefix",
-         false, true, &prefix},
-        {"KUJO_ADMIN_ADDR", "admin-addr", KJ_CFG_STR, "127.0.0.1:9105", 0, 0,
-         "admin HTTP address (healthz, readyz, metrics)", false, true,
-         &admin_addr},
-        {"KUJO_LOG_LEVEL", "log-level", KJ_CFG_STR, "info", 0, 0,
-         "debug, info, warn or error", false, true, &log_level},
-        {"KUJO_LEASE_MS", "lease-ms", KJ_CFG_INT, "10000", 100, 3600000,
-         "events another copy left unacknowledged this long are taken over",
-         false, false, &lease_ms},
-        {"KUJO_DRAIN_MS", "drain-ms", KJ_CFG_INT, "10000", 0, 600000,
-         "longest drain after SIGTERM (analytics stops after the current "
-         "read, within about 200 ms)",
-         false, false, &drain_ms},
-        {"KUJO_HTTP_ADDR", "http-addr", KJ_CFG_STR, "127.0.0.1:8090", 0, 0,
-         "stats API address", false, true, &http_addr},
-        {"KUJO_RULES", "rules", KJ_CFG_STR, NULL, 0, 0,
-         "rules file whose team x priority pairs get SLA metrics from the "
-         "start (optional; reread on SIGHUP)",
-         false, false, &rules_path},
-    };
-    const size_t n_opts = KJ_ARRAY_LEN(opts);
-    kj_metrics_t *metrics = NULL;
-    kj_admin_t *admin = NULL;
-    kj_redis_t *redis = NULL;
     analytics_consumer_t *consumer = NULL;
     analytics_api_t *api = NULL;
     analytics_sla_t *sla = NULL;
-    int sigfd = -1;
     int rc = 0;
 
-    if (kj_config_parse(opts, n_opts, argc, argv, "kujo-analytics",
-                        "Count pipeline events and serve /v1/stats.", &rc) != 0)
-        goto out;
-    int level = kj_log_level_parse(log_level);
-    if (level < 0) {
-        fprintf(stderr, "kujo-analytics: bad KUJO_LOG_LEVEL '%s'\n", log_level);
-        rc = KJ_EX_CONFIG;
-        goto out;
-    }
-    kj_log_init("analytics", (kj_log_level_t)level);
-    kj_config_log(opts, n_opts);
-
-    /* Before any thread (admin, stats API) so that they inherit the
-     * blocked signal mask. */
-    sigfd = kj_signal_init();
-    if (sigfd < 0) {
-        rc = 1;
-        goto out;
-    }
-    metrics = kj_metrics_new("analytics");
-    kj_gauge_set(kj_metrics_gauge(metrics, "build_info", "Build version",
-                                  "version=\"" KJ_VERSION "\""),
-                 1);
-    char err[512];
-    sla = analytics_sla_new(metrics, prefix);
-    if (rules_path && rules_path[0] &&
-        s_track_rules(sla, rules_path, err, sizeof err) < 0) {
-        fprintf(stderr, "kujo-analytics: KUJO_RULES: %s\n", err);
-        rc = KJ_EX_CONFIG;
-        goto out;
-    }
-    redis = kj_redis_new(redis_url, S_REDIS_TIMEOUT_MS, err, sizeof err);
-    if (!redis) {
-        fprintf(stderr, "kujo-analytics: bad KUJO_REDIS_URL: %s\n", err);
-        rc = KJ_EX_CONFIG;
-        goto out;
-    }
+    kj_service_t *service = kj_service_new_from_args(&s_def, argc, argv, &rc);
+    if (!service)
+        return rc;
+    const kj_service_cfg_t *cfg = kj_service_cfg(service);
+    kj_metrics_t *metrics = kj_service_metrics(service);
+    kj_redis_t *redis = kj_service_redis(service);
+    sla = analytics_sla_new(metrics, cfg->prefix);
+    if (kj_service_rules(service))
+        analytics_sla_track_rules(sla, kj_service_rules(service));
     /* The first scrape should already see the totals: a counter that a
      * restart shows at 0 and then at its old value would look to
      * Prometheus like a reset followed by that many new breaches. Redis
      * may be down now; the loop catches up. */
     if (analytics_sla_refresh(sla, redis) < 0)
         kj_warn("SLA totals not read yet", "s:error", kj_redis_errstr(redis));
-    admin = kj_admin_new(admin_addr, metrics);
-    if (!admin) {
-        rc = 1;
-        goto out;
-    }
     /* host:pid names this copy in the group; a restart is a new consumer
      * and the old one's leftovers are taken over after the lease. */
     char host[128] = "localhost";
@@ -155,84 +158,35 @@ main(int argc, char **argv)
     char name[160];
     snprintf(name, sizeof name, "%s:%ld", host, (long)getpid());
     const analytics_consumer_opts_t co = {
-        .prefix = prefix,
+        .prefix = cfg->prefix,
         .group = "analytics",
         .consumer = name,
         .count = S_READ_COUNT,
         .block_ms = S_BLOCK_MS,
-        .claim_idle_ms = lease_ms,
+        .claim_idle_ms = cfg->lease_ms,
     };
     consumer = analytics_consumer_new(redis, metrics, &co);
-    api = analytics_api_new(http_addr, redis_url, prefix, metrics);
+    api = analytics_api_new(s_http_addr, cfg->redis_url, cfg->prefix, metrics);
     if (!api) {
         rc = 1;
         goto out;
     }
     kj_info("analytics running", "s:consumer", name);
 
-    bool ready = false;
-    int64_t backoff = 0;
-    int64_t next_sla = kj_mono_ms() + S_SLA_REFRESH_MS;
-    for (;;) {
-        int sig;
-        bool stop = false;
-        while ((sig = kj_signal_read(sigfd)) > 0) {
-            if (sig != SIGHUP)
-                stop = true;
-            else if (!rules_path || !rules_path[0])
-                kj_info("SIGHUP: nothing to reload");
-            else if (s_track_rules(sla, rules_path, err, sizeof err) < 0)
-                kj_error("rules reload failed; keeping the old series",
-                         "s:error", err);
-            else
-                kj_info("reloaded");
-        }
-        if (stop)
-            break;
-        int n = analytics_consumer_step(consumer, kj_now_ms());
-        if (n < 0) {
-            if (ready || backoff == 0) {
-                char why[300];
-                snprintf(why, sizeof why, "redis: %s", kj_redis_errstr(redis));
-                kj_admin_set_ready(admin, false, why);
-                ready = false;
-            }
-            backoff = backoff ? backoff * 2 : S_BACKOFF_MIN_MS;
-            if (backoff > S_BACKOFF_MAX_MS)
-                backoff = S_BACKOFF_MAX_MS;
-            sig = s_wait_signal(sigfd, backoff);
-            if (sig > 0 && sig != SIGHUP)
-                break;
-            continue;
-        }
-        backoff = 0;
-        if (kj_mono_ms() >= next_sla) {
-            next_sla = kj_mono_ms() + S_SLA_REFRESH_MS;
-            /* Logged by the next consumer step, which fails the same. */
-            if (analytics_sla_refresh(sla, redis) < 0)
-                continue;
-        }
-        if (!ready) {
-            kj_admin_set_ready(admin, true, NULL);
-            kj_info("ready");
-            ready = true;
-        }
-    }
-    /* Every event applied was acknowledged in the same script, so there is
-     * nothing to flush: what was read and not applied stays pending for
-     * the next copy. */
-    kj_admin_set_draining(admin);
-    kj_info("drained; exiting");
+    s_loop_t loop = {.service = service, .consumer = consumer, .sla = sla};
+    const kj_service_driver_t driver = {
+        .timeout_ms = s_timeout_ms,
+        .after_poll = s_after_poll,
+        .tick = s_tick,
+        .drained = s_drained,
+        .rules_changed = s_rules_changed,
+    };
+    rc = kj_service_run(service, &driver, &loop);
 
 out:
     analytics_api_destroy(&api);
     analytics_consumer_destroy(&consumer);
     analytics_sla_destroy(&sla);
-    kj_redis_destroy(&redis);
-    kj_admin_destroy(&admin);
-    kj_metrics_destroy(&metrics);
-    if (sigfd >= 0)
-        close(sigfd);
-    kj_config_free(opts, n_opts);
+    kj_service_destroy(&service);
     return rc;
 }

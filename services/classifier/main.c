@@ -1,75 +1,87 @@
 /* kujo-classifier: takes received complaints, works out language,
  * sentiment, reason and urgency from the trained models and the operator's
- * rules, masks personal data, and passes them on to the router. The loop,
- * transport and state machine are kj_stage's; the per-message work is
- * classifier_triage.c. */
+ * rules, masks personal data, and passes them on to the router. The
+ * runtime is kj_service, the loop and state machine kj_stage; the
+ * per-message work is classifier_triage.c. */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "classifier_triage.h"
-#include "kj_config.h"
+#include "kj_service.h"
 #include "kj_stage.h"
-#include "kj_stage_config.h"
-#include "kj_util.h"
+
+static char *s_models_dir;
+
+static const kj_cfg_opt_t s_own[] = {
+    {.env = "KUJO_MODELS",
+     .flag = "models",
+     .type = KJ_CFG_STR,
+     .def = "models",
+     .help = "directory of trained models (models.json); empty: rules only",
+     .dest = &s_models_dir},
+};
+
+static const kj_service_def_t s_def = {
+    .binary = "kujo-classifier",
+    .name = "classifier",
+    .summary = "language, category and urgency of complaints",
+    .admin_default = "127.0.0.1:9102",
+    .features = KJ_SVC_PUSH | KJ_SVC_PULL | KJ_SVC_RULES,
+    .batch_limit = 1024,
+    .rules_required = true,
+    .rules_help = "rules file (categories, urgency, label map); reread on "
+                  "SIGHUP",
+    .own = s_own,
+    .n_own = sizeof s_own / sizeof s_own[0],
+};
+
+/* SIGHUP: the triage rereads its rules and models together. */
+static int
+s_reload(void *ctx, char *err, size_t err_size)
+{
+    if (classifier_triage_reload(ctx) == 0)
+        return 0;
+    snprintf(err, err_size, "see the line before");
+    return -1;
+}
 
 int
 main(int argc, char **argv)
 {
-    kj_stage_cfg_t cfg = {0};
-    char *rules_path = NULL, *models_dir = NULL;
-    const kj_cfg_opt_t own[] = {
-        {"KUJO_RULES", "rules", KJ_CFG_STR, "deploy/rules.json", 0, 0,
-         "rules file (categories, urgency, teams, routes)", false, true,
-         &rules_path},
-        {"KUJO_MODELS", "models", KJ_CFG_STR, "models", 0, 0,
-         "directory of trained models (models.json); empty: rules only", false,
-         false, &models_dir},
-    };
-    kj_cfg_opt_t opts[KJ_STAGE_CFG_N + KJ_ARRAY_LEN(own)];
-    kj_stage_cfg_opts(&cfg, "127.0.0.1:9102", 1024, opts);
-    for (size_t i = 0; i < KJ_ARRAY_LEN(own); i++)
-        opts[KJ_STAGE_CFG_N + i] = own[i];
-    const size_t n_opts = KJ_ARRAY_LEN(opts);
     classifier_triage_t *triage = NULL;
     kj_stage_t *stage = NULL;
     int rc = 0;
 
-    if (kj_config_parse(opts, n_opts, argc, argv, "kujo-classifier",
-                        "language, category and urgency of complaints",
-                        &rc) != 0)
-        goto out;
-    if ((rc = kj_stage_cfg_check(&cfg, "kujo-classifier", "classifier")) != 0)
-        goto out;
-    kj_config_log(opts, n_opts);
-
+    kj_service_t *service = kj_service_new_from_args(&s_def, argc, argv, &rc);
+    if (!service)
+        return rc;
     char err[512];
-    triage = classifier_triage_new(rules_path, err, sizeof err);
+    triage = classifier_triage_new(kj_service_cfg(service)->rules_path, err,
+                                   sizeof err);
     if (!triage) {
         fprintf(stderr, "kujo-classifier: KUJO_RULES: %s\n", err);
         rc = KJ_EX_CONFIG;
         goto out;
     }
-    if (models_dir && models_dir[0] &&
-        classifier_triage_use_models(triage, models_dir, err, sizeof err) !=
+    if (s_models_dir && s_models_dir[0] &&
+        classifier_triage_use_models(triage, s_models_dir, err, sizeof err) !=
             0) {
         fprintf(stderr, "kujo-classifier: KUJO_MODELS: %s\n", err);
         rc = KJ_EX_CONFIG;
         goto out;
     }
-
-    const kj_stage_opts_t stage_opts = kj_stage_cfg_stage_opts(
-        &cfg, "classifier", "received", "classified", "router");
-    stage = kj_stage_new(&stage_opts);
+    const kj_stage_opts_t so =
+        kj_stage_opts_for(service, "received", "classified", "router");
+    stage = kj_stage_new(&so);
     if (!stage) {
         rc = 1;
         goto out;
     }
-    const kj_stage_hooks_t hooks = {.reload = classifier_triage_reload};
+    const kj_stage_hooks_t hooks = {.reload = s_reload};
     rc = kj_stage_run(stage, classifier_triage_process, &hooks, triage);
 
 out:
     kj_stage_destroy(&stage);
     classifier_triage_destroy(&triage);
-    kj_config_free(opts, n_opts);
+    kj_service_destroy(&service);
     return rc;
 }

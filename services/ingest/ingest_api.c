@@ -28,6 +28,7 @@
 #include "kj_http.h"
 #include "kj_id.h"
 #include "kj_log.h"
+#include "kj_rc.h"
 #include "kj_util.h"
 
 #define S_POOL_MAX 256          /* finished requests kept for reuse */
@@ -198,7 +199,7 @@ static enum MHD_Result
 s_unavailable(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
 {
     ingest_error_t err;
-    ingest_error_set(&err, 503, "unavailable",
+    ingest_error_set(&err, KJ_ERR_UNAVAILABLE,
                      "storage is unavailable; nothing was changed, retry");
     return s_fail(api, c, req, &err, NULL);
 }
@@ -238,7 +239,7 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
     req->conn = c;
     req->route = s_route(url, req->id);
     if (req->route == S_NONE) {
-        ingest_error_set(&err, 404, "not_found",
+        ingest_error_set(&err, KJ_ERR_NOT_FOUND,
                          "no such resource; the API is POST " S_PATH
                          ", GET " S_PATH "/{id} and POST " S_PATH
                          "/{id}/replay");
@@ -248,13 +249,13 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
     bool post = strcmp(method, "POST") == 0;
     if (req->route == S_ITEM ? !get : !post) {
         const char *allow = req->route == S_ITEM ? "GET, HEAD" : "POST";
-        ingest_error_set(&err, 405, "method_not_allowed",
+        ingest_error_set(&err, KJ_ERR_METHOD_NOT_ALLOWED,
                          "method %.16s is not allowed here; allowed: %s",
                          method, allow);
         return s_fail(api, c, req, &err, allow);
     }
     if (req->route != S_COLLECTION && !kj_id_valid(req->id)) {
-        ingest_error_set(&err, 404, "not_found",
+        ingest_error_set(&err, KJ_ERR_NOT_FOUND,
                          "not a complaint id: expected %d lowercase hex "
                          "digits",
                          KJ_ID_LEN);
@@ -281,7 +282,7 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
         char *end = NULL;
         unsigned long long n = strtoull(cl, &end, 10);
         if (end != cl && n > (unsigned long long)api->opts.max_body) {
-            ingest_error_set(&err, 413, "body_too_large",
+            ingest_error_set(&err, KJ_ERR_BODY_TOO_LARGE,
                              "the body is larger than %" PRId64 " bytes",
                              api->opts.max_body);
             return s_fail(api, c, req, &err, NULL);
@@ -335,7 +336,8 @@ s_flush(ingest_api_t *api)
     if (ingest_batch_flush(api->batch, api->store, now) < 0 &&
         now - api->last_redis_log_ms >= 1000) {
         /* Once a second at most: an outage fails every batch. */
-        kj_error("batch not stored", "i:count", (int)n);
+        kj_error("batch not stored", "s:reason", kj_rc_name(KJ_ERR_REDIS),
+                 "i:count", (int)n);
         api->last_redis_log_ms = now;
     }
     for (size_t i = 0; i < n; i++) {
@@ -365,7 +367,7 @@ s_submit(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
 {
     ingest_error_t err;
     if (req->too_big) {
-        ingest_error_set(&err, 413, "body_too_large",
+        ingest_error_set(&err, KJ_ERR_BODY_TOO_LARGE,
                          "the body is larger than %" PRId64 " bytes",
                          api->opts.max_body);
         return s_fail(api, c, req, &err, NULL);
@@ -399,16 +401,17 @@ s_get(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
         goto out;
     }
     if (found == 0) {
-        ingest_error_set(&err, 404, "no_such_complaint",
+        ingest_error_set(&err, KJ_ERR_NO_SUCH_COMPLAINT,
                          "no complaint with id %s", req->id);
         rc = s_fail(api, c, req, &err, NULL);
         goto out;
     }
     if (kj_envelope_decode(api->codec, rec.env, rec.env_len, api->env) < 0) {
         /* Stored data, not input: a bug or corruption worth a log line. */
-        kj_error("stored envelope does not decode", "s:id", req->id, "s:error",
+        kj_error("stored envelope does not decode", "s:id", req->id, "s:reason",
+                 kj_rc_name(KJ_ERR_DECODE), "s:error",
                  kj_codec_error(api->codec));
-        ingest_error_set(&err, 500, kj_rc_name(KJ_ERR_DECODE),
+        ingest_error_set(&err, KJ_ERR_DECODE,
                          "the stored record could not be decoded");
         rc = s_fail(api, c, req, &err, NULL);
         goto out;
@@ -443,10 +446,10 @@ s_replay(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
         return s_unavailable(api, c, req);
     }
     if (found == 0)
-        ingest_error_set(&err, 404, "no_such_complaint",
+        ingest_error_set(&err, KJ_ERR_NO_SUCH_COMPLAINT,
                          "no complaint with id %s", req->id);
     else
-        ingest_error_set(&err, 409, "not_dead",
+        ingest_error_set(&err, KJ_ERR_NOT_DEAD,
                          "complaint %s is %s, not dead; only dead "
                          "complaints can be replayed",
                          req->id, rec.state);

@@ -1,133 +1,113 @@
-/* ingest_loop: poll -> serve -> (once a second) housekeeping. One thread:
+/* ingest_loop: ingest's part of the kj_service loop. One thread:
  * libmicrohttpd, Redis and ZeroMQ are all driven from here, so nothing
  * needs a lock and each turn's requests share one Redis round trip. */
 #include "ingest_loop.h"
 
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
-#include <string.h>
+#include <stdio.h>
 
 #include "kj_log.h"
-#include "kj_registry.h"
-#include "kj_signal.h"
 #include "kj_util.h"
 
-#define S_TICK_MS 1000    /* housekeeping period */
-#define S_POLL_MAX_MS 100 /* longest sleep, so timers stay honest */
+#define S_TICK_MS 1000     /* housekeeping period with classifiers known */
+#define S_TICK_NONE_MS 200 /* while none is: readiness waits on this */
+#define S_POLL_MAX_MS 100  /* longest sleep, so timers stay honest */
 
 /* Reconnect Redis, follow the classifier copies, measure the queue and
- * report readiness: ready exactly when Redis is connected. */
-static void
-s_tick(const ingest_loop_opts_t *o)
+ * tell readiness. */
+static int64_t
+s_tick(void *ctx)
 {
-    if (kj_redis_connect(o->redis) < 0) {
-        kj_admin_set_ready(o->admin, false, kj_redis_errstr(o->redis));
-        return;
+    ingest_loop_t *l = ctx;
+    kj_redis_t *redis = kj_service_redis(l->service);
+    char why[300];
+    if (kj_redis_connect(redis) < 0) {
+        snprintf(why, sizeof why, "redis: %s", kj_redis_errstr(redis));
+        kj_service_set_ready(l->service, false, why);
+        return S_TICK_NONE_MS;
     }
-    char **eps = NULL;
-    int n =
-        kj_registry_list(o->redis, o->prefix, "classifier", kj_now_ms(), &eps);
-    if (n >= 0) {
-        size_t peers = kj_push_set_peers(o->push, eps, (size_t)n);
-        kj_gauge_set(o->metrics->peers, (double)peers);
-        kj_registry_free(eps);
-    } else {
-        kj_counter_inc(o->metrics->redis_errors);
-    }
-    int64_t depth = kj_store_depth(o->store, "received");
-    if (depth >= 0)
-        kj_gauge_set(o->metrics->queue_depth, (double)depth);
+    int peers = kj_downstream_refresh(l->down, kj_mono_ms(), kj_now_ms());
+    if (peers >= 0)
+        kj_gauge_set(l->metrics->peers, (double)peers);
     else
-        kj_counter_inc(o->metrics->redis_errors);
-    bool up = kj_redis_connected(o->redis);
-    kj_admin_set_ready(o->admin, up, up ? "" : kj_redis_errstr(o->redis));
+        kj_counter_inc(l->metrics->redis_errors);
+    int64_t depth = kj_store_depth(l->store, "received");
+    if (depth >= 0)
+        kj_gauge_set(l->metrics->queue_depth, (double)depth);
+    else
+        kj_counter_inc(l->metrics->redis_errors);
+
+    int known = kj_downstream_peers(l->down);
+    if (!kj_redis_connected(redis)) {
+        snprintf(why, sizeof why, "redis: %s", kj_redis_errstr(redis));
+        kj_service_set_ready(l->service, false, why);
+    } else if (known == 0) {
+        /* Accepting now would leave complaints waiting out their lease
+         * until a classifier appears. */
+        kj_service_set_ready(l->service, false,
+                             "no classifier copy registered yet");
+    } else {
+        snprintf(why, sizeof why, "%d classifier %s", known,
+                 known == 1 ? "copy" : "copies");
+        kj_service_set_ready(l->service, true, why);
+    }
+    return known > 0 ? S_TICK_MS : S_TICK_NONE_MS;
 }
 
-/* Read pending signals. Returns -1 to exit at once, 1 when a drain
- * begins, 0 otherwise. */
-static int
-s_signals(const ingest_loop_opts_t *o, bool draining)
+static size_t
+s_pollitems(void *ctx, zmq_pollitem_t *items, size_t max)
 {
-    int sig, rc = 0;
-    while ((sig = kj_signal_read(o->sigfd)) > 0) {
-        if (sig == SIGTERM || sig == SIGINT) {
-            if (draining || rc == 1) {
-                kj_warn("second signal: exiting now", "i:signal", sig);
-                return -1;
-            }
-            rc = 1;
-        } else if (sig == SIGQUIT) {
-            kj_warn("SIGQUIT: exiting now");
-            return -1;
-        } else if (sig == SIGHUP) {
-            kj_info("SIGHUP: nothing to reload");
-        }
-    }
-    return rc;
+    ingest_loop_t *l = ctx;
+    (void)max;
+    items[0] = (zmq_pollitem_t){NULL, ingest_api_fd(l->api), ZMQ_POLLIN, 0};
+    return 1;
+}
+
+static long
+s_timeout_ms(void *ctx)
+{
+    ingest_loop_t *l = ctx;
+    long t = ingest_api_timeout_ms(l->api);
+    return t >= 0 && t < S_POLL_MAX_MS ? t : S_POLL_MAX_MS;
+}
+
+static void
+s_after_poll(void *ctx, const zmq_pollitem_t *items, size_t n)
+{
+    ingest_loop_t *l = ctx;
+    (void)items;
+    (void)n;
+    /* libmicrohttpd wants a run after every poll, ready or not. */
+    ingest_api_run(l->api);
+}
+
+static void
+s_drain_begin(void *ctx)
+{
+    ingest_loop_t *l = ctx;
+    ingest_api_quiesce(l->api);
+}
+
+static bool
+s_drained(void *ctx, int64_t took_ms)
+{
+    ingest_loop_t *l = ctx;
+    (void)took_ms;
+    return ingest_api_idle(l->api);
 }
 
 int
-ingest_loop_run(const ingest_loop_opts_t *o)
+ingest_loop_run(ingest_loop_t *loop)
 {
-    bool draining = false;
-    int64_t drain_started = 0;
-    int64_t next_tick = kj_mono_ms();
-    int code = 0;
-    for (;;) {
-        int64_t now = kj_mono_ms();
-        if (now >= next_tick) {
-            s_tick(o);
-            now = kj_mono_ms();
-            next_tick = now + S_TICK_MS;
-        }
-        long timeout = (long)(next_tick - now);
-        if (timeout > S_POLL_MAX_MS)
-            timeout = S_POLL_MAX_MS;
-        long t = ingest_api_timeout_ms(o->api);
-        if (t >= 0 && t < timeout)
-            timeout = t;
-        if (timeout < 0)
-            timeout = 0;
-        struct pollfd fds[2] = {
-            {.fd = ingest_api_fd(o->api), .events = POLLIN},
-            {.fd = o->sigfd, .events = POLLIN},
-        };
-        if (poll(fds, 2, (int)timeout) < 0 && errno != EINTR) {
-            kj_error("poll failed", "s:error", strerror(errno));
-            code = 1;
-            break;
-        }
-        if (fds[1].revents & POLLIN) {
-            int s = s_signals(o, draining);
-            if (s < 0) {
-                code = 1;
-                break;
-            }
-            if (s == 1) {
-                draining = true;
-                drain_started = kj_mono_ms();
-                kj_info("draining", "l:drain_ms", (long long)o->drain_ms);
-                kj_admin_set_draining(o->admin);
-                ingest_api_quiesce(o->api);
-            }
-        }
-        /* libmicrohttpd wants a run after every poll, ready or not. */
-        ingest_api_run(o->api);
-        if (!draining)
-            continue;
-        int64_t took = kj_mono_ms() - drain_started;
-        if (ingest_api_idle(o->api)) {
-            kj_info("drained", "l:took_ms", (long long)took);
-            break;
-        }
-        if (took >= o->drain_ms) {
-            /* Accepted complaints were answered with their batch; what is
-             * left is requests still arriving, which promised nothing. */
-            kj_warn("drain timed out; closing open requests", "l:took_ms",
-                    (long long)took);
-            break;
-        }
-    }
-    return code;
+    const kj_service_driver_t driver = {
+        .pollitems = s_pollitems,
+        .timeout_ms = s_timeout_ms,
+        .after_poll = s_after_poll,
+        .tick = s_tick,
+        .drain_begin = s_drain_begin,
+        .drained = s_drained,
+        /* Accepted complaints were answered with their batch; what is
+         * left is requests still arriving, which promised nothing. */
+        .drain_cut_note = "open requests are closed unanswered",
+    };
+    return kj_service_run(loop->service, &driver, loop);
 }

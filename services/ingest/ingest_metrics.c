@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 
+#include "kj_rc.h"
+
 /* Registered up front so that dashboards see zeros, not gaps. */
 static const unsigned s_statuses[] = {200, 202, 400, 404, 405,
                                       409, 413, 415, 500, 503};
@@ -14,6 +16,17 @@ s_status_counter(kj_metrics_t *registry, unsigned status)
     snprintf(labels, sizeof labels, "code=\"%u\"", status);
     return kj_metrics_counter(registry, "http_requests_total",
                               "API answers by HTTP status", labels);
+}
+
+/* envelopes_failed_total{reason}: the reason is a kj_rc name, as in the
+ * other stages. */
+static kj_counter_t *
+s_failed_counter(kj_metrics_t *registry, kj_rc_t why)
+{
+    char labels[64];
+    snprintf(labels, sizeof labels, "reason=\"%s\"", kj_rc_name(why));
+    return kj_metrics_counter(registry, "envelopes_failed_total",
+                              "Complaints not taken in, by reason", labels);
 }
 
 void
@@ -28,12 +41,8 @@ ingest_metrics_init(ingest_metrics_t *m, kj_metrics_t *registry)
                                "Complaints accepted for ingest", NULL);
     m->out = kj_metrics_counter(registry, "envelopes_out_total",
                                 "Envelopes pushed to the classifier", NULL);
-    m->failed_invalid = kj_metrics_counter(registry, "envelopes_failed_total",
-                                           "Complaints not taken in, by reason",
-                                           "reason=\"invalid\"");
-    m->failed_redis = kj_metrics_counter(registry, "envelopes_failed_total",
-                                         "Complaints not taken in, by reason",
-                                         "reason=\"redis_error\"");
+    m->failed_invalid = s_failed_counter(registry, KJ_ERR_INVALID);
+    m->failed_redis = s_failed_counter(registry, KJ_ERR_REDIS);
     m->redis_errors = kj_metrics_counter(registry, "redis_errors_total",
                                          "Failed Redis calls", NULL);
     m->zmq_errors = kj_metrics_counter(registry, "zmq_errors_total",

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <utf8proc.h>
 
+#include "kj_assert.h"
 #include "kj_util.h"
 
 /* The channels of docs/ARCHITECTURE.md, in the order it lists them. */
@@ -32,11 +33,12 @@ static const char *const s_customer_fields[] = {"id", "tier", "name", "email"};
 #define S_FIELD_ECHO_MAX 64 /* bytes of a client's field name in a message */
 
 void
-ingest_error_set(ingest_error_t *err, unsigned status, const char *code,
-                 const char *fmt, ...)
+ingest_error_set(ingest_error_t *err, kj_rc_t rc, const char *fmt, ...)
 {
-    err->status = status;
-    kj_strlcpy(err->code, code, sizeof err->code);
+    err->rc = rc;
+    err->status = kj_rc_http_status(rc);
+    kj_assert(err->status >= 400); /* only HTTP-facing codes come here */
+    kj_strlcpy(err->code, kj_rc_name(rc), sizeof err->code);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof err->message, fmt, ap);
@@ -90,7 +92,7 @@ static int
 s_wrong_type(ingest_error_t *err, const char *field, const char *want,
              const json_t *got)
 {
-    ingest_error_set(err, 400, "wrong_type",
+    ingest_error_set(err, KJ_ERR_WRONG_TYPE,
                      "field \"%s\": expected %s, got %s", field, want,
                      s_type_name(got));
     return -1;
@@ -124,7 +126,7 @@ s_opt_string(const json_t *obj, const char *key, const char *field, size_t max,
         return s_wrong_type(err, field, "a string", v);
     size_t len = json_string_length(v);
     if (len > max) {
-        ingest_error_set(err, 400, "field_too_long",
+        ingest_error_set(err, KJ_ERR_FIELD_TOO_LONG,
                          "field \"%s\": %zu bytes, at most %zu allowed", field,
                          len, max);
         return -1;
@@ -155,7 +157,7 @@ s_customer(json_t *root, kj_customer_t *c, ingest_error_t *err)
     json_t *cust = json_object_get(root, "customer");
     char echo[S_FIELD_ECHO_MAX + 8];
     if (!cust) {
-        ingest_error_set(err, 400, "missing_field",
+        ingest_error_set(err, KJ_ERR_MISSING_FIELD,
                          "field \"customer\" is required");
         return -1;
     }
@@ -164,14 +166,14 @@ s_customer(json_t *root, kj_customer_t *c, ingest_error_t *err)
     const char *bad =
         s_unknown_key(cust, s_customer_fields, KJ_ARRAY_LEN(s_customer_fields));
     if (bad) {
-        ingest_error_set(err, 400, "unknown_field",
+        ingest_error_set(err, KJ_ERR_UNKNOWN_FIELD,
                          "unknown field \"customer.%s\"",
                          s_echo(echo, sizeof echo, bad));
         return -1;
     }
     const json_t *id = json_object_get(cust, "id");
     if (!id) {
-        ingest_error_set(err, 400, "missing_field",
+        ingest_error_set(err, KJ_ERR_MISSING_FIELD,
                          "field \"customer.id\" is required");
         return -1;
     }
@@ -179,7 +181,7 @@ s_customer(json_t *root, kj_customer_t *c, ingest_error_t *err)
         0)
         return -1;
     if (c->id[0] == '\0') {
-        ingest_error_set(err, 400, "missing_field",
+        ingest_error_set(err, KJ_ERR_MISSING_FIELD,
                          "field \"customer.id\" must not be empty");
         return -1;
     }
@@ -198,7 +200,7 @@ s_text(json_t *root, kj_complaint_t *out, ingest_error_t *err)
 {
     const json_t *v = json_object_get(root, "text");
     if (!v) {
-        ingest_error_set(err, 400, "missing_field",
+        ingest_error_set(err, KJ_ERR_MISSING_FIELD,
                          "field \"text\" is required");
         return -1;
     }
@@ -206,14 +208,14 @@ s_text(json_t *root, kj_complaint_t *out, ingest_error_t *err)
         return s_wrong_type(err, "text", "a string", v);
     size_t len = json_string_length(v);
     if (len > KJ_TEXT_MAX) {
-        ingest_error_set(err, 413, "text_too_long",
+        ingest_error_set(err, KJ_ERR_TEXT_TOO_LONG,
                          "field \"text\": %zu bytes, at most %d allowed", len,
                          KJ_TEXT_MAX);
         return -1;
     }
     const char *s = json_string_value(v);
     if (ingest_only_space(s, len)) {
-        ingest_error_set(err, 400, "empty_text",
+        ingest_error_set(err, KJ_ERR_EMPTY_TEXT,
                          "field \"text\" is empty or only white space");
         return -1;
     }
@@ -227,7 +229,7 @@ s_channel(json_t *root, kj_complaint_t *out, ingest_error_t *err)
 {
     const json_t *v = json_object_get(root, "channel");
     if (!v) {
-        ingest_error_set(err, 400, "missing_field",
+        ingest_error_set(err, KJ_ERR_MISSING_FIELD,
                          "field \"channel\" is required");
         return -1;
     }
@@ -235,7 +237,7 @@ s_channel(json_t *root, kj_complaint_t *out, ingest_error_t *err)
         return s_wrong_type(err, "channel", "a string", v);
     size_t len = json_string_length(v);
     if (!ingest_channel_known(json_string_value(v), len)) {
-        ingest_error_set(err, 400, "unknown_channel",
+        ingest_error_set(err, KJ_ERR_UNKNOWN_CHANNEL,
                          "field \"channel\": not one of email, chat, web, "
                          "form, survey, x, facebook, instagram, phone, sms, "
                          "app_review");
@@ -266,7 +268,7 @@ s_tenant(json_t *root, kj_complaint_t *out, ingest_error_t *err)
               *p == '_' || *p == '-'))
             ok = false;
     if (!ok) {
-        ingest_error_set(err, 400, "wrong_type",
+        ingest_error_set(err, KJ_ERR_WRONG_TYPE,
                          "field \"tenant\": expected 1..%d characters of "
                          "[a-z0-9_-]",
                          S_TENANT_MAX);
@@ -287,7 +289,7 @@ ingest_validate_complaint(const char *body, size_t len, kj_complaint_t *out,
     /* jansson refuses bad UTF-8 too, but as a syntax error; checking the
      * raw bytes first gives the client the precise code. */
     if (!kj_utf8_valid(body, len)) {
-        ingest_error_set(err, 400, "invalid_utf8",
+        ingest_error_set(err, KJ_ERR_INVALID_UTF8,
                          "the body is not valid UTF-8");
         goto out;
     }
@@ -296,25 +298,25 @@ ingest_validate_complaint(const char *body, size_t len, kj_complaint_t *out,
         json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!root) {
         if (json_error_code(&jerr) == json_error_null_character)
-            ingest_error_set(err, 400, "invalid_json",
+            ingest_error_set(err, KJ_ERR_INVALID_JSON,
                              "invalid JSON at line %d, column %d: \\u0000 "
                              "is not allowed in strings",
                              jerr.line, jerr.column);
         else
-            ingest_error_set(err, 400, "invalid_json",
+            ingest_error_set(err, KJ_ERR_INVALID_JSON,
                              "invalid JSON at line %d, column %d: %s",
                              jerr.line, jerr.column, jerr.text);
         goto out;
     }
     if (!json_is_object(root)) {
-        ingest_error_set(err, 400, "wrong_type",
+        ingest_error_set(err, KJ_ERR_WRONG_TYPE,
                          "the body: expected an object, got %s",
                          s_type_name(root));
         goto out;
     }
     const char *bad = s_unknown_key(root, s_fields, KJ_ARRAY_LEN(s_fields));
     if (bad) {
-        ingest_error_set(err, 400, "unknown_field", "unknown field \"%s\"",
+        ingest_error_set(err, KJ_ERR_UNKNOWN_FIELD, "unknown field \"%s\"",
                          s_echo(echo, sizeof echo, bad));
         goto out;
     }
@@ -345,7 +347,7 @@ ingest_validate_complaint(const char *body, size_t len, kj_complaint_t *out,
         }
         if (ingest_parse_time(json_string_value(at), json_string_length(at),
                               &out->received_at_ms) < 0) {
-            ingest_error_set(err, 400, "invalid_time",
+            ingest_error_set(err, KJ_ERR_INVALID_TIME,
                              "field \"received_at\": expected an RFC 3339 "
                              "time like 2026-11-23T09:00:00.000Z");
             goto out;
@@ -369,7 +371,7 @@ ingest_validate_idem_key(const char *key, ingest_error_t *err)
         }
     }
     if (len == 0) {
-        ingest_error_set(err, 400, "invalid_idempotency_key",
+        ingest_error_set(err, KJ_ERR_INVALID_IDEM_KEY,
                          "header Idempotency-Key: expected 1..%d printable "
                          "ASCII characters",
                          INGEST_IDEM_KEY_MAX);
@@ -418,7 +420,7 @@ ingest_validate_content_type(const char *type, ingest_error_t *err)
     if (*p == '\0')
         return 0;
 bad:
-    ingest_error_set(err, 415, "unsupported_media_type",
+    ingest_error_set(err, KJ_ERR_UNSUPPORTED_MEDIA_TYPE,
                      "Content-Type must be application/json "
                      "(optionally with charset=utf-8)");
     return -1;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "kj_envelope.h"
+#include "kj_rc.h"
 
 #define INGEST_IDEM_KEY_MAX 200 /* bytes of an Idempotency-Key header */
 #define INGEST_CODE_MAX 32
@@ -16,8 +17,9 @@
 
 /* Why a request was refused. */
 typedef struct {
-    unsigned status;             /* HTTP status: 400, 413, 415 */
-    char code[INGEST_CODE_MAX];  /* stable name: "wrong_type" */
+    kj_rc_t rc;                  /* KJ_ERR_WRONG_TYPE */
+    unsigned status;             /* its HTTP status: 400, 413, 415 */
+    char code[INGEST_CODE_MAX];  /* its kj_rc name: "wrong_type" */
     char message[INGEST_MSG_MAX]; /* printable ASCII; never complaint text */
 } ingest_error_t;
 
@@ -52,9 +54,11 @@ ingest_parse_time(const char *s, size_t len, int64_t *ms);
 bool
 ingest_only_space(const char *s, size_t len);
 
-/* Set *err; the message is formatted then made printable ASCII. */
+/* Set *err to rc, its HTTP status and its kj_rc name as the code; the
+ * message is formatted then made printable ASCII. rc must be one with an
+ * HTTP status (kj_rc_http_status). */
 void
-ingest_error_set(ingest_error_t *err, unsigned status, const char *code,
-                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+ingest_error_set(ingest_error_t *err, kj_rc_t rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

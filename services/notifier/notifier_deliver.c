@@ -7,6 +7,7 @@
 #include "kj_backoff.h"
 #include "kj_log.h"
 #include "kj_metrics.h"
+#include "kj_rc.h"
 #include "kj_util.h"
 #include "notifier_circuit.h"
 #include "notifier_http.h"
@@ -29,7 +30,6 @@ struct notifier {
     kj_counter_t *delivered;     /* deliveries_total{result="delivered"} */
     kj_counter_t *failed;        /* deliveries_total{result="failed"} */
     notifier_circuit_t *circuit; /* a breaker per endpoint */
-    char *rules_path;            /* reread on SIGHUP, NULL if none */
 };
 
 static void s_done(void *ctx, kj_envelope_t *env, const char *url,
@@ -74,8 +74,6 @@ notifier_new(kj_stage_t *stage, const notifier_opts_t *opts)
     self->retry_base_ms = opts->retry_base_ms;
     self->retry_cap_ms = opts->retry_cap_ms;
     self->rng = kj_seed();
-    if (opts->rules_path && opts->rules_path[0])
-        self->rules_path = kj_strdup(opts->rules_path);
     if (self->webhook_url)
         notifier_circuit_track(self->circuit, self->webhook_url);
     if (opts->rules)
@@ -103,7 +101,6 @@ notifier_destroy(notifier_t **self_p)
     notifier_t *self = *self_p;
     notifier_http_destroy(&self->http);
     notifier_circuit_destroy(&self->circuit);
-    free(self->rules_path);
     free(self->webhook_url);
     free(self->secret);
     free(self);
@@ -142,13 +139,14 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
     else
         url = self->webhook_url;
     if (!url) {
-        snprintf(err, err_size, "no webhook configured for team %s", team);
+        kj_rc_reason(err, err_size, KJ_ERR_CONFIG,
+                     "no webhook configured for team %s", team);
         return KJ_VERDICT_DEAD;
     }
     if (!notifier_url_ok(url)) {
         /* A URL curl would refuse never gets better by retrying. */
-        snprintf(err, err_size, "webhook for team %s is not an http(s) URL",
-                 team);
+        kj_rc_reason(err, err_size, KJ_ERR_CONFIG,
+                     "webhook for team %s is not an http(s) URL", team);
         return KJ_VERDICT_DEAD;
     }
 
@@ -156,7 +154,7 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
      * the endpoint's circuit is open. */
     if (notifier_http_inflight(self->http) >=
         notifier_http_capacity(self->http)) {
-        snprintf(err, err_size, "notifier: all delivery slots busy");
+        kj_rc_reason(err, err_size, KJ_ERR_BUSY, "all delivery slots busy");
         *retry_at_ms = now_ms + S_BUSY_RETRY_MS;
         return KJ_VERDICT_DEFER;
     }
@@ -166,7 +164,8 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
                                 &trial, &back)) {
         char ep[NOTIFIER_ENDPOINT_MAX];
         notifier_circuit_endpoint(url, ep, sizeof ep);
-        snprintf(err, err_size, "webhook: circuit open for %s", ep);
+        kj_rc_reason(err, err_size, KJ_ERR_CIRCUIT_OPEN,
+                     "webhook circuit open for %s", ep);
         *retry_at_ms = back;
         return KJ_VERDICT_DEFER;
     }
@@ -180,7 +179,8 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
         free(body);
         notifier_circuit_report(self->circuit, url, env->complaint.id,
                                 NOTIFIER_OUTCOME_NONE, NULL, now_ms);
-        snprintf(err, err_size, "notifier: could not build headers");
+        kj_rc_reason(err, err_size, KJ_ERR_TOO_BIG,
+                     "delivery headers do not fit");
         return KJ_VERDICT_DEAD;
     }
     if (notifier_http_start(self->http, url, env, &body, len, &h, why,
@@ -188,11 +188,27 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
         free(body);
         notifier_circuit_report(self->circuit, url, env->complaint.id,
                                 NOTIFIER_OUTCOME_NONE, NULL, now_ms);
-        snprintf(err, err_size, "notifier: %s", why);
+        kj_rc_reason(err, err_size, KJ_ERR_INTERNAL,
+                     "webhook request not started: %s", why);
         *retry_at_ms = now_ms + S_BUSY_RETRY_MS;
         return KJ_VERDICT_RETRY;
     }
     return KJ_VERDICT_PENDING;
+}
+
+/* The kind of a failed request, the first word of its reason: an answer
+ * that was not 2xx, no answer in time, a URL curl refused (permanent:
+ * fixed in the rules, not by retrying), or the network. */
+static kj_rc_t
+s_failure_rc(const notifier_result_t *res)
+{
+    if (res->http_status > 0)
+        return KJ_ERR_HTTP;
+    if (res->permanent)
+        return KJ_ERR_CONFIG;
+    if (strcmp(res->error, "timeout") == 0)
+        return KJ_ERR_TIMEOUT;
+    return KJ_ERR_IO;
 }
 
 /* A request ended: record it in the envelope and complete it. */
@@ -239,14 +255,16 @@ s_done(void *ctx, kj_envelope_t *env, const char *url,
     if (self->failed)
         kj_counter_inc(self->failed);
     /* The store keeps this as last_error, and as the dead-letter reason
-     * when this was the last attempt: "webhook: HTTP 500 after 5
+     * when this was the last attempt: "http_error: HTTP 500 after 5
      * attempts". */
+    kj_rc_t why = s_failure_rc(res);
     char err[KJ_ERRMSG_MAX];
-    snprintf(err, sizeof err, "webhook: %.200s after %d attempt%s", res->error,
-             attempt, attempt == 1 ? "" : "s");
+    kj_rc_reason(err, sizeof err, why, "%.200s after %d attempt%s", res->error,
+                 attempt, attempt == 1 ? "" : "s");
     kj_warn("delivery failed", "s:trace_id", env->trace_id, "s:id",
-            env->complaint.id, "s:endpoint", origin, "s:error", res->error,
-            "i:attempt", attempt, "l:ms", (long long)res->elapsed_ms);
+            env->complaint.id, "s:endpoint", origin, "s:reason",
+            kj_rc_name(why), "s:error", res->error, "i:attempt", attempt,
+            "l:ms", (long long)res->elapsed_ms);
     if (!self->stage)
         return;
     if (res->permanent) {
@@ -287,22 +305,14 @@ s_inflight(void *ctx)
     return notifier_http_inflight(self->http);
 }
 
-/* SIGHUP: the rules file may name new team webhooks; give them series.
- * Breakers already known keep their state. */
+/* SIGHUP read new rules: they may name new team webhooks; give them
+ * series. Breakers already known keep their state. */
 static int
-s_reload(void *ctx)
+s_rules_changed(void *ctx, const kj_rules_t *rules, char *err, size_t err_size)
 {
-    notifier_t *self = ctx;
-    if (!self->rules_path)
-        return 0;
-    char err[512];
-    kj_rules_t *rules = kj_rules_load(self->rules_path, err, sizeof err);
-    if (!rules) {
-        kj_error("rules reload failed", "s:error", err);
-        return -1;
-    }
-    notifier_track_rules(self, rules);
-    kj_rules_destroy(&rules);
+    (void)err;
+    (void)err_size;
+    notifier_track_rules(ctx, rules);
     return 0;
 }
 
@@ -311,7 +321,7 @@ static const kj_stage_hooks_t s_hooks = {
     .timeout_ms = s_timeout_ms,
     .after_poll = s_after_poll,
     .inflight = s_inflight,
-    .reload = s_reload,
+    .rules_changed = s_rules_changed,
 };
 
 const kj_stage_hooks_t *

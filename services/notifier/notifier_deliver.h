@@ -37,7 +37,6 @@ typedef struct {
     int64_t circuit_open_ms;     /* first open period */
     int64_t circuit_open_max_ms; /* cap of the doubling open period */
     const kj_rules_t *rules;     /* borrowed during new: team webhooks */
-    const char *rules_path;      /* reread on SIGHUP; NULL or "": none */
 } notifier_opts_t;
 
 typedef struct notifier notifier_t;

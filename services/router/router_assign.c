@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kj_assert.h"
 #include "kj_log.h"
 #include "kj_util.h"
 
 struct router_assign {
-    char *rules_path;  /* reloaded from here on SIGHUP */
-    kj_rules_t *rules; /* never NULL */
+    /* The service's rules (kj_service holds them and swaps them on
+     * SIGHUP, telling us through router_assign_rules_changed). */
+    const kj_rules_t *rules;
 };
 
 /* Categories a care team should not discuss in public replies. The
@@ -22,13 +24,10 @@ static const char *const s_sensitive[] = {"billing", "account", "security",
                                           "privacy", "payment", "fraud"};
 
 router_assign_t *
-router_assign_new(const char *rules_path, char *err, size_t err_size)
+router_assign_new(const kj_rules_t *rules)
 {
-    kj_rules_t *rules = kj_rules_load(rules_path, err, err_size);
-    if (!rules)
-        return NULL;
+    kj_assert(rules);
     router_assign_t *self = kj_calloc(1, sizeof *self);
-    self->rules_path = kj_strdup(rules_path);
     self->rules = rules;
     return self;
 }
@@ -38,10 +37,7 @@ router_assign_destroy(router_assign_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    router_assign_t *self = *self_p;
-    kj_rules_destroy(&self->rules);
-    free(self->rules_path);
-    free(self);
+    free(*self_p);
     *self_p = NULL;
 }
 
@@ -52,19 +48,13 @@ router_assign_rules(const router_assign_t *self)
 }
 
 int
-router_assign_reload(void *ctx)
+router_assign_rules_changed(void *ctx, const kj_rules_t *rules, char *err,
+                            size_t err_size)
 {
     router_assign_t *self = ctx;
-    char err[512];
-    kj_rules_t *rules = kj_rules_load(self->rules_path, err, sizeof err);
-    if (!rules) {
-        kj_error("rules reload failed, keeping the old rules", "s:path",
-                 self->rules_path, "s:error", err);
-        return -1;
-    }
-    kj_rules_destroy(&self->rules);
+    (void)err;
+    (void)err_size;
     self->rules = rules;
-    kj_info("rules reloaded", "s:path", self->rules_path);
     return 0;
 }
 

@@ -35,6 +35,10 @@
 
 static kj_testredis_t g_redis;
 static kj_proc_t *g_ingest;
+/* A real PULL socket registered as the classifier: ingest is ready only
+ * once it knows one, and what it pushes lands here. */
+static void *g_zctx;
+static kj_pull_t *g_pull;
 static int g_http_port, g_admin_port;
 static char g_api[64], g_admin[64], g_log[300];
 
@@ -234,6 +238,27 @@ s_wait_ready(void)
     cr_fatal("kujo-ingest did not become ready");
 }
 
+/* Put the fixture's classifier socket in the registry (for an hour), or
+ * take it out. */
+static void
+s_register_classifier(bool on)
+{
+    if (!g_pull) {
+        g_zctx = zmq_ctx_new();
+        g_pull = kj_pull_new(g_zctx, "tcp://127.0.0.1:*", NULL, 100);
+        cr_assert(ne(ptr, g_pull, NULL));
+    }
+    char err[128];
+    kj_redis_t *redis = kj_redis_new(g_redis.url, 2000, err, sizeof err);
+    cr_assert(ne(ptr, redis, NULL));
+    const char *ep = kj_pull_endpoint(g_pull);
+    int rc = on ? kj_registry_heartbeat(redis, PREFIX, "classifier", ep,
+                                        kj_now_ms(), 3600 * 1000)
+                : kj_registry_remove(redis, PREFIX, "classifier", ep);
+    cr_assert(eq(int, rc, 0));
+    kj_redis_destroy(&redis);
+}
+
 static void
 setup(void)
 {
@@ -254,6 +279,7 @@ setup(void)
     g_ingest = kj_proc_start("kujo-ingest", KJ_BIN_DIR "/kujo-ingest", NULL,
                              env, g_log);
     cr_assert(ne(ptr, g_ingest, NULL));
+    s_register_classifier(true);
     s_wait_ready();
 }
 
@@ -261,6 +287,10 @@ static void
 teardown(void)
 {
     kj_proc_destroy(&g_ingest);
+    kj_pull_destroy(&g_pull);
+    if (g_zctx)
+        zmq_ctx_term(g_zctx);
+    g_zctx = NULL;
     kj_testredis_stop(&g_redis);
     curl_global_cleanup();
 }
@@ -609,26 +639,15 @@ Test(ingest_api, replay_puts_a_dead_record_back)
 
 Test(ingest_api, accepted_complaint_is_pushed_to_a_registered_classifier)
 {
-    void *zctx = zmq_ctx_new();
-    kj_pull_t *pull = kj_pull_new(zctx, "tcp://127.0.0.1:*", NULL, 100);
-    cr_assert(ne(ptr, pull, NULL));
-    char err[128];
-    kj_redis_t *redis = kj_redis_new(g_redis.url, 2000, err, sizeof err);
-    cr_assert(ne(ptr, redis, NULL));
-    cr_assert(
-        eq(int,
-           kj_registry_heartbeat(redis, PREFIX, "classifier",
-                                 kj_pull_endpoint(pull), kj_now_ms(), 60000),
-           0));
-    /* ingest follows the registry once a second. */
-    char metrics[65536], url[96];
+    /* Ready means a classifier copy is known, and /readyz says so. */
+    char metrics[65536], url[96], body[512];
+    snprintf(url, sizeof url, "%s/readyz", g_admin);
+    cr_assert(eq(long, s_get_url(url, body, sizeof body), 200));
+    cr_assert(ne(ptr, strstr(body, "1 classifier copy"), NULL), "%s", body);
     snprintf(url, sizeof url, "%s/metrics", g_admin);
     double peers = 0;
-    for (int i = 0; i < 60 && peers < 1; i++) {
-        kj_test_sleep_ms(100);
-        cr_assert(eq(long, s_get_url(url, metrics, sizeof metrics), 200));
-        kj_prom_value(metrics, "kujo_downstream_peers", NULL, &peers);
-    }
+    cr_assert(eq(long, s_get_url(url, metrics, sizeof metrics), 200));
+    kj_prom_value(metrics, "kujo_downstream_peers", NULL, &peers);
     cr_assert(eq(dbl, peers, 1.0));
 
     s_resp_t *r = calloc(1, sizeof *r);
@@ -637,11 +656,11 @@ Test(ingest_api, accepted_complaint_is_pushed_to_a_registered_classifier)
     cr_assert(eq(long, r->status, 202));
     s_field(r, "id", NULL, id, sizeof id);
 
-    zmq_pollitem_t it = {kj_pull_socket(pull), 0, ZMQ_POLLIN, 0};
+    zmq_pollitem_t it = {kj_pull_socket(g_pull), 0, ZMQ_POLLIN, 0};
     cr_assert(eq(int, zmq_poll(&it, 1, 5000), 1), "nothing was pushed");
     const uint8_t *data;
     size_t len;
-    cr_assert(eq(int, kj_pull_recv(pull, &data, &len), 1));
+    cr_assert(eq(int, kj_pull_recv(g_pull, &data, &len), 1));
     kj_codec_t *codec = kj_codec_new();
     kj_envelope_t *env = calloc(1, sizeof *env);
     cr_assert(eq(int, kj_envelope_decode(codec, data, len, env), 0));
@@ -659,9 +678,28 @@ Test(ingest_api, accepted_complaint_is_pushed_to_a_registered_classifier)
     free(env);
     kj_codec_destroy(&codec);
     free(r);
-    kj_redis_destroy(&redis);
-    kj_pull_destroy(&pull);
-    zmq_ctx_term(zctx);
+}
+
+Test(ingest_api, not_ready_without_a_classifier_copy)
+{
+    s_register_classifier(false);
+    char url[96], body[512] = "";
+    snprintf(url, sizeof url, "%s/readyz", g_admin);
+    long ready = 200;
+    for (int i = 0; i < 40 && ready != 503; i++) {
+        kj_test_sleep_ms(100);
+        ready = s_get_url(url, body, sizeof body);
+    }
+    cr_assert(eq(long, ready, 503));
+    cr_assert(ne(ptr, strstr(body, "no classifier copy registered"), NULL),
+              "%s", body);
+    /* A copy appears: ready again within a few refreshes. */
+    s_register_classifier(true);
+    for (int i = 0; i < 40 && ready != 200; i++) {
+        kj_test_sleep_ms(50);
+        ready = s_get_url(url, body, sizeof body);
+    }
+    cr_assert(eq(long, ready, 200), "%s", body);
 }
 
 Test(ingest_api, metrics_pass_promtool)

@@ -942,14 +942,20 @@ kj_pipeline_new(const kj_pipeline_opts_t *opts)
     }
     kj_sink_url(self->sink, self->sink_url, sizeof self->sink_url);
 
-    /* Downstream first, so that each stage finds its peers registered. */
+    /* Downstream first, so that each stage finds its peers registered;
+     * upstream first for a cold start at its worst. */
     static const kj_svc_t order[] = {KJ_SVC_NOTIFIER, KJ_SVC_ROUTER,
                                      KJ_SVC_CLASSIFIER, KJ_SVC_ANALYTICS,
                                      KJ_SVC_INGEST};
-    for (size_t k = 0; k < KJ_ARRAY_LEN(order); k++)
-        for (int i = 0; i < o->copies[order[k]]; i++)
-            if (kj_pipeline_start_copy(self, order[k]) < 0)
+    for (size_t k = 0; k < KJ_ARRAY_LEN(order); k++) {
+        kj_svc_t svc =
+            o->no_wait ? order[KJ_ARRAY_LEN(order) - 1 - k] : order[k];
+        for (int i = 0; i < o->copies[svc]; i++)
+            if (kj_pipeline_start_copy(self, svc) < 0)
                 goto out;
+    }
+    if (o->no_wait)
+        return self;
     for (int s = 0; s < KJ_SVC_COUNT; s++)
         for (int i = 0; i < self->ncopies[s]; i++)
             if (kj_pipeline_wait_ready(self, (kj_svc_t)s, i,

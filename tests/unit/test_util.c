@@ -141,10 +141,48 @@ Test(util, clocks)
 
 Test(util, rc_names)
 {
+    /* The shipped order: values are only ever appended, so a new name goes
+     * at the end of this list and no earlier row ever changes. */
     static const char *const names[] = {
-        "ok",           "invalid", "no_memory", "redis_error", "zmq_error",
-        "decode_error", "stale",   "timeout",   "http_error",  "max_attempts",
-        "config_error", "too_big", "io_error",
+        "ok",
+        "invalid",
+        "no_memory",
+        "redis_error",
+        "zmq_error",
+        "decode_error",
+        "stale",
+        "timeout",
+        "http_error",
+        "max_attempts",
+        "config_error",
+        "too_big",
+        "io_error",
+        "retry",
+        "dead",
+        "deferred",
+        "push_failed",
+        "busy",
+        "circuit_open",
+        "stage_timeout",
+        "internal_error",
+        "unavailable",
+        "not_found",
+        "method_not_allowed",
+        "body_too_large",
+        "no_such_complaint",
+        "not_dead",
+        "unsupported_media_type",
+        "invalid_idempotency_key",
+        "invalid_json",
+        "invalid_utf8",
+        "wrong_type",
+        "missing_field",
+        "unknown_field",
+        "field_too_long",
+        "text_too_long",
+        "empty_text",
+        "unknown_channel",
+        "invalid_time",
     };
     cr_assert(eq(sz, KJ_ARRAY_LEN(names), (size_t)KJ_RC_COUNT));
     for (int i = 0; i < KJ_RC_COUNT; i++)

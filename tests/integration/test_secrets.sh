@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Every secret option of every binary stays secret. The secrets are the
+# Redis password (inside KUJO_REDIS_URL, which every binary reads) and the
+# webhook signing key (KUJO_WEBHOOK_SECRET). Each binary is run
+#   - with --help,
+#   - with a configuration error elsewhere (exit 78), the secret given as
+#     a variable and as a flag,
+#   - with the secret option itself malformed (exit 78),
+#   - for real against a redis-server that requires the password, until
+#     ready, with a complaint posted through, /metrics read, then SIGTERM,
+# and everything it printed (stdout, stderr, log lines) and its /metrics
+# page must not contain the secret. The check is shown able to fail: the
+# same grep finds a secret planted in a copy of one output.
+#   usage: test_secrets.sh BUILD_DIR
+set -euo pipefail
+
+build="$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+bin="$build/bin"
+READY_MS=15000
+
+now_ms() {
+    local t=${EPOCHREALTIME/[.,]/}
+    echo $((t / 1000))
+}
+fail() {
+    echo "FAIL: $*"
+    exit 1
+}
+
+svcs=(ingest classifier router notifier analytics)
+for s in "${svcs[@]}"; do
+    [ -x "$bin/kujo-$s" ] || fail "$bin/kujo-$s is not built"
+done
+for tool in redis-server redis-cli curl python3; do
+    command -v "$tool" >/dev/null || fail "$tool is needed"
+done
+
+tmp=$(mktemp -d /tmp/kujo-secrets.XXXXXX)
+pids=()
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    local p
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    sleep 0.5
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Distinct, unguessable, and long enough that a match is no accident.
+pw="redispw$RANDOM$RANDOM$RANDOM"
+hook="hooksecret$RANDOM$RANDOM$RANDOM"
+
+# assert_clean FILE WHAT: FILE holds neither secret.
+assert_clean() {
+    if grep -a -q -e "$pw" -e "$hook" "$1"; then
+        echo "----- $2:"
+        grep -a -n -e "$pw" -e "$hook" "$1" | head -5
+        fail "$2 shows a secret"
+    fi
+}
+
+mapfile -t PORTS < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(10)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print("\n".join(str(s.getsockname()[1]) for s in socks))')
+[ ${#PORTS[@]} -eq 10 ] || fail "no free ports"
+rport=${PORTS[0]}
+redis-server --bind 127.0.0.1 --port "$rport" --dir "$tmp" --save '' \
+    --appendonly no --requirepass "$pw" >"$tmp/redis.out" 2>&1 &
+pids+=($!)
+deadline=$(($(now_ms) + 5000))
+until redis-cli -p "$rport" -a "$pw" --no-auth-warning ping >/dev/null 2>&1; do
+    [ "$(now_ms)" -lt "$deadline" ] || fail "redis-server did not start"
+    sleep 0.1
+done
+url="redis://:$pw@127.0.0.1:$rport/0"
+export KUJO_PREFIX="sec$RANDOM" KUJO_LOG_LEVEL=debug KUJO_DRAIN_MS=500
+export KUJO_RULES="$root/deploy/rules.json" KUJO_MODELS="$root/models"
+unset KUJO_REDIS_URL KUJO_WEBHOOK_SECRET KUJO_WEBHOOK_URL KUJO_ADMIN_ADDR \
+    KUJO_HTTP_ADDR
+
+# Per binary: the options that only the notifier has.
+extra_env() { [ "$1" = notifier ] && echo "KUJO_WEBHOOK_SECRET=$hook"; true; }
+
+for s in "${svcs[@]}"; do
+    out="$tmp/$s.static"
+    : >"$out"
+    # --help, with every secret set.
+    env KUJO_REDIS_URL="$url" $(extra_env "$s") "$bin/kujo-$s" --help \
+        >>"$out" 2>&1 || fail "kujo-$s --help failed"
+    # A configuration error elsewhere: secrets as variables, then as flags.
+    set +e
+    env KUJO_REDIS_URL="$url" $(extra_env "$s") KUJO_LOG_LEVEL=loud \
+        "$bin/kujo-$s" >>"$out" 2>&1
+    rc1=$?
+    flags=(--redis-url "$url")
+    [ "$s" = notifier ] && flags+=(--webhook-secret "$hook")
+    "$bin/kujo-$s" "${flags[@]}" --lease-ms banana >>"$out" 2>&1
+    rc2=$?
+    # The secret option itself malformed.
+    "$bin/kujo-$s" --redis-url "redis://:$pw@127.0.0.1:notaport/0" \
+        >>"$out" 2>&1
+    rc3=$?
+    set -e
+    [ "$rc1" -eq 78 ] || fail "kujo-$s with a bad log level exited $rc1"
+    [ "$rc2" -eq 64 ] || [ "$rc2" -eq 78 ] ||
+        fail "kujo-$s with a bad lease exited $rc2"
+    [ "$rc3" -eq 78 ] || fail "kujo-$s with a bad Redis URL exited $rc3"
+    grep -q 'usage:' "$out" || fail "kujo-$s printed no help"
+    assert_clean "$out" "kujo-$s --help and configuration errors"
+done
+
+# For real: every secret set, every service up, one complaint through.
+declare -A admin
+for i in "${!svcs[@]}"; do admin[${svcs[$i]}]=127.0.0.1:${PORTS[$((i + 1))]}; done
+api=127.0.0.1:${PORTS[6]}
+sink=${PORTS[8]}
+"$bin/kujo-webhook-sink" --addr "127.0.0.1:$sink" --secret "$hook" \
+    --log "$tmp/sink.ndjson" >"$tmp/sink.out" 2>&1 &
+pids+=($!)
+for s in notifier router classifier analytics ingest; do
+    env KUJO_REDIS_URL="$url" $(extra_env "$s") \
+        KUJO_ADMIN_ADDR="${admin[$s]}" \
+        KUJO_HTTP_ADDR="$([ "$s" = analytics ] && echo "127.0.0.1:${PORTS[7]}" || echo "$api")" \
+        KUJO_WEBHOOK_URL="http://127.0.0.1:$sink/alerts" \
+        "$bin/kujo-$s" >"$tmp/$s.run" 2>&1 &
+    pids+=($!)
+done
+for s in "${svcs[@]}"; do
+    deadline=$(($(now_ms) + READY_MS))
+    until curl -fs --max-time 2 "http://${admin[$s]}/readyz" >/dev/null; do
+        [ "$(now_ms)" -lt "$deadline" ] || {
+            tail -5 "$tmp/$s.run"
+            fail "kujo-$s not ready"
+        }
+        sleep 0.1
+    done
+done
+code=$(curl -s -o "$tmp/post.json" -w '%{http_code}' --max-time 5 \
+    -H 'Content-Type: application/json' -H 'Idempotency-Key: sec-1' \
+    -d '{"channel":"web","customer":{"id":"c-1"},"text":"my card was charged twice"}' \
+    "http://$api/v1/complaints")
+[ "$code" = 202 ] || fail "post answered $code"
+deadline=$(($(now_ms) + 10000))
+until grep -q . "$tmp/sink.ndjson" 2>/dev/null; do
+    [ "$(now_ms)" -lt "$deadline" ] || fail "the alert was not delivered"
+    sleep 0.1
+done
+for s in "${svcs[@]}"; do
+    curl -fs --max-time 2 "http://${admin[$s]}/metrics" >"$tmp/$s.metrics" ||
+        fail "kujo-$s /metrics"
+    assert_clean "$tmp/$s.metrics" "kujo-$s /metrics"
+done
+# A reload logs too.
+for p in "${pids[@]:2}"; do kill -HUP "$p" 2>/dev/null || true; done
+sleep 0.3
+# Drain everything, then read every line each one wrote.
+for p in "${pids[@]:2}"; do kill -TERM "$p" 2>/dev/null || true; done
+sleep 1.5
+for s in "${svcs[@]}"; do
+    grep -q '"msg":"config"' "$tmp/$s.run" || fail "kujo-$s logged no config"
+    assert_clean "$tmp/$s.run" "kujo-$s log"
+done
+
+# The check can fail: a planted secret is found.
+cp "$tmp/router.run" "$tmp/planted"
+echo "{\"msg\":\"oops\",\"url\":\"$url\"}" >>"$tmp/planted"
+if (assert_clean "$tmp/planted" planted) >/dev/null; then
+    fail "the check does not see a planted secret"
+fi
+echo "test_secrets: every binary keeps KUJO_REDIS_URL's password and" \
+    "KUJO_WEBHOOK_SECRET out of --help, errors, logs and /metrics"
