@@ -1,5 +1,6 @@
 /* kj_time: the one place that writes times as RFC 3339 UTC strings, for
- * logs, record answers and alert payloads. */
+ * logs, record answers, alert payloads and kj_assert. Async-signal-safe:
+ * no gmtime_r, no stdio, no locale. */
 #ifndef KJ_TIME_H
 #define KJ_TIME_H
 

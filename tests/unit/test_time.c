@@ -3,7 +3,9 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "kj_time.h"
 
@@ -60,4 +62,23 @@ Test(time, years_past_9999_need_a_bigger_buffer)
     cr_assert(eq(sz, kj_time_rfc3339(ms, buf, KJ_TIME_RFC3339_LEN), 0));
     cr_assert(eq(sz, kj_time_rfc3339(ms, buf, sizeof buf), 25));
     cr_assert(eq(str, buf, "10000-01-01T00:00:00.000Z"));
+}
+
+/* The civil-date arithmetic against gmtime_r, a day and a bit apart
+ * across 1900..2400 (leap centuries included) and around the epoch. */
+Test(time, agrees_with_gmtime)
+{
+    char got[40], want[40];
+    for (int64_t ms = -2208988800000LL; ms < 13569465600000LL;
+         ms += 86400000LL + 3723004LL) {
+        time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+        struct tm tm;
+        cr_assert(not(eq(ptr, gmtime_r(&t, &tm), NULL)));
+        snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, (int)(((ms % 1000) + 1000) % 1000));
+        kj_time_rfc3339(ms, got, sizeof got);
+        if (strcmp(got, want) != 0)
+            cr_fatal("%lld: %s, want %s", (long long)ms, got, want);
+    }
 }
