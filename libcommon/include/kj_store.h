@@ -1,13 +1,12 @@
 /* kj_store: complaint records and their state machine in Redis, the
- * reliability contract in one place. Every operation is a Lua script over
- * keys of one partition, so Redis Cluster can shard it later:
- *
- *   <prefix>:{<p>}:c:<id>        hash: state env attempts reason dead_from
- *                                last_error created_ms updated_ms
- *   <prefix>:{<p>}:due:<state>   zset id -> deadline ms (work owed)
- *   <prefix>:{<p>}:dead          zset id -> ms (the dead-letter list)
- *   <prefix>:{<p>}:events        capped stream of protobuf Events (field e)
- *   <prefix>:{<p>}:idem:<key>    id a client's Idempotency-Key mapped to
+ * reliability contract in one place. Every operation is a Lua script
+ * (libcommon/lua/store_*.lua) over keys of one partition (the layout is
+ * kj_keys.h's), so Redis Cluster can shard it later. The record hash
+ * <prefix>:{<p>}:c:<id> holds state env attempts reason dead_from
+ * last_error created_ms updated_ms, and sla: the SLA verdict analytics
+ * counted, written only by kj_store's Lua function record_sla
+ * (lua/store_record_sla.lib.lua), which analytics' apply script embeds so
+ * that the write stays atomic with its XACK and counts.
  *
  * States: received -> classified -> routed -> delivered, or dead. The stage
  * that consumes a state owns its due zset: it is pushed the work, and it
@@ -41,7 +40,8 @@ kj_store_new(kj_redis_t *redis, const kj_store_opts_t *opts);
 void
 kj_store_destroy(kj_store_t **self_p);
 
-/* Write "<prefix>:{<p>}:<what>" into buf; returns its length. */
+/* Write "<prefix>:{<p>}:<what>" into buf (kj_keys_partition); returns its
+ * length, or -1 if it does not fit. */
 int
 kj_store_key(const kj_store_t *self, char *buf, size_t size, int partition,
              const char *what);

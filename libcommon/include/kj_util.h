@@ -7,8 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* kj_rc_t used to live here; every user of kj_util.h keeps seeing it. */
+/* kj_rc_t and kj_utf8_valid used to live here; every user of kj_util.h
+ * keeps seeing them. */
 #include "kj_rc.h"
+#include "kj_utf8.h"
 
 /* Allocation failure aborts the process (like Redis's zmalloc). */
 void *
@@ -34,10 +36,6 @@ kj_mono_ms(void);
  * a result >= size means it was truncated (like BSD strlcpy). */
 size_t
 kj_strlcpy(char *dst, const char *src, size_t size);
-
-/* True if buf[len] is valid UTF-8 (no overlongs, no surrogates). */
-bool
-kj_utf8_valid(const char *buf, size_t len);
 
 /* 64-bit FNV-1a, for partitions and hashed features. */
 uint64_t

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kj_time.h"
+
 #define S_LINE_MAX 1024
 
 typedef struct {
@@ -80,48 +82,22 @@ s_num(s_line_t *l, long long v, int width)
         s_raw(l, &tmp[--n], 1);
 }
 
-/* RFC 3339 UTC with milliseconds, like kj_log's ts. gmtime_r is not
- * async-signal-safe, so the civil date comes from Howard Hinnant's
- * days-from-civil inverse. */
+/* RFC 3339 UTC with milliseconds, like kj_log's ts (kj_time, which is
+ * async-signal-safe). */
 static void
 s_ts(s_line_t *l)
 {
     struct timespec ts;
-    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+    char buf[64];
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0 ||
+        kj_time_rfc3339((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, buf,
+                        sizeof buf) == 0) {
         s_str(l, "null");
         return;
     }
-    long long secs = (long long)ts.tv_sec;
-    long long days = secs / 86400;
-    long long rem = secs % 86400;
-    if (rem < 0) {
-        rem += 86400;
-        days--;
-    }
-    long long z = days + 719468;
-    long long era = (z >= 0 ? z : z - 146096) / 146097;
-    long long doe = z - era * 146097;
-    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    long long mp = (5 * doy + 2) / 153;
-    long long d = doy - (153 * mp + 2) / 5 + 1;
-    long long m = mp < 10 ? mp + 3 : mp - 9;
-    long long y = yoe + era * 400 + (m <= 2);
     s_raw(l, "\"", 1);
-    s_num(l, y, 4);
-    s_raw(l, "-", 1);
-    s_num(l, m, 2);
-    s_raw(l, "-", 1);
-    s_num(l, d, 2);
-    s_raw(l, "T", 1);
-    s_num(l, rem / 3600, 2);
-    s_raw(l, ":", 1);
-    s_num(l, rem / 60 % 60, 2);
-    s_raw(l, ":", 1);
-    s_num(l, rem % 60, 2);
-    s_raw(l, ".", 1);
-    s_num(l, ts.tv_nsec / 1000000, 3);
-    s_raw(l, "Z\"", 2);
+    s_str(l, buf);
+    s_raw(l, "\"", 1);
 }
 
 /* __FILE__ is an absolute build path; the base name is what a reader

@@ -11,9 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "kj_time.h"
+#include "kj_utf8.h"
 #include "kj_util.h"
 
 /* The longest line written, newline included. Values that do not fit are
@@ -79,26 +80,6 @@ s_raw(s_line_t *l, const char *s, size_t n)
     return true;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..left), 0 if invalid. */
-static size_t
-s_utf8_seq(const unsigned char *s, size_t left)
-{
-    size_t n;
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        n = 2;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-        n = 3;
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    if (n > left)
-        return 0;
-    return kj_utf8_valid((const char *)s, n) ? n : 0;
-}
-
 /* Append s as a JSON string, quotes included. Control characters become
  * \u00XX, invalid UTF-8 becomes U+FFFD; if the value does not fit it is
  * cut on a character boundary and still closed with a quote. */
@@ -132,7 +113,7 @@ s_string(s_line_t *l, const char *str)
             out_len = 6;
             used = 1;
         } else {
-            used = s_utf8_seq(s, left);
+            used = kj_utf8_decode((const char *)s, left, NULL);
             if (used == 0) {
                 out = "\xEF\xBF\xBD"; /* U+FFFD */
                 out_len = 3;
@@ -162,13 +143,7 @@ s_double(char *out, size_t size, double v)
 static void
 s_timestamp(char *out, size_t size)
 {
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+    kj_time_rfc3339(kj_now_ms(), out, size);
 }
 
 static void

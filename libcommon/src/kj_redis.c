@@ -15,6 +15,7 @@
 
 #include "kj_assert.h"
 #include "kj_log.h"
+#include "kj_url.h"
 #include "kj_util.h"
 
 #define KJ_REDIS_HOST_MAX 256
@@ -56,48 +57,11 @@ struct kj_redis {
 
 /* ---- URL ------------------------------------------------------------ */
 
-static int
-s_hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode src[len] into dst[size] (a password may need %40 for
- * '@'). -1 if it does not fit or has a bad escape. */
-static int
-s_unescape(char *dst, size_t size, const char *src, size_t len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        int ch = (unsigned char)src[i];
-        if (ch == '%') {
-            if (i + 2 >= len)
-                return -1;
-            int hi = s_hexval((unsigned char)src[i + 1]);
-            int lo = s_hexval((unsigned char)src[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            ch = hi * 16 + lo;
-            i += 2;
-        }
-        if (ch == 0 || o + 1 >= size)
-            return -1;
-        dst[o++] = (char)ch;
-    }
-    dst[o] = '\0';
-    return 0;
-}
-
-/* A decimal number in s[len] within [lo, hi], or -1. */
+/* A decimal number in s within [lo, hi], or -1. */
 static long
-s_number(const char *s, size_t len, long lo, long hi)
+s_number(const char *s, long lo, long hi)
 {
+    size_t len = strlen(s);
     if (len == 0 || len > 10)
         return -1;
     long v = 0;
@@ -109,7 +73,9 @@ s_number(const char *s, size_t len, long lo, long hi)
     return v < lo || v > hi ? -1 : v;
 }
 
-/* redis://[[user]:password@]host[:port][/db] */
+/* redis://[[user]:password@]host[:port][/db]: kj_url splits it; what is
+ * Redis's own (the scheme, no query, a password with the user, the
+ * database number) is checked here. */
 static int
 s_parse_url(const char *url, char *host, size_t host_size, int *port, int *db,
             char *user, size_t user_size, char *password, size_t password_size,
@@ -130,79 +96,47 @@ s_parse_url(const char *url, char *host, size_t host_size, int *port, int *db,
             snprintf(err, err_size, "redis url: must start with redis://");
         return -1;
     }
-    const char *p = url + sizeof scheme - 1;
-    const char *slash = strchr(p, '/');
-    const char *end = slash ? slash : p + strlen(p);
-    if (memchr(p, '?', (size_t)(end - p)) || (slash && strchr(slash, '?'))) {
+    if (strchr(url, '?')) {
         snprintf(err, err_size,
                  "redis url: query parameters are not "
                  "supported");
         return -1;
     }
-    /* The last '@' before the path ends the credentials, so a password
-     * may contain '@' (or write it as %40). */
-    const char *at = NULL;
-    for (const char *q = p; q < end; q++)
-        if (*q == '@')
-            at = q;
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (!colon) {
-            snprintf(err, err_size,
-                     "redis url: credentials must be "
-                     "[user]:password@");
-            return -1;
-        }
-        if (s_unescape(user, user_size, p, (size_t)(colon - p)) != 0) {
-            snprintf(err, err_size, "redis url: bad or too long user");
-            return -1;
-        }
-        if (s_unescape(password, password_size, colon + 1,
-                       (size_t)(at - colon - 1)) != 0) {
-            snprintf(err, err_size, "redis url: bad or too long password");
-            return -1;
-        }
-        p = at + 1;
-    }
-    /* host, [v6 host], then an optional :port */
-    const char *hs = p, *he, *rest;
-    if (*p == '[') {
-        const char *close = memchr(p, ']', (size_t)(end - p));
-        if (!close) {
-            snprintf(err, err_size, "redis url: unclosed [ in host");
-            return -1;
-        }
-        hs = p + 1;
-        he = close;
-        rest = close + 1;
-    } else {
-        const char *colon = memchr(p, ':', (size_t)(end - p));
-        he = colon ? colon : end;
-        rest = he;
-    }
-    if (he == hs) {
-        snprintf(err, err_size, "redis url: no host");
+    kj_url_t u;
+    char why[128];
+    if (kj_url_parse(url, &u, why, sizeof why) != 0) {
+        snprintf(err, err_size, "redis url: %s", why);
         return -1;
     }
-    if ((size_t)(he - hs) >= host_size) {
+    if (u.has_userinfo && !u.has_password) {
+        snprintf(err, err_size,
+                 "redis url: credentials must be "
+                 "[user]:password@");
+        return -1;
+    }
+    if (strlen(u.host) >= host_size) {
         snprintf(err, err_size, "redis url: host longer than %zu bytes",
                  host_size - 1);
         return -1;
     }
-    memcpy(host, hs, (size_t)(he - hs));
-    host[he - hs] = '\0';
-    if (rest < end) {
-        long v = -1;
-        if (*rest == ':')
-            v = s_number(rest + 1, (size_t)(end - rest - 1), 1, 65535);
-        if (v < 0) {
-            snprintf(err, err_size, "redis url: bad port (1..65535)");
-            return -1;
-        }
-        *port = (int)v;
+    if (kj_strlcpy(user, u.user, user_size) >= user_size) {
+        snprintf(err, err_size, "redis url: bad or too long user");
+        return -1;
     }
-    if (slash && slash[1] != '\0') {
-        long v = s_number(slash + 1, strlen(slash + 1), 0, INT_MAX);
+    if (kj_strlcpy(password, u.password, password_size) >= password_size) {
+        snprintf(err, err_size, "redis url: bad or too long password");
+        return -1;
+    }
+    /* RFC 3986 allows "host:" for the default port; for a Redis URL it is
+     * more likely a port left out by mistake. */
+    if (u.port_empty) {
+        snprintf(err, err_size, "redis url: bad port (1..65535)");
+        return -1;
+    }
+    kj_strlcpy(host, u.host, host_size);
+    *port = u.port;
+    if (u.rest[0] && strcmp(u.rest, "/") != 0) {
+        long v = u.rest[0] == '/' ? s_number(u.rest + 1, 0, INT_MAX) : -1;
         if (v < 0) {
             snprintf(err, err_size, "redis url: bad database number");
             return -1;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kj_keys.h"
 #include "kj_log.h"
 #include "kj_util.h"
 
@@ -19,8 +20,7 @@
 static int
 s_key(char *buf, size_t size, const char *prefix, const char *stage)
 {
-    int n = snprintf(buf, size, "%s:reg:%s", prefix, stage);
-    if (n < 0 || (size_t)n >= size) {
+    if (kj_keys_registry(buf, size, prefix, stage) < 0) {
         kj_error("registry key too long", "s:stage", stage);
         return -1;
     }

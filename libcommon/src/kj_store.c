@@ -16,7 +16,9 @@
 #include <string.h>
 
 #include "kj_assert.h"
+#include "kj_keys.h"
 #include "kj_log.h"
+#include "kj_lua.h"
 #include "kj_util.h"
 
 #define S_PREFIX_MAX 64 /* longest key prefix accepted */
@@ -31,133 +33,8 @@ static const char *const s_due_states[] = {"received", "classified", "routed"};
 
 /* ---- Lua ------------------------------------------------------------ */
 
-/* Appends an event to a capped stream; a prelude of the scripts that
- * write events. An empty event means the caller has none. */
-#define S_LUA_EVENT_FN                                                         \
-    "local function event(key, ev, maxlen)\n"                                  \
-    "  if ev == '' then return end\n"                                          \
-    "  if tonumber(maxlen) > 0 then\n"                                         \
-    "    redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'e', ev)\n"       \
-    "  else\n"                                                                 \
-    "    redis.call('XADD', key, '*', 'e', ev)\n"                              \
-    "  end\n"                                                                  \
-    "end\n"
-
-/* KEYS: record, due:received, events [, idem]
- * ARGV: id, env, now, deadline, event, maxlen, idem_ttl_s */
-static const char s_lua_create[] = S_LUA_EVENT_FN
-    "if #KEYS >= 4 then\n"
-    "  local prev = redis.call('GET', KEYS[4])\n"
-    "  if prev then return {0, prev} end\n"
-    "end\n"
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ARGV[1]} end\n"
-    "redis.call('HSET', KEYS[1], 'state', 'received', 'env', ARGV[2],\n"
-    "  'attempts', 1, 'created_ms', ARGV[3], 'updated_ms', ARGV[3])\n"
-    "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
-    "event(KEYS[3], ARGV[5], ARGV[6])\n"
-    "if #KEYS >= 4 then\n"
-    "  if tonumber(ARGV[7]) > 0 then\n"
-    "    redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[7])\n"
-    "  else\n"
-    "    redis.call('SET', KEYS[4], ARGV[1])\n"
-    "  end\n"
-    "end\n"
-    "return {1, ARGV[1]}\n";
-
-/* KEYS: record, due:<from>, due:<to>, dead, events
- * ARGV: id, from, to, now, due_ms, env, has_env, event, maxlen, reason,
- *       retention_s */
-static const char s_lua_transition[] = S_LUA_EVENT_FN
-    "if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end\n"
-    "redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated_ms', ARGV[4],\n"
-    "  'attempts', 1)\n"
-    "if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'env', ARGV[6]) end\n"
-    "redis.call('ZREM', KEYS[2], ARGV[1])\n"
-    "if tonumber(ARGV[5]) > 0 then\n"
-    "  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])\n"
-    "end\n"
-    "if ARGV[3] == 'dead' then\n"
-    "  redis.call('HSET', KEYS[1], 'reason', ARGV[10], 'dead_from', ARGV[2])\n"
-    "  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])\n"
-    "end\n"
-    "event(KEYS[5], ARGV[8], ARGV[9])\n"
-    "if (ARGV[3] == 'delivered' or ARGV[3] == 'dead') and\n"
-    "   tonumber(ARGV[11]) > 0 then\n"
-    "  redis.call('EXPIRE', KEYS[1], ARGV[11])\n"
-    "end\n"
-    "return 1\n";
-
-/* KEYS: record, due:<state>, dead, events
- * ARGV: id, state, now, next_ms, error, env, has_env, dead_event, maxlen,
- *       max_attempts, retention_s, defer
- * A deferral gives back the attempt the claim counted (a pushed record
- * sits at 1 and goes to 0: its next claim makes it 1 again). */
-static const char s_lua_retry[] = S_LUA_EVENT_FN
-    "if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end\n"
-    "local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts'))\n"
-    "if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'env', ARGV[6]) end\n"
-    "if ARGV[12] == '1' then\n"
-    "  if (attempts or 0) > 0 then\n"
-    "    redis.call('HINCRBY', KEYS[1], 'attempts', -1)\n"
-    "  end\n"
-    "  redis.call('HSET', KEYS[1], 'last_error', ARGV[5], 'updated_ms', "
-    "ARGV[3])\n"
-    "  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
-    "  return 1\n"
-    "end\n"
-    "if (attempts or 0) >= tonumber(ARGV[10]) then\n"
-    "  redis.call('HSET', KEYS[1], 'state', 'dead', 'reason', ARGV[5],\n"
-    "    'dead_from', ARGV[2], 'last_error', ARGV[5], 'updated_ms', ARGV[3])\n"
-    "  redis.call('ZREM', KEYS[2], ARGV[1])\n"
-    "  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])\n"
-    "  event(KEYS[4], ARGV[8], ARGV[9])\n"
-    "  if tonumber(ARGV[11]) > 0 then\n"
-    "    redis.call('EXPIRE', KEYS[1], ARGV[11])\n"
-    "  end\n"
-    "  return 2\n"
-    "end\n"
-    "redis.call('HSET', KEYS[1], 'last_error', ARGV[5], 'updated_ms', "
-    "ARGV[3])\n"
-    "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
-    "return 1\n";
-
-/* KEYS: record, due:<state>
- * ARGV: id, state, now, now + lease
- * nil: not due (another copy took it first) or stale; else
- * {attempts, env, last_error}. */
-static const char s_lua_claim[] =
-    "local score = redis.call('ZSCORE', KEYS[2], ARGV[1])\n"
-    "if not score or tonumber(score) > tonumber(ARGV[3]) then\n"
-    "  return false\n"
-    "end\n"
-    "if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then\n"
-    "  redis.call('ZREM', KEYS[2], ARGV[1])\n"
-    "  return false\n"
-    "end\n"
-    "local a = redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
-    "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
-    "local f = redis.call('HMGET', KEYS[1], 'env', 'last_error')\n"
-    "return {a, f[1] or '', f[2] or ''}\n";
-
-/* KEYS: record, dead, due:received, due:classified, due:routed
- * ARGV: id, now, then the states of KEYS[3..] in order */
-static const char s_lua_replay[] =
-    "if redis.call('HGET', KEYS[1], 'state') ~= 'dead' then return 0 end\n"
-    "local from = redis.call('HGET', KEYS[1], 'dead_from')\n"
-    "local due = nil\n"
-    "for i = 3, #KEYS do\n"
-    "  if ARGV[i] == from then due = KEYS[i] end\n"
-    "end\n"
-    "if not due then\n"
-    "  return redis.error_reply('ERR record has no replayable dead_from')\n"
-    "end\n"
-    "redis.call('HSET', KEYS[1], 'state', from, 'attempts', 1,\n"
-    "  'updated_ms', ARGV[2])\n"
-    "redis.call('HDEL', KEYS[1], 'reason')\n"
-    "redis.call('ZADD', due, ARGV[2], ARGV[1])\n"
-    "redis.call('ZREM', KEYS[2], ARGV[1])\n"
-    "redis.call('PERSIST', KEYS[1])\n"
-    "return 1\n";
+/* The scripts are libcommon/lua/store_*.lua, embedded at build time
+ * (kj_lua.h); each file says its KEYS, ARGV and results. */
 
 /* ---- the object ----------------------------------------------------- */
 
@@ -213,11 +90,12 @@ kj_store_new(kj_redis_t *redis, const kj_store_opts_t *opts)
     memcpy(self->prefix, prefix, plen + 1);
     self->opts = *opts;
     self->opts.prefix = self->prefix;
-    self->scripts[S_CREATE] = kj_redis_script_add(redis, s_lua_create);
-    self->scripts[S_TRANSITION] = kj_redis_script_add(redis, s_lua_transition);
-    self->scripts[S_RETRY] = kj_redis_script_add(redis, s_lua_retry);
-    self->scripts[S_CLAIM] = kj_redis_script_add(redis, s_lua_claim);
-    self->scripts[S_REPLAY] = kj_redis_script_add(redis, s_lua_replay);
+    self->scripts[S_CREATE] = kj_redis_script_add(redis, kj_lua_store_create);
+    self->scripts[S_TRANSITION] =
+        kj_redis_script_add(redis, kj_lua_store_transition);
+    self->scripts[S_RETRY] = kj_redis_script_add(redis, kj_lua_store_retry);
+    self->scripts[S_CLAIM] = kj_redis_script_add(redis, kj_lua_store_claim);
+    self->scripts[S_REPLAY] = kj_redis_script_add(redis, kj_lua_store_replay);
     return self;
 }
 
@@ -247,7 +125,7 @@ int
 kj_store_key(const kj_store_t *self, char *buf, size_t size, int partition,
              const char *what)
 {
-    return snprintf(buf, size, "%s:{%d}:%s", self->prefix, partition, what);
+    return kj_keys_partition(buf, size, self->prefix, partition, what);
 }
 
 /* ---- building calls -------------------------------------------------- */
@@ -276,15 +154,15 @@ s_call_init(s_call_t *c)
     c->nnums = 0;
 }
 
-/* Add "<prefix>:{p}:<a><b>" as the next key. -1 if it does not fit. */
+/* Add key `key` of partition p (kj_keys) as the next key. -1 if it does
+ * not fit. */
 static int
-s_key(const kj_store_t *self, s_call_t *c, int p, const char *a, const char *b)
+s_key(const kj_store_t *self, s_call_t *c, int p, kj_key_t key,
+      const char *name)
 {
     kj_assert(c->nkeys < S_KEYS);
-    char *k = c->keys[c->nkeys];
-    int n =
-        snprintf(k, S_KEY_MAX, "%s:{%d}:%s%s", self->prefix, p, a, b ? b : "");
-    if (n < 0 || n >= S_KEY_MAX)
+    if (kj_keys_make(c->keys[c->nkeys], S_KEY_MAX, self->prefix, p, key, name) <
+        0)
         return -1;
     c->nkeys++;
     return 0;
@@ -449,10 +327,11 @@ kj_store_create(kj_store_t *self, kj_store_create_t *items, size_t n,
             c->pending = false;
             continue;
         }
-        if (s_key(self, c, p, "c:", it->id) != 0 ||
-            s_key(self, c, p, "due:received", NULL) != 0 ||
-            s_key(self, c, p, "events", NULL) != 0 ||
-            (it->idem_key && s_key(self, c, p, "idem:", it->idem_key) != 0)) {
+        if (s_key(self, c, p, KJ_KEY_RECORD, it->id) != 0 ||
+            s_key(self, c, p, KJ_KEY_DUE, "received") != 0 ||
+            s_key(self, c, p, KJ_KEY_EVENTS, NULL) != 0 ||
+            (it->idem_key &&
+             s_key(self, c, p, KJ_KEY_IDEM, it->idem_key) != 0)) {
             kj_error("store key too long", "s:op", "create", "s:id", it->id);
             c->pending = false;
             continue;
@@ -505,11 +384,11 @@ kj_store_transition(kj_store_t *self, kj_store_transition_t *items, size_t n,
             continue;
         }
         int p = kj_id_partition(it->id);
-        if (s_key(self, c, p, "c:", it->id) != 0 ||
-            s_key(self, c, p, "due:", it->from) != 0 ||
-            s_key(self, c, p, "due:", it->to) != 0 ||
-            s_key(self, c, p, "dead", NULL) != 0 ||
-            s_key(self, c, p, "events", NULL) != 0) {
+        if (s_key(self, c, p, KJ_KEY_RECORD, it->id) != 0 ||
+            s_key(self, c, p, KJ_KEY_DUE, it->from) != 0 ||
+            s_key(self, c, p, KJ_KEY_DUE, it->to) != 0 ||
+            s_key(self, c, p, KJ_KEY_DEAD, NULL) != 0 ||
+            s_key(self, c, p, KJ_KEY_EVENTS, NULL) != 0) {
             kj_error("store key too long", "s:op", "transition", "s:id",
                      it->id);
             c->pending = false;
@@ -555,10 +434,10 @@ kj_store_retry(kj_store_t *self, kj_store_retry_t *items, size_t n,
             continue;
         }
         int p = kj_id_partition(it->id);
-        if (s_key(self, c, p, "c:", it->id) != 0 ||
-            s_key(self, c, p, "due:", it->state) != 0 ||
-            s_key(self, c, p, "dead", NULL) != 0 ||
-            s_key(self, c, p, "events", NULL) != 0) {
+        if (s_key(self, c, p, KJ_KEY_RECORD, it->id) != 0 ||
+            s_key(self, c, p, KJ_KEY_DUE, it->state) != 0 ||
+            s_key(self, c, p, KJ_KEY_DEAD, NULL) != 0 ||
+            s_key(self, c, p, KJ_KEY_EVENTS, NULL) != 0) {
             kj_error("store key too long", "s:op", "retry", "s:id", it->id);
             c->pending = false;
             continue;
@@ -602,9 +481,7 @@ s_due_lists(kj_store_t *self, const char *state, int64_t now_ms, size_t max)
     snprintf(lim, sizeof lim, "%zu", max);
     for (int p = 0; p < KJ_PARTITIONS; p++) {
         char key[S_KEY_MAX];
-        char what[S_KEY_MAX];
-        snprintf(what, sizeof what, "due:%s", state);
-        kj_store_key(self, key, sizeof key, p, what);
+        kj_keys_make(key, sizeof key, self->prefix, p, KJ_KEY_DUE, state);
         const char *argv[] = {"ZRANGEBYSCORE", key, "-inf", now,
                               "LIMIT",         "0", lim};
         if (kj_redis_appendargv(r, 7, argv, NULL) != 0)
@@ -664,8 +541,8 @@ kj_store_claim(kj_store_t *self, const char *state, int64_t now_ms,
             if (idr->type != REDIS_REPLY_STRING || !kj_id_valid(idr->str) ||
                 kj_id_partition(idr->str) != p)
                 continue; /* not ours to parse; never written by us */
-            if (s_key(self, c, p, "c:", idr->str) != 0 ||
-                s_key(self, c, p, "due:", state) != 0)
+            if (s_key(self, c, p, KJ_KEY_RECORD, idr->str) != 0 ||
+                s_key(self, c, p, KJ_KEY_DUE, state) != 0)
                 continue;
             /* The id arg points into lists[], alive until below. */
             s_arg_str(c, idr->str);
@@ -747,9 +624,9 @@ kj_store_get(kj_store_t *self, const char *id, kj_store_record_t *rec)
     /* Ids here come from URLs: a malformed one simply names no record. */
     if (!id || !kj_id_valid(id))
         return 0;
-    char key[S_KEY_MAX], what[S_KEY_MAX];
-    snprintf(what, sizeof what, "c:%s", id);
-    kj_store_key(self, key, sizeof key, kj_id_partition(id), what);
+    char key[S_KEY_MAX];
+    kj_keys_make(key, sizeof key, self->prefix, kj_id_partition(id),
+                 KJ_KEY_RECORD, id);
     const char *argv[] = {"HMGET",      key,         "state",     "env",
                           "attempts",   "reason",    "dead_from", "last_error",
                           "created_ms", "updated_ms"};
@@ -794,12 +671,12 @@ kj_store_replay(kj_store_t *self, const char *id, int64_t now_ms)
     s_call_t *c = &self->calls[0];
     s_call_init(c);
     int p = kj_id_partition(id);
-    s_key(self, c, p, "c:", id);
-    s_key(self, c, p, "dead", NULL);
+    s_key(self, c, p, KJ_KEY_RECORD, id);
+    s_key(self, c, p, KJ_KEY_DEAD, NULL);
     s_arg_str(c, id);
     s_arg_num(c, now_ms);
     for (size_t i = 0; i < KJ_ARRAY_LEN(s_due_states); i++) {
-        s_key(self, c, p, "due:", s_due_states[i]);
+        s_key(self, c, p, KJ_KEY_DUE, s_due_states[i]);
         s_arg_str(c, s_due_states[i]);
     }
     int rc = s_eval(self, S_REPLAY, 1);
@@ -814,11 +691,9 @@ kj_store_depth(kj_store_t *self, const char *state)
     kj_redis_t *r = self->redis;
     if (kj_redis_connect(r) != 0)
         return -1;
-    char what[S_KEY_MAX];
-    snprintf(what, sizeof what, "due:%s", state);
     for (int p = 0; p < KJ_PARTITIONS; p++) {
         char key[S_KEY_MAX];
-        kj_store_key(self, key, sizeof key, p, what);
+        kj_keys_make(key, sizeof key, self->prefix, p, KJ_KEY_DUE, state);
         const char *argv[] = {"ZCARD", key};
         if (kj_redis_appendargv(r, 2, argv, NULL) != 0)
             return -1;

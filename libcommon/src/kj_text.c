@@ -8,55 +8,16 @@
 
 #include <utf8proc.h>
 
+#include "kj_utf8.h"
 #include "kj_util.h"
 
-static const char s_replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
-
-/* Length of the valid, non-NUL UTF-8 sequence at s[0..left), 0 if none. */
-static size_t
-s_seq_len(const unsigned char *s, size_t left)
-{
-    size_t n;
-    if (s[0] == 0)
-        return 0;
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        n = 2;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-        n = 3;
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    if (n > left || !kj_utf8_valid((const char *)s, n))
-        return 0;
-    return n;
-}
-
-/* A valid copy of in[len]: bad bytes and NULs (which would end the C
- * string early) become U+FFFD. Caller frees. */
+/* A valid copy of in[len] (kj_utf8_sanitize). Caller frees. */
 static char *
 s_sanitize(const char *in, size_t len, size_t *out_len)
 {
-    const unsigned char *s = (const unsigned char *)in;
     /* Every input byte yields at most three output bytes. */
     char *buf = kj_malloc(len * 3 + 1);
-    size_t n = 0, i = 0;
-    while (i < len) {
-        size_t k = s_seq_len(s + i, len - i);
-        if (k == 0) {
-            memcpy(buf + n, s_replacement, 3);
-            n += 3;
-            i++;
-        } else {
-            memcpy(buf + n, s + i, k);
-            n += k;
-            i += k;
-        }
-    }
-    buf[n] = '\0';
-    *out_len = n;
+    *out_len = kj_utf8_sanitize(in, len, buf);
     return buf;
 }
 

@@ -101,53 +101,6 @@ kj_strlcpy(char *dst, const char *src, size_t size)
     return len;
 }
 
-bool
-kj_utf8_valid(const char *buf, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)buf;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        /* The second byte's range depends on the lead byte: that is what
-         * rules out overlong forms (E0 80..9F, F0 80..8F), surrogates
-         * (ED A0..BF) and code points above U+10FFFF (F4 90..BF), as in
-         * RFC 3629's table. */
-        size_t need;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            if (c == 0xE0)
-                lo = 0xA0;
-            else if (c == 0xED)
-                hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F;
-        } else {
-            return false;
-        }
-        if (len - i <= need)
-            return false;
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return false;
-        for (size_t k = 2; k <= need; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-        }
-        i += need + 1;
-    }
-    return true;
-}
-
 uint64_t
 kj_hash64(const void *data, size_t len)
 {

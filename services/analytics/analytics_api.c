@@ -10,6 +10,7 @@
 #include "analytics_count.h"
 #include "kj_http.h"
 #include "kj_id.h"
+#include "kj_keys.h"
 #include "kj_log.h"
 #include "kj_rc.h"
 #include "kj_redis.h"
@@ -144,8 +145,10 @@ analytics_api_new(const char *addr, const char *redis_url, const char *prefix,
     self->redis = redis;
     self->metrics = metrics;
     for (int p = 0; p < KJ_PARTITIONS; p++) {
-        analytics_stats_key(prefix, p, self->stats[p], sizeof self->stats[p]);
-        analytics_sla_key(prefix, p, self->sla[p], sizeof self->sla[p]);
+        kj_keys_make(self->stats[p], sizeof self->stats[p], prefix, p,
+                     KJ_KEY_STATS, NULL);
+        kj_keys_make(self->sla[p], sizeof self->sla[p], prefix, p, KJ_KEY_SLA,
+                     NULL);
     }
     for (size_t i = 0; i < KJ_ARRAY_LEN(s_codes); i++) {
         char labels[32];

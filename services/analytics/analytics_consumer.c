@@ -8,29 +8,10 @@
 #include "analytics_count.h"
 #include "kj_envelope.h"
 #include "kj_id.h"
+#include "kj_keys.h"
 #include "kj_log.h"
+#include "kj_lua.h"
 #include "kj_util.h"
-
-/* KEYS[1] stream, KEYS[2] stats hash, and for an event with an SLA verdict
- * KEYS[3] SLA hash, KEYS[4] the complaint's record; ARGV group, entry id,
- * SLA field ("" for none), verdict, then field and increment pairs. The
- * XACK is the guard: it returns 1 only for the call that takes the entry
- * off the pending list, so increments are applied once however often the
- * entry is delivered. The record's "sla" field makes the verdict once per
- * complaint; a record already expired can no longer be replayed, so its
- * verdict counts without the check. */
-static const char s_apply_lua[] =
-    "if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 1 then\n"
-    "  for i = 5, #ARGV, 2 do\n"
-    "    redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])\n"
-    "  end\n"
-    "  if ARGV[3] ~= '' and (redis.call('EXISTS', KEYS[4]) == 0 or\n"
-    "      redis.call('HSETNX', KEYS[4], 'sla', ARGV[4]) == 1) then\n"
-    "    redis.call('HINCRBY', KEYS[3], ARGV[3], 1)\n"
-    "  end\n"
-    "  return 1\n"
-    "end\n"
-    "return 0\n";
 
 /* Depth and takeover run this often, whatever claim_idle_ms says. */
 #define S_DEPTH_EVERY_MS 1000
@@ -41,13 +22,13 @@ static const char s_apply_lua[] =
 #define S_STALE_PERIODS 10
 
 struct analytics_consumer {
-    kj_redis_t *redis;                /* borrowed */
-    int script;                       /* the apply script's handle */
-    char *group;                      /* consumer group name */
-    char *consumer;                   /* our name in it */
-    int64_t count;                    /* per stream per read */
-    int64_t block_ms;                 /* XREADGROUP BLOCK */
-    int64_t claim_idle_ms;            /* XAUTOCLAIM min idle */
+    kj_redis_t *redis;     /* borrowed */
+    int script;            /* handle of libcommon/lua/analytics_apply.lua */
+    char *group;           /* consumer group name */
+    char *consumer;        /* our name in it */
+    int64_t count;         /* per stream per read */
+    int64_t block_ms;      /* XREADGROUP BLOCK */
+    int64_t claim_idle_ms; /* XAUTOCLAIM min idle */
     char streams[KJ_PARTITIONS][128]; /* stream key per partition */
     char stats[KJ_PARTITIONS][128];   /* stats key per partition */
     char sla[KJ_PARTITIONS][128];     /* SLA hash per partition */
@@ -64,43 +45,25 @@ struct analytics_consumer {
     kj_gauge_t *depth;                /* queue_depth: pending + lag */
 };
 
-/* The key layout is kj_store_key's: the partition in decimal. */
-int
-analytics_stream_key(const char *prefix, int p, char *buf, size_t size)
-{
-    return snprintf(buf, size, "%s:{%d}:events", prefix, p);
-}
-
-int
-analytics_stats_key(const char *prefix, int p, char *buf, size_t size)
-{
-    return snprintf(buf, size, "%s:{%d}:stats", prefix, p);
-}
-
-int
-analytics_sla_key(const char *prefix, int p, char *buf, size_t size)
-{
-    return snprintf(buf, size, "%s:{%d}:sla", prefix, p);
-}
-
 analytics_consumer_t *
 analytics_consumer_new(kj_redis_t *redis, kj_metrics_t *metrics,
                        const analytics_consumer_opts_t *opts)
 {
     analytics_consumer_t *self = kj_calloc(1, sizeof *self);
     self->redis = redis;
-    self->script = kj_redis_script_add(redis, s_apply_lua);
+    self->script = kj_redis_script_add(redis, kj_lua_analytics_apply);
     self->group = kj_strdup(opts->group);
     self->consumer = kj_strdup(opts->consumer);
     self->count = opts->count > 0 ? opts->count : 512;
     self->block_ms = opts->block_ms >= 0 ? opts->block_ms : 200;
     self->claim_idle_ms = opts->claim_idle_ms > 0 ? opts->claim_idle_ms : 10000;
     for (int p = 0; p < KJ_PARTITIONS; p++) {
-        analytics_stream_key(opts->prefix, p, self->streams[p],
-                             sizeof self->streams[p]);
-        analytics_stats_key(opts->prefix, p, self->stats[p],
-                            sizeof self->stats[p]);
-        analytics_sla_key(opts->prefix, p, self->sla[p], sizeof self->sla[p]);
+        kj_keys_make(self->streams[p], sizeof self->streams[p], opts->prefix, p,
+                     KJ_KEY_EVENTS, NULL);
+        kj_keys_make(self->stats[p], sizeof self->stats[p], opts->prefix, p,
+                     KJ_KEY_STATS, NULL);
+        kj_keys_make(self->sla[p], sizeof self->sla[p], opts->prefix, p,
+                     KJ_KEY_SLA, NULL);
     }
     self->prefix = kj_strdup(opts->prefix);
     self->pending_phase = true;
@@ -356,9 +319,8 @@ s_build_sla(analytics_consumer_t *self, s_call_t *call, int p,
         !analytics_sla_verdict(ev, call->sla_field, sizeof call->sla_field,
                                &breached))
         return;
-    int n = snprintf(call->record, sizeof call->record, "%s:{%d}:c:%s",
-                     self->prefix, p, ev->complaint_id);
-    if (n < 0 || (size_t)n >= sizeof call->record) {
+    if (kj_keys_make(call->record, sizeof call->record, self->prefix, p,
+                     KJ_KEY_RECORD, ev->complaint_id) < 0) {
         call->sla_field[0] = '\0';
         return;
     }

@@ -51,13 +51,5 @@ void analytics_consumer_destroy(analytics_consumer_t **self_p);
  * pending). */
 int analytics_consumer_step(analytics_consumer_t *self, int64_t now_ms);
 
-/* The stream key of partition p into buf (like kj_store_key). */
-int analytics_stream_key(const char *prefix, int p, char *buf, size_t size);
-
-/* The counter hash of partition p into buf. */
-int analytics_stats_key(const char *prefix, int p, char *buf, size_t size);
-
-/* The SLA counter hash of partition p into buf. */
-int analytics_sla_key(const char *prefix, int p, char *buf, size_t size);
 
 #endif

@@ -10,6 +10,7 @@
 #include "analytics_count.h"
 #include "kj_envelope.h"
 #include "kj_id.h"
+#include "kj_keys.h"
 #include "kj_log.h"
 #include "kj_util.h"
 
@@ -58,7 +59,8 @@ analytics_sla_new(kj_metrics_t *metrics, const char *prefix)
     self->metrics = metrics;
     self->pairs = kj_calloc(S_MAX, sizeof *self->pairs);
     for (int p = 0; p < KJ_PARTITIONS; p++)
-        analytics_sla_key(prefix, p, self->keys[p], sizeof self->keys[p]);
+        kj_keys_make(self->keys[p], sizeof self->keys[p], prefix, p, KJ_KEY_SLA,
+                     NULL);
     /* The overflow series exists from the start, so the metrics are on
      * the page (at 0) even with no rules file. */
     self->other =

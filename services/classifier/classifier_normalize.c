@@ -9,6 +9,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "kj_utf8.h"
 #include "kj_util.h"
 
 /* utf8proc may expand a text (NFKC of "㌀" is four code points); twice the
@@ -54,52 +55,18 @@ classifier_norm_destroy(classifier_norm_t **self_p)
     *self_p = NULL;
 }
 
-/* Decode one UTF-8 sequence strictly (no overlongs, surrogates or values
- * past U+10FFFF). Returns the bytes consumed (at least 1); *cp gets U+FFFD
- * for an invalid byte, which is consumed alone. */
+/* Decode one UTF-8 sequence (kj_utf8_decode). Returns the bytes consumed
+ * (at least 1); *cp gets U+FFFD for an invalid byte, which is consumed
+ * alone. */
 static size_t
 s_decode(const uint8_t *s, size_t n, int32_t *cp)
 {
-    uint8_t b = s[0];
-    if (b < 0x80) {
-        *cp = b;
-        return 1;
-    }
-    size_t need;
-    int32_t v, min;
-    if (b >= 0xC2 && b <= 0xDF) {
-        need = 2;
-        v = b & 0x1F;
-        min = 0x80;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-        need = 3;
-        v = b & 0x0F;
-        min = 0x800;
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        need = 4;
-        v = b & 0x07;
-        min = 0x10000;
-    } else {
+    size_t k = kj_utf8_decode((const char *)s, n, cp);
+    if (k == 0) {
         *cp = 0xFFFD;
         return 1;
     }
-    if (n < need) {
-        *cp = 0xFFFD;
-        return 1;
-    }
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            *cp = 0xFFFD;
-            return 1;
-        }
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) {
-        *cp = 0xFFFD;
-        return 1;
-    }
-    *cp = v;
-    return need;
+    return k;
 }
 
 /* Copy in[len] into self->clean as valid UTF-8. Returns the bytes

@@ -6,36 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
-#include <utf8proc.h>
 
+#include "kj_time.h"
+#include "kj_utf8.h"
 #include "kj_util.h"
-
-void
-ingest_format_time(int64_t ms, char out[INGEST_TIME_LEN])
-{
-    /* Floor division, so that times before 1970 keep a positive ms part. */
-    int64_t secs = ms / 1000, rem = ms % 1000;
-    if (rem < 0) {
-        rem += 1000;
-        secs -= 1;
-    }
-    time_t t = (time_t)secs;
-    struct tm tm;
-    if (!gmtime_r(&t, &tm)) {
-        snprintf(out, INGEST_TIME_LEN, "1970-01-01T00:00:00.000Z");
-        return;
-    }
-    /* Wide enough for any int fields, so the compiler can prove no
-     * truncation; real values take 24 bytes. */
-    char buf[96];
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int)rem);
-    kj_strlcpy(out, buf, INGEST_TIME_LEN);
-}
 
 /* A JSON string from stored text. Other stages wrote it and a truncation
  * could in principle split a character; jansson refuses invalid UTF-8, so
@@ -48,23 +24,7 @@ s_str(const char *s)
         return j;
     size_t len = strlen(s);
     char *buf = kj_malloc(len * 3 + 1);
-    size_t n = 0;
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    utf8proc_ssize_t left = (utf8proc_ssize_t)len;
-    while (left > 0) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t step = utf8proc_iterate(p, left, &cp);
-        if (step <= 0) {
-            memcpy(buf + n, "\xef\xbf\xbd", 3);
-            n += 3;
-            step = 1;
-        } else {
-            memcpy(buf + n, p, (size_t)step);
-            n += (size_t)step;
-        }
-        p += step;
-        left -= step;
-    }
+    size_t n = kj_utf8_sanitize(s, len, buf);
     j = json_stringn(buf, n);
     free(buf);
     if (!j)
@@ -78,8 +38,9 @@ s_time(int64_t ms)
 {
     if (ms == 0)
         return json_null();
-    char buf[INGEST_TIME_LEN];
-    ingest_format_time(ms, buf);
+    char buf[KJ_TIME_RFC3339_LEN];
+    if (kj_time_rfc3339(ms, buf, sizeof buf) == 0)
+        return json_null(); /* past the year 9999 */
     return json_string(buf);
 }
 

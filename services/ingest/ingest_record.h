@@ -8,13 +8,6 @@
 #include "kj_envelope.h"
 #include "kj_store.h"
 
-#define INGEST_TIME_LEN 32
-
-/* Write ms since the epoch as RFC 3339 UTC with milliseconds
- * ("2026-11-23T09:00:00.000Z") into out[INGEST_TIME_LEN]. */
-void
-ingest_format_time(int64_t ms, char out[INGEST_TIME_LEN]);
-
 /* The record as JSON: state, attempts and times from rec, everything else
  * from env (rec->env is not read). Returns a string the caller frees. */
 char *

@@ -1,13 +1,12 @@
 #include "notifier_circuit.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "kj_id.h"
 #include "kj_log.h"
+#include "kj_url.h"
 #include "kj_util.h"
 
 /* Open-addressing index over the entries: twice their number of slots, so
@@ -95,75 +94,15 @@ notifier_circuit_destroy(notifier_circuit_t **self_p)
 int
 notifier_circuit_endpoint(const char *url, char *out, size_t size)
 {
-    const char *scheme = NULL, *rest = NULL;
-    long port = 0;
-    if (strncasecmp(url, "http://", 7) == 0) {
-        scheme = "http";
-        rest = url + 7;
-        port = 80;
-    } else if (strncasecmp(url, "https://", 8) == 0) {
-        scheme = "https";
-        rest = url + 8;
-        port = 443;
-    } else {
+    kj_url_t u;
+    if (size)
+        out[0] = '\0';
+    if (kj_url_parse(url, &u, NULL, 0) != 0)
         return -1;
-    }
-    size_t alen = strcspn(rest, "/?#");
+    if (strcmp(u.scheme, "http") != 0 && strcmp(u.scheme, "https") != 0)
+        return -1;
     /* user:password@ is no part of the endpoint (and is secret). */
-    const char *host = rest;
-    for (size_t i = 0; i < alen; i++)
-        if (rest[i] == '@')
-            host = rest + i + 1;
-    size_t hlen = alen - (size_t)(host - rest);
-    size_t name_len = hlen;
-    const char *digits = NULL;
-    if (hlen > 0 && host[0] == '[') {
-        const char *rb = memchr(host, ']', hlen);
-        if (!rb)
-            return -1;
-        name_len = (size_t)(rb - host) + 1;
-        if (name_len < hlen) {
-            if (host[name_len] != ':')
-                return -1;
-            digits = host + name_len + 1;
-        }
-    } else {
-        const char *colon = memchr(host, ':', hlen);
-        if (colon) {
-            name_len = (size_t)(colon - host);
-            digits = colon + 1;
-        }
-    }
-    if (name_len == 0)
-        return -1;
-    if (digits) {
-        size_t dlen = hlen - (size_t)(digits - host);
-        /* "host:" means the default port (RFC 3986). */
-        if (dlen > 5)
-            return -1;
-        if (dlen > 0) {
-            port = 0;
-            for (size_t i = 0; i < dlen; i++) {
-                if (!isdigit((unsigned char)digits[i]))
-                    return -1;
-                port = port * 10 + (digits[i] - '0');
-            }
-            if (port < 1 || port > 65535)
-                return -1;
-        }
-    }
-    int len =
-        snprintf(out, size, "%s://%.*s:%ld", scheme, (int)name_len, host, port);
-    if (len < 0 || (size_t)len >= size) {
-        if (size)
-            out[0] = '\0';
-        return -1;
-    }
-    /* Host names are case-insensitive: one breaker per host. */
-    char *h = out + strlen(scheme) + 3;
-    for (size_t i = 0; i < name_len; i++)
-        h[i] = (char)tolower((unsigned char)h[i]);
-    return 0;
+    return kj_url_origin(&u, out, size);
 }
 
 /* The slot where key is, or the empty one where it would go. */

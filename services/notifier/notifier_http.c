@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <curl/curl.h>
 
 #include "kj_log.h"
+#include "kj_url.h"
 #include "kj_util.h"
 
 /* One request in flight, and everything curl borrows while it runs. */
@@ -426,40 +426,16 @@ notifier_http_capacity(const notifier_http_t *self)
 bool
 notifier_url_ok(const char *url)
 {
-    const char *rest = NULL;
-    if (strncasecmp(url, "http://", 7) == 0)
-        rest = url + 7;
-    else if (strncasecmp(url, "https://", 8) == 0)
-        rest = url + 8;
-    if (!rest || !*rest || *rest == '/')
+    kj_url_t u;
+    if (kj_url_parse(url, &u, NULL, 0) != 0)
         return false;
-    for (const char *p = url; *p; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-            return false;
+    if (strcmp(u.scheme, "http") != 0 && strcmp(u.scheme, "https") != 0)
+        return false;
     return strlen(url) < KJ_URL_MAX;
 }
 
 void
 notifier_url_origin(const char *url, char *out, size_t size)
 {
-    if (size == 0)
-        return;
-    out[0] = '\0';
-    const char *sep = strstr(url, "://");
-    if (!sep) {
-        kj_strlcpy(out, "(invalid URL)", size);
-        return;
-    }
-    const char *auth = sep + 3;
-    size_t alen = strcspn(auth, "/?#");
-    /* Drop user:password@ from the authority. */
-    const char *host = auth;
-    for (size_t i = 0; i < alen; i++)
-        if (auth[i] == '@')
-            host = auth + i + 1;
-    size_t hlen = alen - (size_t)(host - auth);
-    const char *rest = auth + alen;
-    bool more = rest[0] && strcmp(rest, "/") != 0;
-    snprintf(out, size, "%.*s://%.*s%s", (int)(sep - url), url, (int)hlen, host,
-             more ? "/..." : "");
+    kj_url_redact(url, out, size);
 }

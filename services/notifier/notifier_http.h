@@ -72,7 +72,8 @@ size_t notifier_http_inflight(const notifier_http_t *self);
 /* The most requests in flight at once. */
 size_t notifier_http_capacity(const notifier_http_t *self);
 
-/* The part of url that is safe to show and store: scheme://host[:port],
+/* kj_url_redact(url): kept under this name for its callers. The part of
+ * url that is safe to show and store: scheme://host[:port],
  * with "/…" when there was more. A webhook URL's path or query is often
  * its secret (Slack's are), and user:password@ always is. */
 void notifier_url_origin(const char *url, char *out, size_t size);

@@ -3,41 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
 #include "kj_hmac.h"
+#include "kj_time.h"
 #include "kj_util.h"
-
-size_t
-notifier_format_time(int64_t ms, bool with_ms, char *out, size_t size)
-{
-    /* Floor division, so times before 1970 still print the right second. */
-    int64_t secs = ms / 1000;
-    int64_t rem = ms % 1000;
-    if (rem < 0) {
-        rem += 1000;
-        secs -= 1;
-    }
-    time_t t = (time_t)secs;
-    struct tm tm;
-    if (size == 0 || !gmtime_r(&t, &tm))
-        return 0;
-    char base[40];
-    if (strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-        return 0;
-    int n;
-    if (with_ms)
-        n = snprintf(out, size, "%s.%03dZ", base, (int)rem);
-    else
-        n = snprintf(out, size, "%sZ", base);
-    if (n < 0 || (size_t)n >= size) {
-        out[0] = '\0';
-        return 0;
-    }
-    return (size_t)n;
-}
 
 /* Append s to out at *pos, escaping what Slack's mrkdwn treats as markup
  * (https://api.slack.com/reference/surfaces/formatting#escaping). Stops at
@@ -105,7 +76,7 @@ notifier_summary(const kj_envelope_t *env, char *out, size_t size)
     }
     if (a && a->due_at_ms > 0) {
         char due[40];
-        if (notifier_format_time(a->due_at_ms, false, due, sizeof due) > 0) {
+        if (kj_time_rfc3339_sec(a->due_at_ms, due, sizeof due) > 0) {
             s_append(out, size, &pos, ", first reply due ", false);
             s_append(out, size, &pos, due, false);
         }
@@ -135,7 +106,7 @@ static json_t *
 s_time(int64_t ms)
 {
     char buf[40];
-    if (ms <= 0 || notifier_format_time(ms, true, buf, sizeof buf) == 0)
+    if (ms <= 0 || kj_time_rfc3339(ms, buf, sizeof buf) == 0)
         return json_null();
     return json_string(buf);
 }

@@ -23,10 +23,6 @@ typedef struct {
     char signature[NOTIFIER_SIGNATURE_MAX]; /* "" when no secret */
 } notifier_headers_t;
 
-/* RFC 3339 UTC time of ms since the epoch into out[size], with ".mmm" when
- * with_ms. Returns the length written (0 if out is too small). */
-size_t notifier_format_time(int64_t ms, bool with_ms, char *out, size_t size);
-
 /* The one-line, Slack-compatible summary of a team alert into out[size]:
  * "[p2] outage complaint (ja, x) for care-ja, first reply due <time>".
  * Parts that are unknown are left out; never complaint text. Slack's

@@ -218,16 +218,3 @@ Test(ingest_record, broken_utf8_is_replaced_not_fatal)
     cr_assert(eq(str, (char *)s_str(j, "text"), "ab\xef\xbf\xbd\xef\xbf\xbd"));
     json_decref(j);
 }
-
-Test(ingest_record, format_time)
-{
-    char buf[INGEST_TIME_LEN];
-    ingest_format_time(0, buf);
-    cr_assert(eq(str, buf, "1970-01-01T00:00:00.000Z"));
-    ingest_format_time(1795424400007LL, buf);
-    cr_assert(eq(str, buf, "2026-11-23T09:00:00.007Z"));
-    ingest_format_time(-1, buf);
-    cr_assert(eq(str, buf, "1969-12-31T23:59:59.999Z"));
-    ingest_format_time(951782400000LL, buf);
-    cr_assert(eq(str, buf, "2000-02-29T00:00:00.000Z"));
-}

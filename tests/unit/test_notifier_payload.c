@@ -235,18 +235,6 @@ Test(notifier_payload, signature_fails_for_changed_body_or_wrong_secret)
     free(env);
 }
 
-Test(notifier_payload, format_time)
-{
-    char out[40];
-    cr_assert(eq(sz, notifier_format_time(0, true, out, sizeof out), 24));
-    cr_assert(eq(str, out, "1970-01-01T00:00:00.000Z"));
-    notifier_format_time(1795428000123, true, out, sizeof out);
-    cr_assert(eq(str, out, "2026-11-23T10:00:00.123Z"));
-    notifier_format_time(-1, true, out, sizeof out);
-    cr_assert(eq(str, out, "1969-12-31T23:59:59.999Z"));
-    cr_assert(eq(sz, notifier_format_time(0, true, out, 10), 0));
-}
-
 /* The delivery engine's pure edges: which URLs are accepted, what of them
  * is stored, and the bound on requests in flight. */
 

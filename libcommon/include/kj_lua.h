@@ -1,0 +1,30 @@
+/* kj_lua: the Redis Lua scripts, embedded at build time from
+ * libcommon/lua/<name>.lua (libcommon/cmake/kj_embed_lua.cmake), so that
+ * they can be read, linted and tested as Lua files. Each is complete,
+ * with the *.lib.lua parts it requires in front. */
+#ifndef KJ_LUA_H
+#define KJ_LUA_H
+
+#include <stddef.h>
+
+/* kj_store's record state machine. */
+extern const char kj_lua_store_create[];
+extern const char kj_lua_store_transition[];
+extern const char kj_lua_store_retry[];
+extern const char kj_lua_store_claim[];
+extern const char kj_lua_store_replay[];
+
+/* Analytics: count a stream entry once, and its SLA verdict once per
+ * complaint (through kj_store's record_sla). */
+extern const char kj_lua_analytics_apply[];
+
+typedef struct {
+    const char *name;   /* the file's name without .lua */
+    const char *source; /* the script as sent to Redis */
+} kj_lua_script_t;
+
+/* Every embedded script, for tests and tools. */
+extern const kj_lua_script_t kj_lua_scripts[];
+extern const size_t kj_lua_n_scripts;
+
+#endif

@@ -1,0 +1,27 @@
+-- requires: store_event.lib.lua
+-- kj_store_transition: move a record from state `from` to `to` (only if
+-- it is still in `from`), owing work in `to` at due_ms (0: none), into
+-- the dead list when `to` is dead; finished records expire after
+-- retention_s.
+-- KEYS: record, due:<from>, due:<to>, dead, events
+-- ARGV: id, from, to, now, due_ms, env, has_env, event, maxlen, reason,
+--       retention_s
+-- Returns 1 when moved, 0 when the record was not in `from` (stale).
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated_ms', ARGV[4],
+  'attempts', 1)
+if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'env', ARGV[6]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
+if tonumber(ARGV[5]) > 0 then
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+end
+if ARGV[3] == 'dead' then
+  redis.call('HSET', KEYS[1], 'reason', ARGV[10], 'dead_from', ARGV[2])
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
+end
+event(KEYS[5], ARGV[8], ARGV[9])
+if (ARGV[3] == 'delivered' or ARGV[3] == 'dead') and
+   tonumber(ARGV[11]) > 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[11])
+end
+return 1

@@ -1,0 +1,100 @@
+/* kj_time: RFC 3339 UTC formatting. Four copies (the log, ingest's record
+ * answer, the notifier's payload, kj_assert's failure line) became this
+ * one. kj_assert may run in a signal handler, so this uses neither
+ * gmtime_r nor snprintf (neither is async-signal-safe): the civil date
+ * comes from Howard Hinnant's civil_from_days, digits are written by
+ * hand. */
+#include "kj_time.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+/* Append v in decimal, at least width digits, at out[*n] (out has room:
+ * the caller's buffer is sized for the longest int64 date). */
+static void
+s_num(char *out, size_t *n, long long v, int width)
+{
+    char tmp[24];
+    size_t k = 0;
+    bool neg = v < 0;
+    unsigned long long u =
+        neg ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[k++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    while ((int)k < width)
+        tmp[k++] = '0';
+    if (neg)
+        out[(*n)++] = '-';
+    while (k > 0)
+        out[(*n)++] = tmp[--k];
+}
+
+static size_t
+s_format(int64_t ms, bool with_ms, char *buf, size_t size)
+{
+    if (size == 0)
+        return 0;
+    buf[0] = '\0';
+    /* Floor division, so that times before 1970 keep a positive ms part
+     * and print the right second and day. */
+    long long secs = ms / 1000, msec = ms % 1000;
+    if (msec < 0) {
+        msec += 1000;
+        secs -= 1;
+    }
+    long long days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days -= 1;
+    }
+    /* civil_from_days (http://howardhinnant.github.io/date_algorithms.html):
+     * eras of 400 years, March-based years so that leap days come last. */
+    long long z = days + 719468;
+    long long era = (z >= 0 ? z : z - 146096) / 146097;
+    long long doe = z - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long long mp = (5 * doy + 2) / 153;
+    long long d = doy - (153 * mp + 2) / 5 + 1;
+    long long m = mp < 10 ? mp + 3 : mp - 9;
+    long long y = yoe + era * 400 + (m <= 2);
+
+    char tmp[64]; /* a 20-digit year and the rest fit */
+    size_t n = 0;
+    s_num(tmp, &n, y, 4);
+    tmp[n++] = '-';
+    s_num(tmp, &n, m, 2);
+    tmp[n++] = '-';
+    s_num(tmp, &n, d, 2);
+    tmp[n++] = 'T';
+    s_num(tmp, &n, rem / 3600, 2);
+    tmp[n++] = ':';
+    s_num(tmp, &n, rem / 60 % 60, 2);
+    tmp[n++] = ':';
+    s_num(tmp, &n, rem % 60, 2);
+    if (with_ms) {
+        tmp[n++] = '.';
+        s_num(tmp, &n, msec, 3);
+    }
+    tmp[n++] = 'Z';
+    /* A cut time string would read as a different time: all or nothing. */
+    if (n >= size)
+        return 0;
+    memcpy(buf, tmp, n);
+    buf[n] = '\0';
+    return n;
+}
+
+size_t
+kj_time_rfc3339(int64_t ms, char *buf, size_t size)
+{
+    return s_format(ms, true, buf, size);
+}
+
+size_t
+kj_time_rfc3339_sec(int64_t ms, char *buf, size_t size)
+{
+    return s_format(ms, false, buf, size);
+}
