@@ -68,16 +68,17 @@ s_post(const char *url, long n, int conc, double rate, const char *ids_path)
     int n_free = conc;
     for (int i = 0; i < conc; i++) {
         slots[i].easy = curl_easy_init();
-        slots[i].headers = curl_slist_append(
-            NULL, "Content-Type: application/json");
+        slots[i].headers =
+            curl_slist_append(NULL, "Content-Type: application/json");
         free_slots[i] = i;
     }
     long sent = 0, done = 0, failed = 0;
     int64_t t0 = kj_mono_ms();
     while (done < n) {
         int64_t now = kj_mono_ms();
-        while (sent < n && n_free > 0 &&
-               (rate <= 0 || (double)(now - t0) >= (double)sent * 1000.0 / rate)) {
+        while (
+            sent < n && n_free > 0 &&
+            (rate <= 0 || (double)(now - t0) >= (double)sent * 1000.0 / rate)) {
             slot_t *s = &slots[free_slots[--n_free]];
             snprintf(s->body, sizeof s->body,
                      "{\"channel\":\"%s\",\"customer\":{\"id\":\"bench-%ld\"},"
@@ -108,8 +109,8 @@ s_post(const char *url, long n, int conc, double rate, const char *ids_path)
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
             curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
             json_t *j = json_loads(s->resp, 0, NULL);
-            const char *id = j ? json_string_value(json_object_get(j, "id"))
-                               : NULL;
+            const char *id =
+                j ? json_string_value(json_object_get(j, "id")) : NULL;
             if (m->data.result == CURLE_OK && code == 202 && id)
                 fprintf(ids, "%s\n", id);
             else
@@ -121,7 +122,8 @@ s_post(const char *url, long n, int conc, double rate, const char *ids_path)
         }
         int64_t wait = 10;
         if (rate > 0 && sent < n) {
-            double due = (double)sent * 1000.0 / rate - (double)(kj_mono_ms() - t0);
+            double due =
+                (double)sent * 1000.0 / rate - (double)(kj_mono_ms() - t0);
             wait = due < 1 ? 0 : (int64_t)due;
             if (wait > 10)
                 wait = 10;
@@ -176,7 +178,7 @@ s_collect(const char *url, const char *ids_path, int timeout_s)
     if (!f)
         return 1;
     size_t n = 0, cap = 1024;
-    char (*ids)[32] = kj_malloc(cap * sizeof *ids);
+    char(*ids)[32] = kj_malloc(cap * sizeof *ids);
     char line[64];
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = '\0';
@@ -206,10 +208,10 @@ s_collect(const char *url, const char *ids_path, int timeout_s)
         const char *state = json_string_value(json_object_get(j, "state"));
         if (state && strcmp(state, "delivered") == 0) {
             json_t *st = json_object_get(j, "stages");
-            int64_t in = json_integer_value(json_object_get(
-                json_object_get(st, "ingest"), "in_ms"));
-            int64_t out = json_integer_value(json_object_get(
-                json_object_get(st, "notifier"), "out_ms"));
+            int64_t in = json_integer_value(
+                json_object_get(json_object_get(st, "ingest"), "in_ms"));
+            int64_t out = json_integer_value(
+                json_object_get(json_object_get(st, "notifier"), "out_ms"));
             e2e[m++] = out - in;
             if (in < first_in)
                 first_in = in;
@@ -229,8 +231,8 @@ s_collect(const char *url, const char *ids_path, int timeout_s)
     free(d.buf);
     size_t ok = m;
     if (i < n || ok == 0) {
-        fprintf(stderr, "collect: only %zu of %zu finished (%zu dead)\n", i,
-                n, dead);
+        fprintf(stderr, "collect: only %zu of %zu finished (%zu dead)\n", i, n,
+                dead);
         printf("{\"finished\": %zu, \"n\": %zu, \"dead\": %zu}\n", i, n, dead);
         free(ids);
         free(e2e);

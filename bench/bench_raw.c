@@ -109,8 +109,7 @@ s_zmq_3hop(long n, size_t *wire_len)
         memset(&hops[i], 0, sizeof hops[i]);
         hops[i].zctx = zctx;
         hops[i].n = n;
-        snprintf(hops[i].in, sizeof hops[i].in, "tcp://127.0.0.1:%d",
-                 base + i);
+        snprintf(hops[i].in, sizeof hops[i].in, "tcp://127.0.0.1:%d", base + i);
         if (i + 1 < HOPS)
             snprintf(hops[i].out, sizeof hops[i].out, "tcp://127.0.0.1:%d",
                      base + i + 1);
@@ -160,8 +159,7 @@ s_redis_pipelined(const char *url, long n, size_t wire_len)
         for (long j = 0; j < m; j++) {
             kj_redis_append(r, "HSET bench:{%ld}:c:%ld state received env %b",
                             (i + j) % 16, i + j, payload, wire_len);
-            kj_redis_append(r,
-                            "XADD bench:{%ld}:events MAXLEN ~ 100000 * e %b",
+            kj_redis_append(r, "XADD bench:{%ld}:events MAXLEN ~ 100000 * e %b",
                             (i + j) % 16, payload, (size_t)64);
         }
         for (long j = 0; j < 2 * m; j++) {

@@ -8,8 +8,8 @@
  * condition, then abort(). No allocation, no locks, no stdio: it works in
  * any thread, inside kj_log, in a signal handler and before kj_log_init. */
 _Noreturn void
-kj_assert_fail(const char *cond, const char *file, int line,
-               const char *func) __attribute__((cold));
+kj_assert_fail(const char *cond, const char *file, int line, const char *func)
+    __attribute__((cold));
 
 /* Abort with a log line if cond is false. cond is evaluated exactly once,
  * whatever NDEBUG says. */

@@ -20,14 +20,14 @@ typedef enum {
 } kj_cfg_type_t;
 
 typedef struct {
-    const char *env;   /* "KUJO_REDIS_URL" */
-    const char *flag;  /* "redis-url", used as --redis-url VALUE or =VALUE */
+    const char *env;  /* "KUJO_REDIS_URL" */
+    const char *flag; /* "redis-url", used as --redis-url VALUE or =VALUE */
     kj_cfg_type_t type;
-    const char *def;   /* default as text; NULL: unset (STR only) */
-    int64_t min, max;  /* bounds for INT */
-    const char *help;  /* one line for --help */
-    bool secret;       /* redacted in --help defaults and in the log */
-    bool required;     /* missing or empty is a configuration error */
+    const char *def;  /* default as text; NULL: unset (STR only) */
+    int64_t min, max; /* bounds for INT */
+    const char *help; /* one line for --help */
+    bool secret;      /* redacted in --help defaults and in the log */
+    bool required;    /* missing or empty is a configuration error */
     void *dest;
 } kj_cfg_opt_t;
 

@@ -13,36 +13,38 @@
 
 #include "kj_mq.h"
 #include "kj_redis.h"
-#include "kj_store.h"
 
 typedef struct kj_downstream kj_downstream_t;
 
 /* Follow the copies registered as next; state is what this stage hands on
- * ("received" for ingest). Everything is borrowed. Caller owns the
+ * ("received" for ingest). redis and push are borrowed. Caller owns the
  * result. */
-kj_downstream_t *kj_downstream_new(kj_redis_t *redis, kj_store_t *store,
-                                   kj_push_t *push, const char *prefix,
-                                   const char *next, const char *state);
+kj_downstream_t *
+kj_downstream_new(kj_redis_t *redis, kj_push_t *push, const char *prefix,
+                  const char *next, const char *state);
 
-void kj_downstream_destroy(kj_downstream_t **self_p);
+void
+kj_downstream_destroy(kj_downstream_t **self_p);
 
 /* Refresh if due at mono_ms (monotonic; now_ms is wall time for the
  * registry and the deadlines). Returns the number of connected copies, or
  * -1 when Redis failed (the known copies stay connected). */
-int kj_downstream_refresh(kj_downstream_t *self, int64_t mono_ms,
-                          int64_t now_ms);
+int
+kj_downstream_refresh(kj_downstream_t *self, int64_t mono_ms, int64_t now_ms);
 
 /* Copies connected after the last refresh. */
-int kj_downstream_peers(const kj_downstream_t *self);
+int
+kj_downstream_peers(const kj_downstream_t *self);
 
 /* Records made due at once because a copy appeared, since start. */
-uint64_t kj_downstream_released(const kj_downstream_t *self);
+uint64_t
+kj_downstream_released(const kj_downstream_t *self);
 
 /* Make every record leased in state (deadline after now_ms) due at now_ms,
  * at most max per partition. Returns how many, or -1 on Redis failure. A
  * record that moved on meanwhile is not brought back (ZADD XX). */
-int64_t kj_downstream_release_leases(kj_store_t *store, kj_redis_t *redis,
-                                     const char *state, int64_t now_ms,
-                                     int64_t max);
+int64_t
+kj_downstream_release_leases(kj_redis_t *redis, const char *prefix,
+                             const char *state, int64_t now_ms, int64_t max);
 
 #endif

@@ -12,10 +12,10 @@
 
 #include "kj_id.h"
 
-#define KJ_TEXT_MAX 8192     /* bytes of complaint text accepted */
+#define KJ_TEXT_MAX 8192 /* bytes of complaint text accepted */
 #define KJ_SUBJECT_MAX 512
-#define KJ_SHORT_MAX 64      /* channel, tenant, labels, states, team */
-#define KJ_NAME_MAX 256      /* customer id, name, email, external id */
+#define KJ_SHORT_MAX 64 /* channel, tenant, labels, states, team */
+#define KJ_NAME_MAX 256 /* customer id, name, email, external id */
 #define KJ_URL_MAX 512
 #define KJ_ERRMSG_MAX 256
 #define KJ_MAX_PII 32

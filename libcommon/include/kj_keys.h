@@ -42,7 +42,6 @@ kj_keys_partition(char *buf, size_t size, const char *prefix, int partition,
 
 /* The registry key of stage, "<prefix>:reg:<stage>". Same result. */
 int
-kj_keys_registry(char *buf, size_t size, const char *prefix,
-                 const char *stage);
+kj_keys_registry(char *buf, size_t size, const char *prefix, const char *stage);
 
 #endif

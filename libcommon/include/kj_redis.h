@@ -74,8 +74,7 @@ kj_redis_get_reply(kj_redis_t *self);
  * string pair of keys[k]. Returns 0, or -1 if any reply failed; the
  * callback may then have seen only some keys. */
 typedef void (*kj_redis_field_fn)(void *ctx, size_t k, const char *field,
-                                  size_t flen, const char *value,
-                                  size_t vlen);
+                                  size_t flen, const char *value, size_t vlen);
 int
 kj_redis_hgetall_each(kj_redis_t *self, const char *const *keys, size_t n,
                       kj_redis_field_fn each, void *ctx);

@@ -94,42 +94,53 @@ typedef struct {
  * *exit_code: 0 after --help/--version, 64 for a bad flag, 78 for a bad
  * value (every problem printed to stderr first, secrets never shown),
  * 1 when something could not start (logged). */
-kj_service_t *kj_service_new_from_args(const kj_service_def_t *def, int argc,
-                                       char **argv, int *exit_code);
+kj_service_t *
+kj_service_new_from_args(const kj_service_def_t *def, int argc, char **argv,
+                         int *exit_code);
 
 /* The same runtime for an embedder: no parsing, no logging setup. NULL
  * with a logged error. */
-kj_service_t *kj_service_new(const kj_service_opts_t *opts);
+kj_service_t *
+kj_service_new(const kj_service_opts_t *opts);
 
 /* Stop serving and free everything. Safe on NULL. */
-void kj_service_destroy(kj_service_t **self_p);
+void
+kj_service_destroy(kj_service_t **self_p);
 
 /* The shared option values (borrowed). */
-const kj_service_cfg_t *kj_service_cfg(const kj_service_t *self);
+const kj_service_cfg_t *
+kj_service_cfg(const kj_service_t *self);
 
 /* "router" */
-const char *kj_service_name(const kj_service_t *self);
+const char *
+kj_service_name(const kj_service_t *self);
 
 /* The metrics registry: build_info is already in it. */
-kj_metrics_t *kj_service_metrics(kj_service_t *self);
+kj_metrics_t *
+kj_service_metrics(kj_service_t *self);
 
 /* The main thread's Redis connection (not connected until first used). */
-kj_redis_t *kj_service_redis(kj_service_t *self);
+kj_redis_t *
+kj_service_redis(kj_service_t *self);
 
 /* The admin port actually bound. */
-int kj_service_admin_port(const kj_service_t *self);
+int
+kj_service_admin_port(const kj_service_t *self);
 
 /* The current rules, or NULL when the binary runs without. Borrowed: valid
  * until the next reload, which happens only inside kj_service_run between
  * driver calls. */
-const kj_rules_t *kj_service_rules(const kj_service_t *self);
+const kj_rules_t *
+kj_service_rules(const kj_service_t *self);
 
 /* Tell /readyz; reason says why not ready ("redis: connection refused").
  * Logs each change once. Ignored while draining (503 "draining"). */
-void kj_service_set_ready(kj_service_t *self, bool ready, const char *reason);
+void
+kj_service_set_ready(kj_service_t *self, bool ready, const char *reason);
 
 /* True once a drain has begun. */
-bool kj_service_draining(const kj_service_t *self);
+bool
+kj_service_draining(const kj_service_t *self);
 
 /* A service's part of the loop. Every hook is optional. */
 typedef struct {
@@ -161,11 +172,13 @@ typedef struct {
 /* Run the loop until drained after SIGTERM/SIGINT or kj_service_stop.
  * Returns the exit code: 0 after a drain (even one cut short by drain_ms),
  * 1 when a second signal, SIGQUIT or a poll failure ended it at once. */
-int kj_service_run(kj_service_t *self, const kj_service_driver_t *driver,
-                   void *ctx);
+int
+kj_service_run(kj_service_t *self, const kj_service_driver_t *driver,
+               void *ctx);
 
 /* Ask the loop to stop, from any thread or a signal handler: the first
  * call drains like SIGTERM, a second one exits at once. */
-void kj_service_stop(kj_service_t *self);
+void
+kj_service_stop(kj_service_t *self);
 
 #endif

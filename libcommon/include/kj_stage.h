@@ -90,41 +90,49 @@ typedef struct {
 
 /* Set up everything (binds, registers metrics; without a service, also
  * the admin port). NULL with a logged error if something cannot start. */
-kj_stage_t *kj_stage_new(const kj_stage_opts_t *opts);
+kj_stage_t *
+kj_stage_new(const kj_stage_opts_t *opts);
 
-void kj_stage_destroy(kj_stage_t **self_p);
+void
+kj_stage_destroy(kj_stage_t **self_p);
 
 /* The options of a stage running in service (made from the command line):
  * its name, shared option values, final records kept 30 days, event
  * streams capped near 100k entries per partition. */
-kj_stage_opts_t kj_stage_opts_for(kj_service_t *service, const char *in_state,
-                                  const char *out_state, const char *next);
+kj_stage_opts_t
+kj_stage_opts_for(kj_service_t *service, const char *in_state,
+                  const char *out_state, const char *next);
 
 /* Run until drained after SIGTERM/SIGINT. Returns the process exit code:
  * 0 after a drain (even one cut short by drain_ms: unfinished work stays
  * due in Redis), 1 when a second signal, SIGQUIT or a poll failure ended
  * it at once. */
-int kj_stage_run(kj_stage_t *self, kj_stage_process_fn process,
-                 const kj_stage_hooks_t *hooks, void *ctx);
+int
+kj_stage_run(kj_stage_t *self, kj_stage_process_fn process,
+             const kj_stage_hooks_t *hooks, void *ctx);
 
 /* Ask the loop to stop, from any thread (or a signal handler): the first
  * call drains exactly like SIGTERM, a second one exits at once. Lets a
  * program that runs a stage on a thread (tests, embedders) end it without
  * process-wide signals. */
-void kj_stage_stop(kj_stage_t *self);
+void
+kj_stage_stop(kj_stage_t *self);
 
 /* Finish an envelope that process returned PENDING for. env is copied. */
-void kj_stage_complete(kj_stage_t *self, const kj_envelope_t *env,
-                       kj_verdict_t verdict, const char *err,
-                       int64_t retry_at_ms);
+void
+kj_stage_complete(kj_stage_t *self, const kj_envelope_t *env,
+                  kj_verdict_t verdict, const char *err, int64_t retry_at_ms);
 
 /* The stage's metrics registry (to add service-specific metrics). */
-kj_metrics_t *kj_stage_metrics(kj_stage_t *self);
+kj_metrics_t *
+kj_stage_metrics(kj_stage_t *self);
 
 /* The admin port actually bound (admin_addr may ask for port 0). */
-int kj_stage_admin_port(const kj_stage_t *self);
+int
+kj_stage_admin_port(const kj_stage_t *self);
 
 /* The stage's Redis connection (main thread only). */
-kj_redis_t *kj_stage_redis(kj_stage_t *self);
+kj_redis_t *
+kj_stage_redis(kj_stage_t *self);
 
 #endif

@@ -71,7 +71,7 @@ typedef struct {
     const char *to;
     const uint8_t *env; /* new envelope bytes, NULL to keep */
     size_t env_len;
-    int64_t due_ms;     /* deadline in `to` (0: none, e.g. final states) */
+    int64_t due_ms; /* deadline in `to` (0: none, e.g. final states) */
     const uint8_t *event;
     size_t event_len;
     const char *reason; /* why, when to is "dead" */

@@ -8,6 +8,7 @@
 #include <hiredis/hiredis.h>
 
 #include "kj_id.h"
+#include "kj_keys.h"
 #include "kj_log.h"
 #include "kj_registry.h"
 #include "kj_util.h"
@@ -19,7 +20,6 @@
 
 struct kj_downstream {
     kj_redis_t *redis;           /* borrowed */
-    kj_store_t *store;           /* borrowed */
     kj_push_t *push;             /* borrowed */
     char *prefix, *next, *state; /* owned copies */
     int64_t next_at;             /* monotonic ms of the next refresh */
@@ -30,12 +30,11 @@ struct kj_downstream {
 };
 
 kj_downstream_t *
-kj_downstream_new(kj_redis_t *redis, kj_store_t *store, kj_push_t *push,
-                  const char *prefix, const char *next, const char *state)
+kj_downstream_new(kj_redis_t *redis, kj_push_t *push, const char *prefix,
+                  const char *next, const char *state)
 {
     kj_downstream_t *self = kj_calloc(1, sizeof *self);
     self->redis = redis;
-    self->store = store;
     self->push = push;
     self->prefix = kj_strdup(prefix);
     self->next = kj_strdup(next);
@@ -80,7 +79,7 @@ kj_downstream_refresh(kj_downstream_t *self, int64_t mono_ms, int64_t now_ms)
     }
     if (self->release_owed && self->peers > 0) {
         int64_t got = kj_downstream_release_leases(
-            self->store, self->redis, self->state, now_ms, S_RELEASE_MAX);
+            self->redis, self->prefix, self->state, now_ms, S_RELEASE_MAX);
         if (got < 0)
             return -1; /* owed still: tried again next refresh */
         self->release_owed = false;
@@ -106,18 +105,19 @@ kj_downstream_released(const kj_downstream_t *self)
 }
 
 int64_t
-kj_downstream_release_leases(kj_store_t *store, kj_redis_t *redis,
+kj_downstream_release_leases(kj_redis_t *redis, const char *prefix,
                              const char *state, int64_t now_ms, int64_t max)
 {
     if (kj_redis_connect(redis) != 0)
         return -1;
-    char what[64], keys[KJ_PARTITIONS][S_KEY_MAX], now[24], lim[24];
-    snprintf(what, sizeof what, "due:%s", state);
+    char keys[KJ_PARTITIONS][S_KEY_MAX], now[24], lim[24];
     /* "(" makes the bound exclusive: work already due stays as it is. */
     snprintf(now, sizeof now, "(%lld", (long long)now_ms);
     snprintf(lim, sizeof lim, "%lld", (long long)max);
     for (int p = 0; p < KJ_PARTITIONS; p++) {
-        kj_store_key(store, keys[p], sizeof keys[p], p, what);
+        if (kj_keys_make(keys[p], sizeof keys[p], prefix, p, KJ_KEY_DUE,
+                         state) < 0)
+            return -1;
         const char *argv[] = {"ZRANGEBYSCORE", keys[p], now, "+inf",
                               "LIMIT",         "0",     lim};
         if (kj_redis_appendargv(redis, 7, argv, NULL) != 0)

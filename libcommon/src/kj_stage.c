@@ -130,9 +130,9 @@ s_failed(kj_stage_t *self, s_fail_t why)
         char labels[64];
         snprintf(labels, sizeof labels, "reason=\"%s\"",
                  kj_rc_name(s_fail_rc[why]));
-        self->m_failed[why] = kj_metrics_counter(
-            self->metrics, "envelopes_failed_total",
-            "Envelopes not passed on, by reason", labels);
+        self->m_failed[why] =
+            kj_metrics_counter(self->metrics, "envelopes_failed_total",
+                               "Envelopes not passed on, by reason", labels);
     }
     return self->m_failed[why];
 }
@@ -884,9 +884,8 @@ kj_stage_new(const kj_stage_opts_t *opts)
         self->push = kj_push_new(self->zctx, (int)opts->hwm, S_PUSH_TIMEOUT_MS);
         if (!self->push)
             goto fail;
-        self->down =
-            kj_downstream_new(self->redis, self->store, self->push,
-                              self->prefix, self->next, self->out_state);
+        self->down = kj_downstream_new(self->redis, self->push, self->prefix,
+                                       self->next, self->out_state);
     }
     self->codec = kj_codec_new();
     s_register_metrics(self);

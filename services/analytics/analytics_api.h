@@ -12,13 +12,16 @@ typedef struct analytics_api analytics_api_t;
 
 /* Listen on addr ("host:port", port 0: any). metrics is borrowed. NULL
  * with a logged error if the address is bad or cannot be bound. */
-analytics_api_t *analytics_api_new(const char *addr, const char *redis_url,
-                                   const char *prefix, kj_metrics_t *metrics);
+analytics_api_t *
+analytics_api_new(const char *addr, const char *redis_url, const char *prefix,
+                  kj_metrics_t *metrics);
 
 /* Stop serving and free. Safe on NULL. */
-void analytics_api_destroy(analytics_api_t **self_p);
+void
+analytics_api_destroy(analytics_api_t **self_p);
 
 /* The port actually bound. */
-int analytics_api_port(const analytics_api_t *self);
+int
+analytics_api_port(const analytics_api_t *self);
 
 #endif

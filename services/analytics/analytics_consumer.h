@@ -41,7 +41,8 @@ analytics_consumer_t *
 analytics_consumer_new(kj_redis_t *redis, kj_metrics_t *metrics,
                        const analytics_consumer_opts_t *opts);
 
-void analytics_consumer_destroy(analytics_consumer_t **self_p);
+void
+analytics_consumer_destroy(analytics_consumer_t **self_p);
 
 /* One round: create the groups after every (re)connect, now and then take
  * over entries left by dead consumers and update the queue depth, then
@@ -49,7 +50,7 @@ void analytics_consumer_destroy(analytics_consumer_t **self_p);
  * (waiting up to block_ms), and apply them. Returns the entries applied,
  * or -1 if Redis failed (nothing is lost: unapplied entries stay
  * pending). */
-int analytics_consumer_step(analytics_consumer_t *self, int64_t now_ms);
-
+int
+analytics_consumer_step(analytics_consumer_t *self, int64_t now_ms);
 
 #endif

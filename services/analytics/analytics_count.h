@@ -39,8 +39,8 @@ typedef struct {
 
 /* The increments ev makes, into out[max]. Empty labels are not counted;
  * a negative e2e_ms counts as 0. Returns how many were written. */
-size_t analytics_count_event(const kj_event_t *ev, analytics_incr_t *out,
-                             size_t max);
+size_t
+analytics_count_event(const kj_event_t *ev, analytics_incr_t *out, size_t max);
 
 /* Longest SLA hash field: "breached:", a priority, ":" and a team. */
 #define ANALYTICS_SLA_FIELD_MAX (16 + 8 + KJ_SHORT_MAX)
@@ -53,34 +53,41 @@ size_t analytics_count_event(const kj_event_t *ev, analytics_incr_t *out,
  * the team is never told. Writes "<met|breached>:<priority>:<team>" into
  * field[size]. Returns 1, or 0 when the event gives no verdict (another
  * state, or no team, priority or due_at). */
-int analytics_sla_verdict(const kj_event_t *ev, char *field, size_t size,
-                          bool *breached);
+int
+analytics_sla_verdict(const kj_event_t *ev, char *field, size_t size,
+                      bool *breached);
 
 /* Split an SLA hash field. team gets everything after the priority (a
  * team name may hold ':'). 0, or -1 if it is not one kujo writes. */
-int analytics_sla_field_parse(const char *field, size_t flen, bool *breached,
-                              char *priority, size_t psize, char *team,
-                              size_t tsize);
+int
+analytics_sla_field_parse(const char *field, size_t flen, bool *breached,
+                          char *priority, size_t psize, char *team,
+                          size_t tsize);
 
 typedef struct analytics_stats analytics_stats_t;
 
 /* An empty sum. Caller owns the result. */
-analytics_stats_t *analytics_stats_new(void);
+analytics_stats_t *
+analytics_stats_new(void);
 
-void analytics_stats_destroy(analytics_stats_t **self_p);
+void
+analytics_stats_destroy(analytics_stats_t **self_p);
 
 /* Add one hash field and its value (decimal integer text, as HGETALL
  * returns it). Returns 0, or -1 if the field is unknown, the value is not
  * an integer, or a group is full (the field is then ignored). */
-int analytics_stats_add(analytics_stats_t *self, const char *field, size_t flen,
-                        const char *value, size_t vlen);
+int
+analytics_stats_add(analytics_stats_t *self, const char *field, size_t flen,
+                    const char *value, size_t vlen);
 
 /* Add one SLA hash field ("breached:p2:care-en") and its value. 0, or -1
  * for a malformed field or value or a full group. */
-int analytics_stats_add_sla(analytics_stats_t *self, const char *field,
-                            size_t flen, const char *value, size_t vlen);
+int
+analytics_stats_add_sla(analytics_stats_t *self, const char *field, size_t flen,
+                        const char *value, size_t vlen);
 
 /* The stats document as compact JSON. Caller frees. */
-char *analytics_stats_render(const analytics_stats_t *self);
+char *
+analytics_stats_render(const analytics_stats_t *self);
 
 #endif

@@ -40,10 +40,11 @@ struct analytics_sla {
     bool full_logged;              /* said once that the cap was hit */
 };
 
-static size_t s_probe(const analytics_sla_t *self, const char *team,
-                      const char *priority);
-static s_pair_t *s_add_pair(analytics_sla_t *self, size_t slot,
-                            const char *team, const char *priority);
+static size_t
+s_probe(const analytics_sla_t *self, const char *team, const char *priority);
+static s_pair_t *
+s_add_pair(analytics_sla_t *self, size_t slot, const char *team,
+           const char *priority);
 
 static const char s_breached_help[] =
     "Complaints whose team alert was delivered after the first-response "

@@ -72,14 +72,17 @@ typedef enum {
 typedef struct classifier_feats classifier_feats_t;
 
 /* A reusable extractor (about 3 MB). Caller owns it. */
-classifier_feats_t *classifier_feats_new(void);
+classifier_feats_t *
+classifier_feats_new(void);
 
 /* Destroy and set *self_p to NULL. Safe on NULL. */
-void classifier_feats_destroy(classifier_feats_t **self_p);
+void
+classifier_feats_destroy(classifier_feats_t **self_p);
 
 /* 0 if cfg is usable; else -1 with the reason in err. */
-int classifier_feat_config_check(const classifier_feat_config_t *cfg, char *err,
-                                 size_t err_size);
+int
+classifier_feat_config_check(const classifier_feat_config_t *cfg, char *err,
+                             size_t err_size);
 
 /* True if an item made under some config is one cfg would make too. */
 static inline int
@@ -100,16 +103,18 @@ classifier_feat_config_union(const classifier_feat_config_t *a,
 /* Extract the features of cps[n] (normalised text) under cfg, which must
  * pass classifier_feat_config_check. Returns the number of distinct
  * features; they stay valid until the next call. */
-size_t classifier_feats_extract(classifier_feats_t *self,
-                                const classifier_feat_config_t *cfg,
-                                const int32_t *cps, size_t n);
+size_t
+classifier_feats_extract(classifier_feats_t *self,
+                         const classifier_feat_config_t *cfg,
+                         const int32_t *cps, size_t n);
 
 /* The last extraction's features; *n gets the count. */
-const classifier_feat_t *classifier_feats_items(const classifier_feats_t *self,
-                                                size_t *n);
+const classifier_feat_t *
+classifier_feats_items(const classifier_feats_t *self, size_t *n);
 
 /* The script of a code point (CLASSIFIER_SCRIPT_NONE if not a letter;
  * ー, 々 and the kana iteration marks count as letters of their block). */
-classifier_script_t classifier_script(int32_t cp);
+classifier_script_t
+classifier_script(int32_t cp);
 
 #endif

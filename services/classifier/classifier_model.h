@@ -83,76 +83,93 @@ classifier_model_build(const classifier_model_spec_t *spec, uint32_t n_rows,
 /* Load and verify a model file. If task is not NULL the model must be for
  * that task. NULL with a precise message in err (bad magic, version,
  * truncation, checksum, metadata, task mismatch). */
-classifier_model_t *classifier_model_load(const char *path, const char *task,
-                                          char *err, size_t err_size);
+classifier_model_t *
+classifier_model_load(const char *path, const char *task, char *err,
+                      size_t err_size);
 
 /* The same from bytes in memory (the file's whole contents). */
-classifier_model_t *classifier_model_parse(const void *buf, size_t len,
-                                           const char *task, char *err,
-                                           size_t err_size);
+classifier_model_t *
+classifier_model_parse(const void *buf, size_t len, const char *task, char *err,
+                       size_t err_size);
 
 /* Write the model file (to path.tmp, then renamed). 0, or -1 with err. */
-int classifier_model_save(const classifier_model_t *self, const char *path,
-                          char *err, size_t err_size);
+int
+classifier_model_save(const classifier_model_t *self, const char *path,
+                      char *err, size_t err_size);
 
 /* Serialise into a new buffer (caller frees); *len gets its size. */
-void *classifier_model_serialise(const classifier_model_t *self, size_t *len);
+void *
+classifier_model_serialise(const classifier_model_t *self, size_t *len);
 
 /* Destroy and set *self_p to NULL. Safe on NULL. */
-void classifier_model_destroy(classifier_model_t **self_p);
+void
+classifier_model_destroy(classifier_model_t **self_p);
 
-const char *classifier_model_task(const classifier_model_t *self);
+const char *
+classifier_model_task(const classifier_model_t *self);
 
-uint32_t classifier_model_n_labels(const classifier_model_t *self);
+uint32_t
+classifier_model_n_labels(const classifier_model_t *self);
 
 /* Label i's name (borrowed), NULL if out of range. */
-const char *classifier_model_label(const classifier_model_t *self, uint32_t i);
+const char *
+classifier_model_label(const classifier_model_t *self, uint32_t i);
 
 /* Index of the label called name, or -1. */
-int classifier_model_label_index(const classifier_model_t *self,
-                                 const char *name);
+int
+classifier_model_label_index(const classifier_model_t *self, const char *name);
 
 const classifier_feat_config_t *
 classifier_model_feat_config(const classifier_model_t *self);
 
-unsigned classifier_model_norm_flags(const classifier_model_t *self);
+unsigned
+classifier_model_norm_flags(const classifier_model_t *self);
 
 /* Number of weight rows (features kept). */
-uint32_t classifier_model_n_rows(const classifier_model_t *self);
+uint32_t
+classifier_model_n_rows(const classifier_model_t *self);
 
 /* The checksum stored in (or, for a built model, that will be written to)
  * the file; 0 for a built model until serialised. */
-uint64_t classifier_model_checksum(const classifier_model_t *self);
+uint64_t
+classifier_model_checksum(const classifier_model_t *self);
 
 /* The metadata object (borrowed). Callers may add keys before saving
  * (the trainer adds "datasets", "training" and "dev"); the keys read on
  * load are owned by the model and are rewritten on save. */
-json_t *classifier_model_meta(classifier_model_t *self);
+json_t *
+classifier_model_meta(classifier_model_t *self);
 
-float classifier_model_temperature(const classifier_model_t *self);
+float
+classifier_model_temperature(const classifier_model_t *self);
 
 /* Set the softmax temperature; values outside 0.001..1000 are ignored. */
-void classifier_model_set_temperature(classifier_model_t *self, float t);
+void
+classifier_model_set_temperature(classifier_model_t *self, float t);
 
 /* Raw logits of extracted features into logits[n_labels]. */
-void classifier_model_logits(const classifier_model_t *self,
-                             const classifier_feat_t *items, size_t n,
-                             float *logits);
+void
+classifier_model_logits(const classifier_model_t *self,
+                        const classifier_feat_t *items, size_t n,
+                        float *logits);
 
 /* Probabilities (softmax of logits / temperature) into probs[n_labels].
  * Returns the index of the most probable label. */
-int classifier_model_predict(const classifier_model_t *self,
-                             const classifier_feat_t *items, size_t n,
-                             float *probs);
+int
+classifier_model_predict(const classifier_model_t *self,
+                         const classifier_feat_t *items, size_t n,
+                         float *probs);
 
 /* Normalise, extract and predict in one call with the caller's reusable
  * scratch. Returns the most probable label's index. */
-int classifier_model_predict_text(const classifier_model_t *self,
-                                  classifier_norm_t *norm,
-                                  classifier_feats_t *feats, const char *text,
-                                  size_t len, float *probs);
+int
+classifier_model_predict_text(const classifier_model_t *self,
+                              classifier_norm_t *norm,
+                              classifier_feats_t *feats, const char *text,
+                              size_t len, float *probs);
 
 /* Softmax of logits[k] / t into probs[k] (numerically stable). */
-void classifier_softmax(const float *logits, uint32_t k, float t, float *probs);
+void
+classifier_softmax(const float *logits, uint32_t k, float t, float *probs);
 
 #endif

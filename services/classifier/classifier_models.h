@@ -107,24 +107,30 @@ typedef struct {
 /* Load dir/models.json and every model it lists, verifying each file's
  * checksum and task and the triage references. NULL with a precise
  * message in err. Loading takes well under a second. */
-classifier_models_t *classifier_models_load(const char *dir, char *err,
-                                            size_t err_size);
+classifier_models_t *
+classifier_models_load(const char *dir, char *err, size_t err_size);
 
 /* Destroy and set *self_p to NULL. Safe on NULL. */
-void classifier_models_destroy(classifier_models_t **self_p);
+void
+classifier_models_destroy(classifier_models_t **self_p);
 
 /* "kujo-models:" and 16 hex digits folded from every model's checksum. */
-const char *classifier_models_id(const classifier_models_t *self);
+const char *
+classifier_models_id(const classifier_models_t *self);
 
 /* Number of models loaded, and model i (borrowed) with its name. */
-size_t classifier_models_count(const classifier_models_t *self);
-const classifier_model_t *classifier_models_get(const classifier_models_t *self,
-                                                size_t i, const char **name);
+size_t
+classifier_models_count(const classifier_models_t *self);
+const classifier_model_t *
+classifier_models_get(const classifier_models_t *self, size_t i,
+                      const char **name);
 
 /* Per-thread buffers for triage (a few MB). Caller owns it. */
-classifier_scratch_t *classifier_scratch_new(void);
+classifier_scratch_t *
+classifier_scratch_new(void);
 
-void classifier_scratch_destroy(classifier_scratch_t **self_p);
+void
+classifier_scratch_destroy(classifier_scratch_t **self_p);
 
 /* Triage text[len] (any bytes; invalid UTF-8 is tolerated). lang_hint is
  * the client's "lang" (NULL or "" if none; "ja-JP" counts as ja). Masks
@@ -132,19 +138,21 @@ void classifier_scratch_destroy(classifier_scratch_t **self_p);
  * classifier_models_run. Fills every out field; allocates nothing. This is
  * the tools' entry (kujo-eval); the service's pipeline (classifier_triage)
  * masks and folds once itself and calls classifier_models_run. */
-void classifier_models_triage(const classifier_models_t *self,
-                              classifier_scratch_t *scratch, const char *text,
-                              size_t len, const char *lang_hint,
-                              classifier_result_t *out);
+void
+classifier_models_triage(const classifier_models_t *self,
+                         classifier_scratch_t *scratch, const char *text,
+                         size_t len, const char *lang_hint,
+                         classifier_result_t *out);
 
 /* The models' part of a triage, for a caller that has already masked PII
  * (out->pii_total set, which counts as a specific detail) and folded the
  * complaint for keywords (folded[folded_len], kj_text_fold of the subject
  * and text). Fills language, sentiment, reason, intent, urgency,
  * actionable and model; leaves the masked text and PII fields alone. */
-void classifier_models_run(const classifier_models_t *self,
-                           classifier_scratch_t *scratch, const char *text,
-                           size_t len, const char *folded, size_t folded_len,
-                           const char *lang_hint, classifier_result_t *out);
+void
+classifier_models_run(const classifier_models_t *self,
+                      classifier_scratch_t *scratch, const char *text,
+                      size_t len, const char *folded, size_t folded_len,
+                      const char *lang_hint, classifier_result_t *out);
 
 #endif

@@ -45,35 +45,42 @@ enum {
 typedef struct classifier_norm classifier_norm_t;
 
 /* A reusable normaliser (about 1 MB of buffers). Caller owns it. */
-classifier_norm_t *classifier_norm_new(void);
+classifier_norm_t *
+classifier_norm_new(void);
 
 /* Destroy and set *self_p to NULL. Safe on NULL. */
-void classifier_norm_destroy(classifier_norm_t **self_p);
+void
+classifier_norm_destroy(classifier_norm_t **self_p);
 
 /* Normalise text[len] with flags (CLASSIFIER_NORM_*). Returns the number
  * of code points in the result, which stays valid until the next call. */
-size_t classifier_norm_run(classifier_norm_t *self, const char *text,
-                           size_t len, unsigned flags);
+size_t
+classifier_norm_run(classifier_norm_t *self, const char *text, size_t len,
+                    unsigned flags);
 
 /* The last result as code points; *n gets the count. */
-const int32_t *classifier_norm_codepoints(const classifier_norm_t *self,
-                                          size_t *n);
+const int32_t *
+classifier_norm_codepoints(const classifier_norm_t *self, size_t *n);
 
 /* The last result as NUL-terminated UTF-8 (encoded on demand); *len gets
  * its length if len is not NULL. */
-const char *classifier_norm_utf8(classifier_norm_t *self, size_t *len);
+const char *
+classifier_norm_utf8(classifier_norm_t *self, size_t *len);
 
 /* One call for tools, tests and fuzzing (allocates a normaliser): the
  * result goes to out[size], NUL-terminated, cut on a character boundary
  * if out is too small. Returns the bytes written, or -1 if size is 0. */
-long classifier_normalize(const char *in, size_t len, unsigned flags, char *out,
-                          size_t size);
+long
+classifier_normalize(const char *in, size_t len, unsigned flags, char *out,
+                     size_t size);
 
 /* Flags as a comma-separated list of the names above ("nfkc,casefold").
  * Returns the length like snprintf. */
-int classifier_norm_flags_format(unsigned flags, char *out, size_t size);
+int
+classifier_norm_flags_format(unsigned flags, char *out, size_t size);
 
 /* Parse such a list ("" is no flag). -1 on an unknown name. */
-int classifier_norm_flags_parse(const char *s, unsigned *flags);
+int
+classifier_norm_flags_parse(const char *s, unsigned *flags);
 
 #endif

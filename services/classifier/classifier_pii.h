@@ -41,15 +41,18 @@ typedef struct {
 } classifier_pii_span_t;
 
 /* "email", "phone", "card" (the names in Triage.pii). */
-const char *classifier_pii_kind_name(classifier_pii_kind_t kind);
+const char *
+classifier_pii_kind_name(classifier_pii_kind_t kind);
 
 /* The placeholder written for a kind: "[EMAIL]", "[PHONE]", "[CARD]". */
-const char *classifier_pii_placeholder(classifier_pii_kind_t kind);
+const char *
+classifier_pii_placeholder(classifier_pii_kind_t kind);
 
 /* Find the PII in text[len], in order and not overlapping. The first max
  * spans go to spans; returns how many there are in all. */
-size_t classifier_pii_find(const char *text, size_t len,
-                           classifier_pii_span_t *spans, size_t max);
+size_t
+classifier_pii_find(const char *text, size_t len, classifier_pii_span_t *spans,
+                    size_t max);
 
 /* Copy text[len] to out[size] (NUL-terminated) with every span replaced by
  * its placeholder, all of them even past max_spans. The first max_spans
@@ -57,11 +60,13 @@ size_t classifier_pii_find(const char *text, size_t len,
  * placeholder is at most one byte longer than what it replaces, so size >=
  * 2 * len + 1 never truncates; a shorter out is cut on a character
  * boundary, never inside a placeholder. Returns the bytes written. */
-size_t classifier_pii_mask(const char *text, size_t len, char *out, size_t size,
-                           classifier_pii_span_t *spans, size_t max_spans,
-                           size_t *n_spans);
+size_t
+classifier_pii_mask(const char *text, size_t len, char *out, size_t size,
+                    classifier_pii_span_t *spans, size_t max_spans,
+                    size_t *n_spans);
 
 /* True if the digits (ASCII '0'-'9' only) pass the Luhn check. */
-int classifier_pii_luhn(const char *digits, size_t n);
+int
+classifier_pii_luhn(const char *digits, size_t n);
 
 #endif

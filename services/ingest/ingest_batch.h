@@ -23,9 +23,9 @@ typedef struct ingest_batch ingest_batch_t;
 
 /* One accepted complaint and, after the flush, what became of it. */
 typedef struct {
-    void *owner;                     /* the request waiting for the answer */
-    int result;                      /* 1 created, 0 duplicate, -1 failed */
-    char id[KJ_ID_LEN + 1];          /* the id to answer with */
+    void *owner;            /* the request waiting for the answer */
+    int result;             /* 1 created, 0 duplicate, -1 failed */
+    char id[KJ_ID_LEN + 1]; /* the id to answer with */
 } ingest_batch_result_t;
 
 /* Room for cap complaints. */

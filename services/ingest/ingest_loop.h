@@ -26,6 +26,7 @@ typedef struct {
 
 /* Run until drained or told to stop; returns the exit code (see
  * kj_service_run). */
-int ingest_loop_run(ingest_loop_t *loop);
+int
+ingest_loop_run(ingest_loop_t *loop);
 
 #endif

@@ -17,9 +17,9 @@
 
 /* Why a request was refused. */
 typedef struct {
-    kj_rc_t rc;                  /* KJ_ERR_WRONG_TYPE */
-    unsigned status;             /* its HTTP status: 400, 413, 415 */
-    char code[INGEST_CODE_MAX];  /* its kj_rc name: "wrong_type" */
+    kj_rc_t rc;                   /* KJ_ERR_WRONG_TYPE */
+    unsigned status;              /* its HTTP status: 400, 413, 415 */
+    char code[INGEST_CODE_MAX];   /* its kj_rc name: "wrong_type" */
     char message[INGEST_MSG_MAX]; /* printable ASCII; never complaint text */
 } ingest_error_t;
 

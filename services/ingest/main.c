@@ -113,8 +113,8 @@ main(int argc, char **argv)
         code = 1; /* each constructor logged why */
         goto out;
     }
-    down = kj_downstream_new(redis, store, push, cfg->prefix, "classifier",
-                             "received");
+    down =
+        kj_downstream_new(redis, push, cfg->prefix, "classifier", "received");
     kj_info("listening", "s:http_addr", s_http_addr, "i:http_port",
             ingest_api_port(api), "s:admin_addr", cfg->admin_addr,
             "i:admin_port", kj_service_admin_port(service));

@@ -81,7 +81,8 @@ static const kj_cfg_opt_t s_own[] = {
      .dest = &s_circuit_open_max_ms},
 };
 
-static int s_check(const kj_service_cfg_t *cfg);
+static int
+s_check(const kj_service_cfg_t *cfg);
 
 static const kj_service_def_t s_def = {
     .binary = "kujo-notifier",

@@ -61,40 +61,46 @@ typedef enum {
 
 /* Breakers with opts (failures >= 0; open_ms > 0; open_max_ms >=
  * open_ms). metrics may be NULL (tests). NULL on bad opts. */
-notifier_circuit_t *notifier_circuit_new(const notifier_circuit_opts_t *opts,
-                                         kj_metrics_t *metrics, uint64_t seed);
+notifier_circuit_t *
+notifier_circuit_new(const notifier_circuit_opts_t *opts, kj_metrics_t *metrics,
+                     uint64_t seed);
 
-void notifier_circuit_destroy(notifier_circuit_t **self_p);
+void
+notifier_circuit_destroy(notifier_circuit_t **self_p);
 
 /* The breaker key of a web URL: lowercase scheme and host, explicit port
  * ("http://hooks.example:80"), no user, path or query. 0, or -1 if url
  * is not http(s) or the key does not fit in size. */
-int notifier_circuit_endpoint(const char *url, char *out, size_t size);
+int
+notifier_circuit_endpoint(const char *url, char *out, size_t size);
 
 /* Know url's endpoint from the start, so its series exist at 0 before
  * the first delivery (configured endpoints). Returns 0, or -1 if url is
  * not a web URL or the table is full. */
-int notifier_circuit_track(notifier_circuit_t *self, const char *url);
+int
+notifier_circuit_track(notifier_circuit_t *self, const char *url);
 
 /* May a request to url go out at now_ms? true: yes; if *trial, it is the
  * half-open trial, and id (the complaint) names it in the report. false:
  * the circuit is open; come back at *retry_at_ms. */
-bool notifier_circuit_allow(notifier_circuit_t *self, const char *url,
-                            const char *id, int64_t now_ms, bool *trial,
-                            int64_t *retry_at_ms);
+bool
+notifier_circuit_allow(notifier_circuit_t *self, const char *url,
+                       const char *id, int64_t now_ms, bool *trial,
+                       int64_t *retry_at_ms);
 
 /* How the request for id to url ended. error ("HTTP 503") goes in the
  * log line when this opens the circuit. */
-void notifier_circuit_report(notifier_circuit_t *self, const char *url,
-                             const char *id, notifier_outcome_t outcome,
-                             const char *error, int64_t now_ms);
+void
+notifier_circuit_report(notifier_circuit_t *self, const char *url,
+                        const char *id, notifier_outcome_t outcome,
+                        const char *error, int64_t now_ms);
 
 /* The outcome a request's result means for its endpoint. */
-notifier_outcome_t notifier_circuit_outcome(bool delivered, bool permanent,
-                                            int http_status);
+notifier_outcome_t
+notifier_circuit_outcome(bool delivered, bool permanent, int http_status);
 
 /* url's state (CLOSED for an endpoint never seen). */
-notifier_circuit_state_t notifier_circuit_state(const notifier_circuit_t *self,
-                                                const char *url);
+notifier_circuit_state_t
+notifier_circuit_state(const notifier_circuit_t *self, const char *url);
 
 #endif

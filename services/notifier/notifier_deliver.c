@@ -32,8 +32,9 @@ struct notifier {
     notifier_circuit_t *circuit; /* a breaker per endpoint */
 };
 
-static void s_done(void *ctx, kj_envelope_t *env, const char *url,
-                   const notifier_result_t *res);
+static void
+s_done(void *ctx, kj_envelope_t *env, const char *url,
+       const notifier_result_t *res);
 
 notifier_t *
 notifier_new(kj_stage_t *stage, const notifier_opts_t *opts)

@@ -46,23 +46,29 @@ typedef struct notifier notifier_t;
  * The endpoints of webhook_url and of every route in rules get their
  * circuit series at once. NULL if curl cannot start or the circuit
  * options are out of range. */
-notifier_t *notifier_new(kj_stage_t *stage, const notifier_opts_t *opts);
+notifier_t *
+notifier_new(kj_stage_t *stage, const notifier_opts_t *opts);
 
-void notifier_destroy(notifier_t **self_p);
+void
+notifier_destroy(notifier_t **self_p);
 
 /* The kj_stage_process_fn: start a delivery and return PENDING, DEFER
  * while the endpoint's circuit is open or every slot is busy, or DEAD
  * when there is no usable endpoint. ctx is the notifier_t. */
-kj_verdict_t notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms,
-                              char *err, size_t err_size, int64_t *retry_at_ms);
+kj_verdict_t
+notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
+                 size_t err_size, int64_t *retry_at_ms);
 
 /* The hooks that let the stage's loop drive curl (ctx: the notifier_t). */
-const kj_stage_hooks_t *notifier_hooks(void);
+const kj_stage_hooks_t *
+notifier_hooks(void);
 
 /* Requests in flight. */
-size_t notifier_inflight(const notifier_t *self);
+size_t
+notifier_inflight(const notifier_t *self);
 
 /* Know the endpoints of every route in rules (series at 0). */
-void notifier_track_rules(notifier_t *self, const kj_rules_t *rules);
+void
+notifier_track_rules(notifier_t *self, const kj_rules_t *rules);
 
 #endif

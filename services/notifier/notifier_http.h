@@ -38,47 +38,57 @@ typedef void (*notifier_done_fn)(void *ctx, kj_envelope_t *env, const char *url,
 
 /* Up to max_slots requests at once, each bounded by timeout_ms end to end.
  * Call curl_global_init before. Caller owns the result. */
-notifier_http_t *notifier_http_new(int64_t timeout_ms, size_t max_slots,
-                                   notifier_done_fn done, void *ctx);
+notifier_http_t *
+notifier_http_new(int64_t timeout_ms, size_t max_slots, notifier_done_fn done,
+                  void *ctx);
 
 /* Abort what is in flight (no callbacks) and free. Safe on NULL. */
-void notifier_http_destroy(notifier_http_t **self_p);
+void
+notifier_http_destroy(notifier_http_t **self_p);
 
 /* Start POSTing body (taken: *body_p is cleared and freed later) to url
  * with the headers. env is copied. Returns 0, or -1 when every slot is
  * busy or curl refused the request (message in err). */
-int notifier_http_start(notifier_http_t *self, const char *url,
-                        const kj_envelope_t *env, char **body_p,
-                        size_t body_len, const notifier_headers_t *headers,
-                        char *err, size_t err_size);
+int
+notifier_http_start(notifier_http_t *self, const char *url,
+                    const kj_envelope_t *env, char **body_p, size_t body_len,
+                    const notifier_headers_t *headers, char *err,
+                    size_t err_size);
 
 /* Pollitems (socket NULL, fd set) for curl's sockets into items[max].
  * Returns how many were written. */
-size_t notifier_http_pollitems(notifier_http_t *self, zmq_pollitem_t *items,
-                               size_t max);
+size_t
+notifier_http_pollitems(notifier_http_t *self, zmq_pollitem_t *items,
+                        size_t max);
 
 /* How long the loop may sleep before curl needs a call, -1: no limit. */
-long notifier_http_timeout_ms(notifier_http_t *self);
+long
+notifier_http_timeout_ms(notifier_http_t *self);
 
 /* Drive curl after a poll: readiness of items[n] (as returned by the poll,
  * other entries ignored) and expired timers; calls done for finished
  * requests. */
-void notifier_http_after_poll(notifier_http_t *self,
-                              const zmq_pollitem_t *items, size_t n);
+void
+notifier_http_after_poll(notifier_http_t *self, const zmq_pollitem_t *items,
+                         size_t n);
 
 /* Requests in flight. */
-size_t notifier_http_inflight(const notifier_http_t *self);
+size_t
+notifier_http_inflight(const notifier_http_t *self);
 
 /* The most requests in flight at once. */
-size_t notifier_http_capacity(const notifier_http_t *self);
+size_t
+notifier_http_capacity(const notifier_http_t *self);
 
 /* kj_url_redact(url): kept under this name for its callers. The part of
  * url that is safe to show and store: scheme://host[:port],
  * with "/…" when there was more. A webhook URL's path or query is often
  * its secret (Slack's are), and user:password@ always is. */
-void notifier_url_origin(const char *url, char *out, size_t size);
+void
+notifier_url_origin(const char *url, char *out, size_t size);
 
 /* True for an absolute http:// or https:// URL with a host. */
-bool notifier_url_ok(const char *url);
+bool
+notifier_url_ok(const char *url);
 
 #endif

@@ -27,22 +27,26 @@ typedef struct {
  * "[p2] outage complaint (ja, x) for care-ja, first reply due <time>".
  * Parts that are unknown are left out; never complaint text. Slack's
  * control characters (& < >) are escaped. Returns strlen of the result. */
-size_t notifier_summary(const kj_envelope_t *env, char *out, size_t size);
+size_t
+notifier_summary(const kj_envelope_t *env, char *out, size_t size);
 
 /* The team alert JSON body (compact, field order as documented). Strings
  * that are not valid UTF-8 have their non-ASCII bytes replaced by '?'.
  * Caller frees; *len gets the length. */
-char *notifier_payload(const kj_envelope_t *env, size_t *len);
+char *
+notifier_payload(const kj_envelope_t *env, size_t *len);
 
 /* "<complaint id>:<kind>" into out[size]. Returns its length, or -1 if it
  * does not fit. */
-int notifier_idempotency_key(const kj_envelope_t *env, const char *kind,
-                             char *out, size_t size);
+int
+notifier_idempotency_key(const kj_envelope_t *env, const char *kind, char *out,
+                         size_t size);
 
 /* Every header value for body, signed at unix time now_s with secret (NULL
  * or "": no signature). Returns 0, or -1 if a value does not fit. */
-int notifier_headers(notifier_headers_t *h, const kj_envelope_t *env,
-                     const char *kind, const char *secret, int64_t now_s,
-                     const char *body, size_t body_len);
+int
+notifier_headers(notifier_headers_t *h, const kj_envelope_t *env,
+                 const char *kind, const char *secret, int64_t now_s,
+                 const char *body, size_t body_len);
 
 #endif

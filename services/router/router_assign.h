@@ -18,26 +18,31 @@ typedef struct router_assign router_assign_t;
 
 /* Assign with rules (borrowed: the service's, kept until it replaces
  * them through router_assign_rules_changed). */
-router_assign_t *router_assign_new(const kj_rules_t *rules);
+router_assign_t *
+router_assign_new(const kj_rules_t *rules);
 
-void router_assign_destroy(router_assign_t **self_p);
+void
+router_assign_destroy(router_assign_t **self_p);
 
 /* The rules in use (borrowed; replaced by a successful reload). */
-const kj_rules_t *router_assign_rules(const router_assign_t *self);
+const kj_rules_t *
+router_assign_rules(const router_assign_t *self);
 
 /* kj_stage rules hook: SIGHUP read new, valid rules; use them from now on.
  * Always 0. */
-int router_assign_rules_changed(void *ctx, const kj_rules_t *rules, char *err,
-                                size_t err_size);
+int
+router_assign_rules_changed(void *ctx, const kj_rules_t *rules, char *err,
+                            size_t err_size);
 
 /* True for categories whose conversation should leave a public channel
  * (payment details, account access, personal data). */
-bool router_assign_sensitive(const char *category);
+bool
+router_assign_sensitive(const char *category);
 
 /* kj_stage process function: fills env->assignment. DEAD if the envelope
  * has no triage (the classifier must run first). */
-kj_verdict_t router_assign_process(void *ctx, kj_envelope_t *env,
-                                   int64_t now_ms, char *err, size_t err_size,
-                                   int64_t *retry_at);
+kj_verdict_t
+router_assign_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
+                      size_t err_size, int64_t *retry_at);
 
 #endif

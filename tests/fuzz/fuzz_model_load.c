@@ -11,12 +11,14 @@
 #include "classifier_model.h"
 #include "kj_util.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static classifier_norm_t *s_norm;
 static classifier_feats_t *s_feats;
 
-static void s_one(const uint8_t *data, size_t size);
+static void
+s_one(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -12,7 +12,8 @@
 #include "classifier_pii.h"
 #include "kj_util.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static classifier_norm_t *s_norm;
 static classifier_norm_t *s_slow;

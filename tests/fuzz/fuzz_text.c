@@ -8,7 +8,8 @@
 #include "kj_text.h"
 #include "kj_util.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static bool
 s_has_fffd(const char *s, size_t len)

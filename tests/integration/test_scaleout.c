@@ -33,7 +33,8 @@ enum {
 
 static kj_pipeline_t *s_pl;
 
-static void s_lb_stop(void);
+static void
+s_lb_stop(void);
 
 static void
 s_teardown(void)

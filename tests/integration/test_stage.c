@@ -29,7 +29,7 @@
 #define WAIT_MS 8000
 
 static kj_testredis_t s_redis;
-static kj_redis_t *s_conn;   /* the test thread's own connection */
+static kj_redis_t *s_conn; /* the test thread's own connection */
 static kj_store_t *s_store;
 static kj_codec_t *s_codec;
 static void *s_zctx;
@@ -79,14 +79,14 @@ TestSuite(stage, .init = s_setup, .fini = s_teardown, .timeout = 90);
 /* ---- the service under test ---------------------------------------- */
 
 typedef struct {
-    kj_verdict_t verdict;   /* what process answers */
-    atomic_int calls;       /* how often process ran */
+    kj_verdict_t verdict; /* what process answers */
+    atomic_int calls;     /* how often process ran */
     atomic_uint last_attempt;
     /* PENDING mode: process keeps the envelope, after_poll completes it. */
     kj_stage_t *stage;
     kj_envelope_t held;
     atomic_int n_held;
-    bool complete_held;     /* false: never finish (a hung stage) */
+    bool complete_held; /* false: never finish (a hung stage) */
     atomic_int inflight_forever;
 } s_svc_t;
 
@@ -346,10 +346,10 @@ s_events(const char *id, const char *state, kj_event_t *ev)
                 continue;
             kj_event_t e;
             redisReply *v = fields->element[f + 1];
-            cr_assert(eq(int,
-                         kj_event_decode(s_codec, (const uint8_t *)v->str,
-                                         v->len, &e),
-                         0));
+            cr_assert(eq(
+                int,
+                kj_event_decode(s_codec, (const uint8_t *)v->str, v->len, &e),
+                0));
             if (strcmp(e.complaint_id, id) == 0 &&
                 strcmp(e.state, state) == 0) {
                 found++;
@@ -365,8 +365,8 @@ static void
 s_decode_rec(const kj_store_record_t *rec, kj_envelope_t *env)
 {
     cr_assert(not(eq(ptr, rec->env, NULL)));
-    cr_assert(eq(int,
-                 kj_envelope_decode(s_codec, rec->env, rec->env_len, env), 0));
+    cr_assert(
+        eq(int, kj_envelope_decode(s_codec, rec->env, rec->env_len, env), 0));
 }
 
 static kj_envelope_t s_env, s_got;
@@ -415,15 +415,13 @@ Test(stage, usage_example)
     /* A duplicate push finds the record moved on: stale, not redone. */
     cr_assert(eq(int, kj_push_send(push, s_wire, len), 0));
     int64_t deadline = kj_mono_ms() + WAIT_MS;
-    while (s_counter(&run, "envelopes_failed_total", "reason=\"stale\"") ==
-               0 &&
+    while (s_counter(&run, "envelopes_failed_total", "reason=\"stale\"") == 0 &&
            kj_mono_ms() < deadline) {
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    cr_assert(eq(u64,
-                 s_counter(&run, "envelopes_failed_total", "reason=\"stale\""),
-                 1));
+    cr_assert(eq(
+        u64, s_counter(&run, "envelopes_failed_total", "reason=\"stale\""), 1));
     cr_assert(eq(int, s_events(s_env.complaint.id, "classified", &ev), 1));
 
     kj_push_destroy(&push);
@@ -435,11 +433,11 @@ Test(stage, done_is_pushed_to_the_next_stage)
     /* The test is stage "t2": its PULL is registered, t1 must find it. */
     kj_pull_t *next = kj_pull_new(s_zctx, "tcp://127.0.0.1:*", NULL, 1000);
     cr_assert(not(eq(ptr, next, NULL)));
-    cr_assert(eq(int,
-                 kj_registry_heartbeat(s_conn, s_prefix, "t2",
-                                       kj_pull_endpoint(next), kj_now_ms(),
-                                       60000),
-                 0));
+    cr_assert(
+        eq(int,
+           kj_registry_heartbeat(s_conn, s_prefix, "t2", kj_pull_endpoint(next),
+                                 kj_now_ms(), 60000),
+           0));
     s_svc_t svc = {.verdict = KJ_VERDICT_DONE};
     kj_stage_opts_t opts = s_opts("t2", 10000, 3);
     s_runner_t run;
@@ -471,8 +469,8 @@ Test(stage, done_is_pushed_to_the_next_stage)
     cr_assert(s_wait_state(s_env.complaint.id, "classified", &rec));
     free(rec.env);
     char key[128];
-    kj_store_key(s_store, key, sizeof key,
-                 kj_id_partition(s_env.complaint.id), "due:classified");
+    kj_store_key(s_store, key, sizeof key, kj_id_partition(s_env.complaint.id),
+                 "due:classified");
     redisReply *r =
         kj_redis_command(s_conn, "ZSCORE %s %s", key, s_env.complaint.id);
     cr_assert(not(eq(ptr, r, NULL)));
@@ -530,17 +528,16 @@ Test(stage, retry_until_max_attempts_then_dead)
     /* Attempt 1 was the push; 2 and 3 were claims when the retry came due. */
     cr_assert(eq(int, atomic_load(&svc.calls), 3));
     cr_assert(eq(str, rec.reason, "flaky: attempt 3"));
-    cr_assert(eq(u64,
-                 s_counter(&run, "envelopes_failed_total", "reason=\"retry\""),
-                 2));
+    cr_assert(eq(
+        u64, s_counter(&run, "envelopes_failed_total", "reason=\"retry\""), 2));
     cr_assert(eq(u64, s_counter(&run, "dead_letters_total", NULL), 1));
     kj_event_t ev;
     cr_assert(eq(int, s_events(s_env.complaint.id, "dead", &ev), 1));
     cr_assert(eq(str, ev.reason, "flaky: attempt 3"));
 
     char key[128];
-    kj_store_key(s_store, key, sizeof key,
-                 kj_id_partition(s_env.complaint.id), "dead");
+    kj_store_key(s_store, key, sizeof key, kj_id_partition(s_env.complaint.id),
+                 "dead");
     redisReply *r =
         kj_redis_command(s_conn, "ZSCORE %s %s", key, s_env.complaint.id);
     cr_assert(eq(int, r->type, REDIS_REPLY_STRING));
@@ -629,8 +626,8 @@ Test(stage, a_stage_that_never_finishes_times_out_dead)
     kj_store_record_t rec;
     cr_assert(s_wait_state(s_env.complaint.id, "dead", &rec));
     free(rec.env);
-    cr_assert(eq(str, rec.reason,
-                 "stage_timeout: t1 did not finish in 2 attempts"));
+    cr_assert(
+        eq(str, rec.reason, "stage_timeout: t1 did not finish in 2 attempts"));
     cr_assert(eq(int, atomic_load(&svc.calls), 1));
     cr_assert(eq(int, s_stop(&run), 0));
 }
@@ -670,10 +667,10 @@ Test(stage, garbage_is_counted_and_dropped)
     kj_store_record_t rec;
     cr_assert(s_wait_state(s_env.complaint.id, "classified", &rec));
     free(rec.env);
-    cr_assert(eq(u64,
-                 s_counter(&run, "envelopes_failed_total",
-                           "reason=\"decode_error\""),
-                 2));
+    cr_assert(
+        eq(u64,
+           s_counter(&run, "envelopes_failed_total", "reason=\"decode_error\""),
+           2));
     cr_assert(eq(int, atomic_load(&svc.calls), 1));
     kj_push_destroy(&push);
     cr_assert(eq(int, s_stop(&run), 0));
@@ -694,9 +691,8 @@ Test(stage, stop_drains_and_leaves_the_registry)
     kj_stage_stop(run.stage);
     cr_assert(not(s_wait_done(&run, 1500)));
     char **list = NULL;
-    cr_assert(eq(int,
-                 kj_registry_list(s_conn, s_prefix, "t1", kj_now_ms(), &list),
-                 0));
+    cr_assert(eq(
+        int, kj_registry_list(s_conn, s_prefix, "t1", kj_now_ms(), &list), 0));
     kj_registry_free(list);
     atomic_store(&svc.inflight_forever, 0);
     cr_assert(s_wait_done(&run, 2000));

@@ -39,43 +39,56 @@ typedef struct kj_proc kj_proc_t;
  * and the current environment minus every KUJO_* variable, plus env
  * ("NAME=value" strings, NULL-terminated; later ones win). stdout and
  * stderr are appended to log_path. name is for messages. NULL on failure. */
-kj_proc_t *kj_proc_start(const char *name, const char *path, char *const argv[],
-                         const char *const env[], const char *log_path);
+kj_proc_t *
+kj_proc_start(const char *name, const char *path, char *const argv[],
+              const char *const env[], const char *log_path);
 
 /* SIGTERM, then SIGKILL if it has not exited within timeout_ms; reaps it.
  * Returns the exit status as waitpid gives it, or -1 if not running. */
-int kj_proc_stop(kj_proc_t *self, int timeout_ms);
+int
+kj_proc_stop(kj_proc_t *self, int timeout_ms);
 
 /* Send sig. 0, or -1 if it is not running. */
-int kj_proc_signal(kj_proc_t *self, int sig);
+int
+kj_proc_signal(kj_proc_t *self, int sig);
 
 /* Wait up to timeout_ms for it to exit and reap it. Returns the waitpid
  * status, or -1 if it is still running (or was not). */
-int kj_proc_wait(kj_proc_t *self, int timeout_ms);
+int
+kj_proc_wait(kj_proc_t *self, int timeout_ms);
 
 /* kill -9 and reap. 0, or -1 if it was not running. */
-int kj_proc_kill9(kj_proc_t *self);
+int
+kj_proc_kill9(kj_proc_t *self);
 
 /* Start it again with the same command, environment and log file. */
-int kj_proc_restart(kj_proc_t *self);
+int
+kj_proc_restart(kj_proc_t *self);
 
 /* True while the child has not exited (reaps it if it has). */
-bool kj_proc_alive(kj_proc_t *self);
+bool
+kj_proc_alive(kj_proc_t *self);
 
-pid_t kj_proc_pid(const kj_proc_t *self);
+pid_t
+kj_proc_pid(const kj_proc_t *self);
 
-const char *kj_proc_name(const kj_proc_t *self);
+const char *
+kj_proc_name(const kj_proc_t *self);
 
-const char *kj_proc_log_path(const kj_proc_t *self);
+const char *
+kj_proc_log_path(const kj_proc_t *self);
 
 /* Replace one "NAME=value" in its environment (used before a restart). */
-void kj_proc_setenv(kj_proc_t *self, const char *name, const char *value);
+void
+kj_proc_setenv(kj_proc_t *self, const char *name, const char *value);
 
 /* Write the last lines of its log to f, under a header with its name. */
-void kj_proc_print_log_tail(const kj_proc_t *self, FILE *f, int lines);
+void
+kj_proc_print_log_tail(const kj_proc_t *self, FILE *f, int lines);
 
 /* Stop (SIGKILL if still running), free, set *self_p to NULL. */
-void kj_proc_destroy(kj_proc_t **self_p);
+void
+kj_proc_destroy(kj_proc_t **self_p);
 
 /* ------------------------------------------------------------------ */
 /* HTTP client */
@@ -91,24 +104,30 @@ typedef struct {
 typedef struct kj_client kj_client_t;
 
 /* A client that keeps its connections alive. Use from one thread. */
-kj_client_t *kj_client_new(int timeout_ms);
+kj_client_t *
+kj_client_new(int timeout_ms);
 
-void kj_client_destroy(kj_client_t **self_p);
+void
+kj_client_destroy(kj_client_t **self_p);
 
 /* POST json with Content-Type: application/json and, when idem_key is not
  * NULL, Idempotency-Key. 0 when an answer came, -1 on a transport error.
  * Answers over 8 MiB are cut off and count as a transport error. */
-int kj_client_post_json(kj_client_t *self, const char *url, const char *json,
-                        const char *idem_key, kj_resp_t *out);
+int
+kj_client_post_json(kj_client_t *self, const char *url, const char *json,
+                    const char *idem_key, kj_resp_t *out);
 
 /* GET url. 0 when an answer came, -1 on a transport error. */
-int kj_client_get(kj_client_t *self, const char *url, kj_resp_t *out);
+int
+kj_client_get(kj_client_t *self, const char *url, kj_resp_t *out);
 
 /* The body parsed as JSON, or NULL. Caller json_decref's. */
-json_t *kj_resp_json(const kj_resp_t *resp);
+json_t *
+kj_resp_json(const kj_resp_t *resp);
 
 /* Free the body and clear the answer. Safe twice. */
-void kj_resp_free(kj_resp_t *resp);
+void
+kj_resp_free(kj_resp_t *resp);
 
 /* ------------------------------------------------------------------ */
 /* Prometheus text */
@@ -116,11 +135,13 @@ void kj_resp_free(kj_resp_t *resp);
 /* Sum of every sample of metric name (exactly that name, any labels)
  * whose label set contains label_substr (NULL: any) into *out. Returns
  * how many samples matched (0: absent). */
-int kj_prom_value(const char *text, const char *name, const char *label_substr,
-                  double *out);
+int
+kj_prom_value(const char *text, const char *name, const char *label_substr,
+              double *out);
 
 /* True if the page mentions name: a sample or a # TYPE line. */
-bool kj_prom_has(const char *text, const char *name);
+bool
+kj_prom_has(const char *text, const char *name);
 
 /* ------------------------------------------------------------------ */
 /* The pipeline */
@@ -138,7 +159,8 @@ typedef enum {
 #define KJ_PIPELINE_MAX_COPIES 8
 
 /* "ingest", "classifier", ... */
-const char *kj_svc_name(kj_svc_t svc);
+const char *
+kj_svc_name(kj_svc_t svc);
 
 /* Every field may be left 0/NULL for its default. */
 typedef struct {
@@ -166,68 +188,84 @@ typedef struct kj_pipeline kj_pipeline_t;
  * (kujo_downstream_peers; a service that never does only gets a warning,
  * since the lease would still move its work). NULL, with the logs of what
  * failed on stderr, on failure. opts may be NULL. */
-kj_pipeline_t *kj_pipeline_new(const kj_pipeline_opts_t *opts);
+kj_pipeline_t *
+kj_pipeline_new(const kj_pipeline_opts_t *opts);
 
 /* Stop every process (SIGTERM, then SIGKILL), the sink and redis, and
  * remove the log directory, unless a failure was reported through
  * kj_pipeline_dump_logs or KJ_KEEP_LOGS is set: then it says where the
  * logs are. Safe on NULL. */
-void kj_pipeline_destroy(kj_pipeline_t **self_p);
+void
+kj_pipeline_destroy(kj_pipeline_t **self_p);
 
 /* Start one more copy of svc (free admin port, and a free HTTP port for
  * ingest and analytics). Returns its copy index, or -1. Does not wait. */
-int kj_pipeline_start_copy(kj_pipeline_t *self, kj_svc_t svc);
+int
+kj_pipeline_start_copy(kj_pipeline_t *self, kj_svc_t svc);
 
 /* kill -9 one copy. 0 or -1. */
-int kj_pipeline_kill9(kj_pipeline_t *self, kj_svc_t svc, int copy);
+int
+kj_pipeline_kill9(kj_pipeline_t *self, kj_svc_t svc, int copy);
 
 /* SIGTERM one copy and wait up to timeout_ms for it to drain and exit.
  * Returns its waitpid status, or -1. */
-int kj_pipeline_stop(kj_pipeline_t *self, kj_svc_t svc, int copy,
-                     int timeout_ms);
+int
+kj_pipeline_stop(kj_pipeline_t *self, kj_svc_t svc, int copy, int timeout_ms);
 
 /* Start a stopped or killed copy again (same ports). Does not wait. */
-int kj_pipeline_restart(kj_pipeline_t *self, kj_svc_t svc, int copy);
+int
+kj_pipeline_restart(kj_pipeline_t *self, kj_svc_t svc, int copy);
 
 /* Poll one copy's admin /readyz until 200. 0, or -1 on timeout or exit. */
-int kj_pipeline_wait_ready(kj_pipeline_t *self, kj_svc_t svc, int copy,
-                           int timeout_ms);
+int
+kj_pipeline_wait_ready(kj_pipeline_t *self, kj_svc_t svc, int copy,
+                       int timeout_ms);
 
 /* Wait until <prefix>:reg:<stage> holds at least min live endpoints.
  * Returns the count seen last, or -1 on timeout. */
-int kj_pipeline_wait_registered(kj_pipeline_t *self, const char *stage, int min,
-                                int timeout_ms);
+int
+kj_pipeline_wait_registered(kj_pipeline_t *self, const char *stage, int min,
+                            int timeout_ms);
 
 /* Wait until a copy's kujo_downstream_peers gauge is at least min. 0 or
  * -1. */
-int kj_pipeline_wait_peers(kj_pipeline_t *self, kj_svc_t svc, int copy, int min,
-                           int timeout_ms);
+int
+kj_pipeline_wait_peers(kj_pipeline_t *self, kj_svc_t svc, int copy, int min,
+                       int timeout_ms);
 
 /* Number of copies slots used for svc (started at some point). */
-int kj_pipeline_copies(const kj_pipeline_t *self, kj_svc_t svc);
+int
+kj_pipeline_copies(const kj_pipeline_t *self, kj_svc_t svc);
 
 /* The process of one copy (borrowed), or NULL. */
-kj_proc_t *kj_pipeline_proc(kj_pipeline_t *self, kj_svc_t svc, int copy);
+kj_proc_t *
+kj_pipeline_proc(kj_pipeline_t *self, kj_svc_t svc, int copy);
 
 /* "http://127.0.0.1:<port>": a copy's API (ingest, analytics) or admin
  * port. Borrowed; "" if the copy does not exist. */
-const char *kj_pipeline_url(const kj_pipeline_t *self, kj_svc_t svc, int copy);
-const char *kj_pipeline_admin_url(const kj_pipeline_t *self, kj_svc_t svc,
-                                  int copy);
+const char *
+kj_pipeline_url(const kj_pipeline_t *self, kj_svc_t svc, int copy);
+const char *
+kj_pipeline_admin_url(const kj_pipeline_t *self, kj_svc_t svc, int copy);
 
-kj_sink_t *kj_pipeline_sink(kj_pipeline_t *self);
+kj_sink_t *
+kj_pipeline_sink(kj_pipeline_t *self);
 
-const char *kj_pipeline_prefix(const kj_pipeline_t *self);
+const char *
+kj_pipeline_prefix(const kj_pipeline_t *self);
 
-const char *kj_pipeline_secret(const kj_pipeline_t *self);
+const char *
+kj_pipeline_secret(const kj_pipeline_t *self);
 
-const kj_testredis_t *kj_pipeline_redis(const kj_pipeline_t *self);
+const kj_testredis_t *
+kj_pipeline_redis(const kj_pipeline_t *self);
 
 /* POST json to ingest copy 0. The answer's id goes to id[32] on 200/202.
  * Transport failures are retried (same Idempotency-Key) for up to 5 s.
  * Returns the HTTP status, or -1. */
-int kj_pipeline_post(kj_pipeline_t *self, const char *json,
-                     const char *idem_key, char id[32]);
+int
+kj_pipeline_post(kj_pipeline_t *self, const char *json, const char *idem_key,
+                 char id[32]);
 
 /* POST json once to ingest copy `copy`, as a load balancer in front of
  * several copies would. client NULL uses the pipeline's own (main thread
@@ -236,43 +274,52 @@ int kj_pipeline_post(kj_pipeline_t *self, const char *json,
  * (the copy is gone or went away mid-request), with curl's message in
  * err[256] when err is not NULL. Prints nothing: a caller that retries
  * decides what is worth saying. */
-int kj_pipeline_post_copy(kj_pipeline_t *self, kj_client_t *client, int copy,
-                          const char *json, const char *idem_key, char id[32],
-                          char err[256]);
+int
+kj_pipeline_post_copy(kj_pipeline_t *self, kj_client_t *client, int copy,
+                      const char *json, const char *idem_key, char id[32],
+                      char err[256]);
 
 /* The lowest copy of svc whose process is running, or -1 if none. */
-int kj_pipeline_live_copy(kj_pipeline_t *self, kj_svc_t svc);
+int
+kj_pipeline_live_copy(kj_pipeline_t *self, kj_svc_t svc);
 
 /* GET /v1/complaints/<id> from the first running ingest copy (copy 0
  * while it runs); the record, or NULL. */
-json_t *kj_pipeline_record(kj_pipeline_t *self, const char *id);
+json_t *
+kj_pipeline_record(kj_pipeline_t *self, const char *id);
 
 /* Poll the record until its state is state (or "dead" when state is not
  * "dead": that is final). The record once reached, or NULL after
  * timeout_ms, with the last state seen on stderr. */
-json_t *kj_pipeline_wait_state(kj_pipeline_t *self, const char *id,
-                               const char *state, int timeout_ms);
+json_t *
+kj_pipeline_wait_state(kj_pipeline_t *self, const char *id, const char *state,
+                       int timeout_ms);
 
 /* Poll every id until all are in state or timeout_ms passes. Returns how
  * many are in state; lists up to 10 of the others, with their states, on
  * stderr. */
-int kj_pipeline_wait_all(kj_pipeline_t *self, char (*ids)[32], int n,
-                         const char *state, int timeout_ms);
+int
+kj_pipeline_wait_all(kj_pipeline_t *self, char (*ids)[32], int n,
+                     const char *state, int timeout_ms);
 
 /* GET the analytics /v1/stats, or NULL. */
-json_t *kj_pipeline_stats(kj_pipeline_t *self);
+json_t *
+kj_pipeline_stats(kj_pipeline_t *self);
 
 /* The /metrics page of one copy (caller frees), or NULL. */
-char *kj_pipeline_metrics(kj_pipeline_t *self, kj_svc_t svc, int copy);
+char *
+kj_pipeline_metrics(kj_pipeline_t *self, kj_svc_t svc, int copy);
 
 /* One metric of one copy (see kj_prom_value). 0, or -1 if absent or the
  * page could not be read. */
-int kj_pipeline_metric(kj_pipeline_t *self, kj_svc_t svc, int copy,
-                       const char *name, const char *label_substr, double *out);
+int
+kj_pipeline_metric(kj_pipeline_t *self, kj_svc_t svc, int copy,
+                   const char *name, const char *label_substr, double *out);
 
 /* Mark the run failed (logs are kept) and write the tail of every
  * process's log and the sink's counters to f. */
-void kj_pipeline_dump_logs(kj_pipeline_t *self, FILE *f, int lines);
+void
+kj_pipeline_dump_logs(kj_pipeline_t *self, FILE *f, int lines);
 
 /* cr_assert that first dumps the pipeline's logs when cond is false. Only
  * for files that include Criterion. */
@@ -286,11 +333,12 @@ void kj_pipeline_dump_logs(kj_pipeline_t *self, FILE *f, int lines);
 
 /* A POST /v1/complaints body with the strings JSON-escaped. tier and
  * external_id may be NULL. Caller frees. */
-char *kj_test_complaint(const char *channel, const char *customer_id,
-                        const char *tier, const char *text,
-                        const char *external_id);
+char *
+kj_test_complaint(const char *channel, const char *customer_id,
+                  const char *tier, const char *text, const char *external_id);
 
 /* Sleep ms milliseconds. */
-void kj_test_sleep_ms(int ms);
+void
+kj_test_sleep_ms(int ms);
 
 #endif

@@ -150,8 +150,8 @@ Test(mq, two_pulls_share_the_load)
     kj_pull_t *b = kj_pull_new(s_ctx, "tcp://127.0.0.1:*", NULL, 1000);
     cr_assert(not(eq(ptr, a, NULL)));
     cr_assert(not(eq(ptr, b, NULL)));
-    cr_assert(not(eq(str, (char *)kj_pull_endpoint(a),
-                     (char *)kj_pull_endpoint(b))));
+    cr_assert(
+        not(eq(str, (char *)kj_pull_endpoint(a), (char *)kj_pull_endpoint(b))));
     kj_push_t *push = kj_push_new(s_ctx, 1000, 2000);
     char *peers[] = {(char *)kj_pull_endpoint(a), (char *)kj_pull_endpoint(b)};
     cr_assert(eq(sz, kj_push_set_peers(push, peers, 2), 2));
@@ -268,13 +268,11 @@ Test(mq, bad_and_duplicate_endpoints_are_skipped)
 
 Test(mq, advertise_replaces_the_host)
 {
-    kj_pull_t *pull =
-        kj_pull_new(s_ctx, "tcp://127.0.0.1:*", "localhost", 100);
+    kj_pull_t *pull = kj_pull_new(s_ctx, "tcp://127.0.0.1:*", "localhost", 100);
     cr_assert(not(eq(ptr, pull, NULL)));
     int port = 0;
-    cr_assert(eq(int,
-                 sscanf(kj_pull_endpoint(pull), "tcp://localhost:%d", &port),
-                 1));
+    cr_assert(eq(
+        int, sscanf(kj_pull_endpoint(pull), "tcp://localhost:%d", &port), 1));
     cr_assert(port > 0);
 
     /* The advertised endpoint is dialable. */

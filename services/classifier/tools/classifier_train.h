@@ -23,59 +23,72 @@ typedef struct classifier_tsv classifier_tsv_t;
  * each row; rows whose label is empty are skipped. NULL with a precise
  * message (missing column with the header's names, short row with its
  * line number, invalid UTF-8) in err. */
-classifier_tsv_t *classifier_tsv_read(const char *path, const char *text_column,
-                                      const char *label_column, char *err,
-                                      size_t err_size);
+classifier_tsv_t *
+classifier_tsv_read(const char *path, const char *text_column,
+                    const char *label_column, char *err, size_t err_size);
 
 /* Build a data set from memory (tests): texts[i] with labels[i]. */
-classifier_tsv_t *classifier_tsv_from_arrays(const char *const *texts,
-                                             const char *const *labels,
-                                             size_t n);
+classifier_tsv_t *
+classifier_tsv_from_arrays(const char *const *texts, const char *const *labels,
+                           size_t n);
 
-void classifier_tsv_destroy(classifier_tsv_t **self_p);
+void
+classifier_tsv_destroy(classifier_tsv_t **self_p);
 
 /* Rows kept. */
-size_t classifier_tsv_count(const classifier_tsv_t *self);
+size_t
+classifier_tsv_count(const classifier_tsv_t *self);
 
 /* Rows skipped because their label was empty. */
-size_t classifier_tsv_skipped(const classifier_tsv_t *self);
+size_t
+classifier_tsv_skipped(const classifier_tsv_t *self);
 
-const char *classifier_tsv_text(const classifier_tsv_t *self, size_t i,
-                                size_t *len);
+const char *
+classifier_tsv_text(const classifier_tsv_t *self, size_t i, size_t *len);
 
-const char *classifier_tsv_label(const classifier_tsv_t *self, size_t i);
+const char *
+classifier_tsv_label(const classifier_tsv_t *self, size_t i);
 
 /* ---- metrics ------------------------------------------------------- */
 
 typedef struct classifier_metrics classifier_metrics_t;
 
 /* A k x k confusion matrix over label indices 0..k-1. */
-classifier_metrics_t *classifier_metrics_new(uint32_t k);
+classifier_metrics_t *
+classifier_metrics_new(uint32_t k);
 
-void classifier_metrics_destroy(classifier_metrics_t **self_p);
+void
+classifier_metrics_destroy(classifier_metrics_t **self_p);
 
-void classifier_metrics_add(classifier_metrics_t *self, uint32_t truth,
-                            uint32_t pred);
+void
+classifier_metrics_add(classifier_metrics_t *self, uint32_t truth,
+                       uint32_t pred);
 
-uint64_t classifier_metrics_n(const classifier_metrics_t *self);
+uint64_t
+classifier_metrics_n(const classifier_metrics_t *self);
 
-double classifier_metrics_accuracy(const classifier_metrics_t *self);
+double
+classifier_metrics_accuracy(const classifier_metrics_t *self);
 
 /* Mean F1 over the labels that occur as truth or prediction (labels never
  * seen either way are left out, as scikit-learn does). */
-double classifier_metrics_macro_f1(const classifier_metrics_t *self);
+double
+classifier_metrics_macro_f1(const classifier_metrics_t *self);
 
 /* Per label: precision, recall, F1 (0 when undefined) and support. */
-double classifier_metrics_precision(const classifier_metrics_t *self,
-                                    uint32_t i);
-double classifier_metrics_recall(const classifier_metrics_t *self, uint32_t i);
-double classifier_metrics_f1(const classifier_metrics_t *self, uint32_t i);
-uint64_t classifier_metrics_support(const classifier_metrics_t *self,
-                                    uint32_t i);
+double
+classifier_metrics_precision(const classifier_metrics_t *self, uint32_t i);
+double
+classifier_metrics_recall(const classifier_metrics_t *self, uint32_t i);
+double
+classifier_metrics_f1(const classifier_metrics_t *self, uint32_t i);
+uint64_t
+classifier_metrics_support(const classifier_metrics_t *self, uint32_t i);
 
 /* Rows with truth i predicted as j. */
-uint64_t classifier_metrics_cell(const classifier_metrics_t *self, uint32_t i,
-                                 uint32_t j);
+uint64_t
+classifier_metrics_cell(const classifier_metrics_t *self, uint32_t i,
+                        uint32_t j);
 
 /* ---- evaluation ---------------------------------------------------- */
 
@@ -92,15 +105,18 @@ typedef struct {
 /* Predict every row of data with model and score it. Only normalising,
  * feature extraction and scoring are timed. Fill *out; release it with
  * classifier_eval_release. */
-void classifier_evaluate(const classifier_model_t *model,
-                         const classifier_tsv_t *data, classifier_eval_t *out);
+void
+classifier_evaluate(const classifier_model_t *model,
+                    const classifier_tsv_t *data, classifier_eval_t *out);
 
-void classifier_eval_release(classifier_eval_t *ev);
+void
+classifier_eval_release(classifier_eval_t *ev);
 
 /* Fit the softmax temperature that minimises the negative log-likelihood
  * of data (a dev split) under model, set it on the model and return it. */
-float classifier_fit_temperature(classifier_model_t *model,
-                                 const classifier_tsv_t *data);
+float
+classifier_fit_temperature(classifier_model_t *model,
+                           const classifier_tsv_t *data);
 
 /* ---- training ------------------------------------------------------ */
 
@@ -132,15 +148,16 @@ typedef struct {
 /* Train on train (labels sorted by name); after each epoch, score dev if
  * not NULL and print to opts->progress. Returns the built model, or NULL
  * with the reason in err. */
-classifier_model_t *classifier_train(const classifier_train_opts_t *opts,
-                                     const classifier_tsv_t *train,
-                                     const classifier_tsv_t *dev, char *err,
-                                     size_t err_size);
+classifier_model_t *
+classifier_train(const classifier_train_opts_t *opts,
+                 const classifier_tsv_t *train, const classifier_tsv_t *dev,
+                 char *err, size_t err_size);
 
 /* Parse "none", "balanced", "sqrt". -1 if unknown. */
-int classifier_class_weight_parse(const char *s,
-                                  classifier_class_weight_t *out);
+int
+classifier_class_weight_parse(const char *s, classifier_class_weight_t *out);
 
-const char *classifier_class_weight_name(classifier_class_weight_t cw);
+const char *
+classifier_class_weight_name(classifier_class_weight_t cw);
 
 #endif
