@@ -29,6 +29,9 @@ typedef struct {
     bool secret;      /* redacted in --help defaults and in the log */
     bool required;    /* missing or empty is a configuration error */
     void *dest;
+    /* An empty KUJO_* variable is a value ("" means off), not unset: for
+     * options whose default is on, like KUJO_MODELS. */
+    bool empty_is_value;
 } kj_cfg_opt_t;
 
 /* Parse environment then argv into the table's destinations.

@@ -279,7 +279,7 @@ kj_config_parse(const kj_cfg_opt_t *opts, size_t n, int argc, char **argv,
         /* An empty variable counts as unset, so that compose files can
          * pass KUJO_X=${X:-} through without overriding the default. */
         const char *env = opts[i].env ? getenv(opts[i].env) : NULL;
-        if (env && *env) {
+        if (env && (*env || opts[i].empty_is_value)) {
             vals[i].text = env;
             vals[i].source = S_FROM_ENV;
         }

@@ -134,6 +134,8 @@ s_shared_rows(const kj_service_def_t *def, kj_service_cfg_t *cfg,
             .dest = &cfg->hwm,
         };
     }
+    /* The default batch must be one every stage accepts. */
+    kj_assert(!(def->features & KJ_SVC_PULL) || def->batch_limit >= 256);
     if (def->features & KJ_SVC_PULL) {
         out[n++] = (kj_cfg_opt_t){
             .env = "KUJO_ZMQ_BIND",
@@ -157,7 +159,7 @@ s_shared_rows(const kj_service_def_t *def, kj_service_cfg_t *cfg,
             .type = KJ_CFG_INT,
             .def = "256",
             .min = 1,
-            .max = def->batch_limit > 0 ? def->batch_limit : 1024,
+            .max = def->batch_limit,
             .help = "most complaints handled per Redis round trip",
             .dest = &cfg->batch,
         };
@@ -320,6 +322,7 @@ kj_service_new(const kj_service_opts_t *opts)
     kj_service_t *self = s_alloc(opts->name);
     self->cfg.drain_ms = opts->drain_ms;
     if (opts->rules_path) {
+        self->cfg.rules_path = kj_strdup(opts->rules_path);
         char err[512];
         if (s_load_rules(self, opts->rules_path, err, sizeof err) != 0) {
             kj_error("rules invalid", "s:path", opts->rules_path, "s:error",
@@ -351,6 +354,8 @@ kj_service_destroy(kj_service_t **self_p)
         close(self->sigfd);
     if (self->own_cfg)
         kj_config_free(self->opts, self->n_opts);
+    else
+        free(self->cfg.rules_path);
     free(self->opts);
     free(self->name);
     free(self);

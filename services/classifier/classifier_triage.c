@@ -17,6 +17,7 @@
 #include "classifier_pii.h"
 #include "kj_log.h"
 #include "kj_text.h"
+#include "kj_assert.h"
 #include "kj_util.h"
 
 /* Folding can grow text (NFKC expands some compatibility characters);
@@ -26,8 +27,10 @@
 #define S_FOLD_SIZE (4 * (KJ_SUBJECT_MAX + 1 + KJ_TEXT_MAX) + 1)
 
 struct classifier_triage {
-    char *rules_path;          /* reloaded from here on SIGHUP */
-    kj_rules_t *rules;         /* never NULL */
+    /* The service's rules (kj_service holds them and swaps them on
+     * SIGHUP, telling us through classifier_triage_rules_changed). */
+    const kj_rules_t *rules;
+
     classifier_keywords_t *kw; /* the rules' keyword sets, never NULL */
     int *hits;                 /* one per class of kw */
     char folded[S_FOLD_SIZE];
@@ -56,11 +59,10 @@ classifier_triage_use_models(classifier_triage_t *self, const char *models_dir,
     return 0;
 }
 
-/* Use rules (taking ownership) and their keyword table. */
+/* Use rules (borrowed) and build their keyword table. */
 static void
-s_set_rules(classifier_triage_t *self, kj_rules_t *rules)
+s_set_rules(classifier_triage_t *self, const kj_rules_t *rules)
 {
-    kj_rules_destroy(&self->rules);
     classifier_keywords_destroy(&self->kw);
     free(self->hits);
     self->rules = rules;
@@ -70,13 +72,10 @@ s_set_rules(classifier_triage_t *self, kj_rules_t *rules)
 }
 
 classifier_triage_t *
-classifier_triage_new(const char *rules_path, char *err, size_t err_size)
+classifier_triage_new(const kj_rules_t *rules)
 {
-    kj_rules_t *rules = kj_rules_load(rules_path, err, err_size);
-    if (!rules)
-        return NULL;
+    kj_assert(rules);
     classifier_triage_t *self = kj_calloc(1, sizeof *self);
-    self->rules_path = kj_strdup(rules_path);
     s_set_rules(self, rules);
     return self;
 }
@@ -87,13 +86,11 @@ classifier_triage_destroy(classifier_triage_t **self_p)
     if (!self_p || !*self_p)
         return;
     classifier_triage_t *self = *self_p;
-    kj_rules_destroy(&self->rules);
     classifier_keywords_destroy(&self->kw);
     free(self->hits);
     classifier_models_destroy(&self->models);
     classifier_scratch_destroy(&self->scratch);
     free(self->models_dir);
-    free(self->rules_path);
     free(self);
     *self_p = NULL;
 }
@@ -105,26 +102,22 @@ classifier_triage_rules(const classifier_triage_t *self)
 }
 
 int
-classifier_triage_reload(void *ctx)
+classifier_triage_rules_changed(void *ctx, const kj_rules_t *rules, char *err,
+                                size_t err_size)
+{
+    (void)err;
+    (void)err_size;
+    s_set_rules(ctx, rules);
+    return 0;
+}
+
+int
+classifier_triage_reload_models(void *ctx, char *err, size_t err_size)
 {
     classifier_triage_t *self = ctx;
-    char err[512];
-    kj_rules_t *rules = kj_rules_load(self->rules_path, err, sizeof err);
-    if (!rules) {
-        kj_error("rules reload failed, keeping the old rules", "s:path",
-                 self->rules_path, "s:error", err);
-        return -1;
-    }
-    if (self->models_dir && classifier_triage_use_models(
-                                self, self->models_dir, err, sizeof err) != 0) {
-        kj_error("models reload failed, keeping the old models", "s:path",
-                 self->models_dir, "s:error", err);
-        kj_rules_destroy(&rules);
-        return -1;
-    }
-    s_set_rules(self, rules);
-    kj_info("rules reloaded", "s:path", self->rules_path);
-    return 0;
+    if (!self->models_dir)
+        return 0;
+    return classifier_triage_use_models(self, self->models_dir, err, err_size);
 }
 
 /* Keyword hits to a confidence: one hit is a fair guess, each more makes

@@ -16,10 +16,10 @@
 
 typedef struct classifier_triage classifier_triage_t;
 
-/* Load the rules file at rules_path. NULL with a precise message in err
- * if the file is missing or invalid. */
+/* Triage with rules (borrowed: the service's, kept until it replaces them
+ * through classifier_triage_rules_changed). */
 classifier_triage_t *
-classifier_triage_new(const char *rules_path, char *err, size_t err_size);
+classifier_triage_new(const kj_rules_t *rules);
 
 /* Also use the trained model set in models_dir (its models.json): language,
  * sentiment, reason, urgency, actionable and PII masking. The rules still
@@ -35,10 +35,16 @@ classifier_triage_destroy(classifier_triage_t **self_p);
 const kj_rules_t *
 classifier_triage_rules(const classifier_triage_t *self);
 
-/* kj_stage reload hook (SIGHUP): load the rules file again. On error the
- * old rules stay in use, the error is logged, and -1 is returned. */
+/* kj_stage rules hook: SIGHUP read new, valid rules; use them (and their
+ * keywords) from now on. Always 0. */
 int
-classifier_triage_reload(void *ctx);
+classifier_triage_rules_changed(void *ctx, const kj_rules_t *rules, char *err,
+                                size_t err_size);
+
+/* kj_stage reload hook (SIGHUP): load the models again from the same
+ * directory. 0, or -1 with err filled and the old models still in use. */
+int
+classifier_triage_reload_models(void *ctx, char *err, size_t err_size);
 
 /* kj_stage process function: fills env->triage (language, category,
  * urgency and their confidences, PII spans and masked text; model "rules"

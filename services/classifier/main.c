@@ -17,6 +17,7 @@ static const kj_cfg_opt_t s_own[] = {
      .type = KJ_CFG_STR,
      .def = "models",
      .help = "directory of trained models (models.json); empty: rules only",
+     .empty_is_value = true,
      .dest = &s_models_dir},
 };
 
@@ -34,16 +35,6 @@ static const kj_service_def_t s_def = {
     .n_own = sizeof s_own / sizeof s_own[0],
 };
 
-/* SIGHUP: the triage rereads its rules and models together. */
-static int
-s_reload(void *ctx, char *err, size_t err_size)
-{
-    if (classifier_triage_reload(ctx) == 0)
-        return 0;
-    snprintf(err, err_size, "see the line before");
-    return -1;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -55,13 +46,7 @@ main(int argc, char **argv)
     if (!service)
         return rc;
     char err[512];
-    triage = classifier_triage_new(kj_service_cfg(service)->rules_path, err,
-                                   sizeof err);
-    if (!triage) {
-        fprintf(stderr, "kujo-classifier: KUJO_RULES: %s\n", err);
-        rc = KJ_EX_CONFIG;
-        goto out;
-    }
+    triage = classifier_triage_new(kj_service_rules(service));
     if (s_models_dir && s_models_dir[0] &&
         classifier_triage_use_models(triage, s_models_dir, err, sizeof err) !=
             0) {
@@ -76,7 +61,10 @@ main(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    const kj_stage_hooks_t hooks = {.reload = s_reload};
+    const kj_stage_hooks_t hooks = {
+        .rules_changed = classifier_triage_rules_changed,
+        .reload = classifier_triage_reload_models,
+    };
     rc = kj_stage_run(stage, classifier_triage_process, &hooks, triage);
 
 out:

@@ -68,18 +68,45 @@ static int64_t s_lease;
 static bool s_verbose;
 
 static const kj_cfg_opt_t s_opts[] = {
-    {"KJT_REDIS_URL", "redis-url", KJ_CFG_STR, "redis://127.0.0.1:6379/0", 0, 0,
-     "Redis URL", false, false, &s_url},
-    {"KJT_SECRET", "webhook-secret", KJ_CFG_STR, NULL, 0, 0,
-     "HMAC secret for webhooks", true, false, &s_secret},
-    {"KJT_ADVERTISE", "zmq-advertise", KJ_CFG_STR, NULL, 0, 0,
-     "host to advertise", false, false, &s_advertise},
-    {"KJT_MAX_ATTEMPTS", "max-attempts", KJ_CFG_INT, "5", 1, 100,
-     "attempts before dead", false, false, &s_attempts},
-    {"KJT_LEASE_MS", "lease-ms", KJ_CFG_INT, "10000", 100, 3600000,
-     "lease in ms", false, false, &s_lease},
-    {"KJT_VERBOSE", "verbose", KJ_CFG_BOOL, "false", 0, 0, "more logs", false,
-     false, &s_verbose},
+    {.env = "KJT_REDIS_URL",
+     .flag = "redis-url",
+     .type = KJ_CFG_STR,
+     .def = "redis://127.0.0.1:6379/0",
+     .help = "Redis URL",
+     .dest = &s_url},
+    {.env = "KJT_SECRET",
+     .flag = "webhook-secret",
+     .type = KJ_CFG_STR,
+     .help = "HMAC secret for webhooks",
+     .secret = true,
+     .dest = &s_secret},
+    {.env = "KJT_ADVERTISE",
+     .flag = "zmq-advertise",
+     .type = KJ_CFG_STR,
+     .help = "host to advertise",
+     .dest = &s_advertise},
+    {.env = "KJT_MAX_ATTEMPTS",
+     .flag = "max-attempts",
+     .type = KJ_CFG_INT,
+     .def = "5",
+     .min = 1,
+     .max = 100,
+     .help = "attempts before dead",
+     .dest = &s_attempts},
+    {.env = "KJT_LEASE_MS",
+     .flag = "lease-ms",
+     .type = KJ_CFG_INT,
+     .def = "10000",
+     .min = 100,
+     .max = 3600000,
+     .help = "lease in ms",
+     .dest = &s_lease},
+    {.env = "KJT_VERBOSE",
+     .flag = "verbose",
+     .type = KJ_CFG_BOOL,
+     .def = "false",
+     .help = "more logs",
+     .dest = &s_verbose},
 };
 #define S_N KJ_ARRAY_LEN(s_opts)
 
@@ -277,8 +304,13 @@ Test(config, int_edges)
 
 static char *s_req;
 static const kj_cfg_opt_t s_req_opts[] = {
-    {"KJT_REQ_SECRET", "req-secret", KJ_CFG_STR, NULL, 0, 0, "needed", true,
-     true, &s_req},
+    {.env = "KJT_REQ_SECRET",
+     .flag = "req-secret",
+     .type = KJ_CFG_STR,
+     .help = "needed",
+     .secret = true,
+     .required = true,
+     .dest = &s_req},
 };
 
 Test(config, required_missing)
@@ -305,8 +337,15 @@ Test(config, required_missing)
 
 static int64_t s_secret_int;
 static const kj_cfg_opt_t s_secret_int_opts[] = {
-    {"KJT_PIN", "pin", KJ_CFG_INT, "1", 0, 9999, "a secret number", true, false,
-     &s_secret_int},
+    {.env = "KJT_PIN",
+     .flag = "pin",
+     .type = KJ_CFG_INT,
+     .def = "1",
+     .min = 0,
+     .max = 9999,
+     .help = "a secret number",
+     .secret = true,
+     .dest = &s_secret_int},
 };
 
 Test(config, secrets_never_echoed)
@@ -440,4 +479,42 @@ Test(config, addr_split)
     char small[4];
     cr_assert(eq(
         int, kj_addr_split("example.com:80", small, sizeof(small), &port), -1));
+}
+
+static char *s_models;
+static const kj_cfg_opt_t s_empty_opts[] = {
+    {.env = "KJT_MODELS",
+     .flag = "models",
+     .type = KJ_CFG_STR,
+     .def = "models",
+     .help = "on by default; empty turns it off",
+     .empty_is_value = true,
+     .dest = &s_models},
+    {.env = "KJT_ADVERTISE",
+     .flag = "zmq-advertise",
+     .type = KJ_CFG_STR,
+     .def = "fallback",
+     .help = "an empty variable is unset",
+     .dest = &s_advertise},
+};
+
+Test(config, empty_variable_is_a_value_only_where_the_row_says_so)
+{
+    setenv("KJT_MODELS", "", 1);
+    setenv("KJT_ADVERTISE", "", 1);
+    char *argv[] = {(char *)"kujo-test", NULL};
+    int code = -1;
+    cr_assert(eq(
+        int, kj_config_parse(s_empty_opts, 2, 1, argv, "kujo-test", "", &code),
+        0));
+    cr_assert(eq(str, s_models, ""));
+    cr_assert(eq(str, s_advertise, "fallback"));
+    kj_config_free(s_empty_opts, 2);
+    unsetenv("KJT_MODELS");
+    unsetenv("KJT_ADVERTISE");
+    cr_assert(eq(
+        int, kj_config_parse(s_empty_opts, 2, 1, argv, "kujo-test", "", &code),
+        0));
+    cr_assert(eq(str, s_models, "models"));
+    kj_config_free(s_empty_opts, 2);
 }
