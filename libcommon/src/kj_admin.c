@@ -88,14 +88,15 @@ s_handle(void *cls, struct MHD_Connection *c, const char *url,
     bool known = strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
                  strcmp(url, "/metrics") == 0;
     if (!known)
-        return kj_http_error(c, MHD_HTTP_NOT_FOUND, "not_found",
+        return kj_http_error(c, MHD_HTTP_NOT_FOUND,
+                             kj_rc_name(KJ_ERR_NOT_FOUND),
                              "no such admin endpoint");
     /* Answering on the first call is fine for a method with a body too:
      * libmicrohttpd then skips the body and closes the connection. */
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
         strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return kj_http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
-                             "method_not_allowed",
+                             kj_rc_name(KJ_ERR_METHOD_NOT_ALLOWED),
                              "admin endpoints answer GET only");
     if (strcmp(url, "/healthz") == 0) {
         static const char ok[] = "{\"status\":\"ok\"}";

@@ -225,9 +225,9 @@ s_encode(kj_stage_t *self, s_result_t *r, int64_t now)
              * grow it again, so it goes dead with its stored bytes. */
             r->verdict = KJ_VERDICT_DEAD;
             r->keep_env = true;
-            snprintf(r->err, sizeof r->err,
-                     "too_big: %s made the envelope exceed %d bytes",
-                     self->name, KJ_ENVELOPE_WIRE_MAX);
+            kj_rc_reason(r->err, sizeof r->err, KJ_ERR_TOO_BIG,
+                         "%s made the envelope exceed %d bytes", self->name,
+                         KJ_ENVELOPE_WIRE_MAX);
         }
     }
     kj_event_t ev;
@@ -419,8 +419,9 @@ s_process(kj_stage_t *self, s_result_t *r, int64_t now)
               v == KJ_VERDICT_DEFER);
     r->verdict = v;
     if (v != KJ_VERDICT_DONE && v != KJ_VERDICT_PENDING && !r->err[0])
-        snprintf(r->err, sizeof r->err, "%s: %s", self->name,
-                 v == KJ_VERDICT_DEAD ? "failed" : "retry");
+        kj_rc_reason(r->err, sizeof r->err,
+                     v == KJ_VERDICT_DEAD ? KJ_ERR_INTERNAL : KJ_RETRY,
+                     "%s gave no reason", self->name);
 }
 
 static void
@@ -499,8 +500,8 @@ s_claim(kj_stage_t *self)
             kj_strlcpy(env->complaint.id, c->id, sizeof env->complaint.id);
             r->verdict = KJ_VERDICT_DEAD;
             r->keep_env = true;
-            snprintf(r->err, sizeof r->err, "decode_error: %s",
-                     kj_codec_error(self->codec));
+            kj_rc_reason(r->err, sizeof r->err, KJ_ERR_DECODE, "%s",
+                         kj_codec_error(self->codec));
             continue;
         }
         /* The store's id is authoritative for the keys we touch. */
@@ -511,9 +512,9 @@ s_claim(kj_stage_t *self)
             if (c->last_error[0])
                 kj_strlcpy(r->err, c->last_error, sizeof r->err);
             else
-                snprintf(r->err, sizeof r->err,
-                         "stage_timeout: %s did not finish in %d attempts",
-                         self->name, c->attempts - 1);
+                kj_rc_reason(r->err, sizeof r->err, KJ_ERR_STAGE_TIMEOUT,
+                             "%s did not finish in %d attempts", self->name,
+                             c->attempts - 1);
             continue;
         }
         env->attempt = (uint32_t)c->attempts;
@@ -732,7 +733,8 @@ kj_stage_complete(kj_stage_t *self, const kj_envelope_t *env,
     r->keep_env = false;
     kj_strlcpy(r->err, err ? err : "", sizeof r->err);
     if (verdict != KJ_VERDICT_DONE && !r->err[0])
-        snprintf(r->err, sizeof r->err, "%s: failed", self->name);
+        kj_rc_reason(r->err, sizeof r->err, KJ_ERR_INTERNAL,
+                     "%s gave no reason", self->name);
 }
 
 kj_stage_opts_t

@@ -70,9 +70,11 @@ analytics_consumer_new(kj_redis_t *redis, kj_metrics_t *metrics,
     self->codec = kj_codec_new();
     self->processed = kj_metrics_counter(metrics, "events_processed_total",
                                          "Events counted", NULL);
-    self->decode_errors = kj_metrics_counter(metrics, "envelopes_failed_total",
-                                             "Envelopes that failed, by reason",
-                                             "reason=\"decode_error\"");
+    char label[64];
+    snprintf(label, sizeof label, "reason=\"%s\"", kj_rc_name(KJ_ERR_DECODE));
+    self->decode_errors =
+        kj_metrics_counter(metrics, "envelopes_failed_total",
+                           "Envelopes that failed, by reason", label);
     self->redis_errors = kj_metrics_counter(metrics, "redis_errors_total",
                                             "Redis failures", NULL);
     self->claimed = kj_metrics_counter(

@@ -75,7 +75,8 @@ router_assign_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
     router_assign_t *self = ctx;
     (void)retry_at;
     if (!env->has_triage) {
-        snprintf(err, err_size, "router: envelope has no triage");
+        kj_rc_reason(err, err_size, KJ_ERR_INVALID,
+                     "router: envelope has no triage");
         return KJ_VERDICT_DEAD;
     }
     const kj_complaint_t *c = &env->complaint;

@@ -106,7 +106,7 @@ Test(router_assign, no_triage_is_dead, .init = s_quiet)
     env->has_triage = false;
     char err[KJ_ERRMSG_MAX] = "";
     cr_assert(eq(int, s_run(r, env, err, sizeof err), KJ_VERDICT_DEAD));
-    cr_assert(eq(str, err, "router: envelope has no triage"));
+    cr_assert(eq(str, err, "invalid: router: envelope has no triage"));
     cr_assert(not(env->has_assignment));
     free(env);
     router_assign_destroy(&r);
