@@ -33,10 +33,6 @@ void
 ingest_metrics_init(ingest_metrics_t *m, kj_metrics_t *registry)
 {
     *m = (ingest_metrics_t){.registry = registry};
-    kj_gauge_set(kj_metrics_gauge(registry, "build_info",
-                                  "Version of this binary",
-                                  "version=\"" KJ_VERSION "\""),
-                 1);
     m->in = kj_metrics_counter(registry, "envelopes_in_total",
                                "Complaints accepted for ingest", NULL);
     m->out = kj_metrics_counter(registry, "envelopes_out_total",

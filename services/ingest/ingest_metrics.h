@@ -24,7 +24,8 @@ typedef struct {
     kj_counter_t *requests[INGEST_STATUS_MAX];
 } ingest_metrics_t;
 
-/* Register every metric in registry (borrowed) and set build_info. */
+/* Register every metric in registry (borrowed; kj_service already set
+ * build_info in it). */
 void
 ingest_metrics_init(ingest_metrics_t *m, kj_metrics_t *registry);
 
