@@ -22,6 +22,7 @@ static const kj_cfg_opt_t s_own[] = {
      .flag = "webhook-url",
      .type = KJ_CFG_STR,
      .help = "webhook for teams that name none",
+     .secret = true, /* its path is often the secret (Slack's is) */
      .dest = &s_webhook_url},
     {.env = "KUJO_WEBHOOK_SECRET",
      .flag = "webhook-secret",

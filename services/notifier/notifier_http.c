@@ -437,5 +437,10 @@ notifier_url_ok(const char *url)
 void
 notifier_url_origin(const char *url, char *out, size_t size)
 {
-    kj_url_redact(url, out, size);
+    /* kj_url_origin, not kj_url_redact: not even a "/..." hint that a
+     * path followed, and the same form as the circuit's endpoint label. */
+    kj_url_t u;
+    if (kj_url_parse(url, &u, NULL, 0) != 0 ||
+        kj_url_origin(&u, out, size) != 0)
+        kj_strlcpy(out, "(invalid URL)", size);
 }

@@ -80,10 +80,11 @@ notifier_http_inflight(const notifier_http_t *self);
 size_t
 notifier_http_capacity(const notifier_http_t *self);
 
-/* kj_url_redact(url): kept under this name for its callers. The part of
- * url that is safe to show and store: scheme://host[:port],
- * with "/…" when there was more. A webhook URL's path or query is often
- * its secret (Slack's are), and user:password@ always is. */
+/* The part of url that is safe to log and store: its origin,
+ * scheme://host:port with the port always written (kj_url_origin), the
+ * form of the circuit's endpoint label; "(invalid URL)" if it does not
+ * parse. A webhook URL's path or query is often its secret (Slack's
+ * are), and user:password@ always is, so neither appears, nor a hint. */
 void
 notifier_url_origin(const char *url, char *out, size_t size);
 

@@ -495,7 +495,7 @@ Test(notifier, delivers_signed_alert_and_records_delivery)
     cr_assert_not_null(strstr(req.text, "[p2] outage complaint (en, x) for "
                                         "care-en, first reply due "));
 
-    /* The stored envelope carries the delivery, without the URL's path. */
+    /* The stored envelope carries the delivery, with the URL's origin only. */
     kj_codec_t *codec = kj_codec_new();
     kj_envelope_t *got = malloc(sizeof *got);
     cr_assert(eq(int, kj_envelope_decode(codec, rec.env, rec.env_len, got), 0));
@@ -507,7 +507,7 @@ Test(notifier, delivers_signed_alert_and_records_delivery)
     cr_assert(eq(int, d->attempts, 1));
     cr_assert(eq(str, (char *)d->idempotency_key, key));
     char origin[64];
-    snprintf(origin, sizeof origin, "http://127.0.0.1:%d/...", RX->port);
+    snprintf(origin, sizeof origin, "http://127.0.0.1:%d", RX->port);
     cr_assert(eq(str, (char *)d->endpoint, origin));
     cr_assert(gt(i64, d->at_ms, 0));
     bool stamped = false;
@@ -650,6 +650,98 @@ Test(notifier, drain_waits_for_requests_in_flight)
     cr_assert(wait_state(env->complaint.id, "delivered", 1000, &rec));
     free(rec.env);
     free(env);
+}
+
+/* The whole of a file, NUL-terminated; the caller frees it. */
+static char *
+s_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (cap - len < 2)
+            buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* Neither a webhook URL's path nor its userinfo reaches the log, the
+ * /metrics page or the stored record: only scheme://host:port does. */
+Test(notifier, logs_and_metrics_show_only_the_origin)
+{
+    RX = rx_new(true);
+    char dflt[256], team_url[128];
+    snprintf(dflt, sizeof dflt,
+             "KUJO_WEBHOOK_URL=http://hookuser:HOOKPASS77@127.0.0.1:%d"
+             "/hook/SECRETPATH123?token=SECRETQUERY",
+             RX->port);
+    snprintf(team_url, sizeof team_url,
+             "http://teamuser:TEAMPASS88@127.0.0.1:%d/team/SECRETTEAM456",
+             RX->port);
+    /* A breaker that opens after two failures and tries again soon: its
+     * log lines name the endpoint too. */
+    const char *extra[] = {dflt, "KUJO_CIRCUIT_FAILURES=2",
+                           "KUJO_CIRCUIT_OPEN_MS=200", NULL};
+    notifier_start(NULL, extra);
+
+    /* One delivered to the default webhook, one that fails until dead on
+     * a team's own webhook: every log line that names an endpoint. */
+    kj_envelope_t *a = malloc(sizeof *a);
+    kj_envelope_t *b = malloc(sizeof *b);
+    make_routed(a, NULL);
+    make_routed(b, team_url);
+    put_routed(a);
+    kj_store_record_t rec;
+    cr_assert(wait_state(a->complaint.id, "delivered", 10000, &rec));
+    free(rec.env);
+    cr_assert(eq(str, rx_get(RX, 0).path, "/hook/SECRETPATH123"));
+    rx_set(RX, 500, 0);
+    put_routed(b);
+    cr_assert(wait_state(b->complaint.id, "dead", 15000, &rec));
+    char *reason = kj_strdup(rec.reason);
+    free(rec.env);
+
+    char origin[64];
+    snprintf(origin, sizeof origin, "http://127.0.0.1:%d", RX->port);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", W.admin_port);
+    kj_client_t *cl = kj_client_new(2000);
+    kj_resp_t r = {0};
+    cr_assert(eq(int, kj_client_get(cl, url, &r), 0));
+    cr_assert(eq(int, r.status, 200));
+    int status = kj_proc_stop(W.proc, 10000);
+    cr_assert(eq(int, exit_code(status), 0), "status %d", status);
+    char *log = s_slurp(W.log);
+
+    const char *secrets[] = {"SECRETPATH123", "SECRETQUERY",   "hookuser",
+                             "HOOKPASS77",    "SECRETTEAM456", "teamuser",
+                             "TEAMPASS88",    "/...",          NULL};
+    const char *where[][2] = {
+        {"log", log}, {"metrics", r.body}, {"dead reason", reason}};
+    for (size_t w = 0; w < 3; w++)
+        for (size_t i = 0; secrets[i]; i++) {
+            const char *at = strstr(where[w][1], secrets[i]);
+            cr_assert_null(at, "%s shows %s: ...%.200s", where[w][0],
+                           secrets[i],
+                           at - 100 > where[w][1] ? at - 100 : where[w][1]);
+        }
+    char quoted[80];
+    snprintf(quoted, sizeof quoted, "\"endpoint\":\"%s\"", origin);
+    cr_assert_not_null(strstr(log, quoted), "no %s in the log", quoted);
+    snprintf(quoted, sizeof quoted, "endpoint=\"%s\"", origin);
+    cr_assert_not_null(strstr(r.body, quoted), "no %s in /metrics", quoted);
+    free(log);
+    free(reason);
+    kj_resp_free(&r);
+    kj_client_destroy(&cl);
+    free(a);
+    free(b);
 }
 
 Test(notifier, bad_configuration_exits_78)
