@@ -87,7 +87,18 @@ s_stats(analytics_api_t *self, struct MHD_Connection *c)
 {
     analytics_stats_t *stats = analytics_stats_new();
     enum MHD_Result rc;
-    if (s_fetch(self, stats) < 0) {
+    bool was_up = kj_redis_connected(self->redis);
+    int got = s_fetch(self, stats);
+    if (got < 0 && was_up && !kj_redis_connected(self->redis)) {
+        /* The connection was dropped under us (Redis restarted, an idle
+         * peer cut it): this API reads only when asked, so the first read
+         * after a restart is the one that finds out. Reconnect and read
+         * once more, into fresh sums, before answering 503. */
+        analytics_stats_destroy(&stats);
+        stats = analytics_stats_new();
+        got = s_fetch(self, stats);
+    }
+    if (got < 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "redis unavailable: %s",
                  kj_redis_errstr(self->redis));

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -462,6 +463,82 @@ Test(analytics, http_errors_and_redis_down)
         kj_test_sleep_ms(50);
     }
     cr_assert(eq(long, st, 503));
+    cr_assert(kj_proc_alive(W.proc));
+    cr_assert(eq(int, exit_code(kj_proc_stop(W.proc, 5000)), 0));
+}
+
+/* Stop W.redis and start redis-server again on the same port and
+ * directory, as an operator's restart would; wait until it answers. */
+static void
+s_redis_restart(void)
+{
+    cr_assert(gt(int, W.redis.pid, 0));
+    kill(W.redis.pid, SIGTERM);
+    waitpid(W.redis.pid, NULL, 0);
+    char port[16];
+    snprintf(port, sizeof port, "%d", W.redis.port);
+    pid_t pid = fork();
+    cr_assert(ge(int, pid, 0));
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) {
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+        }
+        execl(KJ_REDIS_SERVER, "redis-server", "--bind", "127.0.0.1", "--port",
+              port, "--dir", W.redis.dir, "--save", "", "--appendonly", "no",
+              "--protected-mode", "yes", (char *)NULL);
+        _exit(127);
+    }
+    W.redis.pid = pid;
+    int64_t deadline = kj_mono_ms() + 5000;
+    for (;;) {
+        struct timeval tv = {.tv_sec = 0, .tv_usec = 200 * 1000};
+        redisContext *c =
+            redisConnectWithTimeout("127.0.0.1", W.redis.port, tv);
+        redisReply *r = c && !c->err ? redisCommand(c, "PING") : NULL;
+        bool up = r && r->type == REDIS_REPLY_STATUS;
+        if (r)
+            freeReplyObject(r);
+        if (c)
+            redisFree(c);
+        if (up)
+            return;
+        cr_assert(lt(i64, kj_mono_ms(), deadline), "redis did not come back");
+        kj_test_sleep_ms(20);
+    }
+}
+
+/* A Redis restart drops the API's connection; the first GET /v1/stats
+ * after Redis is back reconnects and answers 200, not 503. */
+Test(analytics, first_stats_after_a_redis_restart_answers_200)
+{
+    char id[KJ_ID_LEN + 1];
+    add_complaint(id, "email", "en", "billing", "negative", "care-en", 40,
+                  false);
+    analytics_start(1000);
+    wait_ready();
+    /* The API's connection is up: a first answer. */
+    int64_t deadline = kj_mono_ms() + 10000;
+    json_t *j = NULL;
+    while (kj_mono_ms() < deadline) {
+        j = stats();
+        if (j && num(j, "total", NULL) == 1)
+            break;
+        json_decref(j);
+        j = NULL;
+        kj_test_sleep_ms(50);
+    }
+    cr_assert_not_null(j, "the complaint was never counted");
+    json_decref(j);
+
+    /* Redis restarts empty (no persistence here); the next GET is the
+     * first the API's connection sees of it. */
+    s_redis_restart();
+    kj_resp_t r;
+    long st = get(false, "/v1/stats", &r);
+    cr_assert(eq(long, st, 200), "status %ld: %s", st, r.body ? r.body : "");
+    kj_resp_free(&r);
     cr_assert(kj_proc_alive(W.proc));
     cr_assert(eq(int, exit_code(kj_proc_stop(W.proc, 5000)), 0));
 }
