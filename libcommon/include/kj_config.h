@@ -1,5 +1,8 @@
 /* kj_config: one table of options per service (Redis's createIntConfig,
  * pgbouncer's CF_ABS). Precedence: default < KUJO_* environment < --flag.
+ * A secret row also reads <ENV>_FILE (the file's contents, one trailing
+ * newline removed), below <ENV>; setting both <ENV> and <ENV>_FILE is a
+ * configuration error.
  * --help is generated from the table; every problem is reported before
  * returning; the effective configuration is logged with secrets redacted. */
 #ifndef KJ_CONFIG_H
@@ -26,7 +29,7 @@ typedef struct {
     const char *def;  /* default as text; NULL: unset (STR only) */
     int64_t min, max; /* bounds for INT */
     const char *help; /* one line for --help */
-    bool secret;      /* redacted in --help defaults and in the log */
+    bool secret;      /* redacted in --help and the log; <env>_FILE read */
     bool required;    /* missing or empty is a configuration error */
     void *dest;
     /* An empty KUJO_* variable is a value ("" means off), not unset: for

@@ -1,7 +1,7 @@
 /* kj_config: option tables. Values are gathered as text first (default,
- * then KUJO_* environment, then --flags), then converted and checked all
- * at once, so that one run reports every problem and destinations are only
- * written when the whole configuration is good. */
+ * then a secret's KUJO_*_FILE, then KUJO_* environment, then --flags), then
+ * converted and checked all at once, so that one run reports every problem
+ * and destinations are only written when the whole configuration is good. */
 #include "kj_config.h"
 
 #include <ctype.h>
@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "kj_log.h"
 #include "kj_util.h"
@@ -17,13 +18,24 @@
 #define KJ_VERSION "unknown"
 #endif
 
+/* A secret file is a password or a key, not a document: anything larger
+ * is the wrong file, and reading it whole would be unbounded. */
+#define S_SECRET_FILE_MAX (64 * 1024)
+
 /* Where an option's text came from, for messages that tell the operator
  * what to fix. */
-typedef enum { S_FROM_DEFAULT, S_FROM_ENV, S_FROM_FLAG } s_source_t;
+typedef enum {
+    S_FROM_DEFAULT,
+    S_FROM_FILE,
+    S_FROM_ENV,
+    S_FROM_FLAG
+} s_source_t;
 
 typedef struct {
-    const char *text;  /* borrowed from the table, environ or argv */
+    const char *text;  /* borrowed from the table, environ or argv, or owned */
     s_source_t source; /* where text came from */
+    char *owned;       /* a secret file's contents, freed after parsing */
+    const char *path;  /* the secret file, when source is S_FROM_FILE */
 } s_value_t;
 
 /* Parse a boolean word. 0 or -1. */
@@ -105,8 +117,15 @@ s_help(const kj_cfg_opt_t *opts, size_t n, const char *binary,
             snprintf(def, sizeof(def), "%s", o->def);
         else
             snprintf(def, sizeof(def), "(none)");
-        printf("  %-26s %-24s %s (default: %s%s)\n", flag, o->env ? o->env : "",
-               o->help ? o->help : "", def, o->required ? ", required" : "");
+        /* A secret can also come from a file (Docker and Kubernetes mount
+         * secrets as files), so its help names both variables. */
+        const char *env = o->env ? o->env : "";
+        char file_env[160] = "";
+        if (o->secret && o->env)
+            snprintf(file_env, sizeof(file_env), " (or %s_FILE)", o->env);
+        printf("  %-26s %-24s %s%s (default: %s%s)\n", flag, env,
+               o->help ? o->help : "", file_env, def,
+               o->required ? ", required" : "");
     }
     printf("  %-26s %-24s %s\n", "--help", "", "show this help and exit");
     printf("  %-26s %-24s %s\n", "--version", "", "show the version and exit");
@@ -183,6 +202,9 @@ s_bad_value(const char *binary, const kj_cfg_opt_t *o, const s_value_t *v,
         snprintf(where, sizeof(where), "--%s (env %s)", o->flag, o->env);
     else if (v->source == S_FROM_ENV)
         snprintf(where, sizeof(where), "%s (flag --%s)", o->env, o->flag);
+    else if (v->source == S_FROM_FILE)
+        snprintf(where, sizeof(where), "%s_FILE %s (flag --%s)", o->env,
+                 v->path, o->flag);
     else
         snprintf(where, sizeof(where), "the default of %s (flag --%s)", o->env,
                  o->flag);
@@ -205,7 +227,12 @@ s_convert(const kj_cfg_opt_t *opts, size_t n, const s_value_t *vals,
         const s_value_t *v = &vals[i];
         bool missing = !v->text || v->text[0] == '\0';
         if (o->required && missing) {
-            if (!out) {
+            if (!out && v->source == S_FROM_FILE) {
+                fprintf(stderr,
+                        "%s: %s (--%s) is required; %s_FILE %s is empty\n",
+                        binary, o->env, o->flag, o->env, v->path);
+                problems++;
+            } else if (!out) {
                 fprintf(stderr, "%s: %s (--%s) is required\n", binary, o->env,
                         o->flag);
                 problems++;
@@ -263,6 +290,102 @@ s_convert(const kj_cfg_opt_t *opts, size_t n, const s_value_t *vals,
     return problems;
 }
 
+/* Read a secret file whole into *out (NUL-terminated, caller frees), with
+ * one trailing "\n" or "\r\n" removed: editors and `echo` add one, and a
+ * password never ends in one. Returns 0, or -1 after saying why on stderr.
+ * The contents are never printed. */
+static int
+s_read_secret_file(const char *binary, const char *var, const char *path,
+                   char **out)
+{
+    int rc = -1;
+    char *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int err = errno;
+        fprintf(stderr, "%s: %s: cannot read %s: %s\n", binary, var, path,
+                strerror(err));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "%s: %s: cannot read %s: %s\n", binary, var, path,
+                strerror(EISDIR));
+        goto out;
+    }
+    /* One byte more than the maximum tells "too large" from "just fits". */
+    buf = kj_malloc(S_SECRET_FILE_MAX + 2);
+    size_t len = fread(buf, 1, S_SECRET_FILE_MAX + 1, f);
+    if (ferror(f)) {
+        int err = errno;
+        fprintf(stderr, "%s: %s: cannot read %s: %s\n", binary, var, path,
+                strerror(err ? err : EIO));
+        goto out;
+    }
+    if (len > S_SECRET_FILE_MAX) {
+        fprintf(stderr, "%s: %s: %s is larger than %d bytes\n", binary, var,
+                path, S_SECRET_FILE_MAX);
+        goto out;
+    }
+    if (memchr(buf, '\0', len)) {
+        fprintf(stderr, "%s: %s: %s contains a NUL byte\n", binary, var, path);
+        goto out;
+    }
+    if (len > 0 && buf[len - 1] == '\n') {
+        len--;
+        if (len > 0 && buf[len - 1] == '\r')
+            len--;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+/* For every secret row, take <ENV>_FILE when it is set: below <ENV> and
+ * --flag in precedence, but setting both <ENV> and <ENV>_FILE is an error,
+ * since the operator could not tell which one is used. Returns the number
+ * of problems. */
+static int
+s_read_secret_files(const kj_cfg_opt_t *opts, size_t n, const char *binary,
+                    s_value_t *vals)
+{
+    int problems = 0;
+    for (size_t i = 0; i < n; i++) {
+        const kj_cfg_opt_t *o = &opts[i];
+        if (!o->secret || !o->env)
+            continue;
+        size_t len = strlen(o->env) + sizeof("_FILE");
+        char *var = kj_malloc(len);
+        snprintf(var, len, "%s_FILE", o->env);
+        /* Empty counts as unset, as for every other variable. */
+        const char *path = getenv(var);
+        const char *env = getenv(o->env);
+        if (!path || !*path) {
+            free(var);
+            continue;
+        }
+        if (env && *env) {
+            fprintf(stderr,
+                    "%s: both %s and %s are set; set only one of them\n",
+                    binary, o->env, var);
+            problems++;
+        } else if (s_read_secret_file(binary, var, path, &vals[i].owned) != 0) {
+            problems++;
+        } else if (vals[i].source != S_FROM_FLAG) {
+            vals[i].text = vals[i].owned;
+            vals[i].source = S_FROM_FILE;
+            vals[i].path = path;
+        }
+        free(var);
+    }
+    return problems;
+}
+
 int
 kj_config_parse(const kj_cfg_opt_t *opts, size_t n, int argc, char **argv,
                 const char *binary, const char *summary, int *exit_code)
@@ -298,7 +421,8 @@ kj_config_parse(const kj_cfg_opt_t *opts, size_t n, int argc, char **argv,
         *exit_code = 0;
         goto out;
     }
-    int bad = s_convert(opts, n, vals, binary, false);
+    int bad = s_read_secret_files(opts, n, binary, vals);
+    bad += s_convert(opts, n, vals, binary, false);
     if (usage > 0 || bad > 0) {
         *exit_code = usage > 0 ? KJ_EX_USAGE : KJ_EX_CONFIG;
         goto out;
@@ -307,6 +431,17 @@ kj_config_parse(const kj_cfg_opt_t *opts, size_t n, int argc, char **argv,
     *exit_code = 0;
     rc = 0;
 out:
+    /* Secret file contents were copied into the destinations (kj_strdup)
+     * or parsed; the buffers go now, wiped first so that the secret does
+     * not linger in freed heap memory. */
+    for (size_t i = 0; i < n; i++) {
+        if (vals[i].owned) {
+            volatile char *p = vals[i].owned;
+            while (*p)
+                *p++ = '\0';
+            free(vals[i].owned);
+        }
+    }
     free(vals);
     return rc;
 }

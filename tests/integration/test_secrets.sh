@@ -6,8 +6,12 @@
 #   - with a configuration error elsewhere (exit 78), the secret given as
 #     a variable and as a flag,
 #   - with the secret option itself malformed (exit 78),
+#   - with a secret given both as a variable and as a file (<ENV>_FILE),
+#     and as an unreadable file (exit 78 naming what to fix),
 #   - for real against a redis-server that requires the password, until
-#     ready, with a complaint posted through, /metrics read, then SIGTERM,
+#     ready, with a complaint posted through, /metrics read, then SIGTERM;
+#     the notifier takes both its secrets only from files (KUJO_*_FILE),
+#     and the sink checks the signature made with the key from the file,
 # and everything it printed (stdout, stderr, log lines) and its /metrics
 # page must not contain the secret. The check is shown able to fail: the
 # same grep finds a secret planted in a copy of one output.
@@ -82,10 +86,15 @@ until redis-cli -p "$rport" -a "$pw" --no-auth-warning ping >/dev/null 2>&1; do
     sleep 0.1
 done
 url="redis://:$pw@127.0.0.1:$rport/0"
+# The same secrets as files, the way Docker and Kubernetes mount them (with
+# the trailing newline that `echo` leaves).
+printf '%s\n' "$url" >"$tmp/redis_url.secret"
+printf '%s\n' "$hook" >"$tmp/webhook.secret"
+chmod 600 "$tmp/redis_url.secret" "$tmp/webhook.secret"
 export KUJO_PREFIX="sec$RANDOM" KUJO_LOG_LEVEL=debug KUJO_DRAIN_MS=500
 export KUJO_RULES="$root/deploy/rules.json" KUJO_MODELS="$root/models"
 unset KUJO_REDIS_URL KUJO_WEBHOOK_SECRET KUJO_WEBHOOK_URL KUJO_ADMIN_ADDR \
-    KUJO_HTTP_ADDR
+    KUJO_HTTP_ADDR KUJO_REDIS_URL_FILE KUJO_WEBHOOK_SECRET_FILE
 
 # Per binary: the options that only the notifier has.
 extra_env() { [ "$1" = notifier ] && echo "KUJO_WEBHOOK_SECRET=$hook"; true; }
@@ -109,7 +118,19 @@ for s in "${svcs[@]}"; do
     "$bin/kujo-$s" --redis-url "redis://:$pw@127.0.0.1:notaport/0" \
         >>"$out" 2>&1
     rc3=$?
+    # The secret both as a variable and as a file; then a file not there.
+    env KUJO_REDIS_URL="$url" KUJO_REDIS_URL_FILE="$tmp/redis_url.secret" \
+        "$bin/kujo-$s" >"$tmp/$s.both" 2>&1
+    rc4=$?
+    env KUJO_REDIS_URL_FILE="$tmp/missing.secret" "$bin/kujo-$s" \
+        >"$tmp/$s.missing" 2>&1
+    rc5=$?
     set -e
+    cat "$tmp/$s.both" "$tmp/$s.missing" >>"$out"
+    [ "$rc4" -eq 78 ] && grep -q 'KUJO_REDIS_URL and KUJO_REDIS_URL_FILE' \
+        "$tmp/$s.both" || fail "kujo-$s with the URL twice exited $rc4"
+    [ "$rc5" -eq 78 ] && grep -q "cannot read $tmp/missing.secret" \
+        "$tmp/$s.missing" || fail "kujo-$s with a missing file exited $rc5"
     [ "$rc1" -eq 78 ] || fail "kujo-$s with a bad log level exited $rc1"
     [ "$rc2" -eq 64 ] || [ "$rc2" -eq 78 ] ||
         fail "kujo-$s with a bad lease exited $rc2"
@@ -126,8 +147,17 @@ sink=${PORTS[8]}
 "$bin/kujo-webhook-sink" --addr "127.0.0.1:$sink" --secret "$hook" \
     --log "$tmp/sink.ndjson" >"$tmp/sink.out" 2>&1 &
 pids+=($!)
+# secret_env SERVICE: the notifier reads its secrets from files only.
+secret_env() {
+    if [ "$1" = notifier ]; then
+        echo "KUJO_REDIS_URL_FILE=$tmp/redis_url.secret" \
+            "KUJO_WEBHOOK_SECRET_FILE=$tmp/webhook.secret"
+    else
+        echo "KUJO_REDIS_URL=$url"
+    fi
+}
 for s in notifier router classifier analytics ingest; do
-    env KUJO_REDIS_URL="$url" $(extra_env "$s") \
+    env $(secret_env "$s") \
         KUJO_ADMIN_ADDR="${admin[$s]}" \
         KUJO_HTTP_ADDR="$([ "$s" = analytics ] && echo "127.0.0.1:${PORTS[7]}" || echo "$api")" \
         KUJO_WEBHOOK_URL="http://127.0.0.1:$sink/alerts" \
@@ -154,6 +184,9 @@ until grep -q . "$tmp/sink.ndjson" 2>/dev/null; do
     [ "$(now_ms)" -lt "$deadline" ] || fail "the alert was not delivered"
     sleep 0.1
 done
+# Signed with the key the notifier read from its file, newline dropped.
+grep -q '"signature_ok":true' "$tmp/sink.ndjson" ||
+    fail "the alert signed with KUJO_WEBHOOK_SECRET_FILE's key did not verify"
 for s in "${svcs[@]}"; do
     curl -fs --max-time 2 "http://${admin[$s]}/metrics" >"$tmp/$s.metrics" ||
         fail "kujo-$s /metrics"
@@ -177,4 +210,5 @@ if (assert_clean "$tmp/planted" planted) >/dev/null; then
     fail "the check does not see a planted secret"
 fi
 echo "test_secrets: every binary keeps KUJO_REDIS_URL's password and" \
-    "KUJO_WEBHOOK_SECRET out of --help, errors, logs and /metrics"
+    "KUJO_WEBHOOK_SECRET out of --help, errors, logs and /metrics;" \
+    "the notifier ran on KUJO_*_FILE secrets"

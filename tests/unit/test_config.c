@@ -1,11 +1,13 @@
 /* kj_config: precedence, flag forms, every problem reported, exit codes,
- * --help/--version, secrets never echoed, address splitting. */
+ * --help/--version, secrets never echoed, secrets from <ENV>_FILE, address
+ * splitting. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kj_config.h"
@@ -113,9 +115,9 @@ static const kj_cfg_opt_t s_opts[] = {
 static void
 s_reset(void)
 {
-    static const char *const env[] = {"KJT_REDIS_URL", "KJT_SECRET",
-                                      "KJT_ADVERTISE", "KJT_MAX_ATTEMPTS",
-                                      "KJT_LEASE_MS",  "KJT_VERBOSE"};
+    static const char *const env[] = {
+        "KJT_REDIS_URL", "KJT_SECRET",  "KJT_ADVERTISE",  "KJT_MAX_ATTEMPTS",
+        "KJT_LEASE_MS",  "KJT_VERBOSE", "KJT_SECRET_FILE"};
     for (size_t i = 0; i < KJ_ARRAY_LEN(env); i++)
         unsetenv(env[i]);
     kj_config_free(s_opts, S_N);
@@ -517,4 +519,222 @@ Test(config, empty_variable_is_a_value_only_where_the_row_says_so)
         0));
     cr_assert(eq(str, s_models, "models"));
     kj_config_free(s_empty_opts, 2);
+}
+
+/* Write len bytes to a new temporary file; its path goes to path. */
+static void
+s_secret_file(char *path, size_t size, const char *data, size_t len)
+{
+    snprintf(path, size, "/tmp/kj_test_secret_XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert(ge(int, fd, 0));
+    cr_assert(eq(sz, (size_t)write(fd, data, len), len));
+    close(fd);
+}
+
+Test(config, secret_from_file)
+{
+    char path[64];
+    s_secret_file(path, sizeof(path), "filesecret", 10);
+    setenv("KJT_SECRET_FILE", path, 1);
+    int code = -1;
+    cr_assert(eq(int, s_parse(&code, NULL, NULL), 0));
+    cr_assert(eq(int, code, 0));
+    cr_assert(eq(str, s_secret, "filesecret"));
+    /* A flag still wins over the file. */
+    kj_config_free(s_opts, S_N);
+    const char *args[] = {"--webhook-secret", "flagsecret", NULL};
+    cr_assert(eq(int, s_parse(&code, NULL, args), 0));
+    cr_assert(eq(str, s_secret, "flagsecret"));
+    /* An empty KJT_SECRET_FILE counts as unset. */
+    kj_config_free(s_opts, S_N);
+    setenv("KJT_SECRET_FILE", "", 1);
+    cr_assert(eq(int, s_parse(&code, NULL, NULL), 0));
+    cr_assert(eq(ptr, s_secret, NULL));
+    unlink(path);
+}
+
+Test(config, secret_file_loses_one_trailing_newline)
+{
+    static const struct {
+        const char *data;
+        const char *want;
+    } cases[] = {
+        {"abc\n", "abc"},           {"abc\r\n", "abc"}, {"abc\n\n", "abc\n"},
+        {"abc\r\n\r\n", "abc\r\n"}, {"a\nb", "a\nb"},   {"abc\r", "abc\r"},
+        {" abc ", " abc "},         {"\n", ""},
+    };
+    for (size_t i = 0; i < KJ_ARRAY_LEN(cases); i++) {
+        char path[64];
+        s_secret_file(path, sizeof(path), cases[i].data, strlen(cases[i].data));
+        setenv("KJT_SECRET_FILE", path, 1);
+        int code = -1;
+        cr_assert(eq(int, s_parse(&code, NULL, NULL), 0));
+        cr_assert(eq(str, s_secret, (char *)cases[i].want), "case %zu", i);
+        kj_config_free(s_opts, S_N);
+        unlink(path);
+    }
+}
+
+Test(config, secret_in_variable_and_file_is_an_error)
+{
+    char path[64];
+    s_secret_file(path, sizeof(path), "filesecret\n", 11);
+    setenv("KJT_SECRET_FILE", path, 1);
+    setenv("KJT_SECRET", "envsecret", 1);
+    /* Even with the flag given: the environment itself is ambiguous. */
+    const char *args[] = {"--webhook-secret=flagsecret", NULL};
+    int code = -1;
+    char *err = NULL;
+    cr_assert(eq(int, s_parse(&code, &err, args), -1));
+    cr_assert(eq(int, code, KJ_EX_CONFIG));
+    cr_assert(eq(ptr, s_secret, NULL));
+    cr_assert(not(eq(ptr, strstr(err, "KJT_SECRET "), NULL)), "%s", err);
+    cr_assert(not(eq(ptr, strstr(err, "KJT_SECRET_FILE"), NULL)), "%s", err);
+    cr_assert(eq(ptr, strstr(err, "filesecret"), NULL), "%s", err);
+    cr_assert(eq(ptr, strstr(err, "envsecret"), NULL), "%s", err);
+    cr_assert(eq(ptr, strstr(err, "flagsecret"), NULL), "%s", err);
+    free(err);
+    unlink(path);
+}
+
+Test(config, unreadable_secret_file)
+{
+    setenv("KJT_SECRET_FILE", "/nonexistent/kj_test/hook", 1);
+    int code = -1;
+    char *err = NULL;
+    cr_assert(eq(int, s_parse(&code, &err, NULL), -1));
+    cr_assert(eq(int, code, KJ_EX_CONFIG));
+    cr_assert(eq(str, err,
+                 "kujo-test: KJT_SECRET_FILE: cannot read "
+                 "/nonexistent/kj_test/hook: No such file or directory\n"));
+    free(err);
+
+    /* A directory is not a secret. */
+    setenv("KJT_SECRET_FILE", "/tmp", 1);
+    cr_assert(eq(int, s_parse(&code, &err, NULL), -1));
+    cr_assert(eq(int, code, KJ_EX_CONFIG));
+    cr_assert(not(eq(ptr, strstr(err, "cannot read /tmp"), NULL)), "%s", err);
+    free(err);
+
+    /* A file with no read permission: the path is named, the contents not.
+     * (root reads it anyway, so then it must simply be taken.) */
+    char path[64];
+    s_secret_file(path, sizeof(path), "unreadablesecret", 16);
+    chmod(path, 0);
+    setenv("KJT_SECRET_FILE", path, 1);
+    int rc = s_parse(&code, &err, NULL);
+    if (geteuid() != 0) {
+        cr_assert(eq(int, rc, -1));
+        cr_assert(eq(int, code, KJ_EX_CONFIG));
+        cr_assert(not(eq(ptr, strstr(err, path), NULL)), "%s", err);
+        cr_assert(not(eq(ptr, strstr(err, "Permission denied"), NULL)), "%s",
+                  err);
+    } else {
+        cr_assert(eq(int, rc, 0));
+        cr_assert(eq(str, s_secret, "unreadablesecret"));
+    }
+    cr_assert(eq(ptr, strstr(err, "unreadablesecret"), NULL), "%s", err);
+    free(err);
+    unlink(path);
+}
+
+Test(config, secret_file_too_large)
+{
+    size_t len = 64 * 1024 + 1;
+    char *data = kj_malloc(len);
+    memset(data, 'x', len);
+    char path[64];
+    s_secret_file(path, sizeof(path), data, len);
+    setenv("KJT_SECRET_FILE", path, 1);
+    int code = -1;
+    char *err = NULL;
+    cr_assert(eq(int, s_parse(&code, &err, NULL), -1));
+    cr_assert(eq(int, code, KJ_EX_CONFIG));
+    cr_assert(not(eq(ptr, strstr(err, "larger than 65536 bytes"), NULL)), "%s",
+              err);
+    cr_assert(eq(ptr, strstr(err, "xxxx"), NULL), "%s", err);
+    free(err);
+    unlink(path);
+
+    /* Exactly the maximum fits. */
+    s_secret_file(path, sizeof(path), data, len - 1);
+    setenv("KJT_SECRET_FILE", path, 1);
+    cr_assert(eq(int, s_parse(&code, NULL, NULL), 0));
+    cr_assert(eq(sz, strlen(s_secret), len - 1));
+    unlink(path);
+    free(data);
+}
+
+Test(config, empty_secret_file_is_an_empty_value)
+{
+    char path[64];
+    s_secret_file(path, sizeof(path), "", 0);
+    setenv("KJT_REQ_SECRET_FILE", path, 1);
+    unsetenv("KJT_REQ_SECRET");
+    char *argv[] = {(char *)"kujo-test", NULL};
+    int code = -1;
+    s_capture_t c;
+    s_capture_start(&c, STDERR_FILENO);
+    int rc = kj_config_parse(s_req_opts, 1, 1, argv, "kujo-test", "", &code);
+    char *err = s_capture_end(&c);
+    cr_assert(eq(int, rc, -1));
+    cr_assert(eq(int, code, KJ_EX_CONFIG));
+    cr_assert(not(eq(ptr,
+                     strstr(err, "KJT_REQ_SECRET (--req-secret) is "
+                                 "required"),
+                     NULL)),
+              "%s", err);
+    cr_assert(not(eq(ptr, strstr(err, path), NULL)), "%s", err);
+    free(err);
+    unsetenv("KJT_REQ_SECRET_FILE");
+    unlink(path);
+}
+
+Test(config, secret_from_file_never_shown)
+{
+    char path[64];
+    s_secret_file(path, sizeof(path), "topfilesecret\n", 14);
+    setenv("KJT_SECRET_FILE", path, 1);
+    /* A problem elsewhere: stderr names it but not the secret. */
+    const char *bad[] = {"--lease-ms", "banana", NULL};
+    int code = -1;
+    char *err = NULL;
+    cr_assert(eq(int, s_parse(&code, &err, bad), -1));
+    cr_assert(eq(int, code, KJ_EX_CONFIG));
+    cr_assert(not(eq(ptr, strstr(err, "--lease-ms"), NULL)), "%s", err);
+    cr_assert(eq(ptr, strstr(err, "topfilesecret"), NULL), "%s", err);
+    free(err);
+
+    /* The config log line redacts it. */
+    cr_assert(eq(int, s_parse(&code, &err, NULL), 0));
+    cr_assert(eq(str, err, ""));
+    free(err);
+    kj_log_init("test", KJ_LOG_INFO);
+    s_capture_t out;
+    s_capture_start(&out, STDOUT_FILENO);
+    kj_config_log(s_opts, S_N);
+    char *text = s_capture_end(&out);
+    cr_assert(not(eq(ptr, strstr(text, "\"webhook_secret\":\"***\""), NULL)),
+              "%s", text);
+    cr_assert(eq(ptr, strstr(text, "topfilesecret"), NULL), "%s", text);
+    free(text);
+
+    /* --help names the _FILE variable for secret rows only. */
+    const char *help[] = {"--help", NULL};
+    s_capture_start(&out, STDOUT_FILENO);
+    cr_assert(eq(int, s_parse(&code, NULL, help), -1));
+    text = s_capture_end(&out);
+    cr_assert(eq(int, code, 0));
+    cr_assert(eq(int, s_count(text, "_FILE"), 1), "%s", text);
+    const char *line = strstr(text, "--webhook-secret");
+    cr_assert(not(eq(ptr, (void *)line, NULL)), "%s", text);
+    const char *eol = strchr(line, '\n');
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%.*s", (int)(eol - line), line);
+    cr_assert(not(eq(ptr, strstr(buf, "(or KJT_SECRET_FILE)"), NULL)), "%s",
+              buf);
+    cr_assert(eq(ptr, strstr(text, "topfilesecret"), NULL), "%s", text);
+    free(text);
+    unlink(path);
 }
