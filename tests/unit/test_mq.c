@@ -2,7 +2,13 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <zmq.h>
@@ -230,6 +236,29 @@ Test(mq, send_without_peers_fails_within_timeout)
     s_term();
 }
 
+/* Wait until nothing listens at a "tcp://127.0.0.1:PORT" endpoint any
+ * more: ZeroMQ closes a socket's listener on its I/O thread, after
+ * kj_pull_destroy has returned. true once a connect is refused. */
+static bool
+s_wait_closed(const char *endpoint)
+{
+    const char *colon = strrchr(endpoint, ':');
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)atoi(colon + 1))};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int64_t deadline = kj_mono_ms() + 3000;
+    while (kj_mono_ms() < deadline) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+        close(fd);
+        if (rc != 0)
+            return true;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
 Test(mq, dead_peer_does_not_swallow_messages)
 {
     /* A registered endpoint nobody listens on (its copy died): with
@@ -238,6 +267,7 @@ Test(mq, dead_peer_does_not_swallow_messages)
     char dead_ep[256];
     kj_strlcpy(dead_ep, kj_pull_endpoint(dead), sizeof dead_ep);
     kj_pull_destroy(&dead);
+    cr_assert(s_wait_closed(dead_ep), "%s still accepts connections", dead_ep);
 
     kj_pull_t *live = kj_pull_new(s_ctx, "tcp://127.0.0.1:*", NULL, 1000);
     kj_push_t *push = kj_push_new(s_ctx, 1000, 2000);
