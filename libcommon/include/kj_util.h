@@ -55,6 +55,12 @@ kj_seed(void);
 int
 kj_parse_i64(const char *s, size_t len, int64_t *out);
 
+/* Write v in decimal, zero-padded to at least width digits, at out (which
+ * has room for 21 + width bytes); no NUL. Returns the bytes written.
+ * Async-signal-safe (no locale, no stdio): kj_time and kj_assert use it. */
+size_t
+kj_format_i64(char *out, long long v, int width);
+
 #define KJ_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

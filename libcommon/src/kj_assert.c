@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "kj_time.h"
+#include "kj_util.h"
 
 #define S_LINE_MAX 1024
 
@@ -65,21 +66,8 @@ s_escaped(s_line_t *l, const char *s)
 static void
 s_num(s_line_t *l, long long v, int width)
 {
-    char tmp[24];
-    size_t n = 0;
-    bool neg = v < 0;
-    unsigned long long u =
-        neg ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u > 0 && n < sizeof tmp);
-    while ((int)n < width && n < sizeof tmp)
-        tmp[n++] = '0';
-    if (neg)
-        s_raw(l, "-", 1);
-    while (n > 0)
-        s_raw(l, &tmp[--n], 1);
+    char tmp[48];
+    s_raw(l, tmp, kj_format_i64(tmp, v, width));
 }
 
 /* RFC 3339 UTC with milliseconds, like kj_log's ts (kj_time, which is

@@ -9,26 +9,14 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "kj_util.h"
+
 /* Append v in decimal, at least width digits, at out[*n] (out has room:
  * the caller's buffer is sized for the longest int64 date). */
 static void
 s_num(char *out, size_t *n, long long v, int width)
 {
-    char tmp[24];
-    size_t k = 0;
-    bool neg = v < 0;
-    unsigned long long u =
-        neg ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        tmp[k++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u > 0);
-    while ((int)k < width)
-        tmp[k++] = '0';
-    if (neg)
-        out[(*n)++] = '-';
-    while (k > 0)
-        out[(*n)++] = tmp[--k];
+    *n += kj_format_i64(out + *n, v, width);
 }
 
 static size_t

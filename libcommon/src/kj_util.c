@@ -154,3 +154,23 @@ kj_parse_i64(const char *s, size_t len, int64_t *out)
     *out = (int64_t)v;
     return 0;
 }
+
+size_t
+kj_format_i64(char *out, long long v, int width)
+{
+    char tmp[24];
+    size_t k = 0, n = 0;
+    unsigned long long u =
+        v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[k++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    while ((int)k < width && k < sizeof tmp)
+        tmp[k++] = '0';
+    if (v < 0)
+        out[n++] = '-';
+    while (k > 0)
+        out[n++] = tmp[--k];
+    return n;
+}

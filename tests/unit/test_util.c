@@ -208,3 +208,16 @@ Test(util, parse_i64)
     cr_assert(eq(int, kj_parse_i64("1234567890123456789012345", 25, &v), -1));
     cr_assert(eq(i64, v, 5), "a failed parse leaves *out alone");
 }
+
+Test(util, format_i64_pads_and_signs)
+{
+    char b[48];
+    size_t n = kj_format_i64(b, 7, 3);
+    cr_assert(eq(str, (b[n] = '\0', b), "007"));
+    n = kj_format_i64(b, -42, 1);
+    cr_assert(eq(str, (b[n] = '\0', b), "-42"));
+    n = kj_format_i64(b, INT64_MIN, 1);
+    cr_assert(eq(str, (b[n] = '\0', b), "-9223372036854775808"));
+    n = kj_format_i64(b, 0, 0);
+    cr_assert(eq(str, (b[n] = '\0', b), "0"));
+}
