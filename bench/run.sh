@@ -191,20 +191,30 @@ rm -f "$ROOT/bench/RESULTS.md.tmp"
 cat "$ROOT/bench/RESULTS.md"
 
 # A change that makes a complaint cost more than 15 % above the committed
-# baseline fails the run, loudly.
+# baseline fails the run, loudly. This machine's speed drifts between runs
+# (a shared VM: the same binary's CPU per complaint moved 470 -> 690 µs in
+# an hour), so the cost is compared relative to processes whose code kujo
+# does not change, measured in the same run: the webhook sink and the load
+# generator. The raw figures are printed beside.
 python3 - "$ROOT/bench/results.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-base = (r.get("previous") or {}).get("cpu_us_per_complaint")
-now = r["cpu_us_per_complaint"]
+prev = r.get("previous") or {}
+base, now = prev.get("cpu_us_per_complaint"), r["cpu_us_per_complaint"]
 if base is None:
     print(f"bench: CPU per complaint {now} µs (no committed baseline yet)")
     sys.exit(0)
+def ref(x):
+    p = x.get("cpu_us_by_process") or {}
+    return p.get("sink", 0) + p.get("load_generator", 0)
+scale = ref(r) / ref(prev) if ref(prev) > 0 and ref(r) > 0 else 1.0
+rel = now / scale
 limit = base * 1.15
-if now > limit:
-    print(f"bench: FAIL: CPU per complaint {now} µs is more than 15 % above "
-          f"the committed baseline {base} µs (limit {limit:.1f} µs)",
-          file=sys.stderr)
+print(f"bench: CPU per complaint {now} µs raw, {rel:.1f} µs at the baseline "
+      f"run's machine speed (reference processes x{scale:.2f}); baseline "
+      f"{base} µs, limit {limit:.1f} µs")
+if rel > limit:
+    print("bench: FAIL: CPU per complaint is more than 15 % above the "
+          "committed baseline", file=sys.stderr)
     sys.exit(1)
-print(f"bench: CPU per complaint {now} µs (baseline {base} µs, limit {limit:.1f} µs)")
 PY
