@@ -53,6 +53,16 @@ typedef enum {
     KJ_ERR_EMPTY_TEXT,             /* "empty_text" (400) */
     KJ_ERR_UNKNOWN_CHANNEL,        /* "unknown_channel" (400) */
     KJ_ERR_INVALID_TIME,           /* "invalid_time" (400) */
+    /* Security and framing (issue 10); documented in README.md. */
+    KJ_ERR_UNAUTHORIZED,    /* "unauthorized" (401): no or unknown key */
+    KJ_ERR_FORBIDDEN,       /* "forbidden" (403): key lacks the scope */
+    KJ_ERR_RATE_LIMITED,    /* "rate_limited" (429) + Retry-After */
+    KJ_ERR_INVALID_HEADER,  /* "invalid_header" (400) */
+    KJ_ERR_BAD_REQUEST,     /* "bad_request" (400): framing, e.g. no Host */
+    KJ_ERR_NOT_IMPLEMENTED, /* "not_implemented" (501): Transfer-Encoding */
+    KJ_ERR_OUTCOME_UNKNOWN, /* "outcome_unknown" (503): retry, same key */
+    KJ_ERR_FORGED,          /* "forged": a message not matching the record */
+    KJ_ERR_TOO_SLOW,        /* "too_slow" (408): headers or body too slow */
     KJ_RC_COUNT
 } kj_rc_t;
 

@@ -50,6 +50,15 @@ static const s_rc_row_t s_rc[KJ_RC_COUNT] = {
     [KJ_ERR_EMPTY_TEXT] = {"empty_text", 400},
     [KJ_ERR_UNKNOWN_CHANNEL] = {"unknown_channel", 400},
     [KJ_ERR_INVALID_TIME] = {"invalid_time", 400},
+    [KJ_ERR_UNAUTHORIZED] = {"unauthorized", 401},
+    [KJ_ERR_FORBIDDEN] = {"forbidden", 403},
+    [KJ_ERR_RATE_LIMITED] = {"rate_limited", 429},
+    [KJ_ERR_INVALID_HEADER] = {"invalid_header", 400},
+    [KJ_ERR_BAD_REQUEST] = {"bad_request", 400},
+    [KJ_ERR_NOT_IMPLEMENTED] = {"not_implemented", 501},
+    [KJ_ERR_OUTCOME_UNKNOWN] = {"outcome_unknown", 503},
+    [KJ_ERR_FORGED] = {"forged", 0},
+    [KJ_ERR_TOO_SLOW] = {"too_slow", 408},
 };
 
 const char *
