@@ -55,11 +55,18 @@ typedef struct {
     size_t env_len;
     const uint8_t *event;
     size_t event_len;
-    int result;                      /* out: 1 created, 0 duplicate, -1 error */
+    int result; /* out: 1 created, 0 duplicate, -1 error (nothing written),
+                   KJ_STORE_UNKNOWN: sent, but no answer came back */
     char existing_id[KJ_ID_LEN + 1]; /* out: for duplicates */
 } kj_store_create_t;
 
-/* One pipeline for all n. Returns 0, or -1 if Redis failed (results -1). */
+/* A write was sent but its answer never came (a timeout, or the connection
+ * broke): Redis may or may not have applied it. Retrying a create with the
+ * same idempotency key is safe, so ingest tells its client to do that. */
+#define KJ_STORE_UNKNOWN (-2)
+
+/* One pipeline for all n. Returns 0, or -1 if Redis failed (results -1),
+ * or KJ_STORE_UNKNOWN if some results are. */
 int
 kj_store_create(kj_store_t *self, kj_store_create_t *items, size_t n,
                 int64_t now_ms);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/time.h>
 
 #include <openssl/evp.h>
@@ -50,6 +51,7 @@ struct kj_redis {
     int64_t next_try_ms;                /* monotonic: no connect before */
     int64_t backoff_ms;                 /* next wait after a failure */
     bool down_logged;                   /* logged this outage already */
+    size_t pending;                     /* commands sent, replies unread */
     s_script_t *scripts;                /* registered Lua scripts */
     size_t n_scripts;                   /* entries used in scripts */
     size_t cap_scripts;                 /* entries allocated */
@@ -231,6 +233,7 @@ kj_redis_fail(kj_redis_t *self, const char *what)
         redisFree(self->c);
         self->c = NULL;
     }
+    self->pending = 0;
     s_down(self);
 }
 
@@ -252,8 +255,10 @@ s_get_reply(kj_redis_t *self)
     void *reply = NULL;
     if (redisGetReplyFromReader(c, &reply) != REDIS_OK)
         goto fail;
-    if (reply)
+    if (reply) {
+        self->pending -= self->pending > 0;
         return reply;
+    }
     int done = 0;
     while (!done)
         if (redisBufferWrite(c, &done) != REDIS_OK)
@@ -271,6 +276,7 @@ s_get_reply(kj_redis_t *self)
         if (redisGetReplyFromReader(c, &reply) != REDIS_OK)
             goto fail;
     }
+    self->pending -= self->pending > 0;
     return reply;
 fail:
     kj_redis_fail(self, "redis i/o");
@@ -441,16 +447,37 @@ s_handshake(kj_redis_t *self, int argc, const char **argv, const char *what)
     return rc;
 }
 
+/* Did an idle connection die while we were not looking (Redis restarted,
+ * a proxy closed it)? Redis never speaks unasked, so an idle socket that
+ * polls readable holds an EOF or an error. Found here, it is a reconnect;
+ * found by sending, it would be a command whose outcome is unknown. Costs
+ * one poll(2) per call; skipped while replies are awaited. */
+static bool
+s_hung_up(kj_redis_t *self)
+{
+    if (self->pending > 0 || self->c->fd < 0)
+        return false;
+    struct pollfd p = {.fd = self->c->fd, .events = POLLIN};
+    if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR)))
+        return false;
+    kj_redis_fail(self, "the server closed the idle connection");
+    /* Not an outage of its own: reconnect at once. */
+    self->next_try_ms = 0;
+    self->backoff_ms = 0;
+    return true;
+}
+
 int
 kj_redis_connect(kj_redis_t *self)
 {
-    if (self->c)
+    if (self->c && !s_hung_up(self))
         return 0;
     int64_t now = kj_mono_ms();
     if (now < self->next_try_ms)
         return -1; /* backing off; errstr still says why */
     struct timeval tv = {.tv_sec = self->timeout_ms / 1000,
                          .tv_usec = (self->timeout_ms % 1000) * 1000};
+    self->pending = 0;
     self->c = redisConnectWithTimeout(self->host, self->port, tv);
     if (!self->c) {
         snprintf(self->errstr, sizeof self->errstr, "connect: out of memory");
@@ -522,6 +549,7 @@ kj_redis_command(kj_redis_t *self, const char *fmt, ...)
         kj_redis_fail(self, "redis append");
         return NULL;
     }
+    self->pending++;
     return s_get_reply(self);
 }
 
@@ -535,6 +563,7 @@ kj_redis_commandargv(kj_redis_t *self, int argc, const char **argv,
         kj_redis_fail(self, "redis append");
         return NULL;
     }
+    self->pending++;
     return s_get_reply(self);
 }
 
@@ -551,6 +580,7 @@ kj_redis_append(kj_redis_t *self, const char *fmt, ...)
         kj_redis_fail(self, "redis append");
         return -1;
     }
+    self->pending++;
     return 0;
 }
 
@@ -564,5 +594,6 @@ kj_redis_appendargv(kj_redis_t *self, int argc, const char **argv,
         kj_redis_fail(self, "redis append");
         return -1;
     }
+    self->pending++;
     return 0;
 }

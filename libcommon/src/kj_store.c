@@ -42,6 +42,7 @@ static const char *const s_due_states[] = {"received", "classified", "routed"};
  * that argv can point at them until the pipeline is read. */
 typedef struct {
     bool pending; /* still to run (or rerun after NOSCRIPT) */
+    bool sent;    /* was on its way to Redis: may have run */
     int nkeys;    /* keys used */
     int nargs;    /* ARGV used */
     int nnums;    /* nums used */
@@ -149,6 +150,7 @@ static void
 s_call_init(s_call_t *c)
 {
     c->pending = true;
+    c->sent = false;
     c->nkeys = 0;
     c->nargs = 0;
     c->nnums = 0;
@@ -206,8 +208,10 @@ s_replies_free(kj_store_t *self, size_t n)
 
 /* EVALSHA every pending call of calls[0..n) in one pipeline; the replies
  * land in self->replies. Calls answered NOSCRIPT are run again after the
- * scripts are reloaded. -1 if Redis could not be reached or the
- * connection broke (replies read so far are kept; the rest are NULL). */
+ * scripts are reloaded. -1 if Redis could not be reached (nothing was
+ * sent), KJ_STORE_UNKNOWN if the connection broke or timed out once the
+ * commands were on their way: Redis may have run them (replies read so far
+ * are kept; the rest are NULL). */
 static int
 s_eval(kj_store_t *self, s_script_id_t script, size_t n)
 {
@@ -242,6 +246,7 @@ s_eval(kj_store_t *self, s_script_id_t script, size_t n)
             }
             if (kj_redis_appendargv(r, argc, argv, argvlen) != 0)
                 return -1;
+            c->sent = true;
             sent++;
         }
         if (sent == 0)
@@ -253,7 +258,7 @@ s_eval(kj_store_t *self, s_script_id_t script, size_t n)
                 continue;
             redisReply *rep = kj_redis_get_reply(r);
             if (!rep)
-                return -1;
+                return KJ_STORE_UNKNOWN;
             if (kj_redis_is_noscript(rep)) {
                 freeReplyObject(rep);
                 noscript = true;
@@ -348,8 +353,11 @@ kj_store_create(kj_store_t *self, kj_store_create_t *items, size_t n,
     for (size_t i = 0; i < n; i++) {
         redisReply *rep = self->replies[i];
         kj_store_create_t *it = &items[i];
-        if (!rep)
+        if (!rep) {
+            if (rc == KJ_STORE_UNKNOWN && self->calls[i].sent)
+                it->result = KJ_STORE_UNKNOWN;
             continue;
+        }
         if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
             rep->element[0]->type == REDIS_REPLY_INTEGER &&
             rep->element[1]->type == REDIS_REPLY_STRING) {
@@ -362,7 +370,7 @@ kj_store_create(kj_store_t *self, kj_store_create_t *items, size_t n,
     }
     s_replies_free(self, n);
     for (size_t i = 0; i < n; i++)
-        if (items[i].result < 0)
+        if (items[i].result < 0 && rc == 0)
             rc = -1;
     return rc;
 }

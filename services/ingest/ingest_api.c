@@ -71,6 +71,7 @@ typedef struct s_req {
     char answer[S_ANSWER_MAX];
     size_t answer_len;
     bool location; /* answer carries Location: .../id */
+    bool unknown;  /* a 503 whose write may have been applied */
 } s_req_t;
 
 struct ingest_api {
@@ -120,6 +121,7 @@ s_req_new(ingest_api_t *api)
     req->status = 0;
     req->answer_len = 0;
     req->location = false;
+    req->unknown = false;
     api->active++;
     return req;
 }
@@ -201,6 +203,20 @@ s_unavailable(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
     ingest_error_t err;
     ingest_error_set(&err, KJ_ERR_UNAVAILABLE,
                      "storage is unavailable; nothing was changed, retry");
+    return s_fail(api, c, req, &err, NULL);
+}
+
+/* Redis took the write but its answer never came: the complaint may be
+ * stored. Retrying with the same Idempotency-Key is safe (a stored one
+ * answers 200 with its id), so that is what the client is told. */
+static enum MHD_Result
+s_outcome_unknown(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
+{
+    ingest_error_t err;
+    ingest_error_set(&err, KJ_ERR_OUTCOME_UNKNOWN,
+                     "storage did not answer in time; the complaint may or "
+                     "may not be stored: retry with the same "
+                     "Idempotency-Key, which is safe");
     return s_fail(api, c, req, &err, NULL);
 }
 
@@ -352,8 +368,11 @@ s_flush(ingest_api_t *api)
                          "{\"id\":\"%s\",\"state\":\"received\"}", req->id);
             req->answer_len = (size_t)len;
         } else {
+            /* 503 either way; s_handler tells "nothing written" from "may
+             * be written" by the code. */
             req->status = 503;
-            req->answer_len = 0; /* answered with s_unavailable */
+            req->answer_len = 0;
+            req->unknown = res->result == KJ_STORE_UNKNOWN;
         }
         req->phase = S_READY;
         MHD_resume_connection(req->conn);
@@ -472,7 +491,8 @@ s_handler(void *cls, struct MHD_Connection *c, const char *url,
     switch (req->phase) {
     case S_READY:
         if (req->status == 503)
-            return s_unavailable(api, c, req);
+            return req->unknown ? s_outcome_unknown(api, c, req)
+                                : s_unavailable(api, c, req);
         return s_answer(api, c, req, req->status, req->answer, req->answer_len,
                         NULL);
     case S_DONE:

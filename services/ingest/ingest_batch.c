@@ -217,7 +217,10 @@ ingest_batch_flush(ingest_batch_t *self, kj_store_t *store, int64_t now_ms)
         if (it->create_ix < 0)
             continue;
         const kj_store_create_t *cr = &self->creates[it->create_ix];
-        res->result = rc < 0 ? -1 : cr->result;
+        /* Each item's own result: a pipeline that broke half-way still
+         * created the records it answered for, and those it sent but got
+         * no answer for may exist (KJ_STORE_UNKNOWN). */
+        res->result = cr->result;
         if (res->result == 0 && kj_id_valid(cr->existing_id))
             kj_strlcpy(res->id, cr->existing_id, sizeof res->id);
         else if (res->result == 0)

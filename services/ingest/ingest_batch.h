@@ -23,8 +23,9 @@ typedef struct ingest_batch ingest_batch_t;
 
 /* One accepted complaint and, after the flush, what became of it. */
 typedef struct {
-    void *owner;            /* the request waiting for the answer */
-    int result;             /* 1 created, 0 duplicate, -1 failed */
+    void *owner; /* the request waiting for the answer */
+    int result;  /* 1 created, 0 duplicate, -1 failed (nothing written),
+                    KJ_STORE_UNKNOWN: may or may not be stored */
     char id[KJ_ID_LEN + 1]; /* the id to answer with */
 } ingest_batch_result_t;
 
@@ -57,7 +58,7 @@ ingest_batch_add(ingest_batch_t *self, void *owner, const char *idem_key,
 
 /* Write every complaint: stamp and encode the envelopes, one pipelined
  * kj_store_create, then fill the results (ingest_batch_result). Returns 0,
- * or -1 if Redis failed (every result -1: nothing was accepted). */
+ * or -1 if Redis failed for some (see each result). */
 int
 ingest_batch_flush(ingest_batch_t *self, kj_store_t *store, int64_t now_ms);
 

@@ -78,49 +78,77 @@ s_ping(int port)
     return ok;
 }
 
+/* Start redis-server on r->port in r->dir and wait for its PING. 0, or -1
+ * if it died (the port was taken) or never answered. */
+static int
+s_spawn(kj_testredis_t *r)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", r->port);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) {
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+        }
+        execl(KJ_REDIS_SERVER, "redis-server", "--bind", "127.0.0.1", "--port",
+              port, "--dir", r->dir, "--save", "", "--appendonly",
+              r->aof ? "yes" : "no", "--appendfsync", "everysec",
+              "--protected-mode", "yes", (char *)NULL);
+        _exit(127);
+    }
+    r->pid = pid;
+    for (int i = 0; i < 100; i++) {
+        if (s_ping(r->port) == 0) {
+            snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d/0", r->port);
+            return 0;
+        }
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            break; /* died: port taken */
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    r->pid = 0;
+    return -1;
+}
+
 int
 kj_testredis_start(kj_testredis_t *r, bool aof)
 {
     memset(r, 0, sizeof *r);
+    r->aof = aof;
     snprintf(r->dir, sizeof r->dir, "/tmp/kj-redis-XXXXXX");
     if (!mkdtemp(r->dir))
         return -1;
     /* Retry on the rare race where another process takes the port. */
     for (int tries = 0; tries < 5; tries++) {
         r->port = kj_test_free_port();
-        char port[16];
-        snprintf(port, sizeof port, "%d", r->port);
-        pid_t pid = fork();
-        if (pid < 0)
-            return -1;
-        if (pid == 0) {
-            int devnull = open("/dev/null", O_WRONLY);
-            if (devnull >= 0) {
-                dup2(devnull, 1);
-                dup2(devnull, 2);
-            }
-            execl(KJ_REDIS_SERVER, "redis-server", "--bind", "127.0.0.1",
-                  "--port", port, "--dir", r->dir, "--save", "", "--appendonly",
-                  aof ? "yes" : "no", "--appendfsync", "everysec",
-                  "--protected-mode", "yes", (char *)NULL);
-            _exit(127);
-        }
-        r->pid = pid;
-        for (int i = 0; i < 100; i++) {
-            if (s_ping(r->port) == 0) {
-                snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d/0",
-                         r->port);
-                return 0;
-            }
-            int status;
-            if (waitpid(pid, &status, WNOHANG) == pid)
-                break; /* died: port taken, try another */
-            struct timespec ts = {0, 20 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+        if (s_spawn(r) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+int
+kj_testredis_restart(kj_testredis_t *r)
+{
+    if (r->pid > 0) {
+        kill(r->pid, SIGTERM);
+        waitpid(r->pid, NULL, 0);
         r->pid = 0;
+    }
+    /* The port was just ours; a few tries cover a slow release. */
+    for (int tries = 0; tries < 20; tries++) {
+        if (s_spawn(r) == 0)
+            return 0;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
     return -1;
 }

@@ -12,6 +12,7 @@ typedef struct {
     pid_t pid;
     char dir[256];
     char url[64]; /* redis://127.0.0.1:<port>/0 */
+    bool aof;     /* appendonly, kept for restarts */
 } kj_testredis_t;
 
 /* A free TCP port on 127.0.0.1 (bound then released), below the ephemeral
@@ -23,6 +24,11 @@ kj_test_free_port(void);
  * answers PING. 0 or -1. */
 int
 kj_testredis_start(kj_testredis_t *r, bool aof);
+
+/* Stop the server (SIGTERM) and start a new one on the same port and
+ * directory (with AOF, the data comes back). 0 or -1. */
+int
+kj_testredis_restart(kj_testredis_t *r);
 
 /* SIGTERM, wait, remove the directory. Safe to call twice. */
 void

@@ -183,6 +183,15 @@ Test(util, rc_names)
         "empty_text",
         "unknown_channel",
         "invalid_time",
+        "unauthorized",
+        "forbidden",
+        "rate_limited",
+        "invalid_header",
+        "bad_request",
+        "not_implemented",
+        "outcome_unknown",
+        "forged",
+        "too_slow",
     };
     cr_assert(eq(sz, KJ_ARRAY_LEN(names), (size_t)KJ_RC_COUNT));
     for (int i = 0; i < KJ_RC_COUNT; i++)
