@@ -72,6 +72,7 @@ API_PORT=${P[0]}
 cat >"$TMP/env" <<ENV
 KUJO_BASE_IMAGE=local/debian:12
 KUJO_WEBHOOK_SECRET=ct-$RANDOM$RANDOM$RANDOM
+KUJO_REDIS_PASSWORD=$(openssl rand -hex 24)
 KUJO_WEBHOOK_URL=http://sink:8080/alerts
 KUJO_SINK_BIN=$ROOT/$BUILD/bin/kujo-webhook-sink
 KUJO_PUBLISH_ADDR=127.0.0.1

@@ -14,10 +14,13 @@ docker-compose --env-file .env.example config -q || fail "docker-compose config 
 docker-compose --env-file .env.example config >"${TMPDIR:-/tmp}/kujo-compose.$$.yml"
 trap 'rm -f "${TMPDIR:-/tmp}/kujo-compose.$$.yml"' EXIT
 
-# Without KUJO_WEBHOOK_SECRET the configuration must refuse to render.
-if env -u KUJO_WEBHOOK_SECRET docker-compose --env-file /dev/null config -q 2>/dev/null; then
-    fail "compose accepts a missing KUJO_WEBHOOK_SECRET"
-fi
+# Without a required secret the configuration must refuse to render.
+for secret in KUJO_WEBHOOK_SECRET KUJO_REDIS_PASSWORD; do
+    if grep -v "^$secret=" .env.example | env -u "$secret" \
+        docker-compose --env-file /dev/stdin config -q 2>/dev/null; then
+        fail "compose accepts a missing $secret"
+    fi
+done
 
 python3 - "${TMPDIR:-/tmp}/kujo-compose.$$.yml" <<'PY'
 import sys, yaml
@@ -45,8 +48,9 @@ for name in ("ingest", "classifier", "router", "notifier", "analytics"):
     if s.get("command") != [f"kujo-{name}"]:
         errs.append(f"{name} runs {s.get('command')}")
     env = s.get("environment", {})
-    if env.get("KUJO_REDIS_URL") != "redis://redis:6379/0":
-        errs.append(f"{name}: KUJO_REDIS_URL is {env.get('KUJO_REDIS_URL')}")
+    # kujo connects as its ACL user, never as the default user.
+    if not str(env.get("KUJO_REDIS_URL", "")).startswith("redis://kujo:"):
+        errs.append(f"{name}: KUJO_REDIS_URL does not use the kujo ACL user")
     if "dockerfile" not in str(s.get("build", "")):
         errs.append(f"{name} is not built from deploy/Dockerfile")
 redis_cmd = " ".join(map(str, svcs["redis"].get("command") or []))
@@ -54,6 +58,8 @@ vols = [v if isinstance(v, str) else f"{v.get('source')}:{v.get('target')}"
         for v in svcs["redis"].get("volumes", [])]
 if not any(v.startswith("redis-data:") for v in vols):
     errs.append(f"redis has no named volume: {vols}")
+if not svcs["redis"].get("environment", {}).get("KUJO_REDIS_PASSWORD"):
+    errs.append("redis is not given KUJO_REDIS_PASSWORD (its ACL user)")
 if "redis-data" not in c.get("volumes", {}):
     errs.append("volume redis-data is not declared")
 if errs:
@@ -63,6 +69,9 @@ PY
 # Redis' AOF settings live in its image: check the Dockerfile says so.
 grep -q -- '"--appendonly", "yes", "--appendfsync", "everysec"' deploy/images/redis/Dockerfile ||
     fail "deploy/images/redis/Dockerfile does not run Redis with AOF everysec"
+# The image writes the ACL file from the same script the tests run as.
+grep -q 'kujo-acl.sh' deploy/images/redis/Dockerfile ||
+    fail "deploy/images/redis/Dockerfile does not install deploy/redis/kujo-acl.sh"
 # Prometheus discovers every copy of every service through Docker's DNS.
 for svc in ingest classifier router notifier analytics; do
     grep -Eq "^\s*-\s*['\"]?$svc['\"]?\s*$|names:.*\b$svc\b" deploy/prometheus/prometheus.yml ||

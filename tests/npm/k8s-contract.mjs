@@ -170,8 +170,12 @@ function checkDeployment(name) {
     }
     const ports = (c.ports || []).map((p) => p.containerPort);
     if (!ports.includes(ADMIN_PORT)) fail(d, `container ${name} does not declare port ${ADMIN_PORT}`);
-    if (!/^redis:\/\/(:[^@]*@)?redis:6379\//.test(env.KUJO_REDIS_URL || "")) {
-        fail(d, `KUJO_REDIS_URL ${JSON.stringify(env.KUJO_REDIS_URL)} does not name the redis Service`);
+    // kujo's Redis ACL user and password: from the Secret, never optional
+    // (the default user may only PING).
+    const url = env.KUJO_REDIS_URL;
+    const ref = url && url.secretKeyRef;
+    if (!ref || !/^kujo-secrets(-[a-z0-9]+)?$/.test(ref.name) || ref.key !== "KUJO_REDIS_URL" || ref.optional) {
+        fail(d, `KUJO_REDIS_URL ${JSON.stringify(url)} is not the required key KUJO_REDIS_URL of Secret kujo-secrets`);
     }
     if (ZMQ_STAGES.includes(name)) {
         const adv = env.KUJO_ZMQ_ADVERTISE;
@@ -290,6 +294,12 @@ function checkRedis() {
     };
     if (opt("appendonly") !== "yes") fail(s, "Redis runs without --appendonly yes");
     if (opt("appendfsync") !== "everysec") fail(s, "Redis runs without --appendfsync everysec");
+    const acl = opt("aclfile");
+    const aclMount = acl && (c.volumeMounts || []).find((m) => acl.startsWith(`${m.mountPath}/`));
+    const aclVol = aclMount && (pod.volumes || []).find((v) => v.name === aclMount.name);
+    if (!aclVol || !aclVol.secret || aclVol.secret.secretName !== "kujo-redis-acl") {
+        fail(s, `Redis's --aclfile ${acl} is not mounted from Secret kujo-redis-acl`);
+    }
     const dir = opt("dir") || "/data";
     const claims = (s.spec.volumeClaimTemplates || []).map((v) => v.metadata.name);
     const mount = (c.volumeMounts || []).find((m) => m.mountPath === dir);

@@ -629,14 +629,42 @@ struct kj_pipeline {
     bool redis_up;
     kj_sink_t *sink;
     char sink_url[128];
-    char dir[256];   /* logs */
-    char prefix[32]; /* KUJO_PREFIX */
-    char secret[64]; /* KUJO_WEBHOOK_SECRET */
+    char dir[256];       /* logs */
+    char prefix[32];     /* KUJO_PREFIX */
+    char secret[64];     /* KUJO_WEBHOOK_SECRET */
+    char redis_url[160]; /* KUJO_REDIS_URL of the services */
     s_copy_t copies[KJ_SVC_COUNT][KJ_PIPELINE_MAX_COPIES];
     int ncopies[KJ_SVC_COUNT];
     kj_client_t *client; /* for the calling thread */
     bool failed;         /* keep the logs */
 };
+
+/* Redis with the ACL user compose and k8s create, from the same script;
+ * the services get its URL. 0 or -1. */
+static int
+s_start_acl_redis(kj_pipeline_t *self, uint64_t *seed)
+{
+    char pw[40], pwfile[300], cmd[700], line[1024];
+    snprintf(pw, sizeof pw, "acl-%016llx", (unsigned long long)kj_rand64(seed));
+    snprintf(pwfile, sizeof pwfile, "%s/redis.pw", self->dir);
+    FILE *f = fopen(pwfile, "w");
+    if (!f || fputs(pw, f) < 0 || fclose(f) != 0)
+        return -1;
+    snprintf(cmd, sizeof cmd, "sh '%s/deploy/redis/kujo-acl.sh' '%s' '%s'",
+             KJ_SOURCE_DIR, pwfile, self->prefix);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    bool got = fgets(line, sizeof line, p) != NULL;
+    if (pclose(p) != 0 || !got)
+        return -1;
+    line[strcspn(line, "\n")] = '\0';
+    if (kj_testredis_start_acl(&self->redis, self->opts.redis_aof, line) != 0)
+        return -1;
+    snprintf(self->redis_url, sizeof self->redis_url,
+             "redis://kujo:%s@127.0.0.1:%d/0", pw, self->redis.port);
+    return 0;
+}
 
 static int
 s_def(int v, int def)
@@ -652,7 +680,7 @@ s_copy_env(kj_pipeline_t *self, kj_svc_t svc, const s_copy_t *c)
     const kj_pipeline_opts_t *o = &self->opts;
     char **env = kj_calloc(64, sizeof *env);
     size_t n = 0;
-    env[n++] = s_fmt("KUJO_REDIS_URL=%s", self->redis.url);
+    env[n++] = s_fmt("KUJO_REDIS_URL=%s", self->redis_url);
     env[n++] = s_fmt("KUJO_PREFIX=%s", self->prefix);
     env[n++] = s_fmt("KUJO_ADMIN_ADDR=127.0.0.1:%d", c->admin_port);
     env[n++] = s_fmt("KUJO_LOG_LEVEL=%s", o->log_level);
@@ -885,6 +913,12 @@ kj_pipeline_secret(const kj_pipeline_t *self)
     return self->secret;
 }
 
+const char *
+kj_pipeline_service_redis_url(const kj_pipeline_t *self)
+{
+    return self->redis_url;
+}
+
 const kj_testredis_t *
 kj_pipeline_redis(const kj_pipeline_t *self)
 {
@@ -930,10 +964,14 @@ kj_pipeline_new(const kj_pipeline_opts_t *opts)
     self->client = kj_client_new(5000);
     if (!self->client)
         goto out;
-    if (kj_testredis_start(&self->redis, o->redis_aof) != 0) {
+    if (o->redis_acl ? s_start_acl_redis(self, &seed)
+                     : kj_testredis_start(&self->redis, o->redis_aof)) {
         fprintf(stderr, "harness: redis-server did not start\n");
         goto out;
     }
+    if (!self->redis_url[0])
+        snprintf(self->redis_url, sizeof self->redis_url, "%s",
+                 self->redis.url);
     self->redis_up = true;
     self->sink = kj_sink_new("127.0.0.1", 0, self->secret);
     if (!self->sink) {

@@ -174,7 +174,10 @@ typedef struct {
     const char *log_level;    /* KUJO_LOG_LEVEL (default "info") */
     const char *const *env;   /* more "NAME=value" for every service */
     bool redis_aof;           /* run redis with appendonly yes */
-    int ready_timeout_ms;     /* bound on start-up waits (default 15000) */
+    /* Services connect as the ACL user deploy/redis/kujo-acl.sh defines
+     * (only kujo's commands, only its prefix), as compose and k8s do. */
+    bool redis_acl;
+    int ready_timeout_ms; /* bound on start-up waits (default 15000) */
     /* Start every service upstream first, the way a cold start goes at
      * its worst, and return without waiting for any of them. */
     bool no_wait;
@@ -259,6 +262,11 @@ kj_pipeline_secret(const kj_pipeline_t *self);
 
 const kj_testredis_t *
 kj_pipeline_redis(const kj_pipeline_t *self);
+
+/* The KUJO_REDIS_URL the services were given (with the ACL user's
+ * password when opts.redis_acl). Borrowed. */
+const char *
+kj_pipeline_service_redis_url(const kj_pipeline_t *self);
 
 /* POST json to ingest copy 0. The answer's id goes to id[32] on 200/202.
  * Transport failures are retried (same Idempotency-Key) for up to 5 s.

@@ -94,10 +94,28 @@ s_spawn(kj_testredis_t *r)
             dup2(devnull, 1);
             dup2(devnull, 2);
         }
-        execl(KJ_REDIS_SERVER, "redis-server", "--bind", "127.0.0.1", "--port",
-              port, "--dir", r->dir, "--save", "", "--appendonly",
-              r->aof ? "yes" : "no", "--appendfsync", "everysec",
-              "--protected-mode", "yes", (char *)NULL);
+        char acl[300];
+        snprintf(acl, sizeof acl, "%s/users.acl", r->dir);
+        /* Without an ACL file the list ends at the NULL before acl. */
+        const char *argv[] = {"redis-server",
+                              "--bind",
+                              "127.0.0.1",
+                              "--port",
+                              port,
+                              "--dir",
+                              r->dir,
+                              "--save",
+                              "",
+                              "--appendonly",
+                              r->aof ? "yes" : "no",
+                              "--appendfsync",
+                              "everysec",
+                              "--protected-mode",
+                              "yes",
+                              r->acl ? "--aclfile" : NULL,
+                              acl,
+                              NULL};
+        execv(KJ_REDIS_SERVER, (char *const *)argv);
         _exit(127);
     }
     r->pid = pid;
@@ -118,14 +136,25 @@ s_spawn(kj_testredis_t *r)
     return -1;
 }
 
-int
-kj_testredis_start(kj_testredis_t *r, bool aof)
+static int
+s_start(kj_testredis_t *r, bool aof, const char *acl_line)
 {
     memset(r, 0, sizeof *r);
     r->aof = aof;
     snprintf(r->dir, sizeof r->dir, "/tmp/kj-redis-XXXXXX");
     if (!mkdtemp(r->dir))
         return -1;
+    if (acl_line) {
+        char path[300];
+        snprintf(path, sizeof path, "%s/users.acl", r->dir);
+        FILE *f = fopen(path, "w");
+        if (!f)
+            return -1;
+        fprintf(f, "user default on nopass ~* &* +@all\n%s\n", acl_line);
+        if (fclose(f) != 0)
+            return -1;
+        r->acl = true;
+    }
     /* Retry on the rare race where another process takes the port. */
     for (int tries = 0; tries < 5; tries++) {
         r->port = kj_test_free_port();
@@ -133,6 +162,18 @@ kj_testredis_start(kj_testredis_t *r, bool aof)
             return 0;
     }
     return -1;
+}
+
+int
+kj_testredis_start(kj_testredis_t *r, bool aof)
+{
+    return s_start(r, aof, NULL);
+}
+
+int
+kj_testredis_start_acl(kj_testredis_t *r, bool aof, const char *acl_line)
+{
+    return s_start(r, aof, acl_line);
 }
 
 int

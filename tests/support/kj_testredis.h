@@ -13,6 +13,7 @@ typedef struct {
     char dir[256];
     char url[64]; /* redis://127.0.0.1:<port>/0 */
     bool aof;     /* appendonly, kept for restarts */
+    bool acl;     /* started with <dir>/users.acl */
 } kj_testredis_t;
 
 /* A free TCP port on 127.0.0.1 (bound then released), below the ephemeral
@@ -24,6 +25,12 @@ kj_test_free_port(void);
  * answers PING. 0 or -1. */
 int
 kj_testredis_start(kj_testredis_t *r, bool aof);
+
+/* Like kj_testredis_start, with an ACL file: acl_line (one "user ..."
+ * line, e.g. from deploy/redis/kujo-acl.sh) and a default user that may do
+ * everything, so the test itself can look at any key. 0 or -1. */
+int
+kj_testredis_start_acl(kj_testredis_t *r, bool aof, const char *acl_line);
 
 /* Stop the server (SIGTERM) and start a new one on the same port and
  * directory (with AOF, the data comes back). 0 or -1. */
