@@ -18,6 +18,9 @@ extern const char kj_lua_store_replay[];
  * complaint (through kj_store's record_sla). */
 extern const char kj_lua_analytics_apply[];
 
+/* kj_ratelimit's two token buckets (API key and tenant), taken together. */
+extern const char kj_lua_ratelimit_take[];
+
 typedef struct {
     const char *name;   /* the file's name without .lua */
     const char *source; /* the script as sent to Redis */

@@ -47,8 +47,8 @@ s_load(const char *source, char *out, size_t size)
 
 Test(lua, every_embedded_script_compiles)
 {
-    /* The five of kj_store and analytics' apply. */
-    cr_assert(eq(sz, kj_lua_n_scripts, 6));
+    /* The five of kj_store, analytics' apply and kj_ratelimit's take. */
+    cr_assert(eq(sz, kj_lua_n_scripts, 7));
     for (size_t i = 0; i < kj_lua_n_scripts; i++) {
         const kj_lua_script_t *s = &kj_lua_scripts[i];
         char answer[256];
