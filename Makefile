@@ -36,7 +36,7 @@ bench: build
 
 fuzz:
 	CC=clang cmake -S . -B build-fuzz -DKJ_FUZZ=ON -DKJ_TESTS=ON
-	cmake --build build-fuzz -j $(JOBS)
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_all
 	scripts/fuzz.sh build-fuzz
 
 format:
