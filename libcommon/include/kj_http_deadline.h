@@ -25,8 +25,12 @@ typedef struct kj_http_deadline kj_http_deadline_t;
 
 /* What one sweep cut. */
 typedef struct {
-    size_t headers; /* connections whose headers took too long */
+    size_t headers; /* connections whose first headers took too long */
     size_t body;    /* requests whose body took too long */
+    /* Connections that answered a request and then stayed silent (idle
+     * keep-alive, or the next request's headers too slow: libmicrohttpd
+     * does not tell the two apart). */
+    size_t idle;
 } kj_http_cut_t;
 
 /* Deadlines in ms (each > 0). Caller owns the result. */

@@ -18,6 +18,7 @@ typedef struct s_conn {
     kj_http_deadline_t *owner;  /* to count and unlink */
     int64_t since_ms;           /* start of the current wait */
     bool in_body;               /* headers in, not yet answered */
+    bool served;                /* answered a request already */
     bool cut;                   /* shut down already: not again */
 } s_conn_t;
 
@@ -113,13 +114,14 @@ kj_http_deadline_answered(struct MHD_Connection *c, int64_t now_ms)
     if (!n)
         return;
     n->in_body = false;
+    n->served = true;
     n->since_ms = now_ms;
 }
 
 kj_http_cut_t
 kj_http_deadline_sweep(kj_http_deadline_t *self, int64_t now_ms)
 {
-    kj_http_cut_t cut = {0, 0};
+    kj_http_cut_t cut = {0, 0, 0};
     for (s_conn_t *n = self->head; n; n = n->next) {
         int64_t limit = n->in_body ? self->body_ms : self->header_ms;
         if (n->cut || now_ms - n->since_ms < limit)
@@ -134,6 +136,8 @@ kj_http_deadline_sweep(kj_http_deadline_t *self, int64_t now_ms)
         n->cut = true;
         if (n->in_body)
             cut.body++;
+        else if (n->served)
+            cut.idle++;
         else
             cut.headers++;
     }

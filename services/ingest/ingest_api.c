@@ -680,8 +680,9 @@ void
 ingest_api_sweep(ingest_api_t *self, int64_t now_ms)
 {
     kj_http_cut_t cut = kj_http_deadline_sweep(self->deadlines, now_ms);
+    kj_counter_add(self->m->idle_cut, cut.idle);
     if (cut.headers == 0 && cut.body == 0)
-        return;
+        return; /* idle keep-alive closed: routine, not worth a line */
     kj_counter_add(self->m->slow_headers, cut.headers);
     kj_counter_add(self->m->slow_body, cut.body);
     /* A slowloris attack cuts hundreds a second: one line per period. */

@@ -53,6 +53,9 @@ ingest_metrics_init(ingest_metrics_t *m, kj_metrics_t *registry)
         "Connections cut past KUJO_HTTP_HEADER_TIMEOUT_MS or "
         "KUJO_HTTP_BODY_TIMEOUT_MS",
         "phase=\"body\"");
+    m->idle_cut = kj_metrics_counter(
+        registry, "http_idle_connections_cut_total",
+        "Kept-alive connections silent past KUJO_HTTP_HEADER_TIMEOUT_MS", NULL);
     m->bodies_cut = kj_metrics_counter(
         registry, "http_bodies_cut_total",
         "Uploads closed unanswered, far past KUJO_MAX_BODY", NULL);

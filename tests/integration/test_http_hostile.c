@@ -522,3 +522,31 @@ Test(http_per_ip, connections_per_ip_are_limited)
     }
     cr_assert(eq(int, status, 202));
 }
+
+Test(http_hostile, idle_keep_alive_is_closed_and_counted_apart)
+{
+    int fd = s_connect();
+    char req[512];
+    int len = snprintf(req, sizeof req,
+                       "POST /v1/complaints HTTP/1.1\r\nHost: t\r\n"
+                       "Content-Type: application/json\r\n"
+                       "Content-Length: %zu\r\n\r\n%s",
+                       strlen(BODY), BODY);
+    cr_assert(s_send(fd, req, (size_t)len));
+    char ans[1024];
+    s_read_answer(fd, ans, sizeof ans, ANSWER_MS);
+    cr_assert(eq(int, strncmp(ans, "HTTP/1.1 202", 12), 0), "%s", ans);
+    /* Then silence: closed after the header deadline, as idle. */
+    int64_t t0 = kj_mono_ms();
+    size_t got = s_read_answer(fd, ans, sizeof ans, HEADER_TIMEOUT_MS + 3000);
+    int64_t took = kj_mono_ms() - t0;
+    close(fd);
+    cr_assert(eq(sz, got, 0));
+    cr_assert(lt(i64, took, HEADER_TIMEOUT_MS + 2000), "open %lld ms",
+              (long long)took);
+    cr_assert(
+        eq(dbl, s_metric("kujo_http_idle_connections_cut_total", NULL), 1.0));
+    cr_assert(eq(
+        dbl, s_metric("kujo_http_slow_clients_cut_total", "phase=\"headers\""),
+        0.0));
+}
