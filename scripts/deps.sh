@@ -15,7 +15,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
     libcriterion-dev redis-server redis-tools curl jq prometheus python3
-    clang libclang-rt-14-dev yamllint docker-compose lua-check
+    clang libclang-rt-14-dev yamllint docker-compose lua-check haproxy
 )
 # make test-containers: a Docker engine, and mmdebstrap to make the base
 # image from the Debian mirror when there is no image registry.

@@ -26,6 +26,8 @@
 #include "ingest_validate.h"
 #include "kj_envelope.h"
 #include "kj_http.h"
+#include "kj_http_deadline.h"
+#include "kj_http_guard.h"
 #include "kj_id.h"
 #include "kj_log.h"
 #include "kj_rc.h"
@@ -36,8 +38,9 @@
 #define S_ANSWER_MAX 160        /* a prepared 202/200/503 body */
 #define S_PATH "/v1/complaints"
 #define S_DISCARD_FACTOR                                                       \
-    16 /* drop at most this many max_body, then                                \
-          close the connection */
+    2                      /* drop at most this many max_body, then            \
+                              close the connection */
+#define S_CUT_LOG_MS 10000 /* at most one slow-client log line this often */
 
 typedef enum {
     S_NONE,       /* no such resource */
@@ -63,6 +66,7 @@ typedef struct s_req {
     char idem[INGEST_IDEM_KEY_MAX + 1]; /* the Idempotency-Key header */
     bool has_idem;
     bool too_big; /* body over max_body: being discarded */
+    bool close;   /* framing refused: answer with Connection: close */
     char *body;   /* the body so far, [cap] */
     size_t len, cap;
     size_t dropped;  /* bytes read past max_body */
@@ -86,9 +90,11 @@ struct ingest_api {
     kj_envelope_t *env; /* the decoded record, reused */
     s_req_t *pool;      /* finished requests for reuse */
     size_t pooled;
-    size_t active;             /* requests begun and not completed */
-    int64_t last_redis_log_ms; /* rate limit of the outage log line */
-    bool draining;             /* quiesced: answers close connections */
+    size_t active;                 /* requests begun and not completed */
+    int64_t last_redis_log_ms;     /* rate limit of the outage log line */
+    kj_http_deadline_t *deadlines; /* header and body deadlines */
+    int64_t last_cut_log_ms;       /* rate limit of the slow-client line */
+    bool draining;                 /* quiesced: answers close connections */
 };
 
 static double
@@ -166,10 +172,11 @@ s_answer(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     /* While draining, keep-alive clients are sent elsewhere (another copy
      * behind the load balancer) rather than kept on a closing server. */
-    if (api->draining)
+    if (api->draining || req->close)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result rc = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
+    kj_http_deadline_answered(c, kj_mono_ms());
     ingest_metrics_answer(api->m, status);
     if (req->route == S_COLLECTION && req->done_s > 0)
         kj_histogram_observe(api->m->latency, s_mono_s() - req->done_s);
@@ -249,10 +256,20 @@ s_route(const char *url, char id[KJ_ID_LEN + 1])
 /* The headers are in: refuse what can be refused before the body. */
 static enum MHD_Result
 s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
-        const char *url, const char *method)
+        const char *url, const char *method, const char *version)
 {
     ingest_error_t err;
     req->conn = c;
+    kj_http_deadline_begin(c, kj_mono_ms());
+    /* Before anything reads a header: a refused framing closes the
+     * connection, since what follows on it cannot be trusted. */
+    const char *why = NULL;
+    kj_rc_t bad = kj_http_guard_connection(c, version, &why);
+    if (bad != KJ_OK) {
+        ingest_error_set(&err, bad, "%s", why);
+        req->close = true;
+        return s_fail(api, c, req, &err, NULL);
+    }
     req->route = s_route(url, req->id);
     if (req->route == S_NONE) {
         ingest_error_set(&err, KJ_ERR_NOT_FOUND,
@@ -308,9 +325,11 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
 }
 
 /* Keep a piece of the body, up to max_body. Past it the request is marked
- * and the rest is read and dropped (libmicrohttpd cannot answer in the
- * middle of an upload), so memory stays bounded whatever is sent; a
- * chunked upload that goes on and on is cut off. Returns false to close
+ * and the rest is read and dropped, so memory stays bounded whatever is
+ * sent, and answered 413 once complete. libmicrohttpd 0.9.75 cannot answer
+ * in the middle of an upload (MHD_queue_response returns MHD_NO once the
+ * body is being read; tried), so a chunked upload past S_DISCARD_FACTOR x
+ * max_body is cut off unanswered, and counted. Returns false to close
  * the connection. */
 static bool
 s_body_add(ingest_api_t *api, s_req_t *req, const char *data, size_t n)
@@ -319,7 +338,10 @@ s_body_add(ingest_api_t *api, s_req_t *req, const char *data, size_t n)
     if (req->route != S_COLLECTION || req->too_big) {
         /* Other routes take no body; either way it is only counted. */
         req->dropped += n;
-        return req->dropped <= max * S_DISCARD_FACTOR;
+        if (req->dropped <= max * S_DISCARD_FACTOR)
+            return true;
+        kj_counter_inc(api->m->bodies_cut);
+        return false;
     }
     if (n > max - req->len) {
         req->too_big = true;
@@ -480,13 +502,12 @@ s_handler(void *cls, struct MHD_Connection *c, const char *url,
           const char *method, const char *version, const char *upload,
           size_t *upload_size, void **con_cls)
 {
-    (void)version;
     ingest_api_t *api = cls;
     s_req_t *req = *con_cls;
     if (!req) {
         req = s_req_new(api);
         *con_cls = req;
-        return s_begin(api, c, req, url, method);
+        return s_begin(api, c, req, url, method, version);
     }
     switch (req->phase) {
     case S_READY:
@@ -572,6 +593,8 @@ ingest_api_new(const ingest_api_opts_t *opts, kj_store_t *store,
     self->batch = ingest_batch_new(opts->batch_max, metrics);
     self->codec = kj_codec_new();
     self->env = kj_calloc(1, sizeof *self->env);
+    self->deadlines =
+        kj_http_deadline_new(opts->header_timeout_ms, opts->body_timeout_ms);
     /* External polling (our loop) on epoll; suspend/resume for the batch;
      * turbo skips per-connection syscalls that cost ~270 ns each here. */
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
@@ -583,7 +606,9 @@ ingest_api_new(const ingest_api_opts_t *opts, kj_store_t *store,
         MHD_OPTION_CONNECTION_TIMEOUT, opts->conn_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, opts->conn_limit,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_NOTIFY_CONNECTION, kj_http_deadline_notify, self->deadlines,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->per_ip_limit, MHD_OPTION_END);
     if (!self->d) {
         kj_error("cannot listen", "s:addr", opts->http_addr);
         ingest_api_destroy(&self);
@@ -605,6 +630,7 @@ ingest_api_destroy(ingest_api_t **self_p)
         s_flush(self);
     if (self->d)
         MHD_stop_daemon(self->d);
+    kj_http_deadline_destroy(&self->deadlines);
     while (self->pool) {
         s_req_t *req = self->pool;
         self->pool = req->next;
@@ -668,4 +694,22 @@ bool
 ingest_api_idle(const ingest_api_t *self)
 {
     return self->active == 0 && ingest_batch_count(self->batch) == 0;
+}
+
+void
+ingest_api_sweep(ingest_api_t *self, int64_t now_ms)
+{
+    kj_http_cut_t cut = kj_http_deadline_sweep(self->deadlines, now_ms);
+    kj_counter_add(self->m->idle_cut, cut.idle);
+    if (cut.headers == 0 && cut.body == 0)
+        return; /* idle keep-alive closed: routine, not worth a line */
+    kj_counter_add(self->m->slow_headers, cut.headers);
+    kj_counter_add(self->m->slow_body, cut.body);
+    /* A slowloris attack cuts hundreds a second: one line per period. */
+    if (now_ms - self->last_cut_log_ms >= S_CUT_LOG_MS) {
+        kj_warn("slow clients cut", "s:reason", kj_rc_name(KJ_ERR_TOO_SLOW),
+                "i:headers", (int)cut.headers, "i:body", (int)cut.body,
+                "i:open", (int)kj_http_deadline_count(self->deadlines));
+        self->last_cut_log_ms = now_ms;
+    }
 }

@@ -20,11 +20,16 @@
 #include "kj_store.h"
 
 typedef struct {
-    const char *http_addr;   /* "127.0.0.1:8080"; port 0 picks one */
-    int64_t max_body;        /* bytes of a request body, more is 413 */
-    size_t batch_max;        /* complaints written per Redis pipeline */
-    unsigned conn_limit;     /* open connections at most */
-    unsigned conn_timeout_s; /* idle connections are closed after this */
+    const char *http_addr;     /* "127.0.0.1:8080"; port 0 picks one */
+    int64_t max_body;          /* bytes of a request body, more is 413 */
+    size_t batch_max;          /* complaints written per Redis pipeline */
+    unsigned conn_limit;       /* open connections at most */
+    unsigned conn_timeout_s;   /* idle connections are closed after this */
+    int64_t header_timeout_ms; /* open to headers in, at most (slowloris) */
+    int64_t body_timeout_ms;   /* headers in to answered, at most */
+    /* Connections from one IP address at most (0: no limit); more are
+     * closed at accept. Behind a proxy every client has its address. */
+    unsigned per_ip_limit;
 } ingest_api_opts_t;
 
 typedef struct ingest_api ingest_api_t;
@@ -56,6 +61,11 @@ ingest_api_timeout_ms(ingest_api_t *self);
  * complaints to Redis, answer them and push them on. */
 void
 ingest_api_run(ingest_api_t *self);
+
+/* Cut (shutdown) the connections past their header or body deadline at
+ * now_ms (kj_mono_ms), count them and log it, rate-limited. */
+void
+ingest_api_sweep(ingest_api_t *self, int64_t now_ms);
 
 /* Stop accepting connections (drain); requests in progress go on. */
 void

@@ -20,6 +20,8 @@ s_tick(void *ctx)
     ingest_loop_t *l = ctx;
     kj_redis_t *redis = kj_service_redis(l->service);
     char why[300];
+    /* Slow clients are cut whatever Redis does: at most a tick late. */
+    ingest_api_sweep(l->api, kj_mono_ms());
     if (kj_redis_connect(redis) < 0) {
         snprintf(why, sizeof why, "redis: %s", kj_redis_errstr(redis));
         kj_service_set_ready(l->service, false, why);

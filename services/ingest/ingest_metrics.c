@@ -43,6 +43,22 @@ ingest_metrics_init(ingest_metrics_t *m, kj_metrics_t *registry)
                                          "Failed Redis calls", NULL);
     m->zmq_errors = kj_metrics_counter(registry, "zmq_errors_total",
                                        "Failed ZeroMQ sends", NULL);
+    m->slow_headers = kj_metrics_counter(
+        registry, "http_slow_clients_cut_total",
+        "Connections cut past KUJO_HTTP_HEADER_TIMEOUT_MS or "
+        "KUJO_HTTP_BODY_TIMEOUT_MS",
+        "phase=\"headers\"");
+    m->slow_body = kj_metrics_counter(
+        registry, "http_slow_clients_cut_total",
+        "Connections cut past KUJO_HTTP_HEADER_TIMEOUT_MS or "
+        "KUJO_HTTP_BODY_TIMEOUT_MS",
+        "phase=\"body\"");
+    m->idle_cut = kj_metrics_counter(
+        registry, "http_idle_connections_cut_total",
+        "Kept-alive connections silent past KUJO_HTTP_HEADER_TIMEOUT_MS", NULL);
+    m->bodies_cut = kj_metrics_counter(
+        registry, "http_bodies_cut_total",
+        "Uploads closed unanswered, far past KUJO_MAX_BODY", NULL);
     m->latency =
         kj_metrics_histogram(registry, "stage_latency_seconds",
                              "From a complete request to its answer", NULL,

@@ -15,6 +15,10 @@ typedef struct {
     kj_counter_t *failed_redis;   /* accepted bodies Redis could not take */
     kj_counter_t *redis_errors;   /* failed Redis calls of any kind */
     kj_counter_t *zmq_errors;     /* pushes that could not be sent */
+    kj_counter_t *slow_headers;   /* connections cut: headers too slow */
+    kj_counter_t *slow_body;      /* connections cut: body too slow */
+    kj_counter_t *idle_cut;       /* kept alive, silent past the deadline */
+    kj_counter_t *bodies_cut;     /* uploads cut unanswered, far too big */
     kj_histogram_t *latency;      /* request complete -> answer queued */
     kj_gauge_t *queue_depth;      /* records due in state received */
     kj_gauge_t *peers;            /* classifier endpoints connected */

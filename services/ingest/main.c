@@ -25,6 +25,9 @@
 
 static char *s_http_addr;
 static int64_t s_max_body;
+static int64_t s_header_timeout_ms;
+static int64_t s_body_timeout_ms;
+static int64_t s_per_ip_limit;
 
 static const kj_cfg_opt_t s_own[] = {
     {.env = "KUJO_HTTP_ADDR",
@@ -42,6 +45,32 @@ static const kj_cfg_opt_t s_own[] = {
      .max = 16777216,
      .help = "largest request body in bytes (larger: 413)",
      .dest = &s_max_body},
+    {.env = "KUJO_HTTP_HEADER_TIMEOUT_MS",
+     .flag = "http-header-timeout-ms",
+     .type = KJ_CFG_INT,
+     .def = "10000",
+     .min = 100,
+     .max = 600000,
+     .help = "a connection's request headers must be in within this "
+             "(slow clients are cut)",
+     .dest = &s_header_timeout_ms},
+    {.env = "KUJO_HTTP_BODY_TIMEOUT_MS",
+     .flag = "http-body-timeout-ms",
+     .type = KJ_CFG_INT,
+     .def = "30000",
+     .min = 100,
+     .max = 600000,
+     .help = "a request's body must be in within this after its headers",
+     .dest = &s_body_timeout_ms},
+    {.env = "KUJO_HTTP_PER_IP_LIMIT",
+     .flag = "http-per-ip-limit",
+     .type = KJ_CFG_INT,
+     .def = "64",
+     .min = 0,
+     .max = 100000,
+     .help = "open connections per client IP (0: no limit); behind a proxy "
+             "every client has the proxy's address, so raise it or use 0",
+     .dest = &s_per_ip_limit},
 };
 
 static int
@@ -107,6 +136,9 @@ main(int argc, char **argv)
         .batch_max = S_BATCH_MAX,
         .conn_limit = S_CONN_LIMIT,
         .conn_timeout_s = S_CONN_TIMEOUT_S,
+        .header_timeout_ms = s_header_timeout_ms,
+        .body_timeout_ms = s_body_timeout_ms,
+        .per_ip_limit = (unsigned)s_per_ip_limit,
     };
     if (!store || !push ||
         !(api = ingest_api_new(&aopts, store, push, &metrics))) {

@@ -571,7 +571,7 @@ Test(ingest_api, bad_requests_change_nothing)
 
 Test(ingest_api, endless_chunked_upload_is_cut_off)
 {
-    /* Past 16 x KUJO_MAX_BODY of discarded body the connection is closed
+    /* Past 2 x KUJO_MAX_BODY of discarded body the connection is closed
      * rather than read for ever. */
     size_t len = 3 * 1024 * 1024;
     char *body = malloc(len);
