@@ -9,8 +9,10 @@
  *   <prefix>:{<p>}:idem:<key>    id a client's Idempotency-Key maps to
  *   <prefix>:{<p>}:stats         hash: analytics counts of partition p
  *   <prefix>:{<p>}:sla           hash: analytics SLA verdict counts
+ *   <prefix>:{<p>}:pii:<id>      hash: a record's originals (kj_store)
  *   <prefix>:reg:<stage>         zset endpoint -> expiry (kj_registry);
- *                                no tag: one small key per stage */
+ *                                no tag: one small key per stage
+ *   <prefix>:audit               capped stream: who read originals */
 #ifndef KJ_KEYS_H
 #define KJ_KEYS_H
 
@@ -25,6 +27,7 @@ typedef enum {
     KJ_KEY_IDEM,   /* idem:<key>, name is the scoped idempotency key */
     KJ_KEY_STATS,  /* stats, no name */
     KJ_KEY_SLA,    /* sla, no name */
+    KJ_KEY_PII,    /* pii:<id>, name is the complaint id */
 } kj_key_t;
 
 /* Write key `key` of partition p into buf[size]; name as the enum says
@@ -43,5 +46,9 @@ kj_keys_partition(char *buf, size_t size, const char *prefix, int partition,
 /* The registry key of stage, "<prefix>:reg:<stage>". Same result. */
 int
 kj_keys_registry(char *buf, size_t size, const char *prefix, const char *stage);
+
+/* The audit stream, "<prefix>:audit". Same result. */
+int
+kj_keys_audit(char *buf, size_t size, const char *prefix);
 
 #endif

@@ -8,6 +8,11 @@
  * (lua/store_record_sla.lib.lua), which analytics' apply script embeds so
  * that the write stays atomic with its XACK and counts.
  *
+ * A complaint's originals (contact details, raw text and subject) live
+ * only in its PII record <prefix>:{<p>}:pii:<id>, written with the record
+ * and expiring with it; envelopes stored after received hold masked text
+ * and no contact details (see kj_store_pii_get).
+ *
  * States: received -> classified -> routed -> delivered, or dead. The stage
  * that consumes a state owns its due zset: it is pushed the work, and it
  * claims overdue work after a lease if the push was lost. Batch calls are
@@ -46,6 +51,15 @@ int
 kj_store_key(const kj_store_t *self, char *buf, size_t size, int partition,
              const char *what);
 
+/* A complaint's originals as the customer sent them, for the PII record.
+ * Borrowed strings; NULL or empty ones are not stored. */
+typedef struct {
+    const char *name;
+    const char *email;
+    const char *text;
+    const char *subject;
+} kj_store_pii_t;
+
 /* Ingest: create records in state received with deadline now + lease, an
  * event each, and the idempotency mapping - before answering 202. */
 typedef struct {
@@ -55,6 +69,7 @@ typedef struct {
     size_t env_len;
     const uint8_t *event;
     size_t event_len;
+    const kj_store_pii_t *pii; /* in: NULL or the originals */
     int result; /* out: 1 created, 0 duplicate, -1 error (nothing written),
                    KJ_STORE_UNKNOWN: sent, but no answer came back */
     char existing_id[KJ_ID_LEN + 1]; /* out: for duplicates */
@@ -150,5 +165,27 @@ kj_store_replay(kj_store_t *self, const char *id, int64_t now_ms);
 /* Records waiting in state (sum of the due zsets), -1 on failure. */
 int64_t
 kj_store_depth(kj_store_t *self, const char *state);
+
+/* A PII record read back: each field NULL when it was not stored. */
+typedef struct {
+    char *name; /* all caller-owned: kj_store_pii_clear frees them */
+    char *email;
+    char *text;
+    char *subject;
+} kj_store_pii_record_t;
+
+/* The originals of complaint id, for a caller allowed to see them (the
+ * complaints:read_pii scope); who names that caller (an API key id).
+ * Every read that returns originals is audited first: an entry {who, id,
+ * at_ms} on the capped stream <prefix>:audit; if the audit cannot be
+ * written nothing is returned. 1 found, 0 no PII record, -1 Redis
+ * failure. */
+int
+kj_store_pii_get(kj_store_t *self, const char *id, const char *who,
+                 int64_t now_ms, kj_store_pii_record_t *out);
+
+/* Free out's strings and zero it. Safe on a zeroed record. */
+void
+kj_store_pii_clear(kj_store_pii_record_t *out);
 
 #endif

@@ -1,12 +1,14 @@
 -- requires: store_event.lib.lua
 -- kj_store_create: a new record in state received, due at the deadline,
--- its event, and the idempotency mapping. An idempotency key seen before
--- answers with the id it maps to, and nothing is written.
--- KEYS: record, due:received, events [, idem]
--- ARGV: id, env, now, deadline, event, maxlen, idem_ttl_s
+-- its event, its PII record, and the idempotency mapping. An idempotency
+-- key seen before answers with the id it maps to, and nothing is written.
+-- KEYS: record, due:received, events, pii [, idem]
+-- ARGV: id, env, now, deadline, event, maxlen, idem_ttl_s,
+--       then always the last four: name, email, text, subject
 -- Returns {1, id} when created, {0, existing id} when not.
-if #KEYS >= 4 then
-  local prev = redis.call('GET', KEYS[4])
+local idem = KEYS[5]
+if idem then
+  local prev = redis.call('GET', idem)
   if prev then return {0, prev} end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ARGV[1]} end
@@ -14,11 +16,22 @@ redis.call('HSET', KEYS[1], 'state', 'received', 'env', ARGV[2],
   'attempts', 1, 'created_ms', ARGV[3], 'updated_ms', ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 event(KEYS[3], ARGV[5], ARGV[6])
-if #KEYS >= 4 then
+if idem then
   if tonumber(ARGV[7]) > 0 then
-    redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[7])
+    redis.call('SET', idem, ARGV[1], 'EX', ARGV[7])
   else
-    redis.call('SET', KEYS[4], ARGV[1])
+    redis.call('SET', idem, ARGV[1])
   end
 end
+-- The originals: counted from the end, so arguments added before them
+-- keep their numbers. Empty fields are not stored.
+local pii, fields = {}, {'name', 'email', 'text', 'subject'}
+for i, f in ipairs(fields) do
+  local v = ARGV[#ARGV - #fields + i]
+  if v ~= '' then
+    pii[#pii + 1] = f
+    pii[#pii + 1] = v
+  end
+end
+if #pii > 0 then redis.call('HSET', KEYS[4], unpack(pii)) end
 return {1, ARGV[1]}

@@ -3,7 +3,7 @@
 -- or dead once it has used max_attempts. A deferral gives back the
 -- attempt the claim counted (a pushed record sits at 1 and goes to 0:
 -- its next claim makes it 1 again).
--- KEYS: record, due:<state>, dead, events
+-- KEYS: record, due:<state>, dead, events, pii (expires with a dead record)
 -- ARGV: id, state, now, next_ms, error, env, has_env, dead_event, maxlen,
 --       max_attempts, retention_s, defer
 -- Returns 1 when due again, 2 when dead, 0 when stale.
@@ -26,6 +26,7 @@ if (attempts or 0) >= tonumber(ARGV[10]) then
   event(KEYS[4], ARGV[8], ARGV[9])
   if tonumber(ARGV[11]) > 0 then
     redis.call('EXPIRE', KEYS[1], ARGV[11])
+    redis.call('EXPIRE', KEYS[5], ARGV[11])
   end
   return 2
 end

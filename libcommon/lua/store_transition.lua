@@ -2,8 +2,8 @@
 -- kj_store_transition: move a record from state `from` to `to` (only if
 -- it is still in `from`), owing work in `to` at due_ms (0: none), into
 -- the dead list when `to` is dead; finished records expire after
--- retention_s.
--- KEYS: record, due:<from>, due:<to>, dead, events
+-- retention_s, and their PII records with them.
+-- KEYS: record, due:<from>, due:<to>, dead, events, pii
 -- ARGV: id, from, to, now, due_ms, env, has_env, event, maxlen, reason,
 --       retention_s
 -- Returns 1 when moved, 0 when the record was not in `from` (stale).
@@ -23,5 +23,6 @@ event(KEYS[5], ARGV[8], ARGV[9])
 if (ARGV[3] == 'delivered' or ARGV[3] == 'dead') and
    tonumber(ARGV[11]) > 0 then
   redis.call('EXPIRE', KEYS[1], ARGV[11])
+  redis.call('EXPIRE', KEYS[6], ARGV[11])
 end
 return 1

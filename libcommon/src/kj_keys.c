@@ -16,7 +16,7 @@ static const struct {
     [KJ_KEY_RECORD] = {"c:", true},  [KJ_KEY_DUE] = {"due:", true},
     [KJ_KEY_DEAD] = {"dead", false}, [KJ_KEY_EVENTS] = {"events", false},
     [KJ_KEY_IDEM] = {"idem:", true}, [KJ_KEY_STATS] = {"stats", false},
-    [KJ_KEY_SLA] = {"sla", false},
+    [KJ_KEY_SLA] = {"sla", false},   [KJ_KEY_PII] = {"pii:", true},
 };
 
 static int
@@ -54,5 +54,12 @@ int
 kj_keys_registry(char *buf, size_t size, const char *prefix, const char *stage)
 {
     int n = snprintf(buf, size, "%s:reg:%s", prefix, stage);
+    return s_done(buf, size, n);
+}
+
+int
+kj_keys_audit(char *buf, size_t size, const char *prefix)
+{
+    int n = snprintf(buf, size, "%s:audit", prefix);
     return s_done(buf, size, n);
 }

@@ -335,6 +335,7 @@ kj_store_create(kj_store_t *self, kj_store_create_t *items, size_t n,
         if (s_key(self, c, p, KJ_KEY_RECORD, it->id) != 0 ||
             s_key(self, c, p, KJ_KEY_DUE, "received") != 0 ||
             s_key(self, c, p, KJ_KEY_EVENTS, NULL) != 0 ||
+            s_key(self, c, p, KJ_KEY_PII, it->id) != 0 ||
             (it->idem_key &&
              s_key(self, c, p, KJ_KEY_IDEM, it->idem_key) != 0)) {
             kj_error("store key too long", "s:op", "create", "s:id", it->id);
@@ -348,6 +349,12 @@ kj_store_create(kj_store_t *self, kj_store_create_t *items, size_t n,
         s_arg(c, it->event, it->event ? it->event_len : 0);
         s_arg_num(c, self->opts.stream_maxlen);
         s_arg_num(c, self->opts.idem_ttl_s);
+        /* The originals are always the script's last four ARGV. */
+        const kj_store_pii_t *pii = it->pii;
+        s_arg_str(c, pii ? pii->name : NULL);
+        s_arg_str(c, pii ? pii->email : NULL);
+        s_arg_str(c, pii ? pii->text : NULL);
+        s_arg_str(c, pii ? pii->subject : NULL);
     }
     int rc = s_eval(self, S_CREATE, n);
     for (size_t i = 0; i < n; i++) {
@@ -396,7 +403,8 @@ kj_store_transition(kj_store_t *self, kj_store_transition_t *items, size_t n,
             s_key(self, c, p, KJ_KEY_DUE, it->from) != 0 ||
             s_key(self, c, p, KJ_KEY_DUE, it->to) != 0 ||
             s_key(self, c, p, KJ_KEY_DEAD, NULL) != 0 ||
-            s_key(self, c, p, KJ_KEY_EVENTS, NULL) != 0) {
+            s_key(self, c, p, KJ_KEY_EVENTS, NULL) != 0 ||
+            s_key(self, c, p, KJ_KEY_PII, it->id) != 0) {
             kj_error("store key too long", "s:op", "transition", "s:id",
                      it->id);
             c->pending = false;
@@ -445,7 +453,8 @@ kj_store_retry(kj_store_t *self, kj_store_retry_t *items, size_t n,
         if (s_key(self, c, p, KJ_KEY_RECORD, it->id) != 0 ||
             s_key(self, c, p, KJ_KEY_DUE, it->state) != 0 ||
             s_key(self, c, p, KJ_KEY_DEAD, NULL) != 0 ||
-            s_key(self, c, p, KJ_KEY_EVENTS, NULL) != 0) {
+            s_key(self, c, p, KJ_KEY_EVENTS, NULL) != 0 ||
+            s_key(self, c, p, KJ_KEY_PII, it->id) != 0) {
             kj_error("store key too long", "s:op", "retry", "s:id", it->id);
             c->pending = false;
             continue;
@@ -687,6 +696,7 @@ kj_store_replay(kj_store_t *self, const char *id, int64_t now_ms)
         s_key(self, c, p, KJ_KEY_DUE, s_due_states[i]);
         s_arg_str(c, s_due_states[i]);
     }
+    s_key(self, c, p, KJ_KEY_PII, id);
     int rc = s_eval(self, S_REPLAY, 1);
     int result = rc == 0 ? s_int_reply("replay", self->replies[0]) : -1;
     s_replies_free(self, 1);
@@ -720,4 +730,97 @@ kj_store_depth(kj_store_t *self, const char *state)
         freeReplyObject(rep);
     }
     return total;
+}
+
+/* ---- PII records ------------------------------------------------------ */
+
+/* Write the audit entry of one read of id's originals by who. */
+static int
+s_audit(kj_store_t *self, const char *id, const char *who, int64_t now_ms)
+{
+    char key[S_KEY_MAX], at[24], maxlen[24];
+    kj_keys_audit(key, sizeof key, self->prefix);
+    snprintf(at, sizeof at, "%" PRId64, now_ms);
+    snprintf(maxlen, sizeof maxlen, "%" PRId64, self->opts.stream_maxlen);
+    const char *capped[] = {"XADD", key, "MAXLEN", "~", maxlen,  "*",
+                            "who",  who, "id",     id,  "at_ms", at};
+    const char *uncapped[] = {"XADD", key, "*",     "who", who,
+                              "id",   id,  "at_ms", at};
+    redisReply *rep =
+        self->opts.stream_maxlen > 0
+            ? kj_redis_commandargv(self->redis, (int)KJ_ARRAY_LEN(capped),
+                                   capped, NULL)
+            : kj_redis_commandargv(self->redis, (int)KJ_ARRAY_LEN(uncapped),
+                                   uncapped, NULL);
+    if (!rep)
+        return -1;
+    int rc = rep->type == REDIS_REPLY_STRING ? 0 : -1;
+    if (rc < 0)
+        s_reply_error("pii audit", rep);
+    freeReplyObject(rep);
+    return rc;
+}
+
+static char *
+s_pii_field(const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_STRING)
+        return NULL;
+    char *s = kj_malloc(r->len + 1);
+    memcpy(s, r->str, r->len);
+    s[r->len] = '\0';
+    return s;
+}
+
+int
+kj_store_pii_get(kj_store_t *self, const char *id, const char *who,
+                 int64_t now_ms, kj_store_pii_record_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!id || !kj_id_valid(id))
+        return 0; /* from a URL, like get */
+    kj_assert(who);
+    char key[S_KEY_MAX];
+    kj_keys_make(key, sizeof key, self->prefix, kj_id_partition(id), KJ_KEY_PII,
+                 id);
+    const char *argv[] = {"HMGET", key, "name", "email", "text", "subject"};
+    redisReply *rep =
+        kj_redis_commandargv(self->redis, (int)KJ_ARRAY_LEN(argv), argv, NULL);
+    if (!rep)
+        return -1;
+    int rc = -1;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 4) {
+        s_reply_error("pii get", rep);
+        goto out;
+    }
+    bool any = false;
+    for (size_t i = 0; i < rep->elements; i++)
+        if (rep->element[i]->type == REDIS_REPLY_STRING)
+            any = true;
+    if (!any) {
+        rc = 0;
+        goto out;
+    }
+    /* The audit stream is not in the record's slot, so it cannot share a
+     * script with the read; it is written before anything is returned. */
+    if (s_audit(self, id, who, now_ms) != 0)
+        goto out;
+    out->name = s_pii_field(rep->element[0]);
+    out->email = s_pii_field(rep->element[1]);
+    out->text = s_pii_field(rep->element[2]);
+    out->subject = s_pii_field(rep->element[3]);
+    rc = 1;
+out:
+    freeReplyObject(rep);
+    return rc;
+}
+
+void
+kj_store_pii_clear(kj_store_pii_record_t *out)
+{
+    free(out->name);
+    free(out->email);
+    free(out->text);
+    free(out->subject);
+    memset(out, 0, sizeof *out);
 }

@@ -271,6 +271,10 @@ classifier_triage_process(void *ctx, kj_envelope_t *env, int64_t now_ms,
     s_copy_utf8(t->masked_text, self->masked, sizeof t->masked_text);
     s_copy_utf8(c->text, self->masked, sizeof c->text);
     s_copy_utf8(c->subject, self->masked_subject, sizeof c->subject);
+    /* Contact details live in the PII record only; an envelope from an
+     * older ingest that still carries them is stored without. */
+    c->customer.name[0] = '\0';
+    c->customer.email[0] = '\0';
     env->has_triage = true;
     return KJ_VERDICT_DONE;
 }

@@ -428,12 +428,17 @@ s_submit(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
     return MHD_YES;
 }
 
+/* with_pii: the caller may see the originals (complaints:read_pii), and
+ * who names it in the audit entry that reading them writes. */
 static enum MHD_Result
-s_get(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
+s_get(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req, bool with_pii,
+      const char *who)
 {
     ingest_error_t err;
     kj_store_record_t rec;
     memset(&rec, 0, sizeof rec);
+    kj_store_pii_record_t pii;
+    memset(&pii, 0, sizeof pii);
     enum MHD_Result rc;
     int found = kj_store_get(api->store, req->id, &rec);
     if (found < 0) {
@@ -457,10 +462,21 @@ s_get(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
         rc = s_fail(api, c, req, &err, NULL);
         goto out;
     }
-    char *json = ingest_record_json(&rec, api->env);
+    int has_pii = 0;
+    if (with_pii) {
+        has_pii = kj_store_pii_get(api->store, req->id, who, kj_now_ms(), &pii);
+        if (has_pii < 0) {
+            kj_counter_inc(api->m->redis_errors);
+            rc = s_unavailable(api, c, req);
+            goto out;
+        }
+    }
+    char *json = has_pii ? ingest_record_json_pii(&rec, api->env, &pii)
+                         : ingest_record_json(&rec, api->env);
     rc = s_answer(api, c, req, 200, json, strlen(json), NULL);
     free(json);
 out:
+    kj_store_pii_clear(&pii);
     free(rec.env);
     return rc;
 }
@@ -534,7 +550,7 @@ s_handler(void *cls, struct MHD_Connection *c, const char *url,
     case S_COLLECTION:
         return s_submit(api, c, req);
     case S_ITEM:
-        return s_get(api, c, req);
+        return s_get(api, c, req, false, NULL);
     case S_REPLAY:
         return s_replay(api, c, req);
     case S_NONE:

@@ -18,6 +18,7 @@ typedef struct {
     int64_t in_ms;           /* when the request was complete */
     size_t env_off, env_len; /* the encoded envelope in the arena */
     size_t ev_off, ev_len;   /* the encoded event in the arena */
+    kj_store_pii_t pii;      /* the originals, pointing into complaint */
     long create_ix;          /* index in creates, -1: not written */
 } s_item_t;
 
@@ -149,6 +150,17 @@ s_encode(ingest_batch_t *self, s_item_t *it, int64_t now_ms)
     kj_envelope_t *env = self->env;
     memcpy(&env->complaint, &it->complaint, sizeof env->complaint);
     env->complaint.accepted_at_ms = now_ms;
+    /* Contact details live only in the PII record: no envelope copy (in
+     * Redis, on the wire, in any later stage) carries them. The raw text
+     * stays for the classifier, which stores it masked. */
+    env->complaint.customer.name[0] = '\0';
+    env->complaint.customer.email[0] = '\0';
+    it->pii = (kj_store_pii_t){
+        .name = it->complaint.customer.name,
+        .email = it->complaint.customer.email,
+        .text = it->complaint.text,
+        .subject = it->complaint.subject,
+    };
     kj_strlcpy(env->trace_id, it->trace_id, sizeof env->trace_id);
     env->attempt = 1;
     env->n_stages = 0;
@@ -201,6 +213,7 @@ ingest_batch_flush(ingest_batch_t *self, kj_store_t *store, int64_t now_ms)
             .env_len = it->env_len,
             .event = self->arena + it->ev_off,
             .event_len = it->ev_len,
+            .pii = &it->pii,
             .result = -1,
         };
         it->create_ix = (long)n++;

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "kj_assert.h"
 #include "kj_time.h"
 #include "kj_utf8.h"
 #include "kj_util.h"
@@ -180,8 +181,29 @@ s_e2e(const kj_store_record_t *rec, const kj_envelope_t *env)
     return json_integer(out->out_ms - in->in_ms);
 }
 
-char *
-ingest_record_json(const kj_store_record_t *rec, const kj_envelope_t *env)
+/* A stored original, or null where the PII record has none. */
+static json_t *
+s_original(const char *s)
+{
+    return s ? s_str(s) : json_null();
+}
+
+static json_t *
+s_originals(const kj_store_pii_record_t *pii)
+{
+    json_t *o = json_object();
+    json_t *cust = json_object();
+    s_set(cust, "name", s_original(pii->name));
+    s_set(cust, "email", s_original(pii->email));
+    s_set(o, "customer", cust);
+    s_set(o, "subject", s_original(pii->subject));
+    s_set(o, "text", s_original(pii->text));
+    return o;
+}
+
+static char *
+s_render(const kj_store_record_t *rec, const kj_envelope_t *env,
+         const kj_store_pii_record_t *pii)
 {
     const kj_complaint_t *c = &env->complaint;
     json_t *o = json_object();
@@ -197,12 +219,15 @@ ingest_record_json(const kj_store_record_t *rec, const kj_envelope_t *env)
     s_set(cust, "id", s_str(c->customer.id));
     s_set(cust, "tier", s_str(c->customer.tier));
     s_set(o, "customer", cust);
-    s_set(o, "subject", s_str(c->subject));
     s_set(o, "external_id", s_str(c->external_id));
-    /* The classifier masks PII before anything downstream stores text;
-     * once it has, the API shows the masked text only. */
-    s_set(o, "text",
-          s_str(env->has_triage ? env->triage.masked_text : c->text));
+    /* The classifier masks PII in the text and subject; until it has,
+     * the envelope holds them raw, so they are withheld, never shown. */
+    if (env->has_triage) {
+        s_set(o, "subject", s_str(c->subject));
+        s_set(o, "text", s_str(env->triage.masked_text));
+    } else {
+        s_set(o, "text_withheld", json_string("not yet classified"));
+    }
     s_set(o, "received_at", s_time(c->received_at_ms));
     s_set(o, "accepted_at", s_time(c->accepted_at_ms));
     s_set(o, "triage", s_triage(env));
@@ -212,9 +237,25 @@ ingest_record_json(const kj_store_record_t *rec, const kj_envelope_t *env)
     s_set(o, "e2e_ms", s_e2e(rec, env));
     s_set(o, "created_at", s_time(rec->created_ms));
     s_set(o, "updated_at", s_time(rec->updated_ms));
+    if (pii)
+        s_set(o, "original", s_originals(pii));
     char *out = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
     if (!out)
         abort(); /* only allocation failure, which aborts everywhere */
     return out;
+}
+
+char *
+ingest_record_json(const kj_store_record_t *rec, const kj_envelope_t *env)
+{
+    return s_render(rec, env, NULL);
+}
+
+char *
+ingest_record_json_pii(const kj_store_record_t *rec, const kj_envelope_t *env,
+                       const kj_store_pii_record_t *pii)
+{
+    kj_assert(pii);
+    return s_render(rec, env, pii);
 }

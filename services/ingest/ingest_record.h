@@ -9,8 +9,17 @@
 #include "kj_store.h"
 
 /* The record as JSON: state, attempts and times from rec, everything else
- * from env (rec->env is not read). Returns a string the caller frees. */
+ * from env (rec->env is not read). Text and subject only as the classifier
+ * masked them: before it has, both are left out and "text_withheld" says
+ * why. Returns a string the caller frees. */
 char *
 ingest_record_json(const kj_store_record_t *rec, const kj_envelope_t *env);
+
+/* The same, plus "original": the customer's name and e-mail and the raw
+ * text and subject from pii (kj_store_pii_get), for a caller allowed to
+ * see them. Fields pii does not hold are null. */
+char *
+ingest_record_json_pii(const kj_store_record_t *rec, const kj_envelope_t *env,
+                       const kj_store_pii_record_t *pii);
 
 #endif

@@ -139,9 +139,10 @@ notifier_payload(const kj_envelope_t *env, size_t *len)
     json_object_set_new(o, "urgency", t ? s_str(t->urgency) : json_null());
     json_object_set_new(o, "actionable",
                         t ? json_boolean(t->actionable) : json_null());
-    json_object_set_new(o, "subject", s_str(c->subject));
-    /* Only the masked text leaves kujo: PII was replaced by the classifier.
-     * Without a triage there is no masked text, so nothing is sent. */
+    /* Only masked text leaves kujo: the classifier replaced PII in the
+     * subject and text. Without a triage neither is masked, so neither
+     * is sent. */
+    json_object_set_new(o, "subject", s_str(t ? c->subject : ""));
     json_object_set_new(o, "masked_text", s_str(t ? t->masked_text : ""));
     json_t *cust = json_object();
     json_object_set_new(cust, "id", s_str(c->customer.id));

@@ -301,6 +301,22 @@ static const s_pii_case_t s_pii_cases[] = {
     {"reply to a@b.co", "see subject", "a@b.co", ""},
 };
 
+Test(classifier_triage, contact_details_are_not_stored, .init = s_quiet)
+{
+    /* An envelope from an ingest that still copied them. */
+    classifier_triage_t *t = s_new(KJ_RULES_PATH);
+    kj_envelope_t *env = s_env("", "the app crashes", "");
+    strcpy(env->complaint.customer.id, "c-17");
+    strcpy(env->complaint.customer.name, "Hana Sato");
+    strcpy(env->complaint.customer.email, "hana@example.jp");
+    cr_assert(eq(int, s_run(t, env), KJ_VERDICT_DONE));
+    cr_assert(eq(str, env->complaint.customer.name, ""));
+    cr_assert(eq(str, env->complaint.customer.email, ""));
+    cr_assert(eq(str, env->complaint.customer.id, "c-17"));
+    free(env);
+    classifier_triage_destroy(&t);
+}
+
 Test(classifier_triage, rules_only_never_lets_pii_through, .init = s_quiet)
 {
     /* No classifier_triage_use_models: the KUJO_MODELS="" configuration. */

@@ -95,9 +95,11 @@ Test(ingest_record, received_record)
     cr_assert(eq(str, (char *)s_str(cust, "tier"), "gold"));
     /* Contact details stay out of the API answer. */
     cr_assert(eq(ptr, json_object_get(cust, "email"), NULL));
-    cr_assert(eq(str, (char *)s_str(j, "subject"), ""));
-    cr_assert(eq(str, (char *)s_str(j, "text"),
-                 "アプリが落ちます mail me at secret@example.com"));
+    /* Not yet masked: text and subject are withheld, never shown raw. */
+    cr_assert(eq(int, s_type(j, "text"), -1));
+    cr_assert(eq(int, s_type(j, "subject"), -1));
+    cr_assert(eq(str, (char *)s_str(j, "text_withheld"), "not yet classified"));
+    cr_assert(eq(int, s_type(j, "original"), -1));
     cr_assert(
         eq(str, (char *)s_str(j, "received_at"), "2026-11-23T09:00:00.000Z"));
     cr_assert(
@@ -134,6 +136,9 @@ Test(ingest_record, delivered_record)
     t->actionable = true;
     kj_strlcpy(t->masked_text, "アプリが落ちます mail me at [email]",
                sizeof t->masked_text);
+    /* The classifier stores the subject masked in place. */
+    kj_strlcpy(env.complaint.subject, "card [card]",
+               sizeof env.complaint.subject);
     t->n_pii = 1;
     kj_strlcpy(t->pii[0].kind, "email", sizeof t->pii[0].kind);
     t->pii[0].start = 38;
@@ -160,6 +165,8 @@ Test(ingest_record, delivered_record)
     /* Once classified, only the masked text is shown. */
     cr_assert(eq(str, (char *)s_str(j, "text"),
                  "アプリが落ちます mail me at [email]"));
+    cr_assert(eq(str, (char *)s_str(j, "subject"), "card [card]"));
+    cr_assert(eq(int, s_type(j, "text_withheld"), -1));
     json_t *tr = json_object_get(j, "triage");
     cr_assert(eq(str, (char *)s_str(tr, "language"), "ja"));
     cr_assert(eq(dbl,
@@ -213,8 +220,33 @@ Test(ingest_record, broken_utf8_is_replaced_not_fatal)
     kj_envelope_t env;
     s_received(&rec, &env);
     /* A text cut in the middle of a three-byte character. */
-    memcpy(env.complaint.text, "ab\xe8\x8b", 5);
+    env.has_triage = true;
+    memcpy(env.triage.masked_text, "ab\xe8\x8b", 5);
     json_t *j = s_render(&rec, &env);
     cr_assert(eq(str, (char *)s_str(j, "text"), "ab\xef\xbf\xbd\xef\xbf\xbd"));
+    json_decref(j);
+}
+
+Test(ingest_record, originals_only_when_asked_for)
+{
+    kj_store_record_t rec;
+    kj_envelope_t env;
+    s_received(&rec, &env);
+    char text[] = "mail me at secret@example.com";
+    char name[] = "Hana Sato";
+    kj_store_pii_record_t pii = {.name = name, .text = text};
+    char *s = ingest_record_json_pii(&rec, &env, &pii);
+    json_error_t jerr;
+    json_t *j = json_loads(s, 0, &jerr);
+    cr_assert(not(eq(ptr, j, NULL)), "not JSON: %s", jerr.text);
+    free(s);
+    /* The masked view is unchanged; the originals are beside it. */
+    cr_assert(eq(str, (char *)s_str(j, "text_withheld"), "not yet classified"));
+    json_t *o = json_object_get(j, "original");
+    cr_assert(eq(str, (char *)s_str(o, "text"), text));
+    cr_assert(eq(int, s_type(o, "subject"), JSON_NULL));
+    json_t *cust = json_object_get(o, "customer");
+    cr_assert(eq(str, (char *)s_str(cust, "name"), name));
+    cr_assert(eq(int, s_type(cust, "email"), JSON_NULL));
     json_decref(j);
 }

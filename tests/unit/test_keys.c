@@ -32,6 +32,7 @@ Test(keys, the_layout)
         {KJ_KEY_IDEM, "acme:k-1", "p:{3}:idem:acme:k-1"},
         {KJ_KEY_STATS, NULL, "p:{3}:stats"},
         {KJ_KEY_SLA, NULL, "p:{3}:sla"},
+        {KJ_KEY_PII, "X", "p:{3}:pii:X"},
     };
     char key[128];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -45,6 +46,9 @@ Test(keys, the_layout)
     cr_assert(
         eq(int, kj_keys_registry(key, sizeof key, "kj", "classifier"), 17));
     cr_assert(eq(str, key, "kj:reg:classifier"));
+    cr_assert(eq(int, kj_keys_audit(key, sizeof key, "kj"), 8));
+    cr_assert(eq(str, key, "kj:audit"));
+    cr_assert(eq(int, kj_keys_audit(key, 8, "kj"), -1));
 }
 
 Test(keys, too_small_a_buffer_is_refused_not_cut)
@@ -99,10 +103,14 @@ Test(keys, one_complaints_keys_share_a_slot)
             kj_key_t key;
             const char *name;
         } others[] = {
-            {KJ_KEY_DUE, "received"},    {KJ_KEY_DUE, "routed"},
-            {KJ_KEY_DEAD, NULL},         {KJ_KEY_EVENTS, NULL},
-            {KJ_KEY_IDEM, "t:{odd}key"}, {KJ_KEY_STATS, NULL},
+            {KJ_KEY_DUE, "received"},
+            {KJ_KEY_DUE, "routed"},
+            {KJ_KEY_DEAD, NULL},
+            {KJ_KEY_EVENTS, NULL},
+            {KJ_KEY_IDEM, "t:{odd}key"},
+            {KJ_KEY_STATS, NULL},
             {KJ_KEY_SLA, NULL},
+            {KJ_KEY_PII, "01JDQ7Y3A2B4C6D8E0F1G2H3J4"},
         };
         for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
             kj_keys_make(key, sizeof key, "kj", p, others[i].key,

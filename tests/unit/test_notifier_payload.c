@@ -195,6 +195,19 @@ Test(notifier_payload, invalid_utf8_is_replaced_not_dropped)
     free(env);
 }
 
+Test(notifier_payload, nothing_unmasked_without_a_triage)
+{
+    kj_envelope_t *env = s_routed();
+    env->has_triage = false;
+    strcpy(env->complaint.subject, "refund 4111 1111 1111 1111");
+    size_t len;
+    char *body = notifier_payload(env, &len);
+    cr_assert(zero(ptr, strstr(body, "4111")), "%s", body);
+    cr_assert(zero(ptr, strstr(body, "hidden@example.com")), "%s", body);
+    free(body);
+    free(env);
+}
+
 Test(notifier_payload, no_secret_no_signature)
 {
     kj_envelope_t *env = s_routed();
