@@ -113,8 +113,8 @@ typedef struct {
     size_t dead_event_len;
     bool defer; /* not an attempt: never dead, attempts not spent */
     const uint8_t *want_sum; /* as in kj_store_transition_t */
-    int result; /* out: 1 rescheduled, 2 dead, 0 stale, -1 error,
-                   KJ_STORE_FORGED */
+    int result;              /* out: 1 rescheduled, 2 dead, 0 stale, -1 error,
+                                KJ_STORE_FORGED */
 } kj_store_retry_t;
 
 int
@@ -143,8 +143,8 @@ typedef struct {
     const char *id;
     const char *state;
     const uint8_t *sum; /* kj_sum of the envelope received */
-    int result; /* out: 1 matches, 0 not in state (stale), -1 error,
-                   KJ_STORE_FORGED: another envelope or no such record */
+    int result;         /* out: 1 matches, 0 not in state (stale), -1 error,
+                           KJ_STORE_FORGED: another envelope or no such record */
 } kj_store_verify_t;
 
 /* One pipeline of reads (HMGET state sum) for all n. A record without a

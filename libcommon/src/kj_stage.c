@@ -112,7 +112,7 @@ struct kj_stage {
     kj_store_transition_t *trans;
     kj_store_retry_t *retries;
     kj_store_verify_t *verifies; /* batch_max, with verify_pushed */
-    uint8_t *arena; /* encoded envelopes and events of a batch */
+    uint8_t *arena;              /* encoded envelopes and events of a batch */
     size_t arena_len, arena_cap;
 
     kj_stage_process_fn process; /* set by kj_stage_run */
