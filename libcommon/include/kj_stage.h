@@ -49,6 +49,12 @@ typedef struct {
     int64_t retention_s;
     int64_t stream_maxlen;
     int64_t drain_ms;
+    /* Check each pushed envelope against its record (in in_state, same
+     * kj_sum) in one pipeline per batch before process runs, dropping
+     * those that do not match: for a stage whose process has side effects
+     * before its transition (the notifier's POST). Without it, the
+     * transition's own check still keeps a forged envelope out of Redis. */
+    bool verify_pushed;
 } kj_stage_opts_t;
 
 typedef enum {

@@ -2,7 +2,7 @@
  * reliability contract in one place. Every operation is a Lua script
  * (libcommon/lua/store_*.lua) over keys of one partition (the layout is
  * kj_keys.h's), so Redis Cluster can shard it later. The record hash
- * <prefix>:{<p>}:c:<id> holds state env attempts reason dead_from
+ * <prefix>:{<p>}:c:<id> holds state env sum attempts reason dead_from
  * last_error created_ms updated_ms, and sla: the SLA verdict analytics
  * counted, written only by kj_store's Lua function record_sla
  * (lua/store_record_sla.lib.lua), which analytics' apply script embeds so
@@ -16,7 +16,13 @@
  * States: received -> classified -> routed -> delivered, or dead. The stage
  * that consumes a state owns its due zset: it is pushed the work, and it
  * claims overdue work after a lease if the push was lost. Batch calls are
- * one pipeline (one round trip) each. */
+ * one pipeline (one round trip) each.
+ *
+ * sum is kj_sum of env, written with it by every write of env (computed
+ * here, so no caller can forget it). A stage passes the sum of the
+ * envelope it was given as want_sum, and its write is refused
+ * (KJ_STORE_FORGED, nothing changed) when the record holds another: bytes
+ * that did not come from Redis never replace what Redis holds. */
 #ifndef KJ_STORE_H
 #define KJ_STORE_H
 
@@ -26,6 +32,11 @@
 
 #include "kj_id.h"
 #include "kj_redis.h"
+#include "kj_sum.h"
+
+/* An item's result when the record's envelope is not the one the caller
+ * was given (its sum differs): nothing was written. */
+#define KJ_STORE_FORGED (-2)
 
 typedef struct kj_store kj_store_t;
 
@@ -78,7 +89,7 @@ typedef struct {
 /* A write was sent but its answer never came (a timeout, or the connection
  * broke): Redis may or may not have applied it. Retrying a create with the
  * same idempotency key is safe, so ingest tells its client to do that. */
-#define KJ_STORE_UNKNOWN (-2)
+#define KJ_STORE_UNKNOWN (-3)
 
 /* One pipeline for all n. Returns 0, or -1 if Redis failed (results -1),
  * or KJ_STORE_UNKNOWN if some results are. */
@@ -97,7 +108,11 @@ typedef struct {
     const uint8_t *event;
     size_t event_len;
     const char *reason; /* why, when to is "dead" */
-    int result;         /* out: 1 applied, 0 stale (dropped), -1 error */
+    /* kj_sum of the envelope the stage was given (pushed or claimed):
+     * applied only if the record still holds it. NULL: no check. */
+    const uint8_t *want_sum;
+    int result; /* out: 1 applied, 0 stale (dropped), -1 error,
+                   KJ_STORE_FORGED */
 } kj_store_transition_t;
 
 int
@@ -119,7 +134,9 @@ typedef struct {
     const uint8_t *dead_event;
     size_t dead_event_len;
     bool defer; /* not an attempt: never dead, attempts not spent */
-    int result; /* out: 1 rescheduled, 2 dead, 0 stale, -1 error */
+    const uint8_t *want_sum; /* as in kj_store_transition_t */
+    int result;              /* out: 1 rescheduled, 2 dead, 0 stale, -1 error,
+                                KJ_STORE_FORGED */
 } kj_store_retry_t;
 
 int
@@ -141,6 +158,22 @@ typedef struct {
 int
 kj_store_claim(kj_store_t *self, const char *state, int64_t now_ms,
                kj_store_claim_t *out, size_t max);
+
+/* A pushed envelope checked against its record before a side effect (the
+ * notifier's POST): the record is in state and holds sum. */
+typedef struct {
+    const char *id;
+    const char *state;
+    const uint8_t *sum; /* kj_sum of the envelope received */
+    int result;         /* out: 1 matches, 0 not in state (stale), -1 error,
+                           KJ_STORE_FORGED: another envelope or no such record */
+} kj_store_verify_t;
+
+/* One pipeline of reads (HMGET state sum) for all n. A record without a
+ * sum (written before sums existed) matches on its state. Returns 0, or
+ * -1 if Redis failed (results -1). */
+int
+kj_store_verify(kj_store_t *self, kj_store_verify_t *items, size_t n);
 
 typedef struct {
     char state[16];

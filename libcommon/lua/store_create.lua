@@ -3,8 +3,9 @@
 -- its event, its PII record, and the idempotency mapping. An idempotency
 -- key seen before answers with the id it maps to, and nothing is written.
 -- KEYS: record, due:received, events, pii [, idem]
--- ARGV: id, env, now, deadline, event, maxlen, idem_ttl_s,
+-- ARGV: id, env, now, deadline, event, maxlen, idem_ttl_s, sum,
 --       then always the last four: name, email, text, subject
+--   sum: kj_sum of env, kept beside it for the stages' checks
 -- Returns {1, id} when created, {0, existing id} when not.
 local idem = KEYS[5]
 if idem then
@@ -13,7 +14,8 @@ if idem then
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ARGV[1]} end
 redis.call('HSET', KEYS[1], 'state', 'received', 'env', ARGV[2],
-  'attempts', 1, 'created_ms', ARGV[3], 'updated_ms', ARGV[3])
+  'attempts', 1, 'created_ms', ARGV[3], 'updated_ms', ARGV[3],
+  'sum', ARGV[8])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 event(KEYS[3], ARGV[5], ARGV[6])
 if idem then

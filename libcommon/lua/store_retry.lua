@@ -5,11 +5,16 @@
 -- its next claim makes it 1 again).
 -- KEYS: record, due:<state>, dead, events, pii (expires with a dead record)
 -- ARGV: id, state, now, next_ms, error, env, has_env, dead_event, maxlen,
---       max_attempts, retention_s, defer
--- Returns 1 when due again, 2 when dead, 0 when stale.
-if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end
-local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts'))
-if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'env', ARGV[6]) end
+--       max_attempts, retention_s, defer, sum, want_sum
+--   sum and want_sum as in store_transition.lua.
+-- Returns 1 when due again, 2 when dead, 0 when stale, -2 when forged.
+local f = redis.call('HMGET', KEYS[1], 'state', 'sum', 'attempts')
+if f[1] ~= ARGV[2] then return 0 end
+if ARGV[14] ~= '' and f[2] and f[2] ~= ARGV[14] then return -2 end
+local attempts = tonumber(f[3])
+if ARGV[7] == '1' then
+  redis.call('HSET', KEYS[1], 'env', ARGV[6], 'sum', ARGV[13])
+end
 if ARGV[12] == '1' then
   if (attempts or 0) > 0 then
     redis.call('HINCRBY', KEYS[1], 'attempts', -1)

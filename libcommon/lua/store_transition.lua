@@ -5,12 +5,21 @@
 -- retention_s, and their PII records with them.
 -- KEYS: record, due:<from>, due:<to>, dead, events, pii
 -- ARGV: id, from, to, now, due_ms, env, has_env, event, maxlen, reason,
---       retention_s
--- Returns 1 when moved, 0 when the record was not in `from` (stale).
-if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end
+--       retention_s, sum, want_sum
+--   sum: kj_sum of env (with has_env); want_sum: kj_sum of the envelope
+--   the stage was given, '' for no check. A record without a sum (written
+--   before sums existed) passes.
+-- Returns 1 when moved, 0 when the record was not in `from` (stale), -2
+-- when its envelope is not the one the stage was given (forged): nothing
+-- is written.
+local f = redis.call('HMGET', KEYS[1], 'state', 'sum')
+if f[1] ~= ARGV[2] then return 0 end
+if ARGV[13] ~= '' and f[2] and f[2] ~= ARGV[13] then return -2 end
 redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated_ms', ARGV[4],
   'attempts', 1)
-if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'env', ARGV[6]) end
+if ARGV[7] == '1' then
+  redis.call('HSET', KEYS[1], 'env', ARGV[6], 'sum', ARGV[12])
+end
 redis.call('ZREM', KEYS[2], ARGV[1])
 if tonumber(ARGV[5]) > 0 then
   redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])

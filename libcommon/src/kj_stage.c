@@ -18,6 +18,7 @@
 #include "kj_mq.h"
 #include "kj_registry.h"
 #include "kj_service.h"
+#include "kj_sum.h"
 #include "kj_util.h"
 
 #define S_TICK_MS 200          /* claim overdue work this often */
@@ -43,6 +44,7 @@ typedef enum {
     S_FAIL_REDIS,
     S_FAIL_PUSH,
     S_FAIL_DEFER,
+    S_FAIL_FORGED,
     S_FAIL_COUNT
 } s_fail_t;
 
@@ -52,7 +54,7 @@ static const kj_rc_t s_fail_rc[S_FAIL_COUNT] = {
     [S_FAIL_DECODE] = KJ_ERR_DECODE, [S_FAIL_STALE] = KJ_ERR_STALE,
     [S_FAIL_RETRY] = KJ_RETRY,       [S_FAIL_DEAD] = KJ_DEAD,
     [S_FAIL_REDIS] = KJ_ERR_REDIS,   [S_FAIL_PUSH] = KJ_ERR_PUSH,
-    [S_FAIL_DEFER] = KJ_DEFERRED,
+    [S_FAIL_DEFER] = KJ_DEFERRED,    [S_FAIL_FORGED] = KJ_ERR_FORGED,
 };
 
 /* One envelope's outcome, waiting to be committed. */
@@ -62,6 +64,11 @@ typedef struct {
     int64_t retry_at_ms;     /* RETRY/DEFER: when it comes due again */
     char err[KJ_ERRMSG_MAX]; /* RETRY/DEAD/DEFER: the reason, never text */
     bool keep_env;           /* DEAD from a claim: leave the stored bytes */
+    /* kj_sum of the bytes this stage was given (pushed or claimed): its
+     * write applies only while the record holds them. Completions carry
+     * none (see kj_stage_complete). */
+    uint8_t sum[KJ_SUM_LEN];
+    bool has_sum;
     /* Filled by the commit: where the encoded bytes sit in the arena
      * (offsets, since the arena may move while it grows) and which store
      * item carries this result. */
@@ -75,6 +82,7 @@ struct kj_stage {
     int64_t max_attempts; /* claims beyond this go dead */
     int64_t drain_ms;     /* longest a drain may take */
     size_t batch_max;     /* envelopes per commit */
+    bool verify_pushed;   /* check pushes against Redis before process */
 
     kj_service_t *service; /* signals, admin, metrics, Redis, drain */
     bool own_service;      /* made by kj_stage_new, destroyed with it */
@@ -103,7 +111,8 @@ struct kj_stage {
     kj_store_claim_t *claims; /* batch_max */
     kj_store_transition_t *trans;
     kj_store_retry_t *retries;
-    uint8_t *arena; /* encoded envelopes and events of a batch */
+    kj_store_verify_t *verifies; /* batch_max, with verify_pushed */
+    uint8_t *arena;              /* encoded envelopes and events of a batch */
     size_t arena_len, arena_cap;
 
     kj_stage_process_fn process; /* set by kj_stage_run */
@@ -121,6 +130,8 @@ struct kj_stage {
     int64_t decode_log_at; /* rate limit for decode error logs */
     uint64_t decode_quiet; /* decode errors not logged since */
     int64_t push_log_at;   /* rate limit for push failure logs */
+    int64_t forged_log_at; /* rate limit for forged envelope logs */
+    uint64_t forged_quiet; /* forged envelopes not logged since */
 };
 
 static kj_counter_t *
@@ -282,6 +293,25 @@ s_dead_lettered(kj_stage_t *self, const s_result_t *r)
             r->env->trace_id, "s:reason", r->err);
 }
 
+/* An envelope that is not the one its record holds (or names no record):
+ * it changed nothing. Counted; logged at most once a second, by id only,
+ * since its content is whatever the sender made up. */
+static void
+s_forged(kj_stage_t *self, const char *id, const char *where)
+{
+    kj_counter_inc(s_failed(self, S_FAIL_FORGED));
+    int64_t mono = kj_mono_ms();
+    if (mono < self->forged_log_at) {
+        self->forged_quiet++;
+        return;
+    }
+    kj_warn("envelope does not match its record; refused", "s:id", id,
+            "s:stage", self->name, "s:from", where, "l:suppressed",
+            (long long)self->forged_quiet);
+    self->forged_quiet = 0;
+    self->forged_log_at = mono + S_SECOND_MS;
+}
+
 /* Commit n results in one transition pipeline and one retry pipeline,
  * then push the applied ones downstream. */
 static void
@@ -305,6 +335,7 @@ s_commit(kj_stage_t *self, s_result_t *res, size_t n, int64_t now)
         s_result_t *r = &res[i];
         const uint8_t *env_bytes = r->env_len ? self->arena + r->env_off : NULL;
         const uint8_t *ev_bytes = r->ev_len ? self->arena + r->ev_off : NULL;
+        const uint8_t *want = r->has_sum ? r->sum : NULL;
         if (r->verdict == KJ_VERDICT_DONE) {
             self->trans[r->store_idx] = (kj_store_transition_t){
                 .id = r->env->complaint.id,
@@ -315,6 +346,7 @@ s_commit(kj_stage_t *self, s_result_t *res, size_t n, int64_t now)
                 .due_ms = self->next ? now + self->lease_ms : 0,
                 .event = ev_bytes,
                 .event_len = r->ev_len,
+                .want_sum = want,
                 .result = -1,
             };
         } else if (r->verdict == KJ_VERDICT_DEAD) {
@@ -327,6 +359,7 @@ s_commit(kj_stage_t *self, s_result_t *res, size_t n, int64_t now)
                 .event = ev_bytes,
                 .event_len = r->ev_len,
                 .reason = r->err,
+                .want_sum = want,
                 .result = -1,
             };
         } else if (r->verdict == KJ_VERDICT_RETRY ||
@@ -343,6 +376,7 @@ s_commit(kj_stage_t *self, s_result_t *res, size_t n, int64_t now)
                 .dead_event = ev_bytes,
                 .dead_event_len = r->ev_len,
                 .defer = r->verdict == KJ_VERDICT_DEFER,
+                .want_sum = want,
                 .result = -1,
             };
         }
@@ -363,6 +397,10 @@ s_commit(kj_stage_t *self, s_result_t *res, size_t n, int64_t now)
             result = self->retries[r->store_idx].result;
         else
             result = self->trans[r->store_idx].result;
+        if (result == KJ_STORE_FORGED) {
+            s_forged(self, r->env->complaint.id, "commit");
+            continue;
+        }
         if (result < 0) {
             /* Dropped: the record is still due in Redis. */
             redis_bad = true;
@@ -441,6 +479,48 @@ s_decode_failed(kj_stage_t *self, const char *where)
     self->decode_log_at = mono + S_SECOND_MS;
 }
 
+/* Keep the first n pushed envelopes whose records are in in_state and
+ * hold the same bytes (one pipeline), moved to the front; returns how
+ * many. On a Redis failure none is kept: each record is still due and
+ * gets claimed after its lease. */
+static size_t
+s_verify_pushed(kj_stage_t *self, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        self->verifies[i] = (kj_store_verify_t){
+            .id = self->res[i].env->complaint.id,
+            .state = self->in_state,
+            .sum = self->res[i].sum,
+        };
+    if (kj_store_verify(self->store, self->verifies, n) != 0) {
+        for (size_t i = 0; i < n; i++)
+            kj_counter_inc(s_failed(self, S_FAIL_REDIS));
+        s_redis_failed(self, "verify");
+        return 0;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = self->verifies[i].result;
+        if (v == KJ_STORE_FORGED) {
+            s_forged(self, self->res[i].env->complaint.id, "push");
+            continue;
+        }
+        if (v != 1) {
+            /* Another copy moved it on already: a duplicate. */
+            kj_counter_inc(s_failed(self, S_FAIL_STALE));
+            continue;
+        }
+        if (kept != i) {
+            /* Results point at their envelope; move both together. */
+            memcpy(&self->envs[kept], self->res[i].env, sizeof self->envs[0]);
+            self->res[kept] = self->res[i];
+            self->res[kept].env = &self->envs[kept];
+        }
+        kept++;
+    }
+    return kept;
+}
+
 /* Take up to batch_max envelopes already queued on the PULL socket. */
 static void
 s_drain_pull(kj_stage_t *self)
@@ -466,10 +546,16 @@ s_drain_pull(kj_stage_t *self)
             kj_counter_inc(s_failed(self, S_FAIL_DECODE));
             continue;
         }
-        self->res[n].env = env;
-        s_process(self, &self->res[n], now);
+        s_result_t *r = &self->res[n];
+        r->env = env;
+        kj_sum(data, len, r->sum);
+        r->has_sum = true;
         n++;
     }
+    if (self->verify_pushed && n > 0)
+        n = s_verify_pushed(self, n);
+    for (size_t i = 0; i < n; i++)
+        s_process(self, &self->res[i], now);
     if (n > 0)
         s_commit(self, self->res, n, now);
 }
@@ -493,6 +579,8 @@ s_claim(kj_stage_t *self)
         s_result_t *r = &self->res[i];
         r->env = env;
         kj_counter_inc(self->m_reclaimed);
+        kj_sum(c->env, c->env_len, r->sum);
+        r->has_sum = true;
         if (kj_envelope_decode(self->codec, c->env, c->env_len, env) != 0) {
             /* Stored bytes will not get better on a later attempt. */
             s_decode_failed(self, "claim");
@@ -731,6 +819,11 @@ kj_stage_complete(kj_stage_t *self, const kj_envelope_t *env,
     r->verdict = verdict;
     r->retry_at_ms = retry_at_ms;
     r->keep_env = false;
+    /* No check of its own: only a stage that verified its pushes before
+     * process (verify_pushed) or claimed them from Redis starts work that
+     * completes later, and the copy here no longer has the received
+     * bytes. The transition still applies only in in_state. */
+    r->has_sum = false;
     kj_strlcpy(r->err, err ? err : "", sizeof r->err);
     if (verdict != KJ_VERDICT_DONE && !r->err[0])
         kj_rc_reason(r->err, sizeof r->err, KJ_ERR_INTERNAL,
@@ -840,6 +933,7 @@ kj_stage_new(const kj_stage_opts_t *opts)
     self->max_attempts = opts->max_attempts;
     self->drain_ms = opts->drain_ms;
     self->batch_max = (size_t)opts->batch_max;
+    self->verify_pushed = opts->verify_pushed;
 
     self->service = opts->service;
     if (!self->service) {
@@ -900,6 +994,8 @@ kj_stage_new(const kj_stage_opts_t *opts)
     self->claims = kj_calloc(b, sizeof *self->claims);
     self->trans = kj_calloc(b, sizeof *self->trans);
     self->retries = kj_calloc(b, sizeof *self->retries);
+    if (self->verify_pushed)
+        self->verifies = kj_calloc(b, sizeof *self->verifies);
 
     /* Not fatal: Redis may come up after us; /readyz says so meanwhile. */
     if (kj_redis_connect(self->redis) != 0)
@@ -928,6 +1024,7 @@ kj_stage_destroy(kj_stage_t **self_p)
     if (self->registered && self->pull && kj_redis_connected(self->redis))
         kj_registry_remove(self->redis, self->prefix, self->name,
                            kj_pull_endpoint(self->pull));
+    free(self->verifies);
     free(self->retries);
     free(self->trans);
     free(self->claims);

@@ -24,7 +24,7 @@
 #define S_PREFIX_MAX 64 /* longest key prefix accepted */
 #define S_KEY_MAX 400   /* prefix + tag + an idempotency key of ~300 */
 #define S_KEYS 6        /* most keys one script takes */
-#define S_ARGS 12       /* most ARGV one script takes */
+#define S_ARGS 14       /* most ARGV one script takes */
 #define S_NUMS 6        /* numbers formatted per call */
 #define S_NOSCRIPT_ROUNDS 3
 
@@ -48,6 +48,7 @@ typedef struct {
     int nnums;    /* nums used */
     char keys[S_KEYS][S_KEY_MAX];
     char nums[S_NUMS][24];    /* decimal numbers for args */
+    uint8_t sum[KJ_SUM_LEN];  /* kj_sum of the env this call writes */
     const char *args[S_ARGS]; /* ARGV, pointing at nums or the caller */
     size_t arglen[S_ARGS];
 } s_call_t;
@@ -183,6 +184,22 @@ static void
 s_arg_str(s_call_t *c, const char *s)
 {
     s_arg(c, s, s ? strlen(s) : 0);
+}
+
+/* The new envelope's sum (empty when none is written) and the caller's
+ * want_sum ('' : no check), the last two ARGV of every script that writes
+ * env. */
+static void
+s_arg_sums(s_call_t *c, const uint8_t *env, size_t env_len,
+           const uint8_t *want_sum)
+{
+    if (env) {
+        kj_sum(env, env_len, c->sum);
+        s_arg(c, c->sum, KJ_SUM_LEN);
+    } else {
+        s_arg(c, "", 0);
+    }
+    s_arg(c, want_sum, want_sum ? KJ_SUM_LEN : 0);
 }
 
 static void
@@ -349,6 +366,8 @@ kj_store_create(kj_store_t *self, kj_store_create_t *items, size_t n,
         s_arg(c, it->event, it->event ? it->event_len : 0);
         s_arg_num(c, self->opts.stream_maxlen);
         s_arg_num(c, self->opts.idem_ttl_s);
+        kj_sum(it->env, it->env_len, c->sum);
+        s_arg(c, c->sum, KJ_SUM_LEN);
         /* The originals are always the script's last four ARGV. */
         const kj_store_pii_t *pii = it->pii;
         s_arg_str(c, pii ? pii->name : NULL);
@@ -421,6 +440,7 @@ kj_store_transition(kj_store_t *self, kj_store_transition_t *items, size_t n,
         s_arg_num(c, self->opts.stream_maxlen);
         s_arg_str(c, it->reason);
         s_arg_num(c, self->opts.retention_s);
+        s_arg_sums(c, it->env, it->env_len, it->want_sum);
     }
     int rc = s_eval(self, S_TRANSITION, n);
     for (size_t i = 0; i < n; i++)
@@ -428,7 +448,7 @@ kj_store_transition(kj_store_t *self, kj_store_transition_t *items, size_t n,
             items[i].result = s_int_reply("transition", self->replies[i]);
     s_replies_free(self, n);
     for (size_t i = 0; i < n; i++)
-        if (items[i].result < 0)
+        if (items[i].result == -1)
             rc = -1;
     return rc;
 }
@@ -471,6 +491,7 @@ kj_store_retry(kj_store_t *self, kj_store_retry_t *items, size_t n,
         s_arg_num(c, self->opts.max_attempts);
         s_arg_num(c, self->opts.retention_s);
         s_arg_str(c, it->defer ? "1" : "0");
+        s_arg_sums(c, it->env, it->env_len, it->want_sum);
     }
     int rc = s_eval(self, S_RETRY, n);
     for (size_t i = 0; i < n; i++)
@@ -478,8 +499,65 @@ kj_store_retry(kj_store_t *self, kj_store_retry_t *items, size_t n,
             items[i].result = s_int_reply("retry", self->replies[i]);
     s_replies_free(self, n);
     for (size_t i = 0; i < n; i++)
-        if (items[i].result < 0)
+        if (items[i].result == -1)
             rc = -1;
+    return rc;
+}
+
+/* ---- verify ---------------------------------------------------------- */
+
+int
+kj_store_verify(kj_store_t *self, kj_store_verify_t *items, size_t n)
+{
+    kj_redis_t *r = self->redis;
+    for (size_t i = 0; i < n; i++)
+        items[i].result = -1;
+    if (n == 0)
+        return 0;
+    if (kj_redis_connect(r) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = items[i].id;
+        /* Ids come from the network here: one that is no id names no
+         * record, and is not asked about. */
+        if (!id || !kj_id_valid(id)) {
+            items[i].result = KJ_STORE_FORGED;
+            continue;
+        }
+        char key[S_KEY_MAX];
+        kj_keys_make(key, sizeof key, self->prefix, kj_id_partition(id),
+                     KJ_KEY_RECORD, id);
+        const char *argv[] = {"HMGET", key, "state", "sum"};
+        if (kj_redis_appendargv(r, 4, argv, NULL) != 0)
+            return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        kj_store_verify_t *it = &items[i];
+        if (it->result == KJ_STORE_FORGED)
+            continue; /* not asked */
+        redisReply *rep = kj_redis_get_reply(r);
+        if (!rep)
+            return -1;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+            s_reply_error("verify", rep);
+            rc = -1;
+        } else if (rep->element[0]->type != REDIS_REPLY_STRING) {
+            /* Records outlive their work by the retention period: a push
+             * for one that does not exist was made up. */
+            it->result = KJ_STORE_FORGED;
+        } else if (!it->state || strcmp(rep->element[0]->str, it->state) != 0) {
+            it->result = 0;
+        } else if (rep->element[1]->type == REDIS_REPLY_STRING &&
+                   (rep->element[1]->len != KJ_SUM_LEN || !it->sum ||
+                    !kj_sum_equal((const uint8_t *)rep->element[1]->str,
+                                  it->sum))) {
+            it->result = KJ_STORE_FORGED;
+        } else {
+            it->result = 1;
+        }
+        freeReplyObject(rep);
+    }
     return rc;
 }
 

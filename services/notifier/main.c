@@ -94,8 +94,9 @@ static const kj_service_def_t s_def = {
     /* Up to 4 x KUJO_BATCH requests are in flight, so it accepts larger
      * batches than the other stages. */
     .batch_limit = 10000,
-    .rules_help = "rules file whose team webhooks get circuit metrics from "
-                  "the start (optional; reread on SIGHUP)",
+    .rules_help = "rules file whose team webhooks receive the teams' alerts "
+                  "(optional: without it every alert goes to "
+                  "KUJO_WEBHOOK_URL; reread on SIGHUP)",
     .own = s_own,
     .n_own = sizeof s_own / sizeof s_own[0],
     .check = s_check,
@@ -157,8 +158,11 @@ main(int argc, char **argv)
         goto out;
     }
     curl_up = true;
-    const kj_stage_opts_t so =
+    kj_stage_opts_t so =
         kj_stage_opts_for(service, "routed", "delivered", NULL);
+    /* The POST happens before the transition that would refuse a forged
+     * envelope, so pushes are checked against Redis first. */
+    so.verify_pushed = true;
     stage = kj_stage_new(&so);
     if (!stage) {
         rc = 1;

@@ -30,6 +30,9 @@ struct notifier {
     kj_counter_t *delivered;     /* deliveries_total{result="delivered"} */
     kj_counter_t *failed;        /* deliveries_total{result="failed"} */
     notifier_circuit_t *circuit; /* a breaker per endpoint */
+    /* The endpoints of teams: the service's rules (kj_service swaps them
+     * on SIGHUP and tells us through rules_changed), NULL without. */
+    const kj_rules_t *rules;
 };
 
 static void
@@ -79,6 +82,7 @@ notifier_new(kj_stage_t *stage, const notifier_opts_t *opts)
         notifier_circuit_track(self->circuit, self->webhook_url);
     if (opts->rules)
         notifier_track_rules(self, opts->rules);
+    self->rules = opts->rules;
     if (stage) {
         kj_metrics_t *m = kj_stage_metrics(stage);
         const char *help = "Webhook deliveries by kind and result";
@@ -126,6 +130,30 @@ notifier_track_rules(notifier_t *self, const kj_rules_t *rules)
     }
 }
 
+const char *
+notifier_endpoint(const notifier_t *self, const kj_envelope_t *env)
+{
+    const kj_rules_t *rules = self->rules;
+    if (!rules || !env->has_assignment)
+        return self->webhook_url;
+    const kj_assignment_t *a = &env->assignment;
+    size_t n = kj_rules_n_routes(rules);
+    kj_route_t rt;
+    /* The team's webhook first, since the alert names the team; the route
+     * the router chose when the team is not (or no longer) in the rules. */
+    for (size_t i = 0; a->team[0] && i < n; i++) {
+        kj_rules_route_at(rules, i, &rt);
+        if (strcmp(rt.team, a->team) == 0)
+            return rt.webhook ? rt.webhook : self->webhook_url;
+    }
+    for (size_t i = 0; a->rule[0] && i < n; i++) {
+        kj_rules_route_at(rules, i, &rt);
+        if (strcmp(rt.rule, a->rule) == 0)
+            return rt.webhook ? rt.webhook : self->webhook_url;
+    }
+    return self->webhook_url;
+}
+
 kj_verdict_t
 notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
                  size_t err_size, int64_t *retry_at_ms)
@@ -134,11 +162,9 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
     const char *team = env->has_assignment && env->assignment.team[0]
                            ? env->assignment.team
                            : "(none)";
-    const char *url = NULL;
-    if (env->has_assignment && env->assignment.webhook_url[0])
-        url = env->assignment.webhook_url;
-    else
-        url = self->webhook_url;
+    /* Never the envelope's assignment.webhook_url: a message must not
+     * choose where an alert signed with our secret goes. */
+    const char *url = notifier_endpoint(self, env);
     if (!url) {
         kj_rc_reason(err, err_size, KJ_ERR_CONFIG,
                      "no webhook configured for team %s", team);
@@ -306,14 +332,16 @@ s_inflight(void *ctx)
     return notifier_http_inflight(self->http);
 }
 
-/* SIGHUP read new rules: they may name new team webhooks; give them
- * series. Breakers already known keep their state. */
+/* SIGHUP read new rules: team webhooks come from them from now on, and
+ * new ones get series. Breakers already known keep their state. */
 static int
 s_rules_changed(void *ctx, const kj_rules_t *rules, char *err, size_t err_size)
 {
     (void)err;
     (void)err_size;
-    notifier_track_rules(ctx, rules);
+    notifier_t *self = ctx;
+    notifier_track_rules(self, rules);
+    self->rules = rules;
     return 0;
 }
 

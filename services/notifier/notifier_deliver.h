@@ -1,6 +1,7 @@
 /* notifier_deliver: the notifier stage's work. For each routed envelope it
- * picks the endpoint (the team's webhook from the rules, else
- * KUJO_WEBHOOK_URL), builds and signs the team alert, starts the POST and
+ * picks the endpoint from its own configuration only (the team's webhook
+ * from its rules, else KUJO_WEBHOOK_URL; never a URL in the message),
+ * builds and signs the team alert, starts the POST and
  * returns PENDING; when the answer comes it records the delivery in the
  * envelope and completes it: delivered, retried with backoff (the store
  * turns the last retry into dead), or dead when retrying cannot help.
@@ -36,7 +37,9 @@ typedef struct {
     int64_t circuit_failures;    /* failures that open a circuit; 0: off */
     int64_t circuit_open_ms;     /* first open period */
     int64_t circuit_open_max_ms; /* cap of the doubling open period */
-    const kj_rules_t *rules;     /* borrowed during new: team webhooks */
+    /* Team webhooks: borrowed for the notifier's life (kj_service's
+     * rules; rules_changed adopts the next ones). NULL: only webhook_url. */
+    const kj_rules_t *rules;
 } notifier_opts_t;
 
 typedef struct notifier notifier_t;
@@ -66,6 +69,12 @@ notifier_hooks(void);
 /* Requests in flight. */
 size_t
 notifier_inflight(const notifier_t *self);
+
+/* The endpoint of env's alert: the webhook of its team in the rules (or
+ * of the route named by assignment.rule when the team is not there), else
+ * the default webhook_url; NULL if neither. Borrowed. */
+const char *
+notifier_endpoint(const notifier_t *self, const kj_envelope_t *env);
 
 /* Know the endpoints of every route in rules (series at 0). */
 void

@@ -282,6 +282,9 @@ world_down(void)
     kj_redis_destroy(&W.r);
     kj_testredis_stop(&W.redis);
     rx_destroy(&RX);
+    char rules[160];
+    snprintf(rules, sizeof rules, "%s.rules.json", W.log);
+    unlink(rules);
     unlink(W.log);
 }
 
@@ -335,6 +338,32 @@ notifier_start(const char *webhook_path, const char *const *extra)
         }
         kj_test_sleep_ms(50);
     }
+}
+
+/* A rules file (W.log with ".rules.json") in which team care-en has
+ * webhook url and team care-ja none; returns its path for KUJO_RULES. The
+ * notifier takes team webhooks only from its own rules, never from the
+ * envelope. */
+static const char *
+rules_with_webhook(const char *url)
+{
+    static char path[160];
+    snprintf(path, sizeof path, "%s.rules.json", W.log);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "{\"version\":1,\"categories\":[],"
+            "\"teams\":[{\"name\":\"care-en\",\"webhook\":\"%s\"},"
+            "{\"name\":\"care-ja\"}],"
+            "\"sla_policies\":[{\"name\":\"social\","
+            "\"first_response_minutes\":60,\"resolution_hours\":24}],"
+            "\"routes\":[{\"name\":\"ja\",\"when\":{\"language\":[\"ja\"]},"
+            "\"team\":\"care-ja\",\"priority\":\"p2\",\"sla\":\"social\"},"
+            "{\"name\":\"default\",\"team\":\"care-en\",\"priority\":"
+            "\"p2\",\"sla\":\"social\"}]}\n",
+            url);
+    fclose(f);
+    return path;
 }
 
 /* A complaint as the router leaves it. */
@@ -603,15 +632,20 @@ Test(notifier, receiver_down_then_up_is_delivered)
 Test(notifier, team_webhook_wins_and_missing_webhook_is_dead)
 {
     RX = rx_new(true);
-    /* No KUJO_WEBHOOK_URL: only teams with their own webhook get alerts. */
-    notifier_start(NULL, NULL);
     kj_envelope_t *a = malloc(sizeof *a);
     kj_envelope_t *b = malloc(sizeof *b);
-    char team_url[128];
+    char team_url[128], rules[200];
     snprintf(team_url, sizeof team_url, "http://127.0.0.1:%d/team/care-en",
              RX->port);
-    make_routed(a, team_url);
+    /* No KUJO_WEBHOOK_URL: only teams with their own webhook in the
+     * notifier's rules get alerts. */
+    snprintf(rules, sizeof rules, "KUJO_RULES=%s",
+             rules_with_webhook(team_url));
+    const char *extra[] = {rules, NULL};
+    notifier_start(NULL, extra);
+    make_routed(a, NULL);
     make_routed(b, NULL);
+    strcpy(b->assignment.team, "care-ja");
     put_routed(a);
     put_routed(b);
 
@@ -623,7 +657,7 @@ Test(notifier, team_webhook_wins_and_missing_webhook_is_dead)
 
     cr_assert(wait_state(b->complaint.id, "dead", 10000, &rec));
     cr_assert(eq(str, rec.reason,
-                 "config_error: no webhook configured for team care-en"));
+                 "config_error: no webhook configured for team care-ja"));
     free(rec.env);
     cr_assert(eq(sz, rx_count(RX), 1));
     free(a);
@@ -684,9 +718,12 @@ Test(notifier, logs_and_metrics_show_only_the_origin)
     snprintf(team_url, sizeof team_url,
              "http://teamuser:TEAMPASS88@127.0.0.1:%d/team/SECRETTEAM456",
              RX->port);
+    char rules[200];
+    snprintf(rules, sizeof rules, "KUJO_RULES=%s",
+             rules_with_webhook(team_url));
     /* A breaker that opens after two failures and tries again soon: its
      * log lines name the endpoint too. */
-    const char *extra[] = {dflt, "KUJO_CIRCUIT_FAILURES=2",
+    const char *extra[] = {dflt, rules, "KUJO_CIRCUIT_FAILURES=2",
                            "KUJO_CIRCUIT_OPEN_MS=200", NULL};
     notifier_start(NULL, extra);
 
@@ -695,7 +732,8 @@ Test(notifier, logs_and_metrics_show_only_the_origin)
     kj_envelope_t *a = malloc(sizeof *a);
     kj_envelope_t *b = malloc(sizeof *b);
     make_routed(a, NULL);
-    make_routed(b, team_url);
+    strcpy(a->assignment.team, "care-ja");
+    make_routed(b, NULL);
     put_routed(a);
     kj_store_record_t rec;
     cr_assert(wait_state(a->complaint.id, "delivered", 10000, &rec));
