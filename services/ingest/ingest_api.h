@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ingest_auth.h"
 #include "ingest_metrics.h"
 #include "kj_mq.h"
 #include "kj_store.h"
@@ -25,6 +26,8 @@ typedef struct {
     size_t batch_max;        /* complaints written per Redis pipeline */
     unsigned conn_limit;     /* open connections at most */
     unsigned conn_timeout_s; /* idle connections are closed after this */
+    ingest_auth_t *auth;     /* API keys (borrowed); NULL: open mode, the
+                              * tenant is the body's */
 } ingest_api_opts_t;
 
 typedef struct ingest_api ingest_api_t;

@@ -174,6 +174,9 @@ typedef struct {
     const char *log_level;    /* KUJO_LOG_LEVEL (default "info") */
     const char *const *env;   /* more "NAME=value" for every service */
     bool redis_aof;           /* run redis with appendonly yes */
+    /* Ingest checks API keys (KUJO_AUTH=keys); the default is open mode
+     * (every bind is loopback), so tests post without a key. */
+    bool auth_keys;
     int ready_timeout_ms;     /* bound on start-up waits (default 15000) */
     /* Start every service upstream first, the way a cold start goes at
      * its worst, and return without waiting for any of them. */
