@@ -597,3 +597,41 @@ Test(auth_open, refused_unless_every_bind_is_loopback, .timeout = 30)
             NULL,
         "%s", text);
 }
+
+/* The harness's keys mode: the whole pipeline with ingest checking keys,
+ * the harness's client sending its key, one complaint delivered. */
+Test(auth_pipeline, a_keyed_pipeline_delivers, .timeout = 120)
+{
+    kj_pipeline_opts_t o = {.auth_keys = true};
+    kj_pipeline_t *pl = kj_pipeline_new(&o);
+    cr_assert(ne(ptr, pl, NULL));
+    cr_assert(kj_apikey_valid(kj_pipeline_api_key(pl),
+                              strlen(kj_pipeline_api_key(pl))));
+    char *body =
+        kj_test_complaint("web", "c-9", "gold", "The invoice is wrong", NULL);
+    char id[32] = "";
+    int st = kj_pipeline_post(pl, body, "p-1", id);
+    free(body);
+    KJ_PL_ASSERT(pl, st == 202, "POST answered %d", st);
+    json_t *rec = kj_pipeline_wait_state(pl, id, "delivered", 30000);
+    KJ_PL_ASSERT(pl, rec != NULL, "not delivered");
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(rec, "tenant")),
+                 "default"));
+    json_decref(rec);
+
+    /* Without the key the same ingest refuses. */
+    kj_client_t *anon = kj_client_new(5000);
+    kj_resp_t r;
+    char url[160];
+    snprintf(url, sizeof url, "%s/v1/complaints/%s",
+             kj_pipeline_url(pl, KJ_SVC_INGEST, 0), id);
+    cr_assert(eq(int, kj_client_get(anon, url, &r), 0));
+    cr_assert(eq(long, r.status, 401L));
+    kj_resp_free(&r);
+    kj_client_set_api_key(anon, kj_pipeline_api_key(pl));
+    cr_assert(eq(int, kj_client_get(anon, url, &r), 0));
+    cr_assert(eq(long, r.status, 200L));
+    kj_resp_free(&r);
+    kj_client_destroy(&anon);
+    kj_pipeline_destroy(&pl);
+}
