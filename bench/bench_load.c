@@ -7,7 +7,9 @@
  *            waits until every id is delivered, then prints one JSON object:
  *            complaints/s from the first ingest to the last delivery, and
  *            p50/p99 of the per-complaint end-to-end latency (ingest in ->
- *            notifier out, from the stage stamps in each record). */
+ *            notifier out, from the stage stamps in each record).
+ * Both send Authorization: Bearer $KUJO_API_KEY when it is set (an
+ * environment variable, not an argument: arguments show in ps). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,18 @@
 #include "kj_util.h"
 
 #define MAX_CONC 512
+
+/* headers plus the Authorization line when KUJO_API_KEY is set. */
+static struct curl_slist *
+s_auth(struct curl_slist *headers)
+{
+    const char *key = getenv("KUJO_API_KEY");
+    if (!key || !*key)
+        return headers;
+    char line[256];
+    snprintf(line, sizeof line, "Authorization: Bearer %s", key);
+    return curl_slist_append(headers, line);
+}
 
 static const char *s_texts[] = {
     "The app has been down since this morning and I cannot log in. Fix it!",
@@ -69,7 +83,7 @@ s_post(const char *url, long n, int conc, double rate, const char *ids_path)
     for (int i = 0; i < conc; i++) {
         slots[i].easy = curl_easy_init();
         slots[i].headers =
-            curl_slist_append(NULL, "Content-Type: application/json");
+            s_auth(curl_slist_append(NULL, "Content-Type: application/json"));
         free_slots[i] = i;
     }
     long sent = 0, done = 0, failed = 0;
@@ -193,6 +207,8 @@ s_collect(const char *url, const char *ids_path, int timeout_s)
     int64_t first_in = INT64_MAX, last_out = 0;
     CURL *easy = curl_easy_init();
     dbuf_t d = {0};
+    struct curl_slist *headers = s_auth(NULL);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
     int64_t deadline = kj_mono_ms() + (int64_t)timeout_s * 1000;
     size_t i = 0, dead = 0, m = 0;
     while (i < n && kj_mono_ms() < deadline) {
@@ -228,6 +244,7 @@ s_collect(const char *url, const char *ids_path, int timeout_s)
         json_decref(j);
     }
     curl_easy_cleanup(easy);
+    curl_slist_free_all(headers);
     free(d.buf);
     size_t ok = m;
     if (i < n || ok == 0) {

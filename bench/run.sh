@@ -69,6 +69,12 @@ pids+=($!)
 pid_of[analytics]=$!
 for svc in ingest classifier router notifier analytics; do ready "${admin[$svc]}"; done
 sleep 1.5 # registry heartbeats reach the upstream copies
+# Measured as deployed: ingest checks API keys (KUJO_AUTH=keys, the
+# default); kujo-bench-load sends the key from the environment.
+KUJO_API_KEY=$("$BIN/kujo-admin" key create --tenant bench \
+    --scopes complaints:write,complaints:read --name bench | tail -n 1)
+[ -n "$KUJO_API_KEY" ] || { echo "bench: kujo-admin key create failed" >&2; exit 1; }
+export KUJO_API_KEY
 
 URL=http://127.0.0.1:$HTTP
 echo "bench: warm-up" >&2

@@ -174,6 +174,17 @@ for svc in ingest classifier router; do
     done
 done
 
+# An API key, as an operator makes one: ingest checks keys (KUJO_AUTH=keys
+# is the default). kujo-admin prints it alone on its last line; it goes to
+# a header file, never onto a command line (visible in /proc/PID/cmdline).
+KEY=$("$BIN/kujo-admin" key create --tenant default \
+    --scopes complaints:write,complaints:read --name demo | tail -n 1) ||
+    die "kujo-admin key create failed"
+AUTH="$TMP/auth.header"
+(umask 077 && printf 'Authorization: Bearer %s\n' "$KEY" >"$AUTH")
+unset KEY
+say "demo: made an API key for tenant default (kujo-admin key create)"
+
 # Post every complaint: one curl, one request (and one answer file) each.
 args=()
 total=0
@@ -183,7 +194,7 @@ while IFS= read -r line || [ -n "$line" ]; do
     printf '%s' "$line" >"$TMP/post-$total.json"
     [ "$total" -gt 1 ] && args+=(--next)
     args+=(--noproxy '*' -s --max-time 10 -o "$TMP/answer-$total.json"
-        -w '%{http_code}\n' -H 'Content-Type: application/json'
+        -w '%{http_code}\n' -H 'Content-Type: application/json' -H "@$AUTH"
         -H "Idempotency-Key: demo-$total" --data-binary "@$TMP/post-$total.json"
         "http://$HTTP/v1/complaints")
 done <"$INPUT"
@@ -210,7 +221,7 @@ while :; do
         # One curl for all of them; jq reads the stream of records.
         while IFS=$'\t' read -r id st; do
             case "$st" in delivered | dead) final[$id]=$st ;; esac
-        done < <(urls "${pending[@]}" | xargs curl --noproxy '*' -s --max-time 10 |
+        done < <(urls "${pending[@]}" | xargs curl --noproxy '*' -s --max-time 10 -H "@$AUTH" |
             jq -r '[.id, .state] | @tsv' 2>/dev/null || true)
     fi
     delivered=0
@@ -235,7 +246,7 @@ row id channel lang category urgency team prio due state e2e_ms
 row -------- ---------- ---- --------------- -------- ------------ ---- ----- --------- ------
 while IFS=$'\t' read -r a b c d e f g h i j; do
     row "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i" "$j"
-done < <(urls "${ids[@]}" | xargs curl --noproxy '*' -s --max-time 10 | jq -r '[
+done < <(urls "${ids[@]}" | xargs curl --noproxy '*' -s --max-time 10 -H "@$AUTH" | jq -r '[
         (.id // "?" | .[-8:]),
         (.channel // "-"),
         (.triage.language // "-"),

@@ -21,9 +21,11 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "ingest_auth.h"
 #include "ingest_batch.h"
 #include "ingest_record.h"
 #include "ingest_validate.h"
+#include "kj_apikey.h"
 #include "kj_envelope.h"
 #include "kj_http.h"
 #include "kj_http_deadline.h"
@@ -65,9 +67,13 @@ typedef struct s_req {
     char id[KJ_ID_LEN + 1];             /* from the path, or the one assigned */
     char idem[INGEST_IDEM_KEY_MAX + 1]; /* the Idempotency-Key header */
     bool has_idem;
-    bool too_big; /* body over max_body: being discarded */
-    bool close;   /* framing refused: answer with Connection: close */
-    char *body;   /* the body so far, [cap] */
+    bool too_big;  /* body over max_body: being discarded */
+    bool close;    /* framing refused: answer with Connection: close */
+    bool www_auth; /* a 401: answer carries WWW-Authenticate */
+    char tenant[KJ_APIKEY_TENANT_MAX + 1]; /* the key's; "" in open mode */
+    char key_id[KJ_APIKEY_ID_LEN + 1];     /* the key's; "" in open mode */
+    uint32_t scopes;                       /* the key's; 0 in open mode */
+    char *body;                            /* the body so far, [cap] */
     size_t len, cap;
     size_t dropped;  /* bytes read past max_body */
     double done_s;   /* monotonic time it was complete */
@@ -170,6 +176,8 @@ s_answer(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
     }
     if (allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (req->www_auth)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     /* While draining, keep-alive clients are sent elsewhere (another copy
      * behind the load balancer) rather than kept on a closing server. */
     if (api->draining || req->close)
@@ -253,6 +261,54 @@ s_route(const char *url, char id[KJ_ID_LEN + 1])
     return strcmp(end, "/replay") == 0 ? S_REPLAY : S_NONE;
 }
 
+/* Keys mode: the caller's key must be live and hold the route's scope;
+ * its tenant goes to req->tenant. MHD_YES to go on with req->phase still
+ * S_READING, or the refusal's result (req->phase S_DONE). */
+static enum MHD_Result
+s_authorize(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
+{
+    ingest_error_t err;
+    const char *value = NULL;
+    size_t len = 0;
+    if (MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, "Authorization",
+                                      sizeof "Authorization" - 1, &value,
+                                      &len) != MHD_YES)
+        value = NULL;
+    char key[KJ_APIKEY_LEN + 1], id[KJ_APIKEY_ID_LEN + 1];
+    char msg[INGEST_MSG_MAX];
+    if (kj_apikey_parse_header(value, len, key, id, msg, sizeof msg) < 0) {
+        req->www_auth = true;
+        ingest_error_set(&err, KJ_ERR_UNAUTHORIZED, "%s", msg);
+        return s_fail(api, c, req, &err, NULL);
+    }
+    kj_apikey_info_t info;
+    int found = ingest_auth_lookup(api->opts.auth, key, kj_now_ms(), &info);
+    if (found < 0) {
+        kj_counter_inc(api->m->redis_errors);
+        return s_unavailable(api, c, req);
+    }
+    if (found == 0) {
+        req->www_auth = true;
+        ingest_error_set(&err, KJ_ERR_UNAUTHORIZED,
+                         "unknown or revoked API key");
+        return s_fail(api, c, req, &err, NULL);
+    }
+    uint32_t need = req->route == S_COLLECTION ? KJ_SCOPE_COMPLAINTS_WRITE
+                    : req->route == S_ITEM     ? KJ_SCOPE_COMPLAINTS_READ
+                                               : KJ_SCOPE_ADMIN;
+    if (!(info.scopes & need)) {
+        char name[64];
+        kj_apikey_scopes_format(need, name, sizeof name);
+        ingest_error_set(&err, KJ_ERR_FORBIDDEN,
+                         "this API key lacks the scope %s", name);
+        return s_fail(api, c, req, &err, NULL);
+    }
+    kj_strlcpy(req->tenant, info.tenant, sizeof req->tenant);
+    kj_strlcpy(req->key_id, info.id, sizeof req->key_id);
+    req->scopes = info.scopes;
+    return MHD_YES;
+}
+
 /* The headers are in: refuse what can be refused before the body. */
 static enum MHD_Result
 s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
@@ -286,6 +342,11 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
                          "method %.16s is not allowed here; allowed: %s",
                          method, allow);
         return s_fail(api, c, req, &err, allow);
+    }
+    if (api->opts.auth) {
+        enum MHD_Result rc = s_authorize(api, c, req);
+        if (req->phase == S_DONE)
+            return rc;
     }
     if (req->route != S_COLLECTION && !kj_id_valid(req->id)) {
         ingest_error_set(&err, KJ_ERR_NOT_FOUND,
@@ -419,13 +480,23 @@ s_submit(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
         s_flush(api);
     kj_complaint_t *slot = ingest_batch_slot(api->batch);
     const char *body = req->body ? req->body : "";
-    if (ingest_validate_complaint(body, req->len, slot, &err) < 0)
+    const char *tenant = api->opts.auth ? req->tenant : NULL;
+    if (ingest_validate_complaint_as(body, req->len, tenant, slot, &err) < 0)
         return s_fail(api, c, req, &err, NULL);
     ingest_batch_add(api->batch, req, req->has_idem ? req->idem : NULL,
                      kj_now_ms());
     req->phase = S_WAITING;
     MHD_suspend_connection(c);
     return MHD_YES;
+}
+
+/* True if the decoded record api->env may be shown to req's caller: any
+ * in open mode, else only its own tenant's. */
+static bool
+s_owned(const ingest_api_t *api, const s_req_t *req)
+{
+    return !api->opts.auth ||
+           strcmp(api->env->complaint.tenant, req->tenant) == 0;
 }
 
 /* with_pii: the caller may see the originals (complaints:read_pii), and
@@ -446,13 +517,18 @@ s_get(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req, bool with_pii,
         rc = s_unavailable(api, c, req);
         goto out;
     }
-    if (found == 0) {
+    int decoded = -1;
+    if (found == 1)
+        decoded =
+            kj_envelope_decode(api->codec, rec.env, rec.env_len, api->env);
+    /* Another tenant's record is answered exactly as a missing one. */
+    if (found == 0 || (decoded == 0 && !s_owned(api, req))) {
         ingest_error_set(&err, KJ_ERR_NO_SUCH_COMPLAINT,
                          "no complaint with id %s", req->id);
         rc = s_fail(api, c, req, &err, NULL);
         goto out;
     }
-    if (kj_envelope_decode(api->codec, rec.env, rec.env_len, api->env) < 0) {
+    if (decoded < 0) {
         /* Stored data, not input: a bug or corruption worth a log line. */
         kj_error("stored envelope does not decode", "s:id", req->id, "s:reason",
                  kj_rc_name(KJ_ERR_DECODE), "s:error",
@@ -481,10 +557,56 @@ out:
     return rc;
 }
 
+/* GET /v1/complaints/{id}[?pii=1]: the originals only when asked for, by
+ * a key holding complaints:read_pii, and audited as "key:<id>". */
+static enum MHD_Result
+s_get_item(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
+{
+    const char *pii =
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "pii");
+    if (!pii || strcmp(pii, "0") == 0)
+        return s_get(api, c, req, false, NULL);
+    ingest_error_t err;
+    if (strcmp(pii, "1") != 0) {
+        ingest_error_set(&err, KJ_ERR_BAD_REQUEST, "query pii must be 0 or 1");
+        return s_fail(api, c, req, &err, NULL);
+    }
+    if (!(req->scopes & KJ_SCOPE_COMPLAINTS_READ_PII)) {
+        ingest_error_set(&err, KJ_ERR_FORBIDDEN,
+                         "the originals need an API key with the scope "
+                         "complaints:read_pii");
+        return s_fail(api, c, req, &err, NULL);
+    }
+    char who[sizeof "key:" + KJ_APIKEY_ID_LEN];
+    snprintf(who, sizeof who, "key:%s", req->key_id);
+    return s_get(api, c, req, true, who);
+}
+
 static enum MHD_Result
 s_replay(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
 {
     ingest_error_t err;
+    if (api->opts.auth) {
+        /* Only the caller's own tenant's records: read it first. A record
+         * that does not decode is nobody's to replay here. */
+        kj_store_record_t own;
+        memset(&own, 0, sizeof own);
+        int found = kj_store_get(api->store, req->id, &own);
+        bool mine = found == 1 &&
+                    kj_envelope_decode(api->codec, own.env, own.env_len,
+                                       api->env) == 0 &&
+                    s_owned(api, req);
+        free(own.env);
+        if (found < 0) {
+            kj_counter_inc(api->m->redis_errors);
+            return s_unavailable(api, c, req);
+        }
+        if (!mine) {
+            ingest_error_set(&err, KJ_ERR_NO_SUCH_COMPLAINT,
+                             "no complaint with id %s", req->id);
+            return s_fail(api, c, req, &err, NULL);
+        }
+    }
     int rc = kj_store_replay(api->store, req->id, kj_now_ms());
     if (rc == 1) {
         char body[S_ANSWER_MAX];
@@ -550,7 +672,7 @@ s_handler(void *cls, struct MHD_Connection *c, const char *url,
     case S_COLLECTION:
         return s_submit(api, c, req);
     case S_ITEM:
-        return s_get(api, c, req, false, NULL);
+        return s_get_item(api, c, req);
     case S_REPLAY:
         return s_replay(api, c, req);
     case S_NONE:

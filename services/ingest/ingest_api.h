@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ingest_auth.h"
 #include "ingest_metrics.h"
 #include "kj_mq.h"
 #include "kj_store.h"
@@ -30,6 +31,8 @@ typedef struct {
     /* Connections from one IP address at most (0: no limit); more are
      * closed at accept. Behind a proxy every client has its address. */
     unsigned per_ip_limit;
+    ingest_auth_t *auth; /* API keys (borrowed); NULL: open mode, the
+                          * tenant is the body's */
 } ingest_api_opts_t;
 
 typedef struct ingest_api ingest_api_t;

@@ -243,12 +243,17 @@ s_channel(json_t *root, kj_complaint_t *out, ingest_error_t *err)
     return 0;
 }
 
+/* key_tenant: the tenant of the caller's API key, or NULL in open mode
+ * (the body says, "default" when it does not). With a key the body may
+ * only repeat the key's tenant. */
 static int
-s_tenant(json_t *root, kj_complaint_t *out, ingest_error_t *err)
+s_tenant(json_t *root, const char *key_tenant, kj_complaint_t *out,
+         ingest_error_t *err)
 {
     const json_t *v = json_object_get(root, "tenant");
     if (!v) {
-        kj_strlcpy(out->tenant, "default", sizeof out->tenant);
+        kj_strlcpy(out->tenant, key_tenant ? key_tenant : "default",
+                   sizeof out->tenant);
         return 0;
     }
     if (s_opt_string(root, "tenant", "tenant", S_TENANT_MAX, out->tenant, err) <
@@ -269,12 +274,26 @@ s_tenant(json_t *root, kj_complaint_t *out, ingest_error_t *err)
                          S_TENANT_MAX);
         return -1;
     }
+    if (key_tenant && strcmp(out->tenant, key_tenant) != 0) {
+        ingest_error_set(err, KJ_ERR_FORBIDDEN,
+                         "field \"tenant\": not the tenant of this API key "
+                         "(leave it out: the key says which)");
+        return -1;
+    }
     return 0;
 }
 
 int
 ingest_validate_complaint(const char *body, size_t len, kj_complaint_t *out,
                           ingest_error_t *err)
+{
+    return ingest_validate_complaint_as(body, len, NULL, out, err);
+}
+
+int
+ingest_validate_complaint_as(const char *body, size_t len,
+                             const char *key_tenant, kj_complaint_t *out,
+                             ingest_error_t *err)
 {
     int rc = -1;
     json_t *root = NULL;
@@ -324,7 +343,7 @@ ingest_validate_complaint(const char *body, size_t len, kj_complaint_t *out,
             0 ||
         s_opt_string(root, "external_id", "external_id",
                      sizeof out->external_id - 1, out->external_id, err) < 0 ||
-        s_tenant(root, out, err) < 0)
+        s_tenant(root, key_tenant, out, err) < 0)
         goto out;
     const json_t *pub = json_object_get(root, "public");
     if (pub) {

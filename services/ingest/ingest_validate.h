@@ -31,6 +31,14 @@ int
 ingest_validate_complaint(const char *body, size_t len, kj_complaint_t *out,
                           ingest_error_t *err);
 
+/* The same for a caller whose API key belongs to key_tenant (NULL: open
+ * mode, as ingest_validate_complaint): the tenant is the key's; a body
+ * "tenant" naming another one is 403 forbidden. */
+int
+ingest_validate_complaint_as(const char *body, size_t len,
+                             const char *key_tenant, kj_complaint_t *out,
+                             ingest_error_t *err);
+
 /* Check an Idempotency-Key header value: 1..200 printable ASCII bytes.
  * Returns 0, or -1 with *err set (400 invalid_idempotency_key). */
 int

@@ -2,11 +2,14 @@
  * Redis before answering 202, and pushes it to the classifier.
  * Table of contents: configuration and runtime (kj_service), objects,
  * run (ingest_loop), destroy in reverse. */
+#include <arpa/inet.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <zmq.h>
 
 #include "ingest_api.h"
+#include "ingest_auth.h"
 #include "ingest_loop.h"
 #include "ingest_metrics.h"
 #include "kj_downstream.h"
@@ -28,6 +31,7 @@ static int64_t s_max_body;
 static int64_t s_header_timeout_ms;
 static int64_t s_body_timeout_ms;
 static int64_t s_per_ip_limit;
+static char *s_auth;
 
 static const kj_cfg_opt_t s_own[] = {
     {.env = "KUJO_HTTP_ADDR",
@@ -71,19 +75,56 @@ static const kj_cfg_opt_t s_own[] = {
      .help = "open connections per client IP (0: no limit); behind a proxy "
              "every client has the proxy's address, so raise it or use 0",
      .dest = &s_per_ip_limit},
+    {.env = "KUJO_AUTH",
+     .flag = "auth",
+     .type = KJ_CFG_STR,
+     .def = "keys",
+     .help = "keys: every request needs an API key (kujo-admin key "
+             "create); open: none, the tenant is the body's (only when "
+             "every HTTP bind is loopback)",
+     .required = true,
+     .dest = &s_auth},
 };
+
+/* True if addr ("host:port") parses to a 127.0.0.0/8 address. */
+static bool
+s_loopback(const char *addr)
+{
+    struct sockaddr_in sa;
+    return kj_http_sockaddr(addr, &sa) == 0 &&
+           (ntohl(sa.sin_addr.s_addr) >> 24) == 127;
+}
 
 static int
 s_check(const kj_service_cfg_t *cfg)
 {
-    (void)cfg;
+    int problems = 0;
     struct sockaddr_in sa;
-    if (kj_http_sockaddr(s_http_addr, &sa) == 0)
-        return 0;
-    fprintf(stderr,
-            "kujo-ingest: KUJO_HTTP_ADDR: expected host:port, got \"%s\"\n",
-            s_http_addr);
-    return 1;
+    if (kj_http_sockaddr(s_http_addr, &sa) < 0) {
+        fprintf(stderr,
+                "kujo-ingest: KUJO_HTTP_ADDR: expected host:port, got "
+                "\"%s\"\n",
+                s_http_addr);
+        problems++;
+    }
+    if (strcmp(s_auth, "keys") != 0 && strcmp(s_auth, "open") != 0) {
+        fprintf(stderr,
+                "kujo-ingest: KUJO_AUTH: expected keys or open, got "
+                "\"%.32s\"\n",
+                s_auth);
+        problems++;
+    } else if (strcmp(s_auth, "open") == 0 &&
+               (!s_loopback(s_http_addr) || !s_loopback(cfg->admin_addr))) {
+        /* Without keys anyone who can connect reads every tenant's
+         * complaints: only this machine may. */
+        fprintf(stderr,
+                "kujo-ingest: KUJO_AUTH=open needs every HTTP bind on "
+                "loopback (127.0.0.0/8); KUJO_HTTP_ADDR is \"%s\", "
+                "KUJO_ADMIN_ADDR is \"%s\"\n",
+                s_http_addr, cfg->admin_addr);
+        problems++;
+    }
+    return problems;
 }
 
 static const kj_service_def_t s_def = {
@@ -106,6 +147,7 @@ main(int argc, char **argv)
     kj_push_t *push = NULL;
     kj_downstream_t *down = NULL;
     ingest_api_t *api = NULL;
+    ingest_auth_t *auth = NULL;
     ingest_metrics_t metrics;
     int code = 0;
 
@@ -128,6 +170,14 @@ main(int argc, char **argv)
     /* Not fatal if Redis is down: /readyz says so and the loop retries. */
     kj_redis_connect(redis);
 
+    if (strcmp(s_auth, "open") == 0)
+        kj_warn("AUTH OPEN: no API keys are checked, any caller may write "
+                "and read every tenant's complaints; loopback only, for demos "
+                "and tests",
+                "s:http_addr", s_http_addr);
+    else
+        auth = ingest_auth_new(redis, cfg->prefix, INGEST_AUTH_TTL_MS);
+
     zctx = zmq_ctx_new();
     push = kj_push_new(zctx, (int)cfg->hwm, S_PUSH_TIMEOUT_MS);
     const ingest_api_opts_t aopts = {
@@ -139,6 +189,7 @@ main(int argc, char **argv)
         .header_timeout_ms = s_header_timeout_ms,
         .body_timeout_ms = s_body_timeout_ms,
         .per_ip_limit = (unsigned)s_per_ip_limit,
+        .auth = auth,
     };
     if (!store || !push ||
         !(api = ingest_api_new(&aopts, store, push, &metrics))) {
@@ -163,6 +214,7 @@ main(int argc, char **argv)
 
 out:
     ingest_api_destroy(&api);
+    ingest_auth_destroy(&auth);
     kj_downstream_destroy(&down);
     kj_push_destroy(&push);
     if (zctx)

@@ -120,8 +120,18 @@ ready_all() {
     done
 }
 wait_for 90 "every copy ready" ready_all
+# Ingest checks API keys (KUJO_AUTH=keys, the default; open mode would be
+# refused on the container's 0.0.0.0 binds): make one as an operator
+# would, with kujo-admin inside an ingest container (it reads the same
+# KUJO_REDIS_URL and KUJO_PREFIX). load.py reads it from the environment.
+KUJO_API_KEY=$(docker exec "$(containers ingest | head -n 1)" kujo-admin key create \
+    --tenant default --scopes complaints:write,complaints:read --name containers |
+    tail -n 1)
+[ -n "$KUJO_API_KEY" ] || { say "kujo-admin key create failed"; exit 1; }
+export KUJO_API_KEY
+(umask 077 && printf 'Authorization: Bearer %s\n' "$KUJO_API_KEY" >"$TMP/auth.header")
 # An unknown id answered 404 by ingest means the balancer reaches a copy.
-lb_ok() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$API/v1/complaints/00000000000000000000")" = 404 ]; }
+lb_ok() { [ "$(curl -s -o /dev/null -H "@$TMP/auth.header" -w '%{http_code}' "$API/v1/complaints/00000000000000000000")" = 404 ]; }
 wait_for 30 "the load balancer" lb_ok
 # Ingest copies see both classifier copies through the Redis registry.
 peers_ok() {

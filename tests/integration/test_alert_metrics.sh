@@ -113,7 +113,7 @@ for svc in router classifier; do
 done
 KUJO_ADMIN_ADDR=${admin[analytics]} KUJO_HTTP_ADDR=127.0.0.1:${PORTS[8]} \
     start analytics "$bin/kujo-analytics"
-KUJO_ADMIN_ADDR=${admin[ingest]} KUJO_HTTP_ADDR=$api \
+KUJO_ADMIN_ADDR=${admin[ingest]} KUJO_HTTP_ADDR=$api KUJO_AUTH=open \
     start ingest "$bin/kujo-ingest"
 
 for svc in "${svcs[@]}"; do

@@ -238,6 +238,7 @@ s_start(const char *per_ip)
                          admin,
                          ip,
                          "KUJO_PREFIX=" PREFIX,
+                         "KUJO_AUTH=open",
                          "KUJO_HTTP_HEADER_TIMEOUT_MS=1500",
                          "KUJO_HTTP_BODY_TIMEOUT_MS=2000",
                          NULL};

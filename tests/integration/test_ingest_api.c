@@ -275,7 +275,8 @@ setup(void)
     snprintf(admin, sizeof admin, "KUJO_ADMIN_ADDR=127.0.0.1:%d", g_admin_port);
     const char *env[] = {
         redis_url, http, admin, "KUJO_PREFIX=" PREFIX, "KUJO_DRAIN_MS=3000",
-        NULL};
+        /* Keys are test_auth's subject; this file tests the API itself. */
+        "KUJO_AUTH=open", NULL};
     g_ingest = kj_proc_start("kujo-ingest", KJ_BIN_DIR "/kujo-ingest", NULL,
                              env, g_log);
     cr_assert(ne(ptr, g_ingest, NULL));

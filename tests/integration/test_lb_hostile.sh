@@ -76,7 +76,7 @@ dbsize() { redis-cli -p "$rport" dbsize; }
 
 env -i PATH="$PATH" KUJO_REDIS_URL="redis://127.0.0.1:$rport/0" \
     KUJO_HTTP_ADDR="127.0.0.1:$api" KUJO_ADMIN_ADDR="127.0.0.1:$admin" \
-    KUJO_PREFIX="lb$RANDOM" KUJO_HTTP_PER_IP_LIMIT=0 KUJO_DRAIN_MS=200 \
+    KUJO_PREFIX="lb$RANDOM" KUJO_HTTP_PER_IP_LIMIT=0 KUJO_DRAIN_MS=200 KUJO_AUTH=open \
     "$bin/kujo-ingest" >"$tmp/ingest.out" 2>&1 &
 ingest_pid=$!
 pids+=($ingest_pid)

@@ -160,7 +160,7 @@ for s in notifier router classifier analytics ingest; do
     env $(secret_env "$s") \
         KUJO_ADMIN_ADDR="${admin[$s]}" \
         KUJO_HTTP_ADDR="$([ "$s" = analytics ] && echo "127.0.0.1:${PORTS[7]}" || echo "$api")" \
-        KUJO_WEBHOOK_URL="http://127.0.0.1:$sink/alerts" \
+        KUJO_WEBHOOK_URL="http://127.0.0.1:$sink/alerts" KUJO_AUTH=open \
         "$bin/kujo-$s" >"$tmp/$s.run" 2>&1 &
     pids+=($!)
 done

@@ -17,6 +17,8 @@
 #include <curl/curl.h>
 #include <hiredis/hiredis.h>
 
+#include "kj_apikey.h"
+#include "kj_redis.h"
 #include "kj_util.h"
 
 /* Not declared by <unistd.h> without _GNU_SOURCE. */
@@ -406,6 +408,7 @@ kj_proc_destroy(kj_proc_t **self_p)
 struct kj_client {
     CURL *h;        /* reused, so connections stay alive */
     int timeout_ms; /* whole-request bound */
+    char auth[128]; /* "Authorization: Bearer <key>", or "" */
 };
 
 static pthread_once_t s_curl_once = PTHREAD_ONCE_INIT;
@@ -428,6 +431,15 @@ kj_client_new(int timeout_ms)
     }
     self->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
     return self;
+}
+
+void
+kj_client_set_api_key(kj_client_t *self, const char *key)
+{
+    self->auth[0] = '\0';
+    if (key && *key)
+        snprintf(self->auth, sizeof self->auth, "Authorization: Bearer %s",
+                 key);
 }
 
 void
@@ -501,6 +513,8 @@ kj_client_post_json(kj_client_t *self, const char *url, const char *json,
         hdrs = curl_slist_append(hdrs, h);
         free(h);
     }
+    if (self->auth[0])
+        hdrs = curl_slist_append(hdrs, self->auth);
     curl_easy_setopt(self->h, CURLOPT_POST, 1L);
     curl_easy_setopt(self->h, CURLOPT_POSTFIELDS, json);
     curl_easy_setopt(self->h, CURLOPT_POSTFIELDSIZE, (long)strlen(json));
@@ -513,7 +527,11 @@ int
 kj_client_get(kj_client_t *self, const char *url, kj_resp_t *out)
 {
     curl_easy_setopt(self->h, CURLOPT_HTTPGET, 1L);
-    return s_perform(self, url, NULL, out);
+    struct curl_slist *hdrs =
+        self->auth[0] ? curl_slist_append(NULL, self->auth) : NULL;
+    int rc = s_perform(self, url, hdrs, out);
+    curl_slist_free_all(hdrs);
+    return rc;
 }
 
 json_t *
@@ -637,6 +655,8 @@ struct kj_pipeline {
     int ncopies[KJ_SVC_COUNT];
     kj_client_t *client; /* for the calling thread */
     bool failed;         /* keep the logs */
+    /* opts.auth_keys: the key the client sends ("" otherwise) */
+    char api_key[KJ_APIKEY_LEN + 1];
 };
 
 /* Redis with the ACL user compose and k8s create, from the same script;
@@ -689,6 +709,8 @@ s_copy_env(kj_pipeline_t *self, kj_svc_t svc, const s_copy_t *c)
     env[n++] = s_fmt("KUJO_DRAIN_MS=%d", o->drain_ms);
     switch (svc) {
     case KJ_SVC_INGEST:
+        env[n++] = s_fmt("KUJO_AUTH=%s", o->auth_keys ? "keys" : "open");
+        /* fall through */
     case KJ_SVC_ANALYTICS:
         env[n++] = s_fmt("KUJO_HTTP_ADDR=127.0.0.1:%d", c->http_port);
         break;
@@ -908,6 +930,12 @@ kj_pipeline_prefix(const kj_pipeline_t *self)
 }
 
 const char *
+kj_pipeline_api_key(const kj_pipeline_t *self)
+{
+    return self->api_key;
+}
+
+const char *
 kj_pipeline_secret(const kj_pipeline_t *self)
 {
     return self->secret;
@@ -973,6 +1001,26 @@ kj_pipeline_new(const kj_pipeline_opts_t *opts)
         snprintf(self->redis_url, sizeof self->redis_url, "%s",
                  self->redis.url);
     self->redis_up = true;
+    if (o->auth_keys) {
+        /* One key for tenant "default" with every scope the API checks;
+         * the pipeline's own client sends it. */
+        char err[256];
+        kj_redis_t *r = kj_redis_new(self->redis.url, 2000, err, sizeof err);
+        kj_apikey_info_t info;
+        int rc =
+            r ? kj_apikey_create(r, self->prefix, "default",
+                                 KJ_SCOPE_COMPLAINTS_WRITE |
+                                     KJ_SCOPE_COMPLAINTS_READ | KJ_SCOPE_ADMIN,
+                                 "harness", 0, kj_now_ms(), self->api_key,
+                                 &info, err, sizeof err)
+              : -1;
+        kj_redis_destroy(&r);
+        if (rc < 0) {
+            fprintf(stderr, "harness: no API key: %s\n", err);
+            goto out;
+        }
+        kj_client_set_api_key(self->client, self->api_key);
+    }
     self->sink = kj_sink_new("127.0.0.1", 0, self->secret);
     if (!self->sink) {
         fprintf(stderr, "harness: webhook sink did not start\n");

@@ -110,6 +110,10 @@ kj_client_new(int timeout_ms);
 void
 kj_client_destroy(kj_client_t **self_p);
 
+/* Send Authorization: Bearer key with every request (NULL: none). */
+void
+kj_client_set_api_key(kj_client_t *self, const char *key);
+
 /* POST json with Content-Type: application/json and, when idem_key is not
  * NULL, Idempotency-Key. 0 when an answer came, -1 on a transport error.
  * Answers over 8 MiB are cut off and count as a transport error. */
@@ -181,6 +185,11 @@ typedef struct {
     /* Start every service upstream first, the way a cold start goes at
      * its worst, and return without waiting for any of them. */
     bool no_wait;
+    /* Ingest checks API keys (KUJO_AUTH=keys) and the pipeline's client
+     * sends a key of tenant "default" with complaints:write,
+     * complaints:read and admin (kj_pipeline_api_key). The default is open
+     * mode (every bind is loopback), so tests post without a key. */
+    bool auth_keys;
 } kj_pipeline_opts_t;
 
 typedef struct kj_pipeline kj_pipeline_t;
@@ -259,6 +268,11 @@ kj_pipeline_prefix(const kj_pipeline_t *self);
 
 const char *
 kj_pipeline_secret(const kj_pipeline_t *self);
+
+/* With opts.auth_keys, the key the pipeline's client sends (for other
+ * threads' clients); "" otherwise. */
+const char *
+kj_pipeline_api_key(const kj_pipeline_t *self);
 
 const kj_testredis_t *
 kj_pipeline_redis(const kj_pipeline_t *self);
