@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kj_curve.h"
+
 typedef struct kj_pull kj_pull_t;
 typedef struct kj_push kj_push_t;
 
@@ -19,10 +21,18 @@ typedef struct kj_push kj_push_t;
 kj_pull_t *
 kj_pull_new(void *zctx, const char *bind, const char *advertise, int hwm);
 
+/* kj_pull_new as a CURVE server with curve's keypair (borrowed; NULL:
+ * plain): the endpoint then ends in "#<server public key>". The ZAP
+ * handler (kj_curve_zap_start) must already run on zctx. */
+kj_pull_t *
+kj_pull_new_curve(void *zctx, const char *bind, const char *advertise, int hwm,
+                  const kj_curve_t *curve);
+
 void
 kj_pull_destroy(kj_pull_t **self_p);
 
-/* The endpoint to register, e.g. "tcp://10.0.0.7:41235". Borrowed. */
+/* The endpoint to register, e.g. "tcp://10.0.0.7:41235", or with CURVE
+ * "tcp://10.0.0.7:41235#<server public key>". Borrowed. */
 const char *
 kj_pull_endpoint(const kj_pull_t *self);
 
@@ -38,11 +48,21 @@ kj_pull_recv(kj_pull_t *self, const uint8_t **data, size_t *len);
 kj_push_t *
 kj_push_new(void *zctx, int hwm, int send_timeout_ms);
 
+/* kj_push_new as a CURVE client with curve's keypair (borrowed, must
+ * outlive the push; NULL: plain). A CURVE push connects only to entries
+ * carrying a server key ("...#<key>"), a plain one only to entries
+ * without: the others are skipped and logged once, so a mixed deployment
+ * never silently downgrades. */
+kj_push_t *
+kj_push_new_curve(void *zctx, int hwm, int send_timeout_ms,
+                  const kj_curve_t *curve);
+
 void
 kj_push_destroy(kj_push_t **self_p);
 
-/* Make the connected set equal to endpoints[0..n): connect the new ones,
- * disconnect the ones gone. Returns the number of peers. */
+/* Make the connected set equal to endpoints[0..n) (registry entries):
+ * connect the new ones, disconnect the ones gone. Returns the number of
+ * peers. */
 size_t
 kj_push_set_peers(kj_push_t *self, char *const *endpoints, size_t n);
 

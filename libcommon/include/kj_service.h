@@ -29,6 +29,7 @@
 #include <zmq.h>
 
 #include "kj_config.h"
+#include "kj_curve.h"
 #include "kj_metrics.h"
 #include "kj_redis.h"
 #include "kj_rules.h"
@@ -38,7 +39,9 @@ typedef struct kj_service kj_service_t;
 /* Which shared option rows a binary takes besides the ones every service
  * has (Redis URL, prefix, admin address, log level, lease, drain). */
 enum {
-    KJ_SVC_PUSH = 1 << 0,  /* pushes envelopes: KUJO_MAX_ATTEMPTS, KUJO_HWM */
+    KJ_SVC_PUSH = 1 << 0,  /* pushes envelopes: KUJO_MAX_ATTEMPTS, KUJO_HWM
+                            * (PUSH or PULL: KUJO_CURVE_SECRET_KEY,
+                            * KUJO_CURVE_PEERS) */
     KJ_SVC_PULL = 1 << 1,  /* a pipeline stage: KUJO_ZMQ_BIND,
                             * KUJO_ZMQ_ADVERTISE, KUJO_BATCH */
     KJ_SVC_RULES = 1 << 2, /* reads KUJO_RULES */
@@ -58,6 +61,8 @@ typedef struct kj_service_cfg {
     int64_t max_attempts; /* KJ_SVC_PUSH: claims before dead-lettering */
     int64_t hwm;          /* KJ_SVC_PUSH: ZeroMQ high-water mark */
     int64_t batch;        /* KJ_SVC_PULL: envelopes per Redis round trip */
+    char *curve_secret;   /* PUSH/PULL: Z85 secret key; NULL/"": plain */
+    char *curve_peers;    /* PUSH/PULL: client public keys let in */
 } kj_service_cfg_t;
 
 /* How a binary is made: its name, its options and what it needs. */
@@ -110,6 +115,11 @@ kj_service_destroy(kj_service_t **self_p);
 /* The shared option values (borrowed). */
 const kj_service_cfg_t *
 kj_service_cfg(const kj_service_t *self);
+
+/* The CURVE keypair and peers from KUJO_CURVE_*, or NULL in plain mode
+ * (or for an embedder). Borrowed; lives as long as the service. */
+kj_curve_t *
+kj_service_curve(kj_service_t *self);
 
 /* "router" */
 const char *

@@ -42,6 +42,9 @@ typedef struct {
     const char *admin_addr; /* without a service only */
     const char *zmq_bind;
     const char *zmq_advertise;
+    /* CURVE keys (borrowed; its ZAP handler runs on the stage's context),
+     * or NULL: plain ZeroMQ. */
+    kj_curve_t *curve;
     int64_t lease_ms;
     int64_t max_attempts;
     int64_t batch_max;

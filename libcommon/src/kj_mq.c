@@ -28,11 +28,14 @@ struct kj_pull {
 };
 
 struct kj_push {
-    void *sock;     /* ZMQ_PUSH, connected to every peer */
-    char **peers;   /* endpoints we are connected to (owned strings) */
-    size_t n;       /* live entries in peers */
-    size_t cap;     /* allocated entries in peers */
-    uint64_t added; /* peers ever connected, so callers see new copies */
+    void *sock;              /* ZMQ_PUSH, connected to every peer */
+    const kj_curve_t *curve; /* our keypair (borrowed); NULL: plain */
+    char **peers;            /* registry entries connected (owned) */
+    size_t n;                /* live entries in peers */
+    size_t cap;              /* allocated entries in peers */
+    char **skipped;          /* entries refused for their mode (owned) */
+    size_t n_skipped;        /* live entries in skipped */
+    uint64_t added;          /* peers ever connected, to see new copies */
 };
 
 static int
@@ -115,6 +118,31 @@ s_advertised(const char *last, const char *advertise, char *out, size_t size)
 kj_pull_t *
 kj_pull_new(void *zctx, const char *bind, const char *advertise, int hwm)
 {
+    return kj_pull_new_curve(zctx, bind, advertise, hwm, NULL);
+}
+
+/* Make sock a CURVE server with curve's secret key; ZAP decides which
+ * clients get in. */
+static int
+s_curve_server(void *sock, const kj_curve_t *curve)
+{
+    static const char domain[] = "kujo";
+    if (s_setint(sock, ZMQ_CURVE_SERVER, 1, "curve_server") != 0)
+        return -1;
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, kj_curve_secret(curve),
+                       KJ_CURVE_KEY_LEN) != 0 ||
+        zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, sizeof domain - 1) != 0) {
+        int e = zmq_errno();
+        kj_error("zmq curve setup failed", "s:error", zmq_strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
+kj_pull_t *
+kj_pull_new_curve(void *zctx, const char *bind, const char *advertise, int hwm,
+                  const kj_curve_t *curve)
+{
     kj_assert(zctx && bind);
     kj_pull_t *self = kj_calloc(1, sizeof *self);
     self->sock = zmq_socket(zctx, ZMQ_PULL);
@@ -126,6 +154,8 @@ kj_pull_new(void *zctx, const char *bind, const char *advertise, int hwm)
     }
     if (s_setint(self->sock, ZMQ_RCVHWM, hwm, "rcvhwm") != 0 ||
         s_setint(self->sock, ZMQ_LINGER, 0, "linger") != 0)
+        goto fail;
+    if (curve && s_curve_server(self->sock, curve) != 0)
         goto fail;
     /* Refuse a wildcard without an advertise host before binding, so a
      * misconfigured copy never listens on every interface. */
@@ -156,8 +186,19 @@ kj_pull_new(void *zctx, const char *bind, const char *advertise, int hwm)
     if (s_advertised(last, advertise, self->endpoint, sizeof self->endpoint) !=
         0)
         goto fail;
+    if (curve) {
+        /* The server key travels with the endpoint, so clients follow a
+         * server's key rotation through the registry. */
+        size_t used = strlen(self->endpoint);
+        int n = snprintf(self->endpoint + used, sizeof self->endpoint - used,
+                         "#%s", kj_curve_public(curve));
+        if (n < 0 || (size_t)n >= sizeof self->endpoint - used) {
+            kj_error("zmq endpoint too long", "s:endpoint", last);
+            goto fail;
+        }
+    }
     kj_info("zmq pull bound", "s:bound", last, "s:endpoint", self->endpoint,
-            "i:hwm", hwm);
+            "i:hwm", hwm, "s:mode", curve ? "curve" : "plain");
     return self;
 fail:
     kj_pull_destroy(&self);
@@ -216,8 +257,16 @@ kj_pull_recv(kj_pull_t *self, const uint8_t **data, size_t *len)
 kj_push_t *
 kj_push_new(void *zctx, int hwm, int send_timeout_ms)
 {
+    return kj_push_new_curve(zctx, hwm, send_timeout_ms, NULL);
+}
+
+kj_push_t *
+kj_push_new_curve(void *zctx, int hwm, int send_timeout_ms,
+                  const kj_curve_t *curve)
+{
     kj_assert(zctx);
     kj_push_t *self = kj_calloc(1, sizeof *self);
+    self->curve = curve;
     self->sock = zmq_socket(zctx, ZMQ_PUSH);
     if (!self->sock) {
         int e = zmq_errno();
@@ -232,6 +281,15 @@ kj_push_new(void *zctx, int hwm, int send_timeout_ms)
         s_setint(self->sock, ZMQ_SNDTIMEO, send_timeout_ms, "sndtimeo") != 0 ||
         s_setint(self->sock, ZMQ_IMMEDIATE, 1, "immediate") != 0)
         goto fail;
+    if (curve &&
+        (zmq_setsockopt(self->sock, ZMQ_CURVE_PUBLICKEY, kj_curve_public(curve),
+                        KJ_CURVE_KEY_LEN) != 0 ||
+         zmq_setsockopt(self->sock, ZMQ_CURVE_SECRETKEY, kj_curve_secret(curve),
+                        KJ_CURVE_KEY_LEN) != 0)) {
+        int e = zmq_errno();
+        kj_error("zmq curve setup failed", "s:error", zmq_strerror(e));
+        goto fail;
+    }
     return self;
 fail:
     kj_push_destroy(&self);
@@ -249,6 +307,9 @@ kj_push_destroy(kj_push_t **self_p)
     for (size_t i = 0; i < self->n; i++)
         free(self->peers[i]);
     free(self->peers);
+    for (size_t i = 0; i < self->n_skipped; i++)
+        free(self->skipped[i]);
+    free(self->skipped);
     free(self);
     *self_p = NULL;
 }
@@ -273,21 +334,59 @@ kj_push_set_peers(kj_push_t *self, char *const *endpoints, size_t n)
             self->peers[kept++] = self->peers[i];
             continue;
         }
-        if (zmq_disconnect(self->sock, self->peers[i]) != 0) {
+        char ep[KJ_ENDPOINT_MAX], key[KJ_CURVE_KEY_LEN + 1];
+        /* Only entries that split were ever connected. */
+        int split = kj_curve_endpoint_split(self->peers[i], ep, sizeof ep, key,
+                                            sizeof key);
+        kj_assert(split >= 0);
+        if (zmq_disconnect(self->sock, ep) != 0) {
             int e = zmq_errno();
-            kj_warn("zmq_disconnect failed", "s:endpoint", self->peers[i],
-                    "s:error", zmq_strerror(e));
+            kj_warn("zmq_disconnect failed", "s:endpoint", ep, "s:error",
+                    zmq_strerror(e));
         } else {
-            kj_info("zmq peer removed", "s:endpoint", self->peers[i]);
+            kj_info("zmq peer removed", "s:endpoint", ep);
         }
         free(self->peers[i]);
     }
     self->n = kept;
+    /* Entries skipped for their mode are logged when first seen, not at
+     * every refresh: the list is rebuilt from what is skipped now. */
+    char **was = self->skipped;
+    size_t n_was = self->n_skipped;
+    self->skipped = n ? kj_calloc(n, sizeof(char *)) : NULL;
+    self->n_skipped = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *ep = endpoints[i];
-        if (!ep || !ep[0] || strlen(ep) >= KJ_ENDPOINT_MAX ||
-            s_contains(self->peers, self->n, ep))
+        const char *entry = endpoints[i];
+        if (!entry || !entry[0] || strlen(entry) >= KJ_ENDPOINT_MAX ||
+            s_contains(self->peers, self->n, entry))
             continue;
+        char ep[KJ_ENDPOINT_MAX], key[KJ_CURVE_KEY_LEN + 1];
+        int keyed =
+            kj_curve_endpoint_split(entry, ep, sizeof ep, key, sizeof key);
+        const char *why = NULL;
+        if (keyed < 0)
+            why = "zmq peer skipped: malformed server key in its endpoint";
+        else if (keyed == 1 && !self->curve)
+            why = "zmq peer skipped: it runs CURVE and this copy has no "
+                  "KUJO_CURVE_SECRET_KEY";
+        else if (keyed == 0 && self->curve)
+            why = "zmq peer skipped: it runs without CURVE and this copy "
+                  "does not downgrade";
+        if (why) {
+            if (!s_contains(was, n_was, entry))
+                kj_warn(why, "s:endpoint", ep);
+            self->skipped[self->n_skipped++] = kj_strdup(entry);
+            continue;
+        }
+        /* libzmq copies the socket's options at connect time, so the
+         * server key set now applies to this connection only. */
+        if (keyed == 1 && zmq_setsockopt(self->sock, ZMQ_CURVE_SERVERKEY, key,
+                                         KJ_CURVE_KEY_LEN) != 0) {
+            int e = zmq_errno();
+            kj_warn("zmq curve server key refused", "s:endpoint", ep, "s:error",
+                    zmq_strerror(e));
+            continue;
+        }
         if (zmq_connect(self->sock, ep) != 0) {
             /* A bad registry entry must not stop the others. */
             int e = zmq_errno();
@@ -299,10 +398,14 @@ kj_push_set_peers(kj_push_t *self, char *const *endpoints, size_t n)
             self->cap = self->cap ? self->cap * 2 : 8;
             self->peers = kj_realloc(self->peers, self->cap * sizeof(char *));
         }
-        self->peers[self->n++] = kj_strdup(ep);
+        self->peers[self->n++] = kj_strdup(entry);
         self->added++;
-        kj_info("zmq peer added", "s:endpoint", ep);
+        kj_info("zmq peer added", "s:endpoint", ep, "s:mode",
+                keyed == 1 ? "curve" : "plain");
     }
+    for (size_t i = 0; i < n_was; i++)
+        free(was[i]);
+    free(was);
     return self->n;
 }
 

@@ -25,7 +25,7 @@
 #define S_REDIS_TIMEOUT_MS 2000
 #define S_DRAIN_POLL_MS 50 /* check the drain this often */
 #define S_ITEMS_MAX 64     /* driver poll items */
-#define S_SHARED_MAX 12    /* shared rows at most */
+#define S_SHARED_MAX 14    /* shared rows at most */
 
 struct kj_service {
     char *name;           /* "router" */
@@ -40,6 +40,7 @@ struct kj_service {
     kj_admin_t *admin;
     kj_redis_t *redis; /* main thread's connection */
     kj_rules_t *rules; /* NULL without KUJO_RULES */
+    kj_curve_t *curve; /* NULL in plain mode */
 
     int ready;              /* last readiness told, -1 none yet */
     char ready_reason[256]; /* and its reason, to log changes only */
@@ -164,6 +165,28 @@ s_shared_rows(const kj_service_def_t *def, kj_service_cfg_t *cfg,
             .dest = &cfg->batch,
         };
     }
+    if (def->features & (KJ_SVC_PUSH | KJ_SVC_PULL)) {
+        out[n++] = (kj_cfg_opt_t){
+            .env = "KUJO_CURVE_SECRET_KEY",
+            .flag = "curve-secret-key",
+            .type = KJ_CFG_STR,
+            .help = "this copy's ZeroMQ CURVE secret key (Z85, from "
+                    "kujo-keygen); unset: plain ZeroMQ, loopback only",
+            .secret = true,
+            .dest = &cfg->curve_secret,
+        };
+        /* Public keys are no secret; the row is marked so only to get
+         * KUJO_CURVE_PEERS_FILE. The count is logged when CURVE starts. */
+        out[n++] = (kj_cfg_opt_t){
+            .env = "KUJO_CURVE_PEERS",
+            .flag = "curve-peers",
+            .type = KJ_CFG_STR,
+            .help = "Z85 public keys of the copies allowed to push to this "
+                    "one (comma, space or newline separated)",
+            .secret = true,
+            .dest = &cfg->curve_peers,
+        };
+    }
     if (def->features & KJ_SVC_RULES) {
         out[n++] = (kj_cfg_opt_t){
             .env = "KUJO_RULES",
@@ -178,6 +201,82 @@ s_shared_rows(const kj_service_def_t *def, kj_service_cfg_t *cfg,
     }
     kj_assert(n <= S_SHARED_MAX);
     return n;
+}
+
+static bool
+s_set(const char *s)
+{
+    return s && s[0];
+}
+
+/* CURVE or plain: a key that loads, peers that parse, and plain ZeroMQ
+ * only where nothing but this machine can reach the PULL. */
+static int
+s_check_curve(const kj_service_def_t *def, const kj_service_cfg_t *cfg)
+{
+    if (!(def->features & (KJ_SVC_PUSH | KJ_SVC_PULL)))
+        return 0;
+    char err[256];
+    if (s_set(cfg->curve_secret)) {
+        char(*keys)[KJ_CURVE_KEY_LEN + 1] =
+            kj_calloc(KJ_CURVE_PEERS_MAX, sizeof *keys);
+        int n = kj_curve_peers_parse(cfg->curve_peers, keys, KJ_CURVE_PEERS_MAX,
+                                     err, sizeof err);
+        free(keys);
+        if (n < 0) {
+            fprintf(stderr, "%s: KUJO_CURVE_PEERS: %s\n", def->binary, err);
+            return 1;
+        }
+        /* The messages never repeat the key. */
+        kj_curve_t *curve =
+            kj_curve_new(cfg->curve_secret, NULL, err, sizeof err);
+        if (!curve) {
+            fprintf(stderr, "%s: KUJO_CURVE_SECRET_KEY: %s\n", def->binary,
+                    err);
+            return 1;
+        }
+        kj_curve_destroy(&curve);
+        if (n == 0 && (def->features & KJ_SVC_PULL)) {
+            fprintf(stderr,
+                    "%s: KUJO_CURVE_PEERS: empty, so no copy could push to "
+                    "this one; list the public keys of the upstream copies "
+                    "(kujo-keygen prints one)\n",
+                    def->binary);
+            return 1;
+        }
+        return 0;
+    }
+    if (s_set(cfg->curve_peers)) {
+        fprintf(stderr,
+                "%s: KUJO_CURVE_PEERS: set without KUJO_CURVE_SECRET_KEY\n",
+                def->binary);
+        return 1;
+    }
+    if (!(def->features & KJ_SVC_PULL))
+        return 0;
+    /* The advertised host is what upstream dials: it must be loopback as
+     * well as the bind. */
+    bool local = kj_curve_endpoint_local(cfg->zmq_bind);
+    if (local && s_set(cfg->zmq_advertise)) {
+        char ep[300];
+        bool v6 = strchr(cfg->zmq_advertise, ':') != NULL &&
+                  cfg->zmq_advertise[0] != '[';
+        snprintf(ep, sizeof ep, "tcp://%s%s%s:1", v6 ? "[" : "",
+                 cfg->zmq_advertise, v6 ? "]" : "");
+        local = kj_curve_endpoint_local(ep);
+    }
+    if (!local) {
+        fprintf(stderr,
+                "%s: KUJO_CURVE_SECRET_KEY: not set, and plain ZeroMQ is "
+                "allowed only on loopback (KUJO_ZMQ_BIND=%s%s%s); set "
+                "KUJO_CURVE_SECRET_KEY (or _FILE) and KUJO_CURVE_PEERS "
+                "(kujo-keygen makes keys)\n",
+                def->binary, cfg->zmq_bind,
+                s_set(cfg->zmq_advertise) ? ", KUJO_ZMQ_ADVERTISE=" : "",
+                s_set(cfg->zmq_advertise) ? cfg->zmq_advertise : "");
+        return 1;
+    }
+    return 0;
 }
 
 /* Checks the table cannot make. Prints "<binary>: <VARIABLE>: <problem>"
@@ -203,6 +302,7 @@ s_check(const kj_service_def_t *def, const kj_service_cfg_t *cfg)
         problems++;
     }
     memset(password, 0, sizeof password);
+    problems += s_check_curve(def, cfg);
     if (kj_addr_split(cfg->admin_addr, host, sizeof host, &port) != 0) {
         fprintf(stderr, "%s: KUJO_ADMIN_ADDR: expected host:port, got \"%s\"\n",
                 def->binary, cfg->admin_addr);
@@ -294,6 +394,15 @@ kj_service_new_from_args(const kj_service_def_t *def, int argc, char **argv,
     kj_log_init(def->name,
                 (kj_log_level_t)kj_log_level_parse(self->cfg.log_level));
     kj_config_log(self->opts, self->n_opts);
+    if (s_set(self->cfg.curve_secret)) {
+        char err[256];
+        self->curve = kj_curve_new(self->cfg.curve_secret,
+                                   self->cfg.curve_peers, err, sizeof err);
+        kj_assert(self->curve); /* s_check loaded it already */
+    } else if (def->features & (KJ_SVC_PUSH | KJ_SVC_PULL)) {
+        kj_warn("zmq curve off: stages talk plain ZeroMQ, unauthenticated; "
+                "allowed on loopback only (set KUJO_CURVE_SECRET_KEY)");
+    }
 
     const char *path = self->cfg.rules_path;
     if (path && path[0]) {
@@ -344,6 +453,8 @@ kj_service_destroy(kj_service_t **self_p)
     if (!self_p || !*self_p)
         return;
     kj_service_t *self = *self_p;
+    /* First: its ZAP thread counts into the metrics. */
+    kj_curve_destroy(&self->curve);
     kj_admin_destroy(&self->admin);
     kj_redis_destroy(&self->redis);
     kj_rules_destroy(&self->rules);
@@ -360,6 +471,12 @@ kj_service_destroy(kj_service_t **self_p)
     free(self->name);
     free(self);
     *self_p = NULL;
+}
+
+kj_curve_t *
+kj_service_curve(kj_service_t *self)
+{
+    return self->curve;
 }
 
 const kj_service_cfg_t *

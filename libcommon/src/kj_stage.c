@@ -844,6 +844,7 @@ kj_stage_opts_for(kj_service_t *service, const char *in_state,
         .prefix = cfg->prefix,
         .zmq_bind = cfg->zmq_bind,
         .zmq_advertise = cfg->zmq_advertise,
+        .curve = kj_service_curve(service),
         .lease_ms = cfg->lease_ms,
         .max_attempts = cfg->max_attempts,
         .batch_max = cfg->batch,
@@ -972,12 +973,19 @@ kj_stage_new(const kj_stage_opts_t *opts)
         kj_error("store setup failed");
         goto fail;
     }
-    self->pull = kj_pull_new(self->zctx, opts->zmq_bind, opts->zmq_advertise,
-                             (int)opts->hwm);
+    /* The ZAP handler first: a CURVE server bound without one admits any
+     * client key. */
+    if (opts->curve &&
+        kj_curve_zap_start(opts->curve, self->zctx, self->metrics) != 0)
+        goto fail;
+    self->pull =
+        kj_pull_new_curve(self->zctx, opts->zmq_bind, opts->zmq_advertise,
+                          (int)opts->hwm, opts->curve);
     if (!self->pull)
         goto fail;
     if (self->next) {
-        self->push = kj_push_new(self->zctx, (int)opts->hwm, S_PUSH_TIMEOUT_MS);
+        self->push = kj_push_new_curve(self->zctx, (int)opts->hwm,
+                                       S_PUSH_TIMEOUT_MS, opts->curve);
         if (!self->push)
             goto fail;
         self->down = kj_downstream_new(self->redis, self->push, self->prefix,

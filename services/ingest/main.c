@@ -179,7 +179,8 @@ main(int argc, char **argv)
         auth = ingest_auth_new(redis, cfg->prefix, INGEST_AUTH_TTL_MS);
 
     zctx = zmq_ctx_new();
-    push = kj_push_new(zctx, (int)cfg->hwm, S_PUSH_TIMEOUT_MS);
+    push = kj_push_new_curve(zctx, (int)cfg->hwm, S_PUSH_TIMEOUT_MS,
+                             kj_service_curve(service));
     const ingest_api_opts_t aopts = {
         .http_addr = s_http_addr,
         .max_body = s_max_body,

@@ -3,7 +3,9 @@
 # .env.example) and keeps its promises: Redis with AOF everysec on a named
 # volume, only the balancer, analytics and Prometheus publish ports (on
 # 127.0.0.1 by default), every kujo service stops on SIGTERM (init) with a
-# grace period, and Prometheus scrapes every service by DNS.
+# grace period, Prometheus scrapes every service by DNS, and the pipeline
+# stages run ZeroMQ CURVE with keys a one-shot keygen service wrote to a
+# named volume they mount read-only.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -27,7 +29,7 @@ import sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
 svcs = c["services"]
 errs = []
-want = {"redis", "ingest", "classifier", "router", "notifier", "analytics", "lb", "prometheus"}
+want = {"keygen", "redis", "ingest", "classifier", "router", "notifier", "analytics", "lb", "prometheus"}
 if set(svcs) != want:
     errs.append(f"services are {sorted(svcs)}, want {sorted(want)}")
 publishers = {"lb", "analytics", "prometheus"}
@@ -62,6 +64,33 @@ if not svcs["redis"].get("environment", {}).get("KUJO_REDIS_PASSWORD"):
     errs.append("redis is not given KUJO_REDIS_PASSWORD (its ACL user)")
 if "redis-data" not in c.get("volumes", {}):
     errs.append("volume redis-data is not declared")
+kg = svcs["keygen"]
+if "kujo-keygen --out /keys" not in " ".join(map(str, kg.get("command") or [])):
+    errs.append(f"keygen runs {kg.get('command')}, not kujo-keygen --out /keys")
+if kg.get("restart") not in ("no", None):
+    errs.append(f"keygen restarts ({kg.get('restart')}); it is one-shot")
+def mounts(s):
+    return [(v.get("source"), v.get("target"), v.get("read_only", False))
+            if isinstance(v, dict) else tuple(v.split(":")[:2]) + (v.endswith(":ro"),)
+            for v in s.get("volumes", [])]
+if ("curve-keys", "/keys", False) not in mounts(kg):
+    errs.append(f"keygen does not write the curve-keys volume: {mounts(kg)}")
+for name in ("ingest", "classifier", "router", "notifier"):
+    s = svcs[name]
+    env = s.get("environment", {})
+    if env.get("KUJO_CURVE_SECRET_KEY_FILE") != "/run/kujo-curve/curve.secret":
+        errs.append(f"{name}: CURVE is off (KUJO_CURVE_SECRET_KEY_FILE is {env.get('KUJO_CURVE_SECRET_KEY_FILE')})")
+    if env.get("KUJO_CURVE_PEERS_FILE") != "/run/kujo-curve/curve.public":
+        errs.append(f"{name}: KUJO_CURVE_PEERS_FILE is {env.get('KUJO_CURVE_PEERS_FILE')}")
+    if "KUJO_CURVE_SECRET_KEY" in env:
+        errs.append(f"{name}: the CURVE secret key is inline, not from a file")
+    if ("curve-keys", "/run/kujo-curve", True) not in mounts(s):
+        errs.append(f"{name} does not mount curve-keys read-only: {mounts(s)}")
+    dep = (s.get("depends_on") or {}).get("keygen", {})
+    if dep.get("condition") != "service_completed_successfully":
+        errs.append(f"{name} does not wait for keygen: {s.get('depends_on')}")
+if "curve-keys" not in c.get("volumes", {}):
+    errs.append("volume curve-keys is not declared")
 if errs:
     sys.exit("test_compose_config: " + "\n  ".join(errs))
 PY

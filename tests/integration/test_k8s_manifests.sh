@@ -6,7 +6,8 @@
 # per file, validated against the Kubernetes API schema (kubernetes-models,
 # pinned in tests/npm); kujo's own contract (probes on the admin port,
 # resources, the pod IP advertised for ZeroMQ, Prometheus annotations,
-# autoscalers, disruption budgets, Redis with AOF on a volume); the
+# autoscalers, disruption budgets, Redis with AOF on a volume, ZeroMQ
+# CURVE keys from the Secret kujo-curve); the
 # prometheus-adapter rules against the autoscalers, their PromQL parsed by
 # promtool. Then each checker is fed broken input and must fail.
 #   usage: test_k8s_manifests.sh BUILD_DIR   (the build is not used)
@@ -191,6 +192,12 @@ if [ "$rendered" = 1 ]; then
     sed 's/port: 9100$/port: 8080/' "$tmp/base.yaml" >"$tmp/c5.yaml"
     expect_fail "contract: probes off the admin port" \
         "livenessProbe on port 8080, not the admin port 9100" contract base "$tmp/c5.yaml"
+    sed 's/secretName: kujo-curve/secretName: kujo-secrets/' "$tmp/base.yaml" >"$tmp/c6.yaml"
+    expect_fail "contract: CURVE keys not from the Secret kujo-curve" \
+        "is not key curve.secret of a mounted Secret kujo-curve" contract base "$tmp/c6.yaml"
+    sed '/name: KUJO_CURVE_PEERS_FILE/,+1d' "$tmp/base.yaml" >"$tmp/c7.yaml"
+    expect_fail "contract: a stage without KUJO_CURVE_PEERS_FILE" \
+        "KUJO_CURVE_PEERS_FILE is not set" contract base "$tmp/c7.yaml"
     expect_fail "contract: the base without queue-depth autoscaling as the custom variant" \
         "does not scale on the External metric kujo_queue_depth" contract custom "$tmp/base.yaml"
     sed 's/as: kujo_queue_depth/as: kujo_queue_length/' \

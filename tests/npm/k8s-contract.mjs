@@ -16,6 +16,8 @@ const AUTOSCALED = ["ingest", "classifier", "notifier"];
 const FIXED_REPLICAS = { router: 1, analytics: 1 };
 const ZMQ_STAGES = ["classifier", "router", "notifier"];
 const HTTP_SERVICES = ["ingest", "analytics"];
+// Services that speak ZeroMQ to another stage: CURVE is on for each.
+const CURVE_SERVICES = ["ingest", ...ZMQ_STAGES];
 const ADMIN_PORT = 9100;
 const NAMESPACE = "kujo";
 
@@ -192,6 +194,7 @@ function checkDeployment(name) {
         checkService(name, d, c);
     }
     if (["classifier", "router"].includes(name)) checkRules(d, pod, c, env);
+    if (CURVE_SERVICES.includes(name)) checkCurve(d, pod, c, env);
     // Every referenced ConfigMap is in the rendering; every Secret is the
     // one README.md tells operators to create.
     for (const from of c.envFrom || []) {
@@ -244,6 +247,30 @@ function checkRules(d, pod, c, env) {
         JSON.parse(cm.data[key]);
     } catch (e) {
         fail(cm, `${key} is not JSON: ${e.message}`);
+    }
+}
+
+// ZeroMQ CURVE on: the secret key and the peers list are files of a
+// read-only mount of the Secret kujo-curve (keys curve.secret and
+// curve.public), readable by the kujo group (fsGroup), never inline.
+function checkCurve(d, pod, c, env) {
+    if (env.KUJO_CURVE_SECRET_KEY !== undefined) fail(d, "KUJO_CURVE_SECRET_KEY is inline, not a file from the Secret kujo-curve");
+    for (const [name, key] of [["KUJO_CURVE_SECRET_KEY_FILE", "curve.secret"], ["KUJO_CURVE_PEERS_FILE", "curve.public"]]) {
+        const path = env[name];
+        if (typeof path !== "string" || !path) {
+            fail(d, `${name} is not set: ZeroMQ CURVE is off`);
+            continue;
+        }
+        const mount = (c.volumeMounts || []).find((m) => path === `${m.mountPath}/${key}`);
+        const vol = mount && (pod.volumes || []).find((v) => v.name === mount.name);
+        if (!vol || !vol.secret || vol.secret.secretName !== "kujo-curve") {
+            fail(d, `${name} ${path} is not key ${key} of a mounted Secret kujo-curve`);
+        } else if (!mount.readOnly) {
+            fail(d, `the Secret kujo-curve is mounted writable`);
+        }
+    }
+    if (!pod.securityContext || pod.securityContext.fsGroup !== 10001) {
+        fail(d, "no fsGroup 10001: the kujo user could not read the Secret kujo-curve");
     }
 }
 
