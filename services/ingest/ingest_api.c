@@ -73,7 +73,9 @@ typedef struct s_req {
     char tenant[KJ_APIKEY_TENANT_MAX + 1]; /* the key's; "" in open mode */
     char key_id[KJ_APIKEY_ID_LEN + 1];     /* the key's; "" in open mode */
     uint32_t scopes;                       /* the key's; 0 in open mode */
-    char *body;                            /* the body so far, [cap] */
+    int64_t key_rate;      /* the key's own limit (req/s), 0: the default */
+    int64_t retry_after_s; /* a 429: answer carries Retry-After */
+    char *body;            /* the body so far, [cap] */
     size_t len, cap;
     size_t dropped;  /* bytes read past max_body */
     double done_s;   /* monotonic time it was complete */
@@ -98,6 +100,8 @@ struct ingest_api {
     size_t pooled;
     size_t active;                 /* requests begun and not completed */
     int64_t last_redis_log_ms;     /* rate limit of the outage log line */
+    int64_t last_limit_log_ms;     /* ... and of the limiter's */
+    kj_ratelimit_take_t *takes;    /* [batch_max]: one batch's charges */
     kj_http_deadline_t *deadlines; /* header and body deadlines */
     int64_t last_cut_log_ms;       /* rate limit of the slow-client line */
     bool draining;                 /* quiesced: answers close connections */
@@ -178,6 +182,11 @@ s_answer(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (req->www_auth)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (req->retry_after_s > 0) {
+        char secs[24];
+        snprintf(secs, sizeof secs, "%" PRId64, req->retry_after_s);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     /* While draining, keep-alive clients are sent elsewhere (another copy
      * behind the load balancer) rather than kept on a closing server. */
     if (api->draining || req->close)
@@ -261,6 +270,31 @@ s_route(const char *url, char id[KJ_ID_LEN + 1])
     return strcmp(end, "/replay") == 0 ? S_REPLAY : S_NONE;
 }
 
+/* The rate-limit charge of one request: its key's bucket and its
+ * tenant's. */
+static kj_ratelimit_take_t
+s_take_for(const s_req_t *req)
+{
+    return (kj_ratelimit_take_t){.key_id = req->key_id,
+                                 .tenant = req->tenant,
+                                 .cost = 1,
+                                 .key_rate = (double)req->key_rate};
+}
+
+/* 429 with Retry-After in whole seconds, rounded up. */
+static enum MHD_Result
+s_rate_limited(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
+               int64_t retry_after_ms)
+{
+    ingest_error_t err;
+    req->retry_after_s = retry_after_ms > 0 ? (retry_after_ms + 999) / 1000 : 1;
+    ingest_error_set(&err, KJ_ERR_RATE_LIMITED,
+                     "over the rate limit of this API key or its tenant; "
+                     "retry after %" PRId64 " s",
+                     req->retry_after_s);
+    return s_fail(api, c, req, &err, NULL);
+}
+
 /* Keys mode: the caller's key must be live and hold the route's scope;
  * its tenant goes to req->tenant. MHD_YES to go on with req->phase still
  * S_READING, or the refusal's result (req->phase S_DONE). */
@@ -306,6 +340,15 @@ s_authorize(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
     kj_strlcpy(req->tenant, info.tenant, sizeof req->tenant);
     kj_strlcpy(req->key_id, info.id, sizeof req->key_id);
     req->scopes = info.scopes;
+    req->key_rate = info.rate;
+    /* Complaints are limited in the batch (one round trip for all); a
+     * read or a replay is charged here, alone. */
+    if (req->route != S_COLLECTION && api->opts.limiter) {
+        kj_ratelimit_take_t t = s_take_for(req);
+        if (kj_ratelimit_take(api->opts.limiter, &t, 1, kj_now_ms()) == 0 &&
+            t.admitted == 0)
+            return s_rate_limited(api, c, req, t.retry_after_ms);
+    }
     return MHD_YES;
 }
 
@@ -423,6 +466,36 @@ s_body_add(ingest_api_t *api, s_req_t *req, const char *data, size_t n)
     return true;
 }
 
+/* Charge every keyed complaint of the batch to its key's and tenant's
+ * buckets, one pipelined round trip; those over the limit are held out of
+ * the write and answered 429. If Redis cannot answer, the complaints go
+ * through (fail open): the limiter protects capacity, and refusing
+ * complaints because of it would lose the very thing kujo is for. */
+static void
+s_limit_batch(ingest_api_t *api, size_t n, int64_t now_ms)
+{
+    if (!api->opts.limiter)
+        return;
+    for (size_t i = 0; i < n; i++)
+        api->takes[i] = s_take_for(ingest_batch_owner(api->batch, i));
+    if (kj_ratelimit_take(api->opts.limiter, api->takes, n, now_ms) < 0 &&
+        now_ms - api->last_limit_log_ms >= 1000) {
+        kj_warn("rate limits not checked; complaints let through", "s:reason",
+                kj_rc_name(KJ_ERR_REDIS));
+        api->last_limit_log_ms = now_ms;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (api->takes[i].admitted != 0)
+            continue;
+        s_req_t *req = ingest_batch_owner(api->batch, i);
+        req->retry_after_s = (api->takes[i].retry_after_ms + 999) / 1000;
+        if (req->retry_after_s < 1)
+            req->retry_after_s = 1;
+        ingest_batch_hold(api->batch, i);
+        kj_counter_inc(api->m->rate_limited);
+    }
+}
+
 /* Write the batch, prepare each waiting request's answer and resume it;
  * then push the new records to the classifier. */
 static void
@@ -432,6 +505,7 @@ s_flush(ingest_api_t *api)
     if (n == 0)
         return;
     int64_t now = kj_now_ms();
+    s_limit_batch(api, n, now);
     if (ingest_batch_flush(api->batch, api->store, now) < 0 &&
         now - api->last_redis_log_ms >= 1000) {
         /* Once a second at most: an outage fails every batch. */
@@ -442,7 +516,10 @@ s_flush(ingest_api_t *api)
     for (size_t i = 0; i < n; i++) {
         const ingest_batch_result_t *res = ingest_batch_result(api->batch, i);
         s_req_t *req = res->owner;
-        if (res->result >= 0) {
+        if (res->result == INGEST_BATCH_HELD) {
+            req->status = 429;
+            req->answer_len = 0;
+        } else if (res->result >= 0) {
             kj_strlcpy(req->id, res->id, sizeof req->id);
             req->status = res->result == 1 ? 202 : 200;
             req->location = true;
@@ -649,6 +726,8 @@ s_handler(void *cls, struct MHD_Connection *c, const char *url,
     }
     switch (req->phase) {
     case S_READY:
+        if (req->status == 429)
+            return s_rate_limited(api, c, req, req->retry_after_s * 1000);
         if (req->status == 503)
             return req->unknown ? s_outcome_unknown(api, c, req)
                                 : s_unavailable(api, c, req);
@@ -729,6 +808,7 @@ ingest_api_new(const ingest_api_opts_t *opts, kj_store_t *store,
     self->push = push;
     self->m = metrics;
     self->batch = ingest_batch_new(opts->batch_max, metrics);
+    self->takes = kj_calloc(opts->batch_max, sizeof *self->takes);
     self->codec = kj_codec_new();
     self->env = kj_calloc(1, sizeof *self->env);
     self->deadlines =
@@ -776,6 +856,7 @@ ingest_api_destroy(ingest_api_t **self_p)
         free(req);
     }
     ingest_batch_destroy(&self->batch);
+    free(self->takes);
     kj_codec_destroy(&self->codec);
     free(self->env);
     free(self);

@@ -18,6 +18,7 @@
 #include "ingest_auth.h"
 #include "ingest_metrics.h"
 #include "kj_mq.h"
+#include "kj_ratelimit.h"
 #include "kj_store.h"
 
 typedef struct {
@@ -31,8 +32,9 @@ typedef struct {
     /* Connections from one IP address at most (0: no limit); more are
      * closed at accept. Behind a proxy every client has its address. */
     unsigned per_ip_limit;
-    ingest_auth_t *auth; /* API keys (borrowed); NULL: open mode, the
-                          * tenant is the body's */
+    kj_ratelimit_t *limiter; /* per key and tenant (borrowed); NULL: none */
+    ingest_auth_t *auth;     /* API keys (borrowed); NULL: open mode, the
+                              * tenant is the body's */
 } ingest_api_opts_t;
 
 typedef struct ingest_api ingest_api_t;

@@ -20,6 +20,7 @@ typedef struct {
     size_t ev_off, ev_len;   /* the encoded event in the arena */
     kj_store_pii_t pii;      /* the originals, pointing into complaint */
     long create_ix;          /* index in creates, -1: not written */
+    bool held;               /* left out of the flush (rate limit) */
 } s_item_t;
 
 struct ingest_batch {
@@ -116,6 +117,7 @@ ingest_batch_add(ingest_batch_t *self, void *owner, const char *idem_key,
     kj_id_new(it->complaint.id, in_ms, partition, &self->rng);
     kj_trace_id_new(it->trace_id, &self->rng);
     it->in_ms = in_ms;
+    it->held = false;
     if (it->complaint.received_at_ms == 0)
         it->complaint.received_at_ms = in_ms;
     ingest_batch_result_t *res = &self->results[self->n];
@@ -181,6 +183,19 @@ s_encode(ingest_batch_t *self, s_item_t *it, int64_t now_ms)
     return 0;
 }
 
+void
+ingest_batch_hold(ingest_batch_t *self, size_t i)
+{
+    if (i < self->n)
+        self->items[i].held = true;
+}
+
+void *
+ingest_batch_owner(const ingest_batch_t *self, size_t i)
+{
+    return i < self->n ? self->results[i].owner : NULL;
+}
+
 int
 ingest_batch_flush(ingest_batch_t *self, kj_store_t *store, int64_t now_ms)
 {
@@ -190,6 +205,8 @@ ingest_batch_flush(ingest_batch_t *self, kj_store_t *store, int64_t now_ms)
     for (size_t i = 0; i < self->n; i++) {
         s_item_t *it = &self->items[i];
         it->env_len = 0;
+        if (it->held)
+            continue;
         if (s_encode(self, it, now_ms) < 0) {
             /* Validation bounds every field, so this is a bug, logged
              * once here; the client gets a 5xx and nothing is written. */
@@ -226,7 +243,7 @@ ingest_batch_flush(ingest_batch_t *self, kj_store_t *store, int64_t now_ms)
     for (size_t i = 0; i < self->n; i++) {
         s_item_t *it = &self->items[i];
         ingest_batch_result_t *res = &self->results[i];
-        res->result = -1;
+        res->result = it->held ? INGEST_BATCH_HELD : -1;
         if (it->create_ix < 0)
             continue;
         const kj_store_create_t *cr = &self->creates[it->create_ix];

@@ -56,6 +56,18 @@ void
 ingest_batch_add(ingest_batch_t *self, void *owner, const char *idem_key,
                  int64_t in_ms);
 
+/* Result of an item held back (ingest_batch_hold): nothing was written. */
+#define INGEST_BATCH_HELD (-4)
+
+/* Leave item i out of the next flush (over its rate limit): its result is
+ * INGEST_BATCH_HELD. */
+void
+ingest_batch_hold(ingest_batch_t *self, size_t i);
+
+/* Item i's owner, before the flush. */
+void *
+ingest_batch_owner(const ingest_batch_t *self, size_t i);
+
 /* Write every complaint: stamp and encode the envelopes, one pipelined
  * kj_store_create, then fill the results (ingest_batch_result). Returns 0,
  * or -1 if Redis failed for some (see each result). */

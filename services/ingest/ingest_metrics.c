@@ -6,8 +6,8 @@
 #include "kj_rc.h"
 
 /* Registered up front so that dashboards see zeros, not gaps. */
-static const unsigned s_statuses[] = {200, 202, 400, 404, 405,
-                                      409, 413, 415, 500, 503};
+static const unsigned s_statuses[] = {200, 202, 400, 401, 403, 404, 405,
+                                      409, 413, 415, 429, 500, 501, 503};
 
 static kj_counter_t *
 s_status_counter(kj_metrics_t *registry, unsigned status)
@@ -39,6 +39,7 @@ ingest_metrics_init(ingest_metrics_t *m, kj_metrics_t *registry)
                                 "Envelopes pushed to the classifier", NULL);
     m->failed_invalid = s_failed_counter(registry, KJ_ERR_INVALID);
     m->failed_redis = s_failed_counter(registry, KJ_ERR_REDIS);
+    m->rate_limited = s_failed_counter(registry, KJ_ERR_RATE_LIMITED);
     m->redis_errors = kj_metrics_counter(registry, "redis_errors_total",
                                          "Failed Redis calls", NULL);
     m->zmq_errors = kj_metrics_counter(registry, "zmq_errors_total",

@@ -5,7 +5,7 @@
 
 #include "kj_metrics.h"
 
-#define INGEST_STATUS_MAX 12 /* distinct HTTP statuses the API answers */
+#define INGEST_STATUS_MAX 20 /* distinct HTTP statuses the API answers */
 
 typedef struct {
     kj_metrics_t *registry;       /* borrowed; owns every metric below */
@@ -13,6 +13,7 @@ typedef struct {
     kj_counter_t *out;            /* envelopes pushed to a classifier */
     kj_counter_t *failed_invalid; /* bodies refused (4xx) */
     kj_counter_t *failed_redis;   /* accepted bodies Redis could not take */
+    kj_counter_t *rate_limited;   /* complaints over their key's limit */
     kj_counter_t *redis_errors;   /* failed Redis calls of any kind */
     kj_counter_t *zmq_errors;     /* pushes that could not be sent */
     kj_counter_t *slow_headers;   /* connections cut: headers too slow */

@@ -32,6 +32,7 @@ static int64_t s_header_timeout_ms;
 static int64_t s_body_timeout_ms;
 static int64_t s_per_ip_limit;
 static char *s_auth;
+static int64_t s_key_rate, s_key_burst, s_tenant_rate, s_tenant_burst;
 
 static const kj_cfg_opt_t s_own[] = {
     {.env = "KUJO_HTTP_ADDR",
@@ -84,6 +85,40 @@ static const kj_cfg_opt_t s_own[] = {
              "every HTTP bind is loopback)",
      .required = true,
      .dest = &s_auth},
+    {.env = "KUJO_RATE_LIMIT",
+     .flag = "rate-limit",
+     .type = KJ_CFG_INT,
+     .def = "100",
+     .min = 0,
+     .max = 10000000,
+     .help = "requests per second of one API key (0: unlimited); a key's "
+             "own --rate from kujo-admin wins",
+     .dest = &s_key_rate},
+    {.env = "KUJO_RATE_BURST",
+     .flag = "rate-burst",
+     .type = KJ_CFG_INT,
+     .def = "200",
+     .min = 1,
+     .max = 10000000,
+     .help = "requests one API key may send at once above its rate",
+     .dest = &s_key_burst},
+    {.env = "KUJO_TENANT_RATE_LIMIT",
+     .flag = "tenant-rate-limit",
+     .type = KJ_CFG_INT,
+     .def = "1000",
+     .min = 0,
+     .max = 10000000,
+     .help = "requests per second of all of one tenant's keys (0: "
+             "unlimited)",
+     .dest = &s_tenant_rate},
+    {.env = "KUJO_TENANT_RATE_BURST",
+     .flag = "tenant-rate-burst",
+     .type = KJ_CFG_INT,
+     .def = "2000",
+     .min = 1,
+     .max = 10000000,
+     .help = "requests one tenant may send at once above its rate",
+     .dest = &s_tenant_burst},
 };
 
 /* True if addr ("host:port") parses to a 127.0.0.0/8 address. */
@@ -148,6 +183,7 @@ main(int argc, char **argv)
     kj_downstream_t *down = NULL;
     ingest_api_t *api = NULL;
     ingest_auth_t *auth = NULL;
+    kj_ratelimit_t *limiter = NULL;
     ingest_metrics_t metrics;
     int code = 0;
 
@@ -175,8 +211,17 @@ main(int argc, char **argv)
                 "and read every tenant's complaints; loopback only, for demos "
                 "and tests",
                 "s:http_addr", s_http_addr);
-    else
+    else {
         auth = ingest_auth_new(redis, cfg->prefix, INGEST_AUTH_TTL_MS);
+        const kj_ratelimit_opts_t lopts = {
+            .prefix = cfg->prefix,
+            .key_rate = (double)s_key_rate,
+            .key_burst = s_key_burst,
+            .tenant_rate = (double)s_tenant_rate,
+            .tenant_burst = s_tenant_burst,
+        };
+        limiter = kj_ratelimit_new(redis, &lopts);
+    }
 
     zctx = zmq_ctx_new();
     push = kj_push_new_curve(zctx, (int)cfg->hwm, S_PUSH_TIMEOUT_MS,
@@ -191,8 +236,9 @@ main(int argc, char **argv)
         .body_timeout_ms = s_body_timeout_ms,
         .per_ip_limit = (unsigned)s_per_ip_limit,
         .auth = auth,
+        .limiter = limiter,
     };
-    if (!store || !push ||
+    if (!store || !push || (auth && !limiter) ||
         !(api = ingest_api_new(&aopts, store, push, &metrics))) {
         code = 1; /* each constructor logged why */
         goto out;
@@ -216,6 +262,7 @@ main(int argc, char **argv)
 out:
     ingest_api_destroy(&api);
     ingest_auth_destroy(&auth);
+    kj_ratelimit_destroy(&limiter);
     kj_downstream_destroy(&down);
     kj_push_destroy(&push);
     if (zctx)

@@ -45,6 +45,7 @@ typedef struct {
     char body[16384];
     size_t len;
     char www_auth[64];
+    long retry_after; /* Retry-After seconds, -1 when absent */
 } s_resp_t;
 
 static size_t
@@ -79,6 +80,9 @@ s_on_header(char *p, size_t size, size_t n, void *ud)
         memcpy(r->www_auth, v, vl);
         r->www_auth[vl] = '\0';
     }
+    const char *ra = "Retry-After:";
+    if (len > strlen(ra) && strncasecmp(p, ra, strlen(ra)) == 0)
+        r->retry_after = strtol(p + strlen(ra), NULL, 10);
     return len;
 }
 
@@ -89,6 +93,7 @@ s_http(const char *method, const char *path, const char *auth, const char *body,
        const char *idem, s_resp_t *r)
 {
     memset(r, 0, sizeof *r);
+    r->retry_after = -1;
     CURL *h = curl_easy_init();
     char url[256];
     snprintf(url, sizeof url, "%s%s", g_api, path);
@@ -253,8 +258,13 @@ setup(void)
     snprintf(http, sizeof http, "KUJO_HTTP_ADDR=127.0.0.1:%d", http_port);
     snprintf(admin, sizeof admin, "KUJO_ADMIN_ADDR=127.0.0.1:%d", admin_port);
     snprintf(log, sizeof log, "%s/ingest.log", g_redis.dir);
-    const char *env[] = {redis_url,        http, admin, "KUJO_PREFIX=" PREFIX,
-                         "KUJO_AUTH=keys", NULL};
+    const char *env[] = {redis_url,
+                         http,
+                         admin,
+                         "KUJO_PREFIX=" PREFIX,
+                         "KUJO_AUTH=keys",
+                         "KUJO_RATE_BURST=5",
+                         NULL};
     g_ingest =
         kj_proc_start("kujo-ingest", KJ_BIN_DIR "/kujo-ingest", NULL, env, log);
     cr_assert(ne(ptr, g_ingest, NULL));
@@ -461,6 +471,60 @@ Test(auth, originals_need_read_pii_and_are_audited)
     cr_assert(id_ok);
     freeReplyObject(rep);
     redisFree(rc);
+}
+
+/* A key over its rate gets 429 with Retry-After, for complaints (charged
+ * in the batch) and reads (charged alone) alike; nothing over the limit is
+ * stored; the bucket refills. KUJO_RATE_BURST is 5 here. */
+Test(auth, over_the_rate_limit_is_429_with_retry_after)
+{
+    char slow[KJ_APIKEY_LEN + 1], fast[KJ_APIKEY_LEN + 1];
+    char args[256], out[4096], code[64];
+    snprintf(args, sizeof args,
+             "key create --tenant acme --rate 1 --scopes "
+             "complaints:write,complaints:read");
+    cr_assert(eq(int, s_admin(args, out, sizeof out), 0), "%s", out);
+    s_last_line(out, slow, sizeof slow);
+    s_key("acme", "complaints:write", fast);
+    s_resp_t r;
+    int accepted = 0;
+    for (int i = 0; i < 5; i++)
+        accepted += s_http("POST", "/v1/complaints", s_bearer(slow), BODY, NULL,
+                           &r) == 202;
+    cr_assert(eq(int, accepted, 5), "the burst of 5 was not admitted");
+    cr_assert(
+        eq(long,
+           s_http("POST", "/v1/complaints", s_bearer(slow), BODY, NULL, &r),
+           429L),
+        "%s", r.body);
+    s_code(&r, code, sizeof code);
+    cr_assert(eq(str, code, "rate_limited"));
+    cr_assert(eq(long, r.retry_after, 1L));
+    cr_assert(eq(long,
+                 s_http("GET", "/v1/complaints/0000000000000000aaaa",
+                        s_bearer(slow), NULL, NULL, &r),
+                 429L));
+    cr_assert(ge(long, r.retry_after, 1L));
+    /* Another key of the same tenant has its own bucket. */
+    cr_assert(eq(
+        long, s_http("POST", "/v1/complaints", s_bearer(fast), BODY, NULL, &r),
+        202L));
+    /* Only what was admitted was stored: 5 + 1 records. */
+    redisContext *rc = redisConnect("127.0.0.1", g_redis.port);
+    cr_assert(rc && !rc->err);
+    redisReply *rep = redisCommand(
+        rc, "EVAL %s 0", "return #redis.call('KEYS', '" PREFIX ":{*}:c:*')");
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+    cr_assert(eq(long, (long)rep->integer, 6L));
+    freeReplyObject(rep);
+    redisFree(rc);
+    /* A token a second: after Retry-After, one more gets in. */
+    kj_test_sleep_ms(1100);
+    cr_assert(
+        eq(long,
+           s_http("POST", "/v1/complaints", s_bearer(slow), BODY, NULL, &r),
+           202L),
+        "%s", r.body);
 }
 
 Test(auth, the_tenant_comes_from_the_key)
