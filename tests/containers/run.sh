@@ -73,6 +73,7 @@ cat >"$TMP/env" <<ENV
 KUJO_BASE_IMAGE=local/debian:12
 KUJO_WEBHOOK_SECRET=ct-$RANDOM$RANDOM$RANDOM
 KUJO_REDIS_PASSWORD=$(openssl rand -hex 24)
+KUJO_TENANT_RATE_LIMIT=0
 KUJO_WEBHOOK_URL=http://sink:8080/alerts
 KUJO_SINK_BIN=$ROOT/$BUILD/bin/kujo-webhook-sink
 KUJO_PUBLISH_ADDR=127.0.0.1
@@ -125,7 +126,7 @@ wait_for 90 "every copy ready" ready_all
 # would, with kujo-admin inside an ingest container (it reads the same
 # KUJO_REDIS_URL and KUJO_PREFIX). load.py reads it from the environment.
 KUJO_API_KEY=$(docker exec "$(containers ingest | head -n 1)" kujo-admin key create \
-    --tenant default --scopes complaints:write,complaints:read --name containers |
+    --tenant default --rate 1000000 --scopes complaints:write,complaints:read --name containers |
     tail -n 1)
 [ -n "$KUJO_API_KEY" ] || { say "kujo-admin key create failed"; exit 1; }
 export KUJO_API_KEY
