@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Every secret option of every binary stays secret. The secrets are the
-# Redis password (inside KUJO_REDIS_URL, which every binary reads) and the
-# webhook signing key (KUJO_WEBHOOK_SECRET). Each binary is run
+# Redis password (inside KUJO_REDIS_URL, which every binary reads), the
+# webhook signing key (KUJO_WEBHOOK_SECRET), the webhook URL's path (often
+# a credential), the stages' CURVE secret key (KUJO_CURVE_SECRET_KEY) and
+# an API key (kujo-admin prints it once; ingest must never). Each binary
+# is run
 #   - with --help,
 #   - with a configuration error elsewhere (exit 78), the secret given as
 #     a variable and as a flag,
 #   - with the secret option itself malformed (exit 78),
 #   - with a secret given both as a variable and as a file (<ENV>_FILE),
 #     and as an unreadable file (exit 78 naming what to fix),
-#   - for real against a redis-server that requires the password, until
-#     ready, with a complaint posted through, /metrics read, then SIGTERM;
+#   - for real against a redis-server that requires the password, with
+#     CURVE on and ingest checking API keys, until ready, with a complaint
+#     posted through, /metrics read, then SIGTERM;
 #     the notifier takes both its secrets only from files (KUJO_*_FILE),
 #     and the sink checks the signature made with the key from the file,
 # and everything it printed (stdout, stderr, log lines) and its /metrics
@@ -33,7 +37,7 @@ fail() {
 }
 
 svcs=(ingest classifier router notifier analytics)
-for s in "${svcs[@]}"; do
+for s in "${svcs[@]}" admin keygen; do
     [ -x "$bin/kujo-$s" ] || fail "$bin/kujo-$s is not built"
 done
 for tool in redis-server redis-cli curl python3; do
@@ -60,14 +64,22 @@ trap 'exit 130' INT TERM
 pw="redispw$RANDOM$RANDOM$RANDOM"
 hook="hooksecret$RANDOM$RANDOM$RANDOM"
 
-# assert_clean FILE WHAT: FILE holds neither secret.
+hookpath="hookpath$RANDOM$RANDOM$RANDOM"
+"$bin/kujo-keygen" --out "$tmp" >"$tmp/keygen.out" 2>&1 || fail "kujo-keygen failed"
+curve=$(cat "$tmp/curve.secret")
+[ ${#curve} -eq 40 ] || fail "kujo-keygen wrote no 40-character secret key"
+apikey=none-yet
+
+# assert_clean FILE WHAT: FILE holds none of the secrets.
 assert_clean() {
-    if grep -a -q -e "$pw" -e "$hook" "$1"; then
+    local s=(-e "$pw" -e "$hook" -e "$hookpath" -e "$curve" -e "$apikey")
+    if grep -a -q -F "${s[@]}" "$1"; then
         echo "----- $2:"
-        grep -a -n -e "$pw" -e "$hook" "$1" | head -5
+        grep -a -n -F "${s[@]}" "$1" | head -5
         fail "$2 shows a secret"
     fi
 }
+assert_clean "$tmp/keygen.out" "kujo-keygen --out"
 
 mapfile -t PORTS < <(python3 -c '
 import socket
@@ -97,7 +109,12 @@ unset KUJO_REDIS_URL KUJO_WEBHOOK_SECRET KUJO_WEBHOOK_URL KUJO_ADMIN_ADDR \
     KUJO_HTTP_ADDR KUJO_REDIS_URL_FILE KUJO_WEBHOOK_SECRET_FILE
 
 # Per binary: the options that only the notifier has.
-extra_env() { [ "$1" = notifier ] && echo "KUJO_WEBHOOK_SECRET=$hook"; true; }
+extra_env() {
+    [ "$1" = notifier ] && echo "KUJO_WEBHOOK_SECRET=$hook" \
+        "KUJO_WEBHOOK_URL=http://127.0.0.1:9/$hookpath"
+    [ "$1" = analytics ] || echo "KUJO_CURVE_SECRET_KEY=$curve"
+    true
+}
 
 for s in "${svcs[@]}"; do
     out="$tmp/$s.static"
@@ -139,6 +156,19 @@ for s in "${svcs[@]}"; do
     assert_clean "$out" "kujo-$s --help and configuration errors"
 done
 
+# kujo-admin, with the password in its URL: the key alone on the last line,
+# the password nowhere; list never shows the key.
+KUJO_REDIS_URL="$url" KUJO_PREFIX=$KUJO_PREFIX "$bin/kujo-admin" key create \
+    --tenant default --scopes complaints:write,complaints:read \
+    >"$tmp/admin.out" 2>&1 || fail "kujo-admin key create failed"
+apikey=$(tail -n 1 "$tmp/admin.out")
+case $apikey in kj_*) ;; *) fail "kujo-admin printed no key last: $apikey" ;; esac
+head -n -1 "$tmp/admin.out" >"$tmp/admin.rest"
+KUJO_REDIS_URL="$url" "$bin/kujo-admin" key list >>"$tmp/admin.rest" 2>&1 ||
+    fail "kujo-admin key list failed"
+KUJO_REDIS_URL="$url" "$bin/kujo-admin" key bogus >>"$tmp/admin.rest" 2>&1 || true
+assert_clean "$tmp/admin.rest" "kujo-admin output (but the key's line)"
+
 # For real: every secret set, every service up, one complaint through.
 declare -A admin
 for i in "${!svcs[@]}"; do admin[${svcs[$i]}]=127.0.0.1:${PORTS[$((i + 1))]}; done
@@ -155,12 +185,15 @@ secret_env() {
     else
         echo "KUJO_REDIS_URL=$url"
     fi
+    # CURVE between the stages, the secret key from a file.
+    [ "$1" = analytics ] || echo "KUJO_CURVE_SECRET_KEY_FILE=$tmp/curve.secret" \
+        "KUJO_CURVE_PEERS_FILE=$tmp/curve.public"
 }
 for s in notifier router classifier analytics ingest; do
     env $(secret_env "$s") \
         KUJO_ADMIN_ADDR="${admin[$s]}" \
         KUJO_HTTP_ADDR="$([ "$s" = analytics ] && echo "127.0.0.1:${PORTS[7]}" || echo "$api")" \
-        KUJO_WEBHOOK_URL="http://127.0.0.1:$sink/alerts" KUJO_AUTH=open \
+        KUJO_WEBHOOK_URL="http://127.0.0.1:$sink/alerts/$hookpath" \
         "$bin/kujo-$s" >"$tmp/$s.run" 2>&1 &
     pids+=($!)
 done
@@ -176,6 +209,7 @@ for s in "${svcs[@]}"; do
 done
 code=$(curl -s -o "$tmp/post.json" -w '%{http_code}' --max-time 5 \
     -H 'Content-Type: application/json' -H 'Idempotency-Key: sec-1' \
+    -H @<(printf 'Authorization: Bearer %s\n' "$apikey") \
     -d '{"channel":"web","customer":{"id":"c-1"},"text":"my card was charged twice"}' \
     "http://$api/v1/complaints")
 [ "$code" = 202 ] || fail "post answered $code"
