@@ -178,7 +178,7 @@ done
 # is the default). kujo-admin prints it alone on its last line; it goes to
 # a header file, never onto a command line (visible in /proc/PID/cmdline).
 KEY=$("$BIN/kujo-admin" key create --tenant default \
-    --scopes complaints:write,complaints:read --name demo | tail -n 1) ||
+    --scopes complaints:write,complaints:read,admin --name demo | tail -n 1) ||
     die "kujo-admin key create failed"
 AUTH="$TMP/auth.header"
 (umask 077 && printf 'Authorization: Bearer %s\n' "$KEY" >"$AUTH")
@@ -268,7 +268,7 @@ printf 'webhook receiver: %s alerts, %s with a valid Kujo-Signature\n\n' "$alert
 stats=""
 deadline=$(($(now_ms) + 10000))
 while :; do
-    stats=$(ccurl "http://$STATS/v1/stats" || true)
+    stats=$(ccurl -H @"$AUTH" "http://$STATS/v1/stats" || true)
     got=$(jq -r '.delivered // 0' <<<"$stats" 2>/dev/null || echo 0)
     [ "${got:-0}" -ge "$delivered" ] && break
     if [ "$(now_ms)" -ge "$deadline" ]; then

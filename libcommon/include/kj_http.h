@@ -24,6 +24,14 @@ enum MHD_Result
 kj_http_error(struct MHD_Connection *c, unsigned status, const char *code,
               const char *message);
 
+/* KUJO_AUTH of a service with an HTTP API: "keys" or "open", and open
+ * only when both the API and the admin port bind loopback (127.0.0.0/8),
+ * since without keys anyone who can connect reads every tenant's data.
+ * Prints each problem as "<binary>: ..." on stderr; returns how many. */
+int
+kj_http_check_auth_mode(const char *binary, const char *auth,
+                        const char *http_addr, const char *admin_addr);
+
 /* The port a daemon actually listens on. */
 int
 kj_http_daemon_port(struct MHD_Daemon *d);

@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -75,6 +77,35 @@ kj_http_error(struct MHD_Connection *c, unsigned status, const char *code,
     free(body);
     json_decref(err);
     return rc;
+}
+
+static bool
+s_loopback(const char *addr)
+{
+    struct sockaddr_in sa;
+    return kj_http_sockaddr(addr, &sa) == 0 &&
+           (ntohl(sa.sin_addr.s_addr) >> 24) == 127;
+}
+
+int
+kj_http_check_auth_mode(const char *binary, const char *auth,
+                        const char *http_addr, const char *admin_addr)
+{
+    if (strcmp(auth, "keys") != 0 && strcmp(auth, "open") != 0) {
+        fprintf(stderr, "%s: KUJO_AUTH: expected keys or open, got \"%.32s\"\n",
+                binary, auth);
+        return 1;
+    }
+    if (strcmp(auth, "open") == 0 &&
+        (!s_loopback(http_addr) || !s_loopback(admin_addr))) {
+        fprintf(stderr,
+                "%s: KUJO_AUTH=open needs every HTTP bind on loopback "
+                "(127.0.0.0/8); KUJO_HTTP_ADDR is \"%s\", KUJO_ADMIN_ADDR "
+                "is \"%s\"\n",
+                binary, http_addr, admin_addr);
+        return 1;
+    }
+    return 0;
 }
 
 int

@@ -4,11 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <microhttpd.h>
 
 #include "analytics_consumer.h"
 #include "analytics_count.h"
+#include "kj_apikey.h"
 #include "kj_http.h"
+#include "kj_http_guard.h"
 #include "kj_id.h"
 #include "kj_keys.h"
 #include "kj_log.h"
@@ -28,6 +31,8 @@ struct analytics_api {
     char sla[KJ_PARTITIONS][128];   /* SLA hash per partition */
     kj_metrics_t *metrics;          /* borrowed */
     kj_counter_t *answers[4];       /* http_requests_total{code} */
+    bool keys;                      /* KUJO_AUTH=keys: an admin key */
+    char prefix[64];                /* where the keys are */
 };
 
 /* The codes this API answers, in the order of answers[]. */
@@ -114,12 +119,68 @@ out:
     return rc;
 }
 
+/* 401 (with WWW-Authenticate) or 403 into *refused and false, unless the
+ * request carries a live key with the admin scope: the counts are every
+ * tenant's. Stats are read rarely, so there is no cache: a revoked key
+ * is refused at once. */
+static bool
+s_authorized(analytics_api_t *self, struct MHD_Connection *c,
+             enum MHD_Result *refused)
+{
+    const char *value = NULL;
+    size_t len = 0;
+    if (MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, "Authorization",
+                                      sizeof "Authorization" - 1, &value,
+                                      &len) != MHD_YES)
+        value = NULL;
+    char key[KJ_APIKEY_LEN + 1], id[KJ_APIKEY_ID_LEN + 1], msg[256];
+    kj_apikey_info_t info;
+    int found = 0;
+    if (kj_apikey_parse_header(value, len, key, id, msg, sizeof msg) == 0) {
+        found = kj_apikey_lookup(self->redis, self->prefix, key, &info);
+        if (found < 0) {
+            *refused = s_error(self, c, KJ_ERR_UNAVAILABLE,
+                               "redis unavailable: cannot check the API key");
+            return false;
+        }
+        if (found == 0)
+            snprintf(msg, sizeof msg, "unknown or revoked API key");
+    }
+    if (found == 1 && !(info.scopes & KJ_SCOPE_ADMIN)) {
+        *refused = s_error(self, c, KJ_ERR_FORBIDDEN,
+                           "/v1/stats needs an API key with the scope admin");
+        return false;
+    }
+    if (found == 1)
+        return true;
+    struct MHD_Response *r = NULL;
+    unsigned status = kj_rc_http_status(KJ_ERR_UNAUTHORIZED);
+    s_count(self, status);
+    json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code",
+                          kj_rc_name(KJ_ERR_UNAUTHORIZED), "message", msg);
+    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (body)
+        r = MHD_create_response_from_buffer(strlen(body), body,
+                                            MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        *refused = MHD_NO;
+        return false;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    *refused = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return false;
+}
+
 static enum MHD_Result
 s_handler(void *cls, struct MHD_Connection *c, const char *url,
           const char *method, const char *version, const char *upload_data,
           size_t *upload_data_size, void **con_cls)
 {
-    (void)version;
     (void)upload_data;
     (void)upload_data_size;
     (void)con_cls;
@@ -133,12 +194,21 @@ s_handler(void *cls, struct MHD_Connection *c, const char *url,
         return s_error(self, c, KJ_ERR_METHOD_NOT_ALLOWED,
                        "/v1/stats answers GET only");
     }
+    const char *why = NULL;
+    kj_rc_t bad = kj_http_guard_connection(c, version, &why);
+    if (bad != KJ_OK)
+        return s_error(self, c, bad, why);
+    if (self->keys) {
+        enum MHD_Result refused;
+        if (!s_authorized(self, c, &refused))
+            return refused;
+    }
     return s_stats(self, c);
 }
 
 analytics_api_t *
 analytics_api_new(const char *addr, const char *redis_url, const char *prefix,
-                  kj_metrics_t *metrics)
+                  bool keys, kj_metrics_t *metrics)
 {
     struct sockaddr_in sa;
     if (kj_http_sockaddr(addr, &sa) < 0) {
@@ -154,6 +224,8 @@ analytics_api_new(const char *addr, const char *redis_url, const char *prefix,
     }
     analytics_api_t *self = kj_calloc(1, sizeof *self);
     self->redis = redis;
+    self->keys = keys;
+    kj_strlcpy(self->prefix, prefix, sizeof self->prefix);
     self->metrics = metrics;
     for (int p = 0; p < KJ_PARTITIONS; p++) {
         kj_keys_make(self->stats[p], sizeof self->stats[p], prefix, p,

@@ -6,6 +6,8 @@
 #ifndef ANALYTICS_API_H
 #define ANALYTICS_API_H
 
+#include <stdbool.h>
+
 #include "kj_metrics.h"
 
 typedef struct analytics_api analytics_api_t;
@@ -14,7 +16,7 @@ typedef struct analytics_api analytics_api_t;
  * with a logged error if the address is bad or cannot be bound. */
 analytics_api_t *
 analytics_api_new(const char *addr, const char *redis_url, const char *prefix,
-                  kj_metrics_t *metrics);
+                  bool keys, kj_metrics_t *metrics);
 
 /* Stop serving and free. Safe on NULL. */
 void

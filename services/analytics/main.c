@@ -5,11 +5,13 @@
  * The runtime is kj_service; the loop's part is below: read and apply a
  * batch of events after each poll, back off while Redis fails. */
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "analytics_api.h"
 #include "analytics_consumer.h"
 #include "analytics_sla.h"
+#include "kj_http.h"
 #include "kj_log.h"
 #include "kj_service.h"
 #include "kj_util.h"
@@ -26,6 +28,7 @@
 #define S_SLA_REFRESH_MS 1000
 
 static char *s_http_addr;
+static char *s_auth;
 
 static const kj_cfg_opt_t s_own[] = {
     {.env = "KUJO_HTTP_ADDR",
@@ -35,7 +38,23 @@ static const kj_cfg_opt_t s_own[] = {
      .help = "stats API address",
      .required = true,
      .dest = &s_http_addr},
+    {.env = "KUJO_AUTH",
+     .flag = "auth",
+     .type = KJ_CFG_STR,
+     .def = "keys",
+     .help = "keys: /v1/stats needs an API key with the admin scope (every "
+             "tenant's counts); open: none (only when every HTTP bind is "
+             "loopback)",
+     .required = true,
+     .dest = &s_auth},
 };
+
+static int
+s_check(const kj_service_cfg_t *cfg)
+{
+    return kj_http_check_auth_mode("kujo-analytics", s_auth, s_http_addr,
+                                   cfg->admin_addr);
+}
 
 static const kj_service_def_t s_def = {
     .binary = "kujo-analytics",
@@ -47,6 +66,7 @@ static const kj_service_def_t s_def = {
                   "from the start (optional; reread on SIGHUP)",
     .own = s_own,
     .n_own = sizeof s_own / sizeof s_own[0],
+    .check = s_check,
 };
 
 typedef struct {
@@ -166,7 +186,13 @@ main(int argc, char **argv)
         .claim_idle_ms = cfg->lease_ms,
     };
     consumer = analytics_consumer_new(redis, metrics, &co);
-    api = analytics_api_new(s_http_addr, cfg->redis_url, cfg->prefix, metrics);
+    bool keys = strcmp(s_auth, "keys") == 0;
+    if (!keys)
+        kj_warn("AUTH OPEN: /v1/stats answers anyone; loopback only, for demos "
+                "and tests",
+                "s:http_addr", s_http_addr);
+    api = analytics_api_new(s_http_addr, cfg->redis_url, cfg->prefix, keys,
+                            metrics);
     if (!api) {
         rc = 1;
         goto out;

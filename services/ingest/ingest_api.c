@@ -102,6 +102,7 @@ struct ingest_api {
     int64_t last_redis_log_ms;     /* rate limit of the outage log line */
     int64_t last_limit_log_ms;     /* ... and of the limiter's */
     kj_ratelimit_take_t *takes;    /* [batch_max]: one batch's charges */
+    size_t *take_of;               /* [batch_max]: each item's charge */
     kj_http_deadline_t *deadlines; /* header and body deadlines */
     int64_t last_cut_log_ms;       /* rate limit of the slow-client line */
     bool draining;                 /* quiesced: answers close connections */
@@ -466,9 +467,10 @@ s_body_add(ingest_api_t *api, s_req_t *req, const char *data, size_t n)
     return true;
 }
 
-/* Charge every keyed complaint of the batch to its key's and tenant's
- * buckets, one pipelined round trip; those over the limit are held out of
- * the write and answered 429. If Redis cannot answer, the complaints go
+/* Charge the batch's complaints to their keys' and tenants' buckets: one
+ * charge per key (cost = its complaints in the batch, admitted in arrival
+ * order), all in one pipelined round trip. Those over the limit are held
+ * out of the write and answered 429. If Redis cannot answer, they go
  * through (fail open): the limiter protects capacity, and refusing
  * complaints because of it would lose the very thing kujo is for. */
 static void
@@ -476,19 +478,35 @@ s_limit_batch(ingest_api_t *api, size_t n, int64_t now_ms)
 {
     if (!api->opts.limiter)
         return;
-    for (size_t i = 0; i < n; i++)
-        api->takes[i] = s_take_for(ingest_batch_owner(api->batch, i));
-    if (kj_ratelimit_take(api->opts.limiter, api->takes, n, now_ms) < 0 &&
+    size_t groups = 0;
+    for (size_t i = 0; i < n; i++) {
+        const s_req_t *req = ingest_batch_owner(api->batch, i);
+        size_t g = 0;
+        /* A key has one tenant, so the key alone names the charge. */
+        while (g < groups && strcmp(api->takes[g].key_id, req->key_id) != 0)
+            g++;
+        if (g == groups)
+            api->takes[groups++] = s_take_for(req);
+        else
+            api->takes[g].cost++;
+        api->take_of[i] = g;
+    }
+    if (kj_ratelimit_take(api->opts.limiter, api->takes, groups, now_ms) < 0 &&
         now_ms - api->last_limit_log_ms >= 1000) {
         kj_warn("rate limits not checked; complaints let through", "s:reason",
                 kj_rc_name(KJ_ERR_REDIS));
         api->last_limit_log_ms = now_ms;
     }
     for (size_t i = 0; i < n; i++) {
-        if (api->takes[i].admitted != 0)
+        kj_ratelimit_take_t *t = &api->takes[api->take_of[i]];
+        if (t->admitted < 0)
+            continue; /* not decided: let through */
+        if (t->admitted > 0) {
+            t->admitted--;
             continue;
+        }
         s_req_t *req = ingest_batch_owner(api->batch, i);
-        req->retry_after_s = (api->takes[i].retry_after_ms + 999) / 1000;
+        req->retry_after_s = (t->retry_after_ms + 999) / 1000;
         if (req->retry_after_s < 1)
             req->retry_after_s = 1;
         ingest_batch_hold(api->batch, i);
@@ -809,6 +827,7 @@ ingest_api_new(const ingest_api_opts_t *opts, kj_store_t *store,
     self->m = metrics;
     self->batch = ingest_batch_new(opts->batch_max, metrics);
     self->takes = kj_calloc(opts->batch_max, sizeof *self->takes);
+    self->take_of = kj_calloc(opts->batch_max, sizeof *self->take_of);
     self->codec = kj_codec_new();
     self->env = kj_calloc(1, sizeof *self->env);
     self->deadlines =
@@ -857,6 +876,7 @@ ingest_api_destroy(ingest_api_t **self_p)
     }
     ingest_batch_destroy(&self->batch);
     free(self->takes);
+    free(self->take_of);
     kj_codec_destroy(&self->codec);
     free(self->env);
     free(self);

@@ -121,15 +121,6 @@ static const kj_cfg_opt_t s_own[] = {
      .dest = &s_tenant_burst},
 };
 
-/* True if addr ("host:port") parses to a 127.0.0.0/8 address. */
-static bool
-s_loopback(const char *addr)
-{
-    struct sockaddr_in sa;
-    return kj_http_sockaddr(addr, &sa) == 0 &&
-           (ntohl(sa.sin_addr.s_addr) >> 24) == 127;
-}
-
 static int
 s_check(const kj_service_cfg_t *cfg)
 {
@@ -142,23 +133,8 @@ s_check(const kj_service_cfg_t *cfg)
                 s_http_addr);
         problems++;
     }
-    if (strcmp(s_auth, "keys") != 0 && strcmp(s_auth, "open") != 0) {
-        fprintf(stderr,
-                "kujo-ingest: KUJO_AUTH: expected keys or open, got "
-                "\"%.32s\"\n",
-                s_auth);
-        problems++;
-    } else if (strcmp(s_auth, "open") == 0 &&
-               (!s_loopback(s_http_addr) || !s_loopback(cfg->admin_addr))) {
-        /* Without keys anyone who can connect reads every tenant's
-         * complaints: only this machine may. */
-        fprintf(stderr,
-                "kujo-ingest: KUJO_AUTH=open needs every HTTP bind on "
-                "loopback (127.0.0.0/8); KUJO_HTTP_ADDR is \"%s\", "
-                "KUJO_ADMIN_ADDR is \"%s\"\n",
-                s_http_addr, cfg->admin_addr);
-        problems++;
-    }
+    problems += kj_http_check_auth_mode("kujo-ingest", s_auth, s_http_addr,
+                                        cfg->admin_addr);
     return problems;
 }
 

@@ -126,7 +126,7 @@ wait_for 90 "every copy ready" ready_all
 # would, with kujo-admin inside an ingest container (it reads the same
 # KUJO_REDIS_URL and KUJO_PREFIX). load.py reads it from the environment.
 KUJO_API_KEY=$(docker exec "$(containers ingest | head -n 1)" kujo-admin key create \
-    --tenant default --rate 1000000 --scopes complaints:write,complaints:read --name containers |
+    --tenant default --rate 1000000 --scopes complaints:write,complaints:read,admin --name containers |
     tail -n 1)
 [ -n "$KUJO_API_KEY" ] || { say "kujo-admin key create failed"; exit 1; }
 export KUJO_API_KEY
@@ -196,7 +196,7 @@ bad=$(grep -o '{.*}' "$TMP/sink.log" | jq -r 'select(.signature_ok == false) | .
 [ "$bad" -eq 0 ] || { say "$bad alerts with a bad signature"; exit 1; }
 say "receiver: all $(wc -l <"$TMP/all.ids") complaints, every signature valid"
 
-curl -fsS "http://127.0.0.1:$KUJO_ANALYTICS_PORT/v1/stats" | jq -e '.total >= 900' >/dev/null ||
+curl -fsS -H @"$TMP/auth.header" "http://127.0.0.1:$KUJO_ANALYTICS_PORT/v1/stats" | jq -e '.total >= 900' >/dev/null ||
     { say "analytics does not count the 900 complaints"; exit 1; }
 
 say "passed in $(( $(date +%s) - start )) s"

