@@ -78,6 +78,9 @@ typedef struct {
     int64_t resolve_due_at_ms;
     char ack_template[KJ_SHORT_MAX];
     bool take_private;
+    char case_id[KJ_ID_LEN + 1];
+    char assignee[KJ_SHORT_MAX];
+    int64_t ack_due_at_ms;
 } kj_assignment_t;
 
 typedef struct {

@@ -21,6 +21,12 @@ extern const char kj_lua_analytics_apply[];
 /* kj_ratelimit's two token buckets (API key and tenant), taken together. */
 extern const char kj_lua_ratelimit_take[];
 
+/* kj_cases: cases, agents and fair assignment (case_lib.lib.lua). */
+extern const char kj_lua_case_route[];
+extern const char kj_lua_case_event[];
+extern const char kj_lua_agent_put[];
+extern const char kj_lua_agent_status[];
+
 typedef struct {
     const char *name;   /* the file's name without .lua */
     const char *source; /* the script as sent to Redis */

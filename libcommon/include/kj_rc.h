@@ -63,6 +63,14 @@ typedef enum {
     KJ_ERR_OUTCOME_UNKNOWN, /* "outcome_unknown" (503): retry, same key */
     KJ_ERR_FORGED,          /* "forged": a message not matching the record */
     KJ_ERR_TOO_SLOW,        /* "too_slow" (408): headers or body too slow */
+    /* Cases and agents (issue 11). */
+    KJ_ERR_NO_SUCH_CASE,       /* "no_such_case" (404) */
+    KJ_ERR_NO_SUCH_AGENT,      /* "no_such_agent" (404 on its path, 422
+                                  when named in a body) */
+    KJ_ERR_NO_SUCH_CUSTOMER,   /* "no_such_customer" (404) */
+    KJ_ERR_ILLEGAL_TRANSITION, /* "illegal_transition" (409) */
+    KJ_ERR_AT_CAPACITY,        /* "at_capacity" (409): agent is full */
+    KJ_ERR_INVALID_VALUE,      /* "invalid_value" (400) */
     KJ_RC_COUNT
 } kj_rc_t;
 

@@ -96,4 +96,29 @@ kj_redis_scripts_reload(kj_redis_t *self);
 bool
 kj_redis_is_noscript(const redisReply *reply);
 
+/* One EVALSHA of a batch: its KEYS then ARGV (all borrowed until the
+ * batch returns), and what came back. */
+typedef struct {
+    int nkeys;
+    int argc;              /* keys + args */
+    const char **argv;     /* [argc]: keys first */
+    const size_t *argvlen; /* [argc], or NULL: each strlen */
+    redisReply *reply;     /* out: caller frees (kj_redis_eval_clear) */
+    bool pending;          /* internal: still to run */
+} kj_redis_eval_t;
+
+/* Run the registered script for every call in one pipeline (one round
+ * trip); calls answered NOSCRIPT (Redis restarted, SCRIPT FLUSH) run again
+ * after the scripts are reloaded, the others never twice. Returns 0 (every
+ * reply set; error replies are replies), -1 if Redis could not be reached
+ * (nothing ran), or -2 if the connection broke after sending: the calls
+ * without a reply may or may not have run. */
+int
+kj_redis_eval_batch(kj_redis_t *self, int script, kj_redis_eval_t *calls,
+                    size_t n);
+
+/* Free the replies of calls[0..n) and set them NULL. */
+void
+kj_redis_eval_clear(kj_redis_eval_t *calls, size_t n);
+
 #endif

@@ -95,6 +95,11 @@ typedef struct {
                          size_t err_size);
     /* SIGHUP beyond the rules (models): 0, or -1 with err filled. */
     int (*reload)(void *ctx, char *err, size_t err_size);
+    /* Before process runs on each envelope of a batch (pushed or
+     * claimed), in the order process will see them: for work done best
+     * for all at once (one Redis pipeline, the router's cases). */
+    void (*before_batch)(void *ctx, kj_envelope_t *const *envs, size_t n,
+                         int64_t now_ms);
 } kj_stage_hooks_t;
 
 /* Set up everything (binds, registers metrics; without a service, also

@@ -198,6 +198,9 @@ kj_envelope_encode(kj_codec_t *self, const kj_envelope_t *env,
         as.resolve_due_at_ms = a->resolve_due_at_ms;
         as.ack_template = s_str(a->ack_template);
         as.take_private = a->take_private;
+        as.case_id = s_str(a->case_id);
+        as.assignee = s_str(a->assignee);
+        as.ack_due_at_ms = a->ack_due_at_ms;
         e.assignment = &as;
     }
 
@@ -410,9 +413,12 @@ s_decode_assignment(kj_codec_t *self, const Kujo__V1__Assignment *as,
                "assignment.webhook_url") != 0 ||
         S_COPY(self, a->rule, as->rule, "assignment.rule") != 0 ||
         S_COPY(self, a->ack_template, as->ack_template,
-               "assignment.ack_template") != 0)
+               "assignment.ack_template") != 0 ||
+        S_COPY(self, a->case_id, as->case_id, "assignment.case_id") != 0 ||
+        S_COPY(self, a->assignee, as->assignee, "assignment.assignee") != 0)
         return -1;
     a->due_at_ms = as->due_at_ms;
+    a->ack_due_at_ms = as->ack_due_at_ms;
     a->resolve_due_at_ms = as->resolve_due_at_ms;
     a->take_private = as->take_private;
     return 0;

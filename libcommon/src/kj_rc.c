@@ -59,6 +59,12 @@ static const s_rc_row_t s_rc[KJ_RC_COUNT] = {
     [KJ_ERR_OUTCOME_UNKNOWN] = {"outcome_unknown", 503},
     [KJ_ERR_FORGED] = {"forged", 0},
     [KJ_ERR_TOO_SLOW] = {"too_slow", 408},
+    [KJ_ERR_NO_SUCH_CASE] = {"no_such_case", 404},
+    [KJ_ERR_NO_SUCH_AGENT] = {"no_such_agent", 404},
+    [KJ_ERR_NO_SUCH_CUSTOMER] = {"no_such_customer", 404},
+    [KJ_ERR_ILLEGAL_TRANSITION] = {"illegal_transition", 409},
+    [KJ_ERR_AT_CAPACITY] = {"at_capacity", 409},
+    [KJ_ERR_INVALID_VALUE] = {"invalid_value", 400},
 };
 
 const char *

@@ -597,3 +597,83 @@ kj_redis_appendargv(kj_redis_t *self, int argc, const char **argv,
     self->pending++;
     return 0;
 }
+
+#define S_EVAL_ARGV_MAX 40 /* keys + args of one batched EVALSHA */
+#define S_NOSCRIPT_ROUNDS 3
+
+/* Append one EVALSHA for call c. */
+static int
+s_append_eval(kj_redis_t *self, const char *sha, const kj_redis_eval_t *c)
+{
+    const char *argv[3 + S_EVAL_ARGV_MAX];
+    size_t lens[3 + S_EVAL_ARGV_MAX];
+    char nkeys[16];
+    kj_assert(c->argc >= c->nkeys && c->argc <= S_EVAL_ARGV_MAX);
+    snprintf(nkeys, sizeof nkeys, "%d", c->nkeys);
+    argv[0] = "EVALSHA";
+    lens[0] = 7;
+    argv[1] = sha;
+    lens[1] = strlen(sha);
+    argv[2] = nkeys;
+    lens[2] = strlen(nkeys);
+    for (int i = 0; i < c->argc; i++) {
+        argv[3 + i] = c->argv[i];
+        lens[3 + i] = c->argvlen ? c->argvlen[i] : strlen(c->argv[i]);
+    }
+    return kj_redis_appendargv(self, 3 + c->argc, argv, lens);
+}
+
+int
+kj_redis_eval_batch(kj_redis_t *self, int script, kj_redis_eval_t *calls,
+                    size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        calls[i].reply = NULL;
+        calls[i].pending = true;
+    }
+    for (int round = 0; round < S_NOSCRIPT_ROUNDS; round++) {
+        if (kj_redis_connect(self) != 0)
+            return -1;
+        const char *sha = kj_redis_script_sha(self, script);
+        size_t sent = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!calls[i].pending)
+                continue;
+            if (s_append_eval(self, sha, &calls[i]) != 0)
+                return sent == 0 && round == 0 ? -1 : -2;
+            sent++;
+        }
+        bool noscript = false;
+        for (size_t i = 0; i < n; i++) {
+            if (!calls[i].pending)
+                continue;
+            redisReply *rep = kj_redis_get_reply(self);
+            if (!rep)
+                return -2;
+            if (kj_redis_is_noscript(rep)) {
+                freeReplyObject(rep);
+                noscript = true;
+                continue;
+            }
+            calls[i].pending = false;
+            calls[i].reply = rep;
+        }
+        if (!noscript)
+            return 0;
+        kj_warn("redis lost the scripts; reloading", "s:script", sha);
+        if (kj_redis_scripts_reload(self) != 0)
+            return -1;
+    }
+    kj_error("redis keeps answering NOSCRIPT");
+    return -1;
+}
+
+void
+kj_redis_eval_clear(kj_redis_eval_t *calls, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (calls[i].reply)
+            freeReplyObject(calls[i].reply);
+        calls[i].reply = NULL;
+    }
+}

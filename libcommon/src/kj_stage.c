@@ -61,6 +61,7 @@ static const kj_rc_t s_fail_rc[S_FAIL_COUNT] = {
 typedef struct {
     kj_envelope_t *env;      /* in the batch or pending array */
     kj_verdict_t verdict;    /* what process (or complete) decided */
+    bool todo;               /* still to be processed in this batch */
     int64_t retry_at_ms;     /* RETRY/DEFER: when it comes due again */
     char err[KJ_ERRMSG_MAX]; /* RETRY/DEAD/DEFER: the reason, never text */
     bool keep_env;           /* DEAD from a claim: leave the stored bytes */
@@ -105,6 +106,7 @@ struct kj_stage {
      * a malloc per message would dominate a hot loop. */
     kj_envelope_t *envs;      /* received or claimed, batch_max */
     s_result_t *res;          /* their outcomes */
+    kj_envelope_t **batch;    /* batch_max: those about to be processed */
     kj_envelope_t *penvs;     /* copies given to kj_stage_complete */
     s_result_t *pres;         /* their outcomes */
     size_t n_pending;         /* queued completions */
@@ -439,6 +441,22 @@ s_commit(kj_stage_t *self, s_result_t *res, size_t n, int64_t now)
         s_redis_failed(self, "commit");
 }
 
+/* The service's look at a whole batch before process runs on each of
+ * its envelopes (in the same order): results still to be processed are
+ * those marked todo. */
+static void
+s_before_batch(kj_stage_t *self, s_result_t *res, size_t n, int64_t now)
+{
+    if (!self->hooks || !self->hooks->before_batch || n == 0)
+        return;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (res[i].todo)
+            self->batch[m++] = res[i].env;
+    if (m > 0)
+        self->hooks->before_batch(self->ctx, self->batch, m, now);
+}
+
 /* Hand one decoded envelope to the service; r->env is set. */
 static void
 s_process(kj_stage_t *self, s_result_t *r, int64_t now)
@@ -548,12 +566,14 @@ s_drain_pull(kj_stage_t *self)
         }
         s_result_t *r = &self->res[n];
         r->env = env;
+        r->todo = true;
         kj_sum(data, len, r->sum);
         r->has_sum = true;
         n++;
     }
     if (self->verify_pushed && n > 0)
         n = s_verify_pushed(self, n);
+    s_before_batch(self, self->res, n, now);
     for (size_t i = 0; i < n; i++)
         s_process(self, &self->res[i], now);
     if (n > 0)
@@ -578,6 +598,7 @@ s_claim(kj_stage_t *self)
         kj_envelope_t *env = &self->envs[i];
         s_result_t *r = &self->res[i];
         r->env = env;
+        r->todo = false;
         kj_counter_inc(self->m_reclaimed);
         kj_sum(c->env, c->env_len, r->sum);
         r->has_sum = true;
@@ -607,8 +628,12 @@ s_claim(kj_stage_t *self)
         }
         env->attempt = (uint32_t)c->attempts;
         kj_debug("claimed overdue", "s:id", c->id, "i:attempts", c->attempts);
-        s_process(self, r, now);
+        r->todo = true;
     }
+    s_before_batch(self, self->res, n, now);
+    for (size_t i = 0; i < n; i++)
+        if (self->res[i].todo)
+            s_process(self, &self->res[i], now);
     if (n > 0)
         s_commit(self, self->res, n, now);
     self->claim_more = n == self->batch_max;
@@ -997,6 +1022,7 @@ kj_stage_new(const kj_stage_opts_t *opts)
     size_t b = self->batch_max;
     self->envs = kj_calloc(b, sizeof *self->envs);
     self->res = kj_calloc(b, sizeof *self->res);
+    self->batch = kj_calloc(b, sizeof *self->batch);
     self->penvs = kj_calloc(b, sizeof *self->penvs);
     self->pres = kj_calloc(b, sizeof *self->pres);
     self->claims = kj_calloc(b, sizeof *self->claims);
@@ -1039,6 +1065,7 @@ kj_stage_destroy(kj_stage_t **self_p)
     free(self->pres);
     free(self->penvs);
     free(self->res);
+    free(self->batch);
     free(self->envs);
     free(self->arena);
     kj_codec_destroy(&self->codec);

@@ -113,6 +113,9 @@ s_assignment(const kj_envelope_t *env)
     s_set(o, "due_at_ms", json_integer(a->due_at_ms));
     s_set(o, "resolve_due_at", s_time(a->resolve_due_at_ms));
     s_set(o, "rule", s_str(a->rule));
+    s_set(o, "case_id", a->case_id[0] ? s_str(a->case_id) : json_null());
+    s_set(o, "assignee", a->assignee[0] ? s_str(a->assignee) : json_null());
+    s_set(o, "ack_due_at", s_time(a->ack_due_at_ms));
     return o;
 }
 
@@ -231,6 +234,11 @@ s_render(const kj_store_record_t *rec, const kj_envelope_t *env,
     s_set(o, "received_at", s_time(c->received_at_ms));
     s_set(o, "accepted_at", s_time(c->accepted_at_ms));
     s_set(o, "triage", s_triage(env));
+    /* The case the router filed it in (null until routed). */
+    s_set(o, "case_id",
+          env->has_assignment && env->assignment.case_id[0]
+              ? s_str(env->assignment.case_id)
+              : json_null());
     s_set(o, "assignment", s_assignment(env));
     s_set(o, "deliveries", s_deliveries(env));
     s_set(o, "stages", s_stages(env));

@@ -1,7 +1,9 @@
 /* kujo-router: takes classified complaints, decides from the operator's
  * rules which team owns each, its priority and SLA deadlines, and passes
- * them on to the notifier. The runtime is kj_service, the loop and state
- * machine kj_stage; the per-message work is router_assign.c. */
+ * them on to the notifier, filing each in its customer's case and
+ * assigning cases to agents (router_cases.c over kj_cases). The runtime
+ * is kj_service, the loop and state machine kj_stage; the per-message
+ * work is router_assign.c. */
 #include "kj_service.h"
 #include "kj_stage.h"
 #include "router_assign.h"
@@ -28,15 +30,20 @@ main(int argc, char **argv)
     if (!service)
         return rc;
     assign = router_assign_new(kj_service_rules(service));
-    const kj_stage_opts_t so =
+    kj_stage_opts_t so =
         kj_stage_opts_for(service, "classified", "routed", "notifier");
+    /* Filing in a case writes before the transition: check pushed
+     * envelopes against their records first. */
+    so.verify_pushed = true;
     stage = kj_stage_new(&so);
     if (!stage) {
         rc = 1;
         goto out;
     }
+    router_assign_use_cases(assign, kj_stage_redis(stage), so.prefix);
     const kj_stage_hooks_t hooks = {
         .rules_changed = router_assign_rules_changed,
+        .before_batch = router_assign_before_batch,
     };
     rc = kj_stage_run(stage, router_assign_process, &hooks, assign);
 

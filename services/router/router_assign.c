@@ -10,12 +10,20 @@
 #include "kj_assert.h"
 #include "kj_log.h"
 #include "kj_util.h"
+#include "router_cases.h"
 #include "router_rules.h"
+
+#define S_REOPEN_MS (7 * 86400000LL) /* a resolved case takes messages */
+#define S_ACK_MS (5 * 60000LL)       /* automatic acknowledgement clock */
+#define S_RETRY_MS 1000              /* cases unavailable: try again */
 
 struct router_assign {
     /* The service's rules (kj_service holds them and swaps them on
      * SIGHUP, telling us through router_assign_rules_changed). */
     const kj_rules_t *rules;
+    router_cases_t *cases;  /* NULL: no cases (router_assign_use_cases) */
+    kj_envelope_t **routed; /* a batch's envelopes with a triage */
+    size_t cap_routed;
 };
 
 /* Categories a care team should not discuss in public replies. The
@@ -38,6 +46,8 @@ router_assign_destroy(router_assign_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    router_cases_destroy(&(*self_p)->cases);
+    free((*self_p)->routed);
     free(*self_p);
     *self_p = NULL;
 }
@@ -68,17 +78,18 @@ router_assign_sensitive(const char *category)
     return false;
 }
 
-kj_verdict_t
-router_assign_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
-                      size_t err_size, int64_t *retry_at)
+void
+router_assign_use_cases(router_assign_t *self, kj_redis_t *redis,
+                        const char *prefix)
 {
-    router_assign_t *self = ctx;
-    (void)retry_at;
-    if (!env->has_triage) {
-        kj_rc_reason(err, err_size, KJ_ERR_INVALID,
-                     "router: envelope has no triage");
-        return KJ_VERDICT_DEAD;
-    }
+    kj_assert(!self->cases);
+    self->cases = router_cases_new(redis, prefix);
+}
+
+/* The rules' decision for env, into its assignment (pure). */
+static void
+s_route(router_assign_t *self, kj_envelope_t *env, int64_t now_ms)
+{
     const kj_complaint_t *c = &env->complaint;
     const kj_triage_t *t = &env->triage;
     router_rules_input_t in = {
@@ -110,8 +121,50 @@ router_assign_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
      * English one. */
     snprintf(a->ack_template, sizeof a->ack_template, "ack_%s",
              strcmp(t->language, "ja") == 0 ? "ja" : "en");
+    a->ack_due_at_ms = start + S_ACK_MS;
     a->take_private =
         c->is_public && (t->n_pii > 0 || router_assign_sensitive(t->category));
     env->has_assignment = true;
+}
+
+void
+router_assign_before_batch(void *ctx, kj_envelope_t *const *envs, size_t n,
+                           int64_t now_ms)
+{
+    router_assign_t *self = ctx;
+    if (!self->cases)
+        return;
+    if (n > self->cap_routed) {
+        self->routed = kj_realloc(self->routed, n * sizeof *self->routed);
+        self->cap_routed = n;
+    }
+    size_t m = 0;
+    kj_envelope_t **routed = self->routed;
+    for (size_t i = 0; i < n; i++) {
+        if (!envs[i]->has_triage)
+            continue; /* process dead-letters it */
+        s_route(self, envs[i], now_ms);
+        routed[m++] = envs[i];
+    }
+    router_cases_file(self->cases, routed, m, S_REOPEN_MS, now_ms);
+}
+
+kj_verdict_t
+router_assign_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
+                      size_t err_size, int64_t *retry_at)
+{
+    router_assign_t *self = ctx;
+    if (!env->has_triage) {
+        kj_rc_reason(err, err_size, KJ_ERR_INVALID,
+                     "router: envelope has no triage");
+        return KJ_VERDICT_DEAD;
+    }
+    s_route(self, env, now_ms);
+    if (self->cases && router_cases_take(self->cases, env) < 0) {
+        kj_rc_reason(err, err_size, KJ_ERR_REDIS,
+                     "router: could not file the complaint in a case");
+        *retry_at = now_ms + S_RETRY_MS;
+        return KJ_VERDICT_RETRY;
+    }
     return KJ_VERDICT_DONE;
 }

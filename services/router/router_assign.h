@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "kj_envelope.h"
+#include "kj_redis.h"
 #include "kj_rules.h"
 #include "kj_stage.h"
 
@@ -41,6 +42,19 @@ router_assign_sensitive(const char *category);
 
 /* kj_stage process function: fills env->assignment. DEAD if the envelope
  * has no triage (the classifier must run first). */
+/* File routed complaints in cases (kj_cases) over redis, the stage's
+ * connection (borrowed; main thread only). Without it the router only
+ * routes. */
+void
+router_assign_use_cases(router_assign_t *self, kj_redis_t *redis,
+                        const char *prefix);
+
+/* kj_stage's before_batch hook: route and file the whole batch in one
+ * pipeline; process then picks each envelope's case up. */
+void
+router_assign_before_batch(void *ctx, kj_envelope_t *const *envs, size_t n,
+                           int64_t now_ms);
+
 kj_verdict_t
 router_assign_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
                       size_t err_size, int64_t *retry_at);

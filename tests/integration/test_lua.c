@@ -47,8 +47,9 @@ s_load(const char *source, char *out, size_t size)
 
 Test(lua, every_embedded_script_compiles)
 {
-    /* The five of kj_store, analytics' apply and kj_ratelimit's take. */
-    cr_assert(eq(sz, kj_lua_n_scripts, 7));
+    /* The five of kj_store, analytics' apply, kj_ratelimit's take and the
+     * four of kj_cases. */
+    cr_assert(eq(sz, kj_lua_n_scripts, 11));
     for (size_t i = 0; i < kj_lua_n_scripts; i++) {
         const kj_lua_script_t *s = &kj_lua_scripts[i];
         char answer[256];

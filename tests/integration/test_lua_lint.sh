@@ -2,7 +2,7 @@
 # The Redis Lua scripts (libcommon/lua) as Redis runs them: luacheck over
 # each script with the parts it requires in front, as the build writes
 # them to BUILD_DIR/libcommon/lua (libcommon/cmake/kj_embed_lua.cmake).
-# Redis runs Lua 5.1 with redis, KEYS and ARGV as globals that scripts
+# Redis runs Lua 5.1 with redis, cjson, KEYS and ARGV as globals that scripts
 # only read; any other global is a bug (Redis refuses to create one).
 # That they compile in Redis is integration/test_lua.
 #   usage: test_lua_lint.sh BUILD_DIR
@@ -20,7 +20,7 @@ command -v luacheck >/dev/null ||
     fail "luacheck is needed (scripts/deps.sh installs lua-check)"
 lint() {
     # Files first: --read-globals takes every name after it.
-    luacheck "$@" --no-color --codes --std lua51 --read-globals redis KEYS ARGV
+    luacheck "$@" --no-color --codes --std lua51 --read-globals redis cjson KEYS ARGV
 }
 
 shopt -s nullglob

@@ -192,6 +192,12 @@ Test(util, rc_names)
         "outcome_unknown",
         "forged",
         "too_slow",
+        "no_such_case",
+        "no_such_agent",
+        "no_such_customer",
+        "illegal_transition",
+        "at_capacity",
+        "invalid_value",
     };
     cr_assert(eq(sz, KJ_ARRAY_LEN(names), (size_t)KJ_RC_COUNT));
     for (int i = 0; i < KJ_RC_COUNT; i++)

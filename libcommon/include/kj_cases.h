@@ -1,0 +1,150 @@
+/* kj_cases: cases, agents and fair assignment in Redis (issue 11).
+ *
+ * A complaint opens a case or joins its customer's open one; a case
+ * waits in its team's queue until an online agent of the team who speaks
+ * its language and has its category as a skill has room (open cases held
+ * < capacity). The least loaded agent relative to capacity gets it, the
+ * one assigned longest ago among equals; when room frees (a resolve, an
+ * agent online again, a raised capacity) the oldest waiting case goes
+ * first. Every change is one Lua script (libcommon/lua/case_*.lua,
+ * agent_*.lua over case_lib.lib.lua, which documents the keys) over one
+ * tenant's keys, all under the hash tag {t:<tenant>}: two router copies
+ * never push an agent over capacity nor assign a case twice, on Redis
+ * Cluster too.
+ *
+ * Case status: open -> pending (waiting on the customer) -> open (the
+ * customer wrote) -> resolved -> closed; a message within reopen_ms of
+ * the resolve reopens it. Each change is a timeline entry on the case and
+ * an entry on the tenant's stream <prefix>:{t:<tenant>}:events.
+ *
+ * One kj_cases per thread (it uses the thread's kj_redis). */
+#ifndef KJ_CASES_H
+#define KJ_CASES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kj_envelope.h"
+#include "kj_id.h"
+#include "kj_rc.h"
+#include "kj_redis.h"
+
+#define KJ_CASES_NAME_MAX 128 /* agent ids, customer ids in keys */
+#define KJ_CASES_BASE_MAX 256 /* "<prefix>:{t:<tenant>}" */
+
+typedef struct kj_cases kj_cases_t;
+
+/* redis is borrowed; prefix as kj_store's ("kj"). Registers the scripts. */
+kj_cases_t *
+kj_cases_new(kj_redis_t *redis, const char *prefix);
+
+void
+kj_cases_destroy(kj_cases_t **self_p);
+
+/* Write "<prefix>:{t:<tenant>}" into buf. -1 if tenant is empty, holds
+ * '{' or '}' (it would end the hash tag early) or it does not fit. */
+int
+kj_cases_base(const kj_cases_t *self, const char *tenant, char *buf,
+              size_t size);
+
+/* A routed complaint to file in a case (the router). */
+typedef struct {
+    const kj_envelope_t *env; /* in: triage and assignment filled */
+    int64_t reopen_ms;        /* a resolved case takes messages this long */
+    int64_t retention_s;      /* how long complaint -> case is kept */
+    /* out */
+    char case_id[KJ_ID_LEN + 1];
+    char assignee[KJ_SHORT_MAX]; /* "" while queued */
+    char status[16];
+    char how[16]; /* opened, joined, reopened, filed (done before) */
+    int result;   /* 1 filed, -1 error (logged) */
+} kj_case_route_t;
+
+/* File every item in one pipeline. Returns 0, -1 if Redis could not be
+ * reached (results -1), -2 if the connection broke midway (results of
+ * unanswered items -1; filing again is safe). */
+int
+kj_cases_route(kj_cases_t *self, kj_case_route_t *items, size_t n,
+               int64_t now_ms);
+
+/* An agent's action (POST /v1/cases/{id}/events); see case_event.lua. */
+typedef struct {
+    const char *tenant;
+    const char *case_id;
+    const char *type; /* reply note pending resolve reopen escalate assign */
+    const char *agent;
+    const char *text; /* may be NULL */
+    bool is_public;
+    /* out: KJ_OK, KJ_ERR_NO_SUCH_CASE, KJ_ERR_NO_SUCH_AGENT,
+     * KJ_ERR_ILLEGAL_TRANSITION, KJ_ERR_AT_CAPACITY */
+    kj_rc_t rc;
+    char status[16];
+    char assignee[KJ_SHORT_MAX];
+    char priority[8];
+} kj_case_event_t;
+
+/* 0 (ev->rc says how it went), -1 if Redis failed. */
+int
+kj_cases_event(kj_cases_t *self, kj_case_event_t *ev, int64_t now_ms);
+
+/* True for the event types kj_cases_event knows. */
+bool
+kj_cases_event_type_valid(const char *type);
+
+/* An agent as PUT /v1/agents/{id} gives it; lists are JSON arrays of
+ * strings (checked by the caller). */
+typedef struct {
+    const char *tenant;
+    const char *id;
+    const char *name;
+    const char *teams;
+    const char *languages;
+    const char *skills;
+    int64_t capacity;
+    const char *status; /* online, away, offline */
+} kj_agent_t;
+
+/* True for online, away and offline. */
+bool
+kj_cases_agent_status_valid(const char *status);
+
+/* Create or replace; requeue: an offline agent's open cases go back to
+ * the queue. *created 1 for a new agent. 0, or -1 if Redis failed. */
+int
+kj_cases_agent_put(kj_cases_t *self, const kj_agent_t *agent, bool requeue,
+                   int64_t now_ms, int *created);
+
+/* 1 changed, 0 no such agent, -1 Redis failed. */
+int
+kj_cases_agent_status(kj_cases_t *self, const char *tenant, const char *id,
+                      const char *status, bool requeue, int64_t now_ms);
+
+/* ---- JSON views for the API (kj_cases_read.c) -----------------------
+ * Each returns 1 with *json (caller frees) set, 0 if there is no such
+ * thing, -1 if Redis failed. */
+
+/* {id, status, assignee, team, customer, priority, language, category,
+ *  channel, public, complaints: [ids], clocks: {...}, timeline: [...],
+ *  created_at, updated_at, ...} */
+int
+kj_cases_case_json(kj_cases_t *self, const char *tenant, const char *case_id,
+                   char **json);
+
+/* {id, name, teams, languages, skills, capacity, status, load, cases} */
+int
+kj_cases_agent_json(kj_cases_t *self, const char *tenant, const char *id,
+                    char **json);
+
+/* {agents: [...]}, sorted by id; always 1 (an empty list) or -1. */
+int
+kj_cases_agents_json(kj_cases_t *self, const char *tenant, char **json);
+
+/* {id, first_at, last_at, cases: [{id, status, ...}], complaints: [{id,
+ *  case, at, sentiment, score}], trajectory: [scores, oldest first]}
+ * with at most trajectory scores. */
+int
+kj_cases_customer_json(kj_cases_t *self, const char *tenant,
+                       const char *customer, int trajectory, char **json);
+
+#endif

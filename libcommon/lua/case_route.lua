@@ -1,0 +1,114 @@
+-- requires: case_lib.lib.lua
+-- case_route: file a routed complaint in a case (the router, before its
+-- transition to routed). The complaint joins its customer's case while
+-- that case is open or pending, or was resolved less than reopen_ms ago
+-- (which reopens it); otherwise it opens a new case in the team's queue.
+-- Then the team's queue gets an assignment pass. Filing the same
+-- complaint again (a retry after a crash) changes nothing and answers as
+-- the first time did.
+-- KEYS: B:cc:<complaint> (the rest share its hash tag; see case_lib)
+-- ARGV: B, complaint, new_case_id, customer, now, reopen_ms, team,
+--       language, category, priority, channel, public (1/0), sentiment,
+--       score, ack_due_ms, first_response_due_ms, resolution_due_ms,
+--       retention_s
+-- Returns {case_id, assignee or '', status, how}: how is 'opened',
+-- 'joined', 'reopened' or 'filed' (already filed before).
+local B, comp, new_id, cust, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4],
+  ARGV[5]
+local reopen_ms, team, retention = tonumber(ARGV[6]), ARGV[7],
+  tonumber(ARGV[18])
+
+local function answer(cid, how)
+  local c = redis.call('HMGET', B .. ':case:' .. cid, 'assignee', 'status')
+  return {cid, c[1] or '', c[2] or '', how}
+end
+
+local filed = redis.call('GET', KEYS[1])
+if filed then return answer(filed, 'filed') end
+
+-- The customer's current case, if this message continues it.
+local cid, how
+if cust ~= '' then
+  local cur = redis.call('HGET', B .. ':cust:' .. cust, 'case')
+  if cur then
+    local c = redis.call('HMGET', B .. ':case:' .. cur, 'status',
+      'resolved_ms')
+    if c[1] == 'open' or c[1] == 'pending' then
+      cid, how = cur, 'joined'
+    elseif c[1] == 'resolved' and
+           tonumber(now) - (tonumber(c[2]) or 0) < reopen_ms then
+      cid, how = cur, 'reopened'
+    end
+  end
+end
+
+local ck
+if cid then
+  ck = B .. ':case:' .. cid
+  local c = redis.call('HMGET', ck, 'status', 'assignee')
+  if how == 'reopened' then
+    redis.call('HSET', ck, 'status', 'open', 'resolved_ms', '',
+      'reopened_ms', now, 'updated_ms', now)
+    timeline(B, cid, now, {type = 'reopened', complaint = comp})
+    case_event(B, cid, now, 'reopened', '')
+    -- Back to its agent if they are still there with room, else queued.
+    local aid = c[2] or ''
+    local a = aid ~= '' and redis.call('HMGET', B .. ':agent:' .. aid,
+      'status', 'load', 'capacity') or {}
+    if a[1] == 'online' and (tonumber(a[2]) or 0) < (tonumber(a[3]) or 0)
+    then
+      redis.call('HSET', B .. ':agent:' .. aid, 'load', tonumber(a[2]) + 1)
+      redis.call('SADD', B .. ':agent:' .. aid .. ':cases', cid)
+    else
+      redis.call('HSET', ck, 'queued_ms', now)
+      requeue(B, cid, now, 'reopened')
+    end
+  elseif c[1] == 'pending' then
+    -- The customer answered: the clocks run again.
+    redis.call('HSET', ck, 'status', 'open', 'updated_ms', now)
+    timeline(B, cid, now, {type = 'status', status = 'open',
+      reason = 'customer_replied'})
+    case_event(B, cid, now, 'open', '')
+  end
+  redis.call('HSET', ck, 'last_message_ms', now, 'updated_ms', now)
+  redis.call('HINCRBY', ck, 'n_complaints', 1)
+  timeline(B, cid, now, {type = 'message', complaint = comp})
+else
+  cid, how = new_id, 'opened'
+  ck = B .. ':case:' .. cid
+  redis.call('HSET', ck, 'id', cid, 'customer', cust, 'status', 'open',
+    'team', team, 'assignee', '', 'language', ARGV[8], 'category', ARGV[9],
+    'priority', ARGV[10], 'channel', ARGV[11], 'public', ARGV[12],
+    'created_ms', now, 'updated_ms', now, 'queued_ms', now,
+    'last_message_ms', now, 'n_complaints', 1,
+    'ack_due_ms', ARGV[15], 'first_response_due_ms', ARGV[16],
+    'resolution_due_ms', ARGV[17])
+  redis.call('ZADD', B .. ':queue:' .. team, now, cid)
+  timeline(B, cid, now, {type = 'opened', complaint = comp, team = team,
+    priority = ARGV[10]})
+  case_event(B, cid, now, 'opened', '')
+  if cust ~= '' then
+    local uk = B .. ':cust:' .. cust
+    redis.call('HSET', uk, 'case', cid, 'last_ms', now)
+    redis.call('HSETNX', uk, 'first_ms', now)
+    redis.call('LPUSH', uk .. ':cases', cid)
+    redis.call('LTRIM', uk .. ':cases', 0, 199)
+  end
+end
+
+redis.call('RPUSH', ck .. ':complaints', comp)
+redis.call('SET', KEYS[1], cid, 'EX', retention)
+if cust ~= '' then
+  local uk = B .. ':cust:' .. cust
+  redis.call('HSET', uk, 'last_ms', now)
+  redis.call('LPUSH', uk .. ':msgs', cjson.encode({id = comp, case = cid,
+    at_ms = tonumber(now), sentiment = ARGV[13],
+    score = tonumber(ARGV[14])}))
+  redis.call('LTRIM', uk .. ':msgs', 0, 199)
+end
+
+local status = redis.call('HGET', ck, 'status')
+if status == 'open' and redis.call('HGET', ck, 'assignee') == '' then
+  assign_pass(B, redis.call('HGET', ck, 'team'), now)
+end
+return answer(cid, how)

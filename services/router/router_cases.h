@@ -1,0 +1,36 @@
+/* router_cases: files each routed complaint in a case (kj_cases), for a
+ * whole batch in one Redis pipeline before the router's process runs on
+ * its envelopes; process then takes each envelope's case id and assignee
+ * (router_cases_take) in the same order. */
+#ifndef ROUTER_CASES_H
+#define ROUTER_CASES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kj_envelope.h"
+#include "kj_redis.h"
+
+typedef struct router_cases router_cases_t;
+
+/* redis is the stage's (borrowed); prefix as the store's. */
+router_cases_t *
+router_cases_new(kj_redis_t *redis, const char *prefix);
+
+void
+router_cases_destroy(router_cases_t **self_p);
+
+/* File envs[0..n) (each with its assignment filled): one pipeline.
+ * reopen_ms: a resolved case takes new messages this long. */
+void
+router_cases_file(router_cases_t *self, kj_envelope_t *const *envs, size_t n,
+                  int64_t reopen_ms, int64_t now_ms);
+
+/* Copy env's case id and assignee from the last router_cases_file into
+ * its assignment. 1 done, 0 env was not in that batch or could not be
+ * filed in a case (its tenant or customer id cannot name a key), -1 the
+ * filing failed (Redis): try again later. */
+int
+router_cases_take(router_cases_t *self, kj_envelope_t *env);
+
+#endif
