@@ -13,16 +13,18 @@ BUILD_PKGS=(
     libzmq3-dev libhiredis-dev libmicrohttpd-dev
     libcurl4-openssl-dev libssl-dev libutf8proc-dev libjansson-dev
 )
+# tzdata: the rules file's business_hours name IANA time zones, which
+# kj_hours reads from /usr/share/zoneinfo (debian:12-slim has none).
 TEST_PKGS=(
     libcriterion-dev redis-server redis-tools curl jq prometheus python3
-    clang libclang-rt-14-dev yamllint docker-compose lua-check haproxy
+    clang libclang-rt-14-dev yamllint docker-compose lua-check haproxy tzdata
 )
 # make test-containers: a Docker engine, and mmdebstrap to make the base
 # image from the Debian mirror when there is no image registry.
 CONTAINER_PKGS=(docker.io docker-compose mmdebstrap)
 RUNTIME_PKGS=(
     libprotobuf-c1 libzmq5 libhiredis0.14 libmicrohttpd12
-    libcurl4 libssl3 libutf8proc2 libjansson4 ca-certificates curl
+    libcurl4 libssl3 libutf8proc2 libjansson4 ca-certificates curl tzdata
 )
 
 case "${1:-}" in

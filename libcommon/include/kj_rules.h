@@ -11,24 +11,47 @@
  *   "categories": [{"name": "billing", "keywords": ["refund", "返金"]}],
  *   "model_labels": {"Late Flight": "delay"},
  *   "urgency": [{"level": "critical", "keywords": ["lawsuit", "訴訟"]}],
- *   "teams": [{"name": "care-en", "webhook": "http://..."}],
+ *   "business_hours": [{"name": "tokyo", "timezone": "Asia/Tokyo",
+ *                       "week": {"mon": ["09:00-18:00"], ...},
+ *                       "holidays": ["2027-01-01"]}],
+ *   "teams": [{"name": "care-ja", "webhook": "http://...",
+ *              "hours": "tokyo", "escalation": ["lead-ja", "manager"]}],
  *   "sla_policies": [{"name": "social", "first_response_minutes": 60,
- *                     "resolution_hours": 24}],
+ *                     "resolution_hours": 24, "ack_minutes": 5,
+ *                     "next_response_minutes": 60, "hours": "24/7"}],
  *   "routes": [{"name": "ja", "when": {"language": ["ja"]},
  *               "team": "care-ja", "priority": "p2", "sla": "standard"},
  *              {"name": "default", "team": "care-en", "priority": "p3",
- *               "sla": "standard"}]
+ *               "sla": "standard"}],
+ *   "cases": {"reopen_days": 7, "close_days": 3, "offline_requeue": true,
+ *             "survey_cooldown_days": 30, "trajectory": 10,
+ *             "tone_drop": 0.5}
  * }
  *
  * "when" may test language, category, channel, tier, urgency, sentiment
  * (each a list of accepted values) and public (true/false); the first
- * route whose tests all pass wins, and the last route must have no "when". */
+ * route whose tests all pass wins, and the last route must have no "when".
+ *
+ * For the case lifecycle (issue 11): "business_hours" (optional, names
+ * unique; see kj_hours.h for the object) are calendars that SLA clocks
+ * count in. A team may name its calendar in "hours" (none: 24/7) and list
+ * up to 8 agent ids to escalate to, team lead first, in "escalation". A
+ * policy's "ack_minutes" (default 5) is the automatic acknowledgement
+ * clock, "next_response_minutes" (default: first_response_minutes) the
+ * clock for each later reply, and "hours" says what its clocks count:
+ * "team" (the default: the routed team's calendar), "24/7", or a
+ * business_hours name. "cases" (optional, each key too) holds the
+ * lifecycle's settings: reopen_days, close_days and survey_cooldown_days
+ * (integers 0..3650), offline_requeue (boolean), trajectory (1..100) and
+ * tone_drop (a number in (0, 2]). */
 #ifndef KJ_RULES_H
 #define KJ_RULES_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "kj_hours.h"
 
 typedef struct kj_rules kj_rules_t;
 
@@ -110,6 +133,11 @@ typedef struct {
     const char *webhook; /* the team's webhook, NULL if none */
     int64_t first_response_ms;
     int64_t resolution_ms;
+    int64_t ack_ms;           /* automatic acknowledgement clock */
+    int64_t next_response_ms; /* clock for each reply after the first */
+    /* What the clocks count: the policy's named calendar, the team's
+     * when the policy says "team", NULL for 24/7. */
+    const kj_hours_t *hours;
     kj_route_test_t when[KJ_ROUTE_FIELDS];
     int public_test; /* -1: not tested, else the required is_public */
 } kj_route_t;
@@ -124,5 +152,36 @@ kj_rules_n_routes(const kj_rules_t *self);
 /* Route i (< kj_rules_n_routes) in file order. */
 void
 kj_rules_route_at(const kj_rules_t *self, size_t i, kj_route_t *out);
+
+/* The team's business hours; NULL if it has none (24/7) or the team is
+ * unknown. */
+const kj_hours_t *
+kj_rules_team_hours(const kj_rules_t *self, const char *team);
+
+/* The team's escalation chain (agent ids, team lead first); NULL with
+ * *n = 0 if it has none or the team is unknown. */
+const char *const *
+kj_rules_team_escalation(const kj_rules_t *self, const char *team, size_t *n);
+
+/* The "cases" section, with the defaults for what the file leaves out. */
+typedef struct {
+    int64_t reopen_ms;          /* a resolved case reopens within this */
+    int64_t close_ms;           /* resolved -> closed after this */
+    int64_t survey_cooldown_ms; /* at most one survey per customer in this */
+    bool offline_requeue;       /* requeue an offline agent's cases */
+    int trajectory;             /* messages in the tone trajectory */
+    double tone_drop;           /* a tone drop this large escalates */
+} kj_rules_cases_t;
+
+const kj_rules_cases_t *
+kj_rules_cases(const kj_rules_t *self);
+
+/* How many business_hours calendars the file has. */
+size_t
+kj_rules_n_business_hours(const kj_rules_t *self);
+
+/* The business_hours calendar by name, NULL if none. */
+const kj_hours_t *
+kj_rules_business_hours(const kj_rules_t *self, const char *name);
 
 #endif

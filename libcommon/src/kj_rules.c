@@ -16,17 +16,21 @@
 
 #include "kj_assert.h"
 #include "kj_channels.h"
+#include "kj_hours.h"
 #include "kj_text.h"
 #include "kj_util.h"
 
 /* A rules file is written by hand; anything bigger is a mistake, and the
  * cap bounds every array and string parsed from it. */
 #define S_FILE_MAX (1024 * 1024)
-#define S_NAME_MAX 63     /* names travel in KJ_SHORT_MAX (64) fields */
-#define S_LEVEL_MAX 15    /* urgency levels travel in 16-byte fields */
-#define S_KEYWORD_MAX 255 /* bytes of one keyword before folding */
-#define S_URL_MAX 511     /* webhooks travel in KJ_URL_MAX (512) fields */
-#define S_PATH_DEPTH 6    /* routes[i].when.language[j] is the deepest */
+#define S_NAME_MAX 63      /* names travel in KJ_SHORT_MAX (64) fields */
+#define S_LEVEL_MAX 15     /* urgency levels travel in 16-byte fields */
+#define S_KEYWORD_MAX 255  /* bytes of one keyword before folding */
+#define S_URL_MAX 511      /* webhooks travel in KJ_URL_MAX (512) fields */
+#define S_PATH_DEPTH 6     /* routes[i].when.language[j] is the deepest */
+#define S_ESCALATION_MAX 8 /* a chain longer than this is never read */
+/* Cases' day counts stay below ten years: larger is a typo. */
+#define S_DAYS_MAX 3650
 /* NFKC can expand one code point to at most 18 (U+FDFA); case folding
  * stays within that on top, so this many output bytes per input byte is
  * always enough for a keyword. */
@@ -40,13 +44,27 @@ typedef kj_rules_label_t s_label_t;
 
 typedef struct {
     char *name;
-    char *webhook; /* NULL: the notifier's KUJO_WEBHOOK_URL */
+    char *webhook;           /* NULL: the notifier's KUJO_WEBHOOK_URL */
+    const kj_hours_t *hours; /* borrowed from the rules; NULL: 24/7 */
+    char **escalation;       /* agent ids, team lead first */
+    size_t n_escalation;
 } s_team_t;
+
+/* Which calendar an SLA policy's clocks count. */
+typedef enum {
+    S_SLA_HOURS_TEAM, /* the routed team's hours (24/7 if it has none) */
+    S_SLA_HOURS_ALWAYS,
+    S_SLA_HOURS_NAMED
+} s_sla_hours_t;
 
 typedef struct {
     char *name;
     int64_t first_response_ms;
     int64_t resolution_ms;
+    int64_t ack_ms;           /* automatic acknowledgement clock */
+    int64_t next_response_ms; /* clock for each reply after the first */
+    s_sla_hours_t hours_mode;
+    const kj_hours_t *hours; /* for S_SLA_HOURS_NAMED, borrowed */
 } s_sla_t;
 
 /* The "when" fields that test a value against a list, in input order. */
@@ -79,7 +97,10 @@ typedef struct {
 } s_route_t;
 
 struct kj_rules {
-    s_kwset_t *categories; /* file order decides ties */
+    kj_hours_t **hours; /* business_hours in file order, owned */
+    size_t n_hours;
+    kj_rules_cases_t cases; /* the "cases" section, defaults filled in */
+    s_kwset_t *categories;  /* file order decides ties */
     size_t n_categories;
     s_kwset_t *urgency; /* file order decides which level wins */
     size_t n_urgency;
@@ -543,10 +564,123 @@ s_labels(s_ctx_t *c, kj_rules_t *r, json_t *obj)
     return 0;
 }
 
+/* Report kj_hours' message ("week.mon[1]: bad time ..." or, for the
+ * object itself, "unknown key ...") under the current path, with the
+ * line of the field it names. */
+static int
+s_hours_fail(s_ctx_t *c, const char *msg)
+{
+    const char *colon = strstr(msg, ": ");
+    size_t plen = colon ? (size_t)(colon - msg) : 0;
+    bool is_path = plen > 0 && plen < 128;
+    for (size_t i = 0; is_path && i < plen; i++) {
+        char ch = msg[i];
+        is_path = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                  ch == '_' || ch == '.' || ch == '[' || ch == ']';
+    }
+    if (!is_path) {
+        if (strncmp(msg, "unknown key", 11) == 0 ||
+            strncmp(msg, "missing key", 11) == 0)
+            return s_fail_at(c, "%s", msg);
+        return s_fail(c, "%s", msg);
+    }
+    /* Push "week.mon[1]" as components; the keys live in names until
+     * the message is written. */
+    char names[S_PATH_DEPTH][32];
+    int nk = 0;
+    const char *p = msg, *end = msg + plen;
+    while (p < end && nk < S_PATH_DEPTH) {
+        if (*p == '[') {
+            char *after;
+            s_push_index(c, (size_t)strtoul(p + 1, &after, 10));
+            p = *after == ']' ? after + 1 : after;
+            continue;
+        }
+        if (*p == '.')
+            p++;
+        size_t n = 0;
+        for (; p < end && *p != '.' && *p != '['; p++)
+            if (n + 1 < sizeof names[nk])
+                names[nk][n++] = *p;
+        names[nk][n] = '\0';
+        s_push_key(c, names[nk]);
+        nk++;
+    }
+    return s_fail(c, "%s", colon + 2);
+}
+
+static const kj_hours_t *
+s_find_hours(const kj_rules_t *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_hours; i++)
+        if (strcmp(kj_hours_name(r->hours[i]), name) == 0)
+            return r->hours[i];
+    return NULL;
+}
+
+static int
+s_business_hours(s_ctx_t *c, kj_rules_t *r, json_t *arr)
+{
+    if (!json_is_array(arr))
+        return s_fail(c, "expected an array");
+    size_t n = json_array_size(arr);
+    r->hours = kj_calloc(n ? n : 1, sizeof *r->hours);
+    for (size_t i = 0; i < n; i++) {
+        s_push_index(c, i);
+        char msg[256];
+        kj_hours_t *h =
+            kj_hours_from_json(json_array_get(arr, i), msg, sizeof msg);
+        if (!h)
+            return s_hours_fail(c, msg);
+        r->hours[r->n_hours++] = h;
+        s_push_key(c, "name");
+        const char *name = kj_hours_name(h);
+        /* An SLA policy's "hours" names a calendar or one of these. */
+        if (strcmp(name, "team") == 0 || strcmp(name, "24/7") == 0)
+            return s_fail(c,
+                          "\"%s\" is reserved (an SLA policy's "
+                          "\"hours\" uses it)",
+                          name);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(kj_hours_name(r->hours[j]), name) == 0)
+                return s_fail(c, "duplicate \"%s\"", name);
+        s_pop(c);
+        s_pop(c);
+    }
+    return 0;
+}
+
+/* A team's "escalation": agent ids to escalate to, in order. */
+static int
+s_escalation(s_ctx_t *c, json_t *arr, s_team_t *t)
+{
+    if (!json_is_array(arr))
+        return s_fail(c, "expected an array of agent ids");
+    size_t n = json_array_size(arr);
+    if (n == 0)
+        return s_fail(c, "must not be empty (leave it out instead)");
+    if (n > S_ESCALATION_MAX)
+        return s_fail(c, "more than %d agents", S_ESCALATION_MAX);
+    t->escalation = kj_calloc(n, sizeof *t->escalation);
+    for (size_t i = 0; i < n; i++) {
+        s_push_index(c, i);
+        if (s_name(c, json_array_get(arr, i), S_NAME_MAX, &t->escalation[i]) <
+            0)
+            return -1;
+        t->n_escalation = i + 1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(t->escalation[j], t->escalation[i]) == 0)
+                return s_fail(c, "duplicate \"%s\"", t->escalation[i]);
+        s_pop(c);
+    }
+    return 0;
+}
+
 static int
 s_teams(s_ctx_t *c, kj_rules_t *r, json_t *arr)
 {
-    static const char *const keys[] = {"name", "webhook", NULL};
+    static const char *const keys[] = {"name", "webhook", "hours", "escalation",
+                                       NULL};
     if (!json_is_array(arr))
         return s_fail(c, "expected an array");
     size_t n = json_array_size(arr);
@@ -584,6 +718,24 @@ s_teams(s_ctx_t *c, kj_rules_t *r, json_t *arr)
                 return s_fail(c, "must not contain spaces");
             s_pop(c);
         }
+        json_t *hours = json_object_get(o, "hours");
+        if (hours) {
+            s_push_key(c, "hours");
+            if (!json_is_string(hours))
+                return s_fail(c, "expected a business_hours name");
+            t->hours = s_find_hours(r, json_string_value(hours));
+            if (!t->hours)
+                return s_fail(c, "unknown business_hours \"%s\"",
+                              json_string_value(hours));
+            s_pop(c);
+        }
+        json_t *esc = json_object_get(o, "escalation");
+        if (esc) {
+            s_push_key(c, "escalation");
+            if (s_escalation(c, esc, t) < 0)
+                return -1;
+            s_pop(c);
+        }
         s_pop(c);
     }
     return 0;
@@ -606,11 +758,47 @@ s_positive(s_ctx_t *c, json_t *o, const char *key, int64_t max, int64_t *out)
     return 0;
 }
 
+/* Like s_positive for an optional key: *out keeps its default if absent. */
+static int
+s_positive_opt(s_ctx_t *c, json_t *o, const char *key, int64_t max,
+               int64_t *out)
+{
+    if (!json_object_get(o, key))
+        return 0;
+    return s_positive(c, o, key, max, out);
+}
+
+/* An SLA policy's "hours": "team", "24/7" or a business_hours name. */
+static int
+s_sla_hours(s_ctx_t *c, const kj_rules_t *r, json_t *v, s_sla_t *s)
+{
+    if (!json_is_string(v))
+        return s_fail(c, "expected \"team\", \"24/7\" or a business_hours "
+                         "name");
+    const char *name = json_string_value(v);
+    if (strcmp(name, "team") == 0) {
+        s->hours_mode = S_SLA_HOURS_TEAM;
+    } else if (strcmp(name, "24/7") == 0) {
+        s->hours_mode = S_SLA_HOURS_ALWAYS;
+    } else {
+        s->hours_mode = S_SLA_HOURS_NAMED;
+        s->hours = s_find_hours(r, name);
+        if (!s->hours)
+            return s_fail(c,
+                          "unknown business_hours \"%s\" (or \"team\", "
+                          "\"24/7\")",
+                          name);
+    }
+    return 0;
+}
+
 static int
 s_slas(s_ctx_t *c, kj_rules_t *r, json_t *arr)
 {
-    static const char *const keys[] = {"name", "first_response_minutes",
-                                       "resolution_hours", NULL};
+    static const char *const keys[] = {
+        "name",        "first_response_minutes", "resolution_hours",
+        "ack_minutes", "next_response_minutes",  "hours",
+        NULL};
     if (!json_is_array(arr))
         return s_fail(c, "expected an array");
     size_t n = json_array_size(arr);
@@ -644,6 +832,20 @@ s_slas(s_ctx_t *c, kj_rules_t *r, json_t *arr)
             return -1;
         s->first_response_ms = minutes * 60 * 1000;
         s->resolution_ms = hours * 3600 * 1000;
+        int64_t ack = 5, next = minutes;
+        if (s_positive_opt(c, o, "ack_minutes", 366 * 24 * 60, &ack) < 0 ||
+            s_positive_opt(c, o, "next_response_minutes", 366 * 24 * 60,
+                           &next) < 0)
+            return -1;
+        s->ack_ms = ack * 60 * 1000;
+        s->next_response_ms = next * 60 * 1000;
+        json_t *hv = json_object_get(o, "hours");
+        if (hv) {
+            s_push_key(c, "hours");
+            if (s_sla_hours(c, r, hv, s) < 0)
+                return -1;
+            s_pop(c);
+        }
         s_pop(c);
     }
     return 0;
@@ -826,14 +1028,80 @@ s_routes(s_ctx_t *c, kj_rules_t *r, json_t *arr)
     return 0;
 }
 
+/* A non-negative integer of days (at most S_DAYS_MAX) as ms. */
+static int
+s_days(s_ctx_t *c, json_t *o, const char *key, int64_t *out_ms)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v)
+        return 0;
+    s_push_key(c, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return s_fail(c, "expected a non-negative integer of days");
+    if (json_integer_value(v) > S_DAYS_MAX)
+        return s_fail(c, "at most %d", S_DAYS_MAX);
+    *out_ms = (int64_t)json_integer_value(v) * 86400 * 1000;
+    s_pop(c);
+    return 0;
+}
+
+static int
+s_cases(s_ctx_t *c, kj_rules_t *r, json_t *o)
+{
+    static const char *const keys[] = {"reopen_days",
+                                       "close_days",
+                                       "offline_requeue",
+                                       "survey_cooldown_days",
+                                       "trajectory",
+                                       "tone_drop",
+                                       NULL};
+    kj_rules_cases_t *k = &r->cases;
+    if (!json_is_object(o))
+        return s_fail(c, "expected an object");
+    if (s_check_keys(c, o, keys) < 0)
+        return -1;
+    if (s_days(c, o, "reopen_days", &k->reopen_ms) < 0 ||
+        s_days(c, o, "close_days", &k->close_ms) < 0 ||
+        s_days(c, o, "survey_cooldown_days", &k->survey_cooldown_ms) < 0)
+        return -1;
+    json_t *v = json_object_get(o, "offline_requeue");
+    if (v) {
+        s_push_key(c, "offline_requeue");
+        if (!json_is_boolean(v))
+            return s_fail(c, "expected true or false");
+        k->offline_requeue = json_is_true(v);
+        s_pop(c);
+    }
+    v = json_object_get(o, "trajectory");
+    if (v) {
+        s_push_key(c, "trajectory");
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > 100)
+            return s_fail(c, "expected an integer from 1 to 100");
+        k->trajectory = (int)json_integer_value(v);
+        s_pop(c);
+    }
+    v = json_object_get(o, "tone_drop");
+    if (v) {
+        s_push_key(c, "tone_drop");
+        double d = json_number_value(v);
+        /* !(d > 0) also refuses NaN, which jansson never gives anyway. */
+        if (!json_is_number(v) || !(d > 0) || d > 2)
+            return s_fail(c, "expected a number in (0, 2]");
+        k->tone_drop = d;
+        s_pop(c);
+    }
+    return 0;
+}
+
 /* ---- parse / load / destroy ---------------------------------------- */
 
 static int
 s_parse_doc(s_ctx_t *c, kj_rules_t *r, json_t *root)
 {
-    static const char *const keys[] = {"version", "categories", "model_labels",
-                                       "urgency", "teams",      "sla_policies",
-                                       "routes",  NULL};
+    static const char *const keys[] = {
+        "version",      "categories", "model_labels",   "urgency", "teams",
+        "sla_policies", "routes",     "business_hours", "cases",   NULL};
     if (!json_is_object(root))
         return s_fail(c, "the rules file must be a JSON object");
     if (s_check_keys(c, root, keys) < 0)
@@ -875,6 +1143,30 @@ s_parse_doc(s_ctx_t *c, kj_rules_t *r, json_t *root)
     if (labels) {
         s_push_key(c, "model_labels");
         if (s_labels(c, r, labels) < 0)
+            return -1;
+        s_pop(c);
+    }
+
+    /* Teams and SLA policies refer to calendars by name. */
+    json_t *bh = json_object_get(root, "business_hours");
+    if (bh) {
+        s_push_key(c, "business_hours");
+        if (s_business_hours(c, r, bh) < 0)
+            return -1;
+        s_pop(c);
+    }
+
+    r->cases =
+        (kj_rules_cases_t){.reopen_ms = 7 * 86400 * INT64_C(1000),
+                           .close_ms = 3 * 86400 * INT64_C(1000),
+                           .survey_cooldown_ms = 30 * 86400 * INT64_C(1000),
+                           .offline_requeue = true,
+                           .trajectory = 10,
+                           .tone_drop = 0.5};
+    json_t *cases = json_object_get(root, "cases");
+    if (cases) {
+        s_push_key(c, "cases");
+        if (s_cases(c, r, cases) < 0)
             return -1;
         s_pop(c);
     }
@@ -990,6 +1282,9 @@ kj_rules_destroy(kj_rules_t **self_p)
     for (size_t i = 0; i < self->n_teams; i++) {
         free(self->teams[i].name);
         free(self->teams[i].webhook);
+        for (size_t j = 0; j < self->teams[i].n_escalation; j++)
+            free(self->teams[i].escalation[j]);
+        free(self->teams[i].escalation);
     }
     free(self->teams);
     for (size_t i = 0; i < self->n_slas; i++)
@@ -1005,6 +1300,9 @@ kj_rules_destroy(kj_rules_t **self_p)
         }
     }
     free(self->routes);
+    for (size_t i = 0; i < self->n_hours; i++)
+        kj_hours_destroy(&self->hours[i]);
+    free(self->hours);
     free(self);
     *self_p = NULL;
 }
@@ -1052,10 +1350,58 @@ kj_rules_route_at(const kj_rules_t *self, size_t i, kj_route_t *out)
     out->webhook = team->webhook;
     out->first_response_ms = sla->first_response_ms;
     out->resolution_ms = sla->resolution_ms;
+    out->ack_ms = sla->ack_ms;
+    out->next_response_ms = sla->next_response_ms;
+    out->hours = sla->hours_mode == S_SLA_HOURS_NAMED  ? sla->hours
+                 : sla->hours_mode == S_SLA_HOURS_TEAM ? team->hours
+                                                       : NULL;
     for (int t = 0; t < S_T_COUNT; t++) {
         out->when[t].present = rt->tests[t].present;
         out->when[t].vals = (const char *const *)rt->tests[t].vals;
         out->when[t].n = rt->tests[t].n;
     }
     out->public_test = rt->public_test;
+}
+
+/* The team by name, NULL if unknown. */
+static const s_team_t *
+s_team(const kj_rules_t *self, const char *name)
+{
+    for (size_t i = 0; name && i < self->n_teams; i++)
+        if (strcmp(self->teams[i].name, name) == 0)
+            return &self->teams[i];
+    return NULL;
+}
+
+const kj_hours_t *
+kj_rules_team_hours(const kj_rules_t *self, const char *team)
+{
+    const s_team_t *t = s_team(self, team);
+    return t ? t->hours : NULL;
+}
+
+const char *const *
+kj_rules_team_escalation(const kj_rules_t *self, const char *team, size_t *n)
+{
+    const s_team_t *t = s_team(self, team);
+    *n = t ? t->n_escalation : 0;
+    return t && t->n_escalation ? (const char *const *)t->escalation : NULL;
+}
+
+const kj_rules_cases_t *
+kj_rules_cases(const kj_rules_t *self)
+{
+    return &self->cases;
+}
+
+size_t
+kj_rules_n_business_hours(const kj_rules_t *self)
+{
+    return self->n_hours;
+}
+
+const kj_hours_t *
+kj_rules_business_hours(const kj_rules_t *self, const char *name)
+{
+    return name ? s_find_hours(self, name) : NULL;
 }

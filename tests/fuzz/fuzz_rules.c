@@ -2,7 +2,9 @@
  * operators, and a bad edit must give an error, never a crash): any bytes
  * either parse or give a non-empty message that fits its buffer, and
  * parsed rules always route (router_rules), match and map
- * (classifier_keywords) without failing. */
+ * (classifier_keywords) without failing, with positive clocks that run in
+ * the route's business hours, bounded escalation chains and case
+ * settings in range. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,9 +62,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         router_rules_route(rules, &in, &out);
         if (!out.rule || !out.team || !out.priority || !out.sla ||
             out.first_response_ms <= 0 || out.resolution_ms <= 0 ||
+            out.ack_ms <= 0 || out.next_response_ms <= 0 ||
             strlen(out.priority) != 2)
             abort();
+        /* A route's clocks run in its calendar (NULL: 24/7). */
+        int64_t start = INT64_C(1798761600000); /* 2027-01-01 */
+        if (kj_hours_deadline(out.hours, start, out.first_response_ms) < start)
+            abort();
+        size_t n_esc = 99;
+        const char *const *esc =
+            kj_rules_team_escalation(rules, out.team, &n_esc);
+        if (n_esc > 8 || (n_esc > 0 && !esc))
+            abort();
+        for (size_t j = 0; j < n_esc; j++)
+            if (!esc[j] || !esc[j][0])
+                abort();
+        (void)kj_rules_team_hours(rules, out.team);
     }
+    const kj_rules_cases_t *cases = kj_rules_cases(rules);
+    if (cases->reopen_ms < 0 || cases->close_ms < 0 ||
+        cases->survey_cooldown_ms < 0 || cases->trajectory < 1 ||
+        cases->trajectory > 100 || !(cases->tone_drop > 0) ||
+        cases->tone_drop > 2)
+        abort();
     free(counts);
     classifier_keywords_destroy(&kw);
     free(text);

@@ -124,6 +124,25 @@ Test(rules, usage_example)
     WITH_ROUTE("{\"name\":\"r\",\"when\":" w ",\"team\":\"care-en\","          \
                "\"priority\":\"p2\",\"sla\":\"std\"}")
 
+/* business_hours, a team, an SLA policy or cases under test (issue 11). */
+#define TOKYO_BH                                                               \
+    "{\"name\":\"tokyo\",\"timezone\":\"Asia/Tokyo\","                         \
+    "\"week\":{\"mon\":[\"09:00-18:00\"]}}"
+#define WITH_BH(b)                                                             \
+    HEAD CATS "\"business_hours\":[" b "]," TEAMS SLAS ROUTES_ONLY_DEFAULT
+#define WITH_TEAM(t)                                                           \
+    HEAD CATS "\"business_hours\":[" TOKYO_BH "],\"teams\":[" t                \
+              "]," SLAS ROUTES_ONLY_DEFAULT
+#define WITH_ESCALATION(e)                                                     \
+    WITH_TEAM("{\"name\":\"care-en\",\"escalation\":" e "}")
+#define WITH_SLA(x)                                                            \
+    HEAD CATS "\"business_hours\":[" TOKYO_BH "]," TEAMS                       \
+              "\"sla_policies\":[{\"name\":\"std\","                           \
+              "\"first_response_minutes\":60,\"resolution_hours\":24," x       \
+              "}]," ROUTES_ONLY_DEFAULT
+#define WITH_CASES(x)                                                          \
+    HEAD CATS TEAMS SLAS "\"cases\":" x "," ROUTES_ONLY_DEFAULT
+
 typedef struct {
     const char *json;
     const char *expect; /* a substring of the error */
@@ -307,6 +326,92 @@ static const s_bad_t s_bad[] = {
     {ROUTE_WHEN("[]"), "routes[0].when: expected an object"},
     {ROUTE_WHEN("{\"lang\":[\"ja\"]}"),
      "unknown key \"lang\" at routes[0].when"},
+    /* business_hours: kj_hours' message under the entry's path. */
+    {HEAD CATS "\"business_hours\":{}," TEAMS SLAS ROUTES_ONLY_DEFAULT,
+     "business_hours: expected an array"},
+    {WITH_BH("{\"name\":\"x\",\"timezone\":\"Mars/Base\","
+             "\"week\":{\"mon\":[\"09:00-18:00\"]}}"),
+     "business_hours[0].timezone: unknown time zone \"Mars/Base\""},
+    {WITH_BH(TOKYO_BH ",{\"name\":\"ny\",\"timezone\":\"America/New_York\","
+                      "\"week\":{\"mon\":[\"09:00-25:00\"]}}"),
+     "business_hours[1].week.mon[0]: bad time \"25:00\" in \"09:00-25:00\""},
+    {WITH_BH("{\"name\":\"x\",\"timezone\":\"UTC\",\"week\":{\"mon\":["
+             "\"09:00-12:00\",\"11:00-13:00\"]}}"),
+     "business_hours[0].week.mon[1]: \"11:00-13:00\" overlaps"},
+    {WITH_BH("{\"name\":\"x\",\"timezone\":\"UTC\",\"week\":{\"mo\":["
+             "\"09:00-12:00\"]}}"),
+     "business_hours[0].week: unknown day \"mo\""},
+    {WITH_BH("{\"name\":\"x\",\"timezone\":\"UTC\",\"week\":{}}"),
+     "business_hours[0].week: no open time on any day"},
+    {WITH_BH("{\"name\":\"x\",\"timezone\":\"UTC\",\"week\":{\"mon\":["
+             "\"09:00-12:00\"]},\"holidays\":[\"2027-13-01\"]}"),
+     "business_hours[0].holidays[0]: bad date \"2027-13-01\""},
+    {WITH_BH("{\"name\":\"x\",\"timezone\":\"UTC\",\"week\":{\"mon\":["
+             "\"09:00-12:00\"]},\"tz\":1}"),
+     "unknown key \"tz\" at business_hours[0]"},
+    {WITH_BH("{\"name\":\"x\",\"week\":{\"mon\":[\"09:00-12:00\"]}}"),
+     "missing key \"timezone\" at business_hours[0]"},
+    {WITH_BH("7"), "business_hours[0]: expected an object"},
+    {WITH_BH(TOKYO_BH "," TOKYO_BH),
+     "business_hours[1].name: duplicate \"tokyo\""},
+    {WITH_BH("{\"name\":\"24/7\",\"timezone\":\"UTC\","
+             "\"week\":{\"mon\":[\"09:00-12:00\"]}}"),
+     "business_hours[0].name: \"24/7\" is reserved"},
+    /* teams: hours and escalation. */
+    {WITH_TEAM("{\"name\":\"care-en\",\"hours\":\"paris\"}"),
+     "teams[0].hours: unknown business_hours \"paris\""},
+    {HEAD CATS "\"teams\":[{\"name\":\"care-en\",\"hours\":\"tokyo\"}]," SLAS
+         ROUTES_ONLY_DEFAULT,
+     "teams[0].hours: unknown business_hours \"tokyo\""},
+    {WITH_TEAM("{\"name\":\"care-en\",\"hours\":[\"tokyo\"]}"),
+     "teams[0].hours: expected a business_hours name"},
+    {WITH_ESCALATION("\"lead-en\""),
+     "teams[0].escalation: expected an array of agent ids"},
+    {WITH_ESCALATION("[]"), "teams[0].escalation: must not be empty"},
+    {WITH_ESCALATION("[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"]"),
+     "teams[0].escalation: more than 8 agents"},
+    {WITH_ESCALATION("[\"lead-en\",7]"),
+     "teams[0].escalation[1]: expected a string"},
+    {WITH_ESCALATION("[\"\"]"), "teams[0].escalation[0]: must not be empty"},
+    {WITH_ESCALATION("[\"lead-en\",\"lead-en\"]"),
+     "teams[0].escalation[1]: duplicate \"lead-en\""},
+    /* sla_policies: ack, next response, hours. */
+    {WITH_SLA("\"ack_minutes\":0"),
+     "sla_policies[0].ack_minutes: expected a positive integer"},
+    {WITH_SLA("\"ack_minutes\":600000"),
+     "sla_policies[0].ack_minutes: at most 527040"},
+    {WITH_SLA("\"next_response_minutes\":\"60\""),
+     "sla_policies[0].next_response_minutes: expected a positive integer"},
+    {WITH_SLA("\"hours\":\"paris\""),
+     "sla_policies[0].hours: unknown business_hours \"paris\" (or \"team\", "
+     "\"24/7\")"},
+    {WITH_SLA("\"hours\":24"),
+     "sla_policies[0].hours: expected \"team\", \"24/7\" or a business_hours "
+     "name"},
+    {WITH_SLA("\"ack\":5"), "unknown key \"ack\" at sla_policies[0]"},
+    /* cases. */
+    {WITH_CASES("[]"), "cases: expected an object"},
+    {WITH_CASES("{\"reopen\":7}"), "unknown key \"reopen\" at cases"},
+    {WITH_CASES("{\"reopen_days\":-1}"),
+     "cases.reopen_days: expected a non-negative integer of days"},
+    {WITH_CASES("{\"close_days\":1.5}"),
+     "cases.close_days: expected a non-negative integer of days"},
+    {WITH_CASES("{\"survey_cooldown_days\":4000}"),
+     "cases.survey_cooldown_days: at most 3650"},
+    {WITH_CASES("{\"offline_requeue\":1}"),
+     "cases.offline_requeue: expected true or false"},
+    {WITH_CASES("{\"trajectory\":0}"),
+     "cases.trajectory: expected an integer from 1 to 100"},
+    {WITH_CASES("{\"trajectory\":101}"),
+     "cases.trajectory: expected an integer from 1 to 100"},
+    {WITH_CASES("{\"trajectory\":\"10\"}"),
+     "cases.trajectory: expected an integer from 1 to 100"},
+    {WITH_CASES("{\"tone_drop\":0}"),
+     "cases.tone_drop: expected a number in (0, 2]"},
+    {WITH_CASES("{\"tone_drop\":2.01}"),
+     "cases.tone_drop: expected a number in (0, 2]"},
+    {WITH_CASES("{\"tone_drop\":\"0.5\"}"),
+     "cases.tone_drop: expected a number in (0, 2]"},
 };
 
 Test(rules, invalid_documents_give_precise_errors)
@@ -722,5 +827,202 @@ Test(rules, route_tests_combine_and_empty_values_never_match)
     router_rules_route(r, &in, &out);
     cr_assert(eq(str, (char *)out.rule, "default"));
     cr_assert(zero(ptr, (void *)out.webhook));
+    kj_rules_destroy(&r);
+}
+
+/* ---- the case lifecycle's fields (issue 11) -------------------------- */
+
+Test(rules, business_hours_errors_carry_the_line)
+{
+    const char *json =
+        "{\n"
+        "  \"version\": 1,\n"
+        "  \"categories\": [],\n"
+        "  \"business_hours\": [\n"
+        "    {\"name\": \"tokyo\", \"timezone\": \"Asia/Tokyo\",\n"
+        "     \"week\": {\n"
+        "       \"mon\": [\"09:00-12:00\",\n"
+        "               \"11:00-18:00\"]}}],\n"
+        "  \"teams\": [{\"name\": \"care-en\"}],\n"
+        "  \"sla_policies\": [{\"name\": \"std\",\n"
+        "    \"first_response_minutes\": 60, \"resolution_hours\": 24}],\n"
+        "  \"routes\": [{\"name\": \"default\", \"team\": \"care-en\",\n"
+        "     \"priority\": \"p3\", \"sla\": \"std\"}]}\n";
+    char err[256];
+    cr_assert(zero(ptr, kj_rules_parse(json, strlen(json), err, sizeof err)));
+    cr_assert(eq(str, err,
+                 "line 8: business_hours[0].week.mon[1]: \"11:00-18:00\" "
+                 "overlaps or comes before the previous interval (intervals "
+                 "must be in order and not overlap)"));
+}
+
+Test(rules, lifecycle_fields_and_their_defaults)
+{
+    kj_rules_t *r = s_parse(
+        "{\"version\":1,\"categories\":[],"
+        "\"business_hours\":[" TOKYO_BH ","
+        " {\"name\":\"ny\",\"timezone\":\"America/New_York\","
+        "  \"week\":{\"fri\":[\"09:00-17:00\"]}}],"
+        "\"teams\":[{\"name\":\"care-ja\",\"hours\":\"tokyo\","
+        "            \"escalation\":[\"lead-ja\",\"manager-care\"]},"
+        "           {\"name\":\"care-en\"}],"
+        "\"sla_policies\":["
+        " {\"name\":\"team\",\"first_response_minutes\":60,"
+        "  \"resolution_hours\":24},"
+        " {\"name\":\"always\",\"first_response_minutes\":30,"
+        "  \"resolution_hours\":4,\"ack_minutes\":2,"
+        "  \"next_response_minutes\":15,\"hours\":\"24/7\"},"
+        " {\"name\":\"named\",\"first_response_minutes\":30,"
+        "  \"resolution_hours\":4,\"hours\":\"ny\"},"
+        " {\"name\":\"explicit\",\"first_response_minutes\":30,"
+        "  \"resolution_hours\":4,\"hours\":\"team\"}],"
+        "\"routes\":["
+        " {\"name\":\"a\",\"when\":{\"tier\":[\"a\"]},\"team\":\"care-ja\","
+        "  \"priority\":\"p1\",\"sla\":\"team\"},"
+        " {\"name\":\"b\",\"when\":{\"tier\":[\"b\"]},\"team\":\"care-ja\","
+        "  \"priority\":\"p1\",\"sla\":\"always\"},"
+        " {\"name\":\"c\",\"when\":{\"tier\":[\"c\"]},\"team\":\"care-ja\","
+        "  \"priority\":\"p1\",\"sla\":\"named\"},"
+        " {\"name\":\"d\",\"when\":{\"tier\":[\"d\"]},\"team\":\"care-ja\","
+        "  \"priority\":\"p1\",\"sla\":\"explicit\"},"
+        " {\"name\":\"e\",\"team\":\"care-en\",\"priority\":\"p3\","
+        "  \"sla\":\"team\"}]}");
+    const kj_hours_t *tokyo = kj_rules_business_hours(r, "tokyo");
+    const kj_hours_t *ny = kj_rules_business_hours(r, "ny");
+    cr_assert(not(zero(ptr, (void *)tokyo)));
+    cr_assert(eq(str, (char *)kj_hours_name(ny), "ny"));
+    cr_assert(zero(ptr, (void *)kj_rules_business_hours(r, "paris")));
+    cr_assert(eq(sz, kj_rules_n_business_hours(r), 2));
+
+    /* Team hours and escalation. */
+    cr_assert(
+        eq(ptr, (void *)kj_rules_team_hours(r, "care-ja"), (void *)tokyo));
+    cr_assert(zero(ptr, (void *)kj_rules_team_hours(r, "care-en")));
+    cr_assert(zero(ptr, (void *)kj_rules_team_hours(r, "nobody")));
+    size_t n = 99;
+    const char *const *esc = kj_rules_team_escalation(r, "care-ja", &n);
+    cr_assert(eq(sz, n, 2));
+    cr_assert(eq(str, (char *)esc[0], "lead-ja"));
+    cr_assert(eq(str, (char *)esc[1], "manager-care"));
+    n = 99;
+    cr_assert(zero(ptr, (void *)kj_rules_team_escalation(r, "care-en", &n)));
+    cr_assert(eq(sz, n, 0));
+    n = 99;
+    cr_assert(zero(ptr, (void *)kj_rules_team_escalation(r, "nobody", &n)));
+    cr_assert(eq(sz, n, 0));
+
+    /* Routes: the clocks and the calendar they count in. */
+    kj_route_t rt;
+    kj_rules_route_at(r, 0, &rt); /* policy defaults, the team's hours */
+    cr_assert(eq(i64, rt.ack_ms, 5 * 60000));
+    cr_assert(eq(i64, rt.next_response_ms, 60 * 60000));
+    cr_assert(eq(ptr, (void *)rt.hours, (void *)tokyo));
+    kj_rules_route_at(r, 1, &rt); /* explicit clocks, 24/7 */
+    cr_assert(eq(i64, rt.ack_ms, 2 * 60000));
+    cr_assert(eq(i64, rt.next_response_ms, 15 * 60000));
+    cr_assert(eq(i64, rt.first_response_ms, 30 * 60000));
+    cr_assert(zero(ptr, (void *)rt.hours));
+    kj_rules_route_at(r, 2, &rt); /* a named calendar, not the team's */
+    cr_assert(eq(ptr, (void *)rt.hours, (void *)ny));
+    cr_assert(eq(i64, rt.next_response_ms, 30 * 60000));
+    kj_rules_route_at(r, 3, &rt); /* "team" said explicitly */
+    cr_assert(eq(ptr, (void *)rt.hours, (void *)tokyo));
+    kj_rules_route_at(r, 4, &rt); /* "team" for a team without hours */
+    cr_assert(zero(ptr, (void *)rt.hours));
+
+    /* No "cases": every default. */
+    const kj_rules_cases_t *k = kj_rules_cases(r);
+    cr_assert(eq(i64, k->reopen_ms, 7 * 86400000LL));
+    cr_assert(eq(i64, k->close_ms, 3 * 86400000LL));
+    cr_assert(eq(i64, k->survey_cooldown_ms, 30 * 86400000LL));
+    cr_assert(k->offline_requeue);
+    cr_assert(eq(int, k->trajectory, 10));
+    cr_assert(eq(dbl, k->tone_drop, 0.5));
+    kj_rules_destroy(&r);
+}
+
+Test(rules, cases_section_overrides_each_default)
+{
+    kj_rules_t *r = s_parse(WITH_CASES(
+        "{\"reopen_days\":0,\"close_days\":10,\"offline_requeue\":false,"
+        "\"survey_cooldown_days\":3650,\"trajectory\":100,\"tone_drop\":2}"));
+    const kj_rules_cases_t *k = kj_rules_cases(r);
+    cr_assert(eq(i64, k->reopen_ms, 0));
+    cr_assert(eq(i64, k->close_ms, 10 * 86400000LL));
+    cr_assert(eq(i64, k->survey_cooldown_ms, 3650 * 86400000LL));
+    cr_assert(not(k->offline_requeue));
+    cr_assert(eq(int, k->trajectory, 100));
+    cr_assert(eq(dbl, k->tone_drop, 2.0));
+    kj_rules_destroy(&r);
+    /* Only some keys: the rest keep their defaults. */
+    r = s_parse(WITH_CASES("{\"trajectory\":1,\"tone_drop\":0.25}"));
+    k = kj_rules_cases(r);
+    cr_assert(eq(int, k->trajectory, 1));
+    cr_assert(eq(dbl, k->tone_drop, 0.25));
+    cr_assert(eq(i64, k->reopen_ms, 7 * 86400000LL));
+    cr_assert(k->offline_requeue);
+    kj_rules_destroy(&r);
+    /* An empty business_hours list is allowed. */
+    r = s_parse(WITH_BH(""));
+    cr_assert(eq(sz, kj_rules_n_business_hours(r), 0));
+    kj_rules_destroy(&r);
+}
+
+Test(rules, the_shipped_rules_have_hours_escalation_and_cases)
+{
+    char err[512];
+    kj_rules_t *r = kj_rules_load(KJ_RULES_PATH, err, sizeof err);
+    cr_assert(not(zero(ptr, r)), "%s", err);
+    const kj_hours_t *tokyo = kj_rules_team_hours(r, "care-ja");
+    cr_assert(eq(str, (char *)kj_hours_name(tokyo), "tokyo"));
+    cr_assert(eq(str, (char *)kj_hours_timezone(tokyo), "Asia/Tokyo"));
+    const kj_hours_t *ny = kj_rules_team_hours(r, "care-en");
+    cr_assert(eq(str, (char *)kj_hours_timezone(ny), "America/New_York"));
+    cr_assert(eq(ptr, (void *)kj_rules_team_hours(r, "billing"), (void *)ny));
+    cr_assert(zero(ptr, (void *)kj_rules_team_hours(r, "social-media")));
+    cr_assert(zero(ptr, (void *)kj_rules_team_hours(r, "tech-ops")));
+    cr_assert(zero(ptr, (void *)kj_rules_team_hours(r, "trust-safety")));
+    static const char *const teams[] = {"care-en",      "care-ja",
+                                        "billing",      "tech-ops",
+                                        "trust-safety", "social-media"};
+    for (size_t i = 0; i < sizeof teams / sizeof *teams; i++) {
+        size_t n = 0;
+        const char *const *esc = kj_rules_team_escalation(r, teams[i], &n);
+        cr_expect(ge(sz, n, 1), "%s has no escalation", teams[i]);
+        cr_expect(n == 0 || strncmp(esc[0], "lead-", 5) == 0,
+                  "%s: the team lead comes first", teams[i]);
+    }
+    size_t n = 0;
+    const char *const *esc = kj_rules_team_escalation(r, "care-ja", &n);
+    cr_assert(eq(sz, n, 2));
+    cr_assert(eq(str, (char *)esc[0], "lead-ja"));
+    cr_assert(eq(str, (char *)esc[1], "manager-care"));
+
+    /* Friday 2027-01-08 17:00 JST: a Japanese complaint's 240 open
+     * minutes run 1 h on Friday, skip the weekend and Coming of Age Day
+     * (Monday 01-11), and end Tuesday 12:00 JST (03:00 UTC). */
+    router_rules_input_t in = {.language = "ja", .category = "other"};
+    kj_route_t rt;
+    router_rules_route(r, &in, &rt);
+    cr_assert(eq(str, (char *)rt.rule, "ja"));
+    cr_assert(eq(ptr, (void *)rt.hours, (void *)tokyo));
+    int64_t fri = INT64_C(1799366400000) + 8 * 3600000; /* 01-08 08:00Z */
+    cr_assert(eq(i64, kj_hours_deadline(rt.hours, fri, rt.first_response_ms),
+                 INT64_C(1799712000000) + 3 * 3600000)); /* 01-12 03:00Z */
+    /* The social policy counts around the clock. */
+    in = (router_rules_input_t){.channel = "x", .is_public = true};
+    router_rules_route(r, &in, &rt);
+    cr_assert(eq(str, (char *)rt.sla, "social"));
+    cr_assert(zero(ptr, (void *)rt.hours));
+    cr_assert(eq(i64, rt.ack_ms, 5 * 60000));
+    cr_assert(eq(i64, rt.first_response_ms, 60 * 60000));
+
+    const kj_rules_cases_t *k = kj_rules_cases(r);
+    cr_assert(eq(i64, k->reopen_ms, 7 * 86400000LL));
+    cr_assert(eq(i64, k->close_ms, 3 * 86400000LL));
+    cr_assert(eq(i64, k->survey_cooldown_ms, 30 * 86400000LL));
+    cr_assert(k->offline_requeue);
+    cr_assert(eq(int, k->trajectory, 10));
+    cr_assert(eq(dbl, k->tone_drop, 0.5));
     kj_rules_destroy(&r);
 }
