@@ -23,6 +23,7 @@
 
 #include "ingest_auth.h"
 #include "ingest_batch.h"
+#include "ingest_cases.h"
 #include "ingest_record.h"
 #include "ingest_validate.h"
 #include "kj_apikey.h"
@@ -49,6 +50,7 @@ typedef enum {
     S_COLLECTION, /* /v1/complaints */
     S_ITEM,       /* /v1/complaints/{id} */
     S_REPLAY,     /* /v1/complaints/{id}/replay */
+    S_CASES,      /* /v1/cases, /v1/agents, /v1/customers (ingest_cases) */
 } s_route_t;
 
 typedef enum {
@@ -63,6 +65,7 @@ typedef struct s_req {
     struct s_req *next;          /* the free list */
     struct MHD_Connection *conn; /* to resume after the flush */
     s_route_t route;
+    ingest_cases_req_t cases; /* S_CASES: which one */
     s_phase_t phase;
     char id[KJ_ID_LEN + 1];             /* from the path, or the one assigned */
     char idem[INGEST_IDEM_KEY_MAX + 1]; /* the Idempotency-Key header */
@@ -330,7 +333,9 @@ s_authorize(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
     }
     uint32_t need = req->route == S_COLLECTION ? KJ_SCOPE_COMPLAINTS_WRITE
                     : req->route == S_ITEM     ? KJ_SCOPE_COMPLAINTS_READ
-                                               : KJ_SCOPE_ADMIN;
+                    : req->route == S_CASES && !req->cases.admin
+                        ? KJ_SCOPE_AGENTS
+                        : KJ_SCOPE_ADMIN;
     if (!(info.scopes & need)) {
         char name[64];
         kj_apikey_scopes_format(need, name, sizeof name);
@@ -353,6 +358,80 @@ s_authorize(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
     return MHD_YES;
 }
 
+/* Refused before the body: a Content-Length over max_body. */
+static bool
+s_declared_too_big(ingest_api_t *api, struct MHD_Connection *c,
+                   ingest_error_t *err)
+{
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (!cl)
+        return false;
+    char *end = NULL;
+    unsigned long long n = strtoull(cl, &end, 10);
+    if (end == cl || n <= (unsigned long long)api->opts.max_body)
+        return false;
+    ingest_error_set(err, KJ_ERR_BODY_TOO_LARGE,
+                     "the body is larger than %" PRId64 " bytes",
+                     api->opts.max_body);
+    return true;
+}
+
+/* The headers of a case, agent or customer request are in: method,
+ * key and scope, and for a body its type and declared size. */
+static enum MHD_Result
+s_begin_cases(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
+{
+    ingest_error_t err;
+    if (!req->cases.method_ok) {
+        ingest_error_set(&err, KJ_ERR_METHOD_NOT_ALLOWED,
+                         "this method is not allowed here; allowed: %s",
+                         req->cases.allow);
+        return s_fail(api, c, req, &err, req->cases.allow);
+    }
+    if (api->opts.auth) {
+        enum MHD_Result rc = s_authorize(api, c, req);
+        if (req->phase == S_DONE)
+            return rc;
+    }
+    if (!req->cases.body)
+        return MHD_YES;
+    const char *type =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    if (ingest_validate_content_type(type, &err) < 0 ||
+        s_declared_too_big(api, c, &err))
+        return s_fail(api, c, req, &err, NULL);
+    return MHD_YES;
+}
+
+/* A complete case, agent or customer request, answered now. */
+static enum MHD_Result
+s_cases(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
+{
+    ingest_error_t err;
+    if (req->too_big) {
+        ingest_error_set(&err, KJ_ERR_BODY_TOO_LARGE,
+                         "the body is larger than %" PRId64 " bytes",
+                         api->opts.max_body);
+        return s_fail(api, c, req, &err, NULL);
+    }
+    char *json = NULL;
+    const char *tenant = api->opts.auth ? req->tenant : "default";
+    int status =
+        ingest_cases_handle(api->opts.cases, &req->cases, tenant,
+                            req->body ? req->body : "", req->len, &json, &err);
+    if (status < 0) {
+        kj_counter_inc(api->m->redis_errors);
+        return s_unavailable(api, c, req);
+    }
+    if (!json)
+        return s_fail(api, c, req, &err, NULL);
+    enum MHD_Result rc =
+        s_answer(api, c, req, (unsigned)status, json, strlen(json), NULL);
+    free(json);
+    return rc;
+}
+
 /* The headers are in: refuse what can be refused before the body. */
 static enum MHD_Result
 s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
@@ -371,13 +450,22 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
         return s_fail(api, c, req, &err, NULL);
     }
     req->route = s_route(url, req->id);
+    if (req->route == S_NONE && api->opts.cases &&
+        ingest_cases_match(url, method, &req->cases)) {
+        req->route = S_CASES;
+        if (req->cases.route == INGEST_CASES_NONE)
+            req->route = S_NONE;
+    }
     if (req->route == S_NONE) {
         ingest_error_set(&err, KJ_ERR_NOT_FOUND,
-                         "no such resource; the API is POST " S_PATH
-                         ", GET " S_PATH "/{id} and POST " S_PATH
-                         "/{id}/replay");
+                         "no such resource; the API is " S_PATH
+                         "[/{id}[/replay]], /v1/cases/{id}[/events], "
+                         "/v1/agents[/{id}[/status]] and "
+                         "/v1/customers/{id}");
         return s_fail(api, c, req, &err, NULL);
     }
+    if (req->route == S_CASES)
+        return s_begin_cases(api, c, req);
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     bool post = strcmp(method, "POST") == 0;
     if (req->route == S_ITEM ? !get : !post) {
@@ -414,18 +502,8 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
         req->has_idem = true;
     }
     /* A declared length over the limit is refused now, unread. */
-    const char *cl =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-    if (cl) {
-        char *end = NULL;
-        unsigned long long n = strtoull(cl, &end, 10);
-        if (end != cl && n > (unsigned long long)api->opts.max_body) {
-            ingest_error_set(&err, KJ_ERR_BODY_TOO_LARGE,
-                             "the body is larger than %" PRId64 " bytes",
-                             api->opts.max_body);
-            return s_fail(api, c, req, &err, NULL);
-        }
-    }
+    if (s_declared_too_big(api, c, &err))
+        return s_fail(api, c, req, &err, NULL);
     return MHD_YES;
 }
 
@@ -440,7 +518,9 @@ static bool
 s_body_add(ingest_api_t *api, s_req_t *req, const char *data, size_t n)
 {
     size_t max = (size_t)api->opts.max_body;
-    if (req->route != S_COLLECTION || req->too_big) {
+    bool takes_body = req->route == S_COLLECTION ||
+                      (req->route == S_CASES && req->cases.body);
+    if (!takes_body || req->too_big) {
         /* Other routes take no body; either way it is only counted. */
         req->dropped += n;
         if (req->dropped <= max * S_DISCARD_FACTOR)
@@ -772,6 +852,8 @@ s_handler(void *cls, struct MHD_Connection *c, const char *url,
         return s_get_item(api, c, req);
     case S_REPLAY:
         return s_replay(api, c, req);
+    case S_CASES:
+        return s_cases(api, c, req);
     case S_NONE:
         break;
     }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "ingest_auth.h"
+#include "ingest_cases.h"
 #include "ingest_metrics.h"
 #include "kj_mq.h"
 #include "kj_ratelimit.h"
@@ -33,6 +34,7 @@ typedef struct {
      * closed at accept. Behind a proxy every client has its address. */
     unsigned per_ip_limit;
     kj_ratelimit_t *limiter; /* per key and tenant (borrowed); NULL: none */
+    ingest_cases_t *cases;   /* case endpoints (borrowed); NULL: none */
     ingest_auth_t *auth;     /* API keys (borrowed); NULL: open mode, the
                               * tenant is the body's */
 } ingest_api_opts_t;

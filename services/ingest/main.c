@@ -10,8 +10,10 @@
 
 #include "ingest_api.h"
 #include "ingest_auth.h"
+#include "ingest_cases.h"
 #include "ingest_loop.h"
 #include "ingest_metrics.h"
+#include "kj_cases.h"
 #include "kj_downstream.h"
 #include "kj_http.h"
 #include "kj_log.h"
@@ -144,7 +146,11 @@ static const kj_service_def_t s_def = {
     .summary = "the public HTTP API: validates complaints, stores them in "
                "Redis and pushes them to the classifier",
     .admin_default = "127.0.0.1:9101",
-    .features = KJ_SVC_PUSH,
+    .features = KJ_SVC_PUSH | KJ_SVC_RULES,
+    .rules_required = false,
+    .rules_help = "rules file, optional: its \"cases\" settings (offline "
+                  "agents hand back cases, trajectory length); reread on "
+                  "SIGHUP",
     .own = s_own,
     .n_own = sizeof s_own / sizeof s_own[0],
     .check = s_check,
@@ -159,6 +165,8 @@ main(int argc, char **argv)
     kj_downstream_t *down = NULL;
     ingest_api_t *api = NULL;
     ingest_auth_t *auth = NULL;
+    kj_cases_t *cases = NULL;
+    ingest_cases_t *case_api = NULL;
     kj_ratelimit_t *limiter = NULL;
     ingest_metrics_t metrics;
     int code = 0;
@@ -199,6 +207,9 @@ main(int argc, char **argv)
         limiter = kj_ratelimit_new(redis, &lopts);
     }
 
+    cases = kj_cases_new(redis, cfg->prefix);
+    case_api = ingest_cases_new(cases, service);
+
     zctx = zmq_ctx_new();
     push = kj_push_new_curve(zctx, (int)cfg->hwm, S_PUSH_TIMEOUT_MS,
                              kj_service_curve(service));
@@ -213,6 +224,7 @@ main(int argc, char **argv)
         .per_ip_limit = (unsigned)s_per_ip_limit,
         .auth = auth,
         .limiter = limiter,
+        .cases = case_api,
     };
     if (!store || !push || (auth && !limiter) ||
         !(api = ingest_api_new(&aopts, store, push, &metrics))) {
@@ -238,6 +250,8 @@ main(int argc, char **argv)
 out:
     ingest_api_destroy(&api);
     ingest_auth_destroy(&auth);
+    ingest_cases_destroy(&case_api);
+    kj_cases_destroy(&cases);
     kj_ratelimit_destroy(&limiter);
     kj_downstream_destroy(&down);
     kj_push_destroy(&push);

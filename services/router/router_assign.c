@@ -8,14 +8,13 @@
 #include <string.h>
 
 #include "kj_assert.h"
+#include "kj_hours.h"
 #include "kj_log.h"
 #include "kj_util.h"
 #include "router_cases.h"
 #include "router_rules.h"
 
-#define S_REOPEN_MS (7 * 86400000LL) /* a resolved case takes messages */
-#define S_ACK_MS (5 * 60000LL)       /* automatic acknowledgement clock */
-#define S_RETRY_MS 1000              /* cases unavailable: try again */
+#define S_RETRY_MS 1000 /* cases unavailable: try again */
 
 struct router_assign {
     /* The service's rules (kj_service holds them and swaps them on
@@ -115,13 +114,17 @@ s_route(router_assign_t *self, kj_envelope_t *env, int64_t now_ms)
     /* The SLA clock starts when ingest accepted the complaint, not when
      * the router got to it: a backlog must not extend the deadline. */
     int64_t start = c->accepted_at_ms > 0 ? c->accepted_at_ms : now_ms;
-    a->due_at_ms = start + route.first_response_ms;
-    a->resolve_due_at_ms = start + route.resolution_ms;
+    /* Human clocks count the policy's business hours (NULL: 24/7); the
+     * automatic acknowledgement does not wait for office hours. */
+    a->due_at_ms =
+        kj_hours_deadline(route.hours, start, route.first_response_ms);
+    a->resolve_due_at_ms =
+        kj_hours_deadline(route.hours, start, route.resolution_ms);
     /* Only Japanese and English templates exist; everyone else gets the
      * English one. */
     snprintf(a->ack_template, sizeof a->ack_template, "ack_%s",
              strcmp(t->language, "ja") == 0 ? "ja" : "en");
-    a->ack_due_at_ms = start + S_ACK_MS;
+    a->ack_due_at_ms = start + route.ack_ms;
     a->take_private =
         c->is_public && (t->n_pii > 0 || router_assign_sensitive(t->category));
     env->has_assignment = true;
@@ -146,7 +149,8 @@ router_assign_before_batch(void *ctx, kj_envelope_t *const *envs, size_t n,
         s_route(self, envs[i], now_ms);
         routed[m++] = envs[i];
     }
-    router_cases_file(self->cases, routed, m, S_REOPEN_MS, now_ms);
+    router_cases_file(self->cases, routed, m,
+                      kj_rules_cases(self->rules)->reopen_ms, now_ms);
 }
 
 kj_verdict_t

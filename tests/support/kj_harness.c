@@ -524,6 +524,17 @@ kj_client_post_json(kj_client_t *self, const char *url, const char *json,
 }
 
 int
+kj_client_send_json(kj_client_t *self, const char *method, const char *url,
+                    const char *json, kj_resp_t *out)
+{
+    /* A custom method sticks to the handle: set it for this one only. */
+    curl_easy_setopt(self->h, CURLOPT_CUSTOMREQUEST, method);
+    int rc = kj_client_post_json(self, url, json, NULL, out);
+    curl_easy_setopt(self->h, CURLOPT_CUSTOMREQUEST, NULL);
+    return rc;
+}
+
+int
 kj_client_get(kj_client_t *self, const char *url, kj_resp_t *out)
 {
     curl_easy_setopt(self->h, CURLOPT_HTTPGET, 1L);
@@ -1007,13 +1018,13 @@ kj_pipeline_new(const kj_pipeline_opts_t *opts)
         char err[256];
         kj_redis_t *r = kj_redis_new(self->redis.url, 2000, err, sizeof err);
         kj_apikey_info_t info;
-        int rc =
-            r ? kj_apikey_create(r, self->prefix, "default",
-                                 KJ_SCOPE_COMPLAINTS_WRITE |
-                                     KJ_SCOPE_COMPLAINTS_READ | KJ_SCOPE_ADMIN,
-                                 "harness", 0, kj_now_ms(), self->api_key,
-                                 &info, err, sizeof err)
-              : -1;
+        int rc = r ? kj_apikey_create(r, self->prefix, "default",
+                                      KJ_SCOPE_COMPLAINTS_WRITE |
+                                          KJ_SCOPE_COMPLAINTS_READ |
+                                          KJ_SCOPE_AGENTS | KJ_SCOPE_ADMIN,
+                                      "harness", 0, kj_now_ms(), self->api_key,
+                                      &info, err, sizeof err)
+                   : -1;
         kj_redis_destroy(&r);
         if (rc < 0) {
             fprintf(stderr, "harness: no API key: %s\n", err);

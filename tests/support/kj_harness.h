@@ -121,6 +121,11 @@ int
 kj_client_post_json(kj_client_t *self, const char *url, const char *json,
                     const char *idem_key, kj_resp_t *out);
 
+/* A JSON body with another method (PUT), as kj_client_post_json. */
+int
+kj_client_send_json(kj_client_t *self, const char *method, const char *url,
+                    const char *json, kj_resp_t *out);
+
 /* GET url. 0 when an answer came, -1 on a transport error. */
 int
 kj_client_get(kj_client_t *self, const char *url, kj_resp_t *out);
@@ -187,8 +192,8 @@ typedef struct {
     bool no_wait;
     /* Ingest checks API keys (KUJO_AUTH=keys) and the pipeline's client
      * sends a key of tenant "default" with complaints:write,
-     * complaints:read and admin (kj_pipeline_api_key). The default is open
-     * mode (every bind is loopback), so tests post without a key. */
+     * complaints:read, agents and admin (kj_pipeline_api_key). The default is
+     * open mode (every bind is loopback), so tests post without a key. */
     bool auth_keys;
 } kj_pipeline_opts_t;
 

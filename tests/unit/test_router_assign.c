@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kj_hours.h"
 #include "kj_log.h"
 #include "router_assign.h"
 
@@ -88,9 +89,16 @@ Test(router_assign, usage_example, .init = s_quiet)
     cr_assert(eq(str, (char *)a->sla_policy, "standard"));
     cr_assert(eq(str, (char *)a->rule, "ja"));
     cr_assert(eq(str, (char *)a->webhook_url, ""));
-    /* The SLA clock starts at acceptance, not when the router runs. */
-    cr_assert(eq(i64, a->due_at_ms, NOW - 5000 + 240 * MIN));
-    cr_assert(eq(i64, a->resolve_due_at_ms, NOW - 5000 + 48 * HOUR));
+    /* The SLA clock starts at acceptance, not when the router runs, and
+     * counts care-ja's open hours (Mon-Fri 09:00-18:00 Asia/Tokyo):
+     * accepted Wednesday 07:13 JST, it starts at 09:00 JST (00:00Z) and
+     * its four hours end at 13:00 JST, 04:00Z. */
+    cr_assert(eq(i64, a->due_at_ms, 1700020800000LL));
+    cr_assert(eq(i64, a->ack_due_at_ms, NOW - 5000 + 5 * MIN));
+    const kj_hours_t *tokyo =
+        kj_rules_team_hours(router_assign_rules(r), "care-ja");
+    cr_assert(eq(i64, a->resolve_due_at_ms,
+                 kj_hours_deadline(tokyo, NOW - 5000, 48 * HOUR)));
     cr_assert(eq(str, (char *)a->ack_template, "ack_ja"));
     cr_assert(not(a->take_private));
     free(env);
@@ -176,13 +184,43 @@ Test(router_assign, table_over_the_shipped_rules, .init = s_quiet)
                   i);
         cr_expect(eq(str, (char *)a->ack_template, (char *)c->ack), "case %zu",
                   i);
-        cr_expect(eq(i64, a->due_at_ms, NOW + c->first_ms), "case %zu", i);
-        cr_expect(eq(i64, a->resolve_due_at_ms, NOW + c->resolve_ms),
+        /* Human clocks count the team's open hours; the social policy
+         * (and a team without hours) counts all of them. */
+        const kj_hours_t *h =
+            strcmp(c->sla, "social") == 0
+                ? NULL
+                : kj_rules_team_hours(router_assign_rules(r), c->team);
+        cr_expect(eq(i64, a->due_at_ms, kj_hours_deadline(h, NOW, c->first_ms)),
                   "case %zu", i);
+        cr_expect(eq(i64, a->resolve_due_at_ms,
+                     kj_hours_deadline(h, NOW, c->resolve_ms)),
+                  "case %zu", i);
+        cr_expect(eq(i64, a->ack_due_at_ms, NOW + 5 * MIN), "case %zu", i);
         cr_expect(eq(int, a->take_private, c->take_private), "case %zu", i);
         cr_expect(env->has_assignment, "case %zu", i);
         free(env);
     }
+    router_assign_destroy(&r);
+}
+
+/* NOW is Tuesday 2023-11-14 22:13:20Z, 17:13 in New York: billing's
+ * office (Mon-Fri 09:00-17:00 America/New_York) is closed, so its four
+ * hours start Wednesday 09:00 EST (14:00Z) and end at 18:00Z. The 24/7
+ * social desk counts from now. */
+Test(router_assign, clocks_count_business_hours, .init = s_quiet)
+{
+    router_assign_t *r = s_new(KJ_RULES_PATH);
+    kj_envelope_t *env = s_env("email", false, "en", "billing", "normal");
+    char err[KJ_ERRMSG_MAX] = "";
+    cr_assert(eq(int, s_run(r, env, err, sizeof err), KJ_VERDICT_DONE));
+    cr_assert(eq(str, env->assignment.team, "billing"));
+    cr_assert(eq(i64, env->assignment.due_at_ms, 1700071200000LL));
+    free(env);
+    env = s_env("x", true, "en", "delivery", "normal");
+    cr_assert(eq(int, s_run(r, env, err, sizeof err), KJ_VERDICT_DONE));
+    cr_assert(eq(str, env->assignment.team, "social-media"));
+    cr_assert(eq(i64, env->assignment.due_at_ms, NOW + 60 * MIN));
+    free(env);
     router_assign_destroy(&r);
 }
 
