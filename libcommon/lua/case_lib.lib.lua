@@ -19,6 +19,17 @@
 --   queue:<team>         zset: case id -> ms it started waiting
 --   seq                  counter: the order of assignments (round robin)
 --   events               capped stream: every case change, for analytics
+--   clocks               zset: '<case>:<clock>' -> when it fires (ms);
+--                        claimed by the router (clock_claim.lua)
+--   outbox               zset: job id -> when it is due (ms); claimed by
+--                        the notifier (outbox_claim.lua)
+--   ob:<job>             hash: a delivery job: id kind complaint case
+--                        payload (JSON) attempts created_ms last_error
+--   dl:<complaint>       list: JSON of every outbox delivery made for a
+--                        complaint {kind, endpoint, status, attempts,
+--                        http_status, error, at_ms, idempotency_key}
+-- and, outside the tag, <prefix>:tenants (set): every tenant with cases,
+-- for the stages that sweep clocks and outboxes.
 local TIMELINE_MAX = 500
 local QUEUE_SCAN = 200 -- queued cases looked at per assignment pass
 

@@ -1,0 +1,16 @@
+-- outbox: a delivery owed, for the scripts that owe them (keys: see
+-- case_lib.lib.lua, which every such script requires first).
+-- Owe a delivery (customer_ack, sla_warning, escalation, follow_up,
+-- survey_request): job id is its idempotency key ('<complaint>:<kind>' or
+-- with a ':<n>' suffix for repeats), so owing it twice changes nothing.
+-- payload is the JSON (a string) the notifier sends along.
+local function outbox_put(B, job, kind, complaint, cid, payload, due_ms)
+  local k = B .. ':ob:' .. job
+  if redis.call('EXISTS', k) == 1 then return 0 end
+  redis.call('HSET', k, 'id', job, 'kind', kind, 'complaint', complaint,
+    'case', cid, 'payload', payload, 'attempts', 0,
+    'created_ms', due_ms)
+  redis.call('ZADD', B .. ':outbox', due_ms, job)
+  return 1
+end
+
