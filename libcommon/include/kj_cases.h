@@ -53,6 +53,12 @@ typedef struct {
     const kj_envelope_t *env; /* in: triage and assignment filled */
     int64_t reopen_ms;        /* a resolved case takes messages this long */
     int64_t retention_s;      /* how long complaint -> case is kept */
+    /* The clocks' business hours (kj_hours name, NULL or "": 24/7) and
+     * what the router computed in them: the 75 % warnings of the first-
+     * response and resolution clocks, and the next-response clock a
+     * message after a human reply starts (0: none). */
+    const char *hours;
+    int64_t fr_warn_ms, res_warn_ms, nr_due_ms, nr_warn_ms;
     /* out */
     char case_id[KJ_ID_LEN + 1];
     char assignee[KJ_SHORT_MAX]; /* "" while queued */
@@ -76,6 +82,7 @@ typedef struct {
     const char *agent;
     const char *text; /* may be NULL */
     bool is_public;
+    int64_t close_ms; /* resolve: the case closes this much later */
     /* out: KJ_OK, KJ_ERR_NO_SUCH_CASE, KJ_ERR_NO_SUCH_AGENT,
      * KJ_ERR_ILLEGAL_TRANSITION, KJ_ERR_AT_CAPACITY */
     kj_rc_t rc;
@@ -119,6 +126,58 @@ kj_cases_agent_put(kj_cases_t *self, const kj_agent_t *agent, bool requeue,
 int
 kj_cases_agent_status(kj_cases_t *self, const char *tenant, const char *id,
                       const char *status, bool requeue, int64_t now_ms);
+
+/* ---- clocks (kj_cases_clocks.c) -------------------------------------
+ * Each running clock of a case is a timer in its tenant's due set; the
+ * router claims due timers (a lease, like records) and fires each once
+ * (see clock_fire.lua for what each timer does). */
+
+typedef enum {
+    KJ_TIMER_FR_WARN,
+    KJ_TIMER_FR,
+    KJ_TIMER_NR_WARN,
+    KJ_TIMER_NR,
+    KJ_TIMER_RES_WARN,
+    KJ_TIMER_RES,
+    KJ_TIMER_N /* the clock timers a resume recomputes, in this order */
+} kj_timer_t;
+
+typedef struct {
+    char tenant[KJ_SHORT_MAX];
+    char member[KJ_ID_LEN + 16]; /* "<case>:<timer>" */
+    char claimed[24];            /* the score the claim gave it */
+    char case_id[KJ_ID_LEN + 1];
+    char timer[16]; /* ack fr_warn fr nr_warn nr res_warn res close resume */
+    char team[KJ_SHORT_MAX];
+    char status[16];
+    char priority[8];
+    char assignee[KJ_SHORT_MAX];
+    char hours[KJ_SHORT_MAX]; /* "" for 24/7 */
+    int64_t paused_ms;
+    int64_t due[KJ_TIMER_N]; /* the case's deadlines (0: none) */
+} kj_case_timer_t;
+
+/* Claim up to max due timers across every tenant with cases: their
+ * scores move to now + lease_ms. Returns how many, or -1 if Redis failed. */
+int
+kj_cases_clocks_claim(kj_cases_t *self, int64_t now_ms, int64_t lease_ms,
+                      kj_case_timer_t *out, size_t max);
+
+/* Fire a claimed timer (not "resume"): chain is the team's escalation
+ * chain, comma-separated ("" none); the texts are the rendered warning
+ * and escalation messages ("" none). result[16] gets fired, skipped,
+ * lost or gone. 0, or -1 if Redis failed (the timer stays claimed and
+ * comes back after its lease). */
+int
+kj_cases_clock_fire(kj_cases_t *self, const kj_case_timer_t *t, int64_t now_ms,
+                    const char *chain, const char *warn_text,
+                    const char *escalation_text, char result[16]);
+
+/* Finish a claimed "resume" timer with the deadlines recomputed from now
+ * (0: leave alone), in kj_timer_t order. 0, or -1 if Redis failed. */
+int
+kj_cases_clock_resume(kj_cases_t *self, const kj_case_timer_t *t,
+                      int64_t now_ms, const int64_t due[KJ_TIMER_N]);
 
 /* ---- JSON views for the API (kj_cases_read.c) -----------------------
  * Each returns 1 with *json (caller frees) set, 0 if there is no such

@@ -26,6 +26,9 @@ extern const char kj_lua_case_route[];
 extern const char kj_lua_case_event[];
 extern const char kj_lua_agent_put[];
 extern const char kj_lua_agent_status[];
+extern const char kj_lua_clock_claim[];
+extern const char kj_lua_clock_fire[];
+extern const char kj_lua_clock_resume[];
 
 typedef struct {
     const char *name;   /* the file's name without .lua */

@@ -1,4 +1,5 @@
 -- requires: case_lib.lib.lua
+-- requires: assign.lib.lua
 -- requires: agent_lib.lib.lua
 -- agent_put: create or replace an agent (PUT /v1/agents/{id}). The load
 -- (open cases held) is kept; team memberships follow `teams`. Going

@@ -1,4 +1,5 @@
 -- requires: case_lib.lib.lua
+-- requires: assign.lib.lua
 -- requires: agent_lib.lib.lua
 -- agent_status: an agent's status changes (POST /v1/agents/{id}/status):
 -- online, away (keeps their cases, takes no new ones) or offline (hands

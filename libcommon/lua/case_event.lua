@@ -1,4 +1,5 @@
 -- requires: case_lib.lib.lua
+-- requires: assign.lib.lua
 -- case_event: an agent's action on a case (POST /v1/cases/{id}/events).
 --   reply    a human answer (public or private): the first one stops the
 --            first-response clock, every one the next-response clock
@@ -10,7 +11,11 @@
 --   escalate raise the priority one step (p4 -> ... -> p1)
 --   assign   give the case to `agent` (who must have room)
 -- KEYS: B:case:<id> (the rest share its hash tag; see case_lib)
--- ARGV: B, case_id, type, agent, now, public (1/0), text
+-- ARGV: B, case_id, type, agent, now, public (1/0), text, close_ms
+-- Clocks: a reply stops the first- and next-response timers; pending
+-- stops every timer (kept in the case: the resume timer recomputes them);
+-- resolve stops them and starts the close timer (now + close_ms); reopen
+-- resumes them.
 -- Returns {code, status, assignee, priority}: code 'ok', 'no_such_case',
 -- 'no_such_agent', 'illegal_transition' or 'at_capacity' (then nothing
 -- was written).
@@ -40,6 +45,12 @@ local ak = B .. ':agent:' .. agent
 if redis.call('EXISTS', ak) == 0 then return answer('no_such_agent') end
 
 local open = status == 'open' or status == 'pending'
+local clocks = B .. ':clocks'
+local function stop(...)
+  for _, clock in ipairs({...}) do
+    redis.call('ZREM', clocks, cid .. ':' .. clock)
+  end
+end
 local entry = {type = kind, agent = agent}
 
 if kind == 'reply' then
@@ -51,23 +62,30 @@ if kind == 'reply' then
       'first_response_by', agent)
     entry.first_response = true
   end
-  redis.call('HSET', ck, 'last_reply_ms', now)
+  redis.call('HSET', ck, 'last_reply_ms', now, 'nr_due_ms', '')
+  stop('fr_warn', 'fr', 'nr_warn', 'nr')
 elseif kind == 'note' then
   entry.text = ARGV[7]
 elseif kind == 'pending' then
   if status ~= 'open' then return answer('illegal_transition') end
   redis.call('HSET', ck, 'status', 'pending', 'paused_ms', now)
+  stop('fr_warn', 'fr', 'nr_warn', 'nr', 'res_warn', 'res', 'resume')
 elseif kind == 'resolve' then
   if not open then return answer('illegal_transition') end
   redis.call('HSET', ck, 'status', 'resolved', 'resolved_ms', now,
-    'resolved_by', agent)
+    'resolved_by', agent, 'paused_ms', now)
   release(B, cid, assignee)
   redis.call('ZREM', B .. ':queue:' .. team, cid)
+  stop('fr_warn', 'fr', 'nr_warn', 'nr', 'res_warn', 'res', 'resume')
+  redis.call('ZADD', clocks, tonumber(now) + tonumber(ARGV[8]),
+    cid .. ':close')
 elseif kind == 'reopen' then
   if status ~= 'resolved' then return answer('illegal_transition') end
   redis.call('HSET', ck, 'status', 'open', 'resolved_ms', '',
     'reopened_ms', now, 'queued_ms', now)
   requeue(B, cid, now, 'reopened')
+  stop('close')
+  redis.call('ZADD', clocks, now, cid .. ':resume')
 elseif kind == 'escalate' then
   if not open then return answer('illegal_transition') end
   local p = tonumber(string.match(priority or '', '^p(%d)$')) or 4

@@ -1,4 +1,5 @@
 -- requires: case_lib.lib.lua
+-- requires: assign.lib.lua
 -- case_route: file a routed complaint in a case (the router, before its
 -- transition to routed). The complaint joins its customer's case while
 -- that case is open or pending, or was resolved less than reopen_ms ago
@@ -10,11 +11,24 @@
 -- ARGV: B, complaint, new_case_id, customer, now, reopen_ms, team,
 --       language, category, priority, channel, public (1/0), sentiment,
 --       score, ack_due_ms, first_response_due_ms, resolution_due_ms,
---       retention_s
+--       retention_s, hours (the policy's business hours name, '' 24/7),
+--       first_response_warn_ms, resolution_warn_ms (75 % of each clock),
+--       next_response_due_ms, next_response_warn_ms (a message after a
+--       human reply starts that clock)
+-- A new case starts its clocks: timers '<case>:<clock>' in B:clocks for
+-- ack, fr_warn, fr, res_warn, res (see clock_fire.lua).
 -- Returns {case_id, assignee or '', status, how}: how is 'opened',
 -- 'joined', 'reopened' or 'filed' (already filed before).
 local B, comp, new_id, cust, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4],
   ARGV[5]
+local clocks = B .. ':clocks'
+
+-- Start a clock's timer (0 or '' means none).
+local function timer(cid, clock, at)
+  if tonumber(at) and tonumber(at) > 0 then
+    redis.call('ZADD', clocks, at, cid .. ':' .. clock)
+  end
+end
 local reopen_ms, team, retention = tonumber(ARGV[6]), ARGV[7],
   tonumber(ARGV[18])
 
@@ -49,6 +63,7 @@ if cid then
   if how == 'reopened' then
     redis.call('HSET', ck, 'status', 'open', 'resolved_ms', '',
       'reopened_ms', now, 'updated_ms', now)
+    redis.call('ZREM', clocks, cid .. ':close')
     timeline(B, cid, now, {type = 'reopened', complaint = comp})
     case_event(B, cid, now, 'reopened', '')
     -- Back to its agent if they are still there with room, else queued.
@@ -63,12 +78,25 @@ if cid then
       redis.call('HSET', ck, 'queued_ms', now)
       requeue(B, cid, now, 'reopened')
     end
+    -- Its clocks run again from now (the router recomputes them).
+    redis.call('ZADD', clocks, now, cid .. ':resume')
   elseif c[1] == 'pending' then
-    -- The customer answered: the clocks run again.
+    -- The customer answered: the clocks run again, counted from now in
+    -- business hours by the router (the resume timer).
     redis.call('HSET', ck, 'status', 'open', 'updated_ms', now)
     timeline(B, cid, now, {type = 'status', status = 'open',
       reason = 'customer_replied'})
     case_event(B, cid, now, 'open', '')
+    redis.call('ZADD', clocks, now, cid .. ':resume')
+  end
+  -- A message after a human reply owes the next response.
+  local f = redis.call('HMGET', ck, 'last_reply_ms', 'nr_due_ms', 'status')
+  if f[1] and f[1] ~= '' and (not f[2] or f[2] == '') and f[3] == 'open'
+  then
+    redis.call('HSET', ck, 'nr_due_ms', ARGV[22], 'nr_warn_ms', ARGV[23],
+      'nr_start_ms', now, 'nr_warn_fired', '', 'nr_fired', '')
+    timer(cid, 'nr_warn', ARGV[23])
+    timer(cid, 'nr', ARGV[22])
   end
   redis.call('HSET', ck, 'last_message_ms', now, 'updated_ms', now)
   redis.call('HINCRBY', ck, 'n_complaints', 1)
@@ -82,7 +110,14 @@ else
     'created_ms', now, 'updated_ms', now, 'queued_ms', now,
     'last_message_ms', now, 'n_complaints', 1,
     'ack_due_ms', ARGV[15], 'first_response_due_ms', ARGV[16],
-    'resolution_due_ms', ARGV[17])
+    'resolution_due_ms', ARGV[17], 'hours', ARGV[19],
+    'first_complaint', comp, 'escalations', 0, 'fr_warn_ms', ARGV[20],
+    'res_warn_ms', ARGV[21])
+  timer(cid, 'ack', ARGV[15])
+  timer(cid, 'fr_warn', ARGV[20])
+  timer(cid, 'fr', ARGV[16])
+  timer(cid, 'res_warn', ARGV[21])
+  timer(cid, 'res', ARGV[17])
   redis.call('ZADD', B .. ':queue:' .. team, now, cid)
   timeline(B, cid, now, {type = 'opened', complaint = comp, team = team,
     priority = ARGV[10]})

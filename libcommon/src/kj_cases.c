@@ -13,7 +13,7 @@
 #include "kj_lua.h"
 #include "kj_util.h"
 
-#define S_ROUTE_ARGS 18 /* ARGV of case_route.lua */
+#define S_ROUTE_ARGS 23 /* ARGV of case_route.lua */
 
 /* One case_route call being built: its strings live here until the
  * pipeline is read. */
@@ -21,7 +21,8 @@ typedef struct s_route_call {
     char key[KJ_CASES_BASE_MAX + 8 + KJ_ID_LEN];
     char base[KJ_CASES_BASE_MAX];
     char new_id[KJ_ID_LEN + 1];
-    char nums[7][24]; /* now reopen score ack fr res retention */
+    char nums[11][24]; /* now reopen score ack fr res retention fr_warn
+                          res_warn nr nr_warn */
     const char *argv[1 + S_ROUTE_ARGS];
 } s_route_call_t;
 
@@ -37,6 +38,9 @@ kj_cases_new(kj_redis_t *redis, const char *prefix)
     self->s_event = kj_redis_script_add(redis, kj_lua_case_event);
     self->s_agent_put = kj_redis_script_add(redis, kj_lua_agent_put);
     self->s_agent_status = kj_redis_script_add(redis, kj_lua_agent_status);
+    self->s_claim = kj_redis_script_add(redis, kj_lua_clock_claim);
+    self->s_fire = kj_redis_script_add(redis, kj_lua_clock_fire);
+    self->s_resume = kj_redis_script_add(redis, kj_lua_clock_resume);
     return self;
 }
 
@@ -126,25 +130,35 @@ s_route_prepare(kj_cases_t *self, kj_case_route_t *it, s_route_call_t *c,
     s_fmt(c->nums[4], a->due_at_ms);
     s_fmt(c->nums[5], a->resolve_due_at_ms);
     s_fmt(c->nums[6], it->retention_s > 0 ? it->retention_s : 30 * 86400);
-    const char *argv[1 + S_ROUTE_ARGS] = {c->key,
-                                          c->base,
-                                          co->id,
-                                          c->new_id,
-                                          co->customer.id,
-                                          c->nums[0],
-                                          c->nums[1],
-                                          a->team,
-                                          t->language,
-                                          t->category,
-                                          a->priority,
-                                          co->channel,
-                                          co->is_public ? "1" : "0",
-                                          t->sentiment,
-                                          c->nums[2],
-                                          c->nums[3],
-                                          c->nums[4],
-                                          c->nums[5],
-                                          c->nums[6]};
+    s_fmt(c->nums[7], it->fr_warn_ms);
+    s_fmt(c->nums[8], it->res_warn_ms);
+    s_fmt(c->nums[9], it->nr_due_ms);
+    s_fmt(c->nums[10], it->nr_warn_ms);
+    const char *argv[] = {c->key,
+                          c->base,
+                          co->id,
+                          c->new_id,
+                          co->customer.id,
+                          c->nums[0],
+                          c->nums[1],
+                          a->team,
+                          t->language,
+                          t->category,
+                          a->priority,
+                          co->channel,
+                          co->is_public ? "1" : "0",
+                          t->sentiment,
+                          c->nums[2],
+                          c->nums[3],
+                          c->nums[4],
+                          c->nums[5],
+                          c->nums[6],
+                          it->hours ? it->hours : "",
+                          c->nums[7],
+                          c->nums[8],
+                          c->nums[9],
+                          c->nums[10]};
+    _Static_assert(KJ_ARRAY_LEN(argv) == 1 + S_ROUTE_ARGS, "case_route ARGV");
     memcpy(c->argv, argv, sizeof argv);
     *e = (kj_redis_eval_t){
         .nkeys = 1, .argc = 1 + S_ROUTE_ARGS, .argv = c->argv};
@@ -174,6 +188,27 @@ s_script_failed(const char *op, const redisReply *rep)
                                                    : "unexpected reply");
 }
 
+/* Put tenant in <prefix>:tenants (the set the clock and outbox sweeps
+ * walk) unless this process did already. -1 if Redis failed. */
+static int
+s_know_tenant(kj_cases_t *self, const char *tenant)
+{
+    for (size_t i = 0; i < self->n_known; i++)
+        if (strcmp(self->known[i], tenant) == 0)
+            return 0;
+    redisReply *r = kj_redis_command(self->redis, "SADD %s:tenants %s",
+                                     self->prefix, tenant);
+    if (!r)
+        return -1;
+    bool ok = r->type == REDIS_REPLY_INTEGER;
+    freeReplyObject(r);
+    if (!ok)
+        return -1;
+    if (self->n_known < KJ_ARRAY_LEN(self->known))
+        kj_strlcpy(self->known[self->n_known++], tenant, sizeof self->known[0]);
+    return 0;
+}
+
 int
 kj_cases_route(kj_cases_t *self, kj_case_route_t *items, size_t n,
                int64_t now_ms)
@@ -188,6 +223,10 @@ kj_cases_route(kj_cases_t *self, kj_case_route_t *items, size_t n,
                             &self->evals[m], now_ms) == 0)
             of[m++] = i;
     }
+    /* Before any case exists for it, so no timer is ever unswept. */
+    for (size_t k = 0; k < m; k++)
+        if (s_know_tenant(self, items[of[k]].env->complaint.tenant) != 0)
+            return -1;
     int rc =
         m ? kj_redis_eval_batch(self->redis, self->s_route, self->evals, m) : 0;
     for (size_t k = 0; rc != -1 && k < m; k++) {
@@ -277,6 +316,8 @@ kj_cases_event(kj_cases_t *self, kj_case_event_t *ev, int64_t now_ms)
     }
     snprintf(key, sizeof key, "%s:case:%s", base, ev->case_id);
     s_fmt(now, now_ms);
+    char close[24];
+    s_fmt(close, ev->close_ms > 0 ? ev->close_ms : 3 * 86400000LL);
     const char *argv[] = {key,
                           base,
                           ev->case_id,
@@ -284,7 +325,8 @@ kj_cases_event(kj_cases_t *self, kj_case_event_t *ev, int64_t now_ms)
                           ev->agent,
                           now,
                           ev->is_public ? "1" : "0",
-                          ev->text ? ev->text : ""};
+                          ev->text ? ev->text : "",
+                          close};
     redisReply *rep =
         s_eval_one(self, self->s_event, (int)KJ_ARRAY_LEN(argv), argv);
     if (!rep)

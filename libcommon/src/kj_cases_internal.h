@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "kj_cases.h"
+#include "kj_envelope.h"
 #include "kj_redis.h"
 
 struct kj_cases {
@@ -19,6 +20,10 @@ struct kj_cases {
     kj_redis_eval_t *evals;
     size_t *of; /* evals[k] answers items[of[k]] */
     size_t cap;
+    /* Tenants already in <prefix>:tenants (SADD once per process). */
+    char known[64][KJ_SHORT_MAX];
+    size_t n_known;
+    int s_claim, s_fire, s_resume; /* clock script handles */
 };
 
 /* "<prefix>:{t:<tenant>}:<what>[:<name>]" into buf; -1 if the tenant or

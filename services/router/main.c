@@ -4,9 +4,24 @@
  * assigning cases to agents (router_cases.c over kj_cases). The runtime
  * is kj_service, the loop and state machine kj_stage; the per-message
  * work is router_assign.c. */
+#include "kj_config.h"
 #include "kj_service.h"
 #include "kj_stage.h"
 #include "router_assign.h"
+
+static int64_t s_clock_offset_ms;
+
+static const kj_cfg_opt_t s_own[] = {
+    {.env = "KUJO_CLOCK_OFFSET_MS",
+     .flag = "clock-offset-ms",
+     .type = KJ_CFG_INT,
+     .def = "0",
+     .min = -31536000000LL,
+     .max = 31536000000LL,
+     .help = "SLA timers fire as if it were this much later: tests and "
+             "demos simulate hours passing; leave 0 in production",
+     .dest = &s_clock_offset_ms},
+};
 
 static const kj_service_def_t s_def = {
     .binary = "kujo-router",
@@ -17,6 +32,8 @@ static const kj_service_def_t s_def = {
     .batch_limit = 1024,
     .rules_required = true,
     .rules_help = "rules file (teams, SLA policies, routes); reread on SIGHUP",
+    .own = s_own,
+    .n_own = sizeof s_own / sizeof s_own[0],
 };
 
 int
@@ -41,9 +58,13 @@ main(int argc, char **argv)
         goto out;
     }
     router_assign_use_cases(assign, kj_stage_redis(stage), so.prefix);
+    router_assign_use_clocks(assign, kj_stage_redis(stage), so.prefix,
+                             s_clock_offset_ms, kj_stage_metrics(stage));
     const kj_stage_hooks_t hooks = {
         .rules_changed = router_assign_rules_changed,
         .before_batch = router_assign_before_batch,
+        .timeout_ms = router_assign_timeout_ms,
+        .after_poll = router_assign_after_poll,
     };
     rc = kj_stage_run(stage, router_assign_process, &hooks, assign);
 

@@ -12,6 +12,7 @@
 #include "kj_log.h"
 #include "kj_util.h"
 #include "router_cases.h"
+#include "router_clocks.h"
 #include "router_rules.h"
 
 #define S_RETRY_MS 1000 /* cases unavailable: try again */
@@ -20,8 +21,10 @@ struct router_assign {
     /* The service's rules (kj_service holds them and swaps them on
      * SIGHUP, telling us through router_assign_rules_changed). */
     const kj_rules_t *rules;
-    router_cases_t *cases;  /* NULL: no cases (router_assign_use_cases) */
-    kj_envelope_t **routed; /* a batch's envelopes with a triage */
+    router_cases_t *cases;   /* NULL: no cases (router_assign_use_cases) */
+    router_clocks_t *clocks; /* NULL: no SLA timers swept */
+    kj_envelope_t **routed;  /* a batch's envelopes with a triage */
+    router_case_clocks_t *clocks_of; /* ... and their cases' clocks */
     size_t cap_routed;
 };
 
@@ -46,7 +49,9 @@ router_assign_destroy(router_assign_t **self_p)
     if (!self_p || !*self_p)
         return;
     router_cases_destroy(&(*self_p)->cases);
+    router_clocks_destroy(&(*self_p)->clocks);
     free((*self_p)->routed);
+    free((*self_p)->clocks_of);
     free(*self_p);
     *self_p = NULL;
 }
@@ -85,9 +90,39 @@ router_assign_use_cases(router_assign_t *self, kj_redis_t *redis,
     self->cases = router_cases_new(redis, prefix);
 }
 
-/* The rules' decision for env, into its assignment (pure). */
+void
+router_assign_use_clocks(router_assign_t *self, kj_redis_t *redis,
+                         const char *prefix, int64_t offset_ms,
+                         kj_metrics_t *metrics)
+{
+    kj_assert(!self->clocks);
+    self->clocks = router_clocks_new(redis, prefix, offset_ms, metrics);
+}
+
+long
+router_assign_timeout_ms(void *ctx)
+{
+    router_assign_t *self = ctx;
+    return self->clocks ? router_clocks_timeout_ms(self->clocks, kj_now_ms())
+                        : -1;
+}
+
+void
+router_assign_after_poll(void *ctx, const zmq_pollitem_t *items, size_t n,
+                         int64_t now_ms)
+{
+    router_assign_t *self = ctx;
+    (void)items;
+    (void)n;
+    if (self->clocks)
+        router_clocks_sweep(self->clocks, self->rules, now_ms);
+}
+
+/* The rules' decision for env, into its assignment (pure); clocks, if
+ * not NULL, gets what its case's clocks need beyond it. */
 static void
-s_route(router_assign_t *self, kj_envelope_t *env, int64_t now_ms)
+s_route(router_assign_t *self, kj_envelope_t *env, int64_t now_ms,
+        router_case_clocks_t *clocks)
 {
     const kj_complaint_t *c = &env->complaint;
     const kj_triage_t *t = &env->triage;
@@ -128,6 +163,20 @@ s_route(router_assign_t *self, kj_envelope_t *env, int64_t now_ms)
     a->take_private =
         c->is_public && (t->n_pii > 0 || router_assign_sensitive(t->category));
     env->has_assignment = true;
+    if (!clocks)
+        return;
+    /* Warnings at 75 % of each clock's open time; a message after a
+     * human reply owes the next response from its acceptance. */
+    const kj_hours_t *h = route.hours;
+    *clocks = (router_case_clocks_t){
+        .hours = h ? kj_hours_name(h) : "",
+        .fr_warn_ms =
+            kj_hours_deadline(h, start, route.first_response_ms * 3 / 4),
+        .res_warn_ms = kj_hours_deadline(h, start, route.resolution_ms * 3 / 4),
+        .nr_due_ms = kj_hours_deadline(h, start, route.next_response_ms),
+        .nr_warn_ms =
+            kj_hours_deadline(h, start, route.next_response_ms * 3 / 4),
+    };
 }
 
 void
@@ -139,6 +188,8 @@ router_assign_before_batch(void *ctx, kj_envelope_t *const *envs, size_t n,
         return;
     if (n > self->cap_routed) {
         self->routed = kj_realloc(self->routed, n * sizeof *self->routed);
+        self->clocks_of =
+            kj_realloc(self->clocks_of, n * sizeof *self->clocks_of);
         self->cap_routed = n;
     }
     size_t m = 0;
@@ -146,10 +197,10 @@ router_assign_before_batch(void *ctx, kj_envelope_t *const *envs, size_t n,
     for (size_t i = 0; i < n; i++) {
         if (!envs[i]->has_triage)
             continue; /* process dead-letters it */
-        s_route(self, envs[i], now_ms);
+        s_route(self, envs[i], now_ms, &self->clocks_of[m]);
         routed[m++] = envs[i];
     }
-    router_cases_file(self->cases, routed, m,
+    router_cases_file(self->cases, routed, self->clocks_of, m,
                       kj_rules_cases(self->rules)->reopen_ms, now_ms);
 }
 
@@ -163,7 +214,7 @@ router_assign_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
                      "router: envelope has no triage");
         return KJ_VERDICT_DEAD;
     }
-    s_route(self, env, now_ms);
+    s_route(self, env, now_ms, NULL);
     if (self->cases && router_cases_take(self->cases, env) < 0) {
         kj_rc_reason(err, err_size, KJ_ERR_REDIS,
                      "router: could not file the complaint in a case");

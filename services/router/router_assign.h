@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "kj_envelope.h"
+#include "kj_metrics.h"
 #include "kj_redis.h"
 #include "kj_rules.h"
 #include "kj_stage.h"
@@ -48,6 +49,22 @@ router_assign_sensitive(const char *category);
 void
 router_assign_use_cases(router_assign_t *self, kj_redis_t *redis,
                         const char *prefix);
+
+/* Sweep SLA timers (router_clocks) over redis, the stage's connection;
+ * offset_ms: KUJO_CLOCK_OFFSET_MS. */
+void
+router_assign_use_clocks(router_assign_t *self, kj_redis_t *redis,
+                         const char *prefix, int64_t offset_ms,
+                         kj_metrics_t *metrics);
+
+/* kj_stage hooks: the poll wakes up for the next sweep, which runs after
+ * the poll. */
+long
+router_assign_timeout_ms(void *ctx);
+
+void
+router_assign_after_poll(void *ctx, const zmq_pollitem_t *items, size_t n,
+                         int64_t now_ms);
 
 /* kj_stage's before_batch hook: route and file the whole batch in one
  * pipeline; process then picks each envelope's case up. */

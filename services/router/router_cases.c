@@ -42,7 +42,8 @@ router_cases_destroy(router_cases_t **self_p)
 }
 
 void
-router_cases_file(router_cases_t *self, kj_envelope_t *const *envs, size_t n,
+router_cases_file(router_cases_t *self, kj_envelope_t *const *envs,
+                  const router_case_clocks_t *clocks, size_t n,
                   int64_t reopen_ms, int64_t now_ms)
 {
     if (n > self->cap) {
@@ -53,7 +54,12 @@ router_cases_file(router_cases_t *self, kj_envelope_t *const *envs, size_t n,
     for (size_t i = 0; i < n; i++)
         self->items[i] = (kj_case_route_t){.env = envs[i],
                                            .reopen_ms = reopen_ms,
-                                           .retention_s = S_RETENTION_S};
+                                           .retention_s = S_RETENTION_S,
+                                           .hours = clocks[i].hours,
+                                           .fr_warn_ms = clocks[i].fr_warn_ms,
+                                           .res_warn_ms = clocks[i].res_warn_ms,
+                                           .nr_due_ms = clocks[i].nr_due_ms,
+                                           .nr_warn_ms = clocks[i].nr_warn_ms};
     self->n = n;
     self->cursor = 0;
     int rc = kj_cases_route(self->cases, self->items, n, now_ms);

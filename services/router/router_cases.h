@@ -20,10 +20,20 @@ router_cases_new(kj_redis_t *redis, const char *prefix);
 void
 router_cases_destroy(router_cases_t **self_p);
 
-/* File envs[0..n) (each with its assignment filled): one pipeline.
- * reopen_ms: a resolved case takes new messages this long. */
+/* What the clocks of one complaint's case need beyond its assignment:
+ * the business hours they count (a kj_hours name, "" 24/7) and the
+ * deadlines computed in them. */
+typedef struct {
+    const char *hours;
+    int64_t fr_warn_ms, res_warn_ms, nr_due_ms, nr_warn_ms;
+} router_case_clocks_t;
+
+/* File envs[0..n) (each with its assignment filled, clocks[i] its
+ * clocks): one pipeline. reopen_ms: a resolved case takes new messages
+ * this long. */
 void
-router_cases_file(router_cases_t *self, kj_envelope_t *const *envs, size_t n,
+router_cases_file(router_cases_t *self, kj_envelope_t *const *envs,
+                  const router_case_clocks_t *clocks, size_t n,
                   int64_t reopen_ms, int64_t now_ms);
 
 /* Copy env's case id and assignee from the last router_cases_file into
