@@ -49,7 +49,7 @@ Test(lua, every_embedded_script_compiles)
 {
     /* The five of kj_store, analytics' apply, kj_ratelimit's take and the
      * four of kj_cases. */
-    cr_assert(eq(sz, kj_lua_n_scripts, 11));
+    cr_assert(eq(sz, kj_lua_n_scripts, 15));
     for (size_t i = 0; i < kj_lua_n_scripts; i++) {
         const kj_lua_script_t *s = &kj_lua_scripts[i];
         char answer[256];
