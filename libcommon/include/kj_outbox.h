@@ -23,9 +23,10 @@
 #define KJ_OUTBOX_JOB_MAX 128    /* "<complaint>:<kind>[:<n>]" and a NUL */
 #define KJ_OUTBOX_KIND_MAX 32    /* customer_ack ... survey_request */
 #define KJ_OUTBOX_TENANT_MAX 128 /* tenant ids */
-#define KJ_OUTBOX_PAYLOAD_MAX (64 * 1024)  /* a job's JSON */
-#define KJ_OUTBOX_RETENTION_S (30 * 86400) /* dl:<complaint> lives this long   \
-                                            */
+#define KJ_OUTBOX_PAYLOAD_MAX (64 * 1024) /* a job's JSON */
+#define KJ_OUTBOX_RETENTION_S                                                  \
+    (30 * 86400) /* dl:<complaint> lives this long                             \
+                  */
 
 typedef struct kj_outbox kj_outbox_t;
 
@@ -101,8 +102,8 @@ kj_outbox_retry(kj_outbox_t *self, const kj_outbox_job_t *job, int64_t next_ms,
 
 /* The deliveries recorded for complaint_id of tenant, oldest first, as a
  * new JSON array of objects {kind, endpoint, status, attempts,
- * http_status, error, at_ms, idempotency_key} in *array (the caller's).
- * 0, or -1 if the tenant cannot name a key or Redis failed. */
+ * http_status, error, at_ms, idempotency_key} in *array (the caller's;
+ * empty for a tenant that cannot name a key). 0, or -1 if Redis failed. */
 int
 kj_outbox_deliveries(kj_outbox_t *self, const char *tenant,
                      const char *complaint_id, json_t **array);
