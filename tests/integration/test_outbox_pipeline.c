@@ -238,3 +238,44 @@ Test(outbox_pipeline, a_notifier_killed_mid_request_sends_again_same_key)
     cr_assert(eq(str, (char *)st, "delivered"));
     json_decref(rec);
 }
+
+Test(outbox_pipeline, a_refusing_receiver_makes_the_job_dead_and_listed_failed)
+{
+    char id[32], tenant[128], case_id[32];
+    s_up(id, tenant, sizeof tenant, case_id, sizeof case_id);
+    kj_sink_t *sink = kj_pipeline_sink(s_pl);
+    kj_sink_set_status(sink, 500);
+    s_owe(id, tenant, case_id, "escalation");
+    char key[64];
+    snprintf(key, sizeof key, "%s:escalation", id);
+    /* KUJO_MAX_ATTEMPTS (5) tries, then dead, recorded once as failed. */
+    KJ_PL_ASSERT(s_pl, s_wait_key(key, 5, 20000), "%s: %u tries", key,
+                 kj_sink_key_count(sink, key));
+    KJ_PL_ASSERT(s_pl, s_wait_listed(id, "escalation", 5000), "%s not listed",
+                 key);
+    kj_test_sleep_ms(1500);
+    cr_assert(eq(u32, kj_sink_key_count(sink, key), 5));
+    const char *st = NULL;
+    json_t *rec = NULL;
+    cr_assert(eq(int, s_listed(id, "escalation", &st, &rec), 1));
+    cr_assert(eq(str, (char *)st, "failed"));
+    json_decref(rec);
+    char zkey[256];
+    snprintf(zkey, sizeof zkey, "%s:{t:%s}:outbox_dead",
+             kj_pipeline_prefix(s_pl), tenant);
+    redisReply *z = kj_redis_command(s_r, "ZSCORE %s %s", zkey, key);
+    cr_assert(z && z->type == REDIS_REPLY_STRING, "%s not in %s", key, zkey);
+    freeReplyObject(z);
+    z = kj_redis_command(s_r, "HGET %s:{t:%s}:ob:%s last_error",
+                         kj_pipeline_prefix(s_pl), tenant, key);
+    cr_assert(z && z->type == REDIS_REPLY_STRING);
+    cr_assert(ne(ptr, strstr(z->str, "HTTP 500"), NULL), "%s", z->str);
+    freeReplyObject(z);
+    double v = 0;
+    cr_assert(
+        eq(int,
+           kj_pipeline_metric(s_pl, KJ_SVC_NOTIFIER, 0, "kujo_deliveries_total",
+                              "kind=\"escalation\",result=\"failed\"", &v),
+           0));
+    cr_assert(eq(dbl, v, 5.0));
+}
