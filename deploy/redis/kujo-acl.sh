@@ -35,9 +35,11 @@ records='+hget +hmget +hgetall +hset +hsetnx +hdel +hincrby +exists +get +set +d
 queues='+zadd +zrem +zscore +zcard +zrangebyscore +zremrangebyscore'
 streams='+xadd +xreadgroup +xack +xautoclaim +xgroup|create +xgroup|delconsumer +xinfo|consumers +xinfo|groups'
 keys_admin='+sadd +srem +smembers +sismember'
+# Timelines and delivery lists (case timelines, the outbox's dl:<complaint>).
+lists='+rpush +ltrim +lrange'
 
 if $with_default; then
     echo "user default on nopass resetchannels -@all +ping"
 fi
 echo "user $user on #$hash resetkeys ~$prefix:* resetchannels -@all" \
-    "$connection $scripts $records $queues $streams $keys_admin"
+    "$connection $scripts $records $queues $streams $keys_admin $lists"

@@ -30,6 +30,13 @@ extern const char kj_lua_clock_claim[];
 extern const char kj_lua_clock_fire[];
 extern const char kj_lua_clock_resume[];
 
+/* kj_outbox: deliveries owed, claimed, done or retried (outbox.lib.lua;
+ * the keys are in case_lib.lib.lua). */
+extern const char kj_lua_outbox_put[];
+extern const char kj_lua_outbox_claim[];
+extern const char kj_lua_outbox_done[];
+extern const char kj_lua_outbox_retry[];
+
 typedef struct {
     const char *name;   /* the file's name without .lua */
     const char *source; /* the script as sent to Redis */

@@ -184,4 +184,10 @@ kj_rules_n_business_hours(const kj_rules_t *self);
 const kj_hours_t *
 kj_rules_business_hours(const kj_rules_t *self, const char *name);
 
+/* The webhook of the channel connector that reaches customers on channel
+ * (the "connectors" section), or NULL. Borrowed, valid until
+ * kj_rules_destroy. */
+const char *
+kj_rules_connector(const kj_rules_t *self, const char *channel);
+
 #endif

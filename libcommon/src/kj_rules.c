@@ -112,6 +112,11 @@ struct kj_rules {
     size_t n_slas;
     s_route_t *routes; /* the last one has no tests */
     size_t n_routes;
+    /* "connectors": channel -> the webhook URL that reaches customers on
+     * it (the notifier's customer acknowledgements and surveys). */
+    char **connector_channels;
+    char **connector_urls;
+    size_t n_connectors;
 };
 
 static const char *const s_sentiments[] = {"negative", "neutral", "positive"};
@@ -676,6 +681,20 @@ s_escalation(s_ctx_t *c, json_t *arr, s_team_t *t)
     return 0;
 }
 
+/* A webhook URL (teams' and connectors'): a string of up to S_URL_MAX
+ * bytes, http:// or https://, without spaces, into *out. */
+static int
+s_webhook(s_ctx_t *c, json_t *v, char **out)
+{
+    if (s_name(c, v, S_URL_MAX, out) < 0)
+        return -1;
+    if (strncmp(*out, "http://", 7) != 0 && strncmp(*out, "https://", 8) != 0)
+        return s_fail(c, "must start with http:// or https://");
+    if (strchr(*out, ' '))
+        return s_fail(c, "must not contain spaces");
+    return 0;
+}
+
 static int
 s_teams(s_ctx_t *c, kj_rules_t *r, json_t *arr)
 {
@@ -709,13 +728,8 @@ s_teams(s_ctx_t *c, kj_rules_t *r, json_t *arr)
         json_t *hook = json_object_get(o, "webhook");
         if (hook) {
             s_push_key(c, "webhook");
-            if (s_name(c, hook, S_URL_MAX, &t->webhook) < 0)
+            if (s_webhook(c, hook, &t->webhook) < 0)
                 return -1;
-            if (strncmp(t->webhook, "http://", 7) != 0 &&
-                strncmp(t->webhook, "https://", 8) != 0)
-                return s_fail(c, "must start with http:// or https://");
-            if (strchr(t->webhook, ' '))
-                return s_fail(c, "must not contain spaces");
             s_pop(c);
         }
         json_t *hours = json_object_get(o, "hours");
@@ -1096,12 +1110,47 @@ s_cases(s_ctx_t *c, kj_rules_t *r, json_t *o)
 
 /* ---- parse / load / destroy ---------------------------------------- */
 
+/* "connectors": {"<channel>": "<webhook URL>", ...}, every key a channel
+ * ingest knows. */
+static int
+s_connectors(s_ctx_t *c, kj_rules_t *r, json_t *o)
+{
+    if (!json_is_object(o))
+        return s_fail(c, "expected an object of channel -> webhook URL");
+    size_t n = json_object_size(o);
+    r->connector_channels = kj_calloc(n ? n : 1, sizeof(char *));
+    r->connector_urls = kj_calloc(n ? n : 1, sizeof(char *));
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        s_push_key(c, key);
+        if (!kj_channel_valid(key, strlen(key)))
+            return s_fail(c, "unknown channel \"%s\"", key);
+        size_t i = r->n_connectors;
+        r->connector_channels[i] = kj_strdup(key);
+        r->n_connectors++;
+        if (s_webhook(c, v, &r->connector_urls[i]) < 0)
+            return -1;
+        s_pop(c);
+    }
+    return 0;
+}
+
 static int
 s_parse_doc(s_ctx_t *c, kj_rules_t *r, json_t *root)
 {
-    static const char *const keys[] = {
-        "version",      "categories", "model_labels",   "urgency", "teams",
-        "sla_policies", "routes",     "business_hours", "cases",   NULL};
+    static const char *const keys[] = {"version",
+                                       "categories",
+                                       "model_labels",
+                                       "urgency",
+                                       "teams",
+                                       "sla_policies",
+                                       "routes",
+                                       "business_hours",
+                                       "cases",
+                                       "connectors",
+                                       NULL};
     if (!json_is_object(root))
         return s_fail(c, "the rules file must be a JSON object");
     if (s_check_keys(c, root, keys) < 0)
@@ -1167,6 +1216,14 @@ s_parse_doc(s_ctx_t *c, kj_rules_t *r, json_t *root)
     if (cases) {
         s_push_key(c, "cases");
         if (s_cases(c, r, cases) < 0)
+            return -1;
+        s_pop(c);
+    }
+
+    json_t *conn = json_object_get(root, "connectors");
+    if (conn) {
+        s_push_key(c, "connectors");
+        if (s_connectors(c, r, conn) < 0)
             return -1;
         s_pop(c);
     }
@@ -1279,6 +1336,12 @@ kj_rules_destroy(kj_rules_t **self_p)
         free(self->labels[i].category);
     }
     free(self->labels);
+    for (size_t i = 0; i < self->n_connectors; i++) {
+        free(self->connector_channels[i]);
+        free(self->connector_urls[i]);
+    }
+    free(self->connector_channels);
+    free(self->connector_urls);
     for (size_t i = 0; i < self->n_teams; i++) {
         free(self->teams[i].name);
         free(self->teams[i].webhook);
@@ -1404,4 +1467,13 @@ const kj_hours_t *
 kj_rules_business_hours(const kj_rules_t *self, const char *name)
 {
     return name ? s_find_hours(self, name) : NULL;
+}
+
+const char *
+kj_rules_connector(const kj_rules_t *self, const char *channel)
+{
+    for (size_t i = 0; self && channel && i < self->n_connectors; i++)
+        if (strcmp(self->connector_channels[i], channel) == 0)
+            return self->connector_urls[i];
+    return NULL;
 }

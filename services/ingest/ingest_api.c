@@ -722,8 +722,19 @@ s_get(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req, bool with_pii,
             goto out;
         }
     }
-    char *json = has_pii ? ingest_record_json_pii(&rec, api->env, &pii)
-                         : ingest_record_json(&rec, api->env);
+    /* What the outbox delivered for it (customer acknowledgements, SLA
+     * warnings, ...), under the record's tenant. */
+    json_t *outbox = NULL;
+    if (api->opts.outbox &&
+        kj_outbox_deliveries(api->opts.outbox, api->env->complaint.tenant,
+                             req->id, &outbox) < 0) {
+        kj_counter_inc(api->m->redis_errors);
+        rc = s_unavailable(api, c, req);
+        goto out;
+    }
+    char *json =
+        ingest_record_json_with(&rec, api->env, has_pii ? &pii : NULL, outbox);
+    json_decref(outbox);
     rc = s_answer(api, c, req, 200, json, strlen(json), NULL);
     free(json);
 out:

@@ -19,6 +19,7 @@
 #include "ingest_cases.h"
 #include "ingest_metrics.h"
 #include "kj_mq.h"
+#include "kj_outbox.h"
 #include "kj_ratelimit.h"
 #include "kj_store.h"
 
@@ -35,8 +36,11 @@ typedef struct {
     unsigned per_ip_limit;
     kj_ratelimit_t *limiter; /* per key and tenant (borrowed); NULL: none */
     ingest_cases_t *cases;   /* case endpoints (borrowed); NULL: none */
-    ingest_auth_t *auth;     /* API keys (borrowed); NULL: open mode, the
-                              * tenant is the body's */
+    /* Outbox deliveries shown with each complaint (borrowed); NULL:
+     * only the team alert's. */
+    kj_outbox_t *outbox;
+    ingest_auth_t *auth; /* API keys (borrowed); NULL: open mode, the
+                          * tenant is the body's */
 } ingest_api_opts_t;
 
 typedef struct ingest_api ingest_api_t;

@@ -119,6 +119,36 @@ s_assignment(const kj_envelope_t *env)
     return o;
 }
 
+/* The outbox's deliveries (kj_outbox_deliveries) appended to arr in the
+ * shape of the team alert's. */
+static void
+s_outbox_deliveries(json_t *arr, const json_t *outbox)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(outbox, i, d)
+    {
+        json_t *o = json_object();
+        s_set(o, "kind", s_str(json_string_value(json_object_get(d, "kind"))));
+        s_set(o, "endpoint",
+              s_str(json_string_value(json_object_get(d, "endpoint"))));
+        s_set(o, "status",
+              s_str(json_string_value(json_object_get(d, "status"))));
+        s_set(o, "attempts",
+              json_integer(json_integer_value(json_object_get(d, "attempts"))));
+        s_set(o, "http_status",
+              json_integer(
+                  json_integer_value(json_object_get(d, "http_status"))));
+        s_set(o, "error",
+              s_str(json_string_value(json_object_get(d, "error"))));
+        s_set(o, "at",
+              s_time((int64_t)json_number_value(json_object_get(d, "at_ms"))));
+        s_set(o, "idempotency_key",
+              s_str(json_string_value(json_object_get(d, "idempotency_key"))));
+        json_array_append_new(arr, o);
+    }
+}
+
 static json_t *
 s_deliveries(const kj_envelope_t *env)
 {
@@ -206,7 +236,7 @@ s_originals(const kj_store_pii_record_t *pii)
 
 static char *
 s_render(const kj_store_record_t *rec, const kj_envelope_t *env,
-         const kj_store_pii_record_t *pii)
+         const kj_store_pii_record_t *pii, const json_t *outbox)
 {
     const kj_complaint_t *c = &env->complaint;
     json_t *o = json_object();
@@ -240,7 +270,10 @@ s_render(const kj_store_record_t *rec, const kj_envelope_t *env,
               ? s_str(env->assignment.case_id)
               : json_null());
     s_set(o, "assignment", s_assignment(env));
-    s_set(o, "deliveries", s_deliveries(env));
+    json_t *deliveries = s_deliveries(env);
+    if (outbox)
+        s_outbox_deliveries(deliveries, outbox);
+    s_set(o, "deliveries", deliveries);
     s_set(o, "stages", s_stages(env));
     s_set(o, "e2e_ms", s_e2e(rec, env));
     s_set(o, "created_at", s_time(rec->created_ms));
@@ -257,7 +290,7 @@ s_render(const kj_store_record_t *rec, const kj_envelope_t *env,
 char *
 ingest_record_json(const kj_store_record_t *rec, const kj_envelope_t *env)
 {
-    return s_render(rec, env, NULL);
+    return s_render(rec, env, NULL, NULL);
 }
 
 char *
@@ -265,5 +298,12 @@ ingest_record_json_pii(const kj_store_record_t *rec, const kj_envelope_t *env,
                        const kj_store_pii_record_t *pii)
 {
     kj_assert(pii);
-    return s_render(rec, env, pii);
+    return s_render(rec, env, pii, NULL);
+}
+
+char *
+ingest_record_json_with(const kj_store_record_t *rec, const kj_envelope_t *env,
+                        const kj_store_pii_record_t *pii, const json_t *outbox)
+{
+    return s_render(rec, env, pii, outbox);
 }

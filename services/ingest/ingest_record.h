@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "kj_envelope.h"
 #include "kj_store.h"
 
@@ -21,5 +23,13 @@ ingest_record_json(const kj_store_record_t *rec, const kj_envelope_t *env);
 char *
 ingest_record_json_pii(const kj_store_record_t *rec, const kj_envelope_t *env,
                        const kj_store_pii_record_t *pii);
+
+/* Either of the above, with the outbox deliveries made for the complaint
+ * (kj_outbox_deliveries: an array of objects, borrowed; NULL: none)
+ * listed after the team alert in "deliveries", in its shape ("at" from
+ * their at_ms) plus their idempotency_key. pii may be NULL. */
+char *
+ingest_record_json_with(const kj_store_record_t *rec, const kj_envelope_t *env,
+                        const kj_store_pii_record_t *pii, const json_t *outbox);
 
 #endif

@@ -14,6 +14,7 @@
 #include "ingest_loop.h"
 #include "ingest_metrics.h"
 #include "kj_cases.h"
+#include "kj_outbox.h"
 #include "kj_downstream.h"
 #include "kj_http.h"
 #include "kj_log.h"
@@ -166,6 +167,7 @@ main(int argc, char **argv)
     ingest_api_t *api = NULL;
     ingest_auth_t *auth = NULL;
     kj_cases_t *cases = NULL;
+    kj_outbox_t *outbox = NULL;
     ingest_cases_t *case_api = NULL;
     kj_ratelimit_t *limiter = NULL;
     ingest_metrics_t metrics;
@@ -209,6 +211,7 @@ main(int argc, char **argv)
 
     cases = kj_cases_new(redis, cfg->prefix);
     case_api = ingest_cases_new(cases, service);
+    outbox = kj_outbox_new(redis, cfg->prefix);
 
     zctx = zmq_ctx_new();
     push = kj_push_new_curve(zctx, (int)cfg->hwm, S_PUSH_TIMEOUT_MS,
@@ -225,6 +228,7 @@ main(int argc, char **argv)
         .auth = auth,
         .limiter = limiter,
         .cases = case_api,
+        .outbox = outbox,
     };
     if (!store || !push || (auth && !limiter) ||
         !(api = ingest_api_new(&aopts, store, push, &metrics))) {
@@ -252,6 +256,7 @@ out:
     ingest_auth_destroy(&auth);
     ingest_cases_destroy(&case_api);
     kj_cases_destroy(&cases);
+    kj_outbox_destroy(&outbox);
     kj_ratelimit_destroy(&limiter);
     kj_downstream_destroy(&down);
     kj_push_destroy(&push);

@@ -1,6 +1,7 @@
 /* kujo-notifier: the last pipeline stage. Takes routed complaints, POSTs a
  * signed team alert to the team's webhook, and records the complaint
- * delivered, or retries with backoff until it is dead-lettered. The
+ * delivered, or retries with backoff until it is dead-lettered; and
+ * delivers what other stages owe in the outbox (notifier_outbox.c). The
  * runtime is kj_service, the loop kj_stage; delivery is notifier_deliver.c
  * over notifier_http.c. */
 #include <stdio.h>
@@ -16,6 +17,7 @@
 static char *s_webhook_url, *s_webhook_secret;
 static int64_t s_http_timeout_ms, s_retry_base_ms, s_retry_cap_ms;
 static int64_t s_circuit_failures, s_circuit_open_ms, s_circuit_open_max_ms;
+static int64_t s_outbox_poll_ms;
 
 static const kj_cfg_opt_t s_own[] = {
     {.env = "KUJO_WEBHOOK_URL",
@@ -80,6 +82,15 @@ static const kj_cfg_opt_t s_own[] = {
      .max = 86400000,
      .help = "cap of the open time, which doubles after each failed trial",
      .dest = &s_circuit_open_max_ms},
+    {.env = "KUJO_OUTBOX_POLL_MS",
+     .flag = "outbox-poll-ms",
+     .type = KJ_CFG_INT,
+     .def = "1000",
+     .min = 10,
+     .max = 60000,
+     .help = "how often due outbox jobs (acknowledgements, SLA warnings, "
+             "escalations, follow-ups, surveys) are claimed",
+     .dest = &s_outbox_poll_ms},
 };
 
 static int
@@ -179,6 +190,11 @@ main(int argc, char **argv)
         .circuit_open_ms = s_circuit_open_ms,
         .circuit_open_max_ms = s_circuit_open_max_ms,
         .rules = kj_service_rules(service),
+        .redis = kj_stage_redis(stage),
+        .prefix = so.prefix,
+        .lease_ms = so.lease_ms,
+        .max_attempts = so.max_attempts,
+        .outbox_poll_ms = s_outbox_poll_ms,
     };
     notifier = notifier_new(stage, &no);
     if (!notifier) {

@@ -11,6 +11,7 @@
 #include "kj_util.h"
 #include "notifier_circuit.h"
 #include "notifier_http.h"
+#include "notifier_outbox.h"
 #include "notifier_payload.h"
 
 /* When every slot is busy, come back this much later. */
@@ -33,6 +34,8 @@ struct notifier {
     /* The endpoints of teams: the service's rules (kj_service swaps them
      * on SIGHUP and tells us through rules_changed), NULL without. */
     const kj_rules_t *rules;
+    notifier_outbox_t *outbox; /* owed deliveries; NULL without Redis */
+    size_t n_http_items;       /* the alerts' share of the last pollitems */
 };
 
 static void
@@ -93,6 +96,30 @@ notifier_new(kj_stage_t *stage, const notifier_opts_t *opts)
             kj_metrics_counter(m, "deliveries_total", help,
                                "kind=\"team_alert\",result=\"failed\"");
     }
+    if (opts->redis) {
+        const notifier_outbox_opts_t oo = {
+            .redis = opts->redis,
+            .prefix = opts->prefix,
+            .webhook_url = opts->webhook_url,
+            .secret = opts->webhook_secret,
+            .rules = opts->rules,
+            .circuit = self->circuit,
+            .metrics = stage ? kj_stage_metrics(stage) : NULL,
+            .http_timeout_ms = opts->http_timeout_ms,
+            .lease_ms = opts->lease_ms,
+            .max_attempts = opts->max_attempts,
+            .retry_base_ms = opts->retry_base_ms,
+            .retry_cap_ms = opts->retry_cap_ms,
+            .poll_ms = opts->outbox_poll_ms,
+            .max_inflight = opts->outbox_inflight,
+        };
+        self->outbox = notifier_outbox_new(&oo);
+        if (!self->outbox) {
+            kj_error("curl multi handle could not start");
+            notifier_destroy(&self);
+            return NULL;
+        }
+    }
     kj_info("notifier ready", "l:slots", (long long)slots, "l:http_timeout_ms",
             (long long)opts->http_timeout_ms);
     return self;
@@ -104,6 +131,7 @@ notifier_destroy(notifier_t **self_p)
     if (!self_p || !*self_p)
         return;
     notifier_t *self = *self_p;
+    notifier_outbox_destroy(&self->outbox);
     notifier_http_destroy(&self->http);
     notifier_circuit_destroy(&self->circuit);
     free(self->webhook_url);
@@ -307,29 +335,42 @@ static size_t
 s_pollitems(void *ctx, zmq_pollitem_t *items, size_t max)
 {
     notifier_t *self = ctx;
-    return notifier_http_pollitems(self->http, items, max);
+    size_t n = notifier_http_pollitems(self->http, items, max);
+    self->n_http_items = n;
+    if (self->outbox)
+        n += notifier_outbox_pollitems(self->outbox, items + n, max - n);
+    return n;
 }
 
 static long
 s_timeout_ms(void *ctx)
 {
     notifier_t *self = ctx;
-    return notifier_http_timeout_ms(self->http);
+    long t = notifier_http_timeout_ms(self->http);
+    if (self->outbox) {
+        long o = notifier_outbox_timeout_ms(self->outbox, kj_now_ms());
+        if (o >= 0 && (t < 0 || o < t))
+            t = o;
+    }
+    return t;
 }
 
 static void
 s_after_poll(void *ctx, const zmq_pollitem_t *items, size_t n, int64_t now_ms)
 {
-    (void)now_ms;
     notifier_t *self = ctx;
-    notifier_http_after_poll(self->http, items, n);
+    size_t nh = self->n_http_items < n ? self->n_http_items : n;
+    notifier_http_after_poll(self->http, items, nh);
+    if (self->outbox)
+        notifier_outbox_after_poll(self->outbox, items + nh, n - nh, now_ms);
 }
 
 static size_t
 s_inflight(void *ctx)
 {
     notifier_t *self = ctx;
-    return notifier_http_inflight(self->http);
+    return notifier_http_inflight(self->http) +
+           (self->outbox ? notifier_outbox_inflight(self->outbox) : 0);
 }
 
 /* SIGHUP read new rules: team webhooks come from them from now on, and
@@ -342,6 +383,8 @@ s_rules_changed(void *ctx, const kj_rules_t *rules, char *err, size_t err_size)
     notifier_t *self = ctx;
     notifier_track_rules(self, rules);
     self->rules = rules;
+    if (self->outbox)
+        notifier_outbox_set_rules(self->outbox, rules);
     return 0;
 }
 

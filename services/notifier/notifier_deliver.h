@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kj_redis.h"
 #include "kj_rules.h"
 #include "kj_stage.h"
 
@@ -40,6 +41,14 @@ typedef struct {
     /* Team webhooks: borrowed for the notifier's life (kj_service's
      * rules; rules_changed adopts the next ones). NULL: only webhook_url. */
     const kj_rules_t *rules;
+    /* The outbox (notifier_outbox.h): the loop's Redis connection, or
+     * NULL: no outbox (tests that only call process). */
+    kj_redis_t *redis;
+    const char *prefix;     /* key prefix ("kj") */
+    int64_t lease_ms;       /* a claimed job is ours this long */
+    int64_t max_attempts;   /* claims before a job is dead */
+    int64_t outbox_poll_ms; /* how often due jobs are claimed */
+    size_t outbox_inflight; /* the outbox's slots; 0: 64 */
 } notifier_opts_t;
 
 typedef struct notifier notifier_t;

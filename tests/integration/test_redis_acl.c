@@ -12,7 +12,9 @@
 #include <hiredis/hiredis.h>
 
 #include "kj_harness.h"
+#include "kj_outbox.h"
 #include "kj_redis.h"
+#include "kj_sink.h"
 #include "kj_util.h"
 
 static kj_pipeline_t *s_pl;
@@ -71,6 +73,52 @@ Test(redis_acl, pipeline_runs_as_the_restricted_user)
         s_pl, st && json_integer_value(json_object_get(st, "delivered")) == S_N,
         "analytics did not count %d delivered", S_N);
     json_decref(st);
+}
+
+/* The outbox as the user: owed (scripts, the tenants set), claimed and
+ * delivered by the notifier, and read back for GET (LRANGE). */
+Test(redis_acl, outbox_runs_as_the_restricted_user)
+{
+    kj_pipeline_opts_t o = {.redis_acl = true};
+    s_pl = kj_pipeline_new(&o);
+    cr_assert(s_pl != NULL);
+    char err[256];
+    kj_redis_t *r = kj_redis_new(kj_pipeline_service_redis_url(s_pl), 2000, err,
+                                 sizeof err);
+    cr_assert(ne(ptr, r, NULL), "%s", err);
+    kj_outbox_t *ob = kj_outbox_new(r, kj_pipeline_prefix(s_pl));
+    static const char cid[] = "0123456789abcdef0123";
+    cr_assert(eq(int,
+                 kj_outbox_put(ob, "acme", "0123456789abcdef0123:follow_up",
+                               "follow_up", cid, "", "{\"team\":\"care-en\"}",
+                               kj_now_ms()),
+                 1),
+              "%s", kj_redis_errstr(r));
+    kj_sink_t *sink = kj_pipeline_sink(s_pl);
+    int waited = 0;
+    while (kj_sink_key_count(sink, "0123456789abcdef0123:follow_up") == 0 &&
+           waited < 15000) {
+        kj_test_sleep_ms(100);
+        waited += 100;
+    }
+    KJ_PL_ASSERT(s_pl,
+                 kj_sink_key_count(sink, "0123456789abcdef0123:follow_up") == 1,
+                 "the job never arrived");
+    json_t *arr = NULL;
+    size_t n = 0;
+    for (waited = 0; n == 0 && waited < 5000; waited += 100) {
+        json_decref(arr);
+        arr = NULL;
+        cr_assert(eq(int, kj_outbox_deliveries(ob, "acme", cid, &arr), 0), "%s",
+                  kj_redis_errstr(r));
+        n = json_array_size(arr);
+        if (n == 0)
+            kj_test_sleep_ms(100);
+    }
+    cr_assert(eq(sz, n, 1));
+    json_decref(arr);
+    kj_outbox_destroy(&ob);
+    kj_redis_destroy(&r);
 }
 
 /* What the user must not do, asked of a real Redis with the real ACL. */

@@ -250,3 +250,35 @@ Test(ingest_record, originals_only_when_asked_for)
     cr_assert(eq(int, s_type(cust, "email"), JSON_NULL));
     json_decref(j);
 }
+
+Test(ingest_record, outbox_deliveries_follow_the_team_alert)
+{
+    kj_store_record_t rec;
+    kj_envelope_t env;
+    s_received(&rec, &env);
+    kj_delivery_t *d = kj_envelope_delivery(&env, "team_alert");
+    kj_strlcpy(d->status, "delivered", sizeof d->status);
+    json_t *outbox = json_loads(
+        "[{\"kind\":\"customer_ack\",\"endpoint\":\"http://x:80\","
+        "\"status\":\"delivered\",\"attempts\":2,\"http_status\":200,"
+        "\"error\":\"\",\"at_ms\":1795424400123,"
+        "\"idempotency_key\":\"0193a0b1c2d3e4f5a6b7:customer_ack\"}]",
+        0, NULL);
+    cr_assert(not(eq(ptr, outbox, NULL)));
+    char *s = ingest_record_json_with(&rec, &env, NULL, outbox);
+    json_decref(outbox);
+    json_t *j = json_loads(s, 0, NULL);
+    free(s);
+    json_t *ds = json_object_get(j, "deliveries");
+    cr_assert(eq(sz, json_array_size(ds), 2));
+    cr_assert(
+        eq(str, (char *)s_str(json_array_get(ds, 0), "kind"), "team_alert"));
+    json_t *ack = json_array_get(ds, 1);
+    cr_assert(eq(str, (char *)s_str(ack, "kind"), "customer_ack"));
+    cr_assert(eq(str, (char *)s_str(ack, "status"), "delivered"));
+    cr_assert(eq(str, (char *)s_str(ack, "at"), "2026-11-23T09:00:00.123Z"));
+    cr_assert(eq(str, (char *)s_str(ack, "idempotency_key"),
+                 "0193a0b1c2d3e4f5a6b7:customer_ack"));
+    cr_assert(eq(i64, json_integer_value(json_object_get(ack, "attempts")), 2));
+    json_decref(j);
+}

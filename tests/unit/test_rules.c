@@ -117,6 +117,9 @@ Test(rules, usage_example)
     "{\"name\":\"default\",\"team\":\"care-en\",\"priority\":\"p3\","          \
     "\"sla\":\"std\"}"
 #define ROUTES_ONLY_DEFAULT "\"routes\":[" DEFAULT_ROUTE "]}"
+/* A minimal document with a "connectors" section. */
+#define WITH_CONNECTORS(c)                                                     \
+    HEAD CATS "\"connectors\":" c "," TEAMS SLAS ROUTES_ONLY_DEFAULT
 /* A document with one route before the default. */
 #define WITH_ROUTE(r)                                                          \
     HEAD CATS TEAMS SLAS "\"routes\":[" r "," DEFAULT_ROUTE "]}"
@@ -412,6 +415,17 @@ static const s_bad_t s_bad[] = {
      "cases.tone_drop: expected a number in (0, 2]"},
     {WITH_CASES("{\"tone_drop\":\"0.5\"}"),
      "cases.tone_drop: expected a number in (0, 2]"},
+    /* connectors. */
+    {WITH_CONNECTORS("[]"),
+     "connectors: expected an object of channel -> webhook URL"},
+    {WITH_CONNECTORS("{\"fax\":\"http://x\"}"),
+     "connectors.fax: unknown channel \"fax\""},
+    {WITH_CONNECTORS("{\"email\":\"ftp://x\"}"),
+     "connectors.email: must start with http:// or https://"},
+    {WITH_CONNECTORS("{\"email\":\"http://a b\"}"),
+     "connectors.email: must not contain spaces"},
+    {WITH_CONNECTORS("{\"x\":7}"), "connectors.x: expected a string"},
+    {WITH_CONNECTORS("{\"x\":\"\"}"), "connectors.x: must not be empty"},
 };
 
 Test(rules, invalid_documents_give_precise_errors)
@@ -1024,5 +1038,23 @@ Test(rules, the_shipped_rules_have_hours_escalation_and_cases)
     cr_assert(k->offline_requeue);
     cr_assert(eq(int, k->trajectory, 10));
     cr_assert(eq(dbl, k->tone_drop, 0.5));
+    kj_rules_destroy(&r);
+}
+
+Test(rules, connectors_name_a_webhook_per_channel)
+{
+    kj_rules_t *r =
+        s_parse(WITH_CONNECTORS("{\"x\":\"http://127.0.0.1:9/x\","
+                                "\"email\":\"https://mail.example/send\"}"));
+    cr_assert(
+        eq(str, (char *)kj_rules_connector(r, "x"), "http://127.0.0.1:9/x"));
+    cr_assert(eq(str, (char *)kj_rules_connector(r, "email"),
+                 "https://mail.example/send"));
+    cr_assert(zero(ptr, (void *)kj_rules_connector(r, "chat")));
+    cr_assert(zero(ptr, (void *)kj_rules_connector(r, NULL)));
+    kj_rules_destroy(&r);
+    /* Optional: without the section, no channel has one. */
+    r = s_parse(HEAD CATS TEAMS SLAS ROUTES_ONLY_DEFAULT);
+    cr_assert(zero(ptr, (void *)kj_rules_connector(r, "x")));
     kj_rules_destroy(&r);
 }

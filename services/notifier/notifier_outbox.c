@@ -1,0 +1,382 @@
+/* notifier_outbox: claim, send and answer outbox jobs (see
+ * notifier_outbox.h). */
+#include "notifier_outbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "kj_backoff.h"
+#include "kj_channels.h"
+#include "kj_envelope.h"
+#include "kj_log.h"
+#include "kj_outbox.h"
+#include "kj_rc.h"
+#include "kj_util.h"
+#include "notifier_http.h"
+#include "notifier_payload.h"
+
+#define S_CLAIM_MAX 64  /* jobs claimed at once */
+#define S_RETRY_MS 1000 /* a request curl would not start comes back then */
+
+/* The kinds with metric series of their own; the kinds kj_outbox knows. */
+static const char *const s_kinds[] = {"customer_ack", "survey_request",
+                                      "sla_warning", "escalation", "follow_up"};
+#define S_NKINDS (sizeof s_kinds / sizeof *s_kinds)
+
+struct notifier_outbox {
+    kj_outbox_t *outbox;               /* the scripts over the loop's Redis */
+    notifier_http_t *http;             /* the jobs' requests in flight */
+    notifier_circuit_t *circuit;       /* borrowed: shared with team alerts */
+    const kj_rules_t *rules;           /* borrowed; NULL without rules */
+    char *webhook_url;                 /* fallback endpoint, NULL if none */
+    char *secret;                      /* HMAC key, NULL if unsigned */
+    int64_t lease_ms;                  /* claim lease */
+    int64_t max_attempts;              /* then dead */
+    int64_t retry_base_ms;             /* backoff base */
+    int64_t retry_cap_ms;              /* backoff cap */
+    int64_t poll_ms;                   /* claim period */
+    int64_t next_claim_ms;             /* when the next claim is due */
+    uint64_t rng;                      /* jitter */
+    kj_envelope_t *env;                /* the job's small envelope, reused */
+    kj_outbox_job_t jobs[S_CLAIM_MAX]; /* one claim's jobs */
+    /* deliveries_total{kind,result} per kind: [0] delivered, [1] failed. */
+    kj_counter_t *counters[S_NKINDS][2];
+};
+
+static void
+s_done(void *ctx, kj_envelope_t *env, const char *url,
+       const notifier_result_t *res);
+
+notifier_outbox_t *
+notifier_outbox_new(const notifier_outbox_opts_t *opts)
+{
+    notifier_outbox_t *self = kj_calloc(1, sizeof *self);
+    self->http = notifier_http_new(
+        opts->http_timeout_ms,
+        opts->max_inflight ? opts->max_inflight : S_CLAIM_MAX, s_done, self);
+    if (!self->http) {
+        free(self);
+        return NULL;
+    }
+    self->outbox = kj_outbox_new(opts->redis, opts->prefix);
+    self->circuit = opts->circuit;
+    self->rules = opts->rules;
+    if (opts->webhook_url && opts->webhook_url[0])
+        self->webhook_url = kj_strdup(opts->webhook_url);
+    if (opts->secret && opts->secret[0])
+        self->secret = kj_strdup(opts->secret);
+    self->lease_ms = opts->lease_ms;
+    self->max_attempts = opts->max_attempts > 0 ? opts->max_attempts : 1;
+    self->retry_base_ms = opts->retry_base_ms;
+    self->retry_cap_ms = opts->retry_cap_ms;
+    self->poll_ms = opts->poll_ms > 0 ? opts->poll_ms : 1000;
+    self->rng = kj_seed();
+    self->env = kj_calloc(1, sizeof *self->env);
+    if (opts->metrics) {
+        const char *help = "Webhook deliveries by kind and result";
+        char labels[96];
+        for (size_t k = 0; k < S_NKINDS; k++)
+            for (int r = 0; r < 2; r++) {
+                snprintf(labels, sizeof labels, "kind=\"%s\",result=\"%s\"",
+                         s_kinds[k], r ? "failed" : "delivered");
+                self->counters[k][r] = kj_metrics_counter(
+                    opts->metrics, "deliveries_total", help, labels);
+            }
+    }
+    /* Connectors get their circuit series at once, like teams. */
+    notifier_outbox_set_rules(self, opts->rules);
+    return self;
+}
+
+void
+notifier_outbox_destroy(notifier_outbox_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    notifier_outbox_t *self = *self_p;
+    notifier_http_destroy(&self->http);
+    kj_outbox_destroy(&self->outbox);
+    free(self->webhook_url);
+    free(self->secret);
+    free(self->env);
+    free(self);
+    *self_p = NULL;
+}
+
+void
+notifier_outbox_set_rules(notifier_outbox_t *self, const kj_rules_t *rules)
+{
+    self->rules = rules;
+    for (size_t i = 0; self->circuit && rules && i < kj_channels_count; i++) {
+        const char *u = kj_rules_connector(rules, kj_channels[i]);
+        if (u)
+            notifier_circuit_track(self->circuit, u);
+    }
+}
+
+/* The team's webhook in the rules, or NULL. */
+static const char *
+s_team_webhook(const kj_rules_t *rules, const char *team)
+{
+    size_t n = rules && team && team[0] ? kj_rules_n_routes(rules) : 0;
+    kj_route_t rt;
+    for (size_t i = 0; i < n; i++) {
+        kj_rules_route_at(rules, i, &rt);
+        if (strcmp(rt.team, team) == 0)
+            return rt.webhook;
+    }
+    return NULL;
+}
+
+const char *
+notifier_outbox_endpoint(const notifier_outbox_t *self, const char *kind,
+                         const char *team, const char *channel)
+{
+    const char *url = kj_outbox_kind_customer(kind)
+                          ? kj_rules_connector(self->rules, channel)
+                          : s_team_webhook(self->rules, team);
+    return url ? url : self->webhook_url;
+}
+
+static void
+s_count(notifier_outbox_t *self, const char *kind, bool delivered)
+{
+    for (size_t k = 0; k < S_NKINDS; k++)
+        if (strcmp(kind, s_kinds[k]) == 0 && self->counters[k][0])
+            kj_counter_inc(self->counters[k][delivered ? 0 : 1]);
+}
+
+/* A job that was not delivered: retried (after backoff, or at retry_at_ms
+ * when deferred) or dead; logged once here. */
+static void
+s_fail(notifier_outbox_t *self, const kj_outbox_job_t *job, const char *error,
+       bool defer, bool permanent, int64_t retry_at_ms, const char *origin,
+       int http_status, int64_t now_ms)
+{
+    int64_t next = retry_at_ms;
+    if (!defer)
+        next = now_ms + kj_backoff_delay_ms((int)job->attempts,
+                                            self->retry_base_ms,
+                                            self->retry_cap_ms, &self->rng);
+    /* Retrying cannot help a permanent failure: its claim is the last. */
+    int64_t max = permanent ? job->attempts : self->max_attempts;
+    kj_outbox_retry_rc_t rc =
+        kj_outbox_retry(self->outbox, job, next, error, max, defer, origin,
+                        http_status, now_ms);
+    if (!defer)
+        s_count(self, job->kind, false);
+    if (rc == KJ_OUTBOX_DEAD)
+        kj_error("outbox job dead", "s:job", job->id, "s:kind", job->kind,
+                 "s:tenant", job->tenant, "s:error", error, "l:attempts",
+                 (long long)job->attempts);
+    else if (!defer)
+        kj_warn("outbox delivery failed", "s:job", job->id, "s:kind", job->kind,
+                "s:endpoint", origin, "s:error", error, "l:attempt",
+                (long long)job->attempts);
+}
+
+/* The body: the job's payload with kind, job_id, complaint_id and attempt
+ * set by us. NULL if the payload is not a JSON object. */
+static char *
+s_body(const kj_outbox_job_t *job, json_t *o, size_t *len)
+{
+    json_object_set_new(o, "kind", json_string(job->kind));
+    json_object_set_new(o, "job_id", json_string(job->id));
+    json_object_set_new(o, "complaint_id", json_string(job->complaint_id));
+    json_object_set_new(o, "attempt", json_integer(job->attempts));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!s)
+        abort(); /* jansson fails only when out of memory */
+    *len = strlen(s);
+    char *out = kj_malloc(*len + 1);
+    memcpy(out, s, *len + 1);
+    free(s);
+    return out;
+}
+
+static const char *
+s_jstr(json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "";
+}
+
+/* Start one claimed job's request, or answer it at once. */
+static void
+s_send(notifier_outbox_t *self, const kj_outbox_job_t *job, int64_t now_ms)
+{
+    char err[KJ_ERRMSG_MAX];
+    json_t *o = json_loads(job->payload, 0, NULL);
+    kj_envelope_t *env = self->env;
+    memset(env, 0, sizeof *env);
+    if (!json_is_object(o) ||
+        strlen(job->tenant) >= sizeof env->complaint.tenant ||
+        strlen(job->id) >= sizeof env->deliveries[0].idempotency_key) {
+        json_decref(o);
+        kj_rc_reason(err, sizeof err, KJ_ERR_DECODE,
+                     "job payload is not a JSON object or names too long");
+        s_fail(self, job, err, false, true, 0, "", 0, now_ms);
+        return;
+    }
+    const char *url = notifier_outbox_endpoint(
+        self, job->kind, s_jstr(o, "team"), s_jstr(o, "channel"));
+    if (!url || !notifier_url_ok(url)) {
+        kj_rc_reason(err, sizeof err, KJ_ERR_CONFIG,
+                     "no %s endpoint for %s (team \"%.64s\", channel "
+                     "\"%.32s\")",
+                     kj_outbox_kind_customer(job->kind) ? "connector"
+                                                        : "webhook",
+                     job->kind, s_jstr(o, "team"), s_jstr(o, "channel"));
+        json_decref(o);
+        s_fail(self, job, err, false, false, 0, "", 0, now_ms);
+        return;
+    }
+    bool trial = false;
+    int64_t back = 0;
+    if (self->circuit &&
+        !notifier_circuit_allow(self->circuit, url, job->complaint_id, now_ms,
+                                &trial, &back)) {
+        char ep[NOTIFIER_ENDPOINT_MAX];
+        notifier_circuit_endpoint(url, ep, sizeof ep);
+        kj_rc_reason(err, sizeof err, KJ_ERR_CIRCUIT_OPEN,
+                     "webhook circuit open for %s", ep);
+        json_decref(o);
+        s_fail(self, job, err, true, false, back, "", 0, now_ms);
+        return;
+    }
+
+    /* The small envelope the request carries: enough to answer the job
+     * when the response comes. */
+    kj_strlcpy(env->complaint.id, job->complaint_id, sizeof env->complaint.id);
+    kj_strlcpy(env->complaint.tenant, job->tenant,
+               sizeof env->complaint.tenant);
+    env->attempt = (uint32_t)job->attempts;
+    kj_delivery_t *d = kj_envelope_delivery(env, job->kind);
+    kj_strlcpy(d->idempotency_key, job->id, sizeof d->idempotency_key);
+    d->attempts = (int32_t)job->attempts;
+
+    size_t len = 0;
+    char *body = s_body(job, o, &len);
+    json_decref(o);
+    notifier_headers_t h;
+    char why[KJ_ERRMSG_MAX];
+    int rc = notifier_headers(&h, env, job->kind, self->secret, now_ms / 1000,
+                              body, len);
+    /* The job id is the idempotency key: "<complaint>:<kind>[:<n>]". */
+    if (rc == 0)
+        kj_strlcpy(h.idempotency_key, job->id, sizeof h.idempotency_key);
+    if (rc < 0 || notifier_http_start(self->http, url, env, &body, len, &h, why,
+                                      sizeof why) < 0) {
+        free(body);
+        if (self->circuit)
+            notifier_circuit_report(self->circuit, url, job->complaint_id,
+                                    NOTIFIER_OUTCOME_NONE, NULL, now_ms);
+        kj_rc_reason(err, sizeof err, KJ_ERR_INTERNAL,
+                     "webhook request not started: %s",
+                     rc < 0 ? "headers do not fit" : why);
+        s_fail(self, job, err, true, false, now_ms + S_RETRY_MS, "", 0, now_ms);
+    }
+}
+
+/* A request ended: the job is done, retried or dead. */
+static void
+s_done(void *ctx, kj_envelope_t *env, const char *url,
+       const notifier_result_t *res)
+{
+    notifier_outbox_t *self = ctx;
+    int64_t now = kj_now_ms();
+    kj_outbox_job_t job = {.attempts = env->attempt};
+    kj_strlcpy(job.tenant, env->complaint.tenant, sizeof job.tenant);
+    kj_strlcpy(job.complaint_id, env->complaint.id, sizeof job.complaint_id);
+    if (env->n_deliveries > 0) {
+        kj_strlcpy(job.id, env->deliveries[0].idempotency_key, sizeof job.id);
+        kj_strlcpy(job.kind, env->deliveries[0].kind, sizeof job.kind);
+    }
+    char origin[KJ_URL_MAX];
+    notifier_url_origin(url, origin, sizeof origin);
+    if (self->circuit)
+        notifier_circuit_report(self->circuit, url, job.complaint_id,
+                                notifier_circuit_outcome(res->delivered,
+                                                         res->permanent,
+                                                         res->http_status),
+                                res->error, now);
+    if (res->delivered) {
+        s_count(self, job.kind, true);
+        if (kj_outbox_done(self->outbox, &job, origin, res->http_status, now) <
+            0)
+            /* Sent but not recorded: the lease ends, it is sent again
+             * with the same Idempotency-Key, and recorded then. */
+            kj_warn("outbox delivery not recorded", "s:job", job.id);
+        else
+            kj_info("outbox delivered", "s:job", job.id, "s:kind", job.kind,
+                    "s:endpoint", origin, "i:status", res->http_status,
+                    "l:attempt", (long long)job.attempts, "l:ms",
+                    (long long)res->elapsed_ms);
+        return;
+    }
+    kj_rc_t why = res->http_status > 0                 ? KJ_ERR_HTTP
+                  : res->permanent                     ? KJ_ERR_CONFIG
+                  : strcmp(res->error, "timeout") == 0 ? KJ_ERR_TIMEOUT
+                                                       : KJ_ERR_IO;
+    char err[KJ_ERRMSG_MAX];
+    kj_rc_reason(err, sizeof err, why, "%.200s after %lld attempt%s",
+                 res->error, (long long)job.attempts,
+                 job.attempts == 1 ? "" : "s");
+    s_fail(self, &job, err, false, res->permanent, 0, origin, res->http_status,
+           now);
+}
+
+static void
+s_claim(notifier_outbox_t *self, int64_t now_ms)
+{
+    size_t cap = notifier_http_capacity(self->http);
+    size_t busy = notifier_http_inflight(self->http);
+    size_t room = busy < cap ? cap - busy : 0;
+    if (room > S_CLAIM_MAX)
+        room = S_CLAIM_MAX;
+    size_t n = 0;
+    if (room == 0 || kj_outbox_claim(self->outbox, now_ms, self->lease_ms,
+                                     self->jobs, room, &n) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        s_send(self, &self->jobs[i], now_ms);
+        kj_outbox_job_clear(&self->jobs[i]);
+    }
+}
+
+size_t
+notifier_outbox_pollitems(notifier_outbox_t *self, zmq_pollitem_t *items,
+                          size_t max)
+{
+    return notifier_http_pollitems(self->http, items, max);
+}
+
+long
+notifier_outbox_timeout_ms(notifier_outbox_t *self, int64_t now_ms)
+{
+    long t = notifier_http_timeout_ms(self->http);
+    int64_t wait = self->next_claim_ms - now_ms;
+    if (wait < 0)
+        wait = 0;
+    return t >= 0 && t < wait ? t : (long)wait;
+}
+
+void
+notifier_outbox_after_poll(notifier_outbox_t *self, const zmq_pollitem_t *items,
+                           size_t n, int64_t now_ms)
+{
+    notifier_http_after_poll(self->http, items, n);
+    if (now_ms < self->next_claim_ms)
+        return;
+    self->next_claim_ms = now_ms + self->poll_ms;
+    s_claim(self, now_ms);
+}
+
+size_t
+notifier_outbox_inflight(const notifier_outbox_t *self)
+{
+    return notifier_http_inflight(self->http);
+}
