@@ -43,7 +43,27 @@
  * business_hours name. "cases" (optional, each key too) holds the
  * lifecycle's settings: reopen_days, close_days and survey_cooldown_days
  * (integers 0..3650), offline_requeue (boolean), trajectory (1..100) and
- * tone_drop (a number in (0, 2]). */
+ * tone_drop (a number in (0, 2]).
+ *
+ * The care playbook (issue 11, see kj_playbook.h for choosing and
+ * rendering): "templates" (optional) lists reply texts, each
+ *   {"name": "ack_public_ja", "kind": "customer_ack", "language": "ja",
+ *    "when": {"public": true, "sentiment": ["negative"],
+ *             "channel": ["x"], "category": [...], "urgency": [...],
+ *             "actionable": true},
+ *    "text": "... {{case_number}} ...",
+ *    "alternatives": ["a refund", "a replacement"]}
+ * with a unique name, a kind (customer_ack, suggested_reply,
+ * survey_request, follow_up, sla_warning, escalation), a short language
+ * tag ("ja", "en", "pt-BR"), an optional "when" (each key optional, but
+ * not none), a text of 1..2000 bytes whose only {{variables}} are
+ * customer_name, case_number, agent_name, team, survey_url,
+ * alternative_1 and alternative_2, and "alternatives" (exactly two
+ * strings) if and only if the text uses alternative_1 or alternative_2.
+ * "playbook" (optional, each key too) holds survey_url (http or https,
+ * default none), vague_max_chars (0..1000, default 25) and
+ * abusive_words (keywords folded and matched like categories', default
+ * none). */
 #ifndef KJ_RULES_H
 #define KJ_RULES_H
 
@@ -189,5 +209,54 @@ kj_rules_business_hours(const kj_rules_t *self, const char *name);
  * kj_rules_destroy. */
 const char *
 kj_rules_connector(const kj_rules_t *self, const char *channel);
+
+/* ---- the care playbook (kj_playbook.h chooses and renders) ---------- */
+
+/* The "when" fields of a template that test a value against a list. */
+enum {
+    KJ_TEMPLATE_CHANNEL,
+    KJ_TEMPLATE_SENTIMENT,
+    KJ_TEMPLATE_CATEGORY,
+    KJ_TEMPLATE_URGENCY,
+    KJ_TEMPLATE_FIELDS
+};
+
+/* One list test of a template's "when". */
+typedef struct {
+    bool present; /* the template tests this field */
+    char **vals;  /* accepted values */
+    size_t n;
+} kj_rules_list_t;
+
+/* One template as parsed (strings owned by the rules). */
+typedef struct {
+    char *name;
+    char *kind;     /* customer_ack, suggested_reply, survey_request, ... */
+    char *language; /* "ja", "en", ... */
+    kj_rules_list_t when[KJ_TEMPLATE_FIELDS];
+    int public_test;     /* -1: not tested, else the required is_public */
+    int actionable_test; /* -1: not tested, else the required actionable */
+    char *text;          /* validated: only known {{variables}} */
+    size_t text_len;
+    char *alternatives[2]; /* both NULL unless the text uses them */
+} kj_rules_template_t;
+
+/* The "playbook" section, with the defaults for what the file leaves
+ * out. */
+typedef struct {
+    char *survey_url;    /* NULL: none configured */
+    int vague_max_chars; /* shorter (in code points) can be vague */
+    kj_rules_keyword_t *abusive_words; /* folded like category keywords */
+    size_t n_abusive_words;
+} kj_rules_playbook_t;
+
+/* The templates in file order (order decides which matches first); *n
+ * their count (0 if the file has none). */
+const kj_rules_template_t *
+kj_rules_templates(const kj_rules_t *self, size_t *n);
+
+/* The "playbook" section, defaults filled in. */
+const kj_rules_playbook_t *
+kj_rules_playbook(const kj_rules_t *self);
 
 #endif

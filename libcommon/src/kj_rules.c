@@ -117,6 +117,9 @@ struct kj_rules {
     char **connector_channels;
     char **connector_urls;
     size_t n_connectors;
+    kj_rules_template_t *templates; /* file order decides the first match */
+    size_t n_templates;
+    kj_rules_playbook_t playbook; /* the "playbook" section, defaults in */
 };
 
 static const char *const s_sentiments[] = {"negative", "neutral", "positive"};
@@ -1108,6 +1111,370 @@ s_cases(s_ctx_t *c, kj_rules_t *r, json_t *o)
     return 0;
 }
 
+/* ---- templates and playbook (issue 11) ------------------------------ */
+
+#define S_TEXT_MAX 2000 /* bytes of one template text */
+#define S_ALT_MAX 500   /* bytes of one alternative */
+#define S_LANG_MAX 15   /* languages travel in 16-byte fields */
+#define S_VAGUE_MAX 1000
+
+static const char *const s_kinds[] = {"customer_ack",   "suggested_reply",
+                                      "survey_request", "follow_up",
+                                      "sla_warning",    "escalation"};
+
+static const char *const s_variables[] = {
+    "customer_name", "case_number",   "agent_name",   "team",
+    "survey_url",    "alternative_1", "alternative_2"};
+
+static const char *const s_tpl_test_names[KJ_TEMPLATE_FIELDS] = {
+    [KJ_TEMPLATE_CHANNEL] = "channel",
+    [KJ_TEMPLATE_SENTIMENT] = "sentiment",
+    [KJ_TEMPLATE_CATEGORY] = "category",
+    [KJ_TEMPLATE_URGENCY] = "urgency"};
+
+/* The route test whose values a template test checks the same way. */
+static const int s_tpl_route_test[KJ_TEMPLATE_FIELDS] = {
+    [KJ_TEMPLATE_CHANNEL] = S_T_CHANNEL,
+    [KJ_TEMPLATE_SENTIMENT] = S_T_SENTIMENT,
+    [KJ_TEMPLATE_CATEGORY] = S_T_CATEGORY,
+    [KJ_TEMPLATE_URGENCY] = S_T_URGENCY};
+
+static void
+s_template_free(kj_rules_template_t *t)
+{
+    free(t->name);
+    free(t->kind);
+    free(t->language);
+    for (int f = 0; f < KJ_TEMPLATE_FIELDS; f++) {
+        for (size_t j = 0; j < t->when[f].n; j++)
+            free(t->when[f].vals[j]);
+        free(t->when[f].vals);
+    }
+    free(t->text);
+    free(t->alternatives[0]);
+    free(t->alternatives[1]);
+}
+
+/* A language tag like "ja", "en" or "pt-BR": letters first, then letters,
+ * digits and hyphens. */
+static bool
+s_is_language(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 2 || n > S_LANG_MAX)
+        return false;
+    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!s_is_alnum((unsigned char)s[i]) && s[i] != '-')
+            return false;
+    return s[n - 1] != '-';
+}
+
+/* A string of 1..max bytes that is valid UTF-8 (jansson checks the
+ * document, but "\u0000" can still hide a NUL) with no control
+ * characters other than newline and tab; copied into *out. */
+static int
+s_text(s_ctx_t *c, json_t *v, size_t max, char **out)
+{
+    if (!json_is_string(v))
+        return s_fail(c, "expected a string");
+    size_t n = json_string_length(v);
+    const char *s = json_string_value(v);
+    if (n == 0)
+        return s_fail(c, "must not be empty");
+    if (n > max)
+        return s_fail(c, "longer than %zu bytes", max);
+    if (strlen(s) != n)
+        return s_fail(c, "must not contain NUL");
+    if (!kj_utf8_valid(s, n))
+        return s_fail(c, "must be valid UTF-8");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
+            return s_fail(c, "must not contain control characters");
+    }
+    *out = kj_strdup(s);
+    return 0;
+}
+
+/* Check every {{variable}} in text: known, closed. Sets *uses_alt if it
+ * uses alternative_1 or alternative_2. */
+static int
+s_text_variables(s_ctx_t *c, const char *text, bool *uses_alt)
+{
+    *uses_alt = false;
+    for (const char *p = strstr(text, "{{"); p; p = strstr(p, "{{")) {
+        const char *name = p + 2;
+        const char *close = strstr(name, "}}");
+        if (!close)
+            return s_fail(c, "unclosed \"{{\" (a variable is written "
+                             "{{name}})");
+        size_t len = (size_t)(close - name);
+        bool known = false;
+        for (size_t i = 0; i < KJ_ARRAY_LEN(s_variables) && !known; i++)
+            known = strlen(s_variables[i]) == len &&
+                    memcmp(s_variables[i], name, len) == 0;
+        if (!known)
+            return s_fail(c,
+                          "unknown variable \"{{%.*s}}\" (known: "
+                          "customer_name, case_number, agent_name, team, "
+                          "survey_url, alternative_1, alternative_2)",
+                          (int)(len > 64 ? 64 : len), name);
+        if (strncmp(name, "alternative_", 12) == 0)
+            *uses_alt = true;
+        p = close + 2;
+    }
+    return 0;
+}
+
+static int
+s_template_when(s_ctx_t *c, const kj_rules_t *r, json_t *when,
+                kj_rules_template_t *t)
+{
+    static const char *const keys[] = {"public",   "channel", "sentiment",
+                                       "category", "urgency", "actionable",
+                                       NULL};
+    if (!json_is_object(when))
+        return s_fail(c, "expected an object");
+    if (s_check_keys(c, when, keys) < 0)
+        return -1;
+    if (json_object_size(when) == 0)
+        return s_fail(c, "must test something (leave \"when\" out to "
+                         "match always)");
+    for (int f = 0; f < KJ_TEMPLATE_FIELDS; f++) {
+        json_t *arr = json_object_get(when, s_tpl_test_names[f]);
+        if (!arr)
+            continue;
+        s_push_key(c, s_tpl_test_names[f]);
+        if (!json_is_array(arr))
+            return s_fail(c, "expected an array of strings");
+        size_t n = json_array_size(arr);
+        if (n == 0)
+            return s_fail(c, "must not be empty");
+        kj_rules_list_t *l = &t->when[f];
+        l->present = true;
+        l->vals = kj_calloc(n, sizeof *l->vals);
+        for (size_t i = 0; i < n; i++) {
+            s_push_index(c, i);
+            if (s_name(c, json_array_get(arr, i), S_NAME_MAX, &l->vals[i]) < 0)
+                return -1;
+            l->n = i + 1;
+            if (s_check_when_value(c, r, s_tpl_route_test[f], l->vals[i]) < 0)
+                return -1;
+            s_pop(c);
+        }
+        s_pop(c);
+    }
+    static const char *const bools[] = {"public", "actionable"};
+    int *outs[] = {&t->public_test, &t->actionable_test};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *b = json_object_get(when, bools[i]);
+        if (!b)
+            continue;
+        s_push_key(c, bools[i]);
+        if (!json_is_boolean(b))
+            return s_fail(c, "expected true or false");
+        *outs[i] = json_is_true(b) ? 1 : 0;
+        s_pop(c);
+    }
+    return 0;
+}
+
+static int
+s_alternatives(s_ctx_t *c, json_t *arr, kj_rules_template_t *t)
+{
+    if (!json_is_array(arr) || json_array_size(arr) != 2)
+        return s_fail(c, "expected exactly two strings");
+    for (size_t i = 0; i < 2; i++) {
+        s_push_index(c, i);
+        if (s_text(c, json_array_get(arr, i), S_ALT_MAX, &t->alternatives[i]) <
+            0)
+            return -1;
+        /* Rendering is one pass: an alternative is inserted as is. */
+        if (strstr(t->alternatives[i], "{{"))
+            return s_fail(c, "must not contain \"{{\"");
+        s_pop(c);
+    }
+    return 0;
+}
+
+static int
+s_template(s_ctx_t *c, const kj_rules_t *r, json_t *o, kj_rules_template_t *t)
+{
+    static const char *const keys[] = {
+        "name", "kind", "language", "when", "text", "alternatives", NULL};
+    if (!json_is_object(o))
+        return s_fail(c, "expected an object");
+    if (s_check_keys(c, o, keys) < 0)
+        return -1;
+    json_t *name = s_require(c, o, "name");
+    json_t *kind = name ? s_require(c, o, "kind") : NULL;
+    json_t *lang = kind ? s_require(c, o, "language") : NULL;
+    json_t *text = lang ? s_require(c, o, "text") : NULL;
+    if (!text)
+        return -1;
+    s_push_key(c, "name");
+    if (s_name(c, name, S_NAME_MAX, &t->name) < 0)
+        return -1;
+    for (size_t j = 0; j < r->n_templates; j++)
+        if (&r->templates[j] != t && r->templates[j].name &&
+            strcmp(r->templates[j].name, t->name) == 0)
+            return s_fail(c, "duplicate \"%s\"", t->name);
+    s_pop(c);
+
+    s_push_key(c, "kind");
+    if (!json_is_string(kind) ||
+        !s_in_list(json_string_value(kind), s_kinds, KJ_ARRAY_LEN(s_kinds)))
+        return s_fail(c, "expected \"customer_ack\", \"suggested_reply\", "
+                         "\"survey_request\", \"follow_up\", "
+                         "\"sla_warning\" or \"escalation\"");
+    t->kind = kj_strdup(json_string_value(kind));
+    s_pop(c);
+
+    s_push_key(c, "language");
+    if (!json_is_string(lang) || !s_is_language(json_string_value(lang)))
+        return s_fail(c, "expected a language tag such as \"ja\" or \"en\"");
+    t->language = kj_strdup(json_string_value(lang));
+    s_pop(c);
+
+    json_t *when = json_object_get(o, "when");
+    if (when) {
+        s_push_key(c, "when");
+        if (s_template_when(c, r, when, t) < 0)
+            return -1;
+        s_pop(c);
+    }
+
+    s_push_key(c, "text");
+    bool uses_alt;
+    if (s_text(c, text, S_TEXT_MAX, &t->text) < 0 ||
+        s_text_variables(c, t->text, &uses_alt) < 0)
+        return -1;
+    t->text_len = strlen(t->text);
+    s_pop(c);
+
+    json_t *alts = json_object_get(o, "alternatives");
+    if (uses_alt && !alts)
+        return s_fail_at(c, "missing key \"alternatives\" (the text uses "
+                            "{{alternative_1}} or {{alternative_2}})");
+    if (alts) {
+        s_push_key(c, "alternatives");
+        if (!uses_alt)
+            return s_fail(c, "the text uses neither {{alternative_1}} nor "
+                             "{{alternative_2}}");
+        if (s_alternatives(c, alts, t) < 0)
+            return -1;
+        s_pop(c);
+    }
+    return 0;
+}
+
+static int
+s_templates(s_ctx_t *c, kj_rules_t *r, json_t *arr)
+{
+    if (!json_is_array(arr))
+        return s_fail(c, "expected an array");
+    size_t n = json_array_size(arr);
+    r->templates = kj_calloc(n ? n : 1, sizeof *r->templates);
+    for (size_t i = 0; i < n; i++) {
+        s_push_index(c, i);
+        kj_rules_template_t *t = &r->templates[i];
+        t->public_test = -1;
+        t->actionable_test = -1;
+        r->n_templates = i + 1;
+        if (s_template(c, r, json_array_get(arr, i), t) < 0)
+            return -1;
+        s_pop(c);
+    }
+    return 0;
+}
+
+static int
+s_playbook(s_ctx_t *c, kj_rules_t *r, json_t *o)
+{
+    static const char *const keys[] = {"survey_url", "vague_max_chars",
+                                       "abusive_words", NULL};
+    kj_rules_playbook_t *p = &r->playbook;
+    if (!json_is_object(o))
+        return s_fail(c, "expected an object");
+    if (s_check_keys(c, o, keys) < 0)
+        return -1;
+    json_t *v = json_object_get(o, "survey_url");
+    if (v) {
+        s_push_key(c, "survey_url");
+        if (s_name(c, v, S_URL_MAX, &p->survey_url) < 0)
+            return -1;
+        if (strncmp(p->survey_url, "http://", 7) != 0 &&
+            strncmp(p->survey_url, "https://", 8) != 0)
+            return s_fail(c, "must start with http:// or https://");
+        if (strchr(p->survey_url, ' '))
+            return s_fail(c, "must not contain spaces");
+        s_pop(c);
+    }
+    v = json_object_get(o, "vague_max_chars");
+    if (v) {
+        s_push_key(c, "vague_max_chars");
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > S_VAGUE_MAX)
+            return s_fail(c, "expected an integer from 0 to %d", S_VAGUE_MAX);
+        p->vague_max_chars = (int)json_integer_value(v);
+        s_pop(c);
+    }
+    v = json_object_get(o, "abusive_words");
+    if (v) {
+        s_push_key(c, "abusive_words");
+        if (!json_is_array(v))
+            return s_fail(c, "expected an array of strings");
+        size_t n = json_array_size(v);
+        p->abusive_words = kj_calloc(n ? n : 1, sizeof *p->abusive_words);
+        for (size_t i = 0; i < n; i++) {
+            s_push_index(c, i);
+            if (s_keyword(c, json_array_get(v, i), &p->abusive_words[i]) < 0)
+                return -1;
+            p->n_abusive_words = i + 1;
+            s_pop(c);
+        }
+        s_pop(c);
+    }
+    return 0;
+}
+
+/* Both optional; templates check their "when" against the categories
+ * and urgency levels, so this runs after those. */
+static int
+s_parse_playbook(s_ctx_t *c, kj_rules_t *r, json_t *root)
+{
+    r->playbook = (kj_rules_playbook_t){.vague_max_chars = 25};
+    json_t *pb = json_object_get(root, "playbook");
+    if (pb) {
+        s_push_key(c, "playbook");
+        if (s_playbook(c, r, pb) < 0)
+            return -1;
+        s_pop(c);
+    }
+    json_t *tpls = json_object_get(root, "templates");
+    if (tpls) {
+        s_push_key(c, "templates");
+        if (s_templates(c, r, tpls) < 0)
+            return -1;
+        s_pop(c);
+    }
+    return 0;
+}
+
+static void
+s_playbook_free(kj_rules_t *r)
+{
+    for (size_t i = 0; i < r->n_templates; i++)
+        s_template_free(&r->templates[i]);
+    free(r->templates);
+    free(r->playbook.survey_url);
+    for (size_t i = 0; i < r->playbook.n_abusive_words; i++)
+        free(r->playbook.abusive_words[i].text);
+    free(r->playbook.abusive_words);
+}
+
 /* ---- parse / load / destroy ---------------------------------------- */
 
 /* "connectors": {"<channel>": "<webhook URL>", ...}, every key a channel
@@ -1140,17 +1507,11 @@ s_connectors(s_ctx_t *c, kj_rules_t *r, json_t *o)
 static int
 s_parse_doc(s_ctx_t *c, kj_rules_t *r, json_t *root)
 {
-    static const char *const keys[] = {"version",
-                                       "categories",
-                                       "model_labels",
-                                       "urgency",
-                                       "teams",
-                                       "sla_policies",
-                                       "routes",
-                                       "business_hours",
-                                       "cases",
-                                       "connectors",
-                                       NULL};
+    static const char *const keys[] = {
+        "version", "categories",   "model_labels", "urgency",
+        "teams",   "sla_policies", "routes",       "business_hours",
+        "cases",   "connectors",   "templates",    "playbook",
+        NULL};
     if (!json_is_object(root))
         return s_fail(c, "the rules file must be a JSON object");
     if (s_check_keys(c, root, keys) < 0)
@@ -1251,7 +1612,7 @@ s_parse_doc(s_ctx_t *c, kj_rules_t *r, json_t *root)
     if (s_routes(c, r, routes) < 0)
         return -1;
     s_pop(c);
-    return 0;
+    return s_parse_playbook(c, r, root);
 }
 
 kj_rules_t *
@@ -1363,6 +1724,7 @@ kj_rules_destroy(kj_rules_t **self_p)
         }
     }
     free(self->routes);
+    s_playbook_free(self);
     for (size_t i = 0; i < self->n_hours; i++)
         kj_hours_destroy(&self->hours[i]);
     free(self->hours);
@@ -1476,4 +1838,17 @@ kj_rules_connector(const kj_rules_t *self, const char *channel)
         if (strcmp(self->connector_channels[i], channel) == 0)
             return self->connector_urls[i];
     return NULL;
+}
+
+const kj_rules_template_t *
+kj_rules_templates(const kj_rules_t *self, size_t *n)
+{
+    *n = self->n_templates;
+    return self->templates;
+}
+
+const kj_rules_playbook_t *
+kj_rules_playbook(const kj_rules_t *self)
+{
+    return &self->playbook;
 }

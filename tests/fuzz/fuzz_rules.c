@@ -4,13 +4,18 @@
  * parsed rules always route (router_rules), match and map
  * (classifier_keywords) without failing, with positive clocks that run in
  * the route's business hours, bounded escalation chains and case
- * settings in range. */
+ * settings in range; its templates (the care playbook) render to valid
+ * UTF-8 without "{{" whatever the variables, are chosen only for their
+ * kind, and assess gives one of its verdicts. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "classifier_keywords.h"
+#include "kj_playbook.h"
 #include "kj_rules.h"
+#include "kj_utf8.h"
 #include "router_rules.h"
 
 int
@@ -85,6 +90,55 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cases->trajectory > 100 || !(cases->tone_drop > 0) ||
         cases->tone_drop > 2)
         abort();
+
+    /* The playbook, with the input as every variable and as the text. */
+    size_t n_tpl;
+    const kj_rules_template_t *tpl = kj_rules_templates(rules, &n_tpl);
+    kj_playbook_vars_t vars = {.customer_name = text,
+                               .case_number = text,
+                               .agent_name = text,
+                               .team = text,
+                               .survey_url = text};
+    static char out[1 << 16];
+    for (size_t i = 0; i < n_tpl; i++) {
+        if (!tpl[i].text || tpl[i].text_len == 0 || tpl[i].text_len > 2000 ||
+            !tpl[i].kind || !tpl[i].language)
+            abort();
+        int n = kj_playbook_render(&tpl[i], &vars, out, sizeof out);
+        if (n >= 0 && ((size_t)n != strlen(out) ||
+                       !kj_utf8_valid(out, (size_t)n) || strstr(out, "{{")))
+            abort();
+        n = kj_playbook_render(&tpl[i], NULL, out, sizeof out);
+        if (n < 0 || strstr(out, "{{"))
+            abort();
+    }
+    static const char *const kinds[] = {"customer_ack",   "suggested_reply",
+                                        "survey_request", "follow_up",
+                                        "sla_warning",    "escalation"};
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        kj_playbook_input_t pin = {.language = k % 2 ? "ja" : text,
+                                   .channel = "x",
+                                   .is_public = k % 3 == 0,
+                                   .sentiment = "negative",
+                                   .category = cat,
+                                   .urgency = urg,
+                                   .actionable = k % 2 == 0};
+        const kj_rules_template_t *c =
+            kj_playbook_choose(rules, kinds[k], &pin);
+        if (c && strcmp(c->kind, kinds[k]) != 0)
+            abort();
+    }
+    static kj_triage_t tri;
+    memset(&tri, 0, sizeof tri);
+    snprintf(tri.category, sizeof tri.category, "%s", cat);
+    kj_playbook_triage_t verdict = kj_playbook_assess(rules, &tri, text);
+    if (verdict != KJ_PLAYBOOK_SPECIFIC && verdict != KJ_PLAYBOOK_VAGUE &&
+        verdict != KJ_PLAYBOOK_ABUSIVE)
+        abort();
+    if (kj_rules_playbook(rules)->vague_max_chars < 0 ||
+        kj_rules_playbook(rules)->vague_max_chars > 1000)
+        abort();
+
     free(counts);
     classifier_keywords_destroy(&kw);
     free(text);

@@ -145,6 +145,16 @@ Test(rules, usage_example)
               "}]," ROUTES_ONLY_DEFAULT
 #define WITH_CASES(x)                                                          \
     HEAD CATS TEAMS SLAS "\"cases\":" x "," ROUTES_ONLY_DEFAULT
+/* Templates and the playbook section (issue 11's care playbook). */
+#define WITH_TEMPLATES(t)                                                      \
+    HEAD CATS TEAMS SLAS "\"templates\":[" t "]," ROUTES_ONLY_DEFAULT
+#define TEMPLATE(rest)                                                         \
+    WITH_TEMPLATES("{\"name\":\"a\",\"kind\":\"follow_up\","                   \
+                   "\"language\":\"en\"," rest "}")
+#define TEXT(t) TEMPLATE("\"text\":\"" t "\"")
+#define WHEN(w) TEMPLATE("\"text\":\"hi\",\"when\":" w)
+#define WITH_PLAYBOOK(p)                                                       \
+    HEAD CATS TEAMS SLAS "\"playbook\":" p "," ROUTES_ONLY_DEFAULT
 
 typedef struct {
     const char *json;
@@ -426,6 +436,113 @@ static const s_bad_t s_bad[] = {
      "connectors.email: must not contain spaces"},
     {WITH_CONNECTORS("{\"x\":7}"), "connectors.x: expected a string"},
     {WITH_CONNECTORS("{\"x\":\"\"}"), "connectors.x: must not be empty"},
+    /* templates: the text's variables. */
+    {WITH_TEMPLATES("{}"), "missing key \"name\" at templates[0]"},
+    {WITH_TEMPLATES("7"), "templates[0]: expected an object"},
+    {HEAD CATS TEAMS SLAS "\"templates\":{}," ROUTES_ONLY_DEFAULT,
+     "templates: expected an array"},
+    {TEMPLATE("\"txt\":\"hi\""), "unknown key \"txt\" at templates[0]"},
+    {TEMPLATE("\"when\":{}"), "missing key \"text\" at templates[0]"},
+    {TEXT("Dear {{name}}"),
+     "templates[0].text: unknown variable \"{{name}}\" (known: "
+     "customer_name, case_number, agent_name, team, survey_url, "
+     "alternative_1, alternative_2)"},
+    {TEXT("Dear {{ customer_name }}"),
+     "templates[0].text: unknown variable \"{{ customer_name }}\""},
+    {TEXT("{{{customer_name}}"),
+     "templates[0].text: unknown variable \"{{{customer_name}}\""},
+    {TEXT("Dear {{customer_name}, thanks"),
+     "templates[0].text: unclosed \"{{\" (a variable is written {{name}})"},
+    {TEXT("Case {{case_number}} {{"), "templates[0].text: unclosed \"{{\""},
+    {TEXT(""), "templates[0].text: must not be empty"},
+    {TEXT("bell\\u0007"),
+     "templates[0].text: must not contain control characters"},
+    {TEXT("nul\\u0000"), "\\u0000 is not allowed"},
+    {TEMPLATE("\"text\":7"), "templates[0].text: expected a string"},
+    /* templates: alternatives. */
+    {TEXT("{{alternative_1}} or {{alternative_2}}"),
+     "missing key \"alternatives\" (the text uses {{alternative_1}} or "
+     "{{alternative_2}}) at templates[0]"},
+    {TEMPLATE("\"text\":\"{{alternative_2}}\",\"alternatives\":[\"a\"]"),
+     "templates[0].alternatives: expected exactly two strings"},
+    {TEMPLATE("\"text\":\"{{alternative_1}}\","
+              "\"alternatives\":[\"a\",\"b\",\"c\"]"),
+     "templates[0].alternatives: expected exactly two strings"},
+    {TEMPLATE("\"text\":\"{{alternative_1}}\",\"alternatives\":\"a\""),
+     "templates[0].alternatives: expected exactly two strings"},
+    {TEMPLATE("\"text\":\"{{alternative_1}}\",\"alternatives\":[\"a\",7]"),
+     "templates[0].alternatives[1]: expected a string"},
+    {TEMPLATE("\"text\":\"{{alternative_1}}\",\"alternatives\":[\"\",\"b\"]"),
+     "templates[0].alternatives[0]: must not be empty"},
+    {TEMPLATE("\"text\":\"{{alternative_1}}\","
+              "\"alternatives\":[\"a\",\"{{team}}\"]"),
+     "templates[0].alternatives[1]: must not contain \"{{\""},
+    {TEMPLATE("\"text\":\"hi\",\"alternatives\":[\"a\",\"b\"]"),
+     "templates[0].alternatives: the text uses neither {{alternative_1}} "
+     "nor {{alternative_2}}"},
+    /* templates: name, kind, language. */
+    {WITH_TEMPLATES("{\"name\":\"a\",\"kind\":\"apology\","
+                    "\"language\":\"en\",\"text\":\"hi\"}"),
+     "templates[0].kind: expected \"customer_ack\", \"suggested_reply\", "
+     "\"survey_request\", \"follow_up\", \"sla_warning\" or "
+     "\"escalation\""},
+    {WITH_TEMPLATES("{\"name\":\"a\",\"kind\":1,"
+                    "\"language\":\"en\",\"text\":\"hi\"}"),
+     "templates[0].kind: expected \"customer_ack\""},
+    {WITH_TEMPLATES("{\"name\":\"a\",\"kind\":\"follow_up\","
+                    "\"language\":\"en\",\"text\":\"hi\"},"
+                    "{\"name\":\"a\",\"kind\":\"escalation\","
+                    "\"language\":\"ja\",\"text\":\"hi\"}"),
+     "templates[1].name: duplicate \"a\""},
+    {WITH_TEMPLATES("{\"name\":\"\",\"kind\":\"follow_up\","
+                    "\"language\":\"en\",\"text\":\"hi\"}"),
+     "templates[0].name: must not be empty"},
+    {WITH_TEMPLATES("{\"name\":\"a\",\"kind\":\"follow_up\","
+                    "\"language\":\"japanese!\",\"text\":\"hi\"}"),
+     "templates[0].language: expected a language tag such as \"ja\" or "
+     "\"en\""},
+    {WITH_TEMPLATES("{\"name\":\"a\",\"kind\":\"follow_up\","
+                    "\"language\":\"e\",\"text\":\"hi\"}"),
+     "templates[0].language: expected a language tag"},
+    /* templates: when. */
+    {WHEN("[]"), "templates[0].when: expected an object"},
+    {WHEN("{}"),
+     "templates[0].when: must test something (leave \"when\" out to match "
+     "always)"},
+    {WHEN("{\"language\":[\"ja\"]}"),
+     "unknown key \"language\" at templates[0].when"},
+    {WHEN("{\"public\":\"yes\"}"),
+     "templates[0].when.public: expected true or false"},
+    {WHEN("{\"actionable\":1}"),
+     "templates[0].when.actionable: expected true or false"},
+    {WHEN("{\"category\":[\"nope\"]}"),
+     "templates[0].when.category[0]: unknown category \"nope\""},
+    {WHEN("{\"channel\":[\"x\",\"telegram\"]}"),
+     "templates[0].when.channel[1]: unknown channel \"telegram\""},
+    {WHEN("{\"sentiment\":[\"angry\"]}"),
+     "templates[0].when.sentiment[0]: unknown sentiment \"angry\""},
+    {WHEN("{\"urgency\":[\"high\"]}"),
+     "templates[0].when.urgency[0]: unknown urgency \"high\""},
+    {WHEN("{\"channel\":\"x\"}"),
+     "templates[0].when.channel: expected an array of strings"},
+    {WHEN("{\"category\":[]}"), "templates[0].when.category: must not be "
+                                "empty"},
+    /* playbook. */
+    {WITH_PLAYBOOK("[]"), "playbook: expected an object"},
+    {WITH_PLAYBOOK("{\"survey\":\"https://s\"}"),
+     "unknown key \"survey\" at playbook"},
+    {WITH_PLAYBOOK("{\"survey_url\":\"ftp://s.example\"}"),
+     "playbook.survey_url: must start with http:// or https://"},
+    {WITH_PLAYBOOK("{\"survey_url\":\"https://s.example/a b\"}"),
+     "playbook.survey_url: must not contain spaces"},
+    {WITH_PLAYBOOK("{\"vague_max_chars\":-1}"),
+     "playbook.vague_max_chars: expected an integer from 0 to 1000"},
+    {WITH_PLAYBOOK("{\"vague_max_chars\":1001}"),
+     "playbook.vague_max_chars: expected an integer from 0 to 1000"},
+    {WITH_PLAYBOOK("{\"abusive_words\":\"idiot\"}"),
+     "playbook.abusive_words: expected an array of strings"},
+    {WITH_PLAYBOOK("{\"abusive_words\":[\"idiot\",\"\"]}"),
+     "playbook.abusive_words[1]: must not be empty"},
 };
 
 Test(rules, invalid_documents_give_precise_errors)
@@ -845,6 +962,102 @@ Test(rules, route_tests_combine_and_empty_values_never_match)
 }
 
 /* ---- the case lifecycle's fields (issue 11) -------------------------- */
+
+Test(rules, template_errors_carry_the_line)
+{
+    const char *json =
+        "{\n"
+        "  \"version\": 1,\n"
+        "  \"categories\": [],\n"
+        "  \"teams\": [{\"name\": \"care-en\"}],\n"
+        "  \"sla_policies\": [{\"name\": \"std\",\n"
+        "    \"first_response_minutes\": 60, \"resolution_hours\": 24}],\n"
+        "  \"routes\": [{\"name\": \"default\", \"team\": \"care-en\",\n"
+        "     \"priority\": \"p3\", \"sla\": \"std\"}],\n"
+        "  \"templates\": [\n"
+        "    {\"name\": \"ok\", \"kind\": \"follow_up\", \"language\": "
+        "\"en\",\n"
+        "     \"text\": \"Case {{case_number}}\"},\n"
+        "    {\"name\": \"bad\", \"kind\": \"follow_up\", \"language\": "
+        "\"ja\",\n"
+        "     \"text\": \"受付番号 {{case_no}}\"}]}\n";
+    char err[512];
+    cr_assert(zero(ptr, kj_rules_parse(json, strlen(json), err, sizeof err)));
+    cr_assert(eq(str, err,
+                 "line 13: templates[1].text: unknown variable "
+                 "\"{{case_no}}\" (known: customer_name, case_number, "
+                 "agent_name, team, survey_url, alternative_1, "
+                 "alternative_2)"));
+}
+
+Test(rules, template_text_length_and_playbook_values)
+{
+    /* 2000 bytes of text are fine, 2001 are not. */
+    static char json[8192], text[2100];
+    for (size_t len = 2000; len <= 2001; len++) {
+        memset(text, 'a', len);
+        text[len] = '\0';
+        snprintf(json, sizeof json, TEXT("%s"), text);
+        char err[512];
+        kj_rules_t *r = kj_rules_parse(json, strlen(json), err, sizeof err);
+        if (len == 2000) {
+            cr_assert(not(zero(ptr, r)), "%s", err);
+            size_t n;
+            const kj_rules_template_t *t = kj_rules_templates(r, &n);
+            cr_assert(eq(sz, n, 1));
+            cr_assert(eq(sz, t->text_len, 2000));
+            cr_assert(eq(int, t->public_test, -1));
+            cr_assert(eq(int, t->actionable_test, -1));
+        } else {
+            cr_assert(zero(ptr, r));
+            cr_assert(eq(str, err,
+                         "line 1: templates[0].text: longer than 2000 "
+                         "bytes"));
+        }
+        kj_rules_destroy(&r);
+    }
+
+    /* What a full template and playbook section parse into. */
+    kj_rules_t *r = s_parse(
+        HEAD CATS TEAMS SLAS
+        "\"playbook\":{\"survey_url\":\"https://s.example/csat\","
+        "\"vague_max_chars\":0,\"abusive_words\":[\"ＩＤＩＯＴ\",\"馬鹿\"]},"
+        "\"templates\":[{\"name\":\"s\",\"kind\":\"suggested_reply\","
+        "\"language\":\"ja\",\"when\":{\"public\":false,\"actionable\":true,"
+        "\"category\":[\"billing\",\"other\"],\"channel\":[\"email\"],"
+        "\"sentiment\":[\"negative\"],\"urgency\":[\"normal\"]},"
+        "\"text\":\"{{alternative_1}}か{{alternative_2}}\","
+        "\"alternatives\":[\"返金\",\"再発行\"]}]," ROUTES_ONLY_DEFAULT);
+    const kj_rules_playbook_t *pb = kj_rules_playbook(r);
+    cr_assert(eq(str, pb->survey_url, "https://s.example/csat"));
+    cr_assert(eq(int, pb->vague_max_chars, 0));
+    cr_assert(eq(sz, pb->n_abusive_words, 2));
+    /* Folded at load, like category keywords. */
+    cr_assert(eq(str, pb->abusive_words[0].text, "idiot"));
+    cr_assert(pb->abusive_words[0].edge_start && pb->abusive_words[0].edge_end);
+    cr_assert(not(pb->abusive_words[1].edge_start));
+    size_t n;
+    const kj_rules_template_t *t = kj_rules_templates(r, &n);
+    cr_assert(eq(sz, n, 1));
+    cr_assert(eq(str, t->kind, "suggested_reply"));
+    cr_assert(eq(str, t->language, "ja"));
+    cr_assert(eq(int, t->public_test, 0));
+    cr_assert(eq(int, t->actionable_test, 1));
+    cr_assert(eq(sz, t->when[KJ_TEMPLATE_CATEGORY].n, 2));
+    cr_assert(eq(str, t->when[KJ_TEMPLATE_CATEGORY].vals[1], "other"));
+    cr_assert(eq(str, t->when[KJ_TEMPLATE_URGENCY].vals[0], "normal"));
+    cr_assert(t->when[KJ_TEMPLATE_CHANNEL].present);
+    cr_assert(t->when[KJ_TEMPLATE_SENTIMENT].present);
+    cr_assert(eq(str, t->alternatives[1], "再発行"));
+    kj_rules_destroy(&r);
+
+    /* Neither section: no templates, the defaults. */
+    r = s_parse(HEAD CATS TEAMS SLAS ROUTES_ONLY_DEFAULT);
+    cr_assert(zero(ptr, (void *)kj_rules_templates(r, &n)));
+    cr_assert(eq(sz, n, 0));
+    cr_assert(eq(int, kj_rules_playbook(r)->vague_max_chars, 25));
+    kj_rules_destroy(&r);
+}
 
 Test(rules, business_hours_errors_carry_the_line)
 {
