@@ -31,12 +31,13 @@ hash=$(printf '%s' "$(cat "$pwfile")" | sha256sum | cut -d' ' -f1)
 # Grouped by who needs them.
 connection='+ping +select +hello +client|setname'
 scripts='+evalsha +script|load'
-records='+hget +hmget +hgetall +hset +hsetnx +hdel +hincrby +exists +get +set +del +expire +pexpire +persist'
-queues='+zadd +zrem +zscore +zcard +zrangebyscore +zremrangebyscore'
+records='+hget +hmget +hgetall +hset +hsetnx +hdel +hincrby +incr +exists +get +set +del +expire +pexpire +persist'
+queues='+zadd +zrem +zscore +zcard +zrange +zrangebyscore +zremrangebyscore'
 streams='+xadd +xreadgroup +xack +xautoclaim +xgroup|create +xgroup|delconsumer +xinfo|consumers +xinfo|groups'
-keys_admin='+sadd +srem +smembers +sismember'
-# Timelines and delivery lists (case timelines, the outbox's dl:<complaint>).
-lists='+rpush +ltrim +lrange'
+keys_admin='+sadd +srem +smembers +sismember +srandmember'
+# Timelines and delivery lists (case timelines, a customer's history, the
+# outbox's dl:<complaint>).
+lists='+rpush +lpush +ltrim +lrange +lindex'
 
 if $with_default; then
     echo "user default on nopass resetchannels -@all +ping"

@@ -59,6 +59,13 @@ typedef struct {
      * message after a human reply starts (0: none). */
     const char *hours;
     int64_t fr_warn_ms, res_warn_ms, nr_due_ms, nr_warn_ms;
+    /* The playbook: the acknowledgement owed when the message opens a
+     * case (NULL: none), the fall of the customer's sentiment score that
+     * owes the assignee a follow_up (0: the default 0.5) and its text. */
+    const char *ack_text;
+    double tone_drop;
+    const char *follow_up_text;
+    const char *new_case_id; /* the id a new case gets; NULL: a fresh one */
     /* out */
     char case_id[KJ_ID_LEN + 1];
     char assignee[KJ_SHORT_MAX]; /* "" while queued */
@@ -66,6 +73,10 @@ typedef struct {
     char how[16]; /* opened, joined, reopened, filed (done before) */
     int result;   /* 1 filed, -1 error (logged) */
 } kj_case_route_t;
+
+/* A fresh case id into out. */
+void
+kj_cases_new_id(kj_cases_t *self, int64_t now_ms, char out[KJ_ID_LEN + 1]);
 
 /* File every item in one pipeline. Returns 0, -1 if Redis could not be
  * reached (results -1), -2 if the connection broke midway (results of
@@ -83,6 +94,10 @@ typedef struct {
     const char *text; /* may be NULL */
     bool is_public;
     int64_t close_ms; /* resolve: the case closes this much later */
+    /* resolve: the survey_request's text (NULL: none) and how long after
+     * one the customer gets no other */
+    const char *survey_text;
+    int64_t survey_cooldown_ms;
     /* out: KJ_OK, KJ_ERR_NO_SUCH_CASE, KJ_ERR_NO_SUCH_AGENT,
      * KJ_ERR_ILLEGAL_TRANSITION, KJ_ERR_AT_CAPACITY */
     kj_rc_t rc;
@@ -153,6 +168,7 @@ typedef struct {
     char priority[8];
     char assignee[KJ_SHORT_MAX];
     char hours[KJ_SHORT_MAX]; /* "" for 24/7 */
+    char language[16];
     int64_t paused_ms;
     int64_t due[KJ_TIMER_N]; /* the case's deadlines (0: none) */
 } kj_case_timer_t;

@@ -18,6 +18,7 @@
 #define KJ_NAME_MAX 256 /* customer id, name, email, external id */
 #define KJ_URL_MAX 512
 #define KJ_ERRMSG_MAX 256
+#define KJ_REPLY_MAX 2048 /* bytes of a suggested reply */
 #define KJ_MAX_PII 32
 #define KJ_MAX_DELIVERIES 8
 #define KJ_MAX_STAGES 8
@@ -81,6 +82,7 @@ typedef struct {
     char case_id[KJ_ID_LEN + 1];
     char assignee[KJ_SHORT_MAX];
     int64_t ack_due_at_ms;
+    char suggested_reply[KJ_REPLY_MAX + 1];
 } kj_assignment_t;
 
 typedef struct {

@@ -1,5 +1,6 @@
 -- requires: case_lib.lib.lua
 -- requires: assign.lib.lua
+-- requires: outbox.lib.lua
 -- case_event: an agent's action on a case (POST /v1/cases/{id}/events).
 --   reply    a human answer (public or private): the first one stops the
 --            first-response clock, every one the next-response clock
@@ -11,7 +12,10 @@
 --   escalate raise the priority one step (p4 -> ... -> p1)
 --   assign   give the case to `agent` (who must have room)
 -- KEYS: B:case:<id> (the rest share its hash tag; see case_lib)
--- ARGV: B, case_id, type, agent, now, public (1/0), text, close_ms
+-- ARGV: B, case_id, type, agent, now, public (1/0), text, close_ms,
+--       tenant, survey_text, survey_cooldown_ms
+-- A resolve owes the customer a survey_request (thank-you and survey
+-- link), unless they were sent one within survey_cooldown_ms.
 -- Clocks: a reply stops the first- and next-response timers; pending
 -- stops every timer (kept in the case: the resume timer recomputes them);
 -- resolve stops them and starts the close timer (now + close_ms); reopen
@@ -79,6 +83,24 @@ elseif kind == 'resolve' then
   stop('fr_warn', 'fr', 'nr_warn', 'nr', 'res_warn', 'res', 'resume')
   redis.call('ZADD', clocks, tonumber(now) + tonumber(ARGV[8]),
     cid .. ':close')
+  local f = redis.call('HMGET', ck, 'customer', 'first_complaint', 'channel',
+    'language', 'resolutions')
+  local n = (tonumber(f[5]) or 0) + 1
+  redis.call('HSET', ck, 'resolutions', n)
+  local uk = B .. ':cust:' .. (f[1] or '')
+  local last = tonumber(f[1] ~= '' and redis.call('HGET', uk, 'survey_ms'))
+  if last and tonumber(now) - last < tonumber(ARGV[11]) then
+    timeline(B, cid, now, {type = 'survey_skipped', reason = 'cooldown'})
+  else
+    local fc = f[2] or cid
+    outbox_put(B, fc .. ':survey_request:' .. n, 'survey_request', fc, cid,
+      cjson.encode({kind = 'survey_request', complaint_id = fc,
+        case_id = cid, tenant = ARGV[9], team = team, channel = f[3] or '',
+        language = f[4] or '', priority = priority or '', text = ARGV[10]}),
+      now)
+    if f[1] and f[1] ~= '' then redis.call('HSET', uk, 'survey_ms', now) end
+    timeline(B, cid, now, {type = 'survey_request'})
+  end
 elseif kind == 'reopen' then
   if status ~= 'resolved' then return answer('illegal_transition') end
   redis.call('HSET', ck, 'status', 'open', 'resolved_ms', '',

@@ -1,5 +1,6 @@
 -- requires: case_lib.lib.lua
 -- requires: assign.lib.lua
+-- requires: outbox.lib.lua
 -- case_route: file a routed complaint in a case (the router, before its
 -- transition to routed). The complaint joins its customer's case while
 -- that case is open or pending, or was resolved less than reopen_ms ago
@@ -14,7 +15,11 @@
 --       retention_s, hours (the policy's business hours name, '' 24/7),
 --       first_response_warn_ms, resolution_warn_ms (75 % of each clock),
 --       next_response_due_ms, next_response_warn_ms (a message after a
---       human reply starts that clock)
+--       human reply starts that clock), tenant, ack_text (the playbook's
+--       acknowledgement, owed as a customer_ack delivery when the message
+--       opens a case; '' none), tone_drop (a fall of the customer's
+--       sentiment score this large on an open case owes the assignee a
+--       follow_up and raises the priority), follow_up_text
 -- A new case starts its clocks: timers '<case>:<clock>' in B:clocks for
 -- ack, fr_warn, fr, res_warn, res (see clock_fire.lua).
 -- Returns {case_id, assignee or '', status, how}: how is 'opened',
@@ -118,6 +123,15 @@ else
   timer(cid, 'fr', ARGV[16])
   timer(cid, 'res_warn', ARGV[21])
   timer(cid, 'res', ARGV[17])
+  -- The playbook's acknowledgement, owed at once (its clock is ack).
+  if ARGV[25] ~= '' then
+    outbox_put(B, comp .. ':customer_ack', 'customer_ack', comp, cid,
+      cjson.encode({kind = 'customer_ack', complaint_id = comp,
+        case_id = cid, tenant = ARGV[24], team = team, channel = ARGV[11],
+        language = ARGV[8], priority = ARGV[10], public = ARGV[12] == '1',
+        text = ARGV[25]}), now)
+    timeline(B, cid, now, {type = 'customer_ack', complaint = comp})
+  end
   redis.call('ZADD', B .. ':queue:' .. team, now, cid)
   timeline(B, cid, now, {type = 'opened', complaint = comp, team = team,
     priority = ARGV[10]})
@@ -128,6 +142,32 @@ else
     redis.call('HSETNX', uk, 'first_ms', now)
     redis.call('LPUSH', uk .. ':cases', cid)
     redis.call('LTRIM', uk .. ':cases', 0, 199)
+  end
+end
+
+-- Tone change: this message against the customer's last one, on a case
+-- that already had messages (a new case has nothing to compare).
+if how ~= 'opened' and cust ~= '' then
+  local last = redis.call('LINDEX', B .. ':cust:' .. cust .. ':msgs', 0)
+  local ok, prev = pcall(cjson.decode, last or '')
+  local score = tonumber(ARGV[14]) or 0
+  if ok and type(prev) == 'table' and tonumber(prev.score) then
+    local fell = tonumber(prev.score) - score >= tonumber(ARGV[26])
+    local soured = prev.sentiment ~= 'negative' and ARGV[13] == 'negative'
+    local c = redis.call('HMGET', ck, 'status', 'assignee', 'priority')
+    if (fell or soured) and c[1] == 'open' then
+      local p = tonumber(string.match(c[3] or '', '^p(%d)$')) or 4
+      if p > 1 then p = p - 1 end
+      redis.call('HSET', ck, 'priority', 'p' .. p)
+      timeline(B, cid, now, {type = 'tone_drop', complaint = comp,
+        from = tonumber(prev.score), to = score, priority = 'p' .. p})
+      case_event(B, cid, now, 'tone_drop', c[2] or '')
+      outbox_put(B, comp .. ':follow_up', 'follow_up', comp, cid,
+        cjson.encode({kind = 'follow_up', complaint_id = comp, case_id = cid,
+          tenant = ARGV[24], team = redis.call('HGET', ck, 'team'),
+          channel = ARGV[11], language = ARGV[8], priority = 'p' .. p,
+          to = c[2] or '', text = ARGV[27]}), now)
+    end
   end
 end
 

@@ -3,10 +3,11 @@
 -- it while this one fires it, and takes it if this one dies first.
 -- KEYS: B:clocks
 -- ARGV: B, now, lease_ms, max
--- Returns a flat list, 14 strings per timer: member, claimed score, then
--- its case's team status priority assignee hours paused_ms and the
--- deadlines first_response_due_ms fr_warn_ms nr_due_ms nr_warn_ms
--- resolution_due_ms res_warn_ms ('' for a missing case or field).
+-- Returns a flat list, 15 strings per timer: member, claimed score, then
+-- its case's team status priority assignee hours paused_ms, the deadlines
+-- first_response_due_ms fr_warn_ms nr_due_ms nr_warn_ms
+-- resolution_due_ms res_warn_ms, and language ('' for a missing case or
+-- field).
 local B, now, lease, max = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]),
   tonumber(ARGV[4])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, max)
@@ -18,9 +19,9 @@ for _, member in ipairs(due) do
   local c = redis.call('HMGET', B .. ':case:' .. (cid or ''), 'team',
     'status', 'priority', 'assignee', 'hours', 'paused_ms',
     'first_response_due_ms', 'fr_warn_ms', 'nr_due_ms', 'nr_warn_ms',
-    'resolution_due_ms', 'res_warn_ms')
+    'resolution_due_ms', 'res_warn_ms', 'language')
   out[#out + 1] = member
   out[#out + 1] = tostring(at)
-  for i = 1, 12 do out[#out + 1] = c[i] or '' end
+  for i = 1, 13 do out[#out + 1] = c[i] or '' end
 end
 return out

@@ -5,6 +5,7 @@
 -- records nothing, so a delivery is listed once.
 -- KEYS: B:outbox (the rest share its hash tag; see case_lib)
 -- ARGV: B, job, now_ms, endpoint (origin), http_status, retention_s
+-- A delivered customer_ack stops its case's acknowledgement clock.
 -- Returns 1, or 0 if the job was no longer there.
 local DL_MAX = 100 -- deliveries kept per complaint
 local B, job, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -20,6 +21,13 @@ redis.call('LTRIM', dl, -DL_MAX, -1)
 redis.call('EXPIRE', dl, tonumber(ARGV[6]))
 redis.call('DEL', k)
 redis.call('ZREM', KEYS[1], job)
+-- The automatic acknowledgement reached the customer: its clock stops.
+if j[1] == 'customer_ack' and j[3] and j[3] ~= '' then
+  local ck = B .. ':case:' .. j[3]
+  if redis.call('EXISTS', ck) == 1 then
+    redis.call('HSETNX', ck, 'ack_ms', now)
+  end
+end
 redis.call('XADD', B .. ':events', 'MAXLEN', '~', 100000, '*',
   'case', j[3] or '', 'type', 'delivered', 'kind', j[1],
   'complaint', j[2], 'job', job, 'at_ms', now)

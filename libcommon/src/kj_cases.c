@@ -13,7 +13,7 @@
 #include "kj_lua.h"
 #include "kj_util.h"
 
-#define S_ROUTE_ARGS 23 /* ARGV of case_route.lua */
+#define S_ROUTE_ARGS 27 /* ARGV of case_route.lua */
 
 /* One case_route call being built: its strings live here until the
  * pipeline is read. */
@@ -21,8 +21,8 @@ typedef struct s_route_call {
     char key[KJ_CASES_BASE_MAX + 8 + KJ_ID_LEN];
     char base[KJ_CASES_BASE_MAX];
     char new_id[KJ_ID_LEN + 1];
-    char nums[11][24]; /* now reopen score ack fr res retention fr_warn
-                          res_warn nr nr_warn */
+    char nums[12][24]; /* now reopen score ack fr res retention fr_warn
+                          res_warn nr nr_warn tone_drop */
     const char *argv[1 + S_ROUTE_ARGS];
 } s_route_call_t;
 
@@ -55,6 +55,12 @@ kj_cases_destroy(kj_cases_t **self_p)
     free(self->of);
     free(self);
     *self_p = NULL;
+}
+
+void
+kj_cases_new_id(kj_cases_t *self, int64_t now_ms, char out[KJ_ID_LEN + 1])
+{
+    kj_id_new(out, now_ms, -1, &self->rng);
 }
 
 int
@@ -122,7 +128,10 @@ s_route_prepare(kj_cases_t *self, kj_case_route_t *it, s_route_call_t *c,
         return -1;
     }
     snprintf(c->key, sizeof c->key, "%s:cc:%s", c->base, co->id);
-    kj_id_new(c->new_id, now_ms, -1, &self->rng);
+    if (it->new_case_id && kj_id_valid(it->new_case_id))
+        kj_strlcpy(c->new_id, it->new_case_id, sizeof c->new_id);
+    else
+        kj_id_new(c->new_id, now_ms, -1, &self->rng);
     s_fmt(c->nums[0], now_ms);
     s_fmt(c->nums[1], it->reopen_ms);
     snprintf(c->nums[2], 24, "%.4f", (double)t->sentiment_score);
@@ -134,6 +143,7 @@ s_route_prepare(kj_cases_t *self, kj_case_route_t *it, s_route_call_t *c,
     s_fmt(c->nums[8], it->res_warn_ms);
     s_fmt(c->nums[9], it->nr_due_ms);
     s_fmt(c->nums[10], it->nr_warn_ms);
+    snprintf(c->nums[11], 24, "%.4f", it->tone_drop > 0 ? it->tone_drop : 0.5);
     const char *argv[] = {c->key,
                           c->base,
                           co->id,
@@ -157,7 +167,11 @@ s_route_prepare(kj_cases_t *self, kj_case_route_t *it, s_route_call_t *c,
                           c->nums[7],
                           c->nums[8],
                           c->nums[9],
-                          c->nums[10]};
+                          c->nums[10],
+                          co->tenant,
+                          it->ack_text ? it->ack_text : "",
+                          c->nums[11],
+                          it->follow_up_text ? it->follow_up_text : ""};
     _Static_assert(KJ_ARRAY_LEN(argv) == 1 + S_ROUTE_ARGS, "case_route ARGV");
     memcpy(c->argv, argv, sizeof argv);
     *e = (kj_redis_eval_t){
@@ -316,8 +330,10 @@ kj_cases_event(kj_cases_t *self, kj_case_event_t *ev, int64_t now_ms)
     }
     snprintf(key, sizeof key, "%s:case:%s", base, ev->case_id);
     s_fmt(now, now_ms);
-    char close[24];
+    char close[24], cooldown[24];
     s_fmt(close, ev->close_ms > 0 ? ev->close_ms : 3 * 86400000LL);
+    s_fmt(cooldown, ev->survey_cooldown_ms > 0 ? ev->survey_cooldown_ms
+                                               : 30 * 86400000LL);
     const char *argv[] = {key,
                           base,
                           ev->case_id,
@@ -326,7 +342,10 @@ kj_cases_event(kj_cases_t *self, kj_case_event_t *ev, int64_t now_ms)
                           now,
                           ev->is_public ? "1" : "0",
                           ev->text ? ev->text : "",
-                          close};
+                          close,
+                          ev->tenant,
+                          ev->survey_text ? ev->survey_text : "",
+                          cooldown};
     redisReply *rep =
         s_eval_one(self, self->s_event, (int)KJ_ARRAY_LEN(argv), argv);
     if (!rep)

@@ -10,7 +10,7 @@
 #include "kj_log.h"
 #include "kj_util.h"
 
-#define S_CLAIM_STRIDE 14 /* strings per timer in clock_claim's answer */
+#define S_CLAIM_STRIDE 15 /* strings per timer in clock_claim's answer */
 #define S_TENANTS_MAX 256 /* tenants swept per call */
 
 static int64_t
@@ -56,6 +56,7 @@ s_timer(const char *tenant, const redisReply *rep, size_t i, kj_case_timer_t *t)
     t->due[KJ_TIMER_NR_WARN] = s_i64(rep->element[i + 11]);
     t->due[KJ_TIMER_RES] = s_i64(rep->element[i + 12]);
     t->due[KJ_TIMER_RES_WARN] = s_i64(rep->element[i + 13]);
+    s_copy(rep->element[i + 14], t->language, sizeof t->language);
 }
 
 int

@@ -201,6 +201,7 @@ kj_envelope_encode(kj_codec_t *self, const kj_envelope_t *env,
         as.case_id = s_str(a->case_id);
         as.assignee = s_str(a->assignee);
         as.ack_due_at_ms = a->ack_due_at_ms;
+        as.suggested_reply = s_str(a->suggested_reply);
         e.assignment = &as;
     }
 
@@ -415,7 +416,9 @@ s_decode_assignment(kj_codec_t *self, const Kujo__V1__Assignment *as,
         S_COPY(self, a->ack_template, as->ack_template,
                "assignment.ack_template") != 0 ||
         S_COPY(self, a->case_id, as->case_id, "assignment.case_id") != 0 ||
-        S_COPY(self, a->assignee, as->assignee, "assignment.assignee") != 0)
+        S_COPY(self, a->assignee, as->assignee, "assignment.assignee") != 0 ||
+        S_COPY(self, a->suggested_reply, as->suggested_reply,
+               "assignment.suggested_reply") != 0)
         return -1;
     a->due_at_ms = as->due_at_ms;
     a->ack_due_at_ms = as->ack_due_at_ms;

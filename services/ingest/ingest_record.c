@@ -116,6 +116,11 @@ s_assignment(const kj_envelope_t *env)
     s_set(o, "case_id", a->case_id[0] ? s_str(a->case_id) : json_null());
     s_set(o, "assignee", a->assignee[0] ? s_str(a->assignee) : json_null());
     s_set(o, "ack_due_at", s_time(a->ack_due_at_ms));
+    s_set(o, "ack_template", a->ack_template[0] ? s_str(a->ack_template)
+                                                : json_null());
+    s_set(o, "suggested_reply", a->suggested_reply[0]
+                                    ? s_str(a->suggested_reply)
+                                    : json_null());
     return o;
 }
 

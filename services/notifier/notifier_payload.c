@@ -133,6 +133,17 @@ notifier_payload(const kj_envelope_t *env, size_t *len)
     json_object_set_new(o, "due_at", s_time(a ? a->due_at_ms : 0));
     json_object_set_new(o, "channel", s_str(c->channel));
     json_object_set_new(o, "public", json_boolean(c->is_public));
+    json_object_set_new(o, "case_id",
+                        a && a->case_id[0] ? s_str(a->case_id) : json_null());
+    json_object_set_new(o, "assignee", a && a->assignee[0]
+                                           ? s_str(a->assignee)
+                                           : json_null());
+    /* The playbook's suggested reply (two alternatives where the category
+     * has them), for the agent to adapt: never sent to the customer as
+     * is. */
+    json_object_set_new(o, "suggested_reply", a && a->suggested_reply[0]
+                                                  ? s_str(a->suggested_reply)
+                                                  : json_null());
     json_object_set_new(o, "language", t ? s_str(t->language) : json_null());
     json_object_set_new(o, "category", t ? s_str(t->category) : json_null());
     json_object_set_new(o, "sentiment", t ? s_str(t->sentiment) : json_null());

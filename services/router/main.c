@@ -58,6 +58,7 @@ main(int argc, char **argv)
         goto out;
     }
     router_assign_use_cases(assign, kj_stage_redis(stage), so.prefix);
+    router_assign_use_metrics(assign, kj_stage_metrics(stage));
     router_assign_use_clocks(assign, kj_stage_redis(stage), so.prefix,
                              s_clock_offset_ms, kj_stage_metrics(stage));
     const kj_stage_hooks_t hooks = {

@@ -13,6 +13,7 @@
 #include "kj_util.h"
 #include "router_cases.h"
 #include "router_clocks.h"
+#include "router_playbook.h"
 #include "router_rules.h"
 
 #define S_RETRY_MS 1000 /* cases unavailable: try again */
@@ -24,7 +25,11 @@ struct router_assign {
     router_cases_t *cases;   /* NULL: no cases (router_assign_use_cases) */
     router_clocks_t *clocks; /* NULL: no SLA timers swept */
     kj_envelope_t **routed;  /* a batch's envelopes with a triage */
-    router_case_clocks_t *clocks_of; /* ... and their cases' clocks */
+    router_case_input_t *inputs_of; /* ... what filing them needs */
+    /* ... and the ids and playbook texts those point at */
+    char (*case_ids)[KJ_ID_LEN + 1];
+    router_playbook_texts_t *texts;
+    kj_counter_t *no_reply[3]; /* by kj_playbook_triage_t; NULL: none */
     size_t cap_routed;
 };
 
@@ -51,7 +56,9 @@ router_assign_destroy(router_assign_t **self_p)
     router_cases_destroy(&(*self_p)->cases);
     router_clocks_destroy(&(*self_p)->clocks);
     free((*self_p)->routed);
-    free((*self_p)->clocks_of);
+    free((*self_p)->inputs_of);
+    free((*self_p)->case_ids);
+    free((*self_p)->texts);
     free(*self_p);
     *self_p = NULL;
 }
@@ -91,6 +98,18 @@ router_assign_use_cases(router_assign_t *self, kj_redis_t *redis,
 }
 
 void
+router_assign_use_metrics(router_assign_t *self, kj_metrics_t *metrics)
+{
+    const char *name = "kujo_router_no_auto_reply_total";
+    const char *help = "Complaints the playbook found vague or abusive: no "
+                       "automatic reply, routed one priority step lower";
+    self->no_reply[KJ_PLAYBOOK_VAGUE] =
+        kj_metrics_counter(metrics, name, help, "assessment=\"vague\"");
+    self->no_reply[KJ_PLAYBOOK_ABUSIVE] =
+        kj_metrics_counter(metrics, name, help, "assessment=\"abusive\"");
+}
+
+void
 router_assign_use_clocks(router_assign_t *self, kj_redis_t *redis,
                          const char *prefix, int64_t offset_ms,
                          kj_metrics_t *metrics)
@@ -122,7 +141,7 @@ router_assign_after_poll(void *ctx, const zmq_pollitem_t *items, size_t n,
  * not NULL, gets what its case's clocks need beyond it. */
 static void
 s_route(router_assign_t *self, kj_envelope_t *env, int64_t now_ms,
-        router_case_clocks_t *clocks)
+        router_case_input_t *clocks)
 {
     const kj_complaint_t *c = &env->complaint;
     const kj_triage_t *t = &env->triage;
@@ -155,10 +174,6 @@ s_route(router_assign_t *self, kj_envelope_t *env, int64_t now_ms,
         kj_hours_deadline(route.hours, start, route.first_response_ms);
     a->resolve_due_at_ms =
         kj_hours_deadline(route.hours, start, route.resolution_ms);
-    /* Only Japanese and English templates exist; everyone else gets the
-     * English one. */
-    snprintf(a->ack_template, sizeof a->ack_template, "ack_%s",
-             strcmp(t->language, "ja") == 0 ? "ja" : "en");
     a->ack_due_at_ms = start + route.ack_ms;
     a->take_private =
         c->is_public && (t->n_pii > 0 || router_assign_sensitive(t->category));
@@ -168,7 +183,7 @@ s_route(router_assign_t *self, kj_envelope_t *env, int64_t now_ms,
     /* Warnings at 75 % of each clock's open time; a message after a
      * human reply owes the next response from its acceptance. */
     const kj_hours_t *h = route.hours;
-    *clocks = (router_case_clocks_t){
+    *clocks = (router_case_input_t){
         .hours = h ? kj_hours_name(h) : "",
         .fr_warn_ms =
             kj_hours_deadline(h, start, route.first_response_ms * 3 / 4),
@@ -177,6 +192,23 @@ s_route(router_assign_t *self, kj_envelope_t *env, int64_t now_ms,
         .nr_warn_ms =
             kj_hours_deadline(h, start, route.next_response_ms * 3 / 4),
     };
+}
+
+/* The playbook's choices for a routed env (see router_playbook.h),
+ * counted by assessment. */
+static void
+s_playbook(router_assign_t *self, kj_envelope_t *env, const char *case_id,
+           router_playbook_texts_t *texts)
+{
+    kj_playbook_triage_t v =
+        router_playbook_apply(self->rules, env, case_id, texts);
+    if (v == KJ_PLAYBOOK_SPECIFIC)
+        return;
+    if (self->no_reply[v])
+        kj_counter_inc(self->no_reply[v]);
+    /* Never dropped: a human looks at it, later. */
+    kj_info("no automatic reply", "s:id", env->complaint.id, "s:assessment",
+            kj_playbook_triage_name(v), "s:priority", env->assignment.priority);
 }
 
 void
@@ -188,8 +220,10 @@ router_assign_before_batch(void *ctx, kj_envelope_t *const *envs, size_t n,
         return;
     if (n > self->cap_routed) {
         self->routed = kj_realloc(self->routed, n * sizeof *self->routed);
-        self->clocks_of =
-            kj_realloc(self->clocks_of, n * sizeof *self->clocks_of);
+        self->inputs_of =
+            kj_realloc(self->inputs_of, n * sizeof *self->inputs_of);
+        self->case_ids = kj_realloc(self->case_ids, n * sizeof *self->case_ids);
+        self->texts = kj_realloc(self->texts, n * sizeof *self->texts);
         self->cap_routed = n;
     }
     size_t m = 0;
@@ -197,10 +231,19 @@ router_assign_before_batch(void *ctx, kj_envelope_t *const *envs, size_t n,
     for (size_t i = 0; i < n; i++) {
         if (!envs[i]->has_triage)
             continue; /* process dead-letters it */
-        s_route(self, envs[i], now_ms, &self->clocks_of[m]);
+        router_case_input_t *in = &self->inputs_of[m];
+        s_route(self, envs[i], now_ms, in);
+        /* The id a case opened by this message gets, known before the
+         * filing so that the acknowledgement can quote it. */
+        router_cases_new_id(self->cases, now_ms, self->case_ids[m]);
+        s_playbook(self, envs[i], self->case_ids[m], &self->texts[m]);
+        in->new_case_id = self->case_ids[m];
+        in->ack_text = self->texts[m].ack;
+        in->follow_up_text = self->texts[m].follow_up;
+        in->tone_drop = kj_rules_cases(self->rules)->tone_drop;
         routed[m++] = envs[i];
     }
-    router_cases_file(self->cases, routed, self->clocks_of, m,
+    router_cases_file(self->cases, routed, self->inputs_of, m,
                       kj_rules_cases(self->rules)->reopen_ms, now_ms);
 }
 
@@ -214,8 +257,14 @@ router_assign_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
                      "router: envelope has no triage");
         return KJ_VERDICT_DEAD;
     }
-    s_route(self, env, now_ms, NULL);
-    if (self->cases && router_cases_take(self->cases, env) < 0) {
+    /* Routed and filed with its batch (before_batch); alone (no batch,
+     * or no cases), routed here. */
+    int filed = self->cases ? router_cases_take(self->cases, env) : -2;
+    if (filed == -2) {
+        s_route(self, env, now_ms, NULL);
+        s_playbook(self, env, NULL, NULL);
+    }
+    if (filed == -1) {
         kj_rc_reason(err, err_size, KJ_ERR_REDIS,
                      "router: could not file the complaint in a case");
         *retry_at = now_ms + S_RETRY_MS;

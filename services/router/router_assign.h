@@ -50,6 +50,10 @@ void
 router_assign_use_cases(router_assign_t *self, kj_redis_t *redis,
                         const char *prefix);
 
+/* Count what the playbook did (kujo_router_no_auto_reply_total). */
+void
+router_assign_use_metrics(router_assign_t *self, kj_metrics_t *metrics);
+
 /* Sweep SLA timers (router_clocks) over redis, the stage's connection;
  * offset_ms: KUJO_CLOCK_OFFSET_MS. */
 void

@@ -43,7 +43,7 @@ router_cases_destroy(router_cases_t **self_p)
 
 void
 router_cases_file(router_cases_t *self, kj_envelope_t *const *envs,
-                  const router_case_clocks_t *clocks, size_t n,
+                  const router_case_input_t *inputs, size_t n,
                   int64_t reopen_ms, int64_t now_ms)
 {
     if (n > self->cap) {
@@ -52,14 +52,19 @@ router_cases_file(router_cases_t *self, kj_envelope_t *const *envs,
         self->cap = n;
     }
     for (size_t i = 0; i < n; i++)
-        self->items[i] = (kj_case_route_t){.env = envs[i],
-                                           .reopen_ms = reopen_ms,
-                                           .retention_s = S_RETENTION_S,
-                                           .hours = clocks[i].hours,
-                                           .fr_warn_ms = clocks[i].fr_warn_ms,
-                                           .res_warn_ms = clocks[i].res_warn_ms,
-                                           .nr_due_ms = clocks[i].nr_due_ms,
-                                           .nr_warn_ms = clocks[i].nr_warn_ms};
+        self->items[i] =
+            (kj_case_route_t){.env = envs[i],
+                              .reopen_ms = reopen_ms,
+                              .retention_s = S_RETENTION_S,
+                              .hours = inputs[i].hours,
+                              .fr_warn_ms = inputs[i].fr_warn_ms,
+                              .res_warn_ms = inputs[i].res_warn_ms,
+                              .nr_due_ms = inputs[i].nr_due_ms,
+                              .nr_warn_ms = inputs[i].nr_warn_ms,
+                              .new_case_id = inputs[i].new_case_id,
+                              .ack_text = inputs[i].ack_text,
+                              .follow_up_text = inputs[i].follow_up_text,
+                              .tone_drop = inputs[i].tone_drop};
     self->n = n;
     self->cursor = 0;
     int rc = kj_cases_route(self->cases, self->items, n, now_ms);
@@ -74,6 +79,13 @@ router_cases_file(router_cases_t *self, kj_envelope_t *const *envs,
                 (int)n);
 }
 
+void
+router_cases_new_id(router_cases_t *self, int64_t now_ms,
+                    char out[KJ_ID_LEN + 1])
+{
+    kj_cases_new_id(self->cases, now_ms, out);
+}
+
 int
 router_cases_take(router_cases_t *self, kj_envelope_t *env)
 {
@@ -83,7 +95,7 @@ router_cases_take(router_cases_t *self, kj_envelope_t *env)
         for (i = 0; i < self->n && self->items[i].env != env; i++)
             ;
         if (i == self->n)
-            return 0;
+            return -2;
     }
     self->cursor = i + 1;
     const kj_case_route_t *it = &self->items[i];

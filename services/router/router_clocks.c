@@ -11,6 +11,7 @@
 #include "kj_hours.h"
 #include "kj_log.h"
 #include "kj_util.h"
+#include "router_playbook.h"
 
 #define S_BATCH 256        /* timers claimed per sweep */
 #define S_LEASE_MS 30000   /* a claimed timer is ours this long */
@@ -131,8 +132,17 @@ router_clocks_sweep(router_clocks_t *self, const kj_rules_t *rules,
         }
         char chain[S_CHAIN_MAX], result[16];
         s_chain(rules, t->team, chain, sizeof chain);
-        if (kj_cases_clock_fire(self->cases, t, now, chain, "", "", result) !=
-            0) {
+        char warn[KJ_REPLY_MAX + 1] = "", esc[KJ_REPLY_MAX + 1] = "";
+        if (rules) {
+            router_playbook_agent_text(rules, "sla_warning", t->language,
+                                       t->team, t->case_id, t->assignee, warn,
+                                       sizeof warn);
+            router_playbook_agent_text(rules, "escalation", t->language,
+                                       t->team, t->case_id, t->assignee, esc,
+                                       sizeof esc);
+        }
+        if (kj_cases_clock_fire(self->cases, t, now, chain, warn, esc,
+                                result) != 0) {
             s_inc(self->failed);
             return -1;
         }

@@ -65,6 +65,12 @@ s_env(const char *channel, bool is_public, const char *language,
     snprintf(env->triage.language, sizeof env->triage.language, "%s", language);
     snprintf(env->triage.category, sizeof env->triage.category, "%s", category);
     snprintf(env->triage.urgency, sizeof env->triage.urgency, "%s", urgency);
+    /* A specific, actionable complaint: the playbook replies to it. */
+    snprintf(env->triage.sentiment, sizeof env->triage.sentiment, "negative");
+    env->triage.actionable = true;
+    snprintf(env->triage.masked_text, sizeof env->triage.masked_text,
+             "I was charged twice for order 1234 and need the second charge "
+             "refunded before Friday.");
     return env;
 }
 
@@ -99,7 +105,7 @@ Test(router_assign, usage_example, .init = s_quiet)
         kj_rules_team_hours(router_assign_rules(r), "care-ja");
     cr_assert(eq(i64, a->resolve_due_at_ms,
                  kj_hours_deadline(tokyo, NOW - 5000, 48 * HOUR)));
-    cr_assert(eq(str, (char *)a->ack_template, "ack_ja"));
+    cr_assert(eq(str, (char *)a->ack_template, "ack_private_ja"));
     cr_assert(not(a->take_private));
     free(env);
     router_assign_destroy(&r);
@@ -132,36 +138,36 @@ typedef struct {
 
 static const s_case_t s_cases[] = {
     {"x", true, "en", "billing", "critical", 0, "trust-safety", "p1", "urgent",
-     "ack_en", 15 * MIN, 4 * HOUR, true},
+     "ack_public_en", 15 * MIN, 4 * HOUR, true},
     {"facebook", true, "ja", "security", "normal", 0, "trust-safety", "p1",
-     "urgent", "ack_ja", 15 * MIN, 4 * HOUR, true},
+     "urgent", "ack_public_ja", 15 * MIN, 4 * HOUR, true},
     {"chat", false, "ja", "outage", "high", 0, "tech-ops", "p2", "urgent",
-     "ack_ja", 15 * MIN, 4 * HOUR, false},
+     "ack_private_ja", 15 * MIN, 4 * HOUR, false},
     {"x", true, "en", "billing", "normal", 0, "billing", "p2", "standard",
-     "ack_en", 240 * MIN, 48 * HOUR, true},
+     "ack_public_en", 240 * MIN, 48 * HOUR, true},
     {"email", false, "en", "billing", "normal", 0, "billing", "p2", "standard",
-     "ack_en", 240 * MIN, 48 * HOUR, false},
+     "ack_private_en", 240 * MIN, 48 * HOUR, false},
     {"x", true, "en", "delivery", "normal", 0, "social-media", "p2", "social",
-     "ack_en", 60 * MIN, 24 * HOUR, false},
+     "ack_public_en", 60 * MIN, 24 * HOUR, false},
     /* PII in a public post: take it private whatever the category. */
     {"instagram", true, "ja", "delivery", "high", 2, "social-media", "p2",
-     "social", "ack_ja", 60 * MIN, 24 * HOUR, true},
+     "social", "ack_public_ja", 60 * MIN, 24 * HOUR, true},
     {"x", true, "en", "account", "normal", 0, "social-media", "p2", "social",
-     "ack_en", 60 * MIN, 24 * HOUR, true},
+     "ack_public_en", 60 * MIN, 24 * HOUR, true},
     /* Private channels never need taking private. */
     {"email", false, "en", "account", "normal", 3, "care-en", "p3", "standard",
-     "ack_en", 240 * MIN, 48 * HOUR, false},
+     "ack_private_en", 240 * MIN, 48 * HOUR, false},
     {"x", false, "ja", "delivery", "normal", 0, "care-ja", "p3", "standard",
-     "ack_ja", 240 * MIN, 48 * HOUR, false},
+     "ack_private_ja", 240 * MIN, 48 * HOUR, false},
     /* Public, but not a social channel. */
     {"app_review", true, "en", "product_quality", "low", 0, "care-en", "p3",
-     "standard", "ack_en", 240 * MIN, 48 * HOUR, false},
+     "standard", "", 240 * MIN, 48 * HOUR, false},
     /* Languages without a template get the English one. */
     {"email", false, "other", "other", "normal", 0, "care-en", "p3", "standard",
-     "ack_en", 240 * MIN, 48 * HOUR, false},
+     "ack_private_en", 240 * MIN, 48 * HOUR, false},
     {"web", false, "und", "other", "normal", 0, "care-en", "p3", "standard",
-     "ack_en", 240 * MIN, 48 * HOUR, false},
-    {"web", false, "", "", "", 0, "care-en", "p3", "standard", "ack_en",
+     "ack_private_en", 240 * MIN, 48 * HOUR, false},
+    {"web", false, "", "", "", 0, "care-en", "p3", "standard", "ack_private_en",
      240 * MIN, 48 * HOUR, false},
 };
 
@@ -220,6 +226,33 @@ Test(router_assign, clocks_count_business_hours, .init = s_quiet)
     cr_assert(eq(int, s_run(r, env, err, sizeof err), KJ_VERDICT_DONE));
     cr_assert(eq(str, env->assignment.team, "social-media"));
     cr_assert(eq(i64, env->assignment.due_at_ms, NOW + 60 * MIN));
+    free(env);
+    router_assign_destroy(&r);
+}
+
+/* The playbook: a vague message gets no automatic reply and goes one
+ * priority step down for a human look; an actionable billing complaint
+ * carries a suggested reply with the category's two alternatives. */
+Test(router_assign, playbook_choices, .init = s_quiet)
+{
+    router_assign_t *r = s_new(KJ_RULES_PATH);
+    char err[KJ_ERRMSG_MAX] = "";
+    kj_envelope_t *env = s_env("email", false, "en", "other", "normal");
+    env->triage.actionable = false;
+    snprintf(env->triage.masked_text, sizeof env->triage.masked_text, "hmm");
+    cr_assert(eq(int, s_run(r, env, err, sizeof err), KJ_VERDICT_DONE));
+    cr_assert(eq(str, env->assignment.priority, "p4"), "care-en's p3, lowered");
+    cr_assert(eq(str, env->assignment.ack_template, ""));
+    cr_assert(eq(str, env->assignment.suggested_reply, ""));
+    free(env);
+
+    env = s_env("email", false, "en", "billing", "normal");
+    cr_assert(eq(int, s_run(r, env, err, sizeof err), KJ_VERDICT_DONE));
+    cr_assert(eq(str, env->assignment.priority, "p2"));
+    cr_assert(eq(str, env->assignment.ack_template, "ack_private_en"));
+    cr_assert(ne(ptr, strstr(env->assignment.suggested_reply, "refund"), NULL),
+              "%s", env->assignment.suggested_reply);
+    cr_assert(eq(ptr, strstr(env->assignment.suggested_reply, "{{"), NULL));
     free(env);
     router_assign_destroy(&r);
 }
