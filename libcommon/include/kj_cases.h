@@ -179,14 +179,16 @@ int
 kj_cases_clocks_claim(kj_cases_t *self, int64_t now_ms, int64_t lease_ms,
                       kj_case_timer_t *out, size_t max);
 
-/* Fire a claimed timer (not "resume"): chain is the team's escalation
+/* Fire a claimed timer (not "resume") at now_ms; the deliveries it owes
+ * are due at send_ms (the real time; now_ms may carry a test's clock
+ * offset; 0: now_ms). chain is the team's escalation
  * chain, comma-separated ("" none); the texts are the rendered warning
  * and escalation messages ("" none). result[16] gets fired, skipped,
  * lost or gone. 0, or -1 if Redis failed (the timer stays claimed and
  * comes back after its lease). */
 int
 kj_cases_clock_fire(kj_cases_t *self, const kj_case_timer_t *t, int64_t now_ms,
-                    const char *chain, const char *warn_text,
+                    int64_t send_ms, const char *chain, const char *warn_text,
                     const char *escalation_text, char result[16]);
 
 /* Finish a claimed "resume" timer with the deadlines recomputed from now
@@ -194,6 +196,13 @@ kj_cases_clock_fire(kj_cases_t *self, const kj_case_timer_t *t, int64_t now_ms,
 int
 kj_cases_clock_resume(kj_cases_t *self, const kj_case_timer_t *t,
                       int64_t now_ms, const int64_t due[KJ_TIMER_N]);
+
+/* A case's language and channel ("" each when there is no such case). 0,
+ * or -1 if Redis failed. */
+int
+kj_cases_case_fields(kj_cases_t *self, const char *tenant, const char *case_id,
+                     char *language, size_t language_size, char *channel,
+                     size_t channel_size);
 
 /* ---- JSON views for the API (kj_cases_read.c) -----------------------
  * Each returns 1 with *json (caller frees) set, 0 if there is no such

@@ -48,6 +48,28 @@ if not status then return {'no_such_case', '', '', ''} end
 local ak = B .. ':agent:' .. agent
 if redis.call('EXISTS', ak) == 0 then return answer('no_such_agent') end
 
+-- The survey a resolve owes (after the resolve's own timeline entry).
+local function owe_survey()
+  local f = redis.call('HMGET', ck, 'customer', 'first_complaint', 'channel',
+    'language', 'resolutions')
+  local n = (tonumber(f[5]) or 0) + 1
+  redis.call('HSET', ck, 'resolutions', n)
+  local uk = B .. ':cust:' .. (f[1] or '')
+  local last = tonumber(f[1] ~= '' and redis.call('HGET', uk, 'survey_ms'))
+  if last and tonumber(now) - last < tonumber(ARGV[11]) then
+    timeline(B, cid, now, {type = 'survey_skipped', reason = 'cooldown'})
+  else
+    local fc = f[2] or cid
+    outbox_put(B, fc .. ':survey_request:' .. n, 'survey_request', fc, cid,
+      cjson.encode({kind = 'survey_request', complaint_id = fc,
+        case_id = cid, tenant = ARGV[9], team = team, channel = f[3] or '',
+        language = f[4] or '', priority = priority or '', text = ARGV[10]}),
+      now)
+    if f[1] and f[1] ~= '' then redis.call('HSET', uk, 'survey_ms', now) end
+    timeline(B, cid, now, {type = 'survey_request'})
+  end
+end
+
 local open = status == 'open' or status == 'pending'
 local clocks = B .. ':clocks'
 local function stop(...)
@@ -83,24 +105,6 @@ elseif kind == 'resolve' then
   stop('fr_warn', 'fr', 'nr_warn', 'nr', 'res_warn', 'res', 'resume')
   redis.call('ZADD', clocks, tonumber(now) + tonumber(ARGV[8]),
     cid .. ':close')
-  local f = redis.call('HMGET', ck, 'customer', 'first_complaint', 'channel',
-    'language', 'resolutions')
-  local n = (tonumber(f[5]) or 0) + 1
-  redis.call('HSET', ck, 'resolutions', n)
-  local uk = B .. ':cust:' .. (f[1] or '')
-  local last = tonumber(f[1] ~= '' and redis.call('HGET', uk, 'survey_ms'))
-  if last and tonumber(now) - last < tonumber(ARGV[11]) then
-    timeline(B, cid, now, {type = 'survey_skipped', reason = 'cooldown'})
-  else
-    local fc = f[2] or cid
-    outbox_put(B, fc .. ':survey_request:' .. n, 'survey_request', fc, cid,
-      cjson.encode({kind = 'survey_request', complaint_id = fc,
-        case_id = cid, tenant = ARGV[9], team = team, channel = f[3] or '',
-        language = f[4] or '', priority = priority or '', text = ARGV[10]}),
-      now)
-    if f[1] and f[1] ~= '' then redis.call('HSET', uk, 'survey_ms', now) end
-    timeline(B, cid, now, {type = 'survey_request'})
-  end
 elseif kind == 'reopen' then
   if status ~= 'resolved' then return answer('illegal_transition') end
   redis.call('HSET', ck, 'status', 'open', 'resolved_ms', '',
@@ -136,5 +140,6 @@ end
 redis.call('HSET', ck, 'updated_ms', now)
 timeline(B, cid, now, entry)
 case_event(B, cid, now, kind, agent)
+if kind == 'resolve' then owe_survey() end
 if kind == 'resolve' or kind == 'reopen' then assign_pass(B, team, now) end
 return answer('ok')

@@ -123,6 +123,10 @@ else
   timer(cid, 'fr', ARGV[16])
   timer(cid, 'res_warn', ARGV[21])
   timer(cid, 'res', ARGV[17])
+  redis.call('ZADD', B .. ':queue:' .. team, now, cid)
+  timeline(B, cid, now, {type = 'opened', complaint = comp, team = team,
+    priority = ARGV[10]})
+  case_event(B, cid, now, 'opened', '')
   -- The playbook's acknowledgement, owed at once (its clock is ack).
   if ARGV[25] ~= '' then
     outbox_put(B, comp .. ':customer_ack', 'customer_ack', comp, cid,
@@ -132,10 +136,6 @@ else
         text = ARGV[25]}), now)
     timeline(B, cid, now, {type = 'customer_ack', complaint = comp})
   end
-  redis.call('ZADD', B .. ':queue:' .. team, now, cid)
-  timeline(B, cid, now, {type = 'opened', complaint = comp, team = team,
-    priority = ARGV[10]})
-  case_event(B, cid, now, 'opened', '')
   if cust ~= '' then
     local uk = B .. ':cust:' .. cust
     redis.call('HSET', uk, 'case', cid, 'last_ms', now)

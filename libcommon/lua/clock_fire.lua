@@ -16,7 +16,9 @@
 -- KEYS: B:clocks
 -- ARGV: B, member ('<case>:<timer>'), claimed score, now, tenant,
 --       escalation chain (agent ids, comma-separated, may be ''),
---       warning text, escalation text (rendered by the router; '' none)
+--       warning text, escalation text (rendered by the router; '' none),
+--       send_ms (when deliveries are due: the real time, which a clock
+--       offset for tests and demos does not move)
 -- Returns {result, timer}: result 'fired', 'skipped' (its clock had
 -- stopped), 'lost' (not ours any more: another copy took it) or 'gone'.
 local B, member, claimed, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -88,7 +90,7 @@ end
 if string.match(t, '_warn$') then
   local to = assignee ~= '' and assignee or ''
   outbox_put(B, fc .. ':sla_warning:' .. t .. round, 'sla_warning', fc, cid,
-    payload('sla_warning', to, ARGV[7]), now)
+    payload('sla_warning', to, ARGV[7]), ARGV[9])
   timeline(B, cid, now, {type = 'sla_warning', clock = clock, to = to})
   case_event(B, cid, now, 'sla_warning', to)
   return {'fired', t}
@@ -107,7 +109,7 @@ redis.call('HSET', ck, t .. '_breached', now, 'priority', priority,
 timeline(B, cid, now, {type = 'breached', clock = clock})
 case_event(B, cid, now, 'breached', '')
 outbox_put(B, fc .. ':escalation:' .. t .. round, 'escalation', fc, cid,
-  payload('escalation', to, ARGV[8]), now)
+  payload('escalation', to, ARGV[8]), ARGV[9])
 timeline(B, cid, now, {type = 'escalation', clock = clock, to = to,
   priority = priority})
 case_event(B, cid, now, 'escalated', to)

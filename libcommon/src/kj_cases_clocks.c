@@ -152,12 +152,15 @@ s_run(kj_cases_t *self, int script, const kj_case_timer_t *t, int64_t now_ms,
 
 int
 kj_cases_clock_fire(kj_cases_t *self, const kj_case_timer_t *t, int64_t now_ms,
-                    const char *chain, const char *warn_text,
+                    int64_t send_ms, const char *chain, const char *warn_text,
                     const char *escalation_text, char result[16])
 {
+    char send[24];
+    snprintf(send, sizeof send, "%lld",
+             (long long)(send_ms > 0 ? send_ms : now_ms));
     const char *extra[] = {t->tenant, chain ? chain : "",
                            warn_text ? warn_text : "",
-                           escalation_text ? escalation_text : ""};
+                           escalation_text ? escalation_text : "", send};
     result[0] = '\0';
     redisReply *rep =
         s_run(self, self->s_fire, t, now_ms, extra, (int)KJ_ARRAY_LEN(extra));

@@ -135,9 +135,11 @@ s_free_all(redisReply **replies, size_t n)
 
 /* A clock: its deadline, when it was stopped, and its state now:
  * met or breached once stopped, paused while the case is pending,
- * else running or breached. */
+ * else running or breached. breached: the router recorded its breach
+ * (its clock may run ahead of this one's: KUJO_CLOCK_OFFSET_MS). */
 static json_t *
-s_clock(int64_t due, int64_t stopped, bool paused, int64_t now_ms)
+s_clock(int64_t due, int64_t stopped, bool paused, int64_t now_ms,
+        bool breached)
 {
     if (due <= 0)
         return json_null();
@@ -145,10 +147,11 @@ s_clock(int64_t due, int64_t stopped, bool paused, int64_t now_ms)
     s_set(o, "due_at", s_time(due));
     s_set(o, "due_at_ms", json_integer(due));
     s_set(o, "stopped_at", s_time(stopped));
-    const char *state = stopped > 0    ? (stopped <= due ? "met" : "breached")
-                        : now_ms > due ? "breached"
-                        : paused       ? "paused"
-                                       : "running";
+    const char *state = stopped > 0
+                            ? (stopped <= due && !breached ? "met" : "breached")
+                        : now_ms > due || breached ? "breached"
+                        : paused                   ? "paused"
+                                                   : "running";
     s_set(o, "state", json_string(state));
     return o;
 }
@@ -160,13 +163,18 @@ s_clocks(const redisReply *h, int64_t now_ms)
                          "pending") == 0;
     json_t *o = json_object();
     s_set(o, "ack",
-          s_clock(s_ms(h, "ack_due_ms"), s_ms(h, "ack_ms"), false, now_ms));
+          s_clock(s_ms(h, "ack_due_ms"), s_ms(h, "ack_ms"), false, now_ms,
+                  s_ms(h, "ack_breached") > 0));
     s_set(o, "first_response",
           s_clock(s_ms(h, "first_response_due_ms"),
-                  s_ms(h, "first_response_ms"), paused, now_ms));
+                  s_ms(h, "first_response_ms"), paused, now_ms,
+                  s_ms(h, "fr_breached") > 0));
+    s_set(o, "next_response",
+          s_clock(s_ms(h, "nr_due_ms"), 0, paused, now_ms,
+                  s_ms(h, "nr_breached") > 0));
     s_set(o, "resolution",
           s_clock(s_ms(h, "resolution_due_ms"), s_ms(h, "resolved_ms"), paused,
-                  now_ms));
+                  now_ms, s_ms(h, "res_breached") > 0));
     return o;
 }
 
@@ -224,6 +232,30 @@ s_case_object(const redisReply *h, int64_t now_ms)
     s_set(o, "first_response_at", s_time(s_ms(h, "first_response_ms")));
     s_set(o, "clocks", s_clocks(h, now_ms));
     return o;
+}
+
+int
+kj_cases_case_fields(kj_cases_t *self, const char *tenant, const char *case_id,
+                     char *language, size_t language_size, char *channel,
+                     size_t channel_size)
+{
+    char ck[KJ_CASES_BASE_MAX + 64];
+    language[0] = channel[0] = '\0';
+    if (kj_cases_key(self, tenant, "case", case_id, ck, sizeof ck) < 0)
+        return 0;
+    const char *c0[] = {"HMGET", ck, "language", "channel", NULL};
+    const char *const *cmds[] = {c0};
+    redisReply *r;
+    if (s_pipeline(self, cmds, 1, &r) != 0)
+        return -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        if (r->element[0]->type == REDIS_REPLY_STRING)
+            kj_strlcpy(language, r->element[0]->str, language_size);
+        if (r->element[1]->type == REDIS_REPLY_STRING)
+            kj_strlcpy(channel, r->element[1]->str, channel_size);
+    }
+    freeReplyObject(r);
+    return 0;
 }
 
 int

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "kj_assert.h"
+#include "kj_playbook.h"
 #include "kj_util.h"
 
 #define S_CASES "/v1/cases"
@@ -27,6 +28,8 @@ struct ingest_cases {
     kj_service_t *service; /* borrowed: its current rules, if any */
     int trajectory;        /* from the rules' "cases", else defaults */
     bool requeue;
+    int64_t close_ms, survey_cooldown_ms;
+    const kj_rules_t *rules; /* the service's now, or NULL */
 };
 
 ingest_cases_t *
@@ -49,6 +52,35 @@ s_settings(ingest_cases_t *self)
     const kj_rules_cases_t *c = rules ? kj_rules_cases(rules) : NULL;
     self->trajectory = c ? c->trajectory : 10;
     self->requeue = c ? c->offline_requeue : true;
+    self->close_ms = c ? c->close_ms : 3 * 86400000LL;
+    self->survey_cooldown_ms = c ? c->survey_cooldown_ms : 30 * 86400000LL;
+    self->rules = rules;
+}
+
+/* The thank-you with the survey link a resolve owes, in the case's
+ * language, into out ("" without rules or a template). -1 if Redis
+ * failed. */
+static int
+s_survey_text(ingest_cases_t *self, const char *tenant, const char *id,
+              char *out, size_t size)
+{
+    out[0] = '\0';
+    if (!self->rules)
+        return 0;
+    char lang[16], channel[KJ_SHORT_MAX];
+    if (kj_cases_case_fields(self->cases, tenant, id, lang, sizeof lang,
+                             channel, sizeof channel) < 0)
+        return -1;
+    const kj_playbook_input_t in = {.language = lang, .channel = channel};
+    const kj_rules_template_t *tpl =
+        kj_playbook_choose(self->rules, "survey_request", &in);
+    const kj_playbook_vars_t vars = {
+        .case_number = id,
+        .survey_url = kj_rules_playbook(self->rules)->survey_url,
+    };
+    if (tpl && kj_playbook_render(tpl, &vars, out, size) < 0)
+        out[0] = '\0';
+    return 0;
 }
 
 void
@@ -429,12 +461,21 @@ s_event(ingest_cases_t *self, const char *tenant, const char *id,
                          id);
         goto refused;
     }
+    char survey[KJ_REPLY_MAX + 1] = "";
+    if (strcmp(type, "resolve") == 0 &&
+        s_survey_text(self, tenant, id, survey, sizeof survey) < 0) {
+        json_decref(root);
+        return -1;
+    }
     kj_case_event_t ev = {.tenant = tenant,
                           .case_id = id,
                           .type = type,
                           .agent = agent,
                           .text = text,
-                          .is_public = pub && json_is_true(pub)};
+                          .is_public = pub && json_is_true(pub),
+                          .close_ms = self->close_ms,
+                          .survey_text = survey,
+                          .survey_cooldown_ms = self->survey_cooldown_ms};
     int rc = kj_cases_event(self->cases, &ev, kj_now_ms());
     int status = rc < 0 ? -1 : s_event_answer(&ev, id, type, agent, json, err);
     /* type and agent belong to root: free it only now. */

@@ -141,7 +141,7 @@ router_clocks_sweep(router_clocks_t *self, const kj_rules_t *rules,
                                        t->team, t->case_id, t->assignee, esc,
                                        sizeof esc);
         }
-        if (kj_cases_clock_fire(self->cases, t, now, chain, warn, esc,
+        if (kj_cases_clock_fire(self->cases, t, now, now_ms, chain, warn, esc,
                                 result) != 0) {
             s_inc(self->failed);
             return -1;

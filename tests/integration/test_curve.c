@@ -83,7 +83,7 @@ s_record_dump(const char *id, char **env, size_t *env_len)
 {
     redisContext *c = s_redis();
     redisReply *keys =
-        redisCommand(c, "KEYS %s*c:%s", kj_pipeline_prefix(s_pl), id);
+        redisCommand(c, "KEYS %s:{*}:c:%s", kj_pipeline_prefix(s_pl), id);
     cr_assert(keys && keys->type == REDIS_REPLY_ARRAY && keys->elements == 1);
     redisReply *r = redisCommand(c, "HGETALL %s", keys->element[0]->str);
     cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements > 0);

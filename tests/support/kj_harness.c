@@ -720,6 +720,8 @@ s_copy_env(kj_pipeline_t *self, kj_svc_t svc, const s_copy_t *c)
     env[n++] = s_fmt("KUJO_DRAIN_MS=%d", o->drain_ms);
     switch (svc) {
     case KJ_SVC_INGEST:
+        /* Optional for ingest: the case settings and the survey text. */
+        env[n++] = s_fmt("KUJO_RULES=%s/deploy/rules.json", KJ_SOURCE_DIR);
         /* fall through */
     case KJ_SVC_ANALYTICS:
         env[n++] = s_fmt("KUJO_AUTH=%s", o->auth_keys ? "keys" : "open");
@@ -1038,6 +1040,9 @@ kj_pipeline_new(const kj_pipeline_opts_t *opts)
         goto out;
     }
     kj_sink_url(self->sink, self->sink_url, sizeof self->sink_url);
+    /* Its counts are the team alerts' (kj_sink_only_kind(sink, NULL) to
+     * count the case lifecycle's deliveries too). */
+    kj_sink_only_kind(self->sink, "team_alert");
 
     /* Downstream first, so that each stage finds its peers registered;
      * upstream first for a cold start at its worst. */

@@ -42,6 +42,7 @@ struct kj_sink {
     unsigned status;    /* what to answer */
     int delay_ms;       /* sleep before answering */
     bool keep_bodies;   /* keep each key's last body */
+    char only_kind[32]; /* "": count every kind */
     kj_sink_cb_t *cb;   /* called for every POST */
     void *cb_arg;
     kj_sink_stats_t stats;
@@ -167,6 +168,15 @@ s_finish(kj_sink_t *self, struct MHD_Connection *c, s_req_t *req)
         id = json_string_value(json_object_get(body, "complaint_id"));
 
     pthread_mutex_lock(&self->mu);
+    /* Another kind than the one counted: taken (200), only tallied. */
+    const char *kind =
+        body ? json_string_value(json_object_get(body, "kind")) : NULL;
+    if (self->only_kind[0] && kind && strcmp(kind, self->only_kind) != 0) {
+        self->stats.other_kinds++;
+        pthread_mutex_unlock(&self->mu);
+        json_decref(body);
+        return s_reply(c, 200, "{\"status\":200}");
+    }
     unsigned status = self->status;
     int delay = self->delay_ms;
     kj_sink_cb_t *cb = self->cb;
@@ -350,6 +360,14 @@ void
 kj_sink_url(const kj_sink_t *self, char *out, size_t size)
 {
     snprintf(out, size, "http://%s:%d/alerts", self->host, self->port);
+}
+
+void
+kj_sink_only_kind(kj_sink_t *self, const char *kind)
+{
+    pthread_mutex_lock(&self->mu);
+    snprintf(self->only_kind, sizeof self->only_kind, "%s", kind ? kind : "");
+    pthread_mutex_unlock(&self->mu);
 }
 
 void

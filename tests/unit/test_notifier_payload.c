@@ -116,8 +116,9 @@ Test(notifier_payload, fields_in_documented_order)
     const char *keys[] = {
         "text",       "kind",     "complaint_id", "trace_id",  "attempt",
         "team",       "priority", "sla_policy",   "due_at",    "channel",
-        "public",     "language", "category",     "sentiment", "urgency",
-        "actionable", "subject",  "masked_text",  "customer"};
+        "public",     "case_id",  "assignee",     "suggested_reply",
+        "language",   "category", "sentiment",    "urgency",   "actionable",
+        "subject",    "masked_text", "customer"};
     const char *prev = body;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         char quoted[32];
