@@ -60,7 +60,8 @@ main(int argc, char **argv)
     router_assign_use_cases(assign, kj_stage_redis(stage), so.prefix);
     router_assign_use_metrics(assign, kj_stage_metrics(stage));
     router_assign_use_clocks(assign, kj_stage_redis(stage), so.prefix,
-                             s_clock_offset_ms, kj_stage_metrics(stage));
+                             s_clock_offset_ms, so.lease_ms,
+                             kj_stage_metrics(stage));
     const kj_stage_hooks_t hooks = {
         .rules_changed = router_assign_rules_changed,
         .before_batch = router_assign_before_batch,

@@ -112,10 +112,11 @@ router_assign_use_metrics(router_assign_t *self, kj_metrics_t *metrics)
 void
 router_assign_use_clocks(router_assign_t *self, kj_redis_t *redis,
                          const char *prefix, int64_t offset_ms,
-                         kj_metrics_t *metrics)
+                         int64_t lease_ms, kj_metrics_t *metrics)
 {
     kj_assert(!self->clocks);
-    self->clocks = router_clocks_new(redis, prefix, offset_ms, metrics);
+    self->clocks =
+        router_clocks_new(redis, prefix, offset_ms, lease_ms, metrics);
 }
 
 long

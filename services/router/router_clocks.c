@@ -14,12 +14,12 @@
 #include "router_playbook.h"
 
 #define S_BATCH 256        /* timers claimed per sweep */
-#define S_LEASE_MS 30000   /* a claimed timer is ours this long */
 #define S_CHAIN_MAX 8 * 80 /* ids of one escalation chain, joined */
 
 struct router_clocks {
     kj_cases_t *cases;
     int64_t offset_ms;
+    int64_t lease_ms;
     int64_t next_ms; /* when the next sweep is due (real time) */
     kj_case_timer_t timers[S_BATCH];
     kj_counter_t *fired, *skipped, *resumed, *failed;
@@ -27,9 +27,10 @@ struct router_clocks {
 
 router_clocks_t *
 router_clocks_new(kj_redis_t *redis, const char *prefix, int64_t offset_ms,
-                  kj_metrics_t *metrics)
+                  int64_t lease_ms, kj_metrics_t *metrics)
 {
     router_clocks_t *self = kj_calloc(1, sizeof *self);
+    self->lease_ms = lease_ms > 0 ? lease_ms : 30000;
     self->cases = kj_cases_new(redis, prefix);
     self->offset_ms = offset_ms;
     if (metrics) {
@@ -113,8 +114,8 @@ router_clocks_sweep(router_clocks_t *self, const kj_rules_t *rules,
         return 0;
     self->next_ms = now_ms + ROUTER_CLOCKS_SWEEP_MS;
     int64_t now = now_ms + self->offset_ms;
-    int n = kj_cases_clocks_claim(self->cases, now, S_LEASE_MS, self->timers,
-                                  S_BATCH);
+    int n = kj_cases_clocks_claim(self->cases, now, self->lease_ms,
+                                  self->timers, S_BATCH);
     if (n < 0)
         return -1;
     int fired = 0;

@@ -21,10 +21,11 @@ typedef struct router_clocks router_clocks_t;
 
 /* redis is the stage's (borrowed, main thread); offset_ms shifts the
  * clock timers fire by (KUJO_CLOCK_OFFSET_MS: tests and demos simulate
- * hours passing; 0 in production). metrics may be NULL. */
+ * hours passing; 0 in production); a claimed timer is this copy's for
+ * lease_ms (the stage's KUJO_LEASE_MS). metrics may be NULL. */
 router_clocks_t *
 router_clocks_new(kj_redis_t *redis, const char *prefix, int64_t offset_ms,
-                  kj_metrics_t *metrics);
+                  int64_t lease_ms, kj_metrics_t *metrics);
 
 void
 router_clocks_destroy(router_clocks_t **self_p);
