@@ -145,9 +145,18 @@ for svc in router classifier; do
     KUJO_ADMIN_ADDR=${admin[$svc]} KUJO_RULES="$ROOT/deploy/rules.json" \
         KUJO_MODELS="$ROOT/models" start svc "$svc" "$BIN/kujo-$svc"
 done
+# The router again later, its SLA clock $1 ms ahead: the demo's simulated
+# time (KUJO_CLOCK_OFFSET_MS; tests and demos only).
+restart_router() {
+    stop_pids "${pid_of[router]}"
+    KUJO_ADMIN_ADDR=${admin[router]} KUJO_RULES="$ROOT/deploy/rules.json" \
+        KUJO_MODELS="$ROOT/models" KUJO_CLOCK_OFFSET_MS=$1 \
+        start svc router "$BIN/kujo-router"
+    wait_ready router "${admin[router]}"
+}
 KUJO_ADMIN_ADDR=${admin[analytics]} KUJO_RULES="$ROOT/deploy/rules.json" KUJO_HTTP_ADDR=$STATS \
     start svc analytics "$BIN/kujo-analytics"
-KUJO_ADMIN_ADDR=${admin[ingest]} KUJO_HTTP_ADDR=$HTTP \
+KUJO_ADMIN_ADDR=${admin[ingest]} KUJO_HTTP_ADDR=$HTTP KUJO_RULES="$ROOT/deploy/rules.json" \
     start svc ingest "$BIN/kujo-ingest"
 
 for svc in notifier router classifier analytics ingest; do
@@ -178,12 +187,31 @@ done
 # is the default). kujo-admin prints it alone on its last line; it goes to
 # a header file, never onto a command line (visible in /proc/PID/cmdline).
 KEY=$("$BIN/kujo-admin" key create --tenant default \
-    --scopes complaints:write,complaints:read,admin --name demo | tail -n 1) ||
+    --scopes complaints:write,complaints:read,agents,admin --name demo | tail -n 1) ||
     die "kujo-admin key create failed"
 AUTH="$TMP/auth.header"
 (umask 077 && printf 'Authorization: Bearer %s\n' "$KEY" >"$AUTH")
 unset KEY
 say "demo: made an API key for tenant default (kujo-admin key create)"
+
+# The care team: agents per team, by language (PUT /v1/agents/{id}).
+api() { # METHOD PATH [BODY]
+    if [ $# -ge 3 ]; then
+        ccurl -X "$1" -H "@$AUTH" -H 'Content-Type: application/json' \
+            --data-binary "$3" "http://$HTTP$2"
+    else
+        ccurl -H "@$AUTH" "http://$HTTP$2"
+    fi
+}
+agent() { # ID NAME TEAMS LANGUAGES
+    api PUT "/v1/agents/$1" "{\"name\":\"$2\",\"teams\":$3,\"languages\":$4,\"capacity\":10,\"status\":\"online\"}" >/dev/null ||
+        die "PUT /v1/agents/$1 failed"
+}
+agent aiko "Aiko Sato" '["social-media","care-ja"]' '["ja"]'
+agent emma "Emma Stone" '["social-media","care-en"]' '["en"]'
+agent kenji "Kenji Ito" '["billing","tech-ops","trust-safety"]' '["ja"]'
+agent liam "Liam Park" '["billing","tech-ops","trust-safety","care-en"]' '["en"]'
+say "demo: put 4 agents on the roster (GET /v1/agents lists them)"
 
 # Post every complaint: one curl, one request (and one answer file) each.
 args=()
@@ -241,11 +269,11 @@ done
 printf '\n\n' >&2
 
 # What kujo made of each complaint.
-row() { printf '%-8s  %-10s  %-4s  %-15s  %-8s  %-12s  %-4s  %-5s  %-9s  %6s\n' "$@"; }
-row id channel lang category urgency team prio due state e2e_ms
-row -------- ---------- ---- --------------- -------- ------------ ---- ----- --------- ------
-while IFS=$'\t' read -r a b c d e f g h i j; do
-    row "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i" "$j"
+row() { printf '%-8s  %-10s  %-4s  %-15s  %-8s  %-12s  %-4s  %-5s  %-9s  %6s  %-6s  %-6s  %s\n' "$@"; }
+row id channel lang category urgency team prio due state e2e_ms case agent ack
+row -------- ---------- ---- --------------- -------- ------------ ---- ----- --------- ------ ------ ------ ---
+while IFS=$'\t' read -r a b c d e f g h i j k l m; do
+    row "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i" "$j" "$k" "$l" "$m"
 done < <(urls "${ids[@]}" | xargs curl --noproxy '*' -s --max-time 10 -H "@$AUTH" | jq -r '[
         (.id // "?" | .[-8:]),
         (.channel // "-"),
@@ -256,12 +284,15 @@ done < <(urls "${ids[@]}" | xargs curl --noproxy '*' -s --max-time 10 -H "@$AUTH
         (.assignment.priority // "-"),
         (.assignment.due_at // "" | if . == "" then "-" else .[11:16] end),
         (.state // "-"),
-        (.e2e_ms // "-" | tostring)] | @tsv')
-printf '(id: last 8 hex digits; due: first reply due, HH:MM UTC; e2e_ms: ingest in -> webhook answered)\n\n'
+        (.e2e_ms // "-" | tostring),
+        (.case_id // "-" | .[-6:]),
+        (.assignment.assignee // "-"),
+        (.assignment.ack_template // "-" | if . == "" then "-" else . end)] | @tsv')
+printf '(id, case: last hex digits; due: first reply due, HH:MM UTC; e2e_ms: ingest in -> webhook answered;\n ack: the playbook acknowledgement sent to the customer, - for none: vague, abusive or no template)\n\n'
 
 alerts=$(wc -l <"$TMP/alerts.ndjson" 2>/dev/null || echo 0)
 signed=$(jq -s '[.[] | select(.signature_ok == true)] | length' "$TMP/alerts.ndjson" 2>/dev/null || echo 0)
-printf 'webhook receiver: %s alerts, %s with a valid Kujo-Signature\n\n' "$alerts" "$signed"
+printf 'webhook receiver: %s deliveries (alerts and the outbox), %s with a valid Kujo-Signature\n\n' "$alerts" "$signed"
 
 # Analytics reads the event streams on its own schedule; give it a moment
 # to count what was delivered.
@@ -279,6 +310,45 @@ while :; do
 done
 printf 'analytics (GET /v1/stats):\n'
 jq . <<<"$stats" || die "analytics answered no JSON: $stats"
+
+# The SLA clocks, with simulated time: the agents answer every case but
+# one public post on the social desk; two hours later (the router's clock
+# offset) that one has breached its 60-minute first response: warning,
+# breach, priority up, escalation to the team lead.
+mapfile -t cases < <(urls "${ids[@]}" | xargs curl --noproxy '*' -s --max-time 10 -H "@$AUTH" |
+    jq -r 'select(.case_id != null) | [.case_id, (.assignment.team // ""), (.assignment.assignee // "")] | @tsv' | sort -u)
+late=""
+for c in "${cases[@]}"; do
+    IFS=$'\t' read -r cid team who <<<"$c"
+    if [ -z "$late" ] && [ "$team" = social-media ] && [ -n "$who" ]; then
+        late=$cid
+        continue
+    fi
+    # A case nobody could take (no agent speaks its language) is answered
+    # by a team member all the same.
+    [ -n "$who" ] || who=liam
+    [ "$team" = social-media ] && [ "$who" = liam ] && who=emma
+    [ "$team" = care-ja ] && [ "$who" = liam ] && who=aiko
+    api POST "/v1/cases/$cid/events" "{\"type\":\"reply\",\"agent\":\"$who\",\"text\":\"Looking into it now.\"}" >/dev/null
+done
+[ -n "$late" ] || die "no assigned social-media case to leave unanswered"
+say "demo: the agents answered every case but $late; moving the router's clock 2 hours on"
+restart_router 7200000
+deadline=$(($(now_ms) + 20000))
+until api GET "/v1/cases/$late" | jq -e '.timeline | map(.type) | index("escalation")' >/dev/null 2>&1; do
+    [ "$(now_ms)" -lt "$deadline" ] || die "case $late was not escalated"
+    sleep 0.2
+done
+printf 'case %s (GET /v1/cases/%s): status, assignee, priority, clocks and timeline:\n' "$late" "$late"
+api GET "/v1/cases/$late" | jq -r '"  status \(.status), assignee \(.assignee), team \(.team), priority \(.priority), first response \(.clocks.first_response.state)",
+    (.timeline[] | "  \(.at[11:19])  \(.type)\(if .clock then " " + .clock else "" end)\(if .to then " -> " + .to else "" end)\(if .agent then " (" + .agent + ")" else "" end)")'
+printf '\n'
+# Deliveries by kind at the receiver (team alerts, acknowledgements,
+# warnings, escalations), after a moment for the outbox.
+sleep 2
+printf 'webhook deliveries by kind: '
+jq -s -r 'group_by(.kind) | map("\(.[0].kind) \(length)") | join(", ")' "$TMP/alerts.ndjson"
+printf '\n'
 
 [ "$dead" -eq 0 ] || die "$dead complaints were dead-lettered"
 say ""
