@@ -74,9 +74,20 @@ sleep 1.5 # registry heartbeats reach the upstream copies
 # Its rate is the bench's whole load (the limiter still runs and is
 # measured; it just never says no).
 KUJO_API_KEY=$("$BIN/kujo-admin" key create --tenant bench --rate 10000000 \
-    --scopes complaints:write,complaints:read --name bench | tail -n 1)
+    --scopes complaints:write,complaints:read,agents,admin --name bench | tail -n 1)
 [ -n "$KUJO_API_KEY" ] || { echo "bench: kujo-admin key create failed" >&2; exit 1; }
 export KUJO_API_KEY
+# Assignment on, as a care team runs it: 5 online agents per team, both
+# languages, room for 50 open cases each (past that, cases queue).
+for team in care-en care-ja billing tech-ops trust-safety social-media; do
+    for n in 1 2 3 4 5; do
+        curl -fsS -o /dev/null -X PUT -H "Authorization: Bearer $KUJO_API_KEY" \
+            -H 'Content-Type: application/json' \
+            --data-binary "{\"teams\":[\"$team\"],\"languages\":[\"en\",\"ja\"],\"capacity\":50,\"status\":\"online\"}" \
+            "http://127.0.0.1:$HTTP/v1/agents/$team-$n" ||
+            { echo "bench: PUT /v1/agents/$team-$n failed" >&2; exit 1; }
+    done
+done
 
 URL=http://127.0.0.1:$HTTP
 echo "bench: warm-up" >&2

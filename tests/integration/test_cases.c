@@ -519,3 +519,80 @@ Test(cases, fair_shares_two_routers, .timeout = 300)
     freeReplyObject(r);
     cr_assert(eq(int, assigned, N_CASES));
 }
+
+/* The customer's tone falls on an open case: the assignee owes a
+ * follow_up, the case a priority step up. */
+Test(cases, tone_drop_owes_a_follow_up)
+{
+    agent("ann", "[\"care\"]", "[]", "[]", 5, "online", NOW);
+    kj_envelope_t *e = routed("moody", "care", "en", "billing", NOW);
+    e->triage.sentiment_score = 0.6f;
+    kj_strlcpy(e->triage.sentiment, "positive", sizeof e->triage.sentiment);
+    kj_case_route_t first = file_with(g_c, e, NOW);
+    free(e);
+    /* A small dip is no drop. */
+    e = routed("moody", "care", "en", "billing", NOW + 1000);
+    e->triage.sentiment_score = 0.4f;
+    kj_strlcpy(e->triage.sentiment, "neutral", sizeof e->triage.sentiment);
+    kj_case_route_t it = {.env = e,
+                          .reopen_ms = 7 * DAY,
+                          .retention_s = 3600,
+                          .tone_drop = 0.5,
+                          .follow_up_text = "The customer's tone dropped."};
+    cr_assert(eq(int, kj_cases_route(g_c, &it, 1, NOW + 1000), 0));
+    free(e);
+    json_t *o = case_json(first.case_id);
+    cr_assert(eq(str, (char *)jstr(o, "priority"), "p3"));
+    json_decref(o);
+    /* From neutral to negative, -0.8: a drop. */
+    e = routed("moody", "care", "en", "billing", NOW + 2000);
+    it.env = e;
+    cr_assert(eq(int, kj_cases_route(g_c, &it, 1, NOW + 2000), 0));
+    cr_assert(eq(str, it.case_id, first.case_id));
+    o = case_json(first.case_id);
+    cr_assert(eq(str, (char *)jstr(o, "priority"), "p2"));
+    json_decref(o);
+    char job[64];
+    snprintf(job, sizeof job, "%s:follow_up", e->complaint.id);
+    redisReply *r =
+        kj_redis_command(g_r, "HGET kt:{t:" TENANT "}:ob:%s kind", job);
+    cr_assert(eq(int, r->type, REDIS_REPLY_STRING), "no follow_up owed");
+    cr_assert(eq(str, r->str, "follow_up"));
+    freeReplyObject(r);
+    r = kj_redis_command(g_r, "HGET kt:{t:" TENANT "}:ob:%s payload", job);
+    cr_assert(ne(ptr, strstr(r->str, "\"to\":\"ann\""), NULL), "%s", r->str);
+    freeReplyObject(r);
+    free(e);
+}
+
+/* A resolve owes a survey, but not twice within the cooldown. */
+Test(cases, survey_once_per_cooldown)
+{
+    agent("ann", "[\"care\"]", "[]", "[]", 5, "online", NOW);
+    kj_case_route_t c = file("surveyed", "care", "en", "billing", NOW);
+    kj_case_event_t ev = {.tenant = TENANT,
+                          .case_id = c.case_id,
+                          .type = "resolve",
+                          .agent = "ann",
+                          .survey_text = "Thank you! How did we do?",
+                          .survey_cooldown_ms = 30 * DAY};
+    cr_assert(eq(int, kj_cases_event(g_c, &ev, NOW + 1000), 0));
+    cr_assert(eq(int, ev.rc, KJ_OK));
+    /* The customer writes again; resolved again a day later. */
+    kj_case_route_t again =
+        file("surveyed", "care", "en", "billing", NOW + DAY);
+    cr_assert(eq(str, again.how, "reopened"));
+    cr_assert(eq(int, kj_cases_event(g_c, &ev, NOW + DAY + 1000), 0));
+    cr_assert(eq(int, ev.rc, KJ_OK));
+    redisReply *r = kj_redis_command(g_r, "ZCARD kt:{t:" TENANT "}:outbox");
+    cr_assert(eq(i64, r->integer, 1), "one survey_request owed");
+    freeReplyObject(r);
+    json_t *o = case_json(c.case_id);
+    bool skipped = false;
+    json_t *tl = json_object_get(o, "timeline");
+    for (size_t i = 0; i < json_array_size(tl); i++)
+        skipped |=
+            strcmp(jstr(json_array_get(tl, i), "type"), "survey_skipped") == 0;
+    cr_assert(skipped, "the second resolve says why no survey went out");
+    json_decref(o);
+}
