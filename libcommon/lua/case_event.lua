@@ -58,6 +58,9 @@ local function owe_survey()
   local last = tonumber(f[1] ~= '' and redis.call('HGET', uk, 'survey_ms'))
   if last and tonumber(now) - last < tonumber(ARGV[11]) then
     timeline(B, cid, now, {type = 'survey_skipped', reason = 'cooldown'})
+  elseif ARGV[10] == '' then
+    -- No survey template in the rules: nothing to send, said so.
+    timeline(B, cid, now, {type = 'survey_skipped', reason = 'no_template'})
   else
     local fc = f[2] or cid
     outbox_put(B, fc .. ':survey_request:' .. n, 'survey_request', fc, cid,

@@ -114,11 +114,13 @@ else
     'priority', ARGV[10], 'channel', ARGV[11], 'public', ARGV[12],
     'created_ms', now, 'updated_ms', now, 'queued_ms', now,
     'last_message_ms', now, 'n_complaints', 1,
-    'ack_due_ms', ARGV[15], 'first_response_due_ms', ARGV[16],
+    'ack_due_ms', ARGV[25] ~= '' and ARGV[15] or '',
+    'first_response_due_ms', ARGV[16],
     'resolution_due_ms', ARGV[17], 'hours', ARGV[19],
     'first_complaint', comp, 'escalations', 0, 'fr_warn_ms', ARGV[20],
     'res_warn_ms', ARGV[21])
-  timer(cid, 'ack', ARGV[15])
+  -- The ack clock runs only when an acknowledgement is owed.
+  if ARGV[25] ~= '' then timer(cid, 'ack', ARGV[15]) end
   timer(cid, 'fr_warn', ARGV[20])
   timer(cid, 'fr', ARGV[16])
   timer(cid, 'res_warn', ARGV[21])
