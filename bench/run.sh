@@ -130,6 +130,11 @@ MAX=$(cat "$TMP/max.json")
 CPU1=$(snapshot)
 read -r M_ALL1 M_IDLE1 <<<"$(machine_ticks)"
 CALLS=$(redis_calls)
+# Where Redis's work goes: the commands (scripts' inner calls included)
+# per complaint, the ten busiest, on stderr.
+redis_info commandstats | awk -F'[:=,]' -v n="$N_MAX" '/^cmdstat_/ {
+        sub("cmdstat_", "", $1); printf "%8.2f  %s\n", $3 / n, $1 }' |
+    sort -rn | head -n 10 | sed 's/^/bench: redis calls per complaint: /' >&2
 NET_IN=$(redis_field stats total_net_input_bytes)
 MEM1=$(redis_field memory used_memory)
 HZ=$(getconf CLK_TCK)

@@ -9,6 +9,7 @@ local function hand_back(B, aid, now)
   end
   redis.call('DEL', ak .. ':cases')
   redis.call('HSET', ak, 'load', 0)
+  index_room(B, aid)
   return #cases
 end
 

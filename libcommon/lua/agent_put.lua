@@ -21,6 +21,7 @@ if old then
   for _, t in ipairs(cjson.decode(old)) do
     if not keep[t] then
       redis.call('SREM', B .. ':team:' .. t .. ':agents', aid)
+      redis.call('SREM', B .. ':free:' .. t, aid)
     end
   end
 end
@@ -33,6 +34,7 @@ redis.call('HSET', ak, 'id', aid, 'name', ARGV[4], 'teams', ARGV[5],
 redis.call('HSETNX', ak, 'load', 0)
 redis.call('HSETNX', ak, 'last', 0)
 redis.call('SADD', B .. ':agents', aid)
+index_room(B, aid)
 local back = 0
 if ARGV[9] == 'offline' and ARGV[10] == '1' then
   back = hand_back(B, aid, now)

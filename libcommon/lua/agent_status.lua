@@ -13,6 +13,7 @@ local ak = KEYS[1]
 local teams = redis.call('HGET', ak, 'teams')
 if not teams then return {0, 0, 0} end
 redis.call('HSET', ak, 'status', status, 'updated_ms', now)
+index_room(B, aid)
 local back = 0
 if status == 'offline' and ARGV[5] == '1' then
   back = hand_back(B, aid, now)

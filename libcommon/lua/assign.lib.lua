@@ -14,11 +14,31 @@ local function accepts(json, v)
   return false
 end
 
--- Online agents of team with room (load < capacity).
+-- Keep agent aid in, or out of, the free set of each of its teams:
+-- B:free:<team> holds the team's online agents with room (load <
+-- capacity), so that a pass over a full team costs one command. Called
+-- after every change of an agent's load, status, capacity or teams.
+local function index_room(B, aid)
+  local a = redis.call('HMGET', B .. ':agent:' .. aid, 'status', 'load',
+    'capacity', 'teams')
+  local ok, teams = pcall(cjson.decode, a[4] or '[]')
+  if not ok or type(teams) ~= 'table' then return end
+  local free = a[1] == 'online' and
+    (tonumber(a[2]) or 0) < (tonumber(a[3]) or 0)
+  for _, t in ipairs(teams) do
+    if free then
+      redis.call('SADD', B .. ':free:' .. t, aid)
+    else
+      redis.call('SREM', B .. ':free:' .. t, aid)
+    end
+  end
+end
+
+-- Online agents of team with room (load < capacity), from its free set
+-- (each checked again: the set is an index, the agent hash the truth).
 local function free_agents(B, team)
   local out = {}
-  for _, aid in ipairs(redis.call('SMEMBERS', B .. ':team:' .. team ..
-      ':agents')) do
+  for _, aid in ipairs(redis.call('SMEMBERS', B .. ':free:' .. team)) do
     local a = redis.call('HMGET', B .. ':agent:' .. aid, 'status', 'load',
       'capacity', 'languages', 'skills', 'last')
     local load, cap = tonumber(a[2]) or 0, tonumber(a[3]) or 0
@@ -36,6 +56,7 @@ local function give(B, cid, team, ag, now, how)
   ag.last = redis.call('INCR', B .. ':seq')
   redis.call('HSET', B .. ':agent:' .. ag.id, 'load', ag.load,
     'last', ag.last)
+  if ag.load >= ag.cap then index_room(B, ag.id) end
   redis.call('SADD', B .. ':agent:' .. ag.id .. ':cases', cid)
   redis.call('HSET', B .. ':case:' .. cid, 'assignee', ag.id,
     'assigned_ms', now, 'assigned_seq', ag.last, 'updated_ms', now)

@@ -31,6 +31,7 @@ local function release(B, cid, aid)
   if redis.call('SREM', ak .. ':cases', cid) == 1 then
     local load = tonumber(redis.call('HGET', ak, 'load')) or 0
     if load > 0 then redis.call('HSET', ak, 'load', load - 1) end
+    index_room(B, aid)
   end
 end
 
@@ -131,6 +132,7 @@ elseif kind == 'assign' then
     release(B, cid, assignee)
     local seq = redis.call('INCR', B .. ':seq')
     redis.call('HSET', ak, 'load', (tonumber(a[1]) or 0) + 1, 'last', seq)
+    index_room(B, agent)
     redis.call('SADD', ak .. ':cases', cid)
     redis.call('HSET', ck, 'assignee', agent, 'assigned_ms', now,
       'assigned_seq', seq)

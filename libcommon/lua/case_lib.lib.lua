@@ -16,6 +16,8 @@
 --                        capacity status load last updated_ms
 --   agent:<id>:cases     set: open cases assigned to the agent
 --   team:<team>:agents   set: the team's agent ids
+--   free:<team>          set: the team's online agents with room (an
+--                        index assign.lib.lua keeps; the agent hash rules)
 --   queue:<team>         zset: case id -> ms it started waiting
 --   seq                  counter: the order of assignments (round robin)
 --   events               capped stream: every case change, for analytics

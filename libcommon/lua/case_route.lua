@@ -78,6 +78,7 @@ if cid then
     if a[1] == 'online' and (tonumber(a[2]) or 0) < (tonumber(a[3]) or 0)
     then
       redis.call('HSET', B .. ':agent:' .. aid, 'load', tonumber(a[2]) + 1)
+      index_room(B, aid)
       redis.call('SADD', B .. ':agent:' .. aid .. ':cases', cid)
     else
       redis.call('HSET', ck, 'queued_ms', now)

@@ -723,9 +723,13 @@ s_get(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req, bool with_pii,
         }
     }
     /* What the outbox delivered for it (customer acknowledgements, SLA
-     * warnings, ...), under the record's tenant. */
+     * warnings, ...), under the record's tenant. Deliveries are owed from
+     * routing on, so a record not yet routed has none: no round trip for
+     * the polls of a complaint on its way. */
     json_t *outbox = NULL;
-    if (api->opts.outbox &&
+    bool routed_yet = strcmp(rec.state, "received") != 0 &&
+                      strcmp(rec.state, "classified") != 0;
+    if (api->opts.outbox && routed_yet &&
         kj_outbox_deliveries(api->opts.outbox, api->env->complaint.tenant,
                              req->id, &outbox) < 0) {
         kj_counter_inc(api->m->redis_errors);
