@@ -404,17 +404,24 @@ s_begin_cases(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
     return MHD_YES;
 }
 
+/* 413 for a body that went over max_body (it was read and dropped). */
+static enum MHD_Result
+s_too_big(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
+{
+    ingest_error_t err;
+    ingest_error_set(&err, KJ_ERR_BODY_TOO_LARGE,
+                     "the body is larger than %" PRId64 " bytes",
+                     api->opts.max_body);
+    return s_fail(api, c, req, &err, NULL);
+}
+
 /* A complete case, agent or customer request, answered now. */
 static enum MHD_Result
 s_cases(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
 {
     ingest_error_t err;
-    if (req->too_big) {
-        ingest_error_set(&err, KJ_ERR_BODY_TOO_LARGE,
-                         "the body is larger than %" PRId64 " bytes",
-                         api->opts.max_body);
-        return s_fail(api, c, req, &err, NULL);
-    }
+    if (req->too_big)
+        return s_too_big(api, c, req);
     char *json = NULL;
     const char *tenant = api->opts.auth ? req->tenant : "default";
     int status =
@@ -643,12 +650,8 @@ static enum MHD_Result
 s_submit(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
 {
     ingest_error_t err;
-    if (req->too_big) {
-        ingest_error_set(&err, KJ_ERR_BODY_TOO_LARGE,
-                         "the body is larger than %" PRId64 " bytes",
-                         api->opts.max_body);
-        return s_fail(api, c, req, &err, NULL);
-    }
+    if (req->too_big)
+        return s_too_big(api, c, req);
     /* A full batch is written now, from inside the handler: resuming
      * other connections here is allowed, and it bounds the batch. */
     if (ingest_batch_full(api->batch))

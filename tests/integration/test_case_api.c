@@ -5,7 +5,6 @@
  * (first reply, pending, the customer writing again into the same case,
  * resolve), the refusals with their stable codes, and the customer's
  * history. */
-#define _GNU_SOURCE /* asprintf */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 
@@ -21,7 +20,6 @@
 #include "kj_util.h"
 
 static kj_pipeline_t *g_p;
-static kj_client_t *g_c;
 
 static void
 setup(void)
@@ -29,38 +27,22 @@ setup(void)
     kj_pipeline_opts_t o = {.auth_keys = true};
     g_p = kj_pipeline_new(&o);
     cr_assert(ne(ptr, g_p, NULL));
-    g_c = kj_client_new(5000);
-    kj_client_set_api_key(g_c, kj_pipeline_api_key(g_p));
 }
 
 static void
 teardown(void)
 {
-    kj_client_destroy(&g_c);
     kj_pipeline_destroy(&g_p);
 }
 
 TestSuite(case_api, .init = setup, .fini = teardown, .timeout = 120);
 
-/* method path body -> status, and the answer parsed into *out (may be
- * NULL). */
+/* method path body -> status (the answer into *out, may be NULL). */
 static int
 call(const char *method, const char *path, const char *body, json_t **out)
 {
-    char *url = NULL;
-    if (asprintf(&url, "%s%s", kj_pipeline_url(g_p, KJ_SVC_INGEST, 0), path) <
-        0)
-        abort();
-    kj_resp_t r = {0};
-    int rc = strcmp(method, "GET") == 0
-                 ? kj_client_get(g_c, url, &r)
-                 : kj_client_send_json(g_c, method, url, body, &r);
-    free(url);
-    cr_assert(eq(int, rc, 0), "%s %s: no answer", method, path);
-    int status = (int)r.status;
-    if (out)
-        *out = kj_resp_json(&r);
-    kj_resp_free(&r);
+    int status = kj_pipeline_call(g_p, method, path, body, out);
+    cr_assert(ge(int, status, 0), "%s %s: no answer", method, path);
     return status;
 }
 

@@ -12,7 +12,6 @@
  * Time moves with the router's clock offset (KUJO_CLOCK_OFFSET_MS, the
  * router restarted with a later one), not sleeps: the social desk's first
  * response is due in 60 minutes, its warning at 45. */
-#define _GNU_SOURCE /* asprintf */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 
@@ -45,26 +44,12 @@ teardown(void)
 
 TestSuite(case_life, .init = setup, .fini = teardown, .timeout = 180);
 
+/* method path body -> status (the answer into *out, may be NULL). */
 static int
 call(const char *method, const char *path, const char *body, json_t **out)
 {
-    char *url = NULL;
-    if (asprintf(&url, "%s%s", kj_pipeline_url(g_p, KJ_SVC_INGEST, 0), path) <
-        0)
-        abort();
-    kj_client_t *c = kj_client_new(5000);
-    kj_client_set_api_key(c, kj_pipeline_api_key(g_p));
-    kj_resp_t r = {0};
-    int rc = strcmp(method, "GET") == 0
-                 ? kj_client_get(c, url, &r)
-                 : kj_client_send_json(c, method, url, body, &r);
-    kj_client_destroy(&c);
-    free(url);
-    cr_assert(eq(int, rc, 0), "%s %s: no answer", method, path);
-    int status = (int)r.status;
-    if (out)
-        *out = kj_resp_json(&r);
-    kj_resp_free(&r);
+    int status = kj_pipeline_call(g_p, method, path, body, out);
+    cr_assert(ge(int, status, 0), "%s %s: no answer", method, path);
     return status;
 }
 

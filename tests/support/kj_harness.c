@@ -1226,6 +1226,27 @@ kj_pipeline_live_copy(kj_pipeline_t *self, kj_svc_t svc)
     return -1;
 }
 
+int
+kj_pipeline_call(kj_pipeline_t *self, const char *method, const char *path,
+                 const char *body, json_t **out)
+{
+    char *url = s_fmt("%s%s", kj_pipeline_url(self, KJ_SVC_INGEST, 0), path);
+    kj_client_t *c = kj_client_new(5000);
+    if (self->api_key[0])
+        kj_client_set_api_key(c, self->api_key);
+    kj_resp_t r = {0};
+    int rc = strcmp(method, "GET") == 0
+                 ? kj_client_get(c, url, &r)
+                 : kj_client_send_json(c, method, url, body ? body : "", &r);
+    kj_client_destroy(&c);
+    free(url);
+    if (out)
+        *out = rc == 0 ? kj_resp_json(&r) : NULL;
+    int status = rc == 0 ? (int)r.status : -1;
+    kj_resp_free(&r);
+    return status;
+}
+
 json_t *
 kj_pipeline_record(kj_pipeline_t *self, const char *id)
 {

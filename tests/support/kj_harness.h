@@ -310,6 +310,14 @@ kj_pipeline_post_copy(kj_pipeline_t *self, kj_client_t *client, int copy,
 int
 kj_pipeline_live_copy(kj_pipeline_t *self, kj_svc_t svc);
 
+/* METHOD path (with a JSON body unless GET) on ingest copy 0, with the
+ * pipeline's API key when opts.auth_keys: the HTTP status, and the answer
+ * parsed into *out (caller json_decref's; may be NULL). -1 when no answer
+ * came. Uses a client of its own: any thread. */
+int
+kj_pipeline_call(kj_pipeline_t *self, const char *method, const char *path,
+                 const char *body, json_t **out);
+
 /* GET /v1/complaints/<id> from the first running ingest copy (copy 0
  * while it runs); the record, or NULL. */
 json_t *
