@@ -99,7 +99,7 @@ typedef struct {
     const char *survey_text;
     int64_t survey_cooldown_ms;
     /* out: KJ_OK, KJ_ERR_NO_SUCH_CASE, KJ_ERR_NO_SUCH_AGENT,
-     * KJ_ERR_ILLEGAL_TRANSITION, KJ_ERR_AT_CAPACITY */
+     * KJ_ERR_ILLEGAL_TRANSITION, KJ_ERR_AT_CAPACITY, KJ_ERR_NOT_IN_TEAM */
     kj_rc_t rc;
     char status[16];
     char assignee[KJ_SHORT_MAX];

@@ -71,6 +71,7 @@ typedef enum {
     KJ_ERR_ILLEGAL_TRANSITION, /* "illegal_transition" (409) */
     KJ_ERR_AT_CAPACITY,        /* "at_capacity" (409): agent is full */
     KJ_ERR_INVALID_VALUE,      /* "invalid_value" (400) */
+    KJ_ERR_NOT_IN_TEAM, /* "not_in_team" (409): assign outside the team */
     KJ_RC_COUNT
 } kj_rc_t;
 

@@ -10,7 +10,7 @@
 --            oldest queued case is assigned
 --   reopen   resolved -> open
 --   escalate raise the priority one step (p4 -> ... -> p1)
---   assign   give the case to `agent` (who must have room)
+--   assign   give the case to `agent` (of the case's team, with room)
 -- KEYS: B:case:<id> (the rest share its hash tag; see case_lib)
 -- ARGV: B, case_id, type, agent, now, public (1/0), text, close_ms,
 --       tenant, survey_text, survey_cooldown_ms
@@ -21,8 +21,8 @@
 -- resolve stops them and starts the close timer (now + close_ms); reopen
 -- resumes them.
 -- Returns {code, status, assignee, priority}: code 'ok', 'no_such_case',
--- 'no_such_agent', 'illegal_transition' or 'at_capacity' (then nothing
--- was written).
+-- 'no_such_agent', 'illegal_transition', 'at_capacity' or 'not_in_team'
+-- (then nothing was written).
 -- Take an open case away from its agent (resolved, reassigned, handed
 -- back): the agent's load goes down by one.
 local function release(B, cid, aid)
@@ -124,6 +124,10 @@ elseif kind == 'escalate' then
   entry.priority = 'p' .. p
 elseif kind == 'assign' then
   if not open then return answer('illegal_transition') end
+  if redis.call('SISMEMBER', B .. ':team:' .. team .. ':agents', agent) == 0
+  then
+    return answer('not_in_team')
+  end
   if assignee ~= agent then
     local a = redis.call('HMGET', ak, 'load', 'capacity')
     if (tonumber(a[1]) or 0) >= (tonumber(a[2]) or 0) then

@@ -307,6 +307,7 @@ s_event_code(const char *code)
         {"no_such_agent", KJ_ERR_NO_SUCH_AGENT},
         {"illegal_transition", KJ_ERR_ILLEGAL_TRANSITION},
         {"at_capacity", KJ_ERR_AT_CAPACITY},
+        {"not_in_team", KJ_ERR_NOT_IN_TEAM},
     };
     for (size_t i = 0; i < KJ_ARRAY_LEN(map); i++)
         if (strcmp(code, map[i].code) == 0)

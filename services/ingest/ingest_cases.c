@@ -242,6 +242,12 @@ s_event_answer(const kj_case_event_t *ev, const char *id, const char *type,
         ingest_error_set(err, ev->rc, "a %s case cannot take %s", ev->status,
                          type);
         return (int)err->status;
+    case KJ_ERR_NOT_IN_TEAM:
+        ingest_error_set(err, ev->rc,
+                         "agent %s is not in the case's team; add them to "
+                         "it first (PUT /v1/agents/%s)",
+                         agent, agent);
+        return (int)err->status;
     case KJ_ERR_AT_CAPACITY:
         ingest_error_set(err, ev->rc,
                          "agent %s holds as many open cases as their "

@@ -330,6 +330,10 @@ Test(cases, agent_actions_and_illegal_transitions)
                  KJ_ERR_AT_CAPACITY));
     cr_assert(eq(int, event(c.case_id, "note", "ghost", NOW + 7).rc,
                  KJ_ERR_NO_SUCH_AGENT));
+    /* An agent of another team cannot be given the case. */
+    agent("olga", "[\"billing\"]", "[]", "[]", 5, "online", NOW + 7);
+    cr_assert(eq(int, event(c.case_id, "assign", "olga", NOW + 7).rc,
+                 KJ_ERR_NOT_IN_TEAM));
     char missing[KJ_ID_LEN + 1];
     kj_id_new(missing, NOW, -1, &g_rng);
     cr_assert(
