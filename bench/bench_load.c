@@ -185,6 +185,32 @@ s_cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The stages in pipeline order, and the hops between their stamps. */
+static const char *const s_stage_names[] = {"ingest", "classifier", "router",
+                                            "notifier"};
+#define S_STAGES 4
+#define S_HOPS (2 * S_STAGES - 1)
+static const char *const s_hop_names[S_HOPS] = {
+    "ingest", "ingest->classifier", "classifier", "classifier->router",
+    "router", "router->notifier",   "notifier"};
+
+/* The record's hops (stage in->out, then out->next in) into hop[h][m]. */
+static void
+s_hops(json_t *stages, int64_t **hop, size_t m)
+{
+    int64_t in[S_STAGES], out[S_STAGES];
+    for (size_t k = 0; k < S_STAGES; k++) {
+        json_t *st = json_object_get(stages, s_stage_names[k]);
+        in[k] = json_integer_value(json_object_get(st, "in_ms"));
+        out[k] = json_integer_value(json_object_get(st, "out_ms"));
+    }
+    for (size_t k = 0; k < S_STAGES; k++) {
+        hop[2 * k][m] = out[k] - in[k];
+        if (k + 1 < S_STAGES)
+            hop[2 * k + 1][m] = in[k + 1] - out[k];
+    }
+}
+
 static int
 s_collect(const char *url, const char *ids_path, int timeout_s)
 {
@@ -204,6 +230,11 @@ s_collect(const char *url, const char *ids_path, int timeout_s)
     }
     fclose(f);
     int64_t *e2e = kj_calloc(n ? n : 1, sizeof *e2e);
+    /* Where the time goes: each stage's own time and each hop between
+     * stages (pushed and waiting), from the same stamps. */
+    int64_t *hop[S_HOPS];
+    for (size_t h = 0; h < S_HOPS; h++)
+        hop[h] = kj_calloc(n ? n : 1, sizeof *hop[h]);
     int64_t first_in = INT64_MAX, last_out = 0;
     CURL *easy = curl_easy_init();
     dbuf_t d = {0};
@@ -228,6 +259,7 @@ s_collect(const char *url, const char *ids_path, int timeout_s)
                 json_object_get(json_object_get(st, "ingest"), "in_ms"));
             int64_t out = json_integer_value(
                 json_object_get(json_object_get(st, "notifier"), "out_ms"));
+            s_hops(st, hop, m);
             e2e[m++] = out - in;
             if (in < first_in)
                 first_in = in;
@@ -256,6 +288,13 @@ s_collect(const char *url, const char *ids_path, int timeout_s)
         return 1;
     }
     qsort(e2e, m, sizeof *e2e, s_cmp_i64);
+    for (size_t h = 0; h < S_HOPS; h++) {
+        qsort(hop[h], m, sizeof *hop[h], s_cmp_i64);
+        fprintf(stderr,
+                "collect: %-22s p50 %3lld ms  p99 %3lld ms  max %lld ms\n",
+                s_hop_names[h], (long long)hop[h][m / 2],
+                (long long)hop[h][(m * 99) / 100], (long long)hop[h][m - 1]);
+    }
     double span_s = (double)(last_out - first_in) / 1000.0;
     printf("{\"n\": %zu, \"dead\": %zu, \"complaints_per_s\": %.0f, "
            "\"p50_ms\": %lld, \"p99_ms\": %lld, \"max_ms\": %lld}\n",
@@ -264,6 +303,8 @@ s_collect(const char *url, const char *ids_path, int timeout_s)
            (long long)e2e[m - 1]);
     free(ids);
     free(e2e);
+    for (size_t h = 0; h < S_HOPS; h++)
+        free(hop[h]);
     return dead ? 1 : 0;
 }
 

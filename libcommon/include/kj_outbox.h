@@ -83,6 +83,20 @@ int
 kj_outbox_done(kj_outbox_t *self, const kj_outbox_job_t *job,
                const char *endpoint, int http_status, int64_t now_ms);
 
+/* Many deliveries recorded at once, one pipeline (one round trip). */
+typedef struct {
+    const kj_outbox_job_t *job;
+    const char *endpoint;
+    int http_status;
+    int result; /* out: as kj_outbox_done returns */
+} kj_outbox_done_t;
+
+/* 0, or -1 if Redis failed (results -1: the jobs come back after their
+ * lease and are sent again with the same key, then recorded). */
+int
+kj_outbox_done_batch(kj_outbox_t *self, kj_outbox_done_t *items, size_t n,
+                     int64_t now_ms);
+
 /* How kj_outbox_retry ended. */
 typedef enum {
     KJ_OUTBOX_RETRY = 0, /* due again at next_ms */

@@ -283,6 +283,60 @@ kj_outbox_done(kj_outbox_t *self, const kj_outbox_job_t *job,
     return rc;
 }
 
+int
+kj_outbox_done_batch(kj_outbox_t *self, kj_outbox_done_t *items, size_t n,
+                     int64_t now_ms)
+{
+    enum { S_ARGS = 7 };
+    if (n == 0)
+        return 0;
+    char(*bases)[S_BASE_MAX] = kj_calloc(n, sizeof *bases);
+    char(*keys)[S_KEY_MAX] = kj_calloc(n, sizeof *keys);
+    char(*status)[16] = kj_calloc(n, sizeof *status);
+    const char *(*argv)[S_ARGS] = kj_calloc(n, sizeof *argv);
+    kj_redis_eval_t *ev = kj_calloc(n, sizeof *ev);
+    size_t *of = kj_calloc(n, sizeof *of);
+    char now[24], ret[24];
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    snprintf(ret, sizeof ret, "%d", KJ_OUTBOX_RETENTION_S);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        items[i].result = -1;
+        if (s_keys(self, items[i].job->tenant, bases[m], keys[m]) < 0)
+            continue;
+        snprintf(status[m], sizeof status[m], "%d", items[i].http_status);
+        const char *a[S_ARGS] = {keys[m],
+                                 bases[m],
+                                 items[i].job->id,
+                                 now,
+                                 items[i].endpoint ? items[i].endpoint : "",
+                                 status[m],
+                                 ret};
+        memcpy(argv[m], a, sizeof a);
+        ev[m] = (kj_redis_eval_t){.nkeys = 1, .argc = S_ARGS, .argv = argv[m]};
+        of[m++] = i;
+    }
+    int rc = m ? kj_redis_eval_batch(self->redis, self->s_done, ev, m) : 0;
+    for (size_t k = 0; rc == 0 && k < m; k++) {
+        const redisReply *rep = ev[k].reply;
+        if (rep && rep->type == REDIS_REPLY_INTEGER)
+            items[of[k]].result = (int)rep->integer;
+        else
+            s_script_failed("outbox_done", rep);
+    }
+    if (rc != 0)
+        kj_error("redis failed", "s:op", "outbox_done", "s:error",
+                 kj_redis_errstr(self->redis));
+    kj_redis_eval_clear(ev, m);
+    free(of);
+    free(ev);
+    free(argv);
+    free(status);
+    free(keys);
+    free(bases);
+    return rc == 0 ? 0 : -1;
+}
+
 kj_outbox_retry_rc_t
 kj_outbox_retry(kj_outbox_t *self, const kj_outbox_job_t *job, int64_t next_ms,
                 const char *error, int64_t max_attempts, bool defer,

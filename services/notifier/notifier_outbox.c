@@ -42,6 +42,14 @@ struct notifier_outbox {
     uint64_t rng;                      /* jitter */
     kj_envelope_t *env;                /* the job's small envelope, reused */
     kj_outbox_job_t jobs[S_CLAIM_MAX]; /* one claim's jobs */
+    /* Delivered since the last flush: recorded together, one round trip
+     * per poll instead of one per delivery (at most max_inflight). */
+    kj_outbox_job_t *delivered;
+    char (*origins)[KJ_URL_MAX];
+    int *statuses;
+    int64_t *elapsed;
+    kj_outbox_done_t *dones;
+    size_t n_delivered, cap_delivered;
     /* deliveries_total{kind,result} per kind: [0] delivered, [1] failed. */
     kj_counter_t *counters[S_NKINDS][2];
 };
@@ -49,6 +57,8 @@ struct notifier_outbox {
 static void
 s_done(void *ctx, kj_envelope_t *env, const char *url,
        const notifier_result_t *res);
+static void
+s_flush(notifier_outbox_t *self, int64_t now_ms);
 
 notifier_outbox_t *
 notifier_outbox_new(const notifier_outbox_opts_t *opts)
@@ -98,7 +108,13 @@ notifier_outbox_destroy(notifier_outbox_t **self_p)
         return;
     notifier_outbox_t *self = *self_p;
     notifier_http_destroy(&self->http);
+    s_flush(self, kj_now_ms()); /* what was delivered, recorded */
     kj_outbox_destroy(&self->outbox);
+    free(self->delivered);
+    free(self->origins);
+    free(self->statuses);
+    free(self->elapsed);
+    free(self->dones);
     free(self->webhook_url);
     free(self->secret);
     free(self->env);
@@ -281,6 +297,57 @@ s_send(notifier_outbox_t *self, const kj_outbox_job_t *job, int64_t now_ms)
     }
 }
 
+/* A delivered job, recorded at the end of this poll (s_flush). */
+static void
+s_delivered(notifier_outbox_t *self, const kj_outbox_job_t *job,
+            const char *origin, const notifier_result_t *res)
+{
+    if (self->n_delivered == self->cap_delivered) {
+        size_t cap = self->cap_delivered ? 2 * self->cap_delivered : 64;
+        self->delivered =
+            kj_realloc(self->delivered, cap * sizeof *self->delivered);
+        self->origins = kj_realloc(self->origins, cap * sizeof *self->origins);
+        self->statuses =
+            kj_realloc(self->statuses, cap * sizeof *self->statuses);
+        self->elapsed = kj_realloc(self->elapsed, cap * sizeof *self->elapsed);
+        self->dones = kj_realloc(self->dones, cap * sizeof *self->dones);
+        self->cap_delivered = cap;
+    }
+    size_t i = self->n_delivered++;
+    self->delivered[i] = *job;
+    self->delivered[i].payload = NULL; /* not needed to record it */
+    kj_strlcpy(self->origins[i], origin, sizeof self->origins[i]);
+    self->statuses[i] = res->http_status;
+    self->elapsed[i] = res->elapsed_ms;
+}
+
+/* Record every delivery of this poll in one pipeline. One not recorded
+ * (Redis failed) is sent again after its lease, with the same
+ * Idempotency-Key, and recorded then. */
+static void
+s_flush(notifier_outbox_t *self, int64_t now_ms)
+{
+    size_t n = self->n_delivered;
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        self->dones[i] = (kj_outbox_done_t){.job = &self->delivered[i],
+                                            .endpoint = self->origins[i],
+                                            .http_status = self->statuses[i]};
+    kj_outbox_done_batch(self->outbox, self->dones, n, now_ms);
+    for (size_t i = 0; i < n; i++) {
+        const kj_outbox_job_t *job = &self->delivered[i];
+        if (self->dones[i].result < 0)
+            kj_warn("outbox delivery not recorded", "s:job", job->id);
+        else
+            kj_info("outbox delivered", "s:job", job->id, "s:kind", job->kind,
+                    "s:endpoint", self->origins[i], "i:status",
+                    self->statuses[i], "l:attempt", (long long)job->attempts,
+                    "l:ms", (long long)self->elapsed[i]);
+    }
+    self->n_delivered = 0;
+}
+
 /* A request ended: the job is done, retried or dead. */
 static void
 s_done(void *ctx, kj_envelope_t *env, const char *url,
@@ -305,16 +372,7 @@ s_done(void *ctx, kj_envelope_t *env, const char *url,
                                 res->error, now);
     if (res->delivered) {
         s_count(self, job.kind, true);
-        if (kj_outbox_done(self->outbox, &job, origin, res->http_status, now) <
-            0)
-            /* Sent but not recorded: the lease ends, it is sent again
-             * with the same Idempotency-Key, and recorded then. */
-            kj_warn("outbox delivery not recorded", "s:job", job.id);
-        else
-            kj_info("outbox delivered", "s:job", job.id, "s:kind", job.kind,
-                    "s:endpoint", origin, "i:status", res->http_status,
-                    "l:attempt", (long long)job.attempts, "l:ms",
-                    (long long)res->elapsed_ms);
+        s_delivered(self, &job, origin, res);
         return;
     }
     kj_rc_t why = res->http_status > 0                 ? KJ_ERR_HTTP
@@ -369,6 +427,7 @@ notifier_outbox_after_poll(notifier_outbox_t *self, const zmq_pollitem_t *items,
                            size_t n, int64_t now_ms)
 {
     notifier_http_after_poll(self->http, items, n);
+    s_flush(self, now_ms);
     if (now_ms < self->next_claim_ms)
         return;
     self->next_claim_ms = now_ms + self->poll_ms;
