@@ -23,4 +23,9 @@ kj_time_rfc3339(int64_t ms, char *buf, size_t size);
 size_t
 kj_time_rfc3339_sec(int64_t ms, char *buf, size_t size);
 
+/* Days since 1970-01-01 of the proleptic Gregorian date y-m-d (m 1..12,
+ * d 1..31), negative before 1970 (H. Hinnant's days_from_civil). */
+int64_t
+kj_time_days_from_civil(int64_t y, int m, int d);
+
 #endif

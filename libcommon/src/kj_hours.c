@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "kj_time.h"
 #include "kj_util.h"
 
 #define S_NAME_MAX 63 /* like every other name in the rules file */
@@ -66,18 +67,6 @@ s_floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-/* Days since 1970-01-01 of y-m-d (H. Hinnant's days_from_civil). */
-static int64_t
-s_days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* 0 = Monday for a day number (1970-01-01 was a Thursday). */
 static int
 s_weekday(int64_t day)
@@ -104,7 +93,7 @@ s_sys_offset(int64_t t)
     if (!localtime_r(&tt, &tm))
         return 0;
     int64_t local =
-        s_days_from_civil(tm.tm_year + 1900LL, tm.tm_mon + 1, tm.tm_mday) *
+        kj_time_days_from_civil(tm.tm_year + 1900LL, tm.tm_mon + 1, tm.tm_mday) *
             S_DAY_S +
         tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
     return (int32_t)(local - t);
@@ -135,7 +124,7 @@ s_build_offsets(kj_hours_t *h)
     tzset();
 
     size_t cap = 0;
-    int64_t end = s_days_from_civil(2100, 1, 1) * S_DAY_S;
+    int64_t end = kj_time_days_from_civil(2100, 1, 1) * S_DAY_S;
     int32_t prev = s_sys_offset(0);
     h->off_first = prev;
     for (int64_t t = S_DAY_S; t <= end; t += S_DAY_S) {
@@ -564,7 +553,7 @@ s_parse_holidays(kj_hours_t *h, json_t *arr, char *err, size_t size)
                          "holidays[%zu]: bad date \"%.32s\" (expected a real "
                          "date YYYY-MM-DD, 1970 or later)",
                          i, s);
-        int64_t day = s_days_from_civil(y, m, d);
+        int64_t day = kj_time_days_from_civil(y, m, d);
         for (size_t j = 0; j < h->n_holidays; j++)
             if (h->holidays[j] == day)
                 return s_err(err, size, "holidays[%zu]: duplicate \"%s\"", i,

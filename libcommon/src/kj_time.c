@@ -86,3 +86,14 @@ kj_time_rfc3339_sec(int64_t ms, char *buf, size_t size)
 {
     return s_format(ms, false, buf, size);
 }
+
+int64_t
+kj_time_days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}

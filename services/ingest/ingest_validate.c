@@ -12,6 +12,7 @@
 
 #include "kj_assert.h"
 #include "kj_channels.h"
+#include "kj_time.h"
 #include "kj_util.h"
 
 /* Top-level fields the body may carry. Anything else is unknown_field, so
@@ -481,18 +482,6 @@ s_digits(const char *p, int n)
     return v;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t
-s_days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int
 s_month_days(int y, int m)
 {
@@ -550,7 +539,7 @@ ingest_parse_time(const char *s, size_t len, int64_t *ms)
     }
     if (i != len)
         return -1;
-    int64_t days = s_days_from_civil(y, mo, d);
+    int64_t days = kj_time_days_from_civil(y, mo, d);
     int64_t secs =
         days * 86400 + h * 3600 + mi * 60 + sec - (int64_t)offset_min * 60;
     *ms = secs * 1000 + frac_ms;

@@ -273,3 +273,125 @@ Test(case_api, bad_requests_and_scopes)
     kj_resp_free(&r);
     kj_client_destroy(&anon);
 }
+
+/* Hostile input on the case and agent endpoints, each with its exact
+ * answer: nothing is written, nothing leaks across tenants. */
+Test(case_api, hostile_inputs)
+{
+    json_t *o = NULL;
+    cr_assert(eq(int,
+                 call("PUT", "/v1/agents/ann",
+                      "{\"teams\":[\"care-en\"],\"capacity\":2}", NULL),
+                 201));
+    /* A huge body: 413 before it is parsed. */
+    size_t big = 200 * 1024;
+    char *huge = kj_malloc(big + 64);
+    int n = snprintf(huge, 64, "{\"teams\":[\"care-en\"],\"name\":\"");
+    memset(huge + n, 'a', big);
+    strcpy(huge + n + big, "\",\"capacity\":1}");
+    cr_assert(eq(int, call("PUT", "/v1/agents/ann", huge, &o), 413));
+    cr_assert(eq(str, (char *)error_code(o), "body_too_large"));
+    json_decref(o);
+    free(huge);
+    const struct {
+        const char *method, *path, *body;
+        int status;
+        const char *code;
+    } cases[] = {
+        /* NUL inside a string: jansson refuses it unless allowed. */
+        {"PUT", "/v1/agents/ann",
+         "{\"teams\":[\"care-en\"],\"name\":\"a\\u0000b\",\"capacity\":1}", 400,
+         "invalid_json"},
+        /* A control character in a name list entry. */
+        {"PUT", "/v1/agents/ann",
+         "{\"teams\":[\"care\\u0007en\"],\"capacity\":1}", 400,
+         "invalid_value"},
+        /* A control character or a slash in an agent id. */
+        {"PUT", "/v1/agents/a%07b", "{\"teams\":[\"x\"],\"capacity\":1}", 400,
+         "invalid_value"},
+        {"GET", "/v1/agents/a%00b", NULL, 404, "no_such_agent"},
+        {"GET", "/v1/customers/a%01b", NULL, 404, "no_such_customer"},
+        /* Malformed and truncated JSON, wrong top-level type. */
+        {"POST", "/v1/agents/ann/status", "{\"status\":", 400, "invalid_json"},
+        {"POST", "/v1/agents/ann/status", "\"online\"", 400, "invalid_json"},
+        {"POST", "/v1/agents/ann/status", "[\"online\"]", 400, "wrong_type"},
+        {"POST", "/v1/agents/ann/status",
+         "{\"status\":\"online\",\"status\":"
+         "\"away\"}",
+         400, "invalid_json"},
+        {"POST", "/v1/cases/00000000000000000000/events",
+         "{\"type\":\"note\",\"agent\":\"ann\",\"text\":7}", 400, "wrong_type"},
+        /* Ids that cannot be ids. */
+        {"POST", "/v1/cases/zz/events", "{\"type\":\"note\",\"agent\":\"ann\"}",
+         404, "no_such_case"},
+        {"GET", "/v1/cases/00000000000000000000/events", NULL, 405,
+         "method_not_allowed"},
+        {"POST", "/v1/agents/nobody/status", "{\"status\":\"online\"}", 404,
+         "no_such_agent"},
+    };
+    for (size_t i = 0; i < KJ_ARRAY_LEN(cases); i++) {
+        cr_assert(eq(int,
+                     call(cases[i].method, cases[i].path, cases[i].body, &o),
+                     cases[i].status),
+                  "%s %s %s", cases[i].method, cases[i].path,
+                  cases[i].body ? cases[i].body : "");
+        cr_assert(eq(str, (char *)error_code(o), (char *)cases[i].code),
+                  "%s %s %s", cases[i].method, cases[i].path,
+                  cases[i].body ? cases[i].body : "");
+        json_decref(o);
+    }
+    /* The agent is as it was: nothing above wrote. */
+    cr_assert(eq(int, call("GET", "/v1/agents/ann", NULL, &o), 200));
+    cr_assert(eq(int, json_integer_value(json_object_get(o, "capacity")), 2));
+    json_decref(o);
+
+    /* Another tenant's key sees none of this tenant's agents, cases or
+     * customers, and cannot act on them. */
+    json_t *rec = delivered(s_post);
+    char cid[32];
+    kj_strlcpy(cid, jstr(rec, "case_id"), sizeof cid);
+    json_decref(rec);
+    char err[256], key[KJ_APIKEY_LEN + 1];
+    kj_apikey_info_t info;
+    kj_redis_t *redis =
+        kj_redis_new(kj_pipeline_redis(g_p)->url, 2000, err, sizeof err);
+    cr_assert(eq(int,
+                 kj_apikey_create(redis, kj_pipeline_prefix(g_p), "other",
+                                  KJ_SCOPE_AGENTS | KJ_SCOPE_ADMIN, "other", 0,
+                                  kj_now_ms(), key, &info, err, sizeof err),
+                 0),
+              "%s", err);
+    kj_redis_destroy(&redis);
+    kj_client_t *other = kj_client_new(5000);
+    kj_client_set_api_key(other, key);
+    const char *base = kj_pipeline_url(g_p, KJ_SVC_INGEST, 0);
+    char url[256];
+    kj_resp_t r = {0};
+    snprintf(url, sizeof url, "%s/v1/cases/%s", base, cid);
+    cr_assert(eq(int, kj_client_get(other, url, &r), 0));
+    cr_assert(eq(int, (int)r.status, 404));
+    kj_resp_free(&r);
+    snprintf(url, sizeof url, "%s/v1/cases/%s/events", base, cid);
+    cr_assert(
+        eq(int,
+           kj_client_send_json(other, "POST", url,
+                               "{\"type\":\"resolve\",\"agent\":\"ann\"}", &r),
+           0));
+    cr_assert(eq(int, (int)r.status, 404));
+    kj_resp_free(&r);
+    snprintf(url, sizeof url, "%s/v1/agents/ann", base);
+    cr_assert(eq(int, kj_client_get(other, url, &r), 0));
+    cr_assert(eq(int, (int)r.status, 404));
+    kj_resp_free(&r);
+    snprintf(url, sizeof url, "%s/v1/customers/cust-ja-1", base);
+    cr_assert(eq(int, kj_client_get(other, url, &r), 0));
+    cr_assert(eq(int, (int)r.status, 404));
+    kj_resp_free(&r);
+    kj_client_destroy(&other);
+    /* Still open for its own tenant. */
+    char path[96];
+    snprintf(path, sizeof path, "/v1/cases/%s", cid);
+    cr_assert(eq(int, call("GET", path, NULL, &o), 200));
+    cr_assert(eq(str, (char *)jstr(o, "status"), "open"));
+    json_decref(o);
+}

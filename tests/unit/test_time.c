@@ -82,3 +82,12 @@ Test(time, agrees_with_gmtime)
             cr_fatal("%lld: %s, want %s", (long long)ms, got, want);
     }
 }
+
+Test(time, days_from_civil)
+{
+    cr_assert(eq(i64, kj_time_days_from_civil(1970, 1, 1), 0));
+    cr_assert(eq(i64, kj_time_days_from_civil(1969, 12, 31), -1));
+    cr_assert(eq(i64, kj_time_days_from_civil(2000, 3, 1), 11017));
+    cr_assert(eq(i64, kj_time_days_from_civil(2024, 2, 29), 19782));
+    cr_assert(eq(i64, kj_time_days_from_civil(2100, 1, 1), 47482));
+}
