@@ -1022,3 +1022,226 @@ classifier_model_predict_text(const classifier_model_t *self,
     const classifier_feat_t *items = classifier_feats_items(feats, &n);
     return classifier_model_predict(self, items, n, probs);
 }
+
+/* ---- groups: one row table for several models ------------------------ */
+
+/* The models' rows merged into one open-addressed table keyed by bucket:
+ * a record holds the bucket, then for each model its idf, scale and
+ * 8-bit weights (a model without that row: its idf_unseen, scale 0 and
+ * zero weights, which is exactly how it scores a feature it has no row
+ * for). Scoring a feature then costs one random memory access for all
+ * the models of a language instead of one each, which is what scoring
+ * is bound by. */
+struct classifier_model_group {
+    const classifier_model_t *m[CLASSIFIER_GROUP_MAX]; /* borrowed */
+    size_t n;                                          /* models */
+    size_t off[CLASSIFIER_GROUP_MAX]; /* model's part of a record */
+    size_t rec_size;                  /* bytes per slot */
+    uint8_t *slots;                   /* u32 bucket, then the parts */
+    uint32_t slot_mask;               /* slots - 1 */
+    unsigned slot_shift;              /* 32 - log2(slots) */
+    uint64_t *present;                /* bit per bucket: some model has it */
+};
+
+static inline const uint8_t *
+s_group_find(const classifier_model_group_t *g, uint32_t bucket)
+{
+    uint32_t i = (bucket * 0x9e3779b1u) >> g->slot_shift;
+    for (;;) {
+        const uint8_t *slot = g->slots + (size_t)i * g->rec_size;
+        uint32_t b;
+        memcpy(&b, slot, 4);
+        if (b == bucket)
+            return slot;
+        if (b == S_EMPTY)
+            return NULL;
+        i = (i + 1) & g->slot_mask;
+    }
+}
+
+static uint8_t *
+s_group_slot(classifier_model_group_t *g, uint32_t bucket)
+{
+    uint32_t i = (bucket * 0x9e3779b1u) >> g->slot_shift;
+    for (;;) {
+        uint8_t *slot = g->slots + (size_t)i * g->rec_size;
+        uint32_t b;
+        memcpy(&b, slot, 4);
+        if (b == bucket)
+            return slot;
+        if (b == S_EMPTY) {
+            /* New: every model starts as "no row". */
+            memcpy(slot, &bucket, 4);
+            for (size_t m = 0; m < g->n; m++) {
+                s_rec_set(slot + g->off[m], g->m[m]->idf_unseen, 0);
+                memset(slot + g->off[m] + 8, 0, g->m[m]->kp);
+            }
+            g->present[bucket >> 6] |= 1ull << (bucket & 63);
+            return slot;
+        }
+        i = (i + 1) & g->slot_mask;
+    }
+}
+
+classifier_model_group_t *
+classifier_model_group_new(const classifier_model_t *const *models, size_t n)
+{
+    if (n == 0 || n > CLASSIFIER_GROUP_MAX)
+        return NULL;
+    const classifier_model_t *a = models[0];
+    size_t rows = 0;
+    for (size_t m = 0; m < n; m++) {
+        const classifier_model_t *b = models[m];
+        if (b->kp > 16 || b->norm_flags != a->norm_flags ||
+            b->sublinear_tf != a->sublinear_tf ||
+            memcmp(&b->feat, &a->feat, sizeof(a->feat)) != 0)
+            return NULL;
+        rows += b->n_rows;
+    }
+    classifier_model_group_t *g = kj_calloc(1, sizeof(*g));
+    g->n = n;
+    size_t off = 4;
+    for (size_t m = 0; m < n; m++) {
+        g->m[m] = models[m];
+        g->off[m] = off;
+        off += 8 + models[m]->kp;
+    }
+    g->rec_size = off;
+    size_t slots = 16;
+    unsigned bits = 4;
+    while (slots * 7 < rows * 10) {
+        slots <<= 1;
+        bits++;
+    }
+    g->slot_mask = (uint32_t)(slots - 1);
+    g->slot_shift = 32 - bits;
+    g->slots = kj_calloc(slots, g->rec_size);
+    for (size_t i = 0; i < slots; i++)
+        memset(g->slots + i * g->rec_size, 0xff, 4);
+    g->present = kj_calloc(((size_t)1 << a->feat.hash_bits) / 64 + 1, 8);
+    /* Each model's own table read in order (no random reads): its
+     * records go to their buckets' group records. */
+    for (size_t m = 0; m < n; m++) {
+        const classifier_model_t *b = models[m];
+        size_t ns = (size_t)b->slot_mask + 1;
+        for (size_t i = 0; i < ns; i++) {
+            const uint8_t *slot = b->slots + i * b->rec_size;
+            uint32_t bucket;
+            memcpy(&bucket, slot, 4);
+            if (bucket == S_EMPTY)
+                continue;
+            uint8_t *dst = s_group_slot(g, bucket) + g->off[m];
+            memcpy(dst, slot + 4, 8 + b->kp);
+        }
+    }
+    return g;
+}
+
+void
+classifier_model_group_destroy(classifier_model_group_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->slots);
+    free((*self_p)->present);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+size_t
+classifier_model_group_size(const classifier_model_group_t *self)
+{
+    return self->n;
+}
+
+S_CLONES void
+classifier_model_group_logits(const classifier_model_group_t *g,
+                              const classifier_feat_t *items, size_t n,
+                              float *const *logits)
+{
+    enum { AHEAD = 16, CHUNK = 256, M = CLASSIFIER_GROUP_MAX };
+    const classifier_model_t *m0 = g->m[0];
+    /* Per model and family (word, char) sums over 16 labels, and norms. */
+    s_v8f acc[M][2][2];
+    float n_word[M], n_char[M], unseen2[M];
+    memset(acc, 0, sizeof(acc));
+    for (size_t m = 0; m < g->n; m++) {
+        n_word[m] = n_char[m] = 0;
+        unseen2[m] = g->m[m]->idf_unseen * g->m[m]->idf_unseen;
+    }
+    uint32_t hit[CHUNK];
+    for (size_t b = 0; b < n; b += CHUNK) {
+        size_t len = n - b < CHUNK ? n - b : CHUNK;
+        const classifier_feat_t *blk = items + b;
+        /* Pass 1: features no model has only add to the norms. */
+        size_t nh = 0;
+        for (size_t i = 0; i < len; i++) {
+            const classifier_feat_t *it = &blk[i];
+            unsigned want = (unsigned)classifier_feat_wanted(&m0->feat, it);
+            unsigned has =
+                want &
+                (unsigned)((g->present[it->bucket >> 6] >> (it->bucket & 63)) &
+                           1);
+            float tf = s_tf(m0, it->count);
+            float isc = (float)(it->family & 1);
+            float w = (float)(want & ~has) * tf * tf;
+            for (size_t m = 0; m < g->n; m++) {
+                float add = w * unseen2[m];
+                n_char[m] += add * isc;
+                n_word[m] += add - add * isc;
+            }
+            hit[nh] = (uint32_t)i;
+            nh += has;
+        }
+        /* Pass 2: one record serves every model. */
+        for (size_t j = 0; j < nh && j < AHEAD; j++)
+            __builtin_prefetch(
+                g->slots +
+                (size_t)((blk[hit[j]].bucket * 0x9e3779b1u) >> g->slot_shift) *
+                    g->rec_size);
+        for (size_t j = 0; j < nh; j++) {
+            if (j + AHEAD < nh)
+                __builtin_prefetch(
+                    g->slots +
+                    (size_t)((blk[hit[j + AHEAD]].bucket * 0x9e3779b1u) >>
+                             g->slot_shift) *
+                        g->rec_size);
+            const classifier_feat_t *it = &blk[hit[j]];
+            int f = it->family & 1;
+            const uint8_t *slot = s_group_find(g, it->bucket);
+            float tf = s_tf(m0, it->count);
+            for (size_t m = 0; m < g->n; m++) {
+                const uint8_t *rec = slot + g->off[m];
+                float v = tf * s_rec_idf(rec);
+                if (f)
+                    n_char[m] += v * v;
+                else
+                    n_word[m] += v * v;
+                float c = v * s_rec_scale(rec);
+                const int8_t *q = (const int8_t *)rec + 8;
+                s_v8b qa;
+                memcpy(&qa, q, sizeof(qa));
+                acc[m][f][0] += __builtin_convertvector(qa, s_v8f) * c;
+                if (g->m[m]->kp == 16) {
+                    memcpy(&qa, q + 8, sizeof(qa));
+                    acc[m][f][1] += __builtin_convertvector(qa, s_v8f) * c;
+                }
+            }
+        }
+    }
+    for (size_t m = 0; m < g->n; m++) {
+        const classifier_model_t *md = g->m[m];
+        float sums[2][16];
+        memcpy(sums[0], &acc[m][0][0], 32);
+        memcpy(sums[0] + 8, &acc[m][0][1], 32);
+        memcpy(sums[1], &acc[m][1][0], 32);
+        memcpy(sums[1] + 8, &acc[m][1][1], 32);
+        float norm2[2] = {n_word[m], n_char[m]};
+        float mult[2];
+        for (int f = 0; f < 2; f++)
+            mult[f] = norm2[f] > 0 ? md->family_weight[f] / sqrtf(norm2[f]) : 0;
+        for (uint32_t j = 0; j < md->k; j++)
+            logits[m][j] =
+                md->bias[j] + mult[0] * sums[0][j] + mult[1] * sums[1][j];
+    }
+}

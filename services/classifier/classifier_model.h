@@ -168,6 +168,33 @@ classifier_model_predict_text(const classifier_model_t *self,
                               classifier_feats_t *feats, const char *text,
                               size_t len, float *probs);
 
+/* A group: models that read the same features (equal feature settings,
+ * normaliser flags and tf; at most 16 labels each) scored together from
+ * one merged row table, so that a feature costs one memory access for
+ * all of them (classifier_models uses one per language). */
+#define CLASSIFIER_GROUP_MAX 8
+typedef struct classifier_model_group classifier_model_group_t;
+
+/* Merge models[n] (borrowed: they must outlive the group). NULL if n is 0
+ * or above CLASSIFIER_GROUP_MAX, or the models differ in features or have
+ * more than 16 labels. */
+classifier_model_group_t *
+classifier_model_group_new(const classifier_model_t *const *models, size_t n);
+
+void
+classifier_model_group_destroy(classifier_model_group_t **self_p);
+
+/* Number of models in the group. */
+size_t
+classifier_model_group_size(const classifier_model_group_t *self);
+
+/* Every model's raw logits: logits[m] gets model m's, equal to
+ * classifier_model_logits up to float rounding (sums in another order). */
+void
+classifier_model_group_logits(const classifier_model_group_t *self,
+                              const classifier_feat_t *items, size_t n,
+                              float *const *logits);
+
 /* Softmax of logits[k] / t into probs[k] (numerically stable). */
 void
 classifier_softmax(const float *logits, uint32_t k, float t, float *probs);

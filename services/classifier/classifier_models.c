@@ -45,6 +45,9 @@ struct classifier_models {
     const s_entry_t *language; /* ja / en model */
     int lang_idx[S_LANGS];     /* its en and ja labels */
     const s_entry_t *sentiment[S_LANGS];
+    const s_entry_t *category[S_LANGS];
+    const s_entry_t *urgency[S_LANGS];
+    const s_entry_t *actionable[S_LANGS];
     const s_entry_t *reason[S_LANGS];
     const s_entry_t *intent[S_LANGS];
     /* Per language, the union of the feature ranges of its models that
@@ -53,6 +56,10 @@ struct classifier_models {
     classifier_feat_config_t ucfg[S_LANGS];
     unsigned uflags[S_LANGS];
     bool uvalid[S_LANGS];
+    /* Per language, the models that read the same features merged into
+     * one row table (classifier_model_group_t), and which they are. */
+    classifier_model_group_t *group[S_LANGS];
+    const s_entry_t *gmember[S_LANGS][CLASSIFIER_GROUP_MAX];
     classifier_keywords_t *kw; /* the keyword table (models.json "keywords") */
     char id[40];               /* "kujo-models:<hex>" */
 };
@@ -71,6 +78,9 @@ struct classifier_scratch {
     bool norm_valid;
     s_slot_t slots[S_FEAT_SLOTS]; /* features per distinct setting */
     unsigned next_slot;           /* round-robin victim */
+    /* The text's logits of its language's group, computed once. */
+    bool gvalid;
+    float glogits[CLASSIFIER_GROUP_MAX][16];
 };
 
 classifier_scratch_t *
@@ -104,6 +114,8 @@ classifier_models_destroy(classifier_models_t **self_p)
     if (!self_p || !*self_p)
         return;
     classifier_models_t *self = *self_p;
+    for (int l = 0; l < S_LANGS; l++)
+        classifier_model_group_destroy(&self->group[l]);
     for (size_t i = 0; i < self->n; i++)
         classifier_model_destroy(&self->entries[i].model);
     classifier_keywords_destroy(&self->kw);
@@ -273,15 +285,86 @@ s_load_keywords(classifier_models_t *self, const char *dir, json_t *root,
     return 0;
 }
 
+/* A set is named by its directory (dir/models.json) or by its JSON file
+ * (models/models-nc.json), whose directory holds the model files. */
+static int
+s_locate(const char *where, char *dir, size_t dir_size, char *path,
+         size_t path_size)
+{
+    size_t n = strlen(where);
+    if (n >= 5 && strcmp(where + n - 5, ".json") == 0) {
+        const char *slash = strrchr(where, '/');
+        size_t dl = slash ? (size_t)(slash - where) : 0;
+        if (n + 1 > path_size || dl + 2 > dir_size)
+            return -1;
+        memcpy(path, where, n + 1);
+        if (slash) {
+            memcpy(dir, where, dl ? dl : 1);
+            dir[dl ? dl : 1] = '\0';
+        } else {
+            kj_strlcpy(dir, ".", dir_size);
+        }
+        return 0;
+    }
+    if ((size_t)snprintf(path, path_size, "%s/models.json", where) >=
+            path_size ||
+        kj_strlcpy(dir, where, dir_size) >= dir_size)
+        return -1;
+    return 0;
+}
+
+static bool
+s_same_features(const classifier_model_t *a, const classifier_model_t *b)
+{
+    const classifier_feat_config_t *x = classifier_model_feat_config(a);
+    const classifier_feat_config_t *y = classifier_model_feat_config(b);
+    return classifier_model_norm_flags(a) == classifier_model_norm_flags(b) &&
+           x->hash_bits == y->hash_bits && x->word_min == y->word_min &&
+           x->word_max == y->word_max && x->char_min == y->char_min &&
+           x->char_max == y->char_max;
+}
+
+/* Per language, merge the triage models that read the same features as
+ * the first of them into one group (one lookup per feature for all). */
+static void
+s_build_groups(classifier_models_t *self)
+{
+    for (int l = 0; l < S_LANGS; l++) {
+        const s_entry_t *cand[] = {self->sentiment[l], self->category[l],
+                                   self->urgency[l],   self->actionable[l],
+                                   self->reason[l],    self->intent[l]};
+        const classifier_model_t *ms[CLASSIFIER_GROUP_MAX];
+        size_t n = 0;
+        for (size_t i = 0; i < KJ_ARRAY_LEN(cand); i++) {
+            const s_entry_t *e = cand[i];
+            if (!e || n == CLASSIFIER_GROUP_MAX ||
+                classifier_model_n_labels(e->model) > 16 ||
+                (n > 0 && !s_same_features(ms[0], e->model)))
+                continue;
+            bool dup = false;
+            for (size_t j = 0; j < n; j++)
+                dup = dup || self->gmember[l][j] == e;
+            if (dup)
+                continue;
+            self->gmember[l][n] = e;
+            ms[n++] = e->model;
+        }
+        /* A group of one gains nothing. */
+        if (n >= 2)
+            self->group[l] = classifier_model_group_new(ms, n);
+        if (!self->group[l])
+            memset(self->gmember[l], 0, sizeof(self->gmember[l]));
+    }
+}
+
 classifier_models_t *
-classifier_models_load(const char *dir, char *err, size_t err_size)
+classifier_models_load(const char *where, char *err, size_t err_size)
 {
     classifier_models_t *self = kj_calloc(1, sizeof(*self));
     json_t *root = NULL;
-    char path[4096];
-    if ((size_t)snprintf(path, sizeof(path), "%s/models.json", dir) >=
-        sizeof(path)) {
-        snprintf(err, err_size, "%s: path too long", dir);
+    char path[4096], dir[4096];
+    if (s_locate(where, dir, sizeof(dir), path, sizeof(path)) < 0) {
+        snprintf(err, err_size, "%s: path too long", where);
         goto fail;
     }
     json_error_t jerr;
@@ -334,18 +417,32 @@ classifier_models_load(const char *dir, char *err, size_t err_size)
         classifier_model_label_index(self->language->model, "ja");
     if (s_resolve(self, triage, "sentiment", self->sentiment, err, err_size) <
             0 ||
+        s_resolve(self, triage, "category", self->category, err, err_size) <
+            0 ||
+        s_resolve(self, triage, "urgency", self->urgency, err, err_size) < 0 ||
+        s_resolve(self, triage, "actionable", self->actionable, err, err_size) <
+            0 ||
         s_resolve(self, triage, "reason", self->reason, err, err_size) < 0 ||
         s_resolve(self, triage, "intent", self->intent, err, err_size) < 0)
         goto fail;
     static const char *const sent_labels[] = {"negative", "positive"};
+    static const char *const urg_labels[] = {"low", "normal", "high",
+                                             "critical"};
+    static const char *const act_labels[] = {"false", "true"};
     for (int l = 0; l < S_LANGS; l++)
-        if (self->sentiment[l] &&
-            s_check_labels(self->sentiment[l], sent_labels, 2, err, err_size) <
-                0)
+        if ((self->sentiment[l] &&
+             s_check_labels(self->sentiment[l], sent_labels, 2, err, err_size) <
+                 0) ||
+            (self->urgency[l] && s_check_labels(self->urgency[l], urg_labels, 4,
+                                                err, err_size) < 0) ||
+            (self->actionable[l] &&
+             s_check_labels(self->actionable[l], act_labels, 2, err, err_size) <
+                 0))
             goto fail;
     for (int l = 0; l < S_LANGS; l++) {
-        const s_entry_t *group[] = {self->sentiment[l], self->reason[l],
-                                    self->intent[l]};
+        const s_entry_t *group[] = {self->sentiment[l], self->category[l],
+                                    self->urgency[l],   self->actionable[l],
+                                    self->reason[l],    self->intent[l]};
         for (size_t g = 0; g < KJ_ARRAY_LEN(group); g++) {
             if (!group[g])
                 continue;
@@ -362,6 +459,7 @@ classifier_models_load(const char *dir, char *err, size_t err_size)
             }
         }
     }
+    s_build_groups(self);
     uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t k = 0; k < self->n; k++) {
         h ^= classifier_model_checksum(self->entries[k].model);
@@ -426,13 +524,13 @@ s_cfg_eq(const classifier_feat_config_t *a, const classifier_feat_config_t *b)
            a->char_max == b->char_max;
 }
 
-/* Run one model on the text, reusing features of an equal setting. The
- * features are extracted with ucfg (a superset of the model's ranges with
- * the same hash bits) when it is not NULL. */
-static int
-s_predict(classifier_scratch_t *s, const classifier_model_t *m,
-          const classifier_feat_config_t *ucfg, const char *text, size_t len,
-          float *probs)
+/* The text's features for model m, reusing those of an equal setting.
+ * They are extracted with ucfg (a superset of the model's ranges with the
+ * same hash bits) when it is not NULL. */
+static const classifier_feat_t *
+s_items(classifier_scratch_t *s, const classifier_model_t *m,
+        const classifier_feat_config_t *ucfg, const char *text, size_t len,
+        size_t *n)
 {
     unsigned flags = classifier_model_norm_flags(m);
     const classifier_feat_config_t *cfg =
@@ -456,9 +554,59 @@ s_predict(classifier_scratch_t *s, const classifier_model_t *m,
         slot->flags = flags;
         slot->cfg = *cfg;
     }
+    return classifier_feats_items(slot->feats, n);
+}
+
+/* Run one model on the text (features as s_items). */
+static int
+s_predict(classifier_scratch_t *s, const classifier_model_t *m,
+          const classifier_feat_config_t *ucfg, const char *text, size_t len,
+          float *probs)
+{
     size_t n;
-    const classifier_feat_t *items = classifier_feats_items(slot->feats, &n);
+    const classifier_feat_t *items = s_items(s, m, ucfg, text, len, &n);
     return classifier_model_predict(m, items, n, probs);
+}
+
+static const classifier_feat_config_t *
+s_group(const classifier_models_t *self, int lang, const classifier_model_t *m);
+
+/* Probabilities of entry e for the text: from the language's merged group
+ * when e is in it (its logits computed once per text for all members),
+ * else the model alone. Returns the best label's index. */
+static int
+s_probs(const classifier_models_t *self, classifier_scratch_t *s, int lang,
+        const s_entry_t *e, const char *text, size_t len, float *probs)
+{
+    const classifier_model_group_t *g = lang >= 0 ? self->group[lang] : NULL;
+    size_t gi = CLASSIFIER_GROUP_MAX;
+    for (size_t i = 0; g && i < classifier_model_group_size(g); i++)
+        if (self->gmember[lang][i] == e)
+            gi = i;
+    if (gi == CLASSIFIER_GROUP_MAX)
+        return s_predict(s, e->model, s_group(self, lang, e->model), text, len,
+                         probs);
+    if (!s->gvalid) {
+        /* The features (shared with every model of the language). */
+        const classifier_model_t *m0 = self->gmember[lang][0]->model;
+        size_t n;
+        const classifier_feat_t *items =
+            s_items(s, m0, s_group(self, lang, m0), text, len, &n);
+        float *rows[CLASSIFIER_GROUP_MAX];
+        for (size_t i = 0; i < CLASSIFIER_GROUP_MAX; i++)
+            rows[i] = s->glogits[i];
+        classifier_model_group_logits(g, items, n, rows);
+        s->gvalid = true;
+    }
+    const classifier_model_t *m = e->model;
+    uint32_t k = classifier_model_n_labels(m);
+    classifier_softmax(s->glogits[gi], k, classifier_model_temperature(m),
+                       probs);
+    int best = 0;
+    for (uint32_t i = 1; i < k; i++)
+        if (probs[i] > probs[best])
+            best = (int)i;
+    return best;
 }
 
 /* The shared extraction setting for a model of language lang, or NULL
@@ -628,7 +776,7 @@ s_sentiment(const classifier_models_t *self, classifier_scratch_t *s,
         return;
     }
     float probs[CLASSIFIER_MODEL_MAX_LABELS];
-    s_predict(s, e->model, s_group(self, lang, e->model), text, len, probs);
+    s_probs(self, s, lang, e, text, len, probs);
     float neg = s_prob_of(e->model, probs, "negative");
     float pos = s_prob_of(e->model, probs, "positive");
     /* Everything else (neutral, chABSA's mixed) is neutral. */
@@ -657,8 +805,7 @@ s_top_label(const classifier_models_t *self, classifier_scratch_t *s, int lang,
             size_t label_size, float *conf)
 {
     float probs[CLASSIFIER_MODEL_MAX_LABELS];
-    int best =
-        s_predict(s, e->model, s_group(self, lang, e->model), text, len, probs);
+    int best = s_probs(self, s, lang, e, text, len, probs);
     kj_strlcpy(label, classifier_model_label(e->model, (uint32_t)best),
                label_size);
     *conf = probs[best];
@@ -676,8 +823,10 @@ s_reason(const classifier_models_t *self, classifier_scratch_t *s,
         kj_strlcpy(out->reason_model, e->name, sizeof(out->reason_model));
         return;
     }
-    if (lang != S_JA)
-        return; /* no reason for other languages */
+    /* The Japanese keyword rules answer the English reason model's
+     * labels, so they run only beside one. */
+    if (lang != S_JA || !self->reason[S_EN])
+        return;
     /* Japanese keyword rules: the reason with most hits (ties: the first
      * in the keyword file, which lists concrete reasons before the broad
      * "Customer Service Issue" and "Bad Flight"). */
@@ -755,6 +904,48 @@ s_rules(const s_shape_t *sh, const int *kw, float p_neg, float p_pos,
     out->urgency_confidence = conf;
 }
 
+/* Category, urgency and actionable from the language's models, where the
+ * set has them; urgency and actionable replace the keyword rules' guess
+ * (a critical keyword still makes a text critical: those words name a
+ * legal threat, an injury or fraud, which the care guide always treats
+ * as critical, and a model trained on a few hundred examples can miss a
+ * rare one). */
+static void
+s_models(const classifier_models_t *self, classifier_scratch_t *s,
+         const char *text, size_t len, int lang, const int *kw,
+         classifier_result_t *out)
+{
+    if (lang < 0)
+        return;
+    const s_entry_t *e = self->category[lang];
+    if (e) {
+        s_top_label(self, s, lang, e, text, len, out->category,
+                    sizeof(out->category), &out->category_confidence);
+        kj_strlcpy(out->category_model, e->name, sizeof(out->category_model));
+    }
+    e = self->urgency[lang];
+    if (e) {
+        s_top_label(self, s, lang, e, text, len, out->urgency,
+                    sizeof(out->urgency), &out->urgency_confidence);
+        out->urgency_from_model = true;
+        if (kw[CLASSIFIER_KW_CRITICAL] > 0 &&
+            strcmp(out->urgency, "critical") != 0) {
+            kj_strlcpy(out->urgency, "critical", sizeof(out->urgency));
+            out->urgency_confidence = s_clamp(
+                0.6f + 0.1f * (float)kw[CLASSIFIER_KW_CRITICAL], 0.6f, 0.9f);
+            out->urgency_from_model = false;
+        }
+    }
+    e = self->actionable[lang];
+    if (e) {
+        char label[CLASSIFIER_MODEL_LABEL_MAX];
+        s_top_label(self, s, lang, e, text, len, label, sizeof(label),
+                    &out->actionable_confidence);
+        out->actionable = strcmp(label, "true") == 0;
+        out->actionable_from_model = true;
+    }
+}
+
 void
 classifier_models_run(const classifier_models_t *self, classifier_scratch_t *s,
                       const char *text, size_t len, const char *folded,
@@ -768,6 +959,7 @@ classifier_models_run(const classifier_models_t *self, classifier_scratch_t *s,
     /* One normalisation serves every model that uses the same flags (all
      * shipped ones do) and the script counts. */
     s->norm_valid = false;
+    s->gvalid = false;
     s_normalise(s, text, len, CLASSIFIER_NORM_ALL);
     size_t ncp;
     const int32_t *cps = classifier_norm_codepoints(s->norm, &ncp);
@@ -791,6 +983,7 @@ classifier_models_run(const classifier_models_t *self, classifier_scratch_t *s,
         s_top_label(self, s, lang, ie, text, len, out->intent,
                     sizeof(out->intent), &out->intent_confidence);
     s_rules(&sh, kw, p_neg, p_pos, out);
+    s_models(self, s, text, len, lang, kw, out);
     s->norm_valid = false;
 }
 

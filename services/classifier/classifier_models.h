@@ -1,12 +1,13 @@
 /* classifier_models: the set of shipped models (models/models.json) and
  * the triage that runs them all on one complaint: language, sentiment,
- * reason, intent, urgency, actionable and PII masking.
+ * category, reason, intent, urgency, actionable and PII masking.
  *
  * Wiring (for the classifier service):
  *
  *   char err[512];
  *   classifier_models_t *models = classifier_models_load("models", err,
  *                                                        sizeof(err));
+ *   // or a set's file: classifier_models_load("models/models-nc.json", ...)
  *   if (!models) { log err; exit 78; }
  *   classifier_scratch_t *scratch = classifier_scratch_new(); // per thread
  *   char masked[2 * 8192 + 1];
@@ -28,13 +29,18 @@
  *                "task": "sentiment", "languages": ["en"], ...}, ...],
  *    "triage": {"language": "language",
  *               "sentiment": {"en": "sentiment-en", "ja": "sentiment-ja"},
+ *               "category": {"en": "category-en", "ja": "category-ja"},
+ *               "urgency": {"en": "urgency-en", "ja": "urgency-ja"},
+ *               "actionable": {"en": "actionable-en", ...},
  *               "reason": {"en": "reason-en"},
  *               "intent": {"en": "intent-en"}}}
  * Every listed model is loaded and verified (checksum, task, labels);
  * "triage" names which model serves each task and language. Only
- * "language" is required; a missing entry makes that field empty (reason
- * for Japanese falls back to keyword rules, see below). "keywords" names
- * the keyword table (keywords.tsv, models/README.md), required.
+ * "language" is required; a missing entry makes that field empty, or
+ * falls back to the keyword rules below (urgency, actionable, and reason
+ * for Japanese when the set has an English reason model). "keywords"
+ * names the keyword table (keywords.tsv, models/README.md), required.
+ * Model files are named relative to the directory of models.json.
  *
  * The rules on top of the models (documented in models/README.md):
  *   language   script counts first: mostly Hangul, Cyrillic, Arabic, Thai
@@ -47,21 +53,29 @@
  *              0.6, takes lang_hint if it is ja or en.
  *   sentiment  the language's model; "mixed" counts as neutral; score is
  *              P(positive) - P(negative); for "other", neutral at 1/3.
+ *   category   the language's category model (labels are the rules file's
+ *              categories and "other"); empty without one.
  *   reason     the language's reason model; Japanese with no reason model
  *              maps keywords (遅延, 欠航, 紛失 ...) to the English model's
  *              airline labels, else "Can't Tell"; reason_model says which.
- *   urgency    critical on a safety, legal or fraud keyword (lawsuit,
+ *   urgency    the language's urgency model (low, normal, high, critical)
+ *              when the set has one, raised to critical by a critical
+ *              keyword of the table. Without a model: critical on a
+ *              safety, legal or fraud keyword (lawsuit,
  *              injured, 訴訟, 怪我, 不正利用 ...); high on a time or outage
  *              keyword (urgent, stranded, 至急, 繋がらない ...) with a
  *              negative text or two such keywords, or a very negative
  *              specific complaint; low for positive or vague texts; else
  *              normal.
- *   actionable a score from specific cues (product words, numbers, contact
+ *   actionable the language's actionable model (true / false) when the
+ *              set has one; else a score from specific cues (product words,
+ *              numbers, contact
  *              details, a confident reason or intent, a question) against
  *              abuse and vagueness (insults, very short texts, praise with
  *              nothing specific); abuse only weighs much when nothing
  *              specific was said, as the care guides advise.
- * The rule confidences are fixed heuristics, not calibrated. */
+ * Model confidences are calibrated probabilities (temperature fitted on
+ * dev); the rule confidences are fixed heuristics, not calibrated. */
 #ifndef CLASSIFIER_MODELS_H
 #define CLASSIFIER_MODELS_H
 
@@ -89,6 +103,9 @@ typedef struct {
     char sentiment[16];    /* "negative", "neutral", "positive" */
     float sentiment_score; /* -1 .. 1 */
     float sentiment_confidence;
+    char category[CLASSIFIER_MODEL_LABEL_MAX]; /* model label, "" if none */
+    float category_confidence;
+    char category_model[48];                 /* model name, "" */
     char reason[CLASSIFIER_MODEL_LABEL_MAX]; /* model label, "" if none */
     float reason_confidence;
     char reason_model[48]; /* model name, "rules:reason-ja", "" */
@@ -96,19 +113,24 @@ typedef struct {
     float intent_confidence;
     char urgency[12]; /* "low", "normal", "high", "critical" */
     float urgency_confidence;
+    bool urgency_from_model; /* false: the keyword rules decided */
     bool actionable;
     float actionable_confidence;
+    bool actionable_from_model;
     classifier_pii_span_t pii[CLASSIFIER_PII_MAX]; /* first pii_count spans */
     size_t pii_count;                              /* spans in pii */
     size_t pii_total; /* spans masked (may exceed the max) */
     char model[40];   /* "kujo-models:<hex>": the set used */
 } classifier_result_t;
 
-/* Load dir/models.json and every model it lists, verifying each file's
- * checksum and task and the triage references. NULL with a precise
- * message in err. Loading takes well under a second. */
+/* Load a model set and every model it lists, verifying each file's
+ * checksum and task and the triage references. path is a directory
+ * (its models.json) or a set's JSON file itself (a path ending in
+ * ".json", e.g. models/models-nc.json); model files and the keyword table
+ * are read from the same directory. NULL with a precise message in err.
+ * Loading takes well under a second. */
 classifier_models_t *
-classifier_models_load(const char *dir, char *err, size_t err_size);
+classifier_models_load(const char *path, char *err, size_t err_size);
 
 /* Destroy and set *self_p to NULL. Safe on NULL. */
 void

@@ -161,8 +161,34 @@ s_mask(classifier_triage_t *self, const kj_complaint_t *c, kj_triage_t *t,
     }
 }
 
-/* The model set's view, merged with the rules: keyword rules the operator
- * wrote win over a model's guess. */
+/* Below this probability a model is "unsure": an operator's category or
+ * urgency keyword then decides instead (models/README.md, "The
+ * operator's rules"). Chosen on the corpus dev split. */
+#define S_MODEL_SURE 0.5f
+
+/* The operator category a model label stands for: the rules file's
+ * model_labels entry, else the label itself when it names one of the
+ * rules file's categories or is "other"; NULL if neither. */
+static const char *
+s_category_of(const kj_rules_t *rules, const char *label)
+{
+    const char *mapped = classifier_keywords_map_label(rules, label);
+    if (mapped)
+        return mapped;
+    if (strcmp(label, "other") == 0)
+        return "other";
+    size_t n;
+    const kj_rules_kwset_t *cats = kj_rules_categories(rules, &n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(cats[i].name, label) == 0)
+            return cats[i].name;
+    return NULL;
+}
+
+/* The model set's view, merged with the operator's keyword rules: a
+ * critical keyword always makes the complaint critical; a category or
+ * other urgency keyword decides when the model is unsure (or the set has
+ * no such model); otherwise the model decides. */
 static void
 s_apply_models(classifier_triage_t *self, kj_envelope_t *env, size_t folded_len,
                size_t pii_total, int category_hits, int urgency_hits)
@@ -181,7 +207,17 @@ s_apply_models(classifier_triage_t *self, kj_envelope_t *env, size_t folded_len,
     t->sentiment_score = r.sentiment_score;
     t->sentiment_confidence = r.sentiment_confidence;
     kj_strlcpy(t->reason, r.reason, sizeof t->reason);
-    if (category_hits == 0 && r.reason[0]) {
+    const char *model_cat =
+        r.category[0] ? s_category_of(self->rules, r.category) : NULL;
+    if (model_cat) {
+        if (category_hits == 0 || r.category_confidence >= S_MODEL_SURE) {
+            kj_strlcpy(t->category, model_cat, sizeof t->category);
+            t->category_confidence = r.category_confidence;
+        }
+        /* The reason field says what the model answered. */
+        if (!r.reason[0])
+            kj_strlcpy(t->reason, r.category, sizeof t->reason);
+    } else if (category_hits == 0 && r.reason[0]) {
         const char *mapped =
             classifier_keywords_map_label(self->rules, r.reason);
         if (mapped) {
@@ -189,7 +225,19 @@ s_apply_models(classifier_triage_t *self, kj_envelope_t *env, size_t folded_len,
             t->category_confidence = r.reason_confidence;
         }
     }
-    if (urgency_hits == 0 && r.urgency[0]) {
+    bool rules_critical =
+        urgency_hits > 0 && strcmp(t->urgency, "critical") == 0;
+    if (r.urgency_from_model) {
+        if (!rules_critical &&
+            (urgency_hits == 0 || r.urgency_confidence >= S_MODEL_SURE)) {
+            kj_strlcpy(t->urgency, r.urgency, sizeof t->urgency);
+            t->urgency_confidence = r.urgency_confidence;
+        }
+    } else if ((urgency_hits == 0 ||
+                (strcmp(r.urgency, "critical") == 0 && !rules_critical)) &&
+               r.urgency[0]) {
+        /* Without an urgency model: the keyword rules (a critical keyword
+         * of the models' table still counts). */
         kj_strlcpy(t->urgency, r.urgency, sizeof t->urgency);
         t->urgency_confidence = r.urgency_confidence;
     }

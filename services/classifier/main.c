@@ -16,7 +16,8 @@ static const kj_cfg_opt_t s_own[] = {
      .flag = "models",
      .type = KJ_CFG_STR,
      .def = "models",
-     .help = "directory of trained models (models.json); empty: rules only",
+     .help = "trained model set: a directory (its models.json) or a set's "
+             ".json file (models/models-nc.json); empty: rules only",
      .empty_is_value = true,
      .dest = &s_models_dir},
 };

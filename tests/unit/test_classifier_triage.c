@@ -219,6 +219,67 @@ Test(classifier_triage, reload_swaps_rules_and_keeps_them_on_error,
     kj_rules_destroy(&beta);
 }
 
+/* With the shipped model set: the models decide category and urgency
+ * without any keyword; the operator's keywords still override where the
+ * policy says (models/README.md, "The operator's rules"). */
+Test(classifier_triage, models_decide_and_the_operators_keywords_override,
+     .init = s_quiet)
+{
+    classifier_triage_t *t = s_new(KJ_RULES_PATH);
+    char err[512];
+    cr_assert(eq(int,
+                 classifier_triage_use_models(t, KJ_SOURCE_DIR "/models", err,
+                                              sizeof err),
+                 0),
+              "%s", err);
+    /* No keyword of the rules file in this text: the model answers. */
+    kj_envelope_t *env = s_env(
+        "", "I ordered a lamp two weeks ago and it has still not turned up",
+        "");
+    s_run(t, env);
+    cr_assert(eq(str, env->triage.category, "delivery"));
+    cr_assert(eq(str, env->triage.reason, "delivery"));
+    cr_assert(gt(flt, env->triage.category_confidence, 0.5f));
+    cr_assert(eq(int, strncmp(env->triage.model, "kujo-models:", 12), 0));
+    free(env);
+    /* A critical keyword ("lawyer") forces critical, whatever the model
+     * says. */
+    env =
+        s_env("", "Your invoice is wrong again, I will talk to my lawyer", "");
+    s_run(t, env);
+    cr_assert(eq(str, env->triage.urgency, "critical"));
+    free(env);
+    classifier_triage_destroy(&t);
+
+    /* Rules whose only category ("alpha", keyword zebra) no model label
+     * maps to: the keyword decides; without a keyword hit the model's
+     * label cannot name an operator category, so "other" stays. */
+    char path[] = "/tmp/kj_triage_rules_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    char doc[1024];
+    snprintf(doc, sizeof doc, s_rules_fmt, "alpha");
+    s_write(path, doc);
+    t = s_new(path);
+    cr_assert(eq(int,
+                 classifier_triage_use_models(t, KJ_SOURCE_DIR "/models", err,
+                                              sizeof err),
+                 0),
+              "%s", err);
+    env = s_env("", "a zebra ate my parcel and the delivery never arrived", "");
+    s_run(t, env);
+    cr_assert(eq(str, env->triage.category, "alpha"));
+    free(env);
+    env =
+        s_env("", "I was charged twice for my subscription, refund please", "");
+    s_run(t, env);
+    cr_assert(eq(str, env->triage.category, "other"));
+    free(env);
+    classifier_triage_destroy(&t);
+    unlink(path);
+}
+
 Test(classifier_triage, bad_rules_file_is_a_precise_error)
 {
     char err[512];

@@ -25,6 +25,10 @@ struct classifier_tsv {
     const char **text;  /* row -> text */
     size_t *text_len;   /* row -> text length */
     const char **label; /* row -> label */
+    uint64_t *key;      /* row -> hash of its id (or text): CV folds */
+    float *weight;      /* row -> training weight */
+    bool *held;         /* row -> cross-validation may hold it out */
+    bool has_split;     /* read with a split (or pooled with such a set) */
     size_t n;           /* rows kept */
     size_t cap;         /* allocated rows */
     size_t skipped;     /* rows with an empty label */
@@ -34,17 +38,23 @@ struct classifier_tsv {
 
 static void
 s_tsv_push(classifier_tsv_t *self, const char *text, size_t len,
-           const char *label)
+           const char *label, uint64_t key, float weight, bool held)
 {
     if (self->n == self->cap) {
         self->cap = self->cap ? self->cap * 2 : 1024;
         self->text = kj_realloc(self->text, self->cap * sizeof(char *));
         self->text_len = kj_realloc(self->text_len, self->cap * sizeof(size_t));
         self->label = kj_realloc(self->label, self->cap * sizeof(char *));
+        self->key = kj_realloc(self->key, self->cap * sizeof(uint64_t));
+        self->weight = kj_realloc(self->weight, self->cap * sizeof(float));
+        self->held = kj_realloc(self->held, self->cap * sizeof(bool));
     }
     self->text[self->n] = text;
     self->text_len[self->n] = len;
     self->label[self->n] = label;
+    self->key[self->n] = key;
+    self->weight[self->n] = weight;
+    self->held[self->n] = held;
     self->n++;
 }
 
@@ -70,10 +80,101 @@ s_split(char *line, char **fields, size_t max)
 
 #define S_MAX_FIELDS 256
 
+static uint64_t
+s_fmix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+/* FNV-1a 64 of s[len], mixed. */
+static uint64_t
+s_hash(const char *s, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ULL;
+    }
+    return s_fmix64(h);
+}
+
+classifier_split_t
+classifier_split_of(const char *id, size_t len)
+{
+    unsigned b = (unsigned)(s_hash(id, len) % 100);
+    return b < 70   ? CLASSIFIER_SPLIT_TRAIN
+           : b < 85 ? CLASSIFIER_SPLIT_DEV
+                    : CLASSIFIER_SPLIT_TEST;
+}
+
+static const char *const s_split_names[] = {
+    [CLASSIFIER_SPLIT_ALL] = "all",
+    [CLASSIFIER_SPLIT_TRAIN] = "train",
+    [CLASSIFIER_SPLIT_DEV] = "dev",
+    [CLASSIFIER_SPLIT_TEST] = "test",
+};
+
+int
+classifier_split_parse(const char *s, classifier_split_t *out)
+{
+    for (size_t i = 0; i < KJ_ARRAY_LEN(s_split_names); i++) {
+        if (strcmp(s, s_split_names[i]) == 0) {
+            *out = (classifier_split_t)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *
+classifier_split_name(classifier_split_t split)
+{
+    return (size_t)split < KJ_ARRAY_LEN(s_split_names) ? s_split_names[split]
+                                                       : "?";
+}
+
+/* Undo the corpus escapes in place ("\n" -> line break, "\\" -> "\");
+ * returns the new length. */
+static size_t
+s_unescape(char *s)
+{
+    char *o = s;
+    for (const char *p = s; *p; p++) {
+        if (p[0] == '\\' && p[1] == 'n') {
+            *o++ = '\n';
+            p++;
+        } else if (p[0] == '\\' && p[1] == '\\') {
+            *o++ = '\\';
+            p++;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+    return (size_t)(o - s);
+}
+
 classifier_tsv_t *
 classifier_tsv_read(const char *path, const char *text_column,
                     const char *label_column, char *err, size_t err_size)
 {
+    classifier_tsv_opts_t o = {.text_column = text_column,
+                               .label_column = label_column};
+    return classifier_tsv_read_opts(path, &o, err, err_size);
+}
+
+classifier_tsv_t *
+classifier_tsv_read_opts(const char *path, const classifier_tsv_opts_t *opts,
+                         char *err, size_t err_size)
+{
+    const char *text_column = opts->text_column ? opts->text_column : "text";
+    const char *label_column = opts->label_column;
+    float weight = opts->weight > 0 ? opts->weight : 1.0f;
     classifier_tsv_t *self = kj_calloc(1, sizeof(*self));
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -100,7 +201,7 @@ classifier_tsv_read(const char *path, const char *text_column,
     char *fields[S_MAX_FIELDS];
     char *p = self->buf;
     size_t lineno = 0;
-    long ti = -1, li = -1;
+    long ti = -1, li = -1, ii = -1;
     size_t need = 0;
     while (*p) {
         char *nl = strchr(p, '\n');
@@ -122,8 +223,11 @@ classifier_tsv_read(const char *path, const char *text_column,
                     ti = (long)i;
                 if (strcmp(fields[i], label_column) == 0)
                     li = (long)i;
+                if (strcmp(fields[i], "id") == 0)
+                    ii = (long)i;
             }
-            if (ti < 0 || li < 0) {
+            if (ti < 0 || li < 0 ||
+                (ii < 0 && opts->split != CLASSIFIER_SPLIT_ALL)) {
                 char names[512];
                 size_t o = 0;
                 names[0] = '\0';
@@ -135,10 +239,16 @@ classifier_tsv_read(const char *path, const char *text_column,
                     o += (size_t)w;
                 }
                 snprintf(err, err_size, "%s: no column \"%s\" (columns: %s)",
-                         path, ti < 0 ? text_column : label_column, names);
+                         path,
+                         ti < 0   ? text_column
+                         : li < 0 ? label_column
+                                  : "id",
+                         names);
                 goto fail;
             }
             need = (size_t)(ti > li ? ti : li) + 1;
+            if (ii >= 0 && (size_t)ii + 1 > need)
+                need = (size_t)ii + 1;
             p = next;
             continue;
         }
@@ -147,23 +257,83 @@ classifier_tsv_read(const char *path, const char *text_column,
                      path, lineno, nf, need);
             goto fail;
         }
+        const char *id = ii >= 0 ? fields[ii] : NULL;
+        if (opts->split != CLASSIFIER_SPLIT_ALL &&
+            classifier_split_of(id, strlen(id)) != opts->split) {
+            p = next;
+            continue;
+        }
         const char *label = fields[li];
+        char *text = fields[ti];
+        size_t tl = opts->unescape ? s_unescape(text) : strlen(text);
         if (label[0] == '\0')
             self->skipped++;
         else
-            s_tsv_push(self, fields[ti], strlen(fields[ti]), label);
+            s_tsv_push(self, text, tl, label,
+                       id ? s_hash(id, strlen(id)) : s_hash(text, tl), weight,
+                       true);
         p = next;
     }
     if (ti < 0) {
         snprintf(err, err_size, "%s: empty file (no header row)", path);
         goto fail;
     }
+    self->has_split = opts->split != CLASSIFIER_SPLIT_ALL;
     return self;
 fail:
     if (f)
         fclose(f);
     classifier_tsv_destroy(&self);
     return NULL;
+}
+
+classifier_tsv_t *
+classifier_tsv_pool(classifier_tsv_t *const *sets, size_t n)
+{
+    classifier_tsv_t *self = kj_calloc(1, sizeof(*self));
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += sets[i]->n;
+    self->owned = kj_calloc(2 * total + 1, sizeof(char *));
+    /* Pooled with a set read with a split (our corpus), only that set's
+     * rows are held out: the others (public sets) are always trained on,
+     * so that cross-validation scores the rows the split is about. */
+    bool any_split = false;
+    for (size_t i = 0; i < n; i++)
+        any_split = any_split || sets[i]->has_split;
+    self->has_split = any_split;
+    for (size_t i = 0; i < n; i++) {
+        self->skipped += sets[i]->skipped;
+        for (size_t r = 0; r < sets[i]->n; r++) {
+            char *t = kj_malloc(sets[i]->text_len[r] + 1);
+            memcpy(t, sets[i]->text[r], sets[i]->text_len[r] + 1);
+            char *l = kj_strdup(sets[i]->label[r]);
+            self->owned[self->n_owned++] = t;
+            self->owned[self->n_owned++] = l;
+            s_tsv_push(self, t, sets[i]->text_len[r], l, sets[i]->key[r],
+                       sets[i]->weight[r],
+                       sets[i]->held[r] && (!any_split || sets[i]->has_split));
+        }
+    }
+    return self;
+}
+
+float
+classifier_tsv_weight(const classifier_tsv_t *self, size_t i)
+{
+    return self->weight[i];
+}
+
+uint64_t
+classifier_tsv_key(const classifier_tsv_t *self, size_t i)
+{
+    return self->key[i];
+}
+
+bool
+classifier_tsv_held(const classifier_tsv_t *self, size_t i)
+{
+    return self->held[i];
 }
 
 classifier_tsv_t *
@@ -181,7 +351,7 @@ classifier_tsv_from_arrays(const char *const *texts, const char *const *labels,
         char *l = kj_strdup(labels[i]);
         self->owned[self->n_owned++] = t;
         self->owned[self->n_owned++] = l;
-        s_tsv_push(self, t, strlen(t), l);
+        s_tsv_push(self, t, strlen(t), l, s_hash(t, strlen(t)), 1.0f, true);
     }
     return self;
 }
@@ -199,6 +369,9 @@ classifier_tsv_destroy(classifier_tsv_t **self_p)
     free(self->text);
     free(self->text_len);
     free(self->label);
+    free(self->key);
+    free(self->weight);
+    free(self->held);
     free(self);
     *self_p = NULL;
 }
@@ -396,7 +569,9 @@ classifier_evaluate(const classifier_model_t *model,
     classifier_norm_t *norm = classifier_norm_new();
     classifier_feats_t *feats = classifier_feats_new();
     float probs[CLASSIFIER_MODEL_MAX_LABELS];
-    double t0 = s_now();
+    /* CPU time: the cost on one core, whatever else the machine runs. */
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
     for (size_t r = 0; r < n; r++) {
         size_t len;
         const char *text = classifier_tsv_text(data, r, &len);
@@ -405,7 +580,9 @@ classifier_evaluate(const classifier_model_t *model,
         pred[r] = (uint32_t)p;
         ptrue[r] = truth[r] < k ? probs[truth[r]] : 0;
     }
-    out->seconds = s_now() - t0;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+    out->seconds = (double)(c1.tv_sec - c0.tv_sec) +
+                   (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
     out->texts_per_s = out->seconds > 0 ? (double)n / out->seconds : 0;
     out->metrics = classifier_metrics_new(out->n_labels);
     double nll = 0;
@@ -544,6 +721,7 @@ typedef struct {
     uint32_t *row; /* weight row of each entry */
     float *val;    /* its value */
     uint32_t *y;   /* label index, or UINT32_MAX if unknown */
+    float *w;      /* row weight */
 } s_csr_t;
 
 static void
@@ -553,6 +731,7 @@ s_csr_free(s_csr_t *m)
     free(m->row);
     free(m->val);
     free(m->y);
+    free(m->w);
     memset(m, 0, sizeof(*m));
 }
 
@@ -607,6 +786,7 @@ s_vectorise(s_trainer_t *tr, const classifier_tsv_t *data, s_csr_t *m)
     m->n = n;
     m->start = kj_malloc((n + 1) * sizeof(size_t));
     m->y = kj_malloc((n + 1) * sizeof(uint32_t));
+    m->w = kj_malloc((n + 1) * sizeof(float));
     size_t cap = 1024, used = 0;
     m->row = kj_malloc(cap * sizeof(uint32_t));
     m->val = kj_malloc(cap * sizeof(float));
@@ -617,6 +797,7 @@ s_vectorise(s_trainer_t *tr, const classifier_tsv_t *data, s_csr_t *m)
         const classifier_feat_t *items = s_featurise(tr, text, len, &nf);
         int y = s_label_of(tr, classifier_tsv_label(data, d));
         m->y[d] = y < 0 ? UINT32_MAX : (uint32_t)y;
+        m->w[d] = classifier_tsv_weight(data, d);
         m->start[d] = used;
         float norm2[2] = {0, 0};
         for (size_t i = 0; i < nf; i++) {
@@ -786,11 +967,12 @@ s_fit(const classifier_train_opts_t *opts, uint32_t k, uint32_t nr,
             }
             classifier_softmax(z, k, 1.0f, p);
             uint32_t y = xt.y[d];
-            loss -= cw[y] * log(p[y] > 1e-30f ? p[y] : 1e-30f);
+            double rw = cw[y] * xt.w[d];
+            loss -= rw * log(p[y] > 1e-30f ? p[y] : 1e-30f);
             /* L2 shrink of every weight, as one division. */
             s.wdiv /= 1.0 - eta * opts->lambda;
             for (uint32_t j = 0; j < k; j++) {
-                double g = cw[y] * ((j == y ? 1.0 : 0.0) - p[j]);
+                double g = rw * ((j == y ? 1.0 : 0.0) - p[j]);
                 etd[j] = eta * g * s.wdiv;
                 s.bw[j] += eta * g;
             }
@@ -945,12 +1127,15 @@ classifier_train(const classifier_train_opts_t *opts,
     if (dev)
         s_vectorise(&tr, dev, &xd);
 
-    /* Class weights from label counts. */
+    /* Class weights from label counts (each row counted at its weight). */
     cw = kj_calloc(k, sizeof(double));
-    for (size_t d = 0; d < n; d++)
-        cw[xt.y[d]] += 1;
+    double total_w = 0;
+    for (size_t d = 0; d < n; d++) {
+        cw[xt.y[d]] += xt.w[d];
+        total_w += xt.w[d];
+    }
     for (uint32_t j = 0; j < k; j++) {
-        double bal = (double)n / ((double)k * cw[j]);
+        double bal = total_w / ((double)k * cw[j]);
         cw[j] = opts->class_weight == CLASSIFIER_CW_BALANCED ? bal
                 : opts->class_weight == CLASSIFIER_CW_SQRT   ? sqrt(bal)
                                                              : 1.0;
@@ -1020,4 +1205,95 @@ out:
     classifier_norm_destroy(&tr.norm);
     classifier_feats_destroy(&tr.feats);
     return model;
+}
+
+/* ---- cross-validation ---------------------------------------------- */
+
+/* A view of data's rows where keep[i] (borrowed strings). */
+static classifier_tsv_t *
+s_tsv_subset(const classifier_tsv_t *data, const bool *keep)
+{
+    classifier_tsv_t *self = kj_calloc(1, sizeof(*self));
+    for (size_t i = 0; i < data->n; i++)
+        if (keep[i])
+            s_tsv_push(self, data->text[i], data->text_len[i], data->label[i],
+                       data->key[i], data->weight[i], data->held[i]);
+    return self;
+}
+
+int
+classifier_cross_validate(const classifier_train_opts_t *opts,
+                          const classifier_tsv_t *data, unsigned k,
+                          classifier_metrics_t **metrics, char *err,
+                          size_t err_size)
+{
+    *metrics = NULL;
+    if (k < 2 || k > 100) {
+        snprintf(err, err_size, "folds must be 2..100");
+        return -1;
+    }
+    size_t n = data->n;
+    /* The labels as the trainer orders them: sorted, unique. */
+    const char **labels = kj_malloc((n + 1) * sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        labels[i] = data->label[i];
+    qsort(labels, n, sizeof(char *), s_cmp_str);
+    uint32_t nl = 0;
+    for (size_t i = 0; i < n; i++)
+        if (nl == 0 || strcmp(labels[nl - 1], labels[i]) != 0)
+            labels[nl++] = labels[i];
+    classifier_metrics_t *mx = classifier_metrics_new(nl ? nl : 1);
+    bool *keep = kj_malloc((n + 1) * sizeof(bool));
+    unsigned *fold = kj_malloc((n + 1) * sizeof(unsigned));
+    for (size_t i = 0; i < n; i++)
+        fold[i] =
+            (unsigned)(s_fmix64(data->key[i] ^ 0x9e3779b97f4a7c15ULL) % k);
+    classifier_train_opts_t o = *opts;
+    o.progress = NULL;
+    classifier_norm_t *norm = classifier_norm_new();
+    classifier_feats_t *feats = classifier_feats_new();
+    float probs[CLASSIFIER_MODEL_MAX_LABELS];
+    int rc = 0;
+    for (unsigned f = 0; f < k && rc == 0; f++) {
+        size_t held = 0;
+        for (size_t i = 0; i < n; i++) {
+            keep[i] = !(data->held[i] && fold[i] == f);
+            held += !keep[i];
+        }
+        if (held == 0)
+            continue;
+        classifier_tsv_t *tr = s_tsv_subset(data, keep);
+        classifier_model_t *m = classifier_train(&o, tr, NULL, err, err_size);
+        classifier_tsv_destroy(&tr);
+        if (!m) {
+            rc = -1;
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (keep[i])
+                continue;
+            int p = classifier_model_predict_text(m, norm, feats, data->text[i],
+                                                  data->text_len[i], probs);
+            const char *pl = classifier_model_label(m, (uint32_t)p);
+            const char **t =
+                bsearch(&data->label[i], labels, nl, sizeof(char *), s_cmp_str);
+            const char **q =
+                bsearch(&pl, labels, nl, sizeof(char *), s_cmp_str);
+            if (t && q)
+                classifier_metrics_add(mx, (uint32_t)(t - labels),
+                                       (uint32_t)(q - labels));
+        }
+        classifier_model_destroy(&m);
+    }
+    classifier_feats_destroy(&feats);
+    classifier_norm_destroy(&norm);
+    free(fold);
+    free(keep);
+    free(labels);
+    if (rc < 0) {
+        classifier_metrics_destroy(&mx);
+        return -1;
+    }
+    *metrics = mx;
+    return 0;
 }

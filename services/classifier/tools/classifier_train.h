@@ -27,6 +27,65 @@ classifier_tsv_t *
 classifier_tsv_read(const char *path, const char *text_column,
                     const char *label_column, char *err, size_t err_size);
 
+/* The corpus split of a row (models/corpus/GUIDE.md, "Splits"): FNV-1a 64
+ * over the id's bytes, then murmur3's fmix64, modulo 100: below 70 is
+ * train, below 85 dev, else test. It depends on the id alone, so a row
+ * never changes split when rows are added. */
+typedef enum {
+    CLASSIFIER_SPLIT_ALL = 0, /* no split: every row */
+    CLASSIFIER_SPLIT_TRAIN,
+    CLASSIFIER_SPLIT_DEV,
+    CLASSIFIER_SPLIT_TEST,
+} classifier_split_t;
+
+/* The split of the row called id[len]. */
+classifier_split_t
+classifier_split_of(const char *id, size_t len);
+
+/* Parse "train", "dev", "test" (or "all"). -1 if unknown. */
+int
+classifier_split_parse(const char *s, classifier_split_t *out);
+
+const char *
+classifier_split_name(classifier_split_t split);
+
+typedef struct {
+    const char *text_column;  /* default "text" */
+    const char *label_column; /* required */
+    /* Rows of this split only (by the id column, which must then exist);
+     * such rows are also the ones cross-validation holds out. */
+    classifier_split_t split;
+    /* The corpus escapes: "\n" in a text is a line break, "\\" a
+     * backslash. */
+    bool unescape;
+    float weight; /* each row's weight in training; 0 counts as 1 */
+} classifier_tsv_opts_t;
+
+/* classifier_tsv_read with options. Every row gets a key (a hash of its
+ * id, or of its text when the file has no id column) that spreads rows
+ * over cross-validation folds. */
+classifier_tsv_t *
+classifier_tsv_read_opts(const char *path, const classifier_tsv_opts_t *opts,
+                         char *err, size_t err_size);
+
+/* One set of the rows of sets[n], in order, with their weights, keys and
+ * held-out marks. */
+classifier_tsv_t *
+classifier_tsv_pool(classifier_tsv_t *const *sets, size_t n);
+
+/* Row i's training weight (1 unless read with a weight). */
+float
+classifier_tsv_weight(const classifier_tsv_t *self, size_t i);
+
+/* Row i's key (see classifier_tsv_read_opts). */
+uint64_t
+classifier_tsv_key(const classifier_tsv_t *self, size_t i);
+
+/* Whether cross-validation may hold row i out: rows read with a split;
+ * when no row of a set has a split, every row. */
+bool
+classifier_tsv_held(const classifier_tsv_t *self, size_t i);
+
 /* Build a data set from memory (tests): texts[i] with labels[i]. */
 classifier_tsv_t *
 classifier_tsv_from_arrays(const char *const *texts, const char *const *labels,
@@ -152,6 +211,18 @@ classifier_model_t *
 classifier_train(const classifier_train_opts_t *opts,
                  const classifier_tsv_t *train, const classifier_tsv_t *dev,
                  char *err, size_t err_size);
+
+/* K-fold cross-validation of opts on data: rows that
+ * classifier_tsv_held allows are spread over k folds by their key; each
+ * fold's rows are predicted by a model trained on every other row (rows
+ * that may not be held out are always trained on). The pooled
+ * predictions are scored into *metrics (labels sorted by name, as the
+ * trainer orders them; caller destroys it). 0, or -1 with err. */
+int
+classifier_cross_validate(const classifier_train_opts_t *opts,
+                          const classifier_tsv_t *data, unsigned k,
+                          classifier_metrics_t **metrics, char *err,
+                          size_t err_size);
 
 /* Parse "none", "balanced", "sqrt". -1 if unknown. */
 int

@@ -13,19 +13,33 @@
 #include "classifier_model.h"
 #include "classifier_models.h"
 #include "classifier_train.h"
+#include "classifier_triage.h"
+#include "kj_envelope.h"
+#include "kj_rules.h"
+#include "kj_util.h"
+
+#define S_MAX_DATA 8
 
 static const char s_usage[] =
-    "usage: kujo-eval --model FILE --data TSV [--text-column C]\n"
+    "usage: kujo-eval --model FILE --data TSV [--data TSV]... [--split S]\n"
+    "                 [--text-column C] [--label-column C] [--json]\n"
+    "                 [--min-accuracy X] [--min-macro-f1 X] [--show-errors N]\n"
+    "       kujo-eval --models SET --data TSV [--data TSV]... [--split S]\n"
+    "                 [--field F] [--rules FILE] [--text-column C]\n"
     "                 [--label-column C] [--json] [--min-accuracy X]\n"
     "                 [--min-macro-f1 X] [--show-errors N]\n"
-    "       kujo-eval --models DIR --data TSV [--field F] [--text-column C]\n"
-    "                 [--label-column C] [--json] [--show-errors N]\n"
     "\n"
-    "--models runs the whole triage of the model set in DIR (models.json):\n"
-    "PII masking, normalising, every model and the rules; texts_per_s is\n"
-    "then the service's speed per core, and F (language, sentiment, reason\n"
-    "or intent; default language, compared with the column lang) is scored.\n"
+    "--models runs the whole triage of the model set SET (a directory with\n"
+    "models.json, or a set's .json file): PII masking, normalising, every\n"
+    "model and the rules; texts_per_s is then the service's speed per core,\n"
+    "and F (language, sentiment, category, urgency, actionable, reason or\n"
+    "intent; default language, compared with the column lang) is scored.\n"
+    "With --rules, the classifier's own pipeline runs instead, with the\n"
+    "operator's rules file (deploy/rules.json) overriding as in service.\n"
     "\n"
+    "--split S keeps the rows of corpus split S (train, dev, test; by a hash\n"
+    "of the id column, models/corpus/GUIDE.md) and reads the text as corpus\n"
+    "text (\\n is a line break). Several --data are scored together.\n"
     "Columns default to the ones the model was trained on. Rows whose label\n"
     "is empty are skipped. --show-errors prints up to N misclassified rows\n"
     "(true label, predicted label, its probability, text) to stderr.\n"
@@ -77,26 +91,11 @@ s_show_errors(const classifier_model_t *m, const classifier_tsv_t *data,
     classifier_norm_destroy(&norm);
 }
 
+/* Per-label precision / recall / F1 / support and the confusion matrix. */
 static void
-s_print_text(const char *model_path, classifier_model_t *m,
-             const char *data_path, const classifier_tsv_t *data,
-             const classifier_eval_t *ev)
+s_print_labels(const classifier_eval_t *ev)
 {
     const classifier_metrics_t *mx = ev->metrics;
-    printf("model       %s (task %s, %u labels, %u rows, temperature %.3f)\n",
-           model_path, classifier_model_task(m), classifier_model_n_labels(m),
-           classifier_model_n_rows(m), classifier_model_temperature(m));
-    printf("data        %s: %zu rows (%zu with an empty label skipped)\n",
-           data_path, classifier_tsv_count(data), classifier_tsv_skipped(data));
-    if (ev->n_unknown)
-        printf("            %u rows have a label the model does not know\n",
-               ev->n_unknown);
-    printf("accuracy    %.4f\n", classifier_metrics_accuracy(mx));
-    printf("macro_f1    %.4f\n", classifier_metrics_macro_f1(mx));
-    printf("nll         %.4f\n", ev->nll);
-    printf("n           %llu\n", (unsigned long long)classifier_metrics_n(mx));
-    printf("texts_per_s %.0f (one core; normalise + features + model)\n\n",
-           ev->texts_per_s);
     int w = 5;
     for (uint32_t i = 0; i < ev->n_labels; i++)
         if ((int)strlen(ev->labels[i]) > w)
@@ -123,9 +122,31 @@ s_print_text(const char *model_path, classifier_model_t *m,
 }
 
 static void
-s_print_json(const char *model_path, classifier_model_t *m,
-             const char *data_path, const classifier_tsv_t *data,
+s_print_text(const char *model_path, classifier_model_t *m,
+             const char *data_path, size_t rows, size_t skipped,
              const classifier_eval_t *ev)
+{
+    const classifier_metrics_t *mx = ev->metrics;
+    printf("model       %s (task %s, %u labels, %u rows, temperature %.3f)\n",
+           model_path, classifier_model_task(m), classifier_model_n_labels(m),
+           classifier_model_n_rows(m), classifier_model_temperature(m));
+    printf("data        %s: %zu rows (%zu with an empty label skipped)\n",
+           data_path, rows, skipped);
+    if (ev->n_unknown)
+        printf("            %u rows have a label the model does not know\n",
+               ev->n_unknown);
+    printf("accuracy    %.4f\n", classifier_metrics_accuracy(mx));
+    printf("macro_f1    %.4f\n", classifier_metrics_macro_f1(mx));
+    printf("nll         %.4f\n", ev->nll);
+    printf("n           %llu\n", (unsigned long long)classifier_metrics_n(mx));
+    printf("texts_per_s %.0f (one core; normalise + features + model)\n\n",
+           ev->texts_per_s);
+    s_print_labels(ev);
+}
+
+/* "labels" (per label scores) and "confusion" for the JSON output. */
+static void
+s_json_labels(json_t *out, const classifier_eval_t *ev)
 {
     const classifier_metrics_t *mx = ev->metrics;
     json_t *per = json_object();
@@ -147,42 +168,87 @@ s_print_json(const char *model_path, classifier_model_t *m,
                 json_integer((json_int_t)classifier_metrics_cell(mx, i, j)));
         json_array_append_new(matrix, row);
     }
-    json_t *out = json_pack(
-        "{s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:I, s:f, s:o, s:{s:o, "
-        "s:o}}",
-        "model", model_path, "task", classifier_model_task(m), "data",
-        data_path, "n", (json_int_t)classifier_metrics_n(mx), "skipped",
-        (json_int_t)classifier_tsv_skipped(data), "accuracy",
-        classifier_metrics_accuracy(mx), "macro_f1",
-        classifier_metrics_macro_f1(mx), "nll", ev->nll, "unknown_labels",
-        (json_int_t)ev->n_unknown, "texts_per_s", ev->texts_per_s, "labels",
-        per, "confusion", "labels", names, "matrix", matrix);
+    json_object_set_new(out, "labels", per);
+    json_object_set_new(
+        out, "confusion",
+        json_pack("{s:o, s:o}", "labels", names, "matrix", matrix));
+}
+
+static void
+s_json_print(json_t *out)
+{
     char *s = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER |
                                   JSON_REAL_PRECISION(6));
     if (s)
         puts(s);
     free(s);
+}
+
+static void
+s_print_json(const char *model_path, classifier_model_t *m,
+             const char *data_path, size_t skipped, const classifier_eval_t *ev)
+{
+    const classifier_metrics_t *mx = ev->metrics;
+    json_t *out = json_pack(
+        "{s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:I, s:f}", "model",
+        model_path, "task", classifier_model_task(m), "data", data_path, "n",
+        (json_int_t)classifier_metrics_n(mx), "skipped", (json_int_t)skipped,
+        "accuracy", classifier_metrics_accuracy(mx), "macro_f1",
+        classifier_metrics_macro_f1(mx), "nll", ev->nll, "unknown_labels",
+        (json_int_t)ev->n_unknown, "texts_per_s", ev->texts_per_s);
+    s_json_labels(out, ev);
+    s_json_print(out);
     json_decref(out);
 }
 
+/* CPU seconds of this process: texts/s is then the cost on one core,
+ * whatever else the machine runs at the time (wall time on a shared
+ * machine counts the other processes too). */
 static double
-s_now(void)
+s_cpu_now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+static const char *const s_fields[] = {"language", "sentiment",  "category",
+                                       "urgency",  "actionable", "reason",
+                                       "intent"};
 
 static const char *
 s_field(const classifier_result_t *r, const char *field)
 {
     if (strcmp(field, "sentiment") == 0)
         return r->sentiment;
+    if (strcmp(field, "category") == 0)
+        return r->category;
+    if (strcmp(field, "urgency") == 0)
+        return r->urgency;
+    if (strcmp(field, "actionable") == 0)
+        return r->actionable ? "true" : "false";
     if (strcmp(field, "reason") == 0)
         return r->reason;
     if (strcmp(field, "intent") == 0)
         return r->intent;
     return r->language;
+}
+
+/* The same field of the service's triage (the --rules path). */
+static const char *
+s_triage_field(const kj_triage_t *t, const char *field)
+{
+    if (strcmp(field, "sentiment") == 0)
+        return t->sentiment;
+    if (strcmp(field, "category") == 0)
+        return t->category;
+    if (strcmp(field, "urgency") == 0)
+        return t->urgency;
+    if (strcmp(field, "actionable") == 0)
+        return t->actionable ? "true" : "false";
+    if (strcmp(field, "reason") == 0 || strcmp(field, "intent") == 0)
+        return t->reason;
+    return t->language;
 }
 
 /* Index of name in names[*n], appended if new. */
@@ -199,100 +265,208 @@ s_intern(char (*names)[CLASSIFIER_MODEL_LABEL_MAX], uint32_t *n, uint32_t cap,
     return (*n)++;
 }
 
+typedef struct {
+    const char *data[S_MAX_DATA]; /* --data paths, scored together */
+    size_t n_data;
+    classifier_split_t split;
+    const char *text_column, *label_column;
+    const char *field;
+    const char *rules; /* --rules: the service's pipeline */
+    bool as_json;
+    double min_acc, min_f1;
+    size_t show_errors;
+} s_opts_t;
+
+/* Read every --data with the options and pool them. */
+static classifier_tsv_t *
+s_read_data(const s_opts_t *o, const char *text_column,
+            const char *label_column, char *err, size_t err_size)
+{
+    classifier_tsv_t *sets[S_MAX_DATA] = {0};
+    classifier_tsv_opts_t to = {.text_column = text_column,
+                                .label_column = label_column,
+                                .split = o->split,
+                                .unescape = o->split != CLASSIFIER_SPLIT_ALL};
+    classifier_tsv_t *pooled = NULL;
+    for (size_t i = 0; i < o->n_data; i++) {
+        sets[i] = classifier_tsv_read_opts(o->data[i], &to, err, err_size);
+        if (!sets[i])
+            goto out;
+    }
+    pooled = classifier_tsv_pool(sets, o->n_data);
+out:
+    for (size_t i = 0; i < o->n_data; i++)
+        classifier_tsv_destroy(&sets[i]);
+    return pooled;
+}
+
+/* The data's description for the output: the files and the split. */
+static void
+s_describe(const s_opts_t *o, char *buf, size_t size)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < o->n_data && off < size; i++)
+        off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? "," : "",
+                                o->data[i]);
+    if (o->split != CLASSIFIER_SPLIT_ALL && off < size)
+        snprintf(buf + off, size - off, " (split %s)",
+                 classifier_split_name(o->split));
+}
+
 /* The whole triage over data; score one field. */
 static int
-s_run_models(const char *dir, const char *data_path, const char *field,
-             const char *text_column, const char *label_column, bool as_json,
-             size_t show_errors)
+s_run_models(const char *set_path, const s_opts_t *o)
 {
     char err[1024];
-    classifier_models_t *set = classifier_models_load(dir, err, sizeof(err));
+    int rc = 1;
+    classifier_models_t *set = NULL;
+    classifier_triage_t *triage = NULL;
+    kj_rules_t *rules = NULL;
+    kj_envelope_t *env = NULL;
+    classifier_tsv_t *data = NULL;
+    char(*pred)[CLASSIFIER_MODEL_LABEL_MAX] = NULL;
+    uint32_t *truth = NULL, *guess = NULL;
+    classifier_scratch_t *scratch = NULL;
+    classifier_metrics_t *mx = NULL;
+    const char *label_column = o->label_column;
+    if (!label_column)
+        label_column = strcmp(o->field, "language") == 0 ? "lang" : o->field;
+
+    set = classifier_models_load(set_path, err, sizeof(err));
     if (!set) {
         fprintf(stderr, "kujo-eval: %s\n", err);
-        return 1;
+        goto out;
     }
-    classifier_tsv_t *data = classifier_tsv_read(
-        data_path, text_column, label_column, err, sizeof(err));
+    if (o->rules) {
+        rules = kj_rules_load(o->rules, err, sizeof(err));
+        if (!rules) {
+            fprintf(stderr, "kujo-eval: %s\n", err);
+            goto out;
+        }
+        triage = classifier_triage_new(rules);
+        if (classifier_triage_use_models(triage, set_path, err, sizeof(err))) {
+            fprintf(stderr, "kujo-eval: %s\n", err);
+            goto out;
+        }
+        env = kj_calloc(1, sizeof(*env));
+    }
+    data = s_read_data(o, o->text_column ? o->text_column : "text",
+                       label_column, err, sizeof(err));
     if (!data) {
         fprintf(stderr, "kujo-eval: %s\n", err);
-        classifier_models_destroy(&set);
-        return 1;
+        goto out;
     }
     size_t n = classifier_tsv_count(data);
-    char(*pred)[CLASSIFIER_MODEL_LABEL_MAX] =
-        calloc(n + 1, CLASSIFIER_MODEL_LABEL_MAX);
-    classifier_scratch_t *scratch = classifier_scratch_new();
+    pred = kj_calloc(n + 1, CLASSIFIER_MODEL_LABEL_MAX);
+    scratch = classifier_scratch_new();
     static char masked[2 * CLASSIFIER_NORM_MAX_IN + 1];
     classifier_result_t r;
-    double t0 = s_now();
+    double t0 = s_cpu_now();
     for (size_t i = 0; i < n; i++) {
         size_t len;
         const char *text = classifier_tsv_text(data, i, &len);
+        if (env) {
+            memset(&env->complaint, 0, sizeof(env->complaint));
+            size_t cut = len < KJ_TEXT_MAX ? len : KJ_TEXT_MAX;
+            memcpy(env->complaint.text, text, cut);
+            env->complaint.text[cut] = '\0';
+            int64_t retry = 0;
+            classifier_triage_process(triage, env, 0, err, sizeof(err), &retry);
+            snprintf(pred[i], CLASSIFIER_MODEL_LABEL_MAX, "%s",
+                     s_triage_field(&env->triage, o->field));
+            continue;
+        }
         r.masked = masked;
         r.masked_size = sizeof(masked);
         classifier_models_triage(set, scratch, text, len, NULL, &r);
-        memcpy(pred[i], s_field(&r, field), CLASSIFIER_MODEL_LABEL_MAX);
+        snprintf(pred[i], CLASSIFIER_MODEL_LABEL_MAX, "%s",
+                 s_field(&r, o->field));
     }
-    double secs = s_now() - t0;
+    double secs = s_cpu_now() - t0;
     double tps = secs > 0 ? (double)n / secs : 0;
     enum { CAP = CLASSIFIER_MODEL_MAX_LABELS };
     static char names[CAP][CLASSIFIER_MODEL_LABEL_MAX];
     uint32_t k = 0;
-    uint32_t *truth = calloc(n + 1, sizeof(uint32_t));
-    uint32_t *guess = calloc(n + 1, sizeof(uint32_t));
+    truth = kj_calloc(n + 1, sizeof(uint32_t));
+    guess = kj_calloc(n + 1, sizeof(uint32_t));
     for (size_t i = 0; i < n; i++) {
         truth[i] = s_intern(names, &k, CAP, classifier_tsv_label(data, i));
         guess[i] = s_intern(names, &k, CAP, pred[i]);
     }
-    classifier_metrics_t *mx = classifier_metrics_new(k ? k : 1);
+    mx = classifier_metrics_new(k ? k : 1);
     size_t shown = 0;
     for (size_t i = 0; i < n; i++) {
         classifier_metrics_add(mx, truth[i], guess[i]);
-        if (truth[i] != guess[i] && shown < show_errors) {
+        if (truth[i] != guess[i] && shown < o->show_errors) {
             fprintf(stderr, "%s\t%s\t%s\n", names[truth[i]], names[guess[i]],
                     classifier_tsv_text(data, i, NULL));
             shown++;
         }
     }
+    char *label_ptrs[CAP];
+    for (uint32_t i = 0; i < k; i++)
+        label_ptrs[i] = names[i];
+    classifier_eval_t ev = {
+        .metrics = mx, .labels = label_ptrs, .n_labels = k, .texts_per_s = tps};
     double acc = classifier_metrics_accuracy(mx);
     double f1 = classifier_metrics_macro_f1(mx);
-    if (as_json) {
-        printf("{\"models\":\"%s\",\"field\":\"%s\",\"n\":%zu,"
-               "\"accuracy\":%.6f,\"macro_f1\":%.6f,\"texts_per_s\":%.1f}\n",
-               classifier_models_id(set), field, n, acc, f1, tps);
+    char desc[1024];
+    s_describe(o, desc, sizeof(desc));
+    if (o->as_json) {
+        json_t *out = json_pack(
+            "{s:s, s:s, s:s, s:s, s:b, s:I, s:f, s:f, s:f}", "models", set_path,
+            "id", classifier_models_id(set), "field", o->field, "data", desc,
+            "rules", o->rules != NULL, "n", (json_int_t)n, "accuracy", acc,
+            "macro_f1", f1, "texts_per_s", tps);
+        s_json_labels(out, &ev);
+        s_json_print(out);
+        json_decref(out);
     } else {
-        printf("models      %s (%s)\n", dir, classifier_models_id(set));
-        printf("data        %s: %zu rows\n", data_path, n);
-        printf("field       %s against column %s\n", field, label_column);
+        printf("models      %s (%s)\n", set_path, classifier_models_id(set));
+        if (o->rules)
+            printf("rules       %s (the service's pipeline)\n", o->rules);
+        printf("data        %s: %zu rows\n", desc, n);
+        printf("field       %s against column %s\n", o->field, label_column);
         printf("accuracy    %.4f\n", acc);
         printf("macro_f1    %.4f\n", f1);
         printf("texts_per_s %.0f (one core; the whole triage: PII masking, "
-               "normalising, every model, rules)\n",
+               "normalising, every model, rules)\n\n",
                tps);
-        for (uint32_t i = 0; i < k; i++)
-            printf("  %-28s precision %.4f recall %.4f support %llu\n",
-                   names[i], classifier_metrics_precision(mx, i),
-                   classifier_metrics_recall(mx, i),
-                   (unsigned long long)classifier_metrics_support(mx, i));
+        s_print_labels(&ev);
     }
+    rc = 0;
+    if (n == 0) {
+        fprintf(stderr, "kujo-eval: no labelled rows\n");
+        rc = 1;
+    } else if ((o->min_acc >= 0 && acc < o->min_acc) ||
+               (o->min_f1 >= 0 && f1 < o->min_f1)) {
+        fprintf(stderr,
+                "kujo-eval: below floor: accuracy %.4f (min %.4f), macro_f1 "
+                "%.4f (min %.4f)\n",
+                acc, o->min_acc, f1, o->min_f1);
+        rc = 2;
+    }
+out:
     classifier_metrics_destroy(&mx);
     free(truth);
     free(guess);
     free(pred);
+    free(env);
     classifier_scratch_destroy(&scratch);
     classifier_tsv_destroy(&data);
+    classifier_triage_destroy(&triage);
+    kj_rules_destroy(&rules);
     classifier_models_destroy(&set);
-    return n ? 0 : 1;
+    return rc;
 }
 
 int
 main(int argc, char **argv)
 {
-    const char *model_path = NULL, *data_path = NULL, *models_dir = NULL;
-    const char *field = "language";
-    const char *text_column = NULL, *label_column = NULL;
-    bool as_json = false;
-    double min_acc = -1, min_f1 = -1, show_errors = 0;
+    const char *model_path = NULL, *models_dir = NULL;
+    s_opts_t o = {.field = "language", .min_acc = -1, .min_f1 = -1};
+    double show_errors = 0;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         if (strcmp(f, "--help") == 0) {
@@ -300,7 +474,7 @@ main(int argc, char **argv)
             return 0;
         }
         if (strcmp(f, "--json") == 0) {
-            as_json = true;
+            o.as_json = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -308,24 +482,29 @@ main(int argc, char **argv)
             return 64;
         }
         const char *v = argv[++i];
+        bool field_ok = false;
+        for (size_t j = 0; j < KJ_ARRAY_LEN(s_fields); j++)
+            field_ok = field_ok || strcmp(v, s_fields[j]) == 0;
         if (strcmp(f, "--model") == 0) {
             model_path = v;
         } else if (strcmp(f, "--models") == 0) {
             models_dir = v;
-        } else if (strcmp(f, "--field") == 0 &&
-                   (strcmp(v, "language") == 0 || strcmp(v, "sentiment") == 0 ||
-                    strcmp(v, "reason") == 0 || strcmp(v, "intent") == 0)) {
-            field = v;
-        } else if (strcmp(f, "--data") == 0) {
-            data_path = v;
+        } else if (strcmp(f, "--field") == 0 && field_ok) {
+            o.field = v;
+        } else if (strcmp(f, "--data") == 0 && o.n_data < S_MAX_DATA) {
+            o.data[o.n_data++] = v;
+        } else if (strcmp(f, "--split") == 0 &&
+                   classifier_split_parse(v, &o.split) == 0) {
+        } else if (strcmp(f, "--rules") == 0) {
+            o.rules = v;
         } else if (strcmp(f, "--text-column") == 0) {
-            text_column = v;
+            o.text_column = v;
         } else if (strcmp(f, "--label-column") == 0) {
-            label_column = v;
+            o.label_column = v;
         } else if (strcmp(f, "--min-accuracy") == 0 &&
-                   s_number(v, &min_acc) == 0) {
+                   s_number(v, &o.min_acc) == 0) {
         } else if (strcmp(f, "--min-macro-f1") == 0 &&
-                   s_number(v, &min_f1) == 0) {
+                   s_number(v, &o.min_f1) == 0) {
         } else if (strcmp(f, "--show-errors") == 0 &&
                    s_number(v, &show_errors) == 0 && show_errors >= 0) {
         } else {
@@ -334,15 +513,10 @@ main(int argc, char **argv)
             return 64;
         }
     }
-    if (models_dir && data_path && !model_path) {
-        const char *lc = label_column;
-        if (!lc)
-            lc = strcmp(field, "language") == 0 ? "lang" : field;
-        return s_run_models(models_dir, data_path, field,
-                            text_column ? text_column : "text", lc, as_json,
-                            (size_t)show_errors);
-    }
-    if (!model_path || !data_path) {
+    o.show_errors = (size_t)show_errors;
+    if (models_dir && o.n_data && !model_path)
+        return s_run_models(models_dir, &o);
+    if (!model_path || !o.n_data) {
         fprintf(stderr, "kujo-eval: --model and --data are required\n%s",
                 s_usage);
         return 64;
@@ -354,6 +528,7 @@ main(int argc, char **argv)
         fprintf(stderr, "kujo-eval: %s\n", err);
         return 1;
     }
+    const char *text_column = o.text_column, *label_column = o.label_column;
     if (!text_column)
         text_column = s_trained_column(m, "text_column");
     if (!text_column)
@@ -362,8 +537,8 @@ main(int argc, char **argv)
         label_column = s_trained_column(m, "label_column");
     if (!label_column)
         label_column = classifier_model_task(m);
-    classifier_tsv_t *data = classifier_tsv_read(
-        data_path, text_column, label_column, err, sizeof(err));
+    classifier_tsv_t *data =
+        s_read_data(&o, text_column, label_column, err, sizeof(err));
     if (!data) {
         fprintf(stderr, "kujo-eval: %s\n", err);
         classifier_model_destroy(&m);
@@ -371,24 +546,27 @@ main(int argc, char **argv)
     }
     classifier_eval_t ev;
     classifier_evaluate(m, data, &ev);
-    if (show_errors > 0)
-        s_show_errors(m, data, (size_t)show_errors);
-    if (as_json)
-        s_print_json(model_path, m, data_path, data, &ev);
+    if (o.show_errors > 0)
+        s_show_errors(m, data, o.show_errors);
+    char desc[1024];
+    s_describe(&o, desc, sizeof(desc));
+    if (o.as_json)
+        s_print_json(model_path, m, desc, classifier_tsv_skipped(data), &ev);
     else
-        s_print_text(model_path, m, data_path, data, &ev);
+        s_print_text(model_path, m, desc, classifier_tsv_count(data),
+                     classifier_tsv_skipped(data), &ev);
     int rc = 0;
     double acc = classifier_metrics_accuracy(ev.metrics);
     double f1 = classifier_metrics_macro_f1(ev.metrics);
     if (classifier_metrics_n(ev.metrics) == 0) {
-        fprintf(stderr, "kujo-eval: no labelled rows in %s\n", data_path);
+        fprintf(stderr, "kujo-eval: no labelled rows in %s\n", desc);
         rc = 1;
-    } else if ((min_acc >= 0 && acc < min_acc) ||
-               (min_f1 >= 0 && f1 < min_f1)) {
+    } else if ((o.min_acc >= 0 && acc < o.min_acc) ||
+               (o.min_f1 >= 0 && f1 < o.min_f1)) {
         fprintf(stderr,
                 "kujo-eval: below floor: accuracy %.4f (min %.4f), macro_f1 "
                 "%.4f (min %.4f)\n",
-                acc, min_acc, f1, min_f1);
+                acc, o.min_acc, f1, o.min_f1);
         rc = 2;
     }
     classifier_eval_release(&ev);

@@ -22,8 +22,17 @@ static const char s_usage[] =
     "\n"
     "  --data PATH          training TSV (header row); repeat to pool sets\n"
     "  --licence TEXT       licence of the preceding --data's data set\n"
+    "  --weight X           weight of each row of the preceding --data "
+    "(default 1)\n"
     "  --dev PATH           dev TSV for per-epoch scores and temperature\n"
     "                       (repeatable)\n"
+    "  --split S            only the rows of split S (train, dev, test) of\n"
+    "                       the preceding --data or --dev, by a hash of the\n"
+    "                       id column (models/corpus/GUIDE.md); such a file\n"
+    "                       is read as corpus text (\\n is a line break)\n"
+    "  --cv K               K-fold cross-validation on the training rows\n"
+    "                       (held out: rows read with --split, else all);\n"
+    "                       prints the scores as JSON, writes no model\n"
     "  --text-column C      text column (default text)\n"
     "  --label-column C     label column (default: the task name)\n"
     "  --task NAME          recorded in the model; loaders check it\n"
@@ -53,9 +62,14 @@ static const char s_usage[] =
 typedef struct {
     const char *data[S_MAX_SETS];
     const char *licence[S_MAX_SETS];
+    float weight[S_MAX_SETS];
+    classifier_split_t split[S_MAX_SETS];
     size_t n_data;
     const char *dev[S_MAX_SETS];
+    classifier_split_t dev_split[S_MAX_SETS];
     size_t n_dev;
+    bool last_is_dev; /* --split applies to the last --data or --dev */
+    unsigned cv;      /* folds, 0 = train a model */
     const char *text_column;
     const char *label_column;
     const char *languages;
@@ -137,6 +151,23 @@ s_parse(int argc, char **argv, s_args_t *a)
                 return -1;
             }
             a->data[a->n_data++] = v;
+            a->last_is_dev = false;
+        } else if (strcmp(f, "--weight") == 0 && s_number(v, &x) == 0 &&
+                   x > 0 && a->n_data > 0 && !a->last_is_dev) {
+            a->weight[a->n_data - 1] = (float)x;
+        } else if (strcmp(f, "--split") == 0 && (a->n_data || a->n_dev)) {
+            classifier_split_t sp;
+            if (classifier_split_parse(v, &sp) < 0) {
+                fprintf(stderr, "kujo-train: --split is train, dev or test\n");
+                return -1;
+            }
+            if (a->last_is_dev)
+                a->dev_split[a->n_dev - 1] = sp;
+            else
+                a->split[a->n_data - 1] = sp;
+        } else if (strcmp(f, "--cv") == 0 && s_number(v, &x) == 0 && x >= 2 &&
+                   x <= 100) {
+            a->cv = (unsigned)x;
         } else if (strcmp(f, "--licence") == 0) {
             if (a->n_data == 0 || a->licence[a->n_data - 1]) {
                 fprintf(stderr, "kujo-train: --licence must follow its "
@@ -150,6 +181,7 @@ s_parse(int argc, char **argv, s_args_t *a)
                 return -1;
             }
             a->dev[a->n_dev++] = v;
+            a->last_is_dev = true;
         } else if (strcmp(f, "--text-column") == 0) {
             a->text_column = v;
         } else if (strcmp(f, "--label-column") == 0) {
@@ -203,8 +235,9 @@ s_parse(int argc, char **argv, s_args_t *a)
             return -1;
         }
     }
-    if (a->n_data == 0 || !o->task || !a->out) {
-        fprintf(stderr, "kujo-train: --data, --task and --out are required\n");
+    if (a->n_data == 0 || !o->task || (!a->out && !a->cv)) {
+        fprintf(stderr, "kujo-train: --data, --task and --out (or --cv) are "
+                        "required\n");
         return -1;
     }
     for (size_t i = 0; i < a->n_data; i++) {
@@ -243,27 +276,36 @@ s_base(const char *path)
     return slash ? slash + 1 : path;
 }
 
-/* Pool several TSVs into one set (copies the rows). */
 static classifier_tsv_t *
-s_pool(classifier_tsv_t **sets, size_t n)
+s_read(const s_args_t *a, const char *path, classifier_split_t split,
+       float weight, char *err, size_t err_size)
 {
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += classifier_tsv_count(sets[i]);
-    const char **texts = kj_malloc((total + 1) * sizeof(char *));
-    const char **labels = kj_malloc((total + 1) * sizeof(char *));
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        for (size_t r = 0; r < classifier_tsv_count(sets[i]); r++) {
-            texts[o] = classifier_tsv_text(sets[i], r, NULL);
-            labels[o] = classifier_tsv_label(sets[i], r);
-            o++;
-        }
+    classifier_tsv_opts_t o = {
+        .text_column = a->text_column,
+        .label_column = a->label_column,
+        .split = split,
+        .unescape = split != CLASSIFIER_SPLIT_ALL,
+        .weight = weight,
+    };
+    return classifier_tsv_read_opts(path, &o, err, err_size);
+}
+
+/* Cross-validate and print one JSON line with the scores. */
+static int
+s_cv(const s_args_t *a, const classifier_tsv_t *train)
+{
+    char err[1024];
+    classifier_metrics_t *mx = NULL;
+    if (classifier_cross_validate(&a->opts, train, a->cv, &mx, err,
+                                  sizeof(err)) < 0) {
+        fprintf(stderr, "kujo-train: %s\n", err);
+        return 1;
     }
-    classifier_tsv_t *pooled = classifier_tsv_from_arrays(texts, labels, o);
-    free(texts);
-    free(labels);
-    return pooled;
+    printf("{\"cv\":%u,\"n\":%llu,\"accuracy\":%.6f,\"macro_f1\":%.6f}\n",
+           a->cv, (unsigned long long)classifier_metrics_n(mx),
+           classifier_metrics_accuracy(mx), classifier_metrics_macro_f1(mx));
+    classifier_metrics_destroy(&mx);
+    return 0;
 }
 
 int
@@ -284,24 +326,28 @@ main(int argc, char **argv)
     memset(&ev, 0, sizeof(ev));
 
     for (size_t i = 0; i < a.n_data; i++) {
-        train_sets[i] = classifier_tsv_read(a.data[i], a.text_column,
-                                            a.label_column, err, sizeof(err));
+        train_sets[i] =
+            s_read(&a, a.data[i], a.split[i], a.weight[i], err, sizeof(err));
         if (!train_sets[i]) {
             fprintf(stderr, "kujo-train: %s\n", err);
             goto out;
         }
     }
     for (size_t i = 0; i < a.n_dev; i++) {
-        dev_sets[i] = classifier_tsv_read(a.dev[i], a.text_column,
-                                          a.label_column, err, sizeof(err));
+        dev_sets[i] =
+            s_read(&a, a.dev[i], a.dev_split[i], 1.0f, err, sizeof(err));
         if (!dev_sets[i]) {
             fprintf(stderr, "kujo-train: %s\n", err);
             goto out;
         }
     }
-    train = s_pool(train_sets, a.n_data);
+    train = classifier_tsv_pool(train_sets, a.n_data);
+    if (a.cv) {
+        rc = s_cv(&a, train);
+        goto out;
+    }
     if (a.n_dev)
-        dev = s_pool(dev_sets, a.n_dev);
+        dev = classifier_tsv_pool(dev_sets, a.n_dev);
     size_t skipped = 0;
     for (size_t i = 0; i < a.n_data; i++)
         skipped += classifier_tsv_skipped(train_sets[i]);
@@ -333,6 +379,11 @@ main(int argc, char **argv)
         json_object_set_new(d, "name", s_dataset_name(a.data[i]));
         json_object_set_new(d, "file", json_string(s_base(a.data[i])));
         json_object_set_new(d, "licence", json_string(a.licence[i]));
+        if (a.split[i] != CLASSIFIER_SPLIT_ALL)
+            json_object_set_new(d, "split",
+                                json_string(classifier_split_name(a.split[i])));
+        if (a.weight[i] > 0)
+            json_object_set_new(d, "weight", json_real(a.weight[i]));
         json_object_set_new(d, "text_column", json_string(a.text_column));
         json_object_set_new(d, "label_column", json_string(a.label_column));
         json_object_set_new(
