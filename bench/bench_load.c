@@ -3,6 +3,11 @@
  *   post:    kujo-bench-load post URL N CONCURRENCY RATE IDS_FILE
  *            sends N complaints (RATE 0: as fast as CONCURRENCY allows;
  *            otherwise open loop at RATE/s) and writes the accepted ids;
+ *   mail:    kujo-bench-load mail URL EML_FILE N CONCURRENCY IDS_FILE
+ *            posts the raw message EML_FILE N times to
+ *            /v1/inbound/email (each with a Message-ID of its own, in
+ *            place of the file's), closed loop, and writes the ids: the
+ *            MIME path's throughput (parse, triage-ready record);
  *   collect: kujo-bench-load collect URL IDS_FILE TIMEOUT_S
  *            waits until every id is delivered, then prints one JSON object:
  *            complaints/s from the first ingest to the last delivery, and
@@ -10,6 +15,7 @@
  *            notifier out, from the stage stamps in each record).
  * Both send Authorization: Bearer $KUJO_API_KEY when it is set (an
  * environment variable, not an argument: arguments show in ps). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +51,14 @@ static const char *s_texts[] = {
 };
 static const char *s_channels[] = {"x", "email", "chat", "web", "facebook"};
 
+/* mail: the raw message without its Message-ID header, or NULL. */
+static char *s_mail;
+
+#define S_BODY_MAX 16384
+
 typedef struct {
     CURL *easy;
-    char body[512];
+    char body[S_BODY_MAX];
     char resp[512];
     size_t resp_len;
     struct curl_slist *headers;
@@ -75,15 +86,17 @@ s_post(const char *url, long n, int conc, double rate, const char *ids_path)
     if (conc < 1 || conc > MAX_CONC)
         conc = 64;
     char post_url[512];
-    snprintf(post_url, sizeof post_url, "%s/v1/complaints", url);
+    snprintf(post_url, sizeof post_url, "%s/v1/%s", url,
+             s_mail ? "inbound/email" : "complaints");
     CURLM *multi = curl_multi_init();
     slot_t *slots = kj_calloc((size_t)conc, sizeof *slots);
     int *free_slots = kj_calloc((size_t)conc, sizeof *free_slots);
     int n_free = conc;
     for (int i = 0; i < conc; i++) {
         slots[i].easy = curl_easy_init();
-        slots[i].headers =
-            s_auth(curl_slist_append(NULL, "Content-Type: application/json"));
+        slots[i].headers = s_auth(curl_slist_append(
+            NULL, s_mail ? "Content-Type: message/rfc822"
+                         : "Content-Type: application/json"));
         free_slots[i] = i;
     }
     long sent = 0, done = 0, failed = 0;
@@ -94,12 +107,18 @@ s_post(const char *url, long n, int conc, double rate, const char *ids_path)
             sent < n && n_free > 0 &&
             (rate <= 0 || (double)(now - t0) >= (double)sent * 1000.0 / rate)) {
             slot_t *s = &slots[free_slots[--n_free]];
-            snprintf(s->body, sizeof s->body,
-                     "{\"channel\":\"%s\",\"customer\":{\"id\":\"bench-%ld\"},"
-                     "\"text\":\"%s\"}",
-                     s_channels[sent % KJ_ARRAY_LEN(s_channels)], sent,
-                     s_texts[sent % KJ_ARRAY_LEN(s_texts)]);
+            if (s_mail)
+                snprintf(s->body, sizeof s->body,
+                         "Message-ID: <bench-%ld-%ld@bench.kujo>\r\n%s",
+                         (long)t0, sent, s_mail);
+            else
+                snprintf(s->body, sizeof s->body,
+                         "{\"channel\":\"%s\",\"customer\":{\"id\":"
+                         "\"bench-%ld\"},\"text\":\"%s\"}",
+                         s_channels[sent % KJ_ARRAY_LEN(s_channels)], sent,
+                         s_texts[sent % KJ_ARRAY_LEN(s_texts)]);
             s->resp_len = 0;
+            s->resp[0] = '\0';
             curl_easy_reset(s->easy);
             curl_easy_setopt(s->easy, CURLOPT_URL, post_url);
             curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, s->body);
@@ -123,12 +142,18 @@ s_post(const char *url, long n, int conc, double rate, const char *ids_path)
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
             curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
             json_t *j = json_loads(s->resp, 0, NULL);
+            /* A complaint answers 202 {"id"}, a mail 200 {"ids": [id]}. */
             const char *id =
                 j ? json_string_value(json_object_get(j, "id")) : NULL;
-            if (m->data.result == CURLE_OK && code == 202 && id)
+            if (!id && j)
+                id = json_string_value(
+                    json_array_get(json_object_get(j, "ids"), 0));
+            if (m->data.result == CURLE_OK && (code == 202 || code == 200) &&
+                id)
                 fprintf(ids, "%s\n", id);
-            else
-                failed++;
+            else if (failed++ < 5) // say why, a few times
+                fprintf(stderr, "post: failed: %s, HTTP %ld: %.200s\n",
+                        curl_easy_strerror(m->data.result), code, s->resp);
             json_decref(j);
             curl_multi_remove_handle(multi, m->easy_handle);
             free_slots[n_free++] = (int)(s - slots);
@@ -308,6 +333,35 @@ s_collect(const char *url, const char *ids_path, int timeout_s)
     return dead ? 1 : 0;
 }
 
+/* The raw message of path without its Message-ID header line (each post
+ * puts its own first), or NULL if it cannot be read or is too large. */
+static char *
+s_load_mail(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        return NULL;
+    }
+    char *buf = kj_malloc(S_BODY_MAX);
+    size_t n = fread(buf, 1, S_BODY_MAX - 100, f);
+    bool whole = feof(f);
+    fclose(f);
+    if (!whole) {
+        fprintf(stderr, "mail: %s is over %d bytes\n", path, S_BODY_MAX - 100);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    char *id = strstr(buf, "Message-ID:");
+    if (id && (id == buf || id[-1] == '\n')) {
+        char *end = strchr(id, '\n');
+        memmove(id, end ? end + 1 : id + strlen(id),
+                strlen(end ? end + 1 : id + strlen(id)) + 1);
+    }
+    return buf;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -316,13 +370,20 @@ main(int argc, char **argv)
     if (argc == 7 && strcmp(argv[1], "post") == 0)
         rc = s_post(argv[2], atol(argv[3]), atoi(argv[4]), atof(argv[5]),
                     argv[6]);
-    else if (argc == 5 && strcmp(argv[1], "collect") == 0)
+    else if (argc == 7 && strcmp(argv[1], "mail") == 0) {
+        s_mail = s_load_mail(argv[3]);
+        rc = s_mail ? s_post(argv[2], atol(argv[4]), atoi(argv[5]), 0,
+                             argv[6])
+                    : 1;
+        free(s_mail);
+    } else if (argc == 5 && strcmp(argv[1], "collect") == 0)
         rc = s_collect(argv[2], argv[3], atoi(argv[4]));
     else
         fprintf(stderr,
                 "usage: %s post URL N CONCURRENCY RATE IDS_FILE\n"
+                "       %s mail URL EML_FILE N CONCURRENCY IDS_FILE\n"
                 "       %s collect URL IDS_FILE TIMEOUT_S\n",
-                argv[0], argv[0]);
+                argv[0], argv[0], argv[0]);
     curl_global_cleanup();
     return rc;
 }

@@ -37,8 +37,9 @@ local TIMELINE_MAX = 500
 local function timeline(B, cid, now, entry)
   entry.at_ms = tonumber(now)
   local k = B .. ':case:' .. cid .. ':timeline'
-  redis.call('RPUSH', k, cjson.encode(entry))
-  redis.call('LTRIM', k, -TIMELINE_MAX, -1)
+  if redis.call('RPUSH', k, cjson.encode(entry)) > TIMELINE_MAX then
+    redis.call('LTRIM', k, -TIMELINE_MAX, -1)
+  end
 end
 
 -- A case change on the tenant's stream (capped near 100k entries).

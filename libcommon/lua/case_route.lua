@@ -27,12 +27,19 @@
 local B, comp, new_id, cust, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4],
   ARGV[5]
 local clocks = B .. ':clocks'
+local CUST_LIST_MAX = 200 -- a customer's cases and messages kept
 
--- Start a clock's timer (0 or '' means none).
-local function timer(cid, clock, at)
-  if tonumber(at) and tonumber(at) > 0 then
-    redis.call('ZADD', clocks, at, cid .. ':' .. clock)
+-- Start clocks' timers, {clock, at} pairs, in one ZADD (an at of 0 or ''
+-- means none).
+local function timers(cid, list)
+  local args = {}
+  for _, t in ipairs(list) do
+    if tonumber(t[2]) and tonumber(t[2]) > 0 then
+      args[#args + 1] = t[2]
+      args[#args + 1] = cid .. ':' .. t[1]
+    end
   end
+  if #args > 0 then redis.call('ZADD', clocks, unpack(args)) end
 end
 local reopen_ms, team, retention = tonumber(ARGV[6]), ARGV[7],
   tonumber(ARGV[18])
@@ -101,8 +108,7 @@ if cid then
   then
     redis.call('HSET', ck, 'nr_due_ms', ARGV[22], 'nr_warn_ms', ARGV[23],
       'nr_start_ms', now, 'nr_warn_fired', '', 'nr_fired', '')
-    timer(cid, 'nr_warn', ARGV[23])
-    timer(cid, 'nr', ARGV[22])
+    timers(cid, {{'nr_warn', ARGV[23]}, {'nr', ARGV[22]}})
   end
   redis.call('HSET', ck, 'last_message_ms', now, 'updated_ms', now)
   redis.call('HINCRBY', ck, 'n_complaints', 1)
@@ -121,11 +127,9 @@ else
     'first_complaint', comp, 'escalations', 0, 'fr_warn_ms', ARGV[20],
     'res_warn_ms', ARGV[21])
   -- The ack clock runs only when an acknowledgement is owed.
-  if ARGV[25] ~= '' then timer(cid, 'ack', ARGV[15]) end
-  timer(cid, 'fr_warn', ARGV[20])
-  timer(cid, 'fr', ARGV[16])
-  timer(cid, 'res_warn', ARGV[21])
-  timer(cid, 'res', ARGV[17])
+  timers(cid, {{'ack', ARGV[25] ~= '' and ARGV[15] or ''},
+    {'fr_warn', ARGV[20]}, {'fr', ARGV[16]}, {'res_warn', ARGV[21]},
+    {'res', ARGV[17]}})
   redis.call('ZADD', B .. ':queue:' .. team, now, cid)
   timeline(B, cid, now, {type = 'opened', complaint = comp, team = team,
     priority = ARGV[10]})
@@ -143,8 +147,9 @@ else
     local uk = B .. ':cust:' .. cust
     redis.call('HSET', uk, 'case', cid, 'last_ms', now)
     redis.call('HSETNX', uk, 'first_ms', now)
-    redis.call('LPUSH', uk .. ':cases', cid)
-    redis.call('LTRIM', uk .. ':cases', 0, 199)
+    if redis.call('LPUSH', uk .. ':cases', cid) > CUST_LIST_MAX then
+      redis.call('LTRIM', uk .. ':cases', 0, CUST_LIST_MAX - 1)
+    end
   end
 end
 
@@ -178,15 +183,16 @@ redis.call('RPUSH', ck .. ':complaints', comp)
 redis.call('SET', KEYS[1], cid, 'EX', retention)
 if cust ~= '' then
   local uk = B .. ':cust:' .. cust
-  redis.call('HSET', uk, 'last_ms', now)
-  redis.call('LPUSH', uk .. ':msgs', cjson.encode({id = comp, case = cid,
-    at_ms = tonumber(now), sentiment = ARGV[13],
-    score = tonumber(ARGV[14])}))
-  redis.call('LTRIM', uk .. ':msgs', 0, 199)
+  if how ~= 'opened' then redis.call('HSET', uk, 'last_ms', now) end
+  if redis.call('LPUSH', uk .. ':msgs', cjson.encode({id = comp,
+      case = cid, at_ms = tonumber(now), sentiment = ARGV[13],
+      score = tonumber(ARGV[14])})) > CUST_LIST_MAX then
+    redis.call('LTRIM', uk .. ':msgs', 0, CUST_LIST_MAX - 1)
+  end
 end
 
-local status = redis.call('HGET', ck, 'status')
-if status == 'open' and redis.call('HGET', ck, 'assignee') == '' then
-  assign_pass(B, redis.call('HGET', ck, 'team'), now)
+local now_c = redis.call('HMGET', ck, 'status', 'assignee', 'team')
+if now_c[1] == 'open' and now_c[2] == '' then
+  assign_pass(B, now_c[3], now)
 end
 return answer(cid, how)

@@ -13,11 +13,12 @@ local k = B .. ':ob:' .. job
 local j = redis.call('HMGET', k, 'kind', 'complaint', 'case', 'attempts')
 if not j[1] then return 0 end
 local dl = B .. ':dl:' .. j[2]
-redis.call('RPUSH', dl, cjson.encode({
+if redis.call('RPUSH', dl, cjson.encode({
   kind = j[1], endpoint = ARGV[4], status = 'delivered',
   attempts = tonumber(j[4]) or 0, http_status = tonumber(ARGV[5]) or 0,
-  error = '', at_ms = now, idempotency_key = job}))
-redis.call('LTRIM', dl, -DL_MAX, -1)
+  error = '', at_ms = now, idempotency_key = job})) > DL_MAX then
+  redis.call('LTRIM', dl, -DL_MAX, -1)
+end
 redis.call('EXPIRE', dl, tonumber(ARGV[6]))
 redis.call('DEL', k)
 redis.call('ZREM', KEYS[1], job)

@@ -28,11 +28,12 @@ if attempts < tonumber(ARGV[7]) then
   return 'retry'
 end
 local dl = B .. ':dl:' .. j[2]
-redis.call('RPUSH', dl, cjson.encode({
+if redis.call('RPUSH', dl, cjson.encode({
   kind = j[1], endpoint = ARGV[9], status = 'failed', attempts = attempts,
   http_status = tonumber(ARGV[10]) or 0, error = ARGV[5], at_ms = now,
-  idempotency_key = job}))
-redis.call('LTRIM', dl, -DL_MAX, -1)
+  idempotency_key = job})) > DL_MAX then
+  redis.call('LTRIM', dl, -DL_MAX, -1)
+end
 redis.call('EXPIRE', dl, tonumber(ARGV[11]))
 redis.call('ZREM', KEYS[1], job)
 redis.call('ZADD', B .. ':outbox_dead', now, job)

@@ -15,17 +15,26 @@
 local f = redis.call('HMGET', KEYS[1], 'state', 'sum')
 if f[1] ~= ARGV[2] then return 0 end
 if ARGV[13] ~= '' and f[2] and f[2] ~= ARGV[13] then return -2 end
-redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated_ms', ARGV[4],
-  'attempts', 1)
-if ARGV[7] == '1' then
-  redis.call('HSET', KEYS[1], 'env', ARGV[6], 'sum', ARGV[12])
+-- One HSET for all the record's fields.
+local set = {'state', ARGV[3], 'updated_ms', ARGV[4], 'attempts', 1}
+local function field(k, v)
+  set[#set + 1] = k
+  set[#set + 1] = v
 end
+if ARGV[7] == '1' then
+  field('env', ARGV[6])
+  field('sum', ARGV[12])
+end
+if ARGV[3] == 'dead' then
+  field('reason', ARGV[10])
+  field('dead_from', ARGV[2])
+end
+redis.call('HSET', KEYS[1], unpack(set))
 redis.call('ZREM', KEYS[2], ARGV[1])
 if tonumber(ARGV[5]) > 0 then
   redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 end
 if ARGV[3] == 'dead' then
-  redis.call('HSET', KEYS[1], 'reason', ARGV[10], 'dead_from', ARGV[2])
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
 end
 event(KEYS[5], ARGV[8], ARGV[9])

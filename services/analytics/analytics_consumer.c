@@ -295,98 +295,143 @@ s_partition_of(const analytics_consumer_t *self, const char *name)
     return -1;
 }
 
-/* One entry's script call, with room for its increments. */
+/* One entry of a batch: what the script is to count for it. */
 typedef struct {
-    const char *argv[11 + 2 * ANALYTICS_MAX_INCRS];
-    size_t argc;
+    int p;          /* partition */
+    const char *id; /* stream entry id (borrowed from the reply) */
+    size_t n;       /* increments */
     analytics_incr_t incr[ANALYTICS_MAX_INCRS];
     char by[ANALYTICS_MAX_INCRS][24];
+    char n_str[8];
     char sla_field[ANALYTICS_SLA_FIELD_MAX]; /* "" when no verdict */
-    char record[200];                        /* the complaint's record key */
-    bool counted; /* decoded: applied means an event was counted */
-} s_call_t;
+    const char *verdict;                     /* "met", "breached" or "" */
+    char record[200];  /* the complaint's record key, with a verdict */
+    char key_idx[8];   /* the record's index in the call's KEYS, "0" none */
+    bool counted;      /* decoded: applied means an event was counted */
+} s_entry_t;
 
-/* Add the SLA verdict, if the event gives one, to a call built with two
- * keys and empty SLA arguments: two more keys (the SLA hash and the
- * record, both in partition p) and the field and verdict. */
+/* Arguments of one call besides the entries': EVALSHA sha numkeys,
+ * stream stats sla, group. */
+#define S_FIXED_ARGS 7
+/* Arguments per entry besides its increments: id record field verdict n. */
+#define S_ENTRY_ARGS 5
+
+/* The SLA verdict, if the event gives one and its record is in the
+ * stream's partition (kujo writes it so; otherwise the script would touch
+ * keys of two slots). */
 static void
-s_build_sla(analytics_consumer_t *self, s_call_t *call, int p,
-            const kj_event_t *ev)
+s_build_sla(analytics_consumer_t *self, s_entry_t *e, const kj_event_t *ev)
 {
     bool breached = false;
-    /* The record must be in the stream's partition (kujo writes it so), or
-     * the script would touch keys of two slots. */
     if (!kj_id_valid(ev->complaint_id) ||
-        kj_id_partition(ev->complaint_id) != p ||
-        !analytics_sla_verdict(ev, call->sla_field, sizeof call->sla_field,
+        kj_id_partition(ev->complaint_id) != e->p ||
+        !analytics_sla_verdict(ev, e->sla_field, sizeof e->sla_field,
                                &breached))
         return;
-    if (kj_keys_make(call->record, sizeof call->record, self->prefix, p,
+    if (kj_keys_make(e->record, sizeof e->record, self->prefix, e->p,
                      KJ_KEY_RECORD, ev->complaint_id) < 0) {
-        call->sla_field[0] = '\0';
+        e->sla_field[0] = '\0';
         return;
     }
-    /* EVALSHA sha numkeys k1 k2 [k3 k4] group id field verdict ... */
-    const char *group = call->argv[5], *id = call->argv[6];
-    call->argv[2] = "4";
-    call->argv[5] = self->sla[p];
-    call->argv[6] = call->record;
-    call->argv[7] = group;
-    call->argv[8] = id;
-    call->argv[9] = call->sla_field;
-    call->argv[10] = breached ? "breached" : "met";
-    call->argc = 11;
+    e->verdict = breached ? "breached" : "met";
 }
 
-/* Build one EVALSHA for an entry. fields is the entry's field array, NULL
- * when the entry was trimmed away while pending: then it is only acked. */
+/* Decode an entry and work out its increments. fields is the entry's
+ * field array, NULL when the entry was trimmed away while pending: then it
+ * is only acked. */
 static void
-s_build(analytics_consumer_t *self, s_call_t *call, int p, const char *id,
+s_build(analytics_consumer_t *self, s_entry_t *e, int p, const char *id,
         const redisReply *fields)
 {
-    const char *sha = kj_redis_script_sha(self->redis, self->script);
-    call->argc = 0;
-    call->counted = false;
-    call->sla_field[0] = '\0';
-    call->argv[call->argc++] = "EVALSHA";
-    call->argv[call->argc++] = sha;
-    call->argv[call->argc++] = "2";
-    call->argv[call->argc++] = self->streams[p];
-    call->argv[call->argc++] = self->stats[p];
-    call->argv[call->argc++] = self->group;
-    call->argv[call->argc++] = id;
-    call->argv[call->argc++] = "";
-    call->argv[call->argc++] = "";
+    e->p = p;
+    e->id = id;
+    e->n = 0;
+    e->counted = false;
+    e->sla_field[0] = '\0';
+    e->verdict = "";
     if (!fields || fields->type != REDIS_REPLY_ARRAY)
         return;
-    const redisReply *e = NULL;
+    const redisReply *f = NULL;
     for (size_t k = 0; k + 1 < fields->elements; k += 2)
         if (s_is_str(fields->element[k]) &&
             strcmp(fields->element[k]->str, "e") == 0 &&
             fields->element[k + 1]->type == REDIS_REPLY_STRING)
-            e = fields->element[k + 1];
+            f = fields->element[k + 1];
     kj_event_t ev;
-    if (!e || kj_event_decode(self->codec, (const uint8_t *)e->str, e->len,
+    if (!f || kj_event_decode(self->codec, (const uint8_t *)f->str, f->len,
                               &ev) < 0) {
         /* Acked without counting: a bad entry must not block the stream. */
         kj_counter_inc(self->decode_errors);
         kj_warn("undecodable event", "s:stream", self->streams[p], "s:entry",
-                id, "s:error", e ? kj_codec_error(self->codec) : "no field e");
+                id, "s:error", f ? kj_codec_error(self->codec) : "no field e");
         return;
     }
-    s_build_sla(self, call, p, &ev);
-    size_t n = analytics_count_event(&ev, call->incr, ANALYTICS_MAX_INCRS);
-    for (size_t i = 0; i < n; i++) {
-        snprintf(call->by[i], sizeof call->by[i], "%lld",
-                 (long long)call->incr[i].by);
-        call->argv[call->argc++] = call->incr[i].field;
-        call->argv[call->argc++] = call->by[i];
-    }
-    call->counted = true;
+    s_build_sla(self, e, &ev);
+    e->n = analytics_count_event(&ev, e->incr, ANALYTICS_MAX_INCRS);
+    for (size_t i = 0; i < e->n; i++)
+        snprintf(e->by[i], sizeof e->by[i], "%lld", (long long)e->incr[i].by);
+    e->counted = true;
 }
 
-/* Apply every entry of an XREADGROUP reply in one pipeline. Returns the
- * entries seen (applied now or before), or -1 on a Redis failure. */
+/* Append one partition's call: every entry of partition p in one EVALSHA
+ * (see analytics_apply.lua). argv has room for the whole batch. Returns
+ * the entries it carries, or -1 when the call could not be sent. */
+static int
+s_append_call(analytics_consumer_t *self, int p, s_entry_t *entries,
+              size_t n, const char **argv)
+{
+    size_t keys = 3, carried = 0;
+    for (size_t i = 0; i < n; i++)
+        if (entries[i].p == p && entries[i].verdict[0])
+            keys++;
+    size_t argc = 0;
+    char numkeys[16];
+    snprintf(numkeys, sizeof numkeys, "%zu", keys);
+    argv[argc++] = "EVALSHA";
+    argv[argc++] = kj_redis_script_sha(self->redis, self->script);
+    argv[argc++] = numkeys;
+    argv[argc++] = self->streams[p];
+    argv[argc++] = self->stats[p];
+    argv[argc++] = self->sla[p];
+    size_t key = 3;
+    for (size_t i = 0; i < n; i++) {
+        s_entry_t *e = &entries[i];
+        if (e->p != p)
+            continue;
+        if (e->verdict[0]) {
+            argv[argc++] = e->record;
+            snprintf(e->key_idx, sizeof e->key_idx, "%zu", ++key);
+        } else {
+            snprintf(e->key_idx, sizeof e->key_idx, "0");
+        }
+    }
+    argv[argc++] = self->group;
+    for (size_t i = 0; i < n; i++) {
+        s_entry_t *e = &entries[i];
+        if (e->p != p)
+            continue;
+        snprintf(e->n_str, sizeof e->n_str, "%zu", e->n);
+        argv[argc++] = e->id;
+        argv[argc++] = e->key_idx;
+        argv[argc++] = e->sla_field;
+        argv[argc++] = e->verdict;
+        argv[argc++] = e->n_str;
+        for (size_t k = 0; k < e->n; k++) {
+            argv[argc++] = e->incr[k].field;
+            argv[argc++] = e->by[k];
+        }
+        carried++;
+    }
+    if (carried == 0)
+        return 0;
+    return kj_redis_appendargv(self->redis, (int)argc, argv, NULL) < 0
+               ? -1
+               : (int)carried;
+}
+
+/* Apply every entry of an XREADGROUP reply: one script call per
+ * partition, all in one pipeline. Returns the entries seen (applied now
+ * or before), or -1 on a Redis failure. */
 static int
 s_apply(analytics_consumer_t *self, const redisReply *reply)
 {
@@ -399,8 +444,12 @@ s_apply(analytics_consumer_t *self, const redisReply *reply)
     }
     if (total == 0)
         return 0;
-    s_call_t *calls = kj_calloc(total, sizeof *calls);
-    redisReply **replies = kj_calloc(total, sizeof *replies);
+    s_entry_t *entries = kj_calloc(total, sizeof *entries);
+    const char **argv = kj_calloc(
+        S_FIXED_ARGS + total * (S_ENTRY_ARGS + 1 + 2 * ANALYTICS_MAX_INCRS),
+        sizeof *argv);
+    redisReply *replies[KJ_PARTITIONS] = {0};
+    int parts[KJ_PARTITIONS]; /* the partition of each call sent */
     int rc = -1;
     size_t n = 0;
     for (size_t s = 0; s < reply->elements; s++) {
@@ -412,13 +461,13 @@ s_apply(analytics_consumer_t *self, const redisReply *reply)
         int p = s_partition_of(self, st->element[0]->str);
         if (p < 0)
             continue;
-        const redisReply *entries = st->element[1];
-        for (size_t i = 0; i < entries->elements; i++) {
-            const redisReply *en = entries->element[i];
+        const redisReply *list = st->element[1];
+        for (size_t i = 0; i < list->elements; i++) {
+            const redisReply *en = list->element[i];
             if (en->type != REDIS_REPLY_ARRAY || en->elements < 1 ||
                 !s_is_str(en->element[0]))
                 continue;
-            s_build(self, &calls[n], p, en->element[0]->str,
+            s_build(self, &entries[n], p, en->element[0]->str,
                     en->elements > 1 ? en->element[1] : NULL);
             n++;
         }
@@ -427,33 +476,46 @@ s_apply(analytics_consumer_t *self, const redisReply *reply)
      * script and sends the batch again: the XACK guard makes the entries
      * that did get applied harmless the second time. */
     for (int attempt = 0; attempt < 2; attempt++) {
-        for (size_t i = 0; i < n; i++)
-            if (kj_redis_appendargv(self->redis, (int)calls[i].argc,
-                                    calls[i].argv, NULL) < 0)
+        size_t calls = 0;
+        for (int p = 0; p < KJ_PARTITIONS; p++) {
+            int carried = s_append_call(self, p, entries, n, argv);
+            if (carried < 0)
                 goto out;
-        if (s_read_replies(self, n, replies) < 0)
+            if (carried > 0)
+                parts[calls++] = p;
+        }
+        if (s_read_replies(self, calls, replies) < 0)
             goto out;
         bool noscript = false;
         size_t errors = 0;
         uint64_t counted = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (kj_redis_is_noscript(replies[i])) {
+        for (size_t c = 0; c < calls; c++) {
+            const redisReply *r = replies[c];
+            if (kj_redis_is_noscript(r)) {
                 noscript = true;
-            } else if (replies[i]->type == REDIS_REPLY_ERROR) {
-                /* One line per batch: the same error repeats per entry. */
+            } else if (r->type == REDIS_REPLY_ERROR) {
+                /* One line per batch: the same error repeats per call. */
                 if (errors++ == 0)
-                    kj_error("event apply failed", "s:error", replies[i]->str,
+                    kj_error("event apply failed", "s:error", r->str,
                              "l:entries", (long long)n);
-                if (strncmp(replies[i]->str, "NOGROUP", 7) == 0)
+                if (strncmp(r->str, "NOGROUP", 7) == 0)
                     self->groups_ok = false;
-            } else if (replies[i]->type == REDIS_REPLY_INTEGER &&
-                       replies[i]->integer == 1 && calls[i].counted) {
-                counted++;
+            } else if (r->type == REDIS_REPLY_ARRAY) {
+                /* One answer per entry of the partition, in order. */
+                size_t k = 0;
+                for (size_t i = 0; i < n && k < r->elements; i++) {
+                    if (entries[i].p != parts[c])
+                        continue;
+                    const redisReply *one = r->element[k++];
+                    if (one->type == REDIS_REPLY_INTEGER &&
+                        one->integer == 1 && entries[i].counted)
+                        counted++;
+                }
             }
         }
         kj_counter_add(self->processed, counted);
-        s_free_replies(replies, n);
-        memset(replies, 0, n * sizeof *replies);
+        s_free_replies(replies, calls);
+        memset(replies, 0, sizeof replies);
         if (errors > 0)
             goto out; /* the entries stay pending; the caller backs off */
         if (!noscript) {
@@ -465,9 +527,9 @@ s_apply(analytics_consumer_t *self, const redisReply *reply)
         /* The SHA is unchanged; only the script cache was empty. */
     }
 out:
-    s_free_replies(replies, n);
-    free(replies);
-    free(calls);
+    s_free_replies(replies, KJ_PARTITIONS);
+    free(argv);
+    free(entries);
     return rc;
 }
 
