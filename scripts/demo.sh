@@ -156,7 +156,10 @@ restart_router() {
 }
 KUJO_ADMIN_ADDR=${admin[analytics]} KUJO_RULES="$ROOT/deploy/rules.json" KUJO_HTTP_ADDR=$STATS \
     start svc analytics "$BIN/kujo-analytics"
+# The LINE and Meta webhook secrets turn on /v1/inbound/{line,meta}.
+LINE_SECRET="line-$RANDOM$RANDOM" META_SECRET="meta-$RANDOM$RANDOM"
 KUJO_ADMIN_ADDR=${admin[ingest]} KUJO_HTTP_ADDR=$HTTP KUJO_RULES="$ROOT/deploy/rules.json" \
+    KUJO_LINE_CHANNEL_SECRET=$LINE_SECRET KUJO_META_APP_SECRET=$META_SECRET \
     start svc ingest "$BIN/kujo-ingest"
 
 for svc in notifier router classifier analytics ingest; do
@@ -237,6 +240,24 @@ for n in $(seq "$total"); do
     ids+=("$(jq -r .id "$TMP/answer-$n.json")")
 done
 say "demo: posted $total complaints from ${INPUT#"$ROOT"/}"
+
+# Platforms push complaints too: a LINE message and a comment on the
+# company's Facebook page, signed the way LINE and Meta sign them.
+inbound() { # ADAPTER SIGNATURE_HEADER BODY
+    local answer
+    answer=$(ccurl -X POST -H 'Content-Type: application/json' -H "$2" \
+        --data-binary "$3" "http://$HTTP/v1/inbound/$1") ||
+        die "POST /v1/inbound/$1 failed"
+    jq -e '.ids | length == 1' <<<"$answer" >/dev/null ||
+        die "POST /v1/inbound/$1 answered $answer"
+    ids+=("$(jq -r '.ids[0]' <<<"$answer")")
+    total=$((total + 1))
+}
+body='{"destination":"Udemo","events":[{"type":"message","message":{"type":"text","id":"500100","text":"昨日からアプリで注文履歴が表示されません。再インストールしても同じです。確認をお願いします。"},"webhookEventId":"01DEMO'"$RANDOM"'LINE","deliveryContext":{"isRedelivery":false},"timestamp":'"$(now_ms)"',"source":{"type":"user","userId":"Udemo00000000000000000000000000001"},"replyToken":"demo"}]}'
+inbound line "x-line-signature: $(printf '%s' "$body" | openssl dgst -sha256 -hmac "$LINE_SECRET" -binary | base64)" "$body"
+body='{"object":"page","entry":[{"id":"1048576","time":'"$(($(now_ms) / 1000))"',"changes":[{"field":"feed","value":{"item":"comment","verb":"add","from":{"id":"7781234","name":"Jane Doe"},"message":"Charged twice for my subscription this month and nobody answers the support chat. Fix this.","post_id":"1048576_222","comment_id":"222_'"$RANDOM"'","created_time":'"$(($(now_ms) / 1000))"'}}]}]}'
+inbound meta "X-Hub-Signature-256: sha256=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$META_SECRET" | sed 's/^.*= //')" "$body"
+say "demo: a LINE message and a Facebook comment came in through signed webhooks (/v1/inbound/line, /v1/inbound/meta)"
 
 # Follow them until each is delivered or dead.
 urls() { local id; for id in "$@"; do printf 'http://%s/v1/complaints/%s\n' "$HTTP" "$id"; done; }

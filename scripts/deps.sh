@@ -7,24 +7,32 @@
 #   scripts/deps.sh --containers  what `make test-containers` needs
 set -euo pipefail
 
+# libgmime-3.0-dev and libxml2-dev (libgmime-3.0-0 and libxml2 at run time):
+# ingest_email parses raw inbound mail (MIME, charsets, HTML-only bodies).
 BUILD_PKGS=(
     build-essential cmake pkg-config
     protobuf-c-compiler libprotobuf-c-dev
     libzmq3-dev libhiredis-dev libmicrohttpd-dev
     libcurl4-openssl-dev libssl-dev libutf8proc-dev libjansson-dev
+    libgmime-3.0-dev libxml2-dev
 )
+# dovecot-imapd: test_imap polls a real Dovecot (test only: the image
+# talks to the customer's own mail server).
 # tzdata: the rules file's business_hours name IANA time zones, which
 # kj_hours reads from /usr/share/zoneinfo (debian:12-slim has none).
+# openssl: make demo and the README's curl examples sign webhooks with it.
 TEST_PKGS=(
     libcriterion-dev redis-server redis-tools curl jq prometheus python3
     clang libclang-rt-14-dev yamllint docker-compose lua-check haproxy tzdata
+    dovecot-imapd openssl
 )
 # make test-containers: a Docker engine, and mmdebstrap to make the base
 # image from the Debian mirror when there is no image registry.
 CONTAINER_PKGS=(docker.io docker-compose mmdebstrap)
 RUNTIME_PKGS=(
     libprotobuf-c1 libzmq5 libhiredis0.14 libmicrohttpd12
-    libcurl4 libssl3 libutf8proc2 libjansson4 ca-certificates curl tzdata
+    libcurl4 libssl3 libutf8proc2 libjansson4 libgmime-3.0-0 libxml2
+    ca-certificates curl tzdata
 )
 
 case "${1:-}" in

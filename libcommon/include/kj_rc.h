@@ -72,6 +72,9 @@ typedef enum {
     KJ_ERR_AT_CAPACITY,        /* "at_capacity" (409): agent is full */
     KJ_ERR_INVALID_VALUE,      /* "invalid_value" (400) */
     KJ_ERR_NOT_IN_TEAM, /* "not_in_team" (409): assign outside the team */
+    /* Inbound webhooks (issue 13). */
+    KJ_ERR_BAD_SIGNATURE, /* "bad_signature" (401): webhook not signed by
+                             its source's secret, or signed too long ago */
     KJ_RC_COUNT
 } kj_rc_t;
 

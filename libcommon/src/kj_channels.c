@@ -3,9 +3,11 @@
 
 #include <string.h>
 
+/* line and social came with the inbound webhooks (issue 13): social is a
+ * signed source kujo has no channel of its own for. */
 const char *const kj_channels[] = {
-    "email",    "chat",      "web",   "form", "survey",     "x",
-    "facebook", "instagram", "phone", "sms",  "app_review",
+    "email",     "chat",  "web", "form",       "survey", "x",      "facebook",
+    "instagram", "phone", "sms", "app_review", "line",   "social",
 };
 
 const size_t kj_channels_count = sizeof kj_channels / sizeof kj_channels[0];

@@ -66,6 +66,7 @@ static const s_rc_row_t s_rc[KJ_RC_COUNT] = {
     [KJ_ERR_AT_CAPACITY] = {"at_capacity", 409},
     [KJ_ERR_INVALID_VALUE] = {"invalid_value", 400},
     [KJ_ERR_NOT_IN_TEAM] = {"not_in_team", 409},
+    [KJ_ERR_BAD_SIGNATURE] = {"bad_signature", 401},
 };
 
 const char *

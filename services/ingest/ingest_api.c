@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,9 +25,13 @@
 #include "ingest_auth.h"
 #include "ingest_batch.h"
 #include "ingest_cases.h"
+#include "ingest_inbound.h"
+#include "ingest_openapi.h"
 #include "ingest_record.h"
 #include "ingest_validate.h"
 #include "kj_apikey.h"
+#include "kj_assert.h"
+#include "kj_channels.h"
 #include "kj_envelope.h"
 #include "kj_http.h"
 #include "kj_http_deadline.h"
@@ -51,6 +56,8 @@ typedef enum {
     S_ITEM,       /* /v1/complaints/{id} */
     S_REPLAY,     /* /v1/complaints/{id}/replay */
     S_CASES,      /* /v1/cases, /v1/agents, /v1/customers (ingest_cases) */
+    S_OPENAPI,    /* /v1/openapi.json: the API's description, no key */
+    S_INBOUND,    /* /v1/inbound/{adapter}: signed webhooks (issue 13) */
 } s_route_t;
 
 typedef enum {
@@ -87,6 +94,12 @@ typedef struct s_req {
     size_t answer_len;
     bool location; /* answer carries Location: .../id */
     bool unknown;  /* a 503 whose write may have been applied */
+    /* S_INBOUND (issue 13): the adapter, the delivery's complaints and
+     * how many still wait in the batch; kept across reuse. */
+    const ingest_inbound_adapter_t *adapter;
+    ingest_inbound_list_t *inbound;
+    size_t inbound_pending;
+    bool text_plain; /* the answer is text/plain (a handshake) */
 } s_req_t;
 
 struct ingest_api {
@@ -142,14 +155,34 @@ s_req_new(ingest_api_t *api)
     req->answer_len = 0;
     req->location = false;
     req->unknown = false;
+    req->adapter = NULL;
+    if (req->inbound)
+        ingest_inbound_list_clear(req->inbound);
+    req->inbound_pending = 0;
+    req->text_plain = false;
     api->active++;
     return req;
+}
+
+/* Free a request and what it holds. */
+static void
+s_req_drop(s_req_t *req)
+{
+    if (req->inbound) {
+        ingest_inbound_list_free(req->inbound);
+        free(req->inbound);
+    }
+    free(req->body);
+    free(req);
 }
 
 static void
 s_req_free(ingest_api_t *api, s_req_t *req)
 {
     api->active--;
+    /* A delivery's complaints are not kept in the pool. */
+    if (req->inbound)
+        ingest_inbound_list_clear(req->inbound);
     if (req->cap > S_BODY_KEEP) {
         free(req->body);
         req->body = NULL;
@@ -160,8 +193,7 @@ s_req_free(ingest_api_t *api, s_req_t *req)
         api->pool = req;
         api->pooled++;
     } else {
-        free(req->body);
-        free(req);
+        s_req_drop(req);
     }
 }
 
@@ -176,7 +208,8 @@ s_answer(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "application/json");
+                            req->text_plain ? "text/plain; charset=utf-8"
+                                            : "application/json");
     if (req->location) {
         char loc[sizeof S_PATH + KJ_ID_LEN + 2];
         snprintf(loc, sizeof loc, S_PATH "/%s", req->id);
@@ -254,6 +287,8 @@ static s_route_t
 s_route(const char *url, char id[KJ_ID_LEN + 1])
 {
     id[0] = '\0';
+    if (strcmp(url, INGEST_OPENAPI_PATH) == 0)
+        return S_OPENAPI;
     size_t plen = sizeof S_PATH - 1;
     if (strncmp(url, S_PATH, plen) != 0)
         return S_NONE;
@@ -299,6 +334,19 @@ s_rate_limited(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
     return s_fail(api, c, req, &err, NULL);
 }
 
+/* The scope a key-authenticated inbound adapter needs: inbound:<its
+ * channel> (an adapter is named by the channel it brings complaints in
+ * on); 0 matches no key if the channel is unknown. */
+static uint32_t
+s_inbound_scope(const s_req_t *req)
+{
+    const char *name = ingest_inbound_name(req->adapter);
+    for (size_t i = 0; i < kj_channels_count; i++)
+        if (strcmp(kj_channels[i], name) == 0)
+            return 1u << (KJ_SCOPE_INBOUND_SHIFT + i);
+    return 0;
+}
+
 /* Keys mode: the caller's key must be live and hold the route's scope;
  * its tenant goes to req->tenant. MHD_YES to go on with req->phase still
  * S_READING, or the refusal's result (req->phase S_DONE). */
@@ -332,6 +380,7 @@ s_authorize(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
         return s_fail(api, c, req, &err, NULL);
     }
     uint32_t need = req->route == S_COLLECTION ? KJ_SCOPE_COMPLAINTS_WRITE
+                    : req->route == S_INBOUND  ? s_inbound_scope(req)
                     : req->route == S_ITEM     ? KJ_SCOPE_COMPLAINTS_READ
                     : req->route == S_CASES && !req->cases.admin
                         ? KJ_SCOPE_AGENTS
@@ -349,7 +398,8 @@ s_authorize(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
     req->key_rate = info.rate;
     /* Complaints are limited in the batch (one round trip for all); a
      * read or a replay is charged here, alone. */
-    if (req->route != S_COLLECTION && api->opts.limiter) {
+    if (req->route != S_COLLECTION && req->route != S_INBOUND &&
+        api->opts.limiter) {
         kj_ratelimit_take_t t = s_take_for(req);
         if (kj_ratelimit_take(api->opts.limiter, &t, 1, kj_now_ms()) == 0 &&
             t.admitted == 0)
@@ -439,6 +489,182 @@ s_cases(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
     return rc;
 }
 
+/* ---- issue 13: signed inbound webhooks (ingest_inbound) ---------- */
+
+static const char *
+s_header_of(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
+static const char *
+s_query_of(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* The headers of /v1/inbound/{adapter} are in. No API key: the source's
+ * signature authenticates, and is checked once the body is complete. */
+static enum MHD_Result
+s_begin_inbound(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
+                const char *url, const char *method)
+{
+    ingest_error_t err;
+    req->route = S_INBOUND;
+    req->adapter = ingest_inbound_match(url);
+    if (!ingest_inbound_enabled(api->opts.inbound, req->adapter)) {
+        ingest_error_set(&err, KJ_ERR_NOT_FOUND,
+                         "no such inbound adapter, or it is not configured "
+                         "(its secret is unset)");
+        return s_fail(api, c, req, &err, NULL);
+    }
+    bool has_get = ingest_inbound_has_get(req->adapter);
+    bool get = has_get && strcmp(method, "GET") == 0;
+    if (!get && strcmp(method, "POST") != 0) {
+        const char *allow = has_get ? "GET, POST" : "POST";
+        ingest_error_set(&err, KJ_ERR_METHOD_NOT_ALLOWED,
+                         "method %.16s is not allowed here; allowed: %s",
+                         method, allow);
+        return s_fail(api, c, req, &err, allow);
+    }
+    if (!get && s_declared_too_big(api, c, &err))
+        return s_fail(api, c, req, &err, NULL);
+    if (ingest_inbound_by_key(req->adapter)) {
+        /* A relay's raw message: its type, then its key, before the body
+         * is read (only a key's holder may send megabytes of mail). */
+        const char *want = ingest_inbound_content_type(req->adapter);
+        const char *type =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+        size_t wl = want ? strlen(want) : 0;
+        if (want && (!type || strncasecmp(type, want, wl) != 0 ||
+                     (type[wl] != '\0' && type[wl] != ';' && type[wl] != ' '))) {
+            ingest_error_set(&err, KJ_ERR_UNSUPPORTED_MEDIA_TYPE,
+                             "Content-Type must be %s", want);
+            return s_fail(api, c, req, &err, NULL);
+        }
+        if (api->opts.auth)
+            return s_authorize(api, c, req);
+    }
+    return MHD_YES;
+}
+
+/* A delivery's complaints are all written (or not): one answer. Anything
+ * short of all written is not a 200, so the source delivers again; the
+ * idempotency keys then answer what was written with its id. */
+static enum MHD_Result
+s_inbound_answer(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
+{
+    const ingest_inbound_list_t *list = req->inbound;
+    bool held = false, failed = false, unknown = false;
+    size_t created = 0, dups = 0;
+    for (size_t i = 0; list && i < list->n; i++) {
+        int r = list->items[i].result;
+        created += r == 1;
+        dups += r == 0;
+        held |= r == INGEST_BATCH_HELD;
+        unknown |= r == KJ_STORE_UNKNOWN;
+        failed |= r < 0 && r != INGEST_BATCH_HELD && r != KJ_STORE_UNKNOWN;
+    }
+    ingest_inbound_count_written(api->opts.inbound, req->adapter, created,
+                                 dups);
+    if (unknown)
+        return s_outcome_unknown(api, c, req);
+    if (failed)
+        return s_unavailable(api, c, req);
+    if (held)
+        return s_rate_limited(api, c, req, req->retry_after_s * 1000);
+    char *body = ingest_inbound_answer(list);
+    enum MHD_Result rc = s_answer(api, c, req, 200, body, strlen(body), NULL);
+    free(body);
+    return rc;
+}
+
+/* One complaint of a delivery came out of the batch (items of a request
+ * are added and flushed in order); resume the delivery after its last. */
+static void
+s_inbound_result(s_req_t *req, const ingest_batch_result_t *res)
+{
+    ingest_inbound_list_t *list = req->inbound;
+    ingest_inbound_item_t *it = &list->items[list->n - req->inbound_pending];
+    it->result = res->result;
+    if (res->result >= 0)
+        kj_strlcpy(it->id, res->id, sizeof it->id);
+    if (--req->inbound_pending > 0)
+        return;
+    req->phase = S_READY;
+    MHD_resume_connection(req->conn);
+}
+
+static void
+s_flush(ingest_api_t *api);
+
+/* A complete inbound request: the GET handshake, or verify, parse and
+ * put every complaint of the delivery in the batch (record before 2xx,
+ * as POST /v1/complaints). */
+static enum MHD_Result
+s_inbound(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
+          const char *method)
+{
+    ingest_error_t err;
+    ingest_inbound_t *in = api->opts.inbound;
+    if (strcmp(method, "GET") == 0) {
+        const char *answer = NULL;
+        if (ingest_inbound_get(in, req->adapter, s_query_of, c, &answer,
+                               &err) != 200)
+            return s_fail(api, c, req, &err, NULL);
+        req->text_plain = true;
+        return s_answer(api, c, req, 200, answer, strlen(answer), NULL);
+    }
+    if (req->too_big)
+        return s_too_big(api, c, req);
+    if (!req->inbound)
+        req->inbound = kj_calloc(1, sizeof *req->inbound);
+    ingest_inbound_list_t *list = req->inbound;
+    /* A key-authenticated adapter's complaints are the key's tenant's
+     * (default in open mode), charged to the key; a signed one's go to the
+     * inbound tenant, charged to a bucket per adapter. */
+    bool by_key = ingest_inbound_by_key(req->adapter);
+    const char *tenant = !by_key            ? ingest_inbound_tenant(in)
+                         : api->opts.auth   ? req->tenant
+                                            : "default";
+    if (ingest_inbound_handle_as(in, req->adapter, tenant, s_header_of, c,
+                                 req->body ? req->body : "", req->len,
+                                 kj_now_ms() / 1000, list, &err) < 0)
+        return s_fail(api, c, req, &err, NULL);
+    if (list->n == 0)
+        return s_inbound_answer(api, c, req);
+    if (list->n > api->opts.batch_max) {
+        ingest_error_set(&err, KJ_ERR_BODY_TOO_LARGE,
+                         "a delivery holds at most %zu complaints",
+                         api->opts.batch_max);
+        return s_fail(api, c, req, &err, NULL);
+    }
+    kj_strlcpy(req->tenant, tenant, sizeof req->tenant);
+    if (!by_key || !api->opts.auth)
+        snprintf(req->key_id, sizeof req->key_id, "inbound-%s",
+                 ingest_inbound_name(req->adapter));
+    req->inbound_pending = list->n;
+    req->phase = S_WAITING;
+    int64_t now = kj_now_ms();
+    for (size_t i = 0; i < list->n; i++) {
+        /* A flush here cannot answer this delivery: its last complaint is
+         * not in yet (inbound_pending stays above 0). */
+        if (ingest_batch_full(api->batch))
+            s_flush(api);
+        char *json = json_dumps(list->items[i].complaint, JSON_COMPACT);
+        kj_assert(json); /* jansson holds valid UTF-8 only */
+        int rc = ingest_validate_complaint_as(
+            json, strlen(json), tenant, ingest_batch_slot(api->batch), &err);
+        free(json);
+        kj_assert(rc == 0); /* ingest_inbound_handle validated the same */
+        ingest_batch_add(api->batch, req, list->items[i].key, now);
+    }
+    MHD_suspend_connection(c);
+    return MHD_YES;
+}
+
+/* ---- end of issue 13 ------------------------------------------------ */
+
 /* The headers are in: refuse what can be refused before the body. */
 static enum MHD_Result
 s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
@@ -456,6 +682,10 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
         req->close = true;
         return s_fail(api, c, req, &err, NULL);
     }
+    /* Issue 13: signed webhooks have a path and rules of their own. */
+    size_t inbound = sizeof INGEST_INBOUND_PREFIX - 1;
+    if (strncmp(url, INGEST_INBOUND_PREFIX, inbound) == 0)
+        return s_begin_inbound(api, c, req, url, method);
     req->route = s_route(url, req->id);
     if (req->route == S_NONE && api->opts.cases &&
         ingest_cases_match(url, method, &req->cases)) {
@@ -467,14 +697,26 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
         ingest_error_set(&err, KJ_ERR_NOT_FOUND,
                          "no such resource; the API is " S_PATH
                          "[/{id}[/replay]], /v1/cases/{id}[/events], "
-                         "/v1/agents[/{id}[/status]] and "
-                         "/v1/customers/{id}");
+                         "/v1/agents[/{id}[/status]], "
+                         "/v1/customers/{id} and "
+                         "/v1/inbound/{line,meta,social,email}, described at "
+                         INGEST_OPENAPI_PATH);
         return s_fail(api, c, req, &err, NULL);
     }
     if (req->route == S_CASES)
         return s_begin_cases(api, c, req);
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     bool post = strcmp(method, "POST") == 0;
+    if (req->route == S_OPENAPI) {
+        /* Public like /healthz: it describes the API, holds no data. */
+        if (get)
+            return MHD_YES;
+        ingest_error_set(&err, KJ_ERR_METHOD_NOT_ALLOWED,
+                         "method %.16s is not allowed here; allowed: GET, "
+                         "HEAD",
+                         method);
+        return s_fail(api, c, req, &err, "GET, HEAD");
+    }
     if (req->route == S_ITEM ? !get : !post) {
         const char *allow = req->route == S_ITEM ? "GET, HEAD" : "POST";
         ingest_error_set(&err, KJ_ERR_METHOD_NOT_ALLOWED,
@@ -525,7 +767,7 @@ static bool
 s_body_add(ingest_api_t *api, s_req_t *req, const char *data, size_t n)
 {
     size_t max = (size_t)api->opts.max_body;
-    bool takes_body = req->route == S_COLLECTION ||
+    bool takes_body = req->route == S_COLLECTION || req->route == S_INBOUND ||
                       (req->route == S_CASES && req->cases.body);
     if (!takes_body || req->too_big) {
         /* Other routes take no body; either way it is only counted. */
@@ -621,6 +863,10 @@ s_flush(ingest_api_t *api)
     for (size_t i = 0; i < n; i++) {
         const ingest_batch_result_t *res = ingest_batch_result(api->batch, i);
         s_req_t *req = res->owner;
+        if (req->route == S_INBOUND) {
+            s_inbound_result(req, res);
+            continue;
+        }
         if (res->result == INGEST_BATCH_HELD) {
             req->status = 429;
             req->answer_len = 0;
@@ -842,6 +1088,8 @@ s_handler(void *cls, struct MHD_Connection *c, const char *url,
     }
     switch (req->phase) {
     case S_READY:
+        if (req->route == S_INBOUND)
+            return s_inbound_answer(api, c, req);
         if (req->status == 429)
             return s_rate_limited(api, c, req, req->retry_after_s * 1000);
         if (req->status == 503)
@@ -872,6 +1120,11 @@ s_handler(void *cls, struct MHD_Connection *c, const char *url,
         return s_replay(api, c, req);
     case S_CASES:
         return s_cases(api, c, req);
+    case S_OPENAPI:
+        return s_answer(api, c, req, 200, ingest_openapi_json,
+                        ingest_openapi_json_len, NULL);
+    case S_INBOUND:
+        return s_inbound(api, c, req, method);
     case S_NONE:
         break;
     }
@@ -971,8 +1224,7 @@ ingest_api_destroy(ingest_api_t **self_p)
     while (self->pool) {
         s_req_t *req = self->pool;
         self->pool = req->next;
-        free(req->body);
-        free(req);
+        s_req_drop(req);
     }
     ingest_batch_destroy(&self->batch);
     free(self->takes);

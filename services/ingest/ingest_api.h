@@ -4,6 +4,8 @@
  *   POST /v1/complaints              validate -> batch -> 202 / 200 / 503
  *   GET  /v1/complaints/{id}         the record as JSON
  *   POST /v1/complaints/{id}/replay  put a dead record back
+ *   POST /v1/inbound/{adapter}       signed webhooks (ingest_inbound)
+ *   GET  /v1/inbound/meta            Meta's subscription handshake
  *
  * An accepted complaint's connection is suspended while its batch is
  * written to Redis; the batch is flushed after every MHD_run, so at low
@@ -17,6 +19,7 @@
 
 #include "ingest_auth.h"
 #include "ingest_cases.h"
+#include "ingest_inbound.h"
 #include "ingest_metrics.h"
 #include "kj_mq.h"
 #include "kj_outbox.h"
@@ -41,6 +44,8 @@ typedef struct {
     kj_outbox_t *outbox;
     ingest_auth_t *auth; /* API keys (borrowed); NULL: open mode, the
                           * tenant is the body's */
+    /* Signed webhooks /v1/inbound/{adapter} (borrowed); NULL: none. */
+    ingest_inbound_t *inbound;
 } ingest_api_opts_t;
 
 typedef struct ingest_api ingest_api_t;

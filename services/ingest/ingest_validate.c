@@ -236,7 +236,7 @@ s_channel(json_t *root, kj_complaint_t *out, ingest_error_t *err)
         ingest_error_set(err, KJ_ERR_UNKNOWN_CHANNEL,
                          "field \"channel\": not one of email, chat, web, "
                          "form, survey, x, facebook, instagram, phone, sms, "
-                         "app_review");
+                         "app_review, line, social");
         return -1;
     }
     memcpy(out->channel, json_string_value(v), len);

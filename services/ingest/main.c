@@ -11,6 +11,8 @@
 #include "ingest_api.h"
 #include "ingest_auth.h"
 #include "ingest_cases.h"
+#include "ingest_inbound.h"
+#include "ingest_imap.h"
 #include "ingest_loop.h"
 #include "ingest_metrics.h"
 #include "kj_cases.h"
@@ -36,6 +38,12 @@ static int64_t s_body_timeout_ms;
 static int64_t s_per_ip_limit;
 static char *s_auth;
 static int64_t s_key_rate, s_key_burst, s_tenant_rate, s_tenant_burst;
+/* Signed webhooks (issue 13): an adapter without its secret is off. */
+static char *s_line_secret, *s_meta_secret, *s_meta_token, *s_social_secrets;
+static char *s_inbound_tenant;
+static int64_t s_social_tolerance_s;
+static char *s_imap_url, *s_imap_user, *s_imap_password, *s_imap_tenant;
+static int64_t s_imap_poll_ms, s_imap_lease_ms, s_imap_batch;
 
 static const kj_cfg_opt_t s_own[] = {
     {.env = "KUJO_HTTP_ADDR",
@@ -122,7 +130,121 @@ static const kj_cfg_opt_t s_own[] = {
      .max = 10000000,
      .help = "requests one tenant may send at once above its rate",
      .dest = &s_tenant_burst},
+    {.env = "KUJO_LINE_CHANNEL_SECRET",
+     .flag = "line-channel-secret",
+     .type = KJ_CFG_STR,
+     .help = "LINE channel secret: turns on POST /v1/inbound/line "
+             "(x-line-signature checked with it)",
+     .secret = true,
+     .dest = &s_line_secret},
+    {.env = "KUJO_META_APP_SECRET",
+     .flag = "meta-app-secret",
+     .type = KJ_CFG_STR,
+     .help = "Meta app secret: turns on /v1/inbound/meta "
+             "(X-Hub-Signature-256 checked with it)",
+     .secret = true,
+     .dest = &s_meta_secret},
+    {.env = "KUJO_META_VERIFY_TOKEN",
+     .flag = "meta-verify-token",
+     .type = KJ_CFG_STR,
+     .help = "the hub.verify_token Meta's subscription handshake "
+             "(GET /v1/inbound/meta) must send",
+     .secret = true,
+     .dest = &s_meta_token},
+    {.env = "KUJO_SOCIAL_SECRETS",
+     .flag = "social-secrets",
+     .type = KJ_CFG_STR,
+     .help = "source=secret[,source=secret...]: turns on POST "
+             "/v1/inbound/social for those X-Kujo-Source names",
+     .secret = true,
+     .dest = &s_social_secrets},
+    {.env = "KUJO_SOCIAL_TOLERANCE_S",
+     .flag = "social-tolerance-s",
+     .type = KJ_CFG_INT,
+     .def = "300",
+     .min = 1,
+     .max = 86400,
+     .help = "X-Kujo-Timestamp may be this many seconds off the clock "
+             "either way (older: replayed, 401)",
+     .dest = &s_social_tolerance_s},
+    {.env = "KUJO_INBOUND_TENANT",
+     .flag = "inbound-tenant",
+     .type = KJ_CFG_STR,
+     .def = "default",
+     .help = "tenant of the complaints that signed webhooks "
+             "(/v1/inbound/...) record",
+     .required = true,
+     .dest = &s_inbound_tenant},
+    /* IMAP polling (ingest_imap). The URL row is secret because a URL may
+     * carry its own user:password (it wins over KUJO_IMAP_USER and
+     * KUJO_IMAP_PASSWORD for that mailbox), so it is never logged. */
+    {.env = "KUJO_IMAP_URL",
+     .flag = "imap-url",
+     .type = KJ_CFG_STR,
+     .def = "",
+     .help = "mailboxes to poll, comma-separated: "
+             "imap[s]://[user[:password]@]host[:port]/MAILBOX (default "
+             "INBOX); empty: no polling",
+     .secret = true,
+     .dest = &s_imap_url},
+    {.env = "KUJO_IMAP_USER",
+     .flag = "imap-user",
+     .type = KJ_CFG_STR,
+     .def = "",
+     .help = "IMAP login for mailboxes whose URL names no user",
+     .dest = &s_imap_user},
+    {.env = "KUJO_IMAP_PASSWORD",
+     .flag = "imap-password",
+     .type = KJ_CFG_STR,
+     .def = "",
+     .help = "IMAP password of KUJO_IMAP_USER (or KUJO_IMAP_PASSWORD_FILE)",
+     .secret = true,
+     .dest = &s_imap_password},
+    {.env = "KUJO_IMAP_TENANT",
+     .flag = "imap-tenant",
+     .type = KJ_CFG_STR,
+     .def = "default",
+     .help = "tenant of every complaint taken from the mailboxes",
+     .dest = &s_imap_tenant},
+    {.env = "KUJO_IMAP_POLL_MS",
+     .flag = "imap-poll-ms",
+     .type = KJ_CFG_INT,
+     .def = "10000",
+     .min = 100,
+     .max = 3600000,
+     .help = "pause between polls of the mailboxes",
+     .dest = &s_imap_poll_ms},
+    {.env = "KUJO_IMAP_LEASE_MS",
+     .flag = "imap-lease-ms",
+     .type = KJ_CFG_INT,
+     .def = "30000",
+     .min = 1000,
+     .max = 3600000,
+     .help = "a mailbox is polled by one copy at a time: its lease lasts "
+             "this long unless renewed (must exceed KUJO_IMAP_POLL_MS)",
+     .dest = &s_imap_lease_ms},
+    {.env = "KUJO_IMAP_BATCH",
+     .flag = "imap-batch",
+     .type = KJ_CFG_INT,
+     .def = "50",
+     .min = 1,
+     .max = 512,
+     .help = "messages fetched, then written in one Redis round trip",
+     .dest = &s_imap_batch},
 };
+
+/* Tenants are [a-z0-9_-]: they are parts of keys (ingest_scoped_key). */
+static bool
+s_tenant_ok(const char *t)
+{
+    if (!t[0] || strlen(t) >= KJ_SHORT_MAX)
+        return false;
+    for (; *t; t++)
+        if (!((*t >= 'a' && *t <= 'z') || (*t >= '0' && *t <= '9') ||
+              *t == '_' || *t == '-'))
+            return false;
+    return true;
+}
 
 static int
 s_check(const kj_service_cfg_t *cfg)
@@ -138,6 +260,39 @@ s_check(const kj_service_cfg_t *cfg)
     }
     problems += kj_http_check_auth_mode("kujo-ingest", s_auth, s_http_addr,
                                         cfg->admin_addr);
+    char msg[200];
+    if (s_social_secrets && *s_social_secrets &&
+        ingest_inbound_check_secrets(s_social_secrets, msg, sizeof msg) < 0) {
+        fprintf(stderr, "kujo-ingest: KUJO_SOCIAL_SECRETS: %s\n", msg);
+        problems++;
+    }
+    /* The tenant goes into Redis keys: the body's tenant rule applies. */
+    size_t tl = strlen(s_inbound_tenant);
+    bool ok = tl >= 1 && tl <= 63 &&
+              strspn(s_inbound_tenant,
+                     "abcdefghijklmnopqrstuvwxyz0123456789_-") == tl;
+    if (!ok) {
+        fprintf(stderr,
+                "kujo-ingest: KUJO_INBOUND_TENANT: expected 1..63 of "
+                "[a-z0-9_-], got \"%s\"\n",
+                s_inbound_tenant);
+        problems++;
+    }
+    if (s_imap_url && s_imap_url[0]) {
+        problems += ingest_imap_check_urls("kujo-ingest", s_imap_url);
+        if (!s_tenant_ok(s_imap_tenant)) {
+            fprintf(stderr, "kujo-ingest: KUJO_IMAP_TENANT: expected "
+                            "[a-z0-9_-]+\n");
+            problems++;
+        }
+        if (s_imap_lease_ms <= s_imap_poll_ms) {
+            /* Else the lease lapses between polls and copies take turns
+             * at random instead of one keeping the mailbox. */
+            fprintf(stderr, "kujo-ingest: KUJO_IMAP_LEASE_MS must exceed "
+                            "KUJO_IMAP_POLL_MS\n");
+            problems++;
+        }
+    }
     return problems;
 }
 
@@ -170,6 +325,8 @@ main(int argc, char **argv)
     kj_outbox_t *outbox = NULL;
     ingest_cases_t *case_api = NULL;
     kj_ratelimit_t *limiter = NULL;
+    ingest_inbound_t *inbound = NULL;
+    ingest_imap_t *imap = NULL;
     ingest_metrics_t metrics;
     int code = 0;
 
@@ -213,6 +370,23 @@ main(int argc, char **argv)
     case_api = ingest_cases_new(cases, service);
     outbox = kj_outbox_new(redis, cfg->prefix);
 
+    const ingest_inbound_opts_t iopts = {
+        .line_secret = s_line_secret,
+        .meta_secret = s_meta_secret,
+        .meta_verify_token = s_meta_token,
+        .social_secrets = s_social_secrets,
+        .tenant = s_inbound_tenant,
+        .tolerance_s = s_social_tolerance_s,
+    };
+    char imsg[200];
+    /* s_check refused a bad KUJO_SOCIAL_SECRETS already. */
+    inbound = ingest_inbound_new(&iopts, kj_service_metrics(service), imsg,
+                                 sizeof imsg);
+    kj_info("inbound webhooks", "b:line", s_line_secret && *s_line_secret,
+            "b:meta", s_meta_secret && *s_meta_secret, "b:social",
+            s_social_secrets && *s_social_secrets, "s:tenant",
+            s_inbound_tenant);
+
     zctx = zmq_ctx_new();
     push = kj_push_new_curve(zctx, (int)cfg->hwm, S_PUSH_TIMEOUT_MS,
                              kj_service_curve(service));
@@ -229,6 +403,7 @@ main(int argc, char **argv)
         .limiter = limiter,
         .cases = case_api,
         .outbox = outbox,
+        .inbound = inbound,
     };
     if (!store || !push || (auth && !limiter) ||
         !(api = ingest_api_new(&aopts, store, push, &metrics))) {
@@ -237,6 +412,24 @@ main(int argc, char **argv)
     }
     down =
         kj_downstream_new(redis, push, cfg->prefix, "classifier", "received");
+    if (s_imap_url && s_imap_url[0]) {
+        const ingest_imap_opts_t mopts = {
+            .urls = s_imap_url,
+            .user = s_imap_user,
+            .password = s_imap_password,
+            .tenant = s_imap_tenant,
+            .poll_ms = s_imap_poll_ms,
+            .lease_ms = s_imap_lease_ms,
+            .batch = s_imap_batch,
+            .hwm = cfg->hwm,
+            .store = sopts,
+        };
+        imap = ingest_imap_new(&mopts, service, &metrics, zctx);
+        if (!imap || ingest_imap_start(imap) < 0) {
+            code = 1;
+            goto out;
+        }
+    }
     kj_info("listening", "s:http_addr", s_http_addr, "i:http_port",
             ingest_api_port(api), "s:admin_addr", cfg->admin_addr,
             "i:admin_port", kj_service_admin_port(service));
@@ -252,7 +445,10 @@ main(int argc, char **argv)
     kj_info("stopped", "i:code", code);
 
 out:
+    /* First: it writes through its own Redis connection and push. */
+    ingest_imap_destroy(&imap);
     ingest_api_destroy(&api);
+    ingest_inbound_destroy(&inbound);
     ingest_auth_destroy(&auth);
     ingest_cases_destroy(&case_api);
     kj_cases_destroy(&cases);

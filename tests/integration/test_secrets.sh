@@ -2,9 +2,9 @@
 # Every secret option of every binary stays secret. The secrets are the
 # Redis password (inside KUJO_REDIS_URL, which every binary reads), the
 # webhook signing key (KUJO_WEBHOOK_SECRET), the webhook URL's path (often
-# a credential), the stages' CURVE secret key (KUJO_CURVE_SECRET_KEY) and
-# an API key (kujo-admin prints it once; ingest must never). Each binary
-# is run
+# a credential), the stages' CURVE secret key (KUJO_CURVE_SECRET_KEY),
+# an API key (kujo-admin prints it once; ingest must never) and ingest's
+# inbound webhook secrets (LINE, Meta, social). Each binary is run
 #   - with --help,
 #   - with a configuration error elsewhere (exit 78), the secret given as
 #     a variable and as a flag,
@@ -65,6 +65,8 @@ pw="redispw$RANDOM$RANDOM$RANDOM"
 hook="hooksecret$RANDOM$RANDOM$RANDOM"
 
 hookpath="hookpath$RANDOM$RANDOM$RANDOM"
+# The inbound webhook secrets of ingest (LINE, Meta, social) all contain it.
+inbound="inboundsecret$RANDOM$RANDOM$RANDOM"
 "$bin/kujo-keygen" --out "$tmp" >"$tmp/keygen.out" 2>&1 || fail "kujo-keygen failed"
 curve=$(cat "$tmp/curve.secret")
 [ ${#curve} -eq 40 ] || fail "kujo-keygen wrote no 40-character secret key"
@@ -72,7 +74,8 @@ apikey=none-yet
 
 # assert_clean FILE WHAT: FILE holds none of the secrets.
 assert_clean() {
-    local s=(-e "$pw" -e "$hook" -e "$hookpath" -e "$curve" -e "$apikey")
+    local s=(-e "$pw" -e "$hook" -e "$hookpath" -e "$curve" -e "$apikey"
+        -e "$inbound")
     if grep -a -q -F "${s[@]}" "$1"; then
         echo "----- $2:"
         grep -a -n -F "${s[@]}" "$1" | head -5
@@ -113,6 +116,9 @@ extra_env() {
     [ "$1" = notifier ] && echo "KUJO_WEBHOOK_SECRET=$hook" \
         "KUJO_WEBHOOK_URL=http://127.0.0.1:9/$hookpath"
     [ "$1" = analytics ] || echo "KUJO_CURVE_SECRET_KEY=$curve"
+    [ "$1" = ingest ] && echo "KUJO_LINE_CHANNEL_SECRET=${inbound}l" \
+        "KUJO_META_APP_SECRET=${inbound}m" "KUJO_META_VERIFY_TOKEN=${inbound}t" \
+        "KUJO_SOCIAL_SECRETS=x=${inbound}s"
     true
 }
 
@@ -185,6 +191,9 @@ secret_env() {
     else
         echo "KUJO_REDIS_URL=$url"
     fi
+    [ "$1" = ingest ] && echo "KUJO_LINE_CHANNEL_SECRET=${inbound}l" \
+        "KUJO_META_APP_SECRET=${inbound}m" "KUJO_META_VERIFY_TOKEN=${inbound}t" \
+        "KUJO_SOCIAL_SECRETS=x=${inbound}s"
     # CURVE between the stages, the secret key from a file.
     [ "$1" = analytics ] || echo "KUJO_CURVE_SECRET_KEY_FILE=$tmp/curve.secret" \
         "KUJO_CURVE_PEERS_FILE=$tmp/curve.public"

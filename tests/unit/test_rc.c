@@ -93,6 +93,7 @@ Test(rc, http_status)
         {KJ_ERR_AT_CAPACITY, "at_capacity", 409},
         {KJ_ERR_INVALID_VALUE, "invalid_value", 400},
         {KJ_ERR_NOT_IN_TEAM, "not_in_team", 409},
+        {KJ_ERR_BAD_SIGNATURE, "bad_signature", 401},
         {KJ_ERR_DECODE, "decode_error", 500},
         {KJ_ERR_INTERNAL, "internal_error", 500},
     };

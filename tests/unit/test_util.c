@@ -199,6 +199,7 @@ Test(util, rc_names)
         "at_capacity",
         "invalid_value",
         "not_in_team",
+        "bad_signature",
     };
     cr_assert(eq(sz, KJ_ARRAY_LEN(names), (size_t)KJ_RC_COUNT));
     for (int i = 0; i < KJ_RC_COUNT; i++)

@@ -1,0 +1,482 @@
+/* Signed inbound webhooks (issue 13) on the real pipeline: redis-server
+ * and the five services, ingest checking API keys (the webhooks need
+ * none: their signature authenticates). Signatures are computed here with
+ * OpenSSL directly, not with kujo's code. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "kj_apikey.h"
+#include "kj_channels.h"
+#include "kj_harness.h"
+#include "kj_redis.h"
+#include "kj_util.h"
+
+#define LINE_SECRET "it-line-secret"
+#define META_SECRET "it-meta-secret"
+#define META_TOKEN "it-verify-token"
+#define X_SECRET "it-x-secret"
+
+static kj_pipeline_t *g_pl;
+static char g_secret_file[64];
+
+typedef struct {
+    long status;
+    char body[8192];
+    size_t len;
+    char type[96];
+} s_resp_t;
+
+static size_t
+s_on_body(char *p, size_t size, size_t n, void *ud)
+{
+    s_resp_t *r = ud;
+    size_t len = size * n, room = sizeof r->body - 1 - r->len;
+    size_t take = len < room ? len : room;
+    memcpy(r->body + r->len, p, take);
+    r->len += take;
+    r->body[r->len] = '\0';
+    return len;
+}
+
+static size_t
+s_on_header(char *p, size_t size, size_t n, void *ud)
+{
+    s_resp_t *r = ud;
+    size_t len = size * n;
+    if (len > 13 && strncasecmp(p, "Content-Type:", 13) == 0)
+        snprintf(r->type, sizeof r->type, "%.*s", (int)(len - 15), p + 14);
+    return len;
+}
+
+/* METHOD path on ingest with headers (NULL-terminated "Name: value"). */
+static void
+s_http(const char *method, const char *path, const char *const *headers,
+       const char *body, s_resp_t *out)
+{
+    memset(out, 0, sizeof *out);
+    CURL *c = curl_easy_init();
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", kj_pipeline_url(g_pl, KJ_SVC_INGEST, 0),
+             path);
+    struct curl_slist *h = curl_slist_append(NULL, "Expect:");
+    for (size_t i = 0; headers && headers[i]; i++)
+        h = curl_slist_append(h, headers[i]);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)strlen(body));
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    cr_assert(eq(int, curl_easy_perform(c), CURLE_OK));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+}
+
+static void
+s_hmac(const char *secret, const char *msg, size_t len, unsigned char md[32])
+{
+    unsigned int n = 0;
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg,
+         len, md, &n);
+    cr_assert(eq(u32, n, 32));
+}
+
+static void
+s_hex(const unsigned char md[32], char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* POST a LINE delivery signed with secret. */
+static void
+s_post_line(const char *secret, const char *body, s_resp_t *out)
+{
+    unsigned char md[32];
+    s_hmac(secret, body, strlen(body), md);
+    char b64[64], hdr[128];
+    EVP_EncodeBlock((unsigned char *)b64, md, 32);
+    snprintf(hdr, sizeof hdr, "x-line-signature: %s", b64);
+    const char *h[] = {"Content-Type: application/json", hdr, NULL};
+    s_http("POST", "/v1/inbound/line", h, body, out);
+}
+
+static void
+s_post_meta(const char *secret, const char *body, s_resp_t *out)
+{
+    unsigned char md[32];
+    char hex[65], hdr[128];
+    s_hmac(secret, body, strlen(body), md);
+    s_hex(md, hex);
+    snprintf(hdr, sizeof hdr, "X-Hub-Signature-256: sha256=%s", hex);
+    const char *h[] = {"Content-Type: application/json", hdr, NULL};
+    s_http("POST", "/v1/inbound/meta", h, body, out);
+}
+
+static void
+s_post_social(const char *source, const char *secret, long long ts,
+              const char *body, s_resp_t *out)
+{
+    char *msg = malloc(strlen(body) + 32);
+    int n = sprintf(msg, "%lld.%s", ts, body);
+    unsigned char md[32];
+    char hex[65], h1[96], h2[64], h3[128];
+    s_hmac(secret, msg, (size_t)n, md);
+    free(msg);
+    s_hex(md, hex);
+    snprintf(h1, sizeof h1, "X-Kujo-Source: %s", source);
+    snprintf(h2, sizeof h2, "X-Kujo-Timestamp: %lld", ts);
+    snprintf(h3, sizeof h3, "X-Kujo-Signature: sha256=%s", hex);
+    const char *h[] = {"Content-Type: application/json", h1, h2, h3, NULL};
+    s_http("POST", "/v1/inbound/social", h, body, out);
+}
+
+/* How many Redis keys match pattern under the pipeline's prefix. */
+static long long
+s_keys(const char *pattern)
+{
+    struct timeval tv = {2, 0};
+    redisContext *c =
+        redisConnectWithTimeout("127.0.0.1", kj_pipeline_redis(g_pl)->port, tv);
+    cr_assert(c && !c->err);
+    redisReply *r =
+        redisCommand(c, "KEYS %s:%s", kj_pipeline_prefix(g_pl), pattern);
+    cr_assert(ne(ptr, r, NULL));
+    long long n = (long long)r->elements;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* The answer's ids[i], copied into id[32]. */
+static void
+s_id(const s_resp_t *r, size_t i, char id[32])
+{
+    json_t *j = json_loads(r->body, 0, NULL);
+    const char *s =
+        json_string_value(json_array_get(json_object_get(j, "ids"), i));
+    cr_assert(ne(ptr, (void *)s, NULL), "no ids[%zu] in %s", i, r->body);
+    snprintf(id, 32, "%s", s);
+    json_decref(j);
+}
+
+static const char *
+s_code(const s_resp_t *r, char buf[64])
+{
+    json_t *j = json_loads(r->body, 0, NULL);
+    const char *s =
+        json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+    snprintf(buf, 64, "%s", s ? s : "");
+    json_decref(j);
+    return buf;
+}
+
+static void
+s_start(void)
+{
+    /* The Meta secret comes from a file, as a Kubernetes Secret mounts it. */
+    snprintf(g_secret_file, sizeof g_secret_file, "/tmp/kj-meta-%d",
+             (int)getpid());
+    FILE *f = fopen(g_secret_file, "w");
+    cr_assert(ne(ptr, f, NULL));
+    fputs(META_SECRET "\n", f);
+    fclose(f);
+    static char file_env[96];
+    snprintf(file_env, sizeof file_env, "KUJO_META_APP_SECRET_FILE=%s",
+             g_secret_file);
+    static const char *env[8];
+    env[0] = "KUJO_LINE_CHANNEL_SECRET=" LINE_SECRET;
+    env[1] = file_env;
+    env[2] = "KUJO_META_VERIFY_TOKEN=" META_TOKEN;
+    env[3] = "KUJO_SOCIAL_SECRETS=x=" X_SECRET ",reviews=other";
+    env[4] = NULL;
+    kj_pipeline_opts_t o = {.auth_keys = true, .env = env};
+    g_pl = kj_pipeline_new(&o);
+    cr_assert(ne(ptr, g_pl, NULL), "the pipeline did not start");
+}
+
+static void
+s_stop(void)
+{
+    kj_pipeline_destroy(&g_pl);
+    unlink(g_secret_file);
+}
+
+TestSuite(inbound, .init = s_start, .fini = s_stop, .timeout = 120);
+
+static const char s_line_body[] =
+    "{\"destination\":\"U0123\",\"events\":[{\"type\":\"message\",\"message\":"
+    "{\"type\":\"text\",\"id\":\"468789577898262530\",\"text\":\"注文した商品"
+    "がまだ届きません。返金してください\"},\"webhookEventId\":"
+    "\"01H810YECXQQZ37VAXPF6H9E6T\",\"deliveryContext\":{\"isRedelivery\":"
+    "false},\"timestamp\":1692251666727,\"source\":{\"type\":\"user\","
+    "\"userId\":\"U4af4980629a0b1c2d3e4f5a6b7c8d9e0\"},\"replyToken\":\"r1\","
+    "\"mode\":\"active\"},{\"type\":\"follow\",\"timestamp\":1692251666800,"
+    "\"source\":{\"type\":\"user\",\"userId\":\"U99\"},\"webhookEventId\":"
+    "\"01H810YECXQQZ37VAXPF6H9E6U\"}]}";
+
+Test(inbound, line_delivery_is_recorded_triaged_and_replay_keeps_its_id)
+{
+    s_resp_t r;
+    char code[64];
+    /* Wrong secret: 401 and nothing written. */
+    long long before = s_keys("*:c:*");
+    s_post_line("not-the-secret", s_line_body, &r);
+    cr_assert(eq(i64, r.status, 401), "%s", r.body);
+    cr_assert(eq(str, (char *)s_code(&r, code), "bad_signature"));
+    const char *none[] = {"Content-Type: application/json", NULL};
+    s_http("POST", "/v1/inbound/line", none, s_line_body, &r);
+    cr_assert(eq(i64, r.status, 401), "%s", r.body);
+    cr_assert(eq(i64, s_keys("*:c:*"), before));
+    cr_assert(eq(i64, s_keys("*:idem:*line:*"), 0));
+
+    s_post_line(LINE_SECRET, s_line_body, &r);
+    KJ_PL_ASSERT(g_pl, r.status == 200, "LINE answered %ld: %s", r.status,
+                 r.body);
+    json_t *ans = json_loads(r.body, 0, NULL);
+    cr_assert(eq(int, json_integer_value(json_object_get(ans, "recorded")), 1));
+    cr_assert(eq(int, json_integer_value(json_object_get(ans, "ignored")), 1));
+    json_decref(ans);
+    char id[32], again[32];
+    s_id(&r, 0, id);
+    /* Recorded before the 200: readable at once, and then triaged. */
+    json_t *rec = kj_pipeline_record(g_pl, id);
+    cr_assert(ne(ptr, rec, NULL));
+    json_decref(rec);
+    rec = kj_pipeline_wait_state(g_pl, id, "delivered", 30000);
+    KJ_PL_ASSERT(g_pl, rec != NULL, "%s never delivered", id);
+    cr_assert(eq(str,
+                 (char *)json_string_value(json_object_get(rec, "channel")),
+                 "line"));
+    cr_assert(ne(ptr,
+                 json_object_get(json_object_get(rec, "triage"), "category"),
+                 NULL));
+    json_decref(rec);
+
+    /* LINE redelivers: the same complaint, no second record. */
+    long long records = s_keys("*:c:*");
+    s_post_line(LINE_SECRET, s_line_body, &r);
+    cr_assert(eq(i64, r.status, 200), "%s", r.body);
+    s_id(&r, 0, again);
+    cr_assert(eq(str, again, id));
+    cr_assert(strstr(r.body, "\"duplicates\":1") != NULL, "%s", r.body);
+    cr_assert(eq(i64, s_keys("*:c:*"), records));
+
+    /* Bad JSON, correctly signed: the stable code, nothing written. */
+    s_post_line(LINE_SECRET, "{\"events\":[", &r);
+    cr_assert(eq(i64, r.status, 400));
+    cr_assert(eq(str, (char *)s_code(&r, code), "invalid_json"));
+    cr_assert(eq(i64, s_keys("*:c:*"), records));
+}
+
+Test(inbound, meta_handshake_comment_and_message)
+{
+    s_resp_t r;
+    char code[64];
+    s_http("GET",
+           "/v1/inbound/meta?hub.mode=subscribe&hub.verify_token=" META_TOKEN
+           "&hub.challenge=1158201444",
+           NULL, NULL, &r);
+    cr_assert(eq(i64, r.status, 200), "%s", r.body);
+    cr_assert(eq(str, r.body, "1158201444"));
+    cr_assert(strncmp(r.type, "text/plain", 10) == 0, "type %s", r.type);
+    s_http("GET",
+           "/v1/inbound/meta?hub.mode=subscribe&hub.verify_token=wrong"
+           "&hub.challenge=1158201444",
+           NULL, NULL, &r);
+    cr_assert(eq(i64, r.status, 403));
+
+    const char *body =
+        "{\"object\":\"page\",\"entry\":[{\"id\":\"1048576\",\"time\":"
+        "1700000000,\"changes\":[{\"field\":\"feed\",\"value\":{\"from\":"
+        "{\"id\":\"7781234\",\"name\":\"Jane Doe\"},\"message\":\"You charged "
+        "me twice and nobody answers.\",\"post_id\":\"1048576_222\","
+        "\"comment_id\":\"222_333\",\"created_time\":1700000000,\"item\":"
+        "\"comment\",\"verb\":\"add\"}}],\"messaging\":[{\"sender\":{\"id\":"
+        "\"654321\"},\"recipient\":{\"id\":\"1048576\"},\"timestamp\":"
+        "1700000199000,\"message\":{\"mid\":\"m_Abc\",\"text\":\"Where is my "
+        "refund?\"}}]}]}";
+    long long before = s_keys("*:c:*");
+    s_post_meta("wrong-app-secret", body, &r);
+    cr_assert(eq(i64, r.status, 401));
+    cr_assert(eq(str, (char *)s_code(&r, code), "bad_signature"));
+    cr_assert(eq(i64, s_keys("*:c:*"), before));
+
+    s_post_meta(META_SECRET, body, &r);
+    KJ_PL_ASSERT(g_pl, r.status == 200, "Meta answered %ld: %s", r.status,
+                 r.body);
+    char comment[32], message[32];
+    s_id(&r, 0, comment);
+    s_id(&r, 1, message);
+    json_t *rec = kj_pipeline_record(g_pl, comment);
+    cr_assert(ne(ptr, rec, NULL));
+    cr_assert(eq(str,
+                 (char *)json_string_value(json_object_get(rec, "channel")),
+                 "facebook"));
+    cr_assert(eq(int, json_is_true(json_object_get(rec, "public")), 1));
+    json_decref(rec);
+    rec = kj_pipeline_record(g_pl, message);
+    cr_assert(ne(ptr, rec, NULL));
+    cr_assert(eq(int, json_is_false(json_object_get(rec, "public")), 1));
+    json_decref(rec);
+}
+
+Test(inbound, social_signed_stale_and_unconfigured)
+{
+    s_resp_t r;
+    char code[64], id[32];
+    const char *body =
+        "{\"platform\":\"x\",\"post_id\":\"1790000000000000001\",\"author\":"
+        "{\"id\":\"4455667788\",\"name\":\"@angry\"},\"text\":\"Third late "
+        "order this month. Not acceptable.\",\"public\":true,\"url\":"
+        "\"https://x.com/angry/status/1790000000000000001\"}";
+    long long now = (long long)time(NULL);
+    long long before = s_keys("*:c:*");
+    s_post_social("x", X_SECRET, now - 301, body, &r);
+    cr_assert(eq(i64, r.status, 401), "%s", r.body);
+    cr_assert(eq(str, (char *)s_code(&r, code), "bad_signature"));
+    s_post_social("x", X_SECRET, now + 301, body, &r);
+    cr_assert(eq(i64, r.status, 401));
+    s_post_social("reviews", X_SECRET, now, body, &r);
+    cr_assert(eq(i64, r.status, 401));
+    cr_assert(eq(i64, s_keys("*:c:*"), before));
+
+    s_post_social("x", X_SECRET, now, body, &r);
+    KJ_PL_ASSERT(g_pl, r.status == 200, "social answered %ld: %s", r.status,
+                 r.body);
+    s_id(&r, 0, id);
+    json_t *rec = kj_pipeline_wait_state(g_pl, id, "delivered", 30000);
+    KJ_PL_ASSERT(g_pl, rec != NULL, "%s never delivered", id);
+    cr_assert(eq(
+        str, (char *)json_string_value(json_object_get(rec, "channel")), "x"));
+    json_decref(rec);
+
+    /* The webhooks take no API key, and a key does not replace the
+     * signature. Unknown adapters are 404. */
+    s_http("POST", "/v1/inbound/sms", NULL, "{}", &r);
+    cr_assert(eq(i64, r.status, 404));
+    s_http("PUT", "/v1/inbound/line", NULL, "{}", &r);
+    cr_assert(eq(i64, r.status, 405));
+}
+
+/* A fixture of tests/data/email (raw bytes) into buf; its length. */
+static size_t
+s_fixture(const char *name, char *buf, size_t size)
+{
+    char path[512];
+    snprintf(path, sizeof path, KJ_SOURCE_DIR "/tests/data/email/%s", name);
+    FILE *f = fopen(path, "rb");
+    cr_assert(ne(ptr, f, NULL), "%s", path);
+    size_t n = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return n;
+}
+
+/* An inbound-mail relay posts raw messages with a key holding the
+ * inbound:email scope: the message becomes a complaint of the key's
+ * tenant; its Message-ID makes a retry the same complaint; no key, a key
+ * without the scope or another Content-Type is refused before the body is
+ * read; an out-of-office is counted, not recorded. */
+Test(inbound, email_relay_posts_raw_messages_with_a_key)
+{
+    size_t email = 0;
+    while (email < kj_channels_count && strcmp(kj_channels[email], "email"))
+        email++;
+    cr_assert(lt(sz, email, kj_channels_count));
+    char err[256], key[KJ_APIKEY_LEN + 1], auth[KJ_APIKEY_LEN + 32];
+    kj_apikey_info_t info;
+    kj_redis_t *redis =
+        kj_redis_new(kj_pipeline_redis(g_pl)->url, 2000, err, sizeof err);
+    cr_assert(ne(ptr, redis, NULL), "%s", err);
+    cr_assert(eq(int,
+                 kj_apikey_create(redis, kj_pipeline_prefix(g_pl), "default",
+                                  1u << (KJ_SCOPE_INBOUND_SHIFT + email),
+                                  "relay", 0, kj_now_ms(), key, &info, err,
+                                  sizeof err),
+                 0),
+              "%s", err);
+    kj_redis_destroy(&redis);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+    char raw[16384];
+    s_fixture("iso2022jp.eml", raw, sizeof raw);
+
+    s_resp_t r;
+    char code[64];
+    long long before = s_keys("*:c:*");
+    const char *no_key[] = {"Content-Type: message/rfc822", NULL};
+    s_http("POST", "/v1/inbound/email", no_key, raw, &r);
+    cr_assert(eq(i64, r.status, 401), "%s", r.body);
+    char harness[KJ_APIKEY_LEN + 32];
+    snprintf(harness, sizeof harness, "Authorization: Bearer %s",
+             kj_pipeline_api_key(g_pl));
+    const char *no_scope[] = {"Content-Type: message/rfc822", harness, NULL};
+    s_http("POST", "/v1/inbound/email", no_scope, raw, &r);
+    cr_assert(eq(i64, r.status, 403), "%s", r.body);
+    const char *json_type[] = {"Content-Type: application/json", auth, NULL};
+    s_http("POST", "/v1/inbound/email", json_type, raw, &r);
+    cr_assert(eq(i64, r.status, 415), "%s", r.body);
+    cr_assert(eq(str, (char *)s_code(&r, code), "unsupported_media_type"));
+    cr_assert(eq(i64, s_keys("*:c:*"), before));
+
+    const char *ok[] = {"Content-Type: message/rfc822", auth, NULL};
+    s_http("POST", "/v1/inbound/email", ok, raw, &r);
+    KJ_PL_ASSERT(g_pl, r.status == 200, "e-mail answered %ld: %s", r.status,
+                 r.body);
+    char id[32], again[32];
+    s_id(&r, 0, id);
+    json_t *rec = kj_pipeline_wait_state(g_pl, id, "delivered", 30000);
+    KJ_PL_ASSERT(g_pl, rec != NULL, "%s never delivered", id);
+    cr_assert(eq(str,
+                 (char *)json_string_value(json_object_get(rec, "channel")),
+                 "email"));
+    cr_assert(eq(str,
+                 (char *)json_string_value(json_object_get(rec, "subject")),
+                 "請求が二重になっています"));
+    cr_assert(eq(str,
+                 (char *)json_string_value(json_object_get(
+                     json_object_get(rec, "triage"), "language")),
+                 "ja"));
+    json_decref(rec);
+
+    /* The relay retries: the same complaint, nothing new. */
+    long long records = s_keys("*:c:*");
+    s_http("POST", "/v1/inbound/email", ok, raw, &r);
+    cr_assert(eq(i64, r.status, 200), "%s", r.body);
+    s_id(&r, 0, again);
+    cr_assert(eq(str, again, id));
+    cr_assert(strstr(r.body, "\"duplicates\":1") != NULL, "%s", r.body);
+
+    /* An out-of-office answers our own mail: never a complaint. */
+    s_fixture("ooo_en.eml", raw, sizeof raw);
+    s_http("POST", "/v1/inbound/email", ok, raw, &r);
+    cr_assert(eq(i64, r.status, 200), "%s", r.body);
+    cr_assert(strstr(r.body, "\"ignored\":1") != NULL, "%s", r.body);
+    cr_assert(eq(i64, s_keys("*:c:*"), records));
+
+    /* Not a message at all: 400, nothing written. */
+    s_http("POST", "/v1/inbound/email", ok, "hello", &r);
+    cr_assert(eq(i64, r.status, 400), "%s", r.body);
+    cr_assert(eq(i64, s_keys("*:c:*"), records));
+}
