@@ -259,6 +259,24 @@ body='{"object":"page","entry":[{"id":"1048576","time":'"$(($(now_ms) / 1000))"'
 inbound meta "X-Hub-Signature-256: sha256=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$META_SECRET" | sed 's/^.*= //')" "$body"
 say "demo: a LINE message and a Facebook comment came in through signed webhooks (/v1/inbound/line, /v1/inbound/meta)"
 
+# E-mail, as an inbound-mail relay hands it over: raw messages with a key
+# that may only post mail (inbound:email). A Japanese complaint in
+# ISO-2022-JP, an English reply with quoted history, and an out-of-office
+# that is kept with its noise label and never answered (no mail loop).
+MAILAUTH="$TMP/mail.header"
+(umask 077 && printf 'Authorization: Bearer %s\n' "$("$BIN/kujo-admin" key create \
+    --tenant default --scopes inbound:email --name demo-relay | tail -n 1)" >"$MAILAUTH")
+for eml in iso2022jp.eml gmail_reply_en.eml ooo_ja.eml; do
+    answer=$(ccurl -X POST -H 'Content-Type: message/rfc822' -H "@$MAILAUTH" \
+        --data-binary "@$ROOT/tests/data/email/$eml" "http://$HTTP/v1/inbound/email") ||
+        die "POST /v1/inbound/email ($eml) failed"
+    jq -e '.ids | length == 1' <<<"$answer" >/dev/null ||
+        die "POST /v1/inbound/email ($eml) answered $answer"
+    ids+=("$(jq -r '.ids[0]' <<<"$answer")")
+    total=$((total + 1))
+done
+say "demo: 3 e-mails came in raw (/v1/inbound/email): ISO-2022-JP, a quoted reply, an out-of-office (team noise: never acknowledged)"
+
 # Follow them until each is delivered or dead.
 urls() { local id; for id in "$@"; do printf 'http://%s/v1/complaints/%s\n' "$HTTP" "$id"; done; }
 declare -A final
@@ -309,7 +327,7 @@ done < <(urls "${ids[@]}" | xargs curl --noproxy '*' -s --max-time 10 -H "@$AUTH
         (.case_id // "-" | .[-6:]),
         (.assignment.assignee // "-"),
         (.assignment.ack_template // "-" | if . == "" then "-" else . end)] | @tsv')
-printf '(id, case: last hex digits; due: first reply due, HH:MM UTC; e2e_ms: ingest in -> webhook answered;\n ack: the playbook acknowledgement sent to the customer, - for none: vague, abusive or no template)\n\n'
+printf '(id, case: last hex digits; due: first reply due, HH:MM UTC; e2e_ms: ingest in -> webhook answered;\n ack: the playbook acknowledgement sent to the customer, - for none: vague, abusive, noise or spam (team noise/spam), or no template)\n\n'
 
 alerts=$(wc -l <"$TMP/alerts.ndjson" 2>/dev/null || echo 0)
 signed=$(jq -s '[.[] | select(.signature_ok == true)] | length' "$TMP/alerts.ndjson" 2>/dev/null || echo 0)

@@ -22,6 +22,9 @@
 #define KJ_MAX_PII 32
 #define KJ_MAX_DELIVERIES 8
 #define KJ_MAX_STAGES 8
+#define KJ_MAX_REFS 8        /* conversation references kept, newest first */
+#define KJ_MAX_ATTACHMENTS 8 /* attachments described */
+#define KJ_REF_MAX 256       /* bytes of one reference (a Message-ID) */
 #define KJ_ENVELOPE_WIRE_MAX (64 * 1024) /* larger input is rejected */
 
 typedef struct {
@@ -30,6 +33,12 @@ typedef struct {
     char name[KJ_NAME_MAX];
     char email[KJ_NAME_MAX];
 } kj_customer_t;
+
+typedef struct {
+    char name[KJ_NAME_MAX];
+    char content_type[KJ_SHORT_MAX];
+    uint64_t size;
+} kj_attachment_t;
 
 typedef struct {
     char id[KJ_ID_LEN + 1];
@@ -43,6 +52,11 @@ typedef struct {
     char external_id[KJ_NAME_MAX];
     int64_t received_at_ms;
     int64_t accepted_at_ms;
+    char noise[16]; /* auto_reply, bulk, bounce; "" a customer writing */
+    char references[KJ_MAX_REFS][KJ_REF_MAX];
+    size_t n_references;
+    kj_attachment_t attachments[KJ_MAX_ATTACHMENTS];
+    size_t n_attachments;
 } kj_complaint_t;
 
 typedef struct {
@@ -178,6 +192,13 @@ kj_event_from_envelope(kj_event_t *ev, const kj_envelope_t *env,
 void
 kj_envelope_stamp(kj_envelope_t *env, const char *stage, int64_t in_ms,
                   int64_t out_ms);
+
+/* Why env is kept out of cases, customer replies and team alerts: "noise"
+ * (ingest's label: nobody wrote it) or "spam" (the classifier's); NULL for
+ * a customer's message. The router files these in the queue of that name;
+ * they are recorded and counted, never dropped. */
+const char *
+kj_envelope_quarantine(const kj_envelope_t *env);
 
 /* Append or update (same kind) a delivery; returns it. */
 kj_delivery_t *

@@ -19,7 +19,12 @@
 --       acknowledgement, owed as a customer_ack delivery when the message
 --       opens a case; '' none), tone_drop (a fall of the customer's
 --       sentiment score this large on an open case owes the assignee a
---       follow_up and raises the priority), follow_up_text
+--       follow_up and raises the priority), follow_up_text, refs (the
+--       ids of the messages it answers in its channel, nearest first, one
+--       a line), external_id (its own id in the channel, '' none)
+-- A message that answers an earlier one (an e-mail reply, a reply to a
+-- post) joins that message's case, found by B:thr:<channel>:<id>, before
+-- the customer's current case is looked at.
 -- A new case starts its clocks: timers '<case>:<clock>' in B:clocks for
 -- ack, fr_warn, fr, res_warn, res (see clock_fire.lua).
 -- Returns {case_id, assignee or '', status, how}: how is 'opened',
@@ -52,19 +57,36 @@ end
 local filed = redis.call('GET', KEYS[1])
 if filed then return answer(filed, 'filed') end
 
--- The customer's current case, if this message continues it.
+-- Whether a case takes this message: 'joined', 'reopened' or nil.
+local function continues(case)
+  local c = redis.call('HMGET', B .. ':case:' .. case, 'status',
+    'resolved_ms')
+  if c[1] == 'open' or c[1] == 'pending' then return 'joined' end
+  if c[1] == 'resolved' and
+     tonumber(now) - (tonumber(c[2]) or 0) < reopen_ms then
+    return 'reopened'
+  end
+  return nil
+end
+
+-- The conversation it answers: the nearest message kujo knows decides.
 local cid, how
-if cust ~= '' then
+local thr = B .. ':thr:' .. ARGV[11] .. ':'
+for ref in string.gmatch(ARGV[28], '[^\n]+') do
+  local c = redis.call('GET', thr .. ref)
+  if c then
+    how = continues(c)
+    if how then cid = c end
+    break
+  end
+end
+
+-- The customer's current case, if this message continues it.
+if not cid and cust ~= '' then
   local cur = redis.call('HGET', B .. ':cust:' .. cust, 'case')
   if cur then
-    local c = redis.call('HMGET', B .. ':case:' .. cur, 'status',
-      'resolved_ms')
-    if c[1] == 'open' or c[1] == 'pending' then
-      cid, how = cur, 'joined'
-    elseif c[1] == 'resolved' and
-           tonumber(now) - (tonumber(c[2]) or 0) < reopen_ms then
-      cid, how = cur, 'reopened'
-    end
+    how = continues(cur)
+    if how then cid = cur end
   end
 end
 
@@ -181,6 +203,10 @@ end
 
 redis.call('RPUSH', ck .. ':complaints', comp)
 redis.call('SET', KEYS[1], cid, 'EX', retention)
+-- A later reply to this message finds its case.
+if ARGV[29] ~= '' then
+  redis.call('SET', thr .. ARGV[29], cid, 'EX', retention)
+end
 if cust ~= '' then
   local uk = B .. ':cust:' .. cust
   if how ~= 'opened' then redis.call('HSET', uk, 'last_ms', now) end

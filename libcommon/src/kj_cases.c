@@ -13,7 +13,7 @@
 #include "kj_lua.h"
 #include "kj_util.h"
 
-#define S_ROUTE_ARGS 27 /* ARGV of case_route.lua */
+#define S_ROUTE_ARGS 29 /* ARGV of case_route.lua */
 
 /* One case_route call being built: its strings live here until the
  * pipeline is read. */
@@ -23,6 +23,7 @@ typedef struct s_route_call {
     char new_id[KJ_ID_LEN + 1];
     char nums[12][24]; /* now reopen score ack fr res retention fr_warn
                           res_warn nr nr_warn tone_drop */
+    char refs[KJ_MAX_REFS * KJ_REF_MAX]; /* the references, one a line */
     const char *argv[1 + S_ROUTE_ARGS];
 } s_route_call_t;
 
@@ -144,6 +145,13 @@ s_route_prepare(kj_cases_t *self, kj_case_route_t *it, s_route_call_t *c,
     s_fmt(c->nums[9], it->nr_due_ms);
     s_fmt(c->nums[10], it->nr_warn_ms);
     snprintf(c->nums[11], 24, "%.4f", it->tone_drop > 0 ? it->tone_drop : 0.5);
+    /* The thread: the messages it answers, one a line (ingest refused
+     * control characters in references, so a newline cannot be in one). */
+    size_t at = 0;
+    c->refs[0] = '\0';
+    for (size_t i = 0; i < co->n_references && i < KJ_MAX_REFS; i++)
+        at += (size_t)snprintf(c->refs + at, sizeof c->refs - at, "%s%s",
+                               at ? "\n" : "", co->references[i]);
     const char *argv[] = {c->key,
                           c->base,
                           co->id,
@@ -171,7 +179,9 @@ s_route_prepare(kj_cases_t *self, kj_case_route_t *it, s_route_call_t *c,
                           co->tenant,
                           it->ack_text ? it->ack_text : "",
                           c->nums[11],
-                          it->follow_up_text ? it->follow_up_text : ""};
+                          it->follow_up_text ? it->follow_up_text : "",
+                          c->refs,
+                          co->external_id};
     _Static_assert(KJ_ARRAY_LEN(argv) == 1 + S_ROUTE_ARGS, "case_route ARGV");
     memcpy(c->argv, argv, sizeof argv);
     *e = (kj_redis_eval_t){

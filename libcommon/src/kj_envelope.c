@@ -146,6 +146,26 @@ kj_envelope_encode(kj_codec_t *self, const kj_envelope_t *env,
     co.external_id = s_str(c->external_id);
     co.received_at_ms = c->received_at_ms;
     co.accepted_at_ms = c->accepted_at_ms;
+    co.noise = s_str(c->noise);
+    char *refs[KJ_MAX_REFS];
+    size_t nr = c->n_references < KJ_MAX_REFS ? c->n_references : KJ_MAX_REFS;
+    for (size_t i = 0; i < nr; i++)
+        refs[i] = (char *)c->references[i];
+    co.n_references = nr;
+    co.references = nr ? refs : NULL;
+    Kujo__V1__Attachment at[KJ_MAX_ATTACHMENTS];
+    Kujo__V1__Attachment *at_p[KJ_MAX_ATTACHMENTS];
+    size_t na = c->n_attachments < KJ_MAX_ATTACHMENTS ? c->n_attachments
+                                                      : KJ_MAX_ATTACHMENTS;
+    for (size_t i = 0; i < na; i++) {
+        kujo__v1__attachment__init(&at[i]);
+        at[i].name = s_str(c->attachments[i].name);
+        at[i].content_type = s_str(c->attachments[i].content_type);
+        at[i].size = c->attachments[i].size;
+        at_p[i] = &at[i];
+    }
+    co.n_attachments = na;
+    co.attachments = na ? at_p : NULL;
 
     Kujo__V1__Envelope e = KUJO__V1__ENVELOPE__INIT;
     e.trace_id = s_str(env->trace_id);
@@ -357,6 +377,28 @@ s_decode_complaint(kj_codec_t *self, const Kujo__V1__Complaint *co,
     c->is_public = co->public_;
     c->received_at_ms = co->received_at_ms;
     c->accepted_at_ms = co->accepted_at_ms;
+    if (S_COPY(self, c->noise, co->noise, "complaint.noise") != 0 ||
+        s_count(self, co->n_references, KJ_MAX_REFS, "complaint.references") !=
+            0 ||
+        s_count(self, co->n_attachments, KJ_MAX_ATTACHMENTS,
+                "complaint.attachments") != 0)
+        return -1;
+    for (size_t i = 0; i < co->n_references; i++)
+        if (S_COPY(self, c->references[i], co->references[i],
+                   "complaint.references[]") != 0)
+            return -1;
+    c->n_references = co->n_references;
+    for (size_t i = 0; i < co->n_attachments; i++) {
+        const Kujo__V1__Attachment *a = co->attachments[i];
+        kj_attachment_t *d = &c->attachments[i];
+        if (S_COPY(self, d->name, a->name, "complaint.attachments[].name") !=
+                0 ||
+            S_COPY(self, d->content_type, a->content_type,
+                   "complaint.attachments[].content_type") != 0)
+            return -1;
+        d->size = a->size;
+    }
+    c->n_attachments = co->n_attachments;
     const Kujo__V1__Customer *cu = co->customer;
     if (cu &&
         (S_COPY(self, c->customer.id, cu->id, "complaint.customer.id") != 0 ||
@@ -598,4 +640,12 @@ kj_envelope_delivery(kj_envelope_t *env, const char *kind)
     memset(d, 0, sizeof *d);
     kj_strlcpy(d->kind, kind, sizeof d->kind);
     return d;
+}
+
+const char *
+kj_envelope_quarantine(const kj_envelope_t *env)
+{
+    if (env->complaint.noise[0])
+        return "noise";
+    return NULL;
 }

@@ -7,12 +7,10 @@
  * framework calls ingest_email_parse on the body it received and posts
  * ingest_email_complaint's JSON like any POST /v1/complaints body.
  *
- * What the complaint JSON cannot carry: the public body has no metadata or
- * labels field (ingest_validate refuses unknown fields), so in_reply_to,
- * references, attachments and the noise label live only in
- * ingest_email_t. The route framework carries them itself: it should drop
- * or park noise (an auto-reply answering our own acknowledgement must not
- * open a case) and may use in_reply_to/references to find the case. */
+ * The complaint JSON carries the noise label, the thread (In-Reply-To,
+ * then References newest first: "references") and the attachments'
+ * descriptions; the router keeps noise out of cases and replies, and
+ * joins a reply to the case of the message it answers. */
 #ifndef INGEST_EMAIL_H
 #define INGEST_EMAIL_H
 

@@ -86,7 +86,7 @@ struct ingest_imap {
     bool started;
     atomic_bool stop;
     /* kujo_ingest_imap_messages_total{outcome} */
-    kj_counter_t *recorded, *duplicate, *noise, *unparsed;
+    kj_counter_t *recorded, *duplicate, *unparsed;
     kj_counter_t *imap_errors, *redis_errors, *polls;
 };
 
@@ -520,7 +520,7 @@ typedef struct {
     int n;
     ingest_imap_parked_t parked[S_UIDS_MAX];
     char *parked_json[S_UIDS_MAX];
-    size_t n_parked, n_noise, n_dead;
+    size_t n_parked, n_dead;
 } s_take_t;
 
 static void
@@ -529,10 +529,7 @@ s_park(s_take_t *t, const char *kind, uint64_t uid, char *json)
     t->parked_json[t->n_parked] = json;
     t->parked[t->n_parked++] =
         (ingest_imap_parked_t){.kind = kind, .uid = uid, .json = json};
-    if (strcmp(kind, "noise") == 0)
-        t->n_noise++;
-    else
-        t->n_dead++;
+    t->n_dead++;
 }
 
 /* Decide about one fetched message: a complaint in the batch, or parked. */
@@ -545,15 +542,6 @@ s_take(ingest_imap_t *self, s_take_t *t, const char *url_id, uint64_t validity,
     if (ingest_email_parse(raw, len, mail, &err) < 0) {
         s_park(t, "dead", uid,
                s_parked_json(uid, len, NULL, err.code, err.message, NULL));
-        return;
-    }
-    if (mail->noise != INGEST_EMAIL_NOISE_NONE) {
-        /* The complaint record has no label field (and an auto-reply to
-         * our acknowledgement must not open a case or be answered), so
-         * noise stays out of the pipeline, kept with its label. */
-        s_park(t, "noise", uid,
-               s_parked_json(uid, len, ingest_email_noise_name(mail->noise),
-                             NULL, NULL, mail->message_id));
         return;
     }
     if (!mail->message_id[0]) {
@@ -718,12 +706,11 @@ s_poll_batch(ingest_imap_t *self, s_mailbox_t *mb, s_take_t *t)
     }
     kj_counter_add(self->recorded, created);
     kj_counter_add(self->duplicate, dup);
-    kj_counter_add(self->noise, t->n_noise);
     kj_counter_add(self->unparsed, t->n_dead);
     kj_info("imap messages taken", "s:mailbox", mb->id, "i:taken", t->n,
-            "i:recorded", (int)created, "i:duplicate", (int)dup, "i:noise",
-            (int)t->n_noise, "i:unparsed", (int)t->n_dead, "l:last_uid",
-            (long long)t->uids[t->n - 1], "s:tenant", self->tenant);
+            "i:recorded", (int)created, "i:duplicate", (int)dup, "i:unparsed",
+            (int)t->n_dead, "l:last_uid", (long long)t->uids[t->n - 1],
+            "s:tenant", self->tenant);
     rc = pos == 1 ? t->n : -1;
 out:
     ingest_batch_clear(self->batch);
@@ -822,7 +809,6 @@ ingest_imap_new(const ingest_imap_opts_t *opts, kj_service_t *service,
     kj_metrics_t *reg = metrics->registry;
     self->recorded = s_outcome(reg, "recorded");
     self->duplicate = s_outcome(reg, "duplicate");
-    self->noise = s_outcome(reg, "noise");
     self->unparsed = s_outcome(reg, "unparsed");
     self->imap_errors = kj_metrics_counter(
         reg, "ingest_imap_errors_total",

@@ -6,8 +6,9 @@
  * time), read UIDVALIDITY, search the UIDs after the saved position, fetch
  * each with BODY.PEEK[] (the server does not mark it read), and write the
  * batch: complaints with kj_store_create (external_id = Message-ID, so a
- * re-fetch after a crash maps to the same record), noise and unparsable
- * messages into the mailbox's noise and dead hashes (ingest_imap_state).
+ * re-fetch after a crash maps to the same record; noise is recorded with
+ * its label), unparsable messages into the mailbox's dead hash
+ * (ingest_imap_state).
  * Only then are they flagged \Seen and the position moved. A crash at any
  * point takes the same messages again, and every write is idempotent. */
 #ifndef INGEST_IMAP_H

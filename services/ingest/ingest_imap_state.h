@@ -5,8 +5,6 @@
  *                                    polling, deleted on exit
  *   <prefix>:imap:{<mailbox>}:pos    hash uidvalidity, last_uid: the last
  *                                    message whose outcome is in Redis
- *   <prefix>:imap:{<mailbox>}:noise  hash "<uidvalidity>:<uid>" -> JSON of a
- *                                    message held back as noise (label)
  *   <prefix>:imap:{<mailbox>}:dead   hash "<uidvalidity>:<uid>" -> JSON of a
  *                                    message that could not be parsed
  *
@@ -54,7 +52,8 @@ int
 ingest_imap_pos_set(ingest_imap_state_t *self, const char *mailbox,
                     uint64_t uidvalidity, uint64_t last_uid);
 
-/* One message held back: kind "noise" or "dead", json its description. */
+/* One message held back: kind "dead" (unparsable), json its
+ * description; kind names the hash it goes to. */
 typedef struct {
     const char *kind;
     uint64_t uid;

@@ -57,15 +57,8 @@ ingest_inbound_parse_email(const char *body, size_t len, const char *source,
     int rc = -1;
     if (ingest_email_parse(body, len, m, err) < 0)
         goto out;
-    if (m->noise != INGEST_EMAIL_NOISE_NONE) {
-        /* An auto-reply, a list mail or a bounce is not a customer
-         * writing: acknowledging it could start a mail loop. Counted as
-         * ignored (the answer says so); the record has no noise label
-         * yet to keep it as one. */
-        out->ignored++;
-        rc = 0;
-        goto out;
-    }
+    /* Noise (an auto-reply, a list mail, a bounce) is recorded with its
+     * label: kept and counted, never acknowledged (the router). */
     char id[S_ID_MAX + 1];
     s_event_id(m, body, len, id, sizeof id);
     json_t *complaint = ingest_email_complaint(m);

@@ -239,6 +239,31 @@ s_originals(const kj_store_pii_record_t *pii)
     return o;
 }
 
+static json_t *
+s_references(const kj_complaint_t *c)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < c->n_references && i < KJ_MAX_REFS; i++)
+        json_array_append_new(a, s_str(c->references[i]));
+    return a;
+}
+
+/* What came attached, described: the content was never kept. */
+static json_t *
+s_attachments(const kj_complaint_t *c)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < c->n_attachments && i < KJ_MAX_ATTACHMENTS; i++) {
+        const kj_attachment_t *at = &c->attachments[i];
+        json_t *o = json_object();
+        s_set(o, "name", s_str(at->name));
+        s_set(o, "type", s_str(at->content_type));
+        s_set(o, "size", json_integer((json_int_t)at->size));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
 static char *
 s_render(const kj_store_record_t *rec, const kj_envelope_t *env,
          const kj_store_pii_record_t *pii, const json_t *outbox)
@@ -258,6 +283,9 @@ s_render(const kj_store_record_t *rec, const kj_envelope_t *env,
     s_set(cust, "tier", s_str(c->customer.tier));
     s_set(o, "customer", cust);
     s_set(o, "external_id", s_str(c->external_id));
+    s_set(o, "noise", c->noise[0] ? s_str(c->noise) : json_null());
+    s_set(o, "references", s_references(c));
+    s_set(o, "attachments", s_attachments(c));
     /* The classifier masks PII in the text and subject; until it has,
      * the envelope holds them raw, so they are withheld, never shown. */
     if (env->has_triage) {

@@ -18,9 +18,13 @@
 /* Top-level fields the body may carry. Anything else is unknown_field, so
  * that a typo ("custmer") is caught instead of silently dropped. */
 static const char *const s_fields[] = {
-    "channel", "customer", "text",        "subject",     "public",
-    "lang",    "tenant",   "external_id", "received_at",
+    "channel",     "customer", "text",       "subject",
+    "public",      "lang",     "tenant",     "external_id",
+    "received_at", "noise",    "references", "attachments",
 };
+
+static const char *const s_noise[] = {"auto_reply", "bulk", "bounce"};
+static const char *const s_attachment_fields[] = {"name", "type", "size"};
 
 static const char *const s_customer_fields[] = {"id", "tier", "name", "email"};
 
@@ -244,6 +248,116 @@ s_channel(json_t *root, kj_complaint_t *out, ingest_error_t *err)
     return 0;
 }
 
+/* "noise": the sender's own label for a message no customer wrote. */
+static int
+s_noise_label(json_t *root, kj_complaint_t *out, ingest_error_t *err)
+{
+    const json_t *v = json_object_get(root, "noise");
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return s_wrong_type(err, "noise", "a string", v);
+    if (!s_in_list(json_string_value(v), json_string_length(v), s_noise,
+                   KJ_ARRAY_LEN(s_noise))) {
+        ingest_error_set(err, KJ_ERR_INVALID_VALUE,
+                         "field \"noise\": not one of auto_reply, bulk, "
+                         "bounce");
+        return -1;
+    }
+    kj_strlcpy(out->noise, json_string_value(v), sizeof out->noise);
+    return 0;
+}
+
+/* "references": the ids of the messages this one answers, newest first;
+ * each non-empty, printable, at most KJ_REF_MAX - 1 bytes. */
+static int
+s_references(json_t *root, kj_complaint_t *out, ingest_error_t *err)
+{
+    const json_t *v = json_object_get(root, "references");
+    if (!v)
+        return 0;
+    if (!json_is_array(v))
+        return s_wrong_type(err, "references", "an array of strings", v);
+    if (json_array_size(v) > KJ_MAX_REFS) {
+        ingest_error_set(err, KJ_ERR_INVALID_VALUE,
+                         "field \"references\": %zu entries, at most %d",
+                         json_array_size(v), KJ_MAX_REFS);
+        return -1;
+    }
+    size_t i;
+    const json_t *r;
+    json_array_foreach(v, i, r)
+    {
+        if (!json_is_string(r))
+            return s_wrong_type(err, "references[]", "a string", r);
+        const char *s = json_string_value(r);
+        size_t len = json_string_length(r);
+        if (len == 0 || len >= KJ_REF_MAX) {
+            ingest_error_set(err, KJ_ERR_INVALID_VALUE,
+                             "field \"references[%zu]\": 1..%d bytes", i,
+                             KJ_REF_MAX - 1);
+            return -1;
+        }
+        for (size_t k = 0; k < len; k++)
+            if ((unsigned char)s[k] < 0x20 || s[k] == 0x7f) {
+                ingest_error_set(err, KJ_ERR_INVALID_VALUE,
+                                 "field \"references[%zu]\": control "
+                                 "character",
+                                 i);
+                return -1;
+            }
+        memcpy(out->references[i], s, len + 1);
+    }
+    out->n_references = json_array_size(v);
+    return 0;
+}
+
+/* "attachments": [{name, type, size}], described only. */
+static int
+s_attachments(json_t *root, kj_complaint_t *out, ingest_error_t *err)
+{
+    const json_t *v = json_object_get(root, "attachments");
+    if (!v)
+        return 0;
+    if (!json_is_array(v))
+        return s_wrong_type(err, "attachments", "an array of objects", v);
+    if (json_array_size(v) > KJ_MAX_ATTACHMENTS) {
+        ingest_error_set(err, KJ_ERR_INVALID_VALUE,
+                         "field \"attachments\": %zu entries, at most %d",
+                         json_array_size(v), KJ_MAX_ATTACHMENTS);
+        return -1;
+    }
+    size_t i;
+    json_t *a;
+    char echo[S_FIELD_ECHO_MAX + 8];
+    json_array_foreach(v, i, a)
+    {
+        if (!json_is_object(a))
+            return s_wrong_type(err, "attachments[]", "an object", a);
+        const char *bad = s_unknown_key(a, s_attachment_fields,
+                                        KJ_ARRAY_LEN(s_attachment_fields));
+        if (bad) {
+            ingest_error_set(err, KJ_ERR_UNKNOWN_FIELD,
+                             "unknown field \"attachments[].%s\"",
+                             s_echo(echo, sizeof echo, bad));
+            return -1;
+        }
+        kj_attachment_t *d = &out->attachments[i];
+        if (s_opt_string(a, "name", "attachments[].name", sizeof d->name - 1,
+                         d->name, err) < 0 ||
+            s_opt_string(a, "type", "attachments[].type",
+                         sizeof d->content_type - 1, d->content_type, err) < 0)
+            return -1;
+        const json_t *size = json_object_get(a, "size");
+        if (size && (!json_is_integer(size) || json_integer_value(size) < 0))
+            return s_wrong_type(err, "attachments[].size",
+                                "a non-negative integer", size);
+        d->size = size ? (uint64_t)json_integer_value(size) : 0;
+    }
+    out->n_attachments = json_array_size(v);
+    return 0;
+}
+
 /* key_tenant: the tenant of the caller's API key, or NULL in open mode
  * (the body says, "default" when it does not). With a key the body may
  * only repeat the key's tenant. */
@@ -344,7 +458,9 @@ ingest_validate_complaint_as(const char *body, size_t len,
             0 ||
         s_opt_string(root, "external_id", "external_id",
                      sizeof out->external_id - 1, out->external_id, err) < 0 ||
-        s_tenant(root, key_tenant, out, err) < 0)
+        s_tenant(root, key_tenant, out, err) < 0 ||
+        s_noise_label(root, out, err) < 0 || s_references(root, out, err) < 0 ||
+        s_attachments(root, out, err) < 0)
         goto out;
     const json_t *pub = json_object_get(root, "public");
     if (pub) {

@@ -187,6 +187,15 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
                  size_t err_size, int64_t *retry_at_ms)
 {
     notifier_t *self = ctx;
+    const char *queue = kj_envelope_quarantine(env);
+    if (queue) {
+        /* Noise and spam page nobody; the record says why. */
+        kj_delivery_t *d = kj_envelope_delivery(env, "team_alert");
+        kj_strlcpy(d->status, "skipped", sizeof d->status);
+        snprintf(d->error, sizeof d->error, "quarantined as %s", queue);
+        d->at_ms = now_ms;
+        return KJ_VERDICT_DONE;
+    }
     const char *team = env->has_assignment && env->assignment.team[0]
                            ? env->assignment.team
                            : "(none)";

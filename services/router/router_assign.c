@@ -30,6 +30,7 @@ struct router_assign {
     char (*case_ids)[KJ_ID_LEN + 1];
     router_playbook_texts_t *texts;
     kj_counter_t *no_reply[3]; /* by kj_playbook_triage_t; NULL: none */
+    kj_counter_t *quarantined[2]; /* noise, spam; NULL: none */
     size_t cap_routed;
 };
 
@@ -107,6 +108,13 @@ router_assign_use_metrics(router_assign_t *self, kj_metrics_t *metrics)
         kj_metrics_counter(metrics, name, help, "assessment=\"vague\"");
     self->no_reply[KJ_PLAYBOOK_ABUSIVE] =
         kj_metrics_counter(metrics, name, help, "assessment=\"abusive\"");
+    name = "kujo_router_quarantined_total";
+    help = "Messages filed in the noise or spam queue: no case, no reply, "
+           "no team alert";
+    self->quarantined[0] =
+        kj_metrics_counter(metrics, name, help, "queue=\"noise\"");
+    self->quarantined[1] =
+        kj_metrics_counter(metrics, name, help, "queue=\"spam\"");
 }
 
 void
@@ -195,6 +203,24 @@ s_route(router_assign_t *self, kj_envelope_t *env, int64_t now_ms,
     };
 }
 
+/* Noise or spam (kj_envelope_quarantine): into the queue of that name at
+ * the lowest priority, with no deadline, no case and nothing said to
+ * anyone; kept and counted, so a mislabelled message can still be found. */
+static void
+s_quarantine(router_assign_t *self, kj_envelope_t *env, const char *queue)
+{
+    kj_assignment_t *a = &env->assignment;
+    memset(a, 0, sizeof *a);
+    kj_strlcpy(a->team, queue, sizeof a->team);
+    kj_strlcpy(a->priority, "p4", sizeof a->priority);
+    kj_strlcpy(a->rule, "quarantine", sizeof a->rule);
+    env->has_assignment = true;
+    kj_counter_t *c = self->quarantined[strcmp(queue, "spam") == 0];
+    if (c)
+        kj_counter_inc(c);
+    kj_info("quarantined", "s:id", env->complaint.id, "s:queue", queue);
+}
+
 /* The playbook's choices for a routed env (see router_playbook.h),
  * counted by assessment. */
 static void
@@ -230,8 +256,8 @@ router_assign_before_batch(void *ctx, kj_envelope_t *const *envs, size_t n,
     size_t m = 0;
     kj_envelope_t **routed = self->routed;
     for (size_t i = 0; i < n; i++) {
-        if (!envs[i]->has_triage)
-            continue; /* process dead-letters it */
+        if (!envs[i]->has_triage || kj_envelope_quarantine(envs[i]))
+            continue; /* process dead-letters or quarantines it */
         router_case_input_t *in = &self->inputs_of[m];
         s_route(self, envs[i], now_ms, in);
         /* The id a case opened by this message gets, known before the
@@ -257,6 +283,11 @@ router_assign_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
         kj_rc_reason(err, err_size, KJ_ERR_INVALID,
                      "router: envelope has no triage");
         return KJ_VERDICT_DEAD;
+    }
+    const char *queue = kj_envelope_quarantine(env);
+    if (queue) {
+        s_quarantine(self, env, queue);
+        return KJ_VERDICT_DONE;
     }
     /* Routed and filed with its batch (before_batch); alone (no batch,
      * or no cases), routed here. */

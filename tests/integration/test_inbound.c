@@ -468,15 +468,125 @@ Test(inbound, email_relay_posts_raw_messages_with_a_key)
     cr_assert(eq(str, again, id));
     cr_assert(strstr(r.body, "\"duplicates\":1") != NULL, "%s", r.body);
 
-    /* An out-of-office answers our own mail: never a complaint. */
+    /* An out-of-office answers our own mail: recorded with its label in
+     * the noise queue, never acknowledged, no case, nobody paged. */
     s_fixture("ooo_en.eml", raw, sizeof raw);
     s_http("POST", "/v1/inbound/email", ok, raw, &r);
     cr_assert(eq(i64, r.status, 200), "%s", r.body);
-    cr_assert(strstr(r.body, "\"ignored\":1") != NULL, "%s", r.body);
-    cr_assert(eq(i64, s_keys("*:c:*"), records));
+    cr_assert(strstr(r.body, "\"recorded\":1") != NULL, "%s", r.body);
+    s_id(&r, 0, again);
+    rec = kj_pipeline_wait_state(g_pl, again, "delivered", 30000);
+    KJ_PL_ASSERT(g_pl, rec != NULL, "%s never delivered", again);
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(rec, "noise")),
+                 "auto_reply"));
+    cr_assert(json_object_get(rec, "case_id") &&
+                  json_is_null(json_object_get(rec, "case_id")),
+              "a case for noise");
+    json_t *as = json_object_get(rec, "assignment");
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(as, "team")),
+                 "noise"));
+    json_t *dl = json_object_get(rec, "deliveries");
+    cr_assert(eq(sz, json_array_size(dl), 1), "%s",
+              json_dumps(dl, JSON_COMPACT));
+    json_t *d0 = json_array_get(dl, 0);
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(d0, "kind")),
+                 "team_alert"));
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(d0, "status")),
+                 "skipped"));
+    json_decref(rec);
+    cr_assert(eq(i64, s_keys("*:c:*"), records + 1));
+    records++;
 
     /* Not a message at all: 400, nothing written. */
     s_http("POST", "/v1/inbound/email", ok, "hello", &r);
     cr_assert(eq(i64, r.status, 400), "%s", r.body);
     cr_assert(eq(i64, s_keys("*:c:*"), records));
+}
+
+/* A raw message from `from` with Message-ID mid answering `reply_to` (or
+ * none), posted by the relay; the complaint id into id. */
+static void
+s_mail(const char *auth, const char *from, const char *mid,
+       const char *reply_to, const char *text, char id[32])
+{
+    char raw[2048], irt[300] = "";
+    if (reply_to)
+        snprintf(irt, sizeof irt, "In-Reply-To: <%s>\r\nReferences: <%s>\r\n",
+                 reply_to, reply_to);
+    snprintf(raw, sizeof raw,
+             "From: %s\r\nTo: support@example.com\r\n"
+             "Subject: Order 4411 never arrived\r\nMessage-ID: <%s>\r\n%s"
+             "Date: Mon, 07 Dec 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+             "Content-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n\r\n"
+             "> quoted history that is cut\r\n",
+             from, mid, irt, text);
+    const char *h[] = {"Content-Type: message/rfc822", auth, NULL};
+    s_resp_t r;
+    s_http("POST", "/v1/inbound/email", h, raw, &r);
+    KJ_PL_ASSERT(g_pl, r.status == 200, "mail answered %ld: %s", r.status,
+                 r.body);
+    s_id(&r, 0, id);
+}
+
+/* The case of a delivered complaint (a copy in out[32]). */
+static void
+s_case_of(const char *id, char out[32])
+{
+    json_t *rec = kj_pipeline_wait_state(g_pl, id, "delivered", 30000);
+    KJ_PL_ASSERT(g_pl, rec != NULL, "%s never delivered", id);
+    const char *c = json_string_value(json_object_get(rec, "case_id"));
+    cr_assert(ne(ptr, (void *)c, NULL), "%s has no case", id);
+    snprintf(out, 32, "%s", c);
+    json_decref(rec);
+}
+
+/* A reply joins the case of the mail it answers (In-Reply-To/References)
+ * even from another address; a mail answering nothing kujo knows opens
+ * its own case. */
+Test(inbound, email_reply_joins_the_case_of_the_mail_it_answers)
+{
+    size_t email = 0;
+    while (email < kj_channels_count && strcmp(kj_channels[email], "email"))
+        email++;
+    char err[256], key[KJ_APIKEY_LEN + 1], auth[KJ_APIKEY_LEN + 32];
+    kj_apikey_info_t info;
+    kj_redis_t *redis =
+        kj_redis_new(kj_pipeline_redis(g_pl)->url, 2000, err, sizeof err);
+    cr_assert(ne(ptr, redis, NULL), "%s", err);
+    cr_assert(
+        eq(int,
+           kj_apikey_create(redis, kj_pipeline_prefix(g_pl), "default",
+                            1u << (KJ_SCOPE_INBOUND_SHIFT + email), "relay", 0,
+                            kj_now_ms(), key, &info, err, sizeof err),
+           0),
+        "%s", err);
+    kj_redis_destroy(&redis);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+
+    char first[32], reply[32], other[32];
+    char c_first[32], c_reply[32], c_other[32];
+    s_mail(auth, "Ken Ito <ken@example.org>", "t1-4411@mail.example.org", NULL,
+           "My order 4411 has not arrived after two weeks. Where is it?",
+           first);
+    s_case_of(first, c_first);
+    /* His colleague answers in the same thread from her own address. */
+    s_mail(auth, "Mia Ito <mia@example.org>", "t2-4411@mail.example.org",
+           "t1-4411@mail.example.org",
+           "Still nothing today, and the tracking page shows no update.",
+           reply);
+    s_case_of(reply, c_reply);
+    cr_assert(eq(str, c_reply, c_first), "the reply opened another case");
+    /* Another customer answering an unknown message: a case of its own. */
+    s_mail(auth, "Sam Lee <sam@example.net>", "t3@mail.example.net",
+           "never-seen@mail.example.net",
+           "My parcel was left in the rain and the box is soaked.", other);
+    s_case_of(other, c_other);
+    cr_assert(ne(str, c_other, c_first));
+
+    json_t *rec = kj_pipeline_wait_state(g_pl, reply, "delivered", 1000);
+    json_t *refs = json_object_get(rec, "references");
+    cr_assert(eq(sz, json_array_size(refs), 1));
+    cr_assert(eq(str, (char *)json_string_value(json_array_get(refs, 0)),
+                 "t1-4411@mail.example.org"));
+    json_decref(rec);
 }

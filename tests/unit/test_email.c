@@ -424,6 +424,53 @@ Test(email, complaint_json_passes_validation_for_every_fixture)
     free(m);
 }
 
+/* The complaint carries the thread nearest first (In-Reply-To, then
+ * References from the newest, each once), the attachments described and
+ * the noise label. */
+Test(email, complaint_json_carries_thread_attachments_and_noise)
+{
+    ingest_email_t *m = kj_malloc(sizeof *m);
+    kj_complaint_t *c = kj_malloc(sizeof *c);
+    ingest_error_t err;
+    s_parse("gmail_reply_en.eml", m);
+    json_t *body = ingest_email_complaint(m);
+    char *refs = json_dumps(json_object_get(body, "references"), JSON_COMPACT);
+    cr_assert(eq(str, refs,
+                 "[\"ack.42@kujo.example\",\"c.4@kujo.example\","
+                 "\"b.3@kujo.example\",\"root.1@kujo.example\"]"));
+    cr_assert(eq(ptr, json_object_get(body, "noise"), NULL));
+    free(refs);
+    json_decref(body);
+
+    s_parse("attachment.eml", m);
+    body = ingest_email_complaint(m);
+    char *s = json_dumps(body, JSON_COMPACT);
+    cr_assert(eq(int, ingest_validate_complaint(s, strlen(s), c, &err), 0),
+              "%s", err.message);
+    cr_assert(eq(sz, c->n_attachments, m->n_attachments));
+    cr_assert(gt(sz, c->n_attachments, 0));
+    cr_assert(eq(str, c->attachments[0].content_type, m->attachments[0].type));
+    cr_assert(eq(u64, c->attachments[0].size, m->attachments[0].size));
+    free(s);
+    json_decref(body);
+
+    const char *noise[][2] = {{"ooo_en.eml", "auto_reply"},
+                              {"bulk.eml", "bulk"},
+                              {"bounce.eml", "bounce"}};
+    for (size_t i = 0; i < KJ_ARRAY_LEN(noise); i++) {
+        s_parse(noise[i][0], m);
+        body = ingest_email_complaint(m);
+        s = json_dumps(body, JSON_COMPACT);
+        cr_assert(eq(int, ingest_validate_complaint(s, strlen(s), c, &err), 0),
+                  "%s: %s", noise[i][0], err.message);
+        cr_expect(eq(str, c->noise, (char *)noise[i][1]), "%s", noise[i][0]);
+        free(s);
+        json_decref(body);
+    }
+    free(c);
+    free(m);
+}
+
 /* Throughput on one core for a typical ~2 KB reply (printed, not
  * asserted: machines differ). */
 Test(email, speed_of_a_typical_message)

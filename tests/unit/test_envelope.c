@@ -93,6 +93,17 @@ fill(kj_envelope_t *env)
     strcpy(c->external_id, "tweet-1");
     c->received_at_ms = 1000;
     c->accepted_at_ms = 2000;
+    strcpy(c->noise, "auto_reply");
+    for (size_t i = 0; i < KJ_MAX_REFS; i++)
+        snprintf(c->references[i], sizeof c->references[i], "m%zu@x.jp", i);
+    c->n_references = KJ_MAX_REFS;
+    for (size_t i = 0; i < KJ_MAX_ATTACHMENTS; i++) {
+        snprintf(c->attachments[i].name, sizeof c->attachments[i].name,
+                 "請求書%zu.pdf", i);
+        strcpy(c->attachments[i].content_type, "application/pdf");
+        c->attachments[i].size = 1000 + i;
+    }
+    c->n_attachments = KJ_MAX_ATTACHMENTS;
 }
 
 /* Usage: encode into the codec's buffer, decode into a struct. */
@@ -181,6 +192,16 @@ Test(envelope, full_round_trip)
     cr_assert(eq(sz, out.n_stages, 2));
     cr_assert(eq(str, out.stages[1].stage, "classifier"));
     cr_assert(eq(i64, out.stages[1].out_ms, 4));
+    cr_assert(eq(str, out.complaint.noise, "auto_reply"));
+    cr_assert(eq(sz, out.complaint.n_references, KJ_MAX_REFS));
+    cr_assert(eq(str, out.complaint.references[7], "m7@x.jp"));
+    cr_assert(eq(sz, out.complaint.n_attachments, KJ_MAX_ATTACHMENTS));
+    cr_assert(eq(str, out.complaint.attachments[2].name, "請求書2.pdf"));
+    cr_assert(eq(u64, out.complaint.attachments[7].size, 1007));
+    cr_assert(eq(str, (char *)kj_envelope_quarantine(&out), "noise"));
+    out.complaint.noise[0] = '\0';
+    cr_assert(eq(ptr, (void *)kj_envelope_quarantine(&out), NULL));
+    out.complaint.noise[0] = 'a';
     /* What went in comes out byte for byte when re-encoded. */
     uint8_t *copy = malloc((size_t)len);
     memcpy(copy, wire, (size_t)len);

@@ -189,7 +189,52 @@ static const s_case_t s_bad[] = {
      "invalid_time", NULL},
     {"lang too long", "{" OK_REST ",\"lang\":\"abcdefghijklmnop\"}", 400,
      "field_too_long", "\"lang\""},
+    {"noise unknown", "{" OK_REST ",\"noise\":\"spam\"}", 400, "invalid_value",
+     "\"noise\""},
+    {"noise bool", "{" OK_REST ",\"noise\":true}", 400, "wrong_type",
+     "\"noise\""},
+    {"references string", "{" OK_REST ",\"references\":\"m1\"}", 400,
+     "wrong_type", "\"references\""},
+    {"references number", "{" OK_REST ",\"references\":[1]}", 400, "wrong_type",
+     "\"references[]\""},
+    {"references empty id", "{" OK_REST ",\"references\":[\"\"]}", 400,
+     "invalid_value", "\"references[0]\""},
+    {"references newline", "{" OK_REST ",\"references\":[\"a\",\"b\\nc\"]}",
+     400, "invalid_value", "\"references[1]\""},
+    {"references nine",
+     "{" OK_REST ",\"references\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\","
+     "\"8\",\"9\"]}",
+     400, "invalid_value", "at most 8"},
+    {"attachments object", "{" OK_REST ",\"attachments\":{}}", 400,
+     "wrong_type", "\"attachments\""},
+    {"attachment unknown field",
+     "{" OK_REST ",\"attachments\":[{\"name\":\"a\",\"data\":\"AAAA\"}]}", 400,
+     "unknown_field", "\"attachments[].data\""},
+    {"attachment negative size",
+     "{" OK_REST ",\"attachments\":[{\"size\":-1}]}", 400, "wrong_type",
+     "\"attachments[].size\""},
 };
+
+/* The thread, noise label and attachments an e-mail adapter (or any
+ * client) may send. */
+Test(ingest_validate, noise_references_and_attachments)
+{
+    kj_complaint_t c;
+    ingest_error_t err;
+    const char *body =
+        "{" OK_REST ",\"noise\":\"bounce\",\"references\":[\"m2@x\","
+        "\"m1@x\"],\"attachments\":[{\"name\":\"写真.jpg\",\"type\":"
+        "\"image/jpeg\",\"size\":20480},{}]}";
+    cr_assert(eq(int, s_check(body, &c, &err), 0), "%s", err.message);
+    cr_assert(eq(str, c.noise, "bounce"));
+    cr_assert(eq(sz, c.n_references, 2));
+    cr_assert(eq(str, c.references[0], "m2@x"));
+    cr_assert(eq(sz, c.n_attachments, 2));
+    cr_assert(eq(str, c.attachments[0].name, "写真.jpg"));
+    cr_assert(eq(str, c.attachments[0].content_type, "image/jpeg"));
+    cr_assert(eq(u64, c.attachments[0].size, 20480));
+    cr_assert(eq(str, c.attachments[1].name, ""));
+}
 
 Test(ingest_validate, bad_bodies_table)
 {

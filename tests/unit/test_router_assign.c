@@ -126,6 +126,28 @@ Test(router_assign, no_triage_is_dead, .init = s_quiet)
     router_assign_destroy(&r);
 }
 
+/* Noise goes to the noise queue: lowest priority, no deadline, nothing
+ * to say to the customer, whatever the rules would have chosen. */
+Test(router_assign, noise_is_quarantined, .init = s_quiet)
+{
+    router_assign_t *r = s_new(KJ_RULES_PATH);
+    kj_envelope_t *env = s_env("email", false, "ja", "billing", "critical");
+    strcpy(env->complaint.noise, "auto_reply");
+    char err[KJ_ERRMSG_MAX] = "";
+    cr_assert(eq(int, s_run(r, env, err, sizeof err), KJ_VERDICT_DONE));
+    const kj_assignment_t *a = &env->assignment;
+    cr_assert(env->has_assignment);
+    cr_assert(eq(str, (char *)a->team, "noise"));
+    cr_assert(eq(str, (char *)a->priority, "p4"));
+    cr_assert(eq(str, (char *)a->rule, "quarantine"));
+    cr_assert(eq(i64, a->due_at_ms, 0));
+    cr_assert(eq(i64, a->ack_due_at_ms, 0));
+    cr_assert(eq(str, (char *)a->ack_template, ""));
+    cr_assert(eq(str, (char *)a->suggested_reply, ""));
+    free(env);
+    router_assign_destroy(&r);
+}
+
 typedef struct {
     const char *channel;
     bool is_public;
