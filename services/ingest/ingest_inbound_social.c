@@ -9,8 +9,9 @@
  * as a channel (x, facebook, instagram, app_review, ...), else "social".
  * The key is "social:<source>:<post_id>": a source re-sending a post gets
  * its first complaint's id. Unknown fields are refused, as on
- * POST /v1/complaints, so a sender's typo is caught. in_reply_to and url
- * are checked but not stored: the complaint has no field for them yet. */
+ * POST /v1/complaints, so a sender's typo is caught. in_reply_to becomes
+ * the complaint's references (a reply joins the case of the post it
+ * answers); url is checked but not stored. */
 #include "ingest_inbound.h"
 
 #include <stdio.h>
@@ -116,6 +117,10 @@ ingest_inbound_parse_social(const char *body, size_t len, const char *source,
         json_object_set(json_object_get(c, "customer"), "name", aname);
     if (at)
         json_object_set(c, "received_at", at);
+    /* An id too long for a reference only loses the threading. */
+    size_t rlen = reply ? json_string_length(reply) : 0;
+    if (rlen > 0 && rlen < KJ_REF_MAX)
+        json_object_set_new(c, "references", json_pack("[O]", reply));
     char kind[sizeof "social:" + INGEST_INBOUND_SOURCE_MAX];
     snprintf(kind, sizeof kind, "social:%s", source);
     rc = ingest_inbound_list_add(out, &c, kind, json_string_value(post), err);

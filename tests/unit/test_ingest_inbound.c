@@ -398,6 +398,11 @@ Test(ingest_inbound, social_through_the_framework)
     cr_assert(eq(str, (char *)s_str(c, "customer.name"), "@angry_customer"));
     cr_assert(eq(str, (char *)s_str(c, "received_at"), "2026-11-23T09:00:00Z"));
     cr_assert(eq(int, s_public(c), 1));
+    /* The post it answers: its case takes this one. */
+    const json_t *refs = json_object_get(c, "references");
+    cr_assert(eq(sz, json_array_size(refs), 1));
+    cr_assert(eq(str, (char *)json_string_value(json_array_get(refs, 0)),
+                 "1789999999999999999"));
     /* Stale: 401, whatever the body. */
     cr_assert(eq(int,
                  ingest_inbound_handle(in, a, s_get, &h, body, len, NOW + 301,
