@@ -592,3 +592,130 @@ Test(inbound, email_reply_joins_the_case_of_the_mail_it_answers)
                  "t1-4411@mail.example.org"));
     json_decref(rec);
 }
+
+/* How a hostile row is signed: with the right secret (so the body itself
+ * is what is judged), or as given in its header. */
+typedef enum { S_SIGN_NONE, S_SIGN_LINE, S_SIGN_META, S_SIGN_SOCIAL } s_sign_t;
+
+/* The row's request, signed as it says. */
+static void
+s_send_signed(const char *method, const char *path, s_sign_t sign,
+              const char *header, const char *body, s_resp_t *out)
+{
+    if (sign == S_SIGN_LINE) {
+        s_post_line(LINE_SECRET, body, out);
+    } else if (sign == S_SIGN_META) {
+        s_post_meta(META_SECRET, body, out);
+    } else if (sign == S_SIGN_SOCIAL) {
+        s_post_social("x", X_SECRET, (long long)time(NULL), body, out);
+    } else {
+        const char *h[] = {"Content-Type: application/json", header, NULL};
+        s_http(method, path, h, body, out);
+    }
+}
+
+/* Someone hostile at the webhook doors: every answer is the exact status
+ * and code, and nothing is written. */
+Test(inbound, hostile_inputs)
+{
+    const struct {
+        const char *method, *path;
+        s_sign_t sign;
+        const char *header, *body;
+        long status;
+        const char *code;
+    } rows[] = {
+        /* Signed with the right secret, but not what the platform sends. */
+        {"POST", "/v1/inbound/line", S_SIGN_LINE, NULL, "{\"events\":", 400,
+         "invalid_json"},
+        {"POST", "/v1/inbound/line", S_SIGN_LINE, NULL, "[]", 400,
+         "wrong_type"},
+        {"POST", "/v1/inbound/line", S_SIGN_LINE, NULL, "{\"events\":{}}", 400,
+         "wrong_type"},
+        {"POST", "/v1/inbound/line", S_SIGN_LINE, NULL,
+         "{\"events\":[],\"events\":[]}", 400, "invalid_json"},
+        {"POST", "/v1/inbound/line", S_SIGN_LINE, NULL,
+         "{\"events\":[{\"type\":\"message\",\"message\":{\"type\":\"text\","
+         "\"id\":\"1\",\"text\":\"a\\u0000b\"},\"webhookEventId\":\"E1\","
+         "\"source\":{\"type\":\"user\",\"userId\":\"U1\"}}]}",
+         400, "invalid_json"},
+        {"POST", "/v1/inbound/line", S_SIGN_LINE, NULL,
+         "{\"events\":[{\"type\":\"message\",\"message\":{\"type\":\"text\","
+         "\"id\":\"1\",\"text\":\"caf\xc3\x28\"},\"webhookEventId\":\"E2\","
+         "\"source\":{\"type\":\"user\",\"userId\":\"U1\"}}]}",
+         400, "invalid_utf8"},
+        {"POST", "/v1/inbound/meta", S_SIGN_META, NULL, "{\"object\":7}", 400,
+         "wrong_type"},
+        {"POST", "/v1/inbound/meta", S_SIGN_META, NULL,
+         "{\"object\":\"page\",\"entry\":\"x\"}", 400, "wrong_type"},
+        {"POST", "/v1/inbound/social", S_SIGN_SOCIAL, NULL,
+         "{\"platform\":\"x\",\"post_id\":\"1\",\"author\":{\"id\":\"a\"},"
+         "\"text\":\"hi\",\"admin\":true}",
+         400, "unknown_field"},
+        {"POST", "/v1/inbound/social", S_SIGN_SOCIAL, NULL,
+         "{\"platform\":\"x\",\"post_id\":\"\",\"author\":{\"id\":\"a\"},"
+         "\"text\":\"hi\"}",
+         400, "missing_field"},
+        /* Signatures that are not signatures. */
+        {"POST", "/v1/inbound/line", S_SIGN_NONE, "x-line-signature: ",
+         "{\"events\":[]}", 401, "bad_signature"},
+        {"POST", "/v1/inbound/line", S_SIGN_NONE,
+         "x-line-signature: !!!not-base64!!!", "{\"events\":[]}", 401,
+         "bad_signature"},
+        {"POST", "/v1/inbound/meta", S_SIGN_NONE,
+         "X-Hub-Signature-256: sha1=0000", "{\"object\":\"page\"}", 401,
+         "bad_signature"},
+        {"POST", "/v1/inbound/meta", S_SIGN_NONE,
+         "X-Hub-Signature-256: sha256=zz", "{\"object\":\"page\"}", 401,
+         "bad_signature"},
+        {"POST", "/v1/inbound/social", S_SIGN_NONE,
+         "X-Kujo-Signature: sha256=00", "{}", 401, "bad_signature"},
+        /* The Meta handshake with the wrong token or without a challenge. */
+        {"GET",
+         "/v1/inbound/meta?hub.mode=subscribe&hub.verify_token=guess&"
+         "hub.challenge=1",
+         S_SIGN_NONE, NULL, NULL, 403, "forbidden"},
+        {"GET",
+         "/v1/inbound/meta?hub.mode=subscribe&hub.verify_token=" META_TOKEN,
+         S_SIGN_NONE, NULL, NULL, 403, "forbidden"},
+        /* Paths and methods that are not doors. */
+        {"POST", "/v1/inbound/%2e%2e/complaints", S_SIGN_NONE, NULL, "{}",
+         404, "not_found"},
+        {"POST", "/v1/inbound/line/extra", S_SIGN_NONE, NULL, "{}", 404,
+         "not_found"},
+        {"DELETE", "/v1/openapi.json", S_SIGN_NONE, NULL, NULL, 405,
+         "method_not_allowed"},
+        {"POST", "/v1/openapi.json", S_SIGN_NONE, NULL, "{}", 405,
+         "method_not_allowed"},
+    };
+    long long before = s_keys("*:c:*");
+    char code[64];
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        s_resp_t r;
+        s_send_signed(rows[i].method, rows[i].path, rows[i].sign,
+                      rows[i].header, rows[i].body, &r);
+        cr_expect(eq(i64, r.status, rows[i].status), "row %zu %s %s: %s", i,
+                  rows[i].method, rows[i].path, r.body);
+        cr_expect(eq(str, (char *)s_code(&r, code), (char *)rows[i].code),
+                  "row %zu %s %s: %s", i, rows[i].method, rows[i].path,
+                  r.body);
+        cr_expect(strstr(r.type, "application/json") != NULL,
+                  "row %zu: Content-Type %s", i, r.type);
+    }
+    /* A body over the limit, signed: refused before it is parsed. */
+    size_t big = 2 * 1024 * 1024;
+    char *huge = malloc(big + 1);
+    memset(huge, ' ', big);
+    huge[0] = '{';
+    huge[big - 1] = '}';
+    huge[big] = '\0';
+    s_resp_t r;
+    s_post_line(LINE_SECRET, huge, &r);
+    cr_expect(eq(i64, r.status, 413), "%s", r.body);
+    cr_expect(eq(str, (char *)s_code(&r, code), "body_too_large"));
+    free(huge);
+    cr_assert(eq(i64, s_keys("*:c:*"), before), "a hostile request wrote");
+    /* The document itself is served, the same for anyone. */
+    s_http("GET", "/v1/openapi.json?x=%00", NULL, NULL, &r);
+    cr_expect(eq(i64, r.status, 200));
+}
