@@ -324,6 +324,31 @@ notifier_circuit_report(notifier_circuit_t *self, const char *url,
     }
 }
 
+void
+notifier_circuit_hold(notifier_circuit_t *self, const char *url,
+                      int64_t until_ms, int64_t now_ms)
+{
+    if (self->opts.failures == 0 || until_ms <= now_ms)
+        return;
+    s_entry_t *e = s_find(self, url, true);
+    if (!e)
+        return;
+    if (e->state == NOTIFIER_CIRCUIT_CLOSED) {
+        e->opened_at = now_ms;
+        if (e->gauge)
+            kj_gauge_add(e->gauge, 1);
+        if (e->opened)
+            kj_counter_inc(e->opened);
+        kj_warn("circuit held: the endpoint sent Retry-After", "s:endpoint",
+                e->key, "l:hold_ms", (long long)(until_ms - now_ms));
+    }
+    e->state = NOTIFIER_CIRCUIT_OPEN;
+    e->fails = 0;
+    e->trial_busy = false;
+    if (until_ms > e->open_until)
+        e->open_until = until_ms;
+}
+
 notifier_outcome_t
 notifier_circuit_outcome(bool delivered, bool permanent, int http_status)
 {

@@ -95,6 +95,13 @@ notifier_circuit_report(notifier_circuit_t *self, const char *url,
                         const char *id, notifier_outcome_t outcome,
                         const char *error, int64_t now_ms);
 
+/* The endpoint asked for quiet until until_ms (Retry-After on a 429 or
+ * 503): nothing goes to it before then, and then one trial, as after an
+ * outage; an open circuit stays open at least that long. */
+void
+notifier_circuit_hold(notifier_circuit_t *self, const char *url,
+                      int64_t until_ms, int64_t now_ms);
+
 /* The outcome a request's result means for its endpoint. */
 notifier_outcome_t
 notifier_circuit_outcome(bool delivered, bool permanent, int http_status);

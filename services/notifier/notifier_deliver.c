@@ -290,6 +290,11 @@ s_done(void *ctx, kj_envelope_t *env, const char *url,
                                                      res->permanent,
                                                      res->http_status),
                             res->error, now);
+    /* The endpoint said when to come back (429/503 Retry-After): nothing
+     * goes to it before then, this delivery included. */
+    if (!res->delivered && res->retry_after_ms > 0)
+        notifier_circuit_hold(self->circuit, url, now + res->retry_after_ms,
+                              now);
 
     kj_delivery_t *d = kj_envelope_delivery(env, NOTIFIER_KIND_TEAM_ALERT);
     if (d) {
@@ -337,6 +342,8 @@ s_done(void *ctx, kj_envelope_t *env, const char *url,
     }
     int64_t delay = kj_backoff_delay_ms(attempt, self->retry_base_ms,
                                         self->retry_cap_ms, &self->rng);
+    if (res->retry_after_ms > delay)
+        delay = res->retry_after_ms;
     kj_stage_complete(self->stage, env, KJ_VERDICT_RETRY, err, now + delay);
 }
 

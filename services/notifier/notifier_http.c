@@ -326,6 +326,21 @@ s_describe(CURLcode rc, CURL *easy, long status, notifier_result_t *res)
     }
 }
 
+/* Retry-After counts only on "slow down" (429) and "unavailable" (503). */
+static int64_t
+s_retry_after_ms(CURL *easy, long status)
+{
+    if (status != 429 && status != 503)
+        return 0;
+    curl_off_t s = 0;
+    if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &s) != CURLE_OK ||
+        s <= 0)
+        return 0;
+    if (s > NOTIFIER_RETRY_AFTER_MAX_MS / 1000)
+        return NOTIFIER_RETRY_AFTER_MAX_MS;
+    return (int64_t)s * 1000;
+}
+
 static void
 s_reap(notifier_http_t *self)
 {
@@ -345,6 +360,7 @@ s_reap(notifier_http_t *self)
         memset(&res, 0, sizeof res);
         s_describe(rc, easy, status, &res);
         res.elapsed_ms = kj_mono_ms() - slot->started_ms;
+        res.retry_after_ms = s_retry_after_ms(easy, status);
         if (rc != CURLE_OK)
             kj_debug("curl transfer failed", "s:error", slot->errbuf, NULL);
         curl_multi_remove_handle(self->multi, easy);

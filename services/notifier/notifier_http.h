@@ -29,7 +29,15 @@ typedef struct {
     char error[KJ_ERRMSG_MAX]; /* "HTTP 500", "connection refused",
                                   "timeout"; "" when delivered */
     int64_t elapsed_ms;        /* from start to answer */
+    /* A 429 or 503 answer's Retry-After (seconds or an HTTP date, read by
+     * libcurl) as ms from now, at most NOTIFIER_RETRY_AFTER_MAX_MS; 0 when
+     * there was none. */
+    int64_t retry_after_ms;
 } notifier_result_t;
+
+/* The longest wait a Retry-After may impose: an endpoint must not park
+ * deliveries for days. */
+#define NOTIFIER_RETRY_AFTER_MAX_MS (60 * 60 * 1000)
 
 /* Called from notifier_http_after_poll for every finished request. env is
  * the slot's copy, writable, valid during the call only. */

@@ -172,11 +172,16 @@ s_fail(notifier_outbox_t *self, const kj_outbox_job_t *job, const char *error,
        bool defer, bool permanent, int64_t retry_at_ms, const char *origin,
        int http_status, int64_t now_ms)
 {
+    /* A deferral comes back at retry_at_ms; a failure after its backoff,
+     * or at retry_at_ms (the endpoint's Retry-After) when that is later. */
     int64_t next = retry_at_ms;
-    if (!defer)
+    if (!defer) {
         next = now_ms + kj_backoff_delay_ms((int)job->attempts,
                                             self->retry_base_ms,
                                             self->retry_cap_ms, &self->rng);
+        if (retry_at_ms > next)
+            next = retry_at_ms;
+    }
     /* Retrying cannot help a permanent failure: its claim is the last. */
     int64_t max = permanent ? job->attempts : self->max_attempts;
     kj_outbox_retry_rc_t rc =
@@ -364,12 +369,16 @@ s_done(void *ctx, kj_envelope_t *env, const char *url,
     }
     char origin[KJ_URL_MAX];
     notifier_url_origin(url, origin, sizeof origin);
-    if (self->circuit)
+    int64_t wait_until = res->retry_after_ms ? now + res->retry_after_ms : 0;
+    if (self->circuit) {
         notifier_circuit_report(self->circuit, url, job.complaint_id,
                                 notifier_circuit_outcome(res->delivered,
                                                          res->permanent,
                                                          res->http_status),
                                 res->error, now);
+        if (!res->delivered)
+            notifier_circuit_hold(self->circuit, url, wait_until, now);
+    }
     if (res->delivered) {
         s_count(self, job.kind, true);
         s_delivered(self, &job, origin, res);
@@ -383,7 +392,8 @@ s_done(void *ctx, kj_envelope_t *env, const char *url,
     kj_rc_reason(err, sizeof err, why, "%.200s after %lld attempt%s",
                  res->error, (long long)job.attempts,
                  job.attempts == 1 ? "" : "s");
-    s_fail(self, &job, err, false, res->permanent, 0, origin, res->http_status,
+    s_fail(self, &job, err, false, res->permanent, wait_until, origin,
+           res->http_status,
            now);
 }
 

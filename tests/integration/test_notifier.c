@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -48,6 +49,7 @@ typedef struct {
     bool signed_ok;        /* Kujo-Signature verified */
     bool has_signature;
     unsigned answered; /* the status sent */
+    int64_t at_ms;     /* when it came (monotonic) */
 } rx_req_t;
 
 typedef struct {
@@ -56,6 +58,7 @@ typedef struct {
     pthread_mutex_t lock;
     unsigned status; /* what to answer */
     int delay_ms;    /* wait before answering */
+    char retry_after[64]; /* Retry-After on non-2xx answers; "" none */
     rx_req_t reqs[RX_MAX];
     size_t n;
 } rx_t;
@@ -93,6 +96,7 @@ rx_handler(void *cls, struct MHD_Connection *c, const char *url,
     }
     rx_req_t req;
     memset(&req, 0, sizeof req);
+    req.at_ms = kj_mono_ms();
     snprintf(req.path, sizeof req.path, "%s", url);
     const char *h;
     h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
@@ -117,6 +121,9 @@ rx_handler(void *cls, struct MHD_Connection *c, const char *url,
     pthread_mutex_lock(&rx->lock);
     unsigned status = strcmp(method, "POST") == 0 ? rx->status : 405;
     int delay = rx->delay_ms;
+    char retry_after[64];
+    snprintf(retry_after, sizeof retry_after, "%s",
+             status >= 300 ? rx->retry_after : "");
     req.answered = status;
     if (rx->n < RX_MAX)
         rx->reqs[rx->n++] = req;
@@ -126,6 +133,8 @@ rx_handler(void *cls, struct MHD_Connection *c, const char *url,
     static const char ok[] = "{\"ok\":true}";
     struct MHD_Response *r = MHD_create_response_from_buffer(
         sizeof ok - 1, (void *)ok, MHD_RESPMEM_PERSISTENT);
+    if (retry_after[0])
+        MHD_add_response_header(r, "Retry-After", retry_after);
     enum MHD_Result rc = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return rc;
@@ -586,6 +595,77 @@ Test(notifier, http_500_goes_dead_after_max_attempts)
     cr_assert(eq(
         dbl, admin_metric("kujo_deliveries_total", "result=\"failed\""), 3.0));
     free(env);
+}
+
+/* Wait until the receiver has seen n requests. */
+static void
+rx_wait(rx_t *rx, size_t n, int timeout_ms)
+{
+    int64_t deadline = kj_mono_ms() + timeout_ms;
+    while (rx_count(rx) < n) {
+        cr_assert(lt(i64, kj_mono_ms(), deadline), "%zu of %zu requests",
+                  rx_count(rx), n);
+        kj_test_sleep_ms(10);
+    }
+}
+
+/* A receiver that says "slow down, come back in 2 s" (429 Retry-After in
+ * seconds, then 503 with an HTTP date): no request reaches it before
+ * then, this alert's retry or another complaint's alert, although the
+ * backoff alone would retry within 200 ms. Gaps are measured here. */
+Test(notifier, retry_after_is_honoured_for_the_endpoint)
+{
+    RX = rx_new(true);
+    snprintf(RX->retry_after, sizeof RX->retry_after, "2");
+    rx_set(RX, 429, 0);
+    const char *extra[] = {"KUJO_MAX_ATTEMPTS=10", NULL};
+    notifier_start("/alerts", extra);
+    kj_envelope_t *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    make_routed(a, NULL);
+    put_routed(a);
+    rx_wait(RX, 1, 10000);
+    rx_set(RX, 200, 0);
+    make_routed(b, NULL);
+    put_routed(b); /* while the endpoint is held */
+    kj_store_record_t rec;
+    cr_assert(wait_state(a->complaint.id, "delivered", 15000, &rec));
+    free(rec.env);
+    cr_assert(wait_state(b->complaint.id, "delivered", 15000, &rec));
+    free(rec.env);
+    cr_assert(eq(sz, rx_count(RX), 3)); /* a's 429, then a and b */
+    int64_t first = rx_get(RX, 0).at_ms;
+    int64_t gap1 = rx_get(RX, 1).at_ms - first;
+    int64_t gap2 = rx_get(RX, 2).at_ms - first;
+    cr_log_info("429 Retry-After 2: next requests %lld and %lld ms later",
+                (long long)gap1, (long long)gap2);
+    cr_assert(ge(i64, gap1, 1950));
+    cr_assert(ge(i64, gap2, 1950));
+    cr_assert(lt(i64, gap1, 6000));
+
+    /* 503 with an HTTP date three seconds ahead (dates count whole
+     * seconds, so at least two of them are kept). */
+    kj_envelope_t *c = malloc(sizeof *c);
+    time_t when = time(NULL) + 3;
+    struct tm tm;
+    gmtime_r(&when, &tm);
+    pthread_mutex_lock(&RX->lock);
+    strftime(RX->retry_after, sizeof RX->retry_after,
+             "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    RX->status = 503;
+    pthread_mutex_unlock(&RX->lock);
+    make_routed(c, NULL);
+    put_routed(c);
+    rx_wait(RX, 4, 10000);
+    rx_set(RX, 200, 0);
+    cr_assert(wait_state(c->complaint.id, "delivered", 15000, &rec));
+    free(rec.env);
+    int64_t gap3 = rx_get(RX, 4).at_ms - rx_get(RX, 3).at_ms;
+    cr_log_info("503 Retry-After HTTP date +3 s: retried %lld ms later",
+                (long long)gap3);
+    cr_assert(ge(i64, gap3, 1950));
+    free(a);
+    free(b);
+    free(c);
 }
 
 Test(notifier, receiver_down_then_up_is_delivered)

@@ -378,3 +378,30 @@ Test(notifier_circuit, the_table_is_bounded)
                  NOTIFIER_CIRCUIT_OPEN));
     notifier_circuit_destroy(&c);
 }
+
+/* Retry-After holds the endpoint until the time it named, longer than an
+ * outage's open time if need be, then one trial; a hold never shortens an
+ * open circuit. */
+Test(notifier_circuit, retry_after_holds_the_endpoint)
+{
+    notifier_circuit_t *c = notifier_circuit_new(&s_opts, NULL, 1);
+    bool trial = false;
+    int64_t back = 0;
+    notifier_circuit_hold(c, URL, T0 + 5000, T0);
+    cr_assert(eq(int, notifier_circuit_state(c, URL), NOTIFIER_CIRCUIT_OPEN));
+    cr_assert(not(notifier_circuit_allow(c, URL, "a", T0 + 4999, &trial, &back)));
+    cr_assert(ge(i64, back, T0 + 5000));
+    cr_assert(notifier_circuit_allow(c, URL, "a", T0 + 5000, &trial, &back));
+    cr_assert(trial);
+    notifier_circuit_report(c, URL, "a", NOTIFIER_OUTCOME_UP, "", T0 + 5010);
+    cr_assert(eq(int, notifier_circuit_state(c, URL), NOTIFIER_CIRCUIT_CLOSED));
+    /* A hold shorter than the open time leaves the open time. */
+    s_fail(c, URL, "b", 3, T0 + 6000);
+    notifier_circuit_hold(c, URL, T0 + 6100, T0 + 6000);
+    cr_assert(not(notifier_circuit_allow(c, URL, "c", T0 + 6500, &trial, &back)));
+    /* A hold in the past, or with the breaker off, changes nothing. */
+    notifier_circuit_hold(c, "http://other.example/", T0, T0 + 10);
+    cr_assert(eq(int, notifier_circuit_state(c, "http://other.example/"),
+                 NOTIFIER_CIRCUIT_CLOSED));
+    notifier_circuit_destroy(&c);
+}
