@@ -36,8 +36,8 @@ queues='+zadd +zrem +zscore +zcard +zrange +zrangebyscore +zremrangebyscore'
 streams='+xadd +xreadgroup +xack +xautoclaim +xgroup|create +xgroup|delconsumer +xinfo|consumers +xinfo|groups'
 keys_admin='+sadd +srem +smembers +sismember +srandmember'
 # Timelines and delivery lists (case timelines, a customer's history, the
-# outbox's dl:<complaint>).
-lists='+rpush +lpush +ltrim +lrange +lindex'
+# outbox's dl:<complaint> and a case's delivery queues obq:<case>:<c|t>).
+lists='+rpush +lpush +ltrim +lrange +lindex +lrem'
 
 if $with_default; then
     echo "user default on nopass resetchannels -@all +ping"

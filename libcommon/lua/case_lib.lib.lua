@@ -27,6 +27,9 @@
 --                        the notifier (outbox_claim.lua)
 --   ob:<job>             hash: a delivery job: id kind complaint case
 --                        payload (JSON) attempts created_ms last_error
+--   obq:<case>:<c|t>     list: the case's owed jobs to the customer (c)
+--                        or its team (t), oldest first: only the head is
+--                        claimed (outbox_claim.lua)
 --   dl:<complaint>       list: JSON of every outbox delivery made for a
 --                        complaint {kind, endpoint, status, attempts,
 --                        http_status, error, at_ms, idempotency_key}

@@ -4,6 +4,12 @@
 -- survey_request): job id is its idempotency key ('<complaint>:<kind>' or
 -- with a ':<n>' suffix for repeats), so owing it twice changes nothing.
 -- payload is the JSON (a string) the notifier sends along.
+-- The queue suffix of a kind: the customer's or the team's.
+local function outbox_audience(kind)
+  if kind == 'customer_ack' or kind == 'survey_request' then return ':c' end
+  return ':t'
+end
+
 local function outbox_put(B, job, kind, complaint, cid, payload, due_ms)
   local k = B .. ':ob:' .. job
   if redis.call('EXISTS', k) == 1 then return 0 end
@@ -11,6 +17,12 @@ local function outbox_put(B, job, kind, complaint, cid, payload, due_ms)
     'case', cid, 'payload', payload, 'attempts', 0,
     'created_ms', due_ms)
   redis.call('ZADD', B .. ':outbox', due_ms, job)
+  -- A case's deliveries to one audience (:c the customer, :t its team)
+  -- go out in the order they were owed, so a survey never overtakes the
+  -- acknowledgement: B:obq:<case>:<c|t> lists them (outbox_claim.lua).
+  if cid and cid ~= '' then
+    redis.call('RPUSH', B .. ':obq:' .. cid .. outbox_audience(kind), job)
+  end
   return 1
 end
 

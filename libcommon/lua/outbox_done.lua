@@ -22,6 +22,12 @@ end
 redis.call('EXPIRE', dl, tonumber(ARGV[6]))
 redis.call('DEL', k)
 redis.call('ZREM', KEYS[1], job)
+-- The case's next delivery may go (outbox_claim.lua).
+if j[3] and j[3] ~= '' then
+  redis.call('LREM', B .. ':obq:' .. j[3] ..
+    ((j[1] == 'customer_ack' or j[1] == 'survey_request') and ':c' or ':t'),
+    1, job)
+end
 -- The automatic acknowledgement reached the customer: its clock stops.
 if j[1] == 'customer_ack' and j[3] and j[3] ~= '' then
   local ck = B .. ':case:' .. j[3]

@@ -37,6 +37,12 @@ end
 redis.call('EXPIRE', dl, tonumber(ARGV[11]))
 redis.call('ZREM', KEYS[1], job)
 redis.call('ZADD', B .. ':outbox_dead', now, job)
+-- A dead delivery does not hold up the case's next one.
+if j[3] and j[3] ~= '' then
+  redis.call('LREM', B .. ':obq:' .. j[3] ..
+    ((j[1] == 'customer_ack' or j[1] == 'survey_request') and ':c' or ':t'),
+    1, job)
+end
 redis.call('XADD', B .. ':events', 'MAXLEN', '~', 100000, '*',
   'case', j[3] or '', 'type', 'dead', 'kind', j[1],
   'complaint', j[2], 'job', job, 'error', ARGV[5], 'at_ms', now)

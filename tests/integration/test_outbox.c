@@ -170,11 +170,16 @@ Test(outbox, not_due_is_not_claimed)
 
 Test(outbox, claims_are_exclusive_between_connections)
 {
-    char job[64];
+    char job[64], cid[16];
     for (int i = 0; i < 20; i++) {
+        /* One case each: a case's own jobs go one at a time (below). */
         snprintf(job, sizeof job, CID ":follow_up:%d", i);
-        cr_assert(
-            eq(int, put(i % 2 ? TENANT : "globex", job, "follow_up", NOW), 1));
+        snprintf(cid, sizeof cid, "C%d", i);
+        cr_assert(eq(int,
+                     kj_outbox_put(g_o, i % 2 ? TENANT : "globex", job,
+                                   "follow_up", CID, cid, "{\"kind\":\"x\"}",
+                                   NOW),
+                     1));
     }
     kj_redis_t *r2 = connect_redis();
     kj_outbox_t *o2 = kj_outbox_new(r2, "kt");
@@ -302,4 +307,70 @@ Test(outbox, scripts_flushed_are_loaded_again)
     freeReplyObject(r);
     cr_assert(eq(int, kj_outbox_done(g_o, &j[0], "http://x:80", 200, NOW), 1));
     clear(j, 1);
+}
+
+/* One case's deliveries to one audience go out one at a time, in the
+ * order they were owed: its survey_request waits for its customer_ack,
+ * even when both are due and the ack is retrying; its team's escalation
+ * and other cases' jobs are not held up; a dead ack lets the next go. */
+Test(outbox, a_case_delivers_in_order_per_audience)
+{
+    const char *p = "{\"kind\":\"x\"}";
+    cr_assert(eq(int,
+                 kj_outbox_put(g_o, TENANT, "A:customer_ack", "customer_ack",
+                               "A", "K1", p, NOW),
+                 1));
+    cr_assert(eq(int,
+                 kj_outbox_put(g_o, TENANT, "A:survey_request:1",
+                               "survey_request", "A", "K1", p, NOW),
+                 1));
+    cr_assert(eq(int,
+                 kj_outbox_put(g_o, TENANT, "A:escalation:fr1", "escalation",
+                               "A", "K1", p, NOW),
+                 1));
+    cr_assert(eq(int,
+                 kj_outbox_put(g_o, TENANT, "B:customer_ack", "customer_ack",
+                               "B", "K2", p, NOW),
+                 1));
+    kj_outbox_job_t j[8];
+    size_t n = claim(g_o, NOW, j, 8);
+    cr_assert(eq(sz, n, 3), "the survey must wait for the ack");
+    bool ack = false, esc = false, other = false;
+    for (size_t i = 0; i < n; i++) {
+        ack |= strcmp(j[i].id, "A:customer_ack") == 0;
+        esc |= strcmp(j[i].id, "A:escalation:fr1") == 0;
+        other |= strcmp(j[i].id, "B:customer_ack") == 0;
+    }
+    cr_assert(ack && esc && other);
+    kj_outbox_job_t held;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(j[i].id, "A:customer_ack") == 0)
+            held = j[i];
+    /* The ack fails and retries: the survey still waits, later too. */
+    cr_assert(eq(int,
+                 kj_outbox_retry(g_o, &held, NOW + 1000, "HTTP 503", 2, false,
+                                 "http://x:80", 503, NOW + 10),
+                 KJ_OUTBOX_RETRY));
+    kj_outbox_job_t k[8];
+    cr_assert(eq(sz, claim(g_o, NOW + 500, k, 8), 0));
+    size_t m = claim(g_o, NOW + 1000, k, 8);
+    cr_assert(eq(sz, m, 1));
+    cr_assert(eq(str, k[0].id, "A:customer_ack"));
+    /* Dead after its second attempt: the survey goes next. */
+    cr_assert(eq(int,
+                 kj_outbox_retry(g_o, &k[0], NOW + 2000, "HTTP 503", 2, false,
+                                 "http://x:80", 503, NOW + 1010),
+                 KJ_OUTBOX_DEAD));
+    clear(k, m);
+    m = claim(g_o, NOW + 1500, k, 8);
+    cr_assert(eq(sz, m, 1));
+    cr_assert(eq(str, k[0].id, "A:survey_request:1"));
+    cr_assert(eq(int, kj_outbox_done(g_o, &k[0], "http://x:80", 200, NOW + 1600),
+                 1));
+    clear(k, m);
+    clear(j, n);
+    /* The queues are empty once everything is answered. */
+    redisReply *r = kj_redis_command(g_r, "EXISTS kt:{t:acme}:obq:K1:c");
+    cr_assert(eq(i64, r->integer, 0));
+    freeReplyObject(r);
 }
