@@ -34,7 +34,9 @@ typedef struct {
 typedef struct {
     const char *data;
     size_t len, off;
-    size_t piece; /* bytes per read callback: a chunk each */
+    size_t piece;       /* bytes per read callback: a chunk each */
+    size_t trip_at;     /* once this much is sent, call trip (0: never) */
+    void (*trip)(void); /* e.g. make Redis refuse writes mid-batch */
 } s_upload_t;
 
 static size_t
@@ -70,6 +72,10 @@ s_on_read(char *buf, size_t size, size_t n, void *ud)
     if (want > u->piece)
         want = u->piece;
     size_t take = want < left ? want : left;
+    if (u->trip && u->off >= u->trip_at) {
+        u->trip();
+        u->trip = NULL;
+    }
     memcpy(buf, u->data + u->off, take);
     u->off += take;
     return take;
@@ -85,6 +91,9 @@ s_resp_free(s_resp_t *r)
 /* POST body to the batch endpoint with the pipeline's key. type NULL:
  * no Content-Type. piece > 0: chunked transfer encoding, piece bytes a
  * chunk (so lines span chunks); 0: Content-Length. */
+static void (*g_trip)(void); /* the next s_post's mid-body hook */
+static size_t g_trip_at;
+
 static void
 s_post(const char *type, const char *body, size_t len, size_t piece,
        bool with_key, s_resp_t *out)
@@ -104,7 +113,8 @@ s_post(const char *type, const char *body, size_t len, size_t piece,
                  kj_pipeline_api_key(g_pl));
         h = curl_slist_append(h, line);
     }
-    s_upload_t up = {body, len, 0, piece};
+    s_upload_t up = {body, len, 0, piece, g_trip_at, g_trip};
+    g_trip = NULL;
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_on_body);
@@ -222,6 +232,32 @@ s_start(void)
     kj_pipeline_opts_t o = {.auth_keys = true, .env = env};
     g_pl = kj_pipeline_new(&o);
     cr_assert(ne(ptr, g_pl, NULL), "the pipeline did not start");
+}
+
+/* Run one Redis command on the pipeline's server. */
+static void
+s_redis(const char *cmd)
+{
+    struct timeval tv = {2, 0};
+    redisContext *c =
+        redisConnectWithTimeout("127.0.0.1", kj_pipeline_redis(g_pl)->port, tv);
+    cr_assert(c && !c->err);
+    redisReply *r = redisCommand(c, cmd);
+    cr_assert(ne(ptr, r, NULL));
+    cr_assert(ne(int, r->type, REDIS_REPLY_ERROR), "%s: %s", cmd, r->str);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* Mid-batch, Redis stops taking writes (no replica to satisfy
+ * min-replicas-to-write: every write is refused, reads still work, so
+ * the test can check what was recorded). Waits first so ingest has
+ * written what was sent so far. */
+static void
+s_refuse_writes(void)
+{
+    kj_test_sleep_ms(500);
+    s_redis("CONFIG SET min-replicas-to-write 1");
 }
 
 /* A key of burst 50 refilling at 1 a second. */
@@ -516,6 +552,49 @@ Test(batch, over_the_byte_limit_while_chunked)
     cr_assert(eq(str, (char *)s_code_of(res[2000]), "missing_field"));
     cr_assert(eq(str, (char *)s_code_of(res[2001]), "body_too_large"));
     s_results_free(res, 2001);
+    s_resp_free(&r);
+    free(body);
+}
+
+Test(batch, redis_failing_mid_batch_is_answered_per_line)
+{
+    size_t lines = 600, len = 0;
+    char *body = malloc(lines * 200);
+    for (size_t i = 1; i <= lines; i++)
+        len += (size_t)snprintf(
+            body + len, 200,
+            "{\"channel\":\"web\",\"customer\":{\"id\":\"c-%zu\"},"
+            "\"text\":\"Redis goes away during this batch, line %zu\","
+            "\"external_id\":\"down-%zu\"}\n",
+            i, i, i);
+    long long before = s_keys("*:c:*");
+    g_trip = s_refuse_writes;
+    g_trip_at = len / 3;
+    s_resp_t r;
+    s_post("application/x-ndjson", body, len, 2000, true, &r);
+    s_redis("CONFIG SET min-replicas-to-write 0");
+    cr_assert(eq(long, r.status, 200), "%.300s", r.body);
+    size_t n;
+    json_t **res = s_results(&r, lines, &n);
+    cr_assert(eq(sz, n, lines));
+    /* Lines 1..k answered with ids, every later one unavailable (nothing
+     * written: after the first failure the batch writes no more). */
+    size_t k = 0;
+    while (k < lines && s_id_of(res[k + 1]))
+        k++;
+    cr_assert(gt(sz, k, 0), "%.300s", r.body);
+    cr_assert(lt(sz, k, lines));
+    for (size_t i = k + 1; i <= lines; i++)
+        cr_assert(eq(str, (char *)s_code_of(res[i]), "unavailable"), "line %zu",
+                  i);
+    /* Every id answered is a record; nothing else was written. */
+    cr_assert(eq(i64, (int64_t)(s_keys("*:c:*") - before), (int64_t)k));
+    for (size_t i = 1; i <= k; i++) {
+        json_t *rec = kj_pipeline_record(g_pl, s_id_of(res[i]));
+        cr_assert(ne(ptr, rec, NULL), "line %zu", i);
+        json_decref(rec);
+    }
+    s_results_free(res, lines);
     s_resp_free(&r);
     free(body);
 }
