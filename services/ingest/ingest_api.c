@@ -87,15 +87,7 @@ typedef struct s_req {
     uint32_t scopes;                       /* the key's; 0 in open mode */
     int64_t key_rate;      /* the key's own limit (req/s), 0: the default */
     int64_t retry_after_s; /* a 429: answer carries Retry-After */
-    /* S_BATCH: bytes fed to the splitter, whether reading stopped (too
-     * many lines or bytes: answered 413), and the first line not read
-     * when the byte limit cut the body (0: not cut). */
-    size_t nd_bytes;
-    bool nd_stop;
-    size_t nd_cut_line;
-    bool nd_down; /* Redis failed in this batch: write no more */
-    bool ndjson;  /* the answer is application/x-ndjson */
-    char *body;   /* the body so far, [cap] */
+    char *body;            /* the body so far, [cap] */
     size_t len, cap;
     size_t dropped;  /* bytes read past max_body */
     double done_s;   /* monotonic time it was complete */
@@ -110,10 +102,15 @@ typedef struct s_req {
     ingest_inbound_list_t *inbound;
     size_t inbound_pending;
     bool text_plain; /* the answer is text/plain (a handshake) */
-    /* S_BATCH: the line splitter and the result lines; freed with the
+    /* S_BATCH: the line splitter and the result lines, freed with the
      * request (a batch's answer can be megabytes, not worth pooling). */
     ingest_ndjson_t *nd;
     ingest_ndjson_out_t nd_out;
+    size_t nd_bytes;    /* bytes given to the splitter */
+    bool nd_stop;       /* reading stopped (lines or bytes): a 413 */
+    size_t nd_cut_line; /* the first line not read past the byte limit */
+    bool nd_down;       /* Redis failed in this batch: write no more */
+    bool ndjson;        /* the answer is application/x-ndjson */
 } s_req_t;
 
 struct ingest_api {
@@ -182,6 +179,11 @@ s_req_new(ingest_api_t *api)
     req->text_plain = false;
     req->nd = NULL;
     req->nd_out = (ingest_ndjson_out_t){0};
+    req->nd_bytes = 0;
+    req->nd_stop = false;
+    req->nd_cut_line = 0;
+    req->nd_down = false;
+    req->ndjson = false;
     api->active++;
     return req;
 }
