@@ -26,6 +26,7 @@
 #include "ingest_batch.h"
 #include "ingest_cases.h"
 #include "ingest_inbound.h"
+#include "ingest_ndjson.h"
 #include "ingest_openapi.h"
 #include "ingest_record.h"
 #include "ingest_validate.h"
@@ -58,6 +59,7 @@ typedef enum {
     S_CASES,      /* /v1/cases, /v1/agents, /v1/customers (ingest_cases) */
     S_OPENAPI,    /* /v1/openapi.json: the API's description, no key */
     S_INBOUND,    /* /v1/inbound/{adapter}: signed webhooks (issue 13) */
+    S_BATCH,      /* /v1/complaints:batch: NDJSON, a result per line */
 } s_route_t;
 
 typedef enum {
@@ -100,6 +102,15 @@ typedef struct s_req {
     ingest_inbound_list_t *inbound;
     size_t inbound_pending;
     bool text_plain; /* the answer is text/plain (a handshake) */
+    /* S_BATCH: the line splitter and the result lines, freed with the
+     * request (a batch's answer can be megabytes, not worth pooling). */
+    ingest_ndjson_t *nd;
+    ingest_ndjson_out_t nd_out;
+    size_t nd_bytes;    /* bytes given to the splitter */
+    bool nd_stop;       /* reading stopped (lines or bytes): a 413 */
+    size_t nd_cut_line; /* the first line not read past the byte limit */
+    bool nd_down;       /* Redis failed in this batch: write no more */
+    bool ndjson;        /* the answer is application/x-ndjson */
 } s_req_t;
 
 struct ingest_api {
@@ -122,6 +133,12 @@ struct ingest_api {
     kj_http_deadline_t *deadlines; /* header and body deadlines */
     int64_t last_cut_log_ms;       /* rate limit of the slow-client line */
     bool draining;                 /* quiesced: answers close connections */
+    /* POST /v1/complaints:batch: the lines of one upload piece, written
+     * before the handler returns, so one batch and one list serve every
+     * request (the loop is single-threaded). */
+    ingest_batch_t *nbatch;
+    struct s_pend *pend; /* [batch_max]: the piece's lines, in order */
+    size_t npend;
 };
 
 static double
@@ -160,6 +177,13 @@ s_req_new(ingest_api_t *api)
         ingest_inbound_list_clear(req->inbound);
     req->inbound_pending = 0;
     req->text_plain = false;
+    req->nd = NULL;
+    req->nd_out = (ingest_ndjson_out_t){0};
+    req->nd_bytes = 0;
+    req->nd_stop = false;
+    req->nd_cut_line = 0;
+    req->nd_down = false;
+    req->ndjson = false;
     api->active++;
     return req;
 }
@@ -172,6 +196,8 @@ s_req_drop(s_req_t *req)
         ingest_inbound_list_free(req->inbound);
         free(req->inbound);
     }
+    ingest_ndjson_destroy(&req->nd);
+    ingest_ndjson_out_free(&req->nd_out);
     free(req->body);
     free(req);
 }
@@ -183,6 +209,8 @@ s_req_free(ingest_api_t *api, s_req_t *req)
     /* A delivery's complaints are not kept in the pool. */
     if (req->inbound)
         ingest_inbound_list_clear(req->inbound);
+    ingest_ndjson_destroy(&req->nd);
+    ingest_ndjson_out_free(&req->nd_out);
     if (req->cap > S_BODY_KEEP) {
         free(req->body);
         req->body = NULL;
@@ -209,6 +237,7 @@ s_answer(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             req->text_plain ? "text/plain; charset=utf-8"
+                            : req->ndjson   ? INGEST_NDJSON_TYPE
                                             : "application/json");
     if (req->location) {
         char loc[sizeof S_PATH + KJ_ID_LEN + 2];
@@ -289,6 +318,8 @@ s_route(const char *url, char id[KJ_ID_LEN + 1])
     id[0] = '\0';
     if (strcmp(url, INGEST_OPENAPI_PATH) == 0)
         return S_OPENAPI;
+    if (strcmp(url, S_PATH ":batch") == 0)
+        return S_BATCH;
     size_t plen = sizeof S_PATH - 1;
     if (strncmp(url, S_PATH, plen) != 0)
         return S_NONE;
@@ -379,9 +410,10 @@ s_authorize(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
                          "unknown or revoked API key");
         return s_fail(api, c, req, &err, NULL);
     }
-    uint32_t need = req->route == S_COLLECTION ? KJ_SCOPE_COMPLAINTS_WRITE
-                    : req->route == S_INBOUND  ? s_inbound_scope(req)
-                    : req->route == S_ITEM     ? KJ_SCOPE_COMPLAINTS_READ
+    uint32_t need = req->route == S_COLLECTION || req->route == S_BATCH
+                        ? KJ_SCOPE_COMPLAINTS_WRITE
+                    : req->route == S_INBOUND ? s_inbound_scope(req)
+                    : req->route == S_ITEM    ? KJ_SCOPE_COMPLAINTS_READ
                     : req->route == S_CASES && !req->cases.admin
                         ? KJ_SCOPE_AGENTS
                         : KJ_SCOPE_ADMIN;
@@ -396,10 +428,11 @@ s_authorize(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
     kj_strlcpy(req->key_id, info.id, sizeof req->key_id);
     req->scopes = info.scopes;
     req->key_rate = info.rate;
-    /* Complaints are limited in the batch (one round trip for all); a
-     * read or a replay is charged here, alone. */
+    /* Complaints are limited in the batch (one round trip for all; an
+     * NDJSON batch's lines likewise, per line); a read or a replay is
+     * charged here, alone. */
     if (req->route != S_COLLECTION && req->route != S_INBOUND &&
-        api->opts.limiter) {
+        req->route != S_BATCH && api->opts.limiter) {
         kj_ratelimit_take_t t = s_take_for(req);
         if (kj_ratelimit_take(api->opts.limiter, &t, 1, kj_now_ms()) == 0 &&
             t.admitted == 0)
@@ -665,6 +698,15 @@ s_inbound(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
 
 /* ---- end of issue 13 ------------------------------------------------ */
 
+/* POST /v1/complaints:batch (its section follows s_flush). */
+static enum MHD_Result
+s_begin_batch(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
+              const char *method);
+static bool
+s_batch_body(ingest_api_t *api, s_req_t *req, const char *data, size_t n);
+static enum MHD_Result
+s_batch_done(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req);
+
 /* The headers are in: refuse what can be refused before the body. */
 static enum MHD_Result
 s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
@@ -705,6 +747,8 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
     }
     if (req->route == S_CASES)
         return s_begin_cases(api, c, req);
+    if (req->route == S_BATCH)
+        return s_begin_batch(api, c, req, method);
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     bool post = strcmp(method, "POST") == 0;
     if (req->route == S_OPENAPI) {
@@ -766,6 +810,8 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
 static bool
 s_body_add(ingest_api_t *api, s_req_t *req, const char *data, size_t n)
 {
+    if (req->route == S_BATCH)
+        return s_batch_body(api, req, data, n);
     size_t max = (size_t)api->opts.max_body;
     bool takes_body = req->route == S_COLLECTION || req->route == S_INBOUND ||
                       (req->route == S_CASES && req->cases.body);
@@ -803,13 +849,14 @@ s_body_add(ingest_api_t *api, s_req_t *req, const char *data, size_t n)
  * through (fail open): the limiter protects capacity, and refusing
  * complaints because of it would lose the very thing kujo is for. */
 static void
-s_limit_batch(ingest_api_t *api, size_t n, int64_t now_ms)
+s_limit_batch(ingest_api_t *api, ingest_batch_t *batch, size_t n,
+              int64_t now_ms)
 {
     if (!api->opts.limiter)
         return;
     size_t groups = 0;
     for (size_t i = 0; i < n; i++) {
-        const s_req_t *req = ingest_batch_owner(api->batch, i);
+        const s_req_t *req = ingest_batch_owner(batch, i);
         size_t g = 0;
         /* A key has one tenant, so the key alone names the charge. */
         while (g < groups && strcmp(api->takes[g].key_id, req->key_id) != 0)
@@ -834,11 +881,11 @@ s_limit_batch(ingest_api_t *api, size_t n, int64_t now_ms)
             t->admitted--;
             continue;
         }
-        s_req_t *req = ingest_batch_owner(api->batch, i);
+        s_req_t *req = ingest_batch_owner(batch, i);
         req->retry_after_s = (t->retry_after_ms + 999) / 1000;
         if (req->retry_after_s < 1)
             req->retry_after_s = 1;
-        ingest_batch_hold(api->batch, i);
+        ingest_batch_hold(batch, i);
         kj_counter_inc(api->m->rate_limited);
     }
 }
@@ -852,7 +899,7 @@ s_flush(ingest_api_t *api)
     if (n == 0)
         return;
     int64_t now = kj_now_ms();
-    s_limit_batch(api, n, now);
+    s_limit_batch(api, api->batch, n, now);
     if (ingest_batch_flush(api->batch, api->store, now) < 0 &&
         now - api->last_redis_log_ms >= 1000) {
         /* Once a second at most: an outage fails every batch. */
@@ -891,6 +938,246 @@ s_flush(ingest_api_t *api)
     ingest_batch_push(api->batch, api->push);
     ingest_batch_clear(api->batch);
 }
+
+/* ---- POST /v1/complaints:batch (NDJSON) ----------------------------- */
+
+/* One line of an upload piece, in order: in the batch (valid), or its
+ * refusal. */
+struct s_pend {
+    size_t line;        /* 1-based physical line number */
+    bool valid;         /* waits in api->nbatch (the next of its items) */
+    ingest_error_t err; /* else: why it is refused */
+};
+
+/* The headers of a batch are in: method, key and scope, type, and a
+ * declared length over KUJO_MAX_BATCH_BODY, all refused unread with the
+ * JSON error shape. */
+static enum MHD_Result
+s_begin_batch(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
+              const char *method)
+{
+    ingest_error_t err;
+    if (strcmp(method, "POST") != 0) {
+        ingest_error_set(&err, KJ_ERR_METHOD_NOT_ALLOWED,
+                         "method %.16s is not allowed here; allowed: POST",
+                         method);
+        return s_fail(api, c, req, &err, "POST");
+    }
+    if (api->opts.auth) {
+        enum MHD_Result rc = s_authorize(api, c, req);
+        if (req->phase == S_DONE)
+            return rc;
+    }
+    const char *type =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    if (!ingest_ndjson_type_ok(type, &err))
+        return s_fail(api, c, req, &err, NULL);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (cl) {
+        char *end = NULL;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (end != cl && n > (unsigned long long)api->opts.max_batch_body) {
+            ingest_error_set(&err, KJ_ERR_BODY_TOO_LARGE,
+                             "the body is larger than %" PRId64
+                             " bytes; nothing was read",
+                             api->opts.max_batch_body);
+            return s_fail(api, c, req, &err, NULL);
+        }
+    }
+    /* A line is a complaint body: the single-complaint limit bounds it. */
+    req->nd =
+        ingest_ndjson_new((size_t)api->opts.max_body, INGEST_NDJSON_MAX_LINES);
+    return MHD_YES;
+}
+
+/* Refuse a line of the piece. */
+static void
+s_pend_error(ingest_api_t *api, size_t line, const ingest_error_t *err)
+{
+    struct s_pend *p = &api->pend[api->npend++];
+    p->line = line;
+    p->valid = false;
+    p->err = *err;
+}
+
+/* Write the piece's valid lines (one rate-limit charge and one pipelined
+ * create for all), push what was created, then append every line's
+ * result in line order. After a Redis failure the request writes nothing
+ * more: its later lines are answered unavailable at once rather than
+ * each waiting out a timeout. */
+static void
+s_batch_flush(ingest_api_t *api, s_req_t *req)
+{
+    ingest_batch_t *b = api->nbatch;
+    size_t n = ingest_batch_count(b);
+    bool written = false;
+    if (n > 0 && !req->nd_down) {
+        int64_t now = kj_now_ms();
+        s_limit_batch(api, b, n, now);
+        if (ingest_batch_flush(b, api->store, now) < 0) {
+            req->nd_down = true;
+            if (now - api->last_redis_log_ms >= 1000) {
+                kj_error("batch not stored", "s:reason",
+                         kj_rc_name(KJ_ERR_REDIS), "i:count", (int)n);
+                api->last_redis_log_ms = now;
+            }
+        }
+        written = true;
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < api->npend; i++) {
+        struct s_pend *p = &api->pend[i];
+        ingest_error_t err;
+        if (p->valid) {
+            const ingest_batch_result_t *res = ingest_batch_result(b, j++);
+            int r = written ? res->result : -1;
+            if (r == 1 || r == 0) {
+                ingest_ndjson_put_id(&req->nd_out, p->line, res->id);
+                kj_counter_inc(api->m->batch_accepted);
+                continue;
+            }
+            if (r == INGEST_BATCH_HELD) {
+                ingest_error_set(&err, KJ_ERR_RATE_LIMITED,
+                                 "over the rate limit of this API key or "
+                                 "its tenant; nothing was written, retry "
+                                 "after %" PRId64 " s",
+                                 req->retry_after_s);
+            } else if (r == KJ_STORE_UNKNOWN) {
+                ingest_error_set(&err, KJ_ERR_OUTCOME_UNKNOWN,
+                                 "storage did not answer in time; this line "
+                                 "may or may not be stored: send it again "
+                                 "(with its external_id that is safe)");
+            } else {
+                if (!written)
+                    kj_counter_inc(api->m->failed_redis);
+                ingest_error_set(&err, KJ_ERR_UNAVAILABLE,
+                                 "storage is unavailable; this line was not "
+                                 "stored, send it again");
+            }
+            ingest_ndjson_put_error(&req->nd_out, p->line, &err);
+        } else {
+            ingest_ndjson_put_error(&req->nd_out, p->line, &p->err);
+        }
+        kj_counter_inc(api->m->batch_refused);
+    }
+    /* Recorded first, pushed second, answered last (the contract). */
+    if (written)
+        ingest_batch_push(b, api->push);
+    ingest_batch_clear(b);
+    api->npend = 0;
+}
+
+/* Context of the splitter's callback. */
+typedef struct {
+    ingest_api_t *api;
+    s_req_t *req;
+} s_feed_t;
+
+/* One line of the body: validated as POST /v1/complaints validates a
+ * body, into the batch, or refused. */
+static void
+s_batch_line(void *ctx, ingest_ndjson_kind_t kind, size_t line,
+             const char *data, size_t len)
+{
+    s_feed_t *f = ctx;
+    ingest_api_t *api = f->api;
+    ingest_error_t err;
+    /* Every line takes a list entry and a valid one a batch slot: write
+     * what is there when either is full. */
+    if (api->npend == api->opts.batch_max)
+        s_batch_flush(api, f->req);
+    switch (kind) {
+    case INGEST_NDJSON_TOO_LONG:
+        ingest_error_set(&err, KJ_ERR_BODY_TOO_LARGE,
+                         "this line is longer than %" PRId64
+                         " bytes (a complaint's limit); it was not read",
+                         api->opts.max_body);
+        kj_counter_inc(api->m->failed_invalid);
+        s_pend_error(api, line, &err);
+        return;
+    case INGEST_NDJSON_TOO_MANY:
+        ingest_error_set(&err, KJ_ERR_BODY_TOO_LARGE,
+                         "a batch holds at most %d lines; this line and "
+                         "the rest of the body were not read",
+                         INGEST_NDJSON_MAX_LINES);
+        f->req->nd_stop = true;
+        s_pend_error(api, line, &err);
+        return;
+    case INGEST_NDJSON_LINE:
+        break;
+    }
+    const char *tenant = api->opts.auth ? f->req->tenant : NULL;
+    if (ingest_validate_complaint_as(
+            data, len, tenant, ingest_batch_slot(api->nbatch), &err) < 0) {
+        kj_counter_inc(api->m->failed_invalid);
+        s_pend_error(api, line, &err);
+        return;
+    }
+    /* No Idempotency-Key: a line's external_id is its key. */
+    ingest_batch_add(api->nbatch, f->req, NULL, kj_now_ms());
+    struct s_pend *p = &api->pend[api->npend++];
+    p->line = line;
+    p->valid = true;
+}
+
+/* A piece of a batch's body: split, validate, write and push its lines
+ * before returning, so nothing waits between pieces and memory is one
+ * line plus the result lines. Past KUJO_MAX_BATCH_BODY the line being
+ * read and the rest are not read (answered 413 with the results so far);
+ * the rest is dropped up to as much again, then the connection is cut.
+ * Returns false to close the connection. */
+static bool
+s_batch_body(ingest_api_t *api, s_req_t *req, const char *data, size_t n)
+{
+    if (req->phase != S_READING || !req->nd || req->nd_stop) {
+        req->dropped += n;
+        if (req->dropped <= (size_t)api->opts.max_batch_body)
+            return true;
+        kj_counter_inc(api->m->bodies_cut);
+        return false;
+    }
+    size_t room = (size_t)api->opts.max_batch_body - req->nd_bytes;
+    size_t take = n < room ? n : room;
+    s_feed_t f = {.api = api, .req = req};
+    (void)ingest_ndjson_feed(req->nd, data, take, s_batch_line, &f);
+    req->nd_bytes += take;
+    if (take < n && !req->nd_stop) {
+        req->nd_stop = true;
+        req->nd_cut_line = ingest_ndjson_line_now(req->nd);
+        req->dropped += n - take;
+    }
+    s_batch_flush(api, req);
+    return true;
+}
+
+/* The body is complete: the last line, then the answer: 200 if every
+ * line was read, 413 if reading stopped; either way one result line per
+ * line read. */
+static enum MHD_Result
+s_batch_done(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
+{
+    if (!req->nd_stop) {
+        s_feed_t f = {.api = api, .req = req};
+        (void)ingest_ndjson_finish(req->nd, s_batch_line, &f);
+        s_batch_flush(api, req);
+    }
+    if (req->nd_cut_line > 0) {
+        ingest_error_t err;
+        ingest_error_set(&err, KJ_ERR_BODY_TOO_LARGE,
+                         "the body is larger than %" PRId64
+                         " bytes; this line and the rest were not read",
+                         api->opts.max_batch_body);
+        ingest_ndjson_put_error(&req->nd_out, req->nd_cut_line, &err);
+        kj_counter_inc(api->m->batch_refused);
+    }
+    req->ndjson = true;
+    req->retry_after_s = 0; /* per line, in the messages */
+    return s_answer(api, c, req, req->nd_stop ? 413 : 200, req->nd_out.data,
+                    req->nd_out.len, NULL);
+}
+
+/* ---- end of the NDJSON batch ---------------------------------------- */
 
 static enum MHD_Result
 s_submit(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
@@ -1125,6 +1412,8 @@ s_handler(void *cls, struct MHD_Connection *c, const char *url,
                         ingest_openapi_json_len, NULL);
     case S_INBOUND:
         return s_inbound(api, c, req, method);
+    case S_BATCH:
+        return s_batch_done(api, c, req);
     case S_NONE:
         break;
     }
@@ -1181,6 +1470,8 @@ ingest_api_new(const ingest_api_opts_t *opts, kj_store_t *store,
     self->batch = ingest_batch_new(opts->batch_max, metrics);
     self->takes = kj_calloc(opts->batch_max, sizeof *self->takes);
     self->take_of = kj_calloc(opts->batch_max, sizeof *self->take_of);
+    self->nbatch = ingest_batch_new(opts->batch_max, metrics);
+    self->pend = kj_calloc(opts->batch_max, sizeof *self->pend);
     self->codec = kj_codec_new();
     self->env = kj_calloc(1, sizeof *self->env);
     self->deadlines =
@@ -1227,6 +1518,8 @@ ingest_api_destroy(ingest_api_t **self_p)
         s_req_drop(req);
     }
     ingest_batch_destroy(&self->batch);
+    ingest_batch_destroy(&self->nbatch);
+    free(self->pend);
     free(self->takes);
     free(self->take_of);
     kj_codec_destroy(&self->codec);

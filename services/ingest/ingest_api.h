@@ -2,6 +2,7 @@
  * in external-polling epoll mode, driven by the loop (ingest_loop).
  *
  *   POST /v1/complaints              validate -> batch -> 202 / 200 / 503
+ *   POST /v1/complaints:batch        NDJSON: a result line per line
  *   GET  /v1/complaints/{id}         the record as JSON
  *   POST /v1/complaints/{id}/replay  put a dead record back
  *   POST /v1/inbound/{adapter}       signed webhooks (ingest_inbound)
@@ -29,6 +30,7 @@
 typedef struct {
     const char *http_addr;     /* "127.0.0.1:8080"; port 0 picks one */
     int64_t max_body;          /* bytes of a request body, more is 413 */
+    int64_t max_batch_body;    /* bytes of an NDJSON batch body, more 413 */
     size_t batch_max;          /* complaints written per Redis pipeline */
     unsigned conn_limit;       /* open connections at most */
     unsigned conn_timeout_s;   /* idle connections are closed after this */

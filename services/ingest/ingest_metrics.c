@@ -68,6 +68,12 @@ ingest_metrics_init(ingest_metrics_t *m, kj_metrics_t *registry)
         registry, "queue_depth", "Records waiting in state received", NULL);
     m->peers = kj_metrics_gauge(registry, "downstream_peers",
                                 "Classifier copies connected", NULL);
+    m->batch_accepted = kj_metrics_counter(
+        registry, "batch_lines_total",
+        "Lines of POST /v1/complaints:batch by result", "result=\"accepted\"");
+    m->batch_refused = kj_metrics_counter(
+        registry, "batch_lines_total",
+        "Lines of POST /v1/complaints:batch by result", "result=\"refused\"");
     for (size_t i = 0; i < sizeof s_statuses / sizeof s_statuses[0]; i++) {
         m->status[i] = s_statuses[i];
         m->requests[i] = s_status_counter(registry, s_statuses[i]);

@@ -27,6 +27,10 @@ typedef struct {
      * array, because the API has a dozen statuses at most. */
     unsigned status[INGEST_STATUS_MAX];
     kj_counter_t *requests[INGEST_STATUS_MAX];
+    /* POST /v1/complaints:batch lines answered with an id (created or a
+     * repeat) and with an error (any reason). */
+    kj_counter_t *batch_accepted;
+    kj_counter_t *batch_refused;
 } ingest_metrics_t;
 
 /* Register every metric in registry (borrowed; kj_service already set

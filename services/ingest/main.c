@@ -33,6 +33,7 @@
 
 static char *s_http_addr;
 static int64_t s_max_body;
+static int64_t s_max_batch_body;
 static int64_t s_header_timeout_ms;
 static int64_t s_body_timeout_ms;
 static int64_t s_per_ip_limit;
@@ -61,6 +62,14 @@ static const kj_cfg_opt_t s_own[] = {
      .max = 16777216,
      .help = "largest request body in bytes (larger: 413)",
      .dest = &s_max_body},
+    {.env = "KUJO_MAX_BATCH_BODY",
+     .flag = "max-batch-body",
+     .type = KJ_CFG_INT,
+     .def = "33554432",
+     .min = 1024,
+     .max = 1073741824,
+     .help = "largest POST /v1/complaints:batch body in bytes (larger: 413)",
+     .dest = &s_max_batch_body},
     {.env = "KUJO_HTTP_HEADER_TIMEOUT_MS",
      .flag = "http-header-timeout-ms",
      .type = KJ_CFG_INT,
@@ -393,6 +402,7 @@ main(int argc, char **argv)
     const ingest_api_opts_t aopts = {
         .http_addr = s_http_addr,
         .max_body = s_max_body,
+        .max_batch_body = s_max_batch_body,
         .batch_max = S_BATCH_MAX,
         .conn_limit = S_CONN_LIMIT,
         .conn_timeout_s = S_CONN_TIMEOUT_S,

@@ -24,26 +24,38 @@ const doc = await SwaggerParser.dereference(docPath);
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats(ajv);
 
-// operationId -> {method, path, schema of the JSON request body}
+// operationId -> {method, path, its request media types}. A media type
+// of lines (NDJSON) carries the schema of one line in x-kujo-line-schema.
 const ops = new Map();
 for (const [p, item] of Object.entries(doc.paths)) {
   for (const [method, op] of Object.entries(item)) {
     if (!op || typeof op !== 'object' || !op.operationId) continue;
-    const media = op.requestBody?.content?.['application/json'];
-    ops.set(op.operationId, {
-      method: method.toUpperCase(), path: p, media,
-      validate: media ? ajv.compile(media.schema) : null,
-    });
+    const types = new Map();
+    for (const [type, media] of Object.entries(op.requestBody?.content ?? {})) {
+      const lines = media['x-kujo-line-schema'];
+      types.set(type, { media, lines: !!lines,
+                        validate: ajv.compile(lines ?? media.schema) });
+    }
+    ops.set(op.operationId, { method: method.toUpperCase(), path: p, types });
   }
 }
 
+// The values a body holds: itself, or each non-blank line of NDJSON.
+const values = (t, body) => !t.lines ? [body]
+  : typeof body === 'string'
+    ? body.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l))
+    : body;
+const allValid = (t, body) => values(t, body).every((v) => t.validate(v));
+
 let checked = 0;
 for (const [id, op] of ops) {
-  for (const [name, ex] of Object.entries(op.media?.examples ?? {})) {
-    checked++;
-    if (!op.validate(ex.value))
-      fail(`${id}: its example ${name} does not match its schema: ` +
-           ajv.errorsText(op.validate.errors));
+  for (const [type, t] of op.types) {
+    for (const [name, ex] of Object.entries(t.media.examples ?? {})) {
+      checked++;
+      if (!allValid(t, ex.value))
+        fail(`${id}: its ${type} example ${name} does not match its schema: ` +
+             ajv.errorsText(t.validate.errors));
+    }
   }
 }
 
@@ -57,11 +69,22 @@ for (const f of files) {
   if (op.method !== ex.method) fail(`${f}: ${ex.operation} is ${op.method}, not ${ex.method}`);
   const re = new RegExp('^' + op.path.replace(/\{[^}]+\}/g, '[^/]+') + '$');
   if (!re.test(ex.path)) fail(`${f}: ${ex.path} is not ${op.path}`);
-  if (!op.validate) { fail(`${f}: ${ex.operation} takes no JSON body`); continue; }
-  const ok = op.validate(ex.body);
+  // An example names its Content-Type (default JSON) and sends "lines"
+  // (NDJSON, one value a line) or a "body". A type the operation does not
+  // take must be refused 415.
+  const type = ex.content_type ?? 'application/json';
+  const t = op.types.get(type);
+  if (!t) {
+    if (ex.status !== 415)
+      fail(`${f}: ${ex.operation} takes no ${type} body, so the server must answer 415`);
+    continue;
+  }
+  if (t.lines !== ('lines' in ex))
+    fail(`${f}: ${type} examples of ${ex.operation} give ${t.lines ? '"lines"' : 'a "body"'}`);
+  const ok = allValid(t, t.lines ? ex.lines : ex.body);
   if (ex.status < 300 && !ok)
     fail(`${f}: accepted by the server (${ex.status}) but not by the schema: ` +
-         ajv.errorsText(op.validate.errors));
+         ajv.errorsText(t.validate.errors));
   if (ex.status >= 400 && ok)
     fail(`${f}: refused by the server (${ex.status} ${ex.code}) but valid by the schema`);
   const codes = doc.components.schemas.Error.properties.error.properties.code.enum;
