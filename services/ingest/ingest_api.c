@@ -738,7 +738,8 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
     if (req->route == S_NONE) {
         ingest_error_set(&err, KJ_ERR_NOT_FOUND,
                          "no such resource; the API is " S_PATH
-                         "[/{id}[/replay]], /v1/cases/{id}[/events], "
+                         "[/{id}[/replay]], " S_PATH ":batch, "
+                         "/v1/cases/{id}[/events], "
                          "/v1/agents[/{id}[/status]], "
                          "/v1/customers/{id} and "
                          "/v1/inbound/{line,meta,social,email}, described at "
