@@ -17,6 +17,7 @@
 static char *s_webhook_url, *s_webhook_secret;
 static int64_t s_http_timeout_ms, s_retry_base_ms, s_retry_cap_ms;
 static int64_t s_circuit_failures, s_circuit_open_ms, s_circuit_open_max_ms;
+static int64_t s_endpoint_inflight;
 static int64_t s_outbox_poll_ms;
 
 static const kj_cfg_opt_t s_own[] = {
@@ -82,6 +83,15 @@ static const kj_cfg_opt_t s_own[] = {
      .max = 86400000,
      .help = "cap of the open time, which doubles after each failed trial",
      .dest = &s_circuit_open_max_ms},
+    {.env = "KUJO_ENDPOINT_CONCURRENCY",
+     .flag = "endpoint-concurrency",
+     .type = KJ_CFG_INT,
+     .def = "64",
+     .min = 0,
+     .max = 100000,
+     .help = "requests in flight to one endpoint (scheme://host:port) at "
+             "most; more wait without spending an attempt (0: no bound)",
+     .dest = &s_endpoint_inflight},
     {.env = "KUJO_OUTBOX_POLL_MS",
      .flag = "outbox-poll-ms",
      .type = KJ_CFG_INT,
@@ -189,6 +199,7 @@ main(int argc, char **argv)
         .circuit_failures = s_circuit_failures,
         .circuit_open_ms = s_circuit_open_ms,
         .circuit_open_max_ms = s_circuit_open_max_ms,
+        .endpoint_inflight = s_endpoint_inflight,
         .rules = kj_service_rules(service),
         .redis = kj_stage_redis(stage),
         .prefix = so.prefix,

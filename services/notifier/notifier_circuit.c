@@ -32,6 +32,7 @@ typedef struct {
     bool trial_busy;    /* HALF_OPEN: the trial is in flight */
     int64_t trial_at;   /* when it started */
     char trial_id[KJ_ID_LEN + 1]; /* its complaint, to know its answer */
+    int64_t inflight;             /* requests out now (acquire/release) */
     kj_gauge_t *gauge;            /* its own series or "other" */
     kj_counter_t *opened;         /* likewise */
 } s_entry_t;
@@ -322,6 +323,30 @@ notifier_circuit_report(notifier_circuit_t *self, const char *url,
             e->trial_busy = false; /* said nothing: let another try */
         break;
     }
+}
+
+bool
+notifier_circuit_acquire(notifier_circuit_t *self, const char *url)
+{
+    if (self->opts.max_inflight <= 0)
+        return true;
+    s_entry_t *e = s_find(self, url, true);
+    if (!e)
+        return true; /* the table is full: no bound, as no breaker */
+    if (e->inflight >= self->opts.max_inflight)
+        return false;
+    e->inflight++;
+    return true;
+}
+
+void
+notifier_circuit_release(notifier_circuit_t *self, const char *url)
+{
+    if (self->opts.max_inflight <= 0)
+        return;
+    s_entry_t *e = s_find(self, url, false);
+    if (e && e->inflight > 0)
+        e->inflight--;
 }
 
 void

@@ -44,6 +44,7 @@ typedef struct {
     int64_t open_ms;          /* the first open period */
     int64_t open_max_ms;      /* cap when failed trials double it */
     int64_t trial_timeout_ms; /* a trial unanswered this long has failed */
+    int64_t max_inflight;     /* requests in flight per endpoint; 0: any */
 } notifier_circuit_opts_t;
 
 typedef enum {
@@ -101,6 +102,17 @@ notifier_circuit_report(notifier_circuit_t *self, const char *url,
 void
 notifier_circuit_hold(notifier_circuit_t *self, const char *url,
                       int64_t until_ms, int64_t now_ms);
+
+/* Take one of url's max_inflight places for a request about to go: false
+ * when all are taken (defer it: another case's request is in flight to
+ * the same endpoint that many times). Breaker or not, every request that
+ * goes out holds a place until notifier_circuit_release. */
+bool
+notifier_circuit_acquire(notifier_circuit_t *self, const char *url);
+
+/* Give back the place of a request that ended or never started. */
+void
+notifier_circuit_release(notifier_circuit_t *self, const char *url);
 
 /* The outcome a request's result means for its endpoint. */
 notifier_outcome_t

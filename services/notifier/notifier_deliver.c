@@ -16,6 +16,9 @@
 
 /* When every slot is busy, come back this much later. */
 #define S_BUSY_RETRY_MS 1000
+/* An endpoint at its concurrency limit frees a place within a request's
+ * time: look again soon. */
+#define S_ENDPOINT_BUSY_RETRY_MS 100
 /* A half-open trial gets this long beyond curl's own timeout before it
  * counts as lost. */
 #define S_TRIAL_SLACK_MS 1000
@@ -56,6 +59,7 @@ notifier_new(kj_stage_t *stage, const notifier_opts_t *opts)
         .open_ms = opts->circuit_open_ms,
         .open_max_ms = opts->circuit_open_max_ms,
         .trial_timeout_ms = opts->http_timeout_ms + S_TRIAL_SLACK_MS,
+        .max_inflight = opts->endpoint_inflight,
     };
     self->circuit = notifier_circuit_new(
         &co, stage ? kj_stage_metrics(stage) : NULL, kj_seed());
@@ -222,10 +226,19 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
         *retry_at_ms = now_ms + S_BUSY_RETRY_MS;
         return KJ_VERDICT_DEFER;
     }
+    if (!notifier_circuit_acquire(self->circuit, url)) {
+        char ep[NOTIFIER_ENDPOINT_MAX];
+        notifier_circuit_endpoint(url, ep, sizeof ep);
+        kj_rc_reason(err, err_size, KJ_ERR_BUSY,
+                     "endpoint %s at its limit of requests in flight", ep);
+        *retry_at_ms = now_ms + S_ENDPOINT_BUSY_RETRY_MS;
+        return KJ_VERDICT_DEFER;
+    }
     bool trial = false;
     int64_t back = 0;
     if (!notifier_circuit_allow(self->circuit, url, env->complaint.id, now_ms,
                                 &trial, &back)) {
+        notifier_circuit_release(self->circuit, url);
         char ep[NOTIFIER_ENDPOINT_MAX];
         notifier_circuit_endpoint(url, ep, sizeof ep);
         kj_rc_reason(err, err_size, KJ_ERR_CIRCUIT_OPEN,
@@ -241,6 +254,7 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
     if (notifier_headers(&h, env, NOTIFIER_KIND_TEAM_ALERT, self->secret,
                          now_ms / 1000, body, len) < 0) {
         free(body);
+        notifier_circuit_release(self->circuit, url);
         notifier_circuit_report(self->circuit, url, env->complaint.id,
                                 NOTIFIER_OUTCOME_NONE, NULL, now_ms);
         kj_rc_reason(err, err_size, KJ_ERR_TOO_BIG,
@@ -250,6 +264,7 @@ notifier_process(void *ctx, kj_envelope_t *env, int64_t now_ms, char *err,
     if (notifier_http_start(self->http, url, env, &body, len, &h, why,
                             sizeof why) < 0) {
         free(body);
+        notifier_circuit_release(self->circuit, url);
         notifier_circuit_report(self->circuit, url, env->complaint.id,
                                 NOTIFIER_OUTCOME_NONE, NULL, now_ms);
         kj_rc_reason(err, err_size, KJ_ERR_INTERNAL,
@@ -285,6 +300,7 @@ s_done(void *ctx, kj_envelope_t *env, const char *url,
     int attempt = env->attempt > 0 ? (int)env->attempt : 1;
     char origin[KJ_URL_MAX];
     notifier_url_origin(url, origin, sizeof origin);
+    notifier_circuit_release(self->circuit, url);
     notifier_circuit_report(self->circuit, url, env->complaint.id,
                             notifier_circuit_outcome(res->delivered,
                                                      res->permanent,

@@ -38,6 +38,7 @@ typedef struct {
     int64_t circuit_failures;    /* failures that open a circuit; 0: off */
     int64_t circuit_open_ms;     /* first open period */
     int64_t circuit_open_max_ms; /* cap of the doubling open period */
+    int64_t endpoint_inflight;   /* requests in flight per endpoint; 0: any */
     /* Team webhooks: borrowed for the notifier's life (kj_service's
      * rules; rules_changed adopts the next ones). NULL: only webhook_url. */
     const kj_rules_t *rules;

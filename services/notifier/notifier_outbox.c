@@ -20,6 +20,7 @@
 
 #define S_CLAIM_MAX 64  /* jobs claimed at once */
 #define S_RETRY_MS 1000 /* a request curl would not start comes back then */
+#define S_BUSY_MS 100   /* an endpoint at its concurrency limit: soon */
 
 /* The kinds with metric series of their own; the kinds kj_outbox knows. */
 static const char *const s_kinds[] = {"customer_ack", "survey_request",
@@ -255,11 +256,21 @@ s_send(notifier_outbox_t *self, const kj_outbox_job_t *job, int64_t now_ms)
         s_fail(self, job, err, false, false, 0, "", 0, now_ms);
         return;
     }
+    if (self->circuit && !notifier_circuit_acquire(self->circuit, url)) {
+        char ep[NOTIFIER_ENDPOINT_MAX];
+        notifier_circuit_endpoint(url, ep, sizeof ep);
+        kj_rc_reason(err, sizeof err, KJ_ERR_BUSY,
+                     "endpoint %s at its limit of requests in flight", ep);
+        json_decref(o);
+        s_fail(self, job, err, true, false, now_ms + S_BUSY_MS, "", 0, now_ms);
+        return;
+    }
     bool trial = false;
     int64_t back = 0;
     if (self->circuit &&
         !notifier_circuit_allow(self->circuit, url, job->complaint_id, now_ms,
                                 &trial, &back)) {
+        notifier_circuit_release(self->circuit, url);
         char ep[NOTIFIER_ENDPOINT_MAX];
         notifier_circuit_endpoint(url, ep, sizeof ep);
         kj_rc_reason(err, sizeof err, KJ_ERR_CIRCUIT_OPEN,
@@ -292,9 +303,11 @@ s_send(notifier_outbox_t *self, const kj_outbox_job_t *job, int64_t now_ms)
     if (rc < 0 || notifier_http_start(self->http, url, env, &body, len, &h, why,
                                       sizeof why) < 0) {
         free(body);
-        if (self->circuit)
+        if (self->circuit) {
+            notifier_circuit_release(self->circuit, url);
             notifier_circuit_report(self->circuit, url, job->complaint_id,
                                     NOTIFIER_OUTCOME_NONE, NULL, now_ms);
+        }
         kj_rc_reason(err, sizeof err, KJ_ERR_INTERNAL,
                      "webhook request not started: %s",
                      rc < 0 ? "headers do not fit" : why);
@@ -371,6 +384,7 @@ s_done(void *ctx, kj_envelope_t *env, const char *url,
     notifier_url_origin(url, origin, sizeof origin);
     int64_t wait_until = res->retry_after_ms ? now + res->retry_after_ms : 0;
     if (self->circuit) {
+        notifier_circuit_release(self->circuit, url);
         notifier_circuit_report(self->circuit, url, job.complaint_id,
                                 notifier_circuit_outcome(res->delivered,
                                                          res->permanent,

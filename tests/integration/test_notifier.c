@@ -59,6 +59,7 @@ typedef struct {
     unsigned status; /* what to answer */
     int delay_ms;    /* wait before answering */
     char retry_after[64]; /* Retry-After on non-2xx answers; "" none */
+    int active, max_active; /* requests being answered now, and the most */
     rx_req_t reqs[RX_MAX];
     size_t n;
 } rx_t;
@@ -127,9 +128,15 @@ rx_handler(void *cls, struct MHD_Connection *c, const char *url,
     req.answered = status;
     if (rx->n < RX_MAX)
         rx->reqs[rx->n++] = req;
+    rx->active++;
+    if (rx->active > rx->max_active)
+        rx->max_active = rx->active;
     pthread_mutex_unlock(&rx->lock);
     if (delay > 0)
         kj_test_sleep_ms(delay);
+    pthread_mutex_lock(&rx->lock);
+    rx->active--;
+    pthread_mutex_unlock(&rx->lock);
     static const char ok[] = "{\"ok\":true}";
     struct MHD_Response *r = MHD_create_response_from_buffer(
         sizeof ok - 1, (void *)ok, MHD_RESPMEM_PERSISTENT);
@@ -666,6 +673,35 @@ Test(notifier, retry_after_is_honoured_for_the_endpoint)
     free(a);
     free(b);
     free(c);
+}
+
+/* A slow endpoint gets at most KUJO_ENDPOINT_CONCURRENCY requests at
+ * once; the others wait their turn without spending an attempt. */
+Test(notifier, endpoint_concurrency_is_bounded)
+{
+    RX = rx_new(true);
+    rx_set(RX, 200, 300);
+    const char *extra[] = {"KUJO_ENDPOINT_CONCURRENCY=2", NULL};
+    notifier_start("/alerts", extra);
+    enum { N = 8 };
+    kj_envelope_t *env = malloc(N * sizeof *env);
+    for (int i = 0; i < N; i++) {
+        make_routed(&env[i], NULL);
+        put_routed(&env[i]);
+    }
+    kj_store_record_t rec;
+    for (int i = 0; i < N; i++) {
+        cr_assert(wait_state(env[i].complaint.id, "delivered", 20000, &rec));
+        cr_assert(eq(i64, rec.attempts, 1), "a wait spent an attempt");
+        free(rec.env);
+    }
+    pthread_mutex_lock(&RX->lock);
+    int most = RX->max_active;
+    pthread_mutex_unlock(&RX->lock);
+    cr_log_info("at most %d requests at once of %d", most, N);
+    cr_assert(eq(int, most, 2));
+    cr_assert(eq(sz, rx_count(RX), N));
+    free(env);
 }
 
 Test(notifier, receiver_down_then_up_is_delivered)

@@ -405,3 +405,30 @@ Test(notifier_circuit, retry_after_holds_the_endpoint)
                  NOTIFIER_CIRCUIT_CLOSED));
     notifier_circuit_destroy(&c);
 }
+
+/* Places per endpoint: max_inflight at once, given back on release; other
+ * endpoints are counted apart; 0 means no bound. */
+Test(notifier_circuit, requests_in_flight_per_endpoint)
+{
+    notifier_circuit_opts_t o = s_opts;
+    o.max_inflight = 2;
+    notifier_circuit_t *c = notifier_circuit_new(&o, NULL, 1);
+    cr_assert(notifier_circuit_acquire(c, URL));
+    cr_assert(notifier_circuit_acquire(c, URL));
+    cr_assert(not(notifier_circuit_acquire(c, URL)));
+    cr_assert(notifier_circuit_acquire(c, "http://other.example/x"));
+    notifier_circuit_release(c, URL);
+    cr_assert(notifier_circuit_acquire(c, URL));
+    /* Releasing more than was taken never goes below zero. */
+    for (int i = 0; i < 5; i++)
+        notifier_circuit_release(c, URL);
+    cr_assert(notifier_circuit_acquire(c, URL));
+    cr_assert(notifier_circuit_acquire(c, URL));
+    cr_assert(not(notifier_circuit_acquire(c, URL)));
+    notifier_circuit_destroy(&c);
+    o.max_inflight = 0;
+    c = notifier_circuit_new(&o, NULL, 1);
+    for (int i = 0; i < 100; i++)
+        cr_assert(notifier_circuit_acquire(c, URL));
+    notifier_circuit_destroy(&c);
+}
