@@ -181,40 +181,11 @@ ingest_ndjson_count(const ingest_ndjson_t *self)
     return self->count;
 }
 
-static const char *
-s_ows(const char *p)
-{
-    while (*p == ' ' || *p == '\t')
-        p++;
-    return p;
-}
-
 bool
 ingest_ndjson_type_ok(const char *type, ingest_error_t *err)
 {
-    static const char want[] = INGEST_NDJSON_TYPE;
-    const char *p = type ? s_ows(type) : NULL;
-    if (!p || strncasecmp(p, want, sizeof want - 1) != 0)
-        goto bad;
-    p = s_ows(p + sizeof want - 1);
-    /* As for application/json: only charset=utf-8, which JSON needs. */
-    while (*p == ';') {
-        p = s_ows(p + 1);
-        if (strncasecmp(p, "charset=", 8) != 0)
-            goto bad;
-        p += 8;
-        bool quoted = *p == '"';
-        p += quoted;
-        if (strncasecmp(p, "utf-8", 5) != 0)
-            goto bad;
-        p += 5;
-        if (quoted && *p++ != '"')
-            goto bad;
-        p = s_ows(p);
-    }
-    if (*p == '\0')
+    if (ingest_media_type_is(type, INGEST_NDJSON_TYPE))
         return true;
-bad:
     ingest_error_set(err, KJ_ERR_UNSUPPORTED_MEDIA_TYPE,
                      "Content-Type must be " INGEST_NDJSON_TYPE
                      " (one complaint JSON object per line)");

@@ -520,37 +520,38 @@ s_ows(const char *p)
     return p;
 }
 
-int
-ingest_validate_content_type(const char *type, ingest_error_t *err)
+bool
+ingest_media_type_is(const char *type, const char *want)
 {
-    static const char json[] = "application/json";
+    size_t n = strlen(want);
     const char *p = type ? s_ows(type) : NULL;
-    if (!p || strncasecmp(p, json, sizeof json - 1) != 0)
-        goto bad;
-    p = s_ows(p + sizeof json - 1);
+    if (!p || strncasecmp(p, want, n) != 0)
+        return false;
+    p = s_ows(p + n);
     /* Parameters: only charset, and only UTF-8, which JSON requires
      * anyway (RFC 8259); anything else would be decoded wrongly. */
     while (*p == ';') {
         p = s_ows(p + 1);
         if (strncasecmp(p, "charset=", 8) != 0)
-            goto bad;
+            return false;
         p += 8;
         bool quoted = *p == '"';
-        if (quoted)
-            p++;
+        p += quoted;
         if (strncasecmp(p, "utf-8", 5) != 0)
-            goto bad;
+            return false;
         p += 5;
-        if (quoted) {
-            if (*p != '"')
-                goto bad;
-            p++;
-        }
+        if (quoted && *p++ != '"')
+            return false;
         p = s_ows(p);
     }
-    if (*p == '\0')
+    return *p == '\0';
+}
+
+int
+ingest_validate_content_type(const char *type, ingest_error_t *err)
+{
+    if (ingest_media_type_is(type, "application/json"))
         return 0;
-bad:
     ingest_error_set(err, KJ_ERR_UNSUPPORTED_MEDIA_TYPE,
                      "Content-Type must be application/json "
                      "(optionally with charset=utf-8)");

@@ -46,6 +46,11 @@ ingest_validate_idem_key(const char *key, ingest_error_t *err);
 
 /* Check a Content-Type header: application/json, optionally with
  * charset=utf-8. NULL (no header) is refused. 0, or -1 with *err (415). */
+/* True if type is want (case-insensitive) with at most a charset=utf-8
+ * parameter (quoted or not), as JSON bodies must be. */
+bool
+ingest_media_type_is(const char *type, const char *want);
+
 int
 ingest_validate_content_type(const char *type, ingest_error_t *err);
 
