@@ -218,13 +218,13 @@ kj_cases_case_who(kj_cases_t *self, const char *tenant, const char *case_id,
 /* One survey answer (POST /v1/feedback), from a verified token. */
 typedef struct {
     const char *tenant, *case_id, *complaint_id, *customer; /* the token's */
-    const char *nonce;   /* the token's single-use key (hex) */
-    const char *digest;  /* of the request body: tells a repeat */
-    const char *kind;    /* "nps" or "csat" */
-    int score;           /* nps 0..10, csat 1..5 */
-    const char *bucket;  /* promoter passive detractor / satisfied ... */
-    const char *day;     /* "YYYY-MM-DD" (UTC) it is counted under */
-    int64_t ttl_s;       /* keep the used mark this long (token's life) */
+    const char *nonce;  /* the token's single-use key (hex) */
+    const char *digest; /* of the request body: tells a repeat */
+    const char *kind;   /* "nps" or "csat" */
+    int score;          /* nps 0..10, csat 1..5 */
+    const char *bucket; /* promoter passive detractor / satisfied ... */
+    const char *day;    /* "YYYY-MM-DD" (UTC) it is counted under */
+    int64_t ttl_s;      /* keep the used mark this long (token's life) */
     bool has_comment;
     /* out: KJ_OK (recorded now), KJ_ERR_TOKEN_USED, or KJ_ERR_STALE for
      * a repeat of the recorded body; and when it was first recorded. */

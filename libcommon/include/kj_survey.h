@@ -19,11 +19,11 @@
 #include "kj_id.h"
 #include "kj_rc.h"
 
-#define KJ_SURVEY_NONCE_LEN 16   /* random bytes of a token's nonce */
-#define KJ_SURVEY_TENANT_MAX 63  /* bytes of a tenant name */
+#define KJ_SURVEY_NONCE_LEN 16     /* random bytes of a token's nonce */
+#define KJ_SURVEY_TENANT_MAX 63    /* bytes of a tenant name */
 #define KJ_SURVEY_CUSTOMER_MAX 128 /* bytes of a customer id */
-#define KJ_SURVEY_TOKEN_MAX 512  /* characters of the longest token */
-#define KJ_SURVEY_SECRET_MIN 16  /* bytes a usable secret has at least */
+#define KJ_SURVEY_TOKEN_MAX 512    /* characters of the longest token */
+#define KJ_SURVEY_SECRET_MIN 16    /* bytes a usable secret has at least */
 
 /* What a token says. Strings are NUL-terminated. */
 typedef struct {
@@ -56,9 +56,8 @@ kj_survey_token_new(const void *secret, size_t secret_len,
  * else (malformed, forged, truncated, expired, another version). Never
  * asserts on input. */
 kj_rc_t
-kj_survey_token_verify(const void *secret, size_t secret_len,
-                       const char *token, size_t len, int64_t now_s,
-                       kj_survey_claims_t *claims);
+kj_survey_token_verify(const void *secret, size_t secret_len, const char *token,
+                       size_t len, int64_t now_s, kj_survey_claims_t *claims);
 
 /* "base + ?token=<token>" (or "&token=" if base has a query) into
  * out[size]. -1 if it does not fit. */

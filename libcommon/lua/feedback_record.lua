@@ -17,7 +17,8 @@
 --   cust:<customer>:feedback list: JSON answers, newest first, capped
 --   survey                hash: '<kind>:<day>:<bucket>' -> count
 -- Returns {code, at_ms}: code 'ok', 'repeat' or 'token_used'.
-local B, nonce, digest = ARGV[1], ARGV[2], ARGV[3]
+-- (ARGV[2], the nonce, is in KEYS[1]; passed for the logs of a failure.)
+local B, digest = ARGV[1], ARGV[3]
 local cid, comp, cust, kind = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local score, bucket, day, now = tonumber(ARGV[8]), ARGV[9], ARGV[10],
   ARGV[11]

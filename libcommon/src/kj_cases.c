@@ -448,10 +448,12 @@ kj_cases_feedback(kj_cases_t *self, kj_case_feedback_t *fb, int64_t now_ms)
     s_fmt(now, now_ms);
     s_fmt(score, fb->score);
     s_fmt(ttl, fb->ttl_s > 0 ? fb->ttl_s : 1);
-    const char *argv[] = {key,          base,         fb->nonce,
-                          fb->digest,   fb->case_id,  fb->complaint_id,
-                          fb->customer, fb->kind,     score,
-                          fb->bucket,   fb->day,      now,
+    const char *argv[] = {key,          base,
+                          fb->nonce,    fb->digest,
+                          fb->case_id,  fb->complaint_id,
+                          fb->customer, fb->kind,
+                          score,        fb->bucket,
+                          fb->day,      now,
                           ttl,          fb->has_comment ? "1" : "0"};
     redisReply *rep =
         s_eval_one(self, self->s_feedback, (int)KJ_ARRAY_LEN(argv), argv);

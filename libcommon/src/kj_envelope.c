@@ -378,13 +378,12 @@ s_decode_complaint(kj_codec_t *self, const Kujo__V1__Complaint *co,
                 "complaint.customer.email") != 0))
         return -1;
     const Kujo__V1__Feedback *fb = co->feedback;
-    if (fb &&
-        (S_COPY(self, c->feedback.kind, fb->kind, "complaint.feedback.kind") !=
-             0 ||
-         S_COPY(self, c->feedback.case_id, fb->case_id,
-                "complaint.feedback.case_id") != 0 ||
-         S_COPY(self, c->feedback.complaint_id, fb->complaint_id,
-                "complaint.feedback.complaint_id") != 0))
+    if (fb && (S_COPY(self, c->feedback.kind, fb->kind,
+                      "complaint.feedback.kind") != 0 ||
+               S_COPY(self, c->feedback.case_id, fb->case_id,
+                      "complaint.feedback.case_id") != 0 ||
+               S_COPY(self, c->feedback.complaint_id, fb->complaint_id,
+                      "complaint.feedback.complaint_id") != 0))
         return -1;
     if (fb)
         c->feedback.score = fb->score;

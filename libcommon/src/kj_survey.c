@@ -184,9 +184,8 @@ s_get_str(const uint8_t *buf, size_t *at, size_t end, char *dst, size_t max)
 }
 
 kj_rc_t
-kj_survey_token_verify(const void *secret, size_t secret_len,
-                       const char *token, size_t len, int64_t now_s,
-                       kj_survey_claims_t *claims)
+kj_survey_token_verify(const void *secret, size_t secret_len, const char *token,
+                       size_t len, int64_t now_s, kj_survey_claims_t *claims)
 {
     memset(claims, 0, sizeof *claims);
     uint8_t buf[S_RAW_MAX];

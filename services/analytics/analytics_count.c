@@ -308,10 +308,9 @@ s_group(const json_t *g, bool states)
     return out;
 }
 
-static const char *const s_nps_buckets[] = {"promoter", "passive",
-                                             "detractor"};
+static const char *const s_nps_buckets[] = {"promoter", "passive", "detractor"};
 static const char *const s_csat_buckets[] = {"satisfied", "neutral",
-                                              "unsatisfied"};
+                                             "unsatisfied"};
 
 static bool
 s_one_of(const char *s, size_t len, const char *const *set, size_t n)
@@ -390,13 +389,13 @@ s_survey_scores(const int64_t nps[3], const int64_t csat[3])
     int64_t n = nps[0] + nps[1] + nps[2];
     int64_t c = csat[0] + csat[1] + csat[2];
     return json_pack(
-        "{s:{s:I,s:I,s:I,s:I,s:o},s:{s:I,s:I,s:I,s:I,s:o}}", "nps",
-        "responses", (json_int_t)n, "promoters", (json_int_t)nps[0],
-        "passives", (json_int_t)nps[1], "detractors", (json_int_t)nps[2],
-        "score", n > 0 ? s_pct(nps[0] - nps[2], n) : json_null(), "csat",
-        "responses", (json_int_t)c, "satisfied", (json_int_t)csat[0],
-        "neutral", (json_int_t)csat[1], "unsatisfied", (json_int_t)csat[2],
-        "score", s_pct(csat[0], c));
+        "{s:{s:I,s:I,s:I,s:I,s:o},s:{s:I,s:I,s:I,s:I,s:o}}", "nps", "responses",
+        (json_int_t)n, "promoters", (json_int_t)nps[0], "passives",
+        (json_int_t)nps[1], "detractors", (json_int_t)nps[2], "score",
+        n > 0 ? s_pct(nps[0] - nps[2], n) : json_null(), "csat", "responses",
+        (json_int_t)c, "satisfied", (json_int_t)csat[0], "neutral",
+        (json_int_t)csat[1], "unsatisfied", (json_int_t)csat[2], "score",
+        s_pct(csat[0], c));
 }
 
 static void

@@ -67,9 +67,9 @@ typedef enum {
 typedef struct {
     ingest_feedback_body_t body;
     kj_survey_claims_t claims;
-    int64_t recorded_ms;        /* when the answer was first recorded */
-    bool repeat;                /* the same answer was recorded before */
-    int result;                 /* the comment's batch result */
+    int64_t recorded_ms; /* when the answer was first recorded */
+    bool repeat;         /* the same answer was recorded before */
+    int result;          /* the comment's batch result */
     char comment_id[KJ_ID_LEN + 1];
 } s_feedback_t;
 
@@ -824,8 +824,7 @@ s_feedback(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
         s_flush(api);
     char key[INGEST_IDEM_KEY_MAX + 1];
     if (ingest_feedback_complaint(&fb->body, &fb->claims,
-                                  ingest_batch_slot(api->batch), key,
-                                  &err) < 0)
+                                  ingest_batch_slot(api->batch), key, &err) < 0)
         return s_fail(api, c, req, &err, NULL);
     ingest_batch_add(api->batch, req, key, now);
     req->phase = S_WAITING;
@@ -866,14 +865,14 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
             req->route = S_NONE;
     }
     if (req->route == S_NONE) {
-        ingest_error_set(&err, KJ_ERR_NOT_FOUND,
-                         "no such resource; the API is " S_PATH
-                         "[/{id}[/replay]], /v1/cases/{id}[/events], "
-                         "/v1/agents[/{id}[/status]], "
-                         "/v1/customers/{id}, "
-                         "/v1/inbound/{line,meta,social,email} and "
-                         INGEST_FEEDBACK_PATH ", described at "
-                         INGEST_OPENAPI_PATH);
+        ingest_error_set(
+            &err, KJ_ERR_NOT_FOUND,
+            "no such resource; the API is " S_PATH
+            "[/{id}[/replay]], /v1/cases/{id}[/events], "
+            "/v1/agents[/{id}[/status]], "
+            "/v1/customers/{id}, "
+            "/v1/inbound/{line,meta,social,email} and " INGEST_FEEDBACK_PATH
+            ", described at " INGEST_OPENAPI_PATH);
         return s_fail(api, c, req, &err, NULL);
     }
     if (req->route == S_CASES)

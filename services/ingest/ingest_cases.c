@@ -63,8 +63,8 @@ s_settings(ingest_cases_t *self)
 }
 
 void
-ingest_cases_set_survey(ingest_cases_t *self, const char *secret,
-                        int64_t ttl_s, const char *url_base)
+ingest_cases_set_survey(ingest_cases_t *self, const char *secret, int64_t ttl_s,
+                        const char *url_base)
 {
     free(self->survey_secret);
     free(self->survey_url);
@@ -98,13 +98,12 @@ s_survey_link(ingest_cases_t *self, const char *tenant, const char *id,
         link->token[0] = '\0';
         return 0;
     }
-    const char *base = self->survey_url
-                           ? self->survey_url
-                           : (self->rules
-                                  ? kj_rules_playbook(self->rules)->survey_url
-                                  : NULL);
-    if (base && kj_survey_url(base, link->token, link->url, sizeof link->url) <
-                    0)
+    const char *base =
+        self->survey_url
+            ? self->survey_url
+            : (self->rules ? kj_rules_playbook(self->rules)->survey_url : NULL);
+    if (base &&
+        kj_survey_url(base, link->token, link->url, sizeof link->url) < 0)
         link->url[0] = '\0';
     return 0;
 }
@@ -128,9 +127,8 @@ s_survey_text(ingest_cases_t *self, const char *tenant, const char *id,
         kj_playbook_choose(self->rules, "survey_request", &in);
     const kj_playbook_vars_t vars = {
         .case_number = id,
-        .survey_url = link->url[0]
-                          ? link->url
-                          : kj_rules_playbook(self->rules)->survey_url,
+        .survey_url = link->url[0] ? link->url
+                                   : kj_rules_playbook(self->rules)->survey_url,
     };
     if (tpl && kj_playbook_render(tpl, &vars, out, size) < 0)
         out[0] = '\0';

@@ -65,8 +65,8 @@ ingest_cases_new(kj_cases_t *cases, kj_service_t *service);
  * survey page the token is appended to, else the rules' playbook
  * survey_url. */
 void
-ingest_cases_set_survey(ingest_cases_t *self, const char *secret,
-                        int64_t ttl_s, const char *url_base);
+ingest_cases_set_survey(ingest_cases_t *self, const char *secret, int64_t ttl_s,
+                        const char *url_base);
 
 void
 ingest_cases_destroy(ingest_cases_t **self_p);

@@ -26,11 +26,9 @@ s_score(const json_t *root, const char *name, int lo, int hi, int *out,
     if (!v)
         return 0;
     if (!json_is_integer(v)) {
-        ingest_error_set(err,
-                         json_is_number(v) ? KJ_ERR_INVALID_VALUE
-                                           : KJ_ERR_WRONG_TYPE,
-                         "field \"%s\" must be a whole number from %d to %d",
-                         name, lo, hi);
+        ingest_error_set(
+            err, json_is_number(v) ? KJ_ERR_INVALID_VALUE : KJ_ERR_WRONG_TYPE,
+            "field \"%s\" must be a whole number from %d to %d", name, lo, hi);
         return -1;
     }
     json_int_t n = json_integer_value(v);
@@ -76,8 +74,8 @@ s_body(json_t *root, ingest_feedback_body_t *out, ingest_error_t *err)
         }
     }
     json_t *tok;
-    if (ingest_inbound_field(root, "token", JSON_STRING, true, "the body",
-                             &tok, err) < 0)
+    if (ingest_inbound_field(root, "token", JSON_STRING, true, "the body", &tok,
+                             err) < 0)
         return -1;
     size_t tl = json_string_length(tok);
     if (tl > KJ_SURVEY_TOKEN_MAX) {
@@ -145,8 +143,8 @@ s_body(json_t *root, ingest_feedback_body_t *out, ingest_error_t *err)
 }
 
 int
-ingest_feedback_parse(const char *body, size_t len,
-                      ingest_feedback_body_t *out, ingest_error_t *err)
+ingest_feedback_parse(const char *body, size_t len, ingest_feedback_body_t *out,
+                      ingest_error_t *err)
 {
     memset(out, 0, sizeof *out);
     json_t *root = ingest_inbound_load(body, len, err);
@@ -178,8 +176,8 @@ ingest_feedback_digest(const ingest_feedback_body_t *b, char out[65])
 {
     /* Fields separated by a NUL, which none of them can hold. */
     char head[64];
-    int n = snprintf(head, sizeof head, "%s%c%d%c%s%c", b->kind, 0, b->score,
-                     0, b->lang, 0);
+    int n = snprintf(head, sizeof head, "%s%c%d%c%s%c", b->kind, 0, b->score, 0,
+                     b->lang, 0);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -199,8 +197,7 @@ ingest_feedback_digest(const ingest_feedback_body_t *b, char out[65])
 
 int
 ingest_feedback_complaint(const ingest_feedback_body_t *b,
-                          const kj_survey_claims_t *claims,
-                          kj_complaint_t *out,
+                          const kj_survey_claims_t *claims, kj_complaint_t *out,
                           char key[INGEST_IDEM_KEY_MAX + 1],
                           ingest_error_t *err)
 {
@@ -211,8 +208,8 @@ ingest_feedback_complaint(const ingest_feedback_body_t *b,
     snprintf(anon, sizeof anon, "survey-%s", claims->nonce);
     json_t *o = json_pack("{s:s,s:s,s:{s:s},s:s,s:s}", "channel", "survey",
                           "tenant", claims->tenant, "customer", "id",
-                          claims->customer[0] ? claims->customer : anon,
-                          "text", b->comment, "external_id", key);
+                          claims->customer[0] ? claims->customer : anon, "text",
+                          b->comment, "external_id", key);
     if (!o)
         abort(); /* allocation failure: every string is valid UTF-8 */
     if (b->lang[0])

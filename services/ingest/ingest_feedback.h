@@ -29,9 +29,9 @@
 typedef struct {
     char token[KJ_SURVEY_TOKEN_MAX + 1];
     size_t token_len;
-    char kind[8]; /* "nps" or "csat" */
-    int score;    /* nps 0..10, csat 1..5 */
-    char comment[KJ_TEXT_MAX + 1]; /* "" none (or only white space) */
+    char kind[8];                            /* "nps" or "csat" */
+    int score;                               /* nps 0..10, csat 1..5 */
+    char comment[KJ_TEXT_MAX + 1];           /* "" none (or only white space) */
     char lang[INGEST_FEEDBACK_LANG_MAX + 1]; /* "" none */
 } ingest_feedback_body_t;
 
@@ -42,8 +42,8 @@ typedef struct {
  * text_too_long (413: comment over KJ_TEXT_MAX bytes). The token is not
  * checked here (kj_survey_token_verify). Pure; never asserts on input. */
 int
-ingest_feedback_parse(const char *body, size_t len,
-                      ingest_feedback_body_t *out, ingest_error_t *err);
+ingest_feedback_parse(const char *body, size_t len, ingest_feedback_body_t *out,
+                      ingest_error_t *err);
 
 /* What a score counts as: nps promoter (9-10), passive (7-8), detractor
  * (0-6); csat satisfied (4-5), neutral (3), unsatisfied (1-2). */
@@ -66,8 +66,7 @@ ingest_feedback_digest(const ingest_feedback_body_t *b, char out[65]);
  * the token names a customer no complaint may have). */
 int
 ingest_feedback_complaint(const ingest_feedback_body_t *b,
-                          const kj_survey_claims_t *claims,
-                          kj_complaint_t *out,
+                          const kj_survey_claims_t *claims, kj_complaint_t *out,
                           char key[INGEST_IDEM_KEY_MAX + 1],
                           ingest_error_t *err);
 

@@ -410,8 +410,8 @@ main(int argc, char **argv)
 
     cases = kj_cases_new(redis, cfg->prefix);
     case_api = ingest_cases_new(cases, service);
-    ingest_cases_set_survey(case_api, s_survey_secret, s_survey_ttl_days * 86400,
-                            s_survey_url);
+    ingest_cases_set_survey(case_api, s_survey_secret,
+                            s_survey_ttl_days * 86400, s_survey_url);
     kj_info("surveys", "b:tokens", s_survey_secret && *s_survey_secret,
             "i:ttl_days", (int)s_survey_ttl_days);
     outbox = kj_outbox_new(redis, cfg->prefix);

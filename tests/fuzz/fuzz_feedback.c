@@ -17,8 +17,8 @@ static void
 s_token(const char *tok, size_t len)
 {
     kj_survey_claims_t c;
-    kj_rc_t rc = kj_survey_token_verify(S_SECRET, strlen(S_SECRET), tok, len,
-                                        0, &c);
+    kj_rc_t rc =
+        kj_survey_token_verify(S_SECRET, strlen(S_SECRET), tok, len, 0, &c);
     if (rc == KJ_OK) {
         /* Only a token minted with the secret verifies; random bytes never
          * do, so reaching here means a MAC was forged. */

@@ -112,8 +112,8 @@ nps_responses(json_t **stats_out)
 {
     json_t *s = kj_pipeline_stats(g_p);
     json_t *nps = json_object_get(json_object_get(s, "surveys"), "nps");
-    json_int_t n = nps ? json_integer_value(json_object_get(nps, "responses"))
-                       : -1;
+    json_int_t n =
+        nps ? json_integer_value(json_object_get(nps, "responses")) : -1;
     if (stats_out)
         *stats_out = s;
     else
@@ -173,10 +173,10 @@ Test(feedback, resolve_survey_answer_comment_analytics_and_refusals)
     /* Resolved: the survey_request carries the token and the link. */
     char path[96];
     snprintf(path, sizeof path, "/v1/cases/%s/events", case_id);
-    cr_assert(eq(int,
-                 call("POST", path, "{\"type\":\"resolve\",\"agent\":\"emma\"}",
-                      NULL),
-                 200));
+    cr_assert(eq(
+        int,
+        call("POST", path, "{\"type\":\"resolve\",\"agent\":\"emma\"}", NULL),
+        200));
     char key[96];
     snprintf(key, sizeof key, "%s:survey_request:1", complaint);
     json_t *sr = NULL;
@@ -207,11 +207,11 @@ Test(feedback, resolve_survey_answer_comment_analytics_and_refusals)
               "the message's link carries the token: %s", jstr(sr, "text"));
     json_decref(sr);
     kj_survey_claims_t claims;
-    cr_assert(eq(int,
-                 kj_survey_token_verify(S_SECRET, strlen(S_SECRET), token,
-                                        strlen(token), kj_now_ms() / 1000,
-                                        &claims),
-                 KJ_OK));
+    cr_assert(
+        eq(int,
+           kj_survey_token_verify(S_SECRET, strlen(S_SECRET), token,
+                                  strlen(token), kj_now_ms() / 1000, &claims),
+           KJ_OK));
     cr_assert(eq(str, claims.case_id, case_id));
     cr_assert(eq(str, claims.complaint_id, complaint));
     cr_assert(eq(str, claims.customer, "fb-cust"));
@@ -264,11 +264,11 @@ Test(feedback, resolve_survey_answer_comment_analytics_and_refusals)
     cr_assert(ne(ptr, json_object_get(rec, "triage"), NULL));
     json_t *fb = json_object_get(rec, "feedback");
     cr_assert(eq(str, (char *)jstr(fb, "kind"), "nps"));
-    cr_assert(eq(int, (int)json_integer_value(json_object_get(fb, "score")), 3));
+    cr_assert(
+        eq(int, (int)json_integer_value(json_object_get(fb, "score")), 3));
     cr_assert(eq(str, (char *)jstr(fb, "case_id"), case_id));
     cr_assert(eq(str, (char *)jstr(fb, "complaint_id"), complaint));
-    cr_assert(eq(str,
-                 (char *)jstr(json_object_get(rec, "customer"), "id"),
+    cr_assert(eq(str, (char *)jstr(json_object_get(rec, "customer"), "id"),
                  "fb-cust"));
     json_decref(rec);
     cr_assert(eq(int, timeline_count(case_id, "feedback"), 1));
@@ -282,17 +282,17 @@ Test(feedback, resolve_survey_answer_comment_analytics_and_refusals)
         kj_test_sleep_ms(100);
     cr_assert(eq(i64, nps_responses(&stats), 1));
     json_t *nps = json_object_get(json_object_get(stats, "surveys"), "nps");
-    cr_assert(eq(i64, json_integer_value(json_object_get(nps, "detractors")),
-                 1));
-    cr_assert(eq(dbl, json_number_value(json_object_get(nps, "score")),
-                 -100.0));
+    cr_assert(
+        eq(i64, json_integer_value(json_object_get(nps, "detractors")), 1));
+    cr_assert(
+        eq(dbl, json_number_value(json_object_get(nps, "score")), -100.0));
     json_t *bt = json_object_get(
         json_object_get(json_object_get(stats, "surveys"), "by_tenant"),
         tenant);
     cr_assert(ne(ptr, bt, NULL), "surveys.by_tenant.%s", tenant);
     cr_assert(eq(i64,
-                 json_integer_value(json_object_get(
-                     json_object_get(bt, "nps"), "responses")),
+                 json_integer_value(
+                     json_object_get(json_object_get(bt, "nps"), "responses")),
                  1));
     json_decref(stats);
 
@@ -320,8 +320,8 @@ Test(feedback, resolve_survey_answer_comment_analytics_and_refusals)
     stats = NULL;
     nps_responses(&stats);
     json_t *csat = json_object_get(json_object_get(stats, "surveys"), "csat");
-    cr_assert(eq(i64, json_integer_value(json_object_get(csat, "responses")),
-                 1));
+    cr_assert(
+        eq(i64, json_integer_value(json_object_get(csat, "responses")), 1));
     json_decref(stats);
     cr_assert(eq(int, timeline_count(case_id, "feedback"), 2));
     kj_client_destroy(&client);

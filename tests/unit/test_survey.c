@@ -24,9 +24,8 @@ s_claims(void)
     return c;
 }
 
-static const uint8_t s_nonce[KJ_SURVEY_NONCE_LEN] = {1, 2,  3,  4,  5,  6,
-                                                     7, 8,  9,  10, 11, 12,
-                                                     13, 14, 15, 16};
+static const uint8_t s_nonce[KJ_SURVEY_NONCE_LEN] = {
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 
 static int
 s_mint(const kj_survey_claims_t *c, char *out, size_t size)
@@ -47,8 +46,9 @@ Test(survey, mint_then_verify_gives_the_claims_back)
     kj_survey_claims_t c = s_claims(), got;
     char tok[KJ_SURVEY_TOKEN_MAX + 1];
     cr_assert(gt(int, s_mint(&c, tok, sizeof tok), 0));
-    cr_assert(eq(int, (int)strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijk"
-                                       "lmnopqrstuvwxyz0123456789-_"),
+    cr_assert(eq(int,
+                 (int)strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijk"
+                                  "lmnopqrstuvwxyz0123456789-_"),
                  (int)strlen(tok)));
     cr_assert(eq(int, s_verify(tok, S_NOW, &got), KJ_OK));
     cr_assert(eq(str, got.tenant, "acme"));
@@ -97,8 +97,8 @@ Test(survey, expired_is_refused)
     s_mint(&c, tok, sizeof tok);
     cr_assert(eq(int, s_verify(tok, c.expires_s - 1, &got), KJ_OK));
     cr_assert(eq(int, s_verify(tok, c.expires_s, &got), KJ_ERR_BAD_TOKEN));
-    cr_assert(eq(int, s_verify(tok, c.expires_s + 86400, &got),
-                 KJ_ERR_BAD_TOKEN));
+    cr_assert(
+        eq(int, s_verify(tok, c.expires_s + 86400, &got), KJ_ERR_BAD_TOKEN));
 }
 
 Test(survey, a_token_for_another_tenant_names_that_tenant_only)
@@ -142,10 +142,17 @@ Test(survey, base64_junk_is_refused)
 {
     kj_survey_claims_t got;
     static const char *const junk[] = {
-        "", "=", "====", "not a token", "AAAA====", "+/+/+/+/", "A",
+        "",
+        "=",
+        "====",
+        "not a token",
+        "AAAA====",
+        "+/+/+/+/",
+        "A",
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-        "\xff\xfe\xfd", "AQ\n=="};
+        "\xff\xfe\xfd",
+        "AQ\n=="};
     for (size_t i = 0; i < sizeof junk / sizeof *junk; i++)
         cr_assert(eq(int, s_verify(junk[i], S_NOW, &got), KJ_ERR_BAD_TOKEN),
                   "junk %zu", i);
@@ -158,9 +165,8 @@ Test(survey, base64_junk_is_refused)
 Test(survey, url_appends_the_token)
 {
     char out[128];
-    cr_assert(gt(int, kj_survey_url("https://s.example/x", "TOK", out,
-                                    sizeof out),
-                 0));
+    cr_assert(gt(
+        int, kj_survey_url("https://s.example/x", "TOK", out, sizeof out), 0));
     cr_assert(eq(str, out, "https://s.example/x?token=TOK"));
     kj_survey_url("https://s.example/x?a=1", "TOK", out, sizeof out);
     cr_assert(eq(str, out, "https://s.example/x?a=1&token=TOK"));
@@ -233,8 +239,8 @@ Test(feedback, buckets)
     cr_assert(eq(str, (char *)ingest_feedback_bucket("nps", 8), "passive"));
     cr_assert(eq(str, (char *)ingest_feedback_bucket("nps", 9), "promoter"));
     cr_assert(eq(str, (char *)ingest_feedback_bucket("nps", 10), "promoter"));
-    cr_assert(eq(str, (char *)ingest_feedback_bucket("csat", 1),
-                 "unsatisfied"));
+    cr_assert(
+        eq(str, (char *)ingest_feedback_bucket("csat", 1), "unsatisfied"));
     cr_assert(eq(str, (char *)ingest_feedback_bucket("csat", 3), "neutral"));
     cr_assert(eq(str, (char *)ingest_feedback_bucket("csat", 4), "satisfied"));
     cr_assert(ingest_feedback_unhappy("csat", 2));
