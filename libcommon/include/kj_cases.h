@@ -98,6 +98,10 @@ typedef struct {
      * one the customer gets no other */
     const char *survey_text;
     int64_t survey_cooldown_ms;
+    /* resolve: the signed survey token (kj_survey) and the link with it,
+     * put in the survey_request's payload (NULL: none) */
+    const char *survey_token;
+    const char *survey_url;
     /* out: KJ_OK, KJ_ERR_NO_SUCH_CASE, KJ_ERR_NO_SUCH_AGENT,
      * KJ_ERR_ILLEGAL_TRANSITION, KJ_ERR_AT_CAPACITY, KJ_ERR_NOT_IN_TEAM */
     kj_rc_t rc;
@@ -203,6 +207,36 @@ int
 kj_cases_case_fields(kj_cases_t *self, const char *tenant, const char *case_id,
                      char *language, size_t language_size, char *channel,
                      size_t channel_size);
+
+/* A case's customer and first complaint ("" each when there is no such
+ * case): what a survey token names. 0, or -1 if Redis failed. */
+int
+kj_cases_case_who(kj_cases_t *self, const char *tenant, const char *case_id,
+                  char *customer, size_t customer_size, char *complaint,
+                  size_t complaint_size);
+
+/* One survey answer (POST /v1/feedback), from a verified token. */
+typedef struct {
+    const char *tenant, *case_id, *complaint_id, *customer; /* the token's */
+    const char *nonce;  /* the token's single-use key (hex) */
+    const char *digest; /* of the request body: tells a repeat */
+    const char *kind;   /* "nps" or "csat" */
+    int score;          /* nps 0..10, csat 1..5 */
+    const char *bucket; /* promoter passive detractor / satisfied ... */
+    const char *day;    /* "YYYY-MM-DD" (UTC) it is counted under */
+    int64_t ttl_s;      /* keep the used mark this long (token's life) */
+    bool has_comment;
+    /* out: KJ_OK (recorded now), KJ_ERR_TOKEN_USED, or KJ_ERR_STALE for
+     * a repeat of the recorded body; and when it was first recorded. */
+    kj_rc_t rc;
+    int64_t at_ms;
+} kj_case_feedback_t;
+
+/* Record fb once, atomically (feedback_record.lua): mark the nonce used,
+ * the case's timeline, the customer's view, the survey counters. 0 with
+ * fb->rc set, or -1 if Redis failed (nothing or all was written). */
+int
+kj_cases_feedback(kj_cases_t *self, kj_case_feedback_t *fb, int64_t now_ms);
 
 /* ---- JSON views for the API (kj_cases_read.c) -----------------------
  * Each returns 1 with *json (caller frees) set, 0 if there is no such

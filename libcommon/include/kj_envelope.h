@@ -34,6 +34,15 @@ typedef struct {
     char email[KJ_NAME_MAX];
 } kj_customer_t;
 
+/* A survey answer a complaint's text is the comment of (Complaint field
+ * 15); kind "" when the complaint is not one. */
+typedef struct {
+    char kind[8];                     /* "nps", "csat" or "" */
+    int32_t score;                    /* nps 0..10, csat 1..5 */
+    char case_id[KJ_ID_LEN + 1];      /* the case the survey was about */
+    char complaint_id[KJ_ID_LEN + 1]; /* that case's first complaint */
+} kj_feedback_t;
+
 typedef struct {
     char name[KJ_NAME_MAX];
     char content_type[KJ_SHORT_MAX];
@@ -57,6 +66,7 @@ typedef struct {
     size_t n_references;
     kj_attachment_t attachments[KJ_MAX_ATTACHMENTS];
     size_t n_attachments;
+    kj_feedback_t feedback; /* a survey comment's answer (kind "": none) */
 } kj_complaint_t;
 
 typedef struct {

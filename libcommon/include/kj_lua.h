@@ -29,6 +29,8 @@ extern const char kj_lua_agent_status[];
 extern const char kj_lua_clock_claim[];
 extern const char kj_lua_clock_fire[];
 extern const char kj_lua_clock_resume[];
+/* A survey answer, once per token (issue 13). */
+extern const char kj_lua_feedback_record[];
 
 /* kj_outbox: deliveries owed, claimed, done or retried (outbox.lib.lua;
  * the keys are in case_lib.lib.lua). */

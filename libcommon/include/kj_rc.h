@@ -75,6 +75,10 @@ typedef enum {
     /* Inbound webhooks (issue 13). */
     KJ_ERR_BAD_SIGNATURE, /* "bad_signature" (401): webhook not signed by
                              its source's secret, or signed too long ago */
+    /* Surveys (issue 13, POST /v1/feedback). */
+    KJ_ERR_BAD_TOKEN,  /* "bad_token" (401): survey token forged, expired,
+                          truncated or not ours */
+    KJ_ERR_TOKEN_USED, /* "token_used" (409): answered already, otherwise */
     KJ_RC_COUNT
 } kj_rc_t;
 

@@ -13,7 +13,9 @@
 --   assign   give the case to `agent` (of the case's team, with room)
 -- KEYS: B:case:<id> (the rest share its hash tag; see case_lib)
 -- ARGV: B, case_id, type, agent, now, public (1/0), text, close_ms,
---       tenant, survey_text, survey_cooldown_ms
+--       tenant, survey_text, survey_cooldown_ms, survey_token,
+--       survey_url (the signed single-use token and the link carrying
+--       it, put in the survey_request's payload; '' none)
 -- A resolve owes the customer a survey_request (thank-you and survey
 -- link), unless they were sent one within survey_cooldown_ms.
 -- Clocks: a reply stops the first- and next-response timers; pending
@@ -67,7 +69,9 @@ local function owe_survey()
     outbox_put(B, fc .. ':survey_request:' .. n, 'survey_request', fc, cid,
       cjson.encode({kind = 'survey_request', complaint_id = fc,
         case_id = cid, tenant = ARGV[9], team = team, channel = f[3] or '',
-        language = f[4] or '', priority = priority or '', text = ARGV[10]}),
+        language = f[4] or '', priority = priority or '', text = ARGV[10],
+        survey_token = ARGV[12] ~= '' and ARGV[12] or nil,
+        survey_url = ARGV[13] ~= '' and ARGV[13] or nil}),
       now)
     if f[1] and f[1] ~= '' then redis.call('HSET', uk, 'survey_ms', now) end
     timeline(B, cid, now, {type = 'survey_request'})

@@ -42,6 +42,7 @@ kj_cases_new(kj_redis_t *redis, const char *prefix)
     self->s_claim = kj_redis_script_add(redis, kj_lua_clock_claim);
     self->s_fire = kj_redis_script_add(redis, kj_lua_clock_fire);
     self->s_resume = kj_redis_script_add(redis, kj_lua_clock_resume);
+    self->s_feedback = kj_redis_script_add(redis, kj_lua_feedback_record);
     return self;
 }
 
@@ -356,7 +357,9 @@ kj_cases_event(kj_cases_t *self, kj_case_event_t *ev, int64_t now_ms)
                           close,
                           ev->tenant,
                           ev->survey_text ? ev->survey_text : "",
-                          cooldown};
+                          cooldown,
+                          ev->survey_token ? ev->survey_token : "",
+                          ev->survey_url ? ev->survey_url : ""};
     redisReply *rep =
         s_eval_one(self, self->s_event, (int)KJ_ARRAY_LEN(argv), argv);
     if (!rep)
@@ -435,6 +438,50 @@ kj_cases_agent_status(kj_cases_t *self, const char *tenant, const char *id,
         rc = rep->element[0]->integer == 1 ? 1 : 0;
     else
         s_script_failed("agent_status", rep);
+    freeReplyObject(rep);
+    return rc;
+}
+
+int
+kj_cases_feedback(kj_cases_t *self, kj_case_feedback_t *fb, int64_t now_ms)
+{
+    char base[KJ_CASES_BASE_MAX], key[KJ_CASES_BASE_MAX + 48];
+    char now[24], score[24], ttl[24];
+    fb->rc = KJ_ERR_BAD_TOKEN;
+    fb->at_ms = 0;
+    /* The token was verified: a tenant that cannot make a key is not
+     * one kujo signed for, and is refused like a forged token. */
+    if (kj_cases_base(self, fb->tenant, base, sizeof base) < 0 ||
+        strlen(fb->customer) > KJ_CASES_NAME_MAX)
+        return 0;
+    snprintf(key, sizeof key, "%s:fb:%s", base, fb->nonce);
+    s_fmt(now, now_ms);
+    s_fmt(score, fb->score);
+    s_fmt(ttl, fb->ttl_s > 0 ? fb->ttl_s : 1);
+    const char *argv[] = {key,          base,
+                          fb->nonce,    fb->digest,
+                          fb->case_id,  fb->complaint_id,
+                          fb->customer, fb->kind,
+                          score,        fb->bucket,
+                          fb->day,      now,
+                          ttl,          fb->has_comment ? "1" : "0"};
+    redisReply *rep =
+        s_eval_one(self, self->s_feedback, (int)KJ_ARRAY_LEN(argv), argv);
+    if (!rep)
+        return -1;
+    int rc = -1;
+    if (s_array_of(rep, 2) && rep->element[0]->type == REDIS_REPLY_STRING) {
+        const char *code = rep->element[0]->str;
+        char at[24];
+        s_elem(rep, 1, at, sizeof at);
+        fb->at_ms = strtoll(at, NULL, 10);
+        fb->rc = strcmp(code, "ok") == 0       ? KJ_OK
+                 : strcmp(code, "repeat") == 0 ? KJ_ERR_STALE
+                                               : KJ_ERR_TOKEN_USED;
+        rc = 0;
+    } else {
+        s_script_failed("feedback_record", rep);
+    }
     freeReplyObject(rep);
     return rc;
 }

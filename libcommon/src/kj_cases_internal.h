@@ -24,6 +24,7 @@ struct kj_cases {
     char known[64][KJ_SHORT_MAX];
     size_t n_known;
     int s_claim, s_fire, s_resume; /* clock script handles */
+    int s_feedback;                /* feedback_record.lua */
 };
 
 /* "<prefix>:{t:<tenant>}:<what>[:<name>]" into buf; -1 if the tenant or

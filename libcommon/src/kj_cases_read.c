@@ -259,6 +259,30 @@ kj_cases_case_fields(kj_cases_t *self, const char *tenant, const char *case_id,
 }
 
 int
+kj_cases_case_who(kj_cases_t *self, const char *tenant, const char *case_id,
+                  char *customer, size_t customer_size, char *complaint,
+                  size_t complaint_size)
+{
+    char ck[KJ_CASES_BASE_MAX + 64];
+    customer[0] = complaint[0] = '\0';
+    if (kj_cases_key(self, tenant, "case", case_id, ck, sizeof ck) < 0)
+        return 0;
+    const char *c0[] = {"HMGET", ck, "customer", "first_complaint", NULL};
+    const char *const *cmds[] = {c0};
+    redisReply *r;
+    if (s_pipeline(self, cmds, 1, &r) != 0)
+        return -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        if (r->element[0]->type == REDIS_REPLY_STRING)
+            kj_strlcpy(customer, r->element[0]->str, customer_size);
+        if (r->element[1]->type == REDIS_REPLY_STRING)
+            kj_strlcpy(complaint, r->element[1]->str, complaint_size);
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+int
 kj_cases_case_json(kj_cases_t *self, const char *tenant, const char *case_id,
                    char **json)
 {

@@ -166,6 +166,16 @@ kj_envelope_encode(kj_codec_t *self, const kj_envelope_t *env,
     }
     co.n_attachments = na;
     co.attachments = na ? at_p : NULL;
+    /* Field 15 only on a survey comment, so other envelopes stay as
+     * small as before. */
+    Kujo__V1__Feedback fb = KUJO__V1__FEEDBACK__INIT;
+    if (c->feedback.kind[0]) {
+        fb.kind = s_str(c->feedback.kind);
+        fb.score = c->feedback.score;
+        fb.case_id = s_str(c->feedback.case_id);
+        fb.complaint_id = s_str(c->feedback.complaint_id);
+        co.feedback = &fb;
+    }
 
     Kujo__V1__Envelope e = KUJO__V1__ENVELOPE__INIT;
     e.trace_id = s_str(env->trace_id);
@@ -409,6 +419,16 @@ s_decode_complaint(kj_codec_t *self, const Kujo__V1__Complaint *co,
          S_COPY(self, c->customer.email, cu->email,
                 "complaint.customer.email") != 0))
         return -1;
+    const Kujo__V1__Feedback *fb = co->feedback;
+    if (fb && (S_COPY(self, c->feedback.kind, fb->kind,
+                      "complaint.feedback.kind") != 0 ||
+               S_COPY(self, c->feedback.case_id, fb->case_id,
+                      "complaint.feedback.case_id") != 0 ||
+               S_COPY(self, c->feedback.complaint_id, fb->complaint_id,
+                      "complaint.feedback.complaint_id") != 0))
+        return -1;
+    if (fb)
+        c->feedback.score = fb->score;
     return 0;
 }
 

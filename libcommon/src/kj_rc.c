@@ -67,6 +67,8 @@ static const s_rc_row_t s_rc[KJ_RC_COUNT] = {
     [KJ_ERR_INVALID_VALUE] = {"invalid_value", 400},
     [KJ_ERR_NOT_IN_TEAM] = {"not_in_team", 409},
     [KJ_ERR_BAD_SIGNATURE] = {"bad_signature", 401},
+    [KJ_ERR_BAD_TOKEN] = {"bad_token", 401},
+    [KJ_ERR_TOKEN_USED] = {"token_used", 409},
 };
 
 const char *

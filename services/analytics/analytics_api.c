@@ -65,6 +65,65 @@ s_add_field(void *ctx, size_t k, const char *field, size_t flen,
         analytics_stats_add_sla(ctx, field, flen, value, vlen);
 }
 
+#define S_SURVEY_TENANTS_MAX 1024 /* tenants whose surveys are summed */
+
+/* Keys of the survey counters: k is the tenant's index. */
+typedef struct {
+    analytics_stats_t *stats;
+    char **tenants;
+} s_survey_ctx_t;
+
+static void
+s_add_survey(void *ctx, size_t k, const char *field, size_t flen,
+             const char *value, size_t vlen)
+{
+    s_survey_ctx_t *sc = ctx;
+    analytics_stats_add_survey(sc->stats, sc->tenants[k], field, flen, value,
+                               vlen);
+}
+
+/* Every tenant's survey counters ("<prefix>:{t:<tenant>}:survey", which
+ * feedback_record.lua writes, once per answer), tenants from
+ * <prefix>:tenants: one SMEMBERS and one pipelined HGETALL each. */
+static int
+s_fetch_surveys(analytics_api_t *self, analytics_stats_t *stats)
+{
+    redisReply *r =
+        kj_redis_command(self->redis, "SMEMBERS %s:tenants", self->prefix);
+    if (!r)
+        return -1;
+    int rc = -1;
+    size_t n = 0;
+    char **tenants = NULL;
+    char **keys = NULL;
+    if (r->type != REDIS_REPLY_ARRAY)
+        goto out;
+    tenants = kj_calloc(r->elements + 1, sizeof *tenants);
+    keys = kj_calloc(r->elements + 1, sizeof *keys);
+    for (size_t i = 0; i < r->elements && n < S_SURVEY_TENANTS_MAX; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING || strpbrk(e->str, "{}"))
+            continue;
+        size_t kl = strlen(self->prefix) + e->len + 16;
+        keys[n] = kj_malloc(kl);
+        snprintf(keys[n], kl, "%s:{t:%s}:survey", self->prefix, e->str);
+        tenants[n++] = kj_strdup(e->str);
+    }
+    s_survey_ctx_t sc = {.stats = stats, .tenants = tenants};
+    rc = n == 0 ? 0
+                : kj_redis_hgetall_each(self->redis, (const char *const *)keys,
+                                        n, s_add_survey, &sc);
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(keys[i]);
+        free(tenants[i]);
+    }
+    free(keys);
+    free(tenants);
+    freeReplyObject(r);
+    return rc;
+}
+
 static int
 s_fetch(analytics_api_t *self, analytics_stats_t *stats)
 {
@@ -73,8 +132,10 @@ s_fetch(analytics_api_t *self, analytics_stats_t *stats)
         keys[p] = self->stats[p];
         keys[KJ_PARTITIONS + p] = self->sla[p];
     }
-    return kj_redis_hgetall_each(self->redis, keys, KJ_ARRAY_LEN(keys),
-                                 s_add_field, stats);
+    if (kj_redis_hgetall_each(self->redis, keys, KJ_ARRAY_LEN(keys),
+                              s_add_field, stats) < 0)
+        return -1;
+    return s_fetch_surveys(self, stats);
 }
 
 /* An error body whose code and status both come from rc, counted. */

@@ -1,5 +1,6 @@
 #include "analytics_count.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -124,6 +125,8 @@ struct analytics_stats {
     int64_t sla_breached;      /* told late, or dead */
     json_t *sla_team;          /* team -> {"breached": n, "met": n} */
     json_t *sla_priority;      /* priority -> the same */
+    /* tenant -> day -> "<kind>:<bucket>" -> count (survey answers) */
+    json_t *surveys;
 };
 
 analytics_stats_t *
@@ -134,6 +137,7 @@ analytics_stats_new(void)
         self->groups[i] = json_object();
     self->sla_team = json_object();
     self->sla_priority = json_object();
+    self->surveys = json_object();
     return self;
 }
 
@@ -147,6 +151,7 @@ analytics_stats_destroy(analytics_stats_t **self_p)
         json_decref(self->groups[i]);
     json_decref(self->sla_team);
     json_decref(self->sla_priority);
+    json_decref(self->surveys);
     free(self);
     *self_p = NULL;
 }
@@ -303,6 +308,148 @@ s_group(const json_t *g, bool states)
     return out;
 }
 
+static const char *const s_nps_buckets[] = {"promoter", "passive", "detractor"};
+static const char *const s_csat_buckets[] = {"satisfied", "neutral",
+                                             "unsatisfied"};
+
+static bool
+s_one_of(const char *s, size_t len, const char *const *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(set[i]) == len && memcmp(s, set[i], len) == 0)
+            return true;
+    return false;
+}
+
+int
+analytics_stats_add_survey(analytics_stats_t *self, const char *tenant,
+                           const char *field, size_t flen, const char *value,
+                           size_t vlen)
+{
+    /* "<kind>:<YYYY-MM-DD>:<bucket>" */
+    const char *c1 = memchr(field, ':', flen);
+    if (!c1)
+        return -1;
+    size_t klen = (size_t)(c1 - field);
+    const char *day = c1 + 1;
+    if ((size_t)(field + flen - day) < 12 || day[10] != ':')
+        return -1;
+    for (size_t i = 0; i < 10; i++)
+        if (i == 4 || i == 7 ? day[i] != '-' : !isdigit((unsigned char)day[i]))
+            return -1;
+    const char *bucket = day + 11;
+    size_t blen = (size_t)(field + flen - bucket);
+    bool nps = klen == 3 && memcmp(field, "nps", 3) == 0;
+    bool csat = klen == 4 && memcmp(field, "csat", 4) == 0;
+    if (!(nps && s_one_of(bucket, blen, s_nps_buckets, 3)) &&
+        !(csat && s_one_of(bucket, blen, s_csat_buckets, 3)))
+        return -1;
+    int64_t v;
+    if (!s_utf8(tenant) || kj_parse_i64(value, vlen, &v) < 0 || v < 0)
+        return -1;
+    json_t *t = json_object_get(self->surveys, tenant);
+    if (!t) {
+        if (json_object_size(self->surveys) >= ANALYTICS_MAX_LABELS)
+            return -1;
+        t = json_object();
+        json_object_set_new(self->surveys, tenant, t);
+    }
+    char d[11];
+    memcpy(d, day, 10);
+    d[10] = '\0';
+    json_t *dd = json_object_get(t, d);
+    if (!dd) {
+        if (json_object_size(t) >= ANALYTICS_MAX_LABELS)
+            return -1;
+        dd = json_object();
+        json_object_set_new(t, d, dd);
+    }
+    char key[32];
+    snprintf(key, sizeof key, "%s:%.*s", nps ? "nps" : "csat", (int)blen,
+             bucket);
+    const json_t *old = json_object_get(dd, key);
+    json_object_set_new(
+        dd, key, json_integer(s_add(old ? json_integer_value(old) : 0, v)));
+    return 0;
+}
+
+/* One decimal of a percentage; null without a denominator. */
+static json_t *
+s_pct(int64_t num, int64_t den)
+{
+    if (den <= 0)
+        return json_null();
+    return json_real(round((double)num * 1000.0 / (double)den) / 10.0);
+}
+
+/* Counts by "<kind>:<bucket>" -> {"nps": {...}, "csat": {...}}. */
+static json_t *
+s_survey_scores(const int64_t nps[3], const int64_t csat[3])
+{
+    int64_t n = nps[0] + nps[1] + nps[2];
+    int64_t c = csat[0] + csat[1] + csat[2];
+    return json_pack(
+        "{s:{s:I,s:I,s:I,s:I,s:o},s:{s:I,s:I,s:I,s:I,s:o}}", "nps", "responses",
+        (json_int_t)n, "promoters", (json_int_t)nps[0], "passives",
+        (json_int_t)nps[1], "detractors", (json_int_t)nps[2], "score",
+        n > 0 ? s_pct(nps[0] - nps[2], n) : json_null(), "csat", "responses",
+        (json_int_t)c, "satisfied", (json_int_t)csat[0], "neutral",
+        (json_int_t)csat[1], "unsatisfied", (json_int_t)csat[2], "score",
+        s_pct(csat[0], c));
+}
+
+static void
+s_survey_counts(const json_t *day, int64_t nps[3], int64_t csat[3])
+{
+    char key[32];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "nps:%s", s_nps_buckets[i]);
+        const json_t *v = json_object_get(day, key);
+        nps[i] = s_add(nps[i], v ? json_integer_value(v) : 0);
+        snprintf(key, sizeof key, "csat:%s", s_csat_buckets[i]);
+        v = json_object_get(day, key);
+        csat[i] = s_add(csat[i], v ? json_integer_value(v) : 0);
+    }
+}
+
+/* "surveys": overall, then per tenant and per tenant and day, sorted. */
+static json_t *
+s_surveys(const json_t *surveys)
+{
+    int64_t all_n[3] = {0}, all_c[3] = {0};
+    json_t *by_tenant = json_object();
+    json_t *tenants = s_group(surveys, false); /* sorted copy */
+    const char *tenant;
+    json_t *days;
+    json_object_foreach(tenants, tenant, days)
+    {
+        int64_t tn[3] = {0}, tc[3] = {0};
+        json_t *by_day = json_object();
+        json_t *sorted = s_group(days, false);
+        const char *day;
+        json_t *counts;
+        json_object_foreach(sorted, day, counts)
+        {
+            int64_t dn[3] = {0}, dc[3] = {0};
+            s_survey_counts(counts, dn, dc);
+            json_object_set_new(by_day, day, s_survey_scores(dn, dc));
+            s_survey_counts(counts, tn, tc);
+        }
+        json_decref(sorted);
+        json_t *t = s_survey_scores(tn, tc);
+        json_object_set_new(t, "by_day", by_day);
+        json_object_set_new(by_tenant, tenant, t);
+        for (size_t i = 0; i < 3; i++) {
+            all_n[i] = s_add(all_n[i], tn[i]);
+            all_c[i] = s_add(all_c[i], tc[i]);
+        }
+    }
+    json_decref(tenants);
+    json_t *o = s_survey_scores(all_n, all_c);
+    json_object_set_new(o, "by_tenant", by_tenant);
+    return o;
+}
+
 char *
 analytics_stats_render(const analytics_stats_t *self)
 {
@@ -328,6 +475,7 @@ analytics_stats_render(const analytics_stats_t *self)
     json_object_set_new(sla, "by_team", s_group(self->sla_team, false));
     json_object_set_new(sla, "by_priority", s_group(self->sla_priority, false));
     json_object_set_new(o, "sla", sla);
+    json_object_set_new(o, "surveys", s_surveys(self->surveys));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
                                 JSON_REAL_PRECISION(15));
     json_decref(o);

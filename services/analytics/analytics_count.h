@@ -86,7 +86,20 @@ int
 analytics_stats_add_sla(analytics_stats_t *self, const char *field, size_t flen,
                         const char *value, size_t vlen);
 
-/* The stats document as compact JSON. Caller frees. */
+/* Add one field of a tenant's survey counters ("<prefix>:{t:<tenant>}:
+ * survey", written by feedback_record.lua at the answer):
+ * "nps:<YYYY-MM-DD>:<promoter|passive|detractor>" or
+ * "csat:<YYYY-MM-DD>:<satisfied|neutral|unsatisfied>". 0, or -1 for a
+ * malformed field or value, or a full group (then ignored). */
+int
+analytics_stats_add_survey(analytics_stats_t *self, const char *tenant,
+                           const char *field, size_t flen, const char *value,
+                           size_t vlen);
+
+/* The stats document as compact JSON. Caller frees. Its "surveys" holds
+ * NPS (% promoters - % detractors) and CSAT (% satisfied, 4-5 of 5) with
+ * their counts, overall, per tenant and per tenant and UTC day; a score
+ * is null without answers. */
 char *
 analytics_stats_render(const analytics_stats_t *self);
 

@@ -40,6 +40,7 @@
 #include "kj_id.h"
 #include "kj_log.h"
 #include "kj_rc.h"
+#include "kj_time.h"
 #include "kj_util.h"
 
 #define S_POOL_MAX 256          /* finished requests kept for reuse */
@@ -60,7 +61,19 @@ typedef enum {
     S_OPENAPI,    /* /v1/openapi.json: the API's description, no key */
     S_INBOUND,    /* /v1/inbound/{adapter}: signed webhooks (issue 13) */
     S_BATCH,      /* /v1/complaints:batch: NDJSON, a result per line */
+    S_FEEDBACK,   /* /v1/feedback: survey answers, token-signed (issue 13) */
 } s_route_t;
+
+/* S_FEEDBACK: the answer being recorded (kept across reuse: the body
+ * holds a complaint's worth of comment). */
+typedef struct {
+    ingest_feedback_body_t body;
+    kj_survey_claims_t claims;
+    int64_t recorded_ms; /* when the answer was first recorded */
+    bool repeat;         /* the same answer was recorded before */
+    int result;          /* the comment's batch result */
+    char comment_id[KJ_ID_LEN + 1];
+} s_feedback_t;
 
 typedef enum {
     S_READING, /* headers checked, body coming */
@@ -111,6 +124,7 @@ typedef struct s_req {
     size_t nd_cut_line; /* the first line not read past the byte limit */
     bool nd_down;       /* Redis failed in this batch: write no more */
     bool ndjson;        /* the answer is application/x-ndjson */
+    s_feedback_t *fb; /* S_FEEDBACK: the answer; kept across reuse */
 } s_req_t;
 
 struct ingest_api {
@@ -192,6 +206,8 @@ s_req_new(ingest_api_t *api)
 static void
 s_req_drop(s_req_t *req)
 {
+    free(req->fb);
+    req->fb = NULL;
     if (req->inbound) {
         ingest_inbound_list_free(req->inbound);
         free(req->inbound);
@@ -696,6 +712,159 @@ s_inbound(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
     return MHD_YES;
 }
 
+/* ---- issue 13: survey answers, POST /v1/feedback (ingest_feedback) -- */
+
+/* The headers of /v1/feedback are in. No API key: the survey token in
+ * the body is the credential, checked once the body is complete. */
+static enum MHD_Result
+s_begin_feedback(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
+                 const char *method)
+{
+    ingest_error_t err;
+    req->route = S_FEEDBACK;
+    if (!api->opts.survey_secret || !*api->opts.survey_secret ||
+        !api->opts.survey_cases) {
+        ingest_error_set(&err, KJ_ERR_NOT_FOUND,
+                         "surveys are not configured here "
+                         "(KUJO_SURVEY_SECRET is unset)");
+        return s_fail(api, c, req, &err, NULL);
+    }
+    if (strcmp(method, "POST") != 0) {
+        ingest_error_set(&err, KJ_ERR_METHOD_NOT_ALLOWED,
+                         "method %.16s is not allowed here; allowed: POST",
+                         method);
+        return s_fail(api, c, req, &err, "POST");
+    }
+    const char *type =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    if (ingest_validate_content_type(type, &err) < 0 ||
+        s_declared_too_big(api, c, &err))
+        return s_fail(api, c, req, &err, NULL);
+    return MHD_YES;
+}
+
+/* The answer of a recorded feedback: 202 the first time, 200 for the
+ * same answer sent again (its comment's complaint id both times). */
+static enum MHD_Result
+s_feedback_answer(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
+{
+    s_feedback_t *fb = req->fb;
+    if (fb->result == INGEST_BATCH_HELD)
+        return s_rate_limited(api, c, req, req->retry_after_s * 1000);
+    if (fb->result == KJ_STORE_UNKNOWN)
+        return s_outcome_unknown(api, c, req);
+    if (fb->result < 0)
+        return s_unavailable(api, c, req);
+    char *body = ingest_feedback_answer(&fb->body, &fb->claims, fb->comment_id,
+                                        fb->recorded_ms);
+    enum MHD_Result rc =
+        s_answer(api, c, req, fb->repeat ? 200 : 202, body, strlen(body), NULL);
+    free(body);
+    return rc;
+}
+
+/* The comment's complaint came out of the batch. */
+static void
+s_feedback_result(s_req_t *req, const ingest_batch_result_t *res)
+{
+    req->fb->result = res->result;
+    if (res->result >= 0)
+        kj_strlcpy(req->fb->comment_id, res->id, sizeof req->fb->comment_id);
+    req->phase = S_READY;
+    MHD_resume_connection(req->conn);
+}
+
+/* A complete POST /v1/feedback: parse, verify the token, record the
+ * answer once (feedback_record.lua: the token's single-use mark, the
+ * case's timeline, the customer's view and the survey counters, in one
+ * step), then put its comment in the batch as a complaint (record before
+ * 2xx). A repeat of the recorded answer puts the comment in again: its
+ * idempotency key answers with the complaint already written, or writes
+ * it if the first request died between the two steps. */
+static enum MHD_Result
+s_feedback(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req)
+{
+    ingest_error_t err;
+    if (req->too_big)
+        return s_too_big(api, c, req);
+    if (!req->fb)
+        req->fb = kj_malloc(sizeof *req->fb);
+    s_feedback_t *fb = req->fb;
+    memset(fb, 0, sizeof *fb);
+    if (ingest_feedback_parse(req->body ? req->body : "", req->len, &fb->body,
+                              &err) < 0)
+        return s_fail(api, c, req, &err, NULL);
+    int64_t now = kj_now_ms();
+    const char *secret = api->opts.survey_secret;
+    if (kj_survey_token_verify(secret, strlen(secret), fb->body.token,
+                               fb->body.token_len, now / 1000,
+                               &fb->claims) != KJ_OK) {
+        ingest_error_set(&err, KJ_ERR_BAD_TOKEN,
+                         "the survey token is not valid: forged, expired "
+                         "or not from this survey");
+        return s_fail(api, c, req, &err, NULL);
+    }
+    /* Charged to the token's tenant and a bucket of its own, before any
+     * write: a flood of answers cannot crowd out the tenant's keys. */
+    kj_strlcpy(req->tenant, fb->claims.tenant, sizeof req->tenant);
+    kj_strlcpy(req->key_id, "feedback", sizeof req->key_id);
+    if (api->opts.limiter) {
+        kj_ratelimit_take_t t = s_take_for(req);
+        if (kj_ratelimit_take(api->opts.limiter, &t, 1, now) == 0 &&
+            t.admitted == 0)
+            return s_rate_limited(api, c, req, t.retry_after_ms);
+    }
+    char digest[65], day[16], at[KJ_TIME_RFC3339_LEN];
+    ingest_feedback_digest(&fb->body, digest);
+    /* Counted under the UTC day it was answered. */
+    if (kj_time_rfc3339(now, at, sizeof at) == 0)
+        return s_unavailable(api, c, req);
+    kj_strlcpy(day, at, 11);
+    int64_t ttl = fb->claims.expires_s - now / 1000;
+    kj_case_feedback_t rec = {
+        .tenant = fb->claims.tenant,
+        .case_id = fb->claims.case_id,
+        .complaint_id = fb->claims.complaint_id,
+        .customer = fb->claims.customer,
+        .nonce = fb->claims.nonce,
+        .digest = digest,
+        .kind = fb->body.kind,
+        .score = fb->body.score,
+        .bucket = ingest_feedback_bucket(fb->body.kind, fb->body.score),
+        .day = day,
+        .ttl_s = ttl > 0 ? ttl : 1,
+        .has_comment = fb->body.comment[0] != '\0',
+    };
+    if (kj_cases_feedback(api->opts.survey_cases, &rec, now) < 0) {
+        kj_counter_inc(api->m->redis_errors);
+        return s_unavailable(api, c, req);
+    }
+    if (rec.rc == KJ_ERR_TOKEN_USED) {
+        ingest_error_set(&err, KJ_ERR_TOKEN_USED,
+                         "this survey was answered already");
+        return s_fail(api, c, req, &err, NULL);
+    }
+    if (rec.rc != KJ_OK && rec.rc != KJ_ERR_STALE) {
+        ingest_error_set(&err, KJ_ERR_BAD_TOKEN,
+                         "the survey token is not valid");
+        return s_fail(api, c, req, &err, NULL);
+    }
+    fb->repeat = rec.rc == KJ_ERR_STALE;
+    fb->recorded_ms = rec.at_ms ? rec.at_ms : now;
+    if (!rec.has_comment)
+        return s_feedback_answer(api, c, req);
+    if (ingest_batch_full(api->batch))
+        s_flush(api);
+    char key[INGEST_IDEM_KEY_MAX + 1];
+    if (ingest_feedback_complaint(&fb->body, &fb->claims,
+                                  ingest_batch_slot(api->batch), key, &err) < 0)
+        return s_fail(api, c, req, &err, NULL);
+    ingest_batch_add(api->batch, req, key, now);
+    req->phase = S_WAITING;
+    MHD_suspend_connection(c);
+    return MHD_YES;
+}
+
 /* ---- end of issue 13 ------------------------------------------------ */
 
 /* POST /v1/complaints:batch (its section follows s_flush). */
@@ -728,6 +897,8 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
     size_t inbound = sizeof INGEST_INBOUND_PREFIX - 1;
     if (strncmp(url, INGEST_INBOUND_PREFIX, inbound) == 0)
         return s_begin_inbound(api, c, req, url, method);
+    if (strcmp(url, INGEST_FEEDBACK_PATH) == 0)
+        return s_begin_feedback(api, c, req, method);
     req->route = s_route(url, req->id);
     if (req->route == S_NONE && api->opts.cases &&
         ingest_cases_match(url, method, &req->cases)) {
@@ -744,6 +915,14 @@ s_begin(ingest_api_t *api, struct MHD_Connection *c, s_req_t *req,
                          "/v1/customers/{id} and "
                          "/v1/inbound/{line,meta,social,email}, described at "
                          INGEST_OPENAPI_PATH);
+        ingest_error_set(
+            &err, KJ_ERR_NOT_FOUND,
+            "no such resource; the API is " S_PATH
+            "[/{id}[/replay]], /v1/cases/{id}[/events], "
+            "/v1/agents[/{id}[/status]], "
+            "/v1/customers/{id}, "
+            "/v1/inbound/{line,meta,social,email} and " INGEST_FEEDBACK_PATH
+            ", described at " INGEST_OPENAPI_PATH);
         return s_fail(api, c, req, &err, NULL);
     }
     if (req->route == S_CASES)
@@ -815,6 +994,7 @@ s_body_add(ingest_api_t *api, s_req_t *req, const char *data, size_t n)
         return s_batch_body(api, req, data, n);
     size_t max = (size_t)api->opts.max_body;
     bool takes_body = req->route == S_COLLECTION || req->route == S_INBOUND ||
+                      req->route == S_FEEDBACK ||
                       (req->route == S_CASES && req->cases.body);
     if (!takes_body || req->too_big) {
         /* Other routes take no body; either way it is only counted. */
@@ -913,6 +1093,10 @@ s_flush(ingest_api_t *api)
         s_req_t *req = res->owner;
         if (req->route == S_INBOUND) {
             s_inbound_result(req, res);
+            continue;
+        }
+        if (req->route == S_FEEDBACK) {
+            s_feedback_result(req, res);
             continue;
         }
         if (res->result == INGEST_BATCH_HELD) {
@@ -1378,6 +1562,8 @@ s_handler(void *cls, struct MHD_Connection *c, const char *url,
     case S_READY:
         if (req->route == S_INBOUND)
             return s_inbound_answer(api, c, req);
+        if (req->route == S_FEEDBACK)
+            return s_feedback_answer(api, c, req);
         if (req->status == 429)
             return s_rate_limited(api, c, req, req->retry_after_s * 1000);
         if (req->status == 503)
@@ -1415,6 +1601,8 @@ s_handler(void *cls, struct MHD_Connection *c, const char *url,
         return s_inbound(api, c, req, method);
     case S_BATCH:
         return s_batch_done(api, c, req);
+    case S_FEEDBACK:
+        return s_feedback(api, c, req);
     case S_NONE:
         break;
     }

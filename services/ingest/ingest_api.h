@@ -7,6 +7,7 @@
  *   POST /v1/complaints/{id}/replay  put a dead record back
  *   POST /v1/inbound/{adapter}       signed webhooks (ingest_inbound)
  *   GET  /v1/inbound/meta            Meta's subscription handshake
+ *   POST /v1/feedback                a survey answer (ingest_feedback)
  *
  * An accepted complaint's connection is suspended while its batch is
  * written to Redis; the batch is flushed after every MHD_run, so at low
@@ -20,8 +21,10 @@
 
 #include "ingest_auth.h"
 #include "ingest_cases.h"
+#include "ingest_feedback.h"
 #include "ingest_inbound.h"
 #include "ingest_metrics.h"
+#include "kj_cases.h"
 #include "kj_mq.h"
 #include "kj_outbox.h"
 #include "kj_ratelimit.h"
@@ -48,6 +51,12 @@ typedef struct {
                           * tenant is the body's */
     /* Signed webhooks /v1/inbound/{adapter} (borrowed); NULL: none. */
     ingest_inbound_t *inbound;
+    /* POST /v1/feedback (issue 13): the survey token secret (NULL or "":
+     * the path answers 404), the cases its answers are recorded in
+     * (borrowed) and a token's life (how long its used mark is kept). */
+    const char *survey_secret;
+    kj_cases_t *survey_cases;
+    int64_t survey_ttl_s;
 } ingest_api_opts_t;
 
 typedef struct ingest_api ingest_api_t;

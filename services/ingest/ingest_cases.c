@@ -11,6 +11,8 @@
 #include "kj_assert.h"
 #include "ingest_case_bodies.h"
 #include "kj_playbook.h"
+#include "kj_survey.h"
+#include "kj_time.h"
 #include "kj_util.h"
 
 #define S_CASES "/v1/cases"
@@ -24,7 +26,16 @@ struct ingest_cases {
     bool requeue;
     int64_t close_ms, survey_cooldown_ms;
     const kj_rules_t *rules; /* the service's now, or NULL */
+    char *survey_secret;     /* signs survey tokens; NULL: none */
+    int64_t survey_ttl_s;    /* a token's life */
+    char *survey_url;        /* KUJO_SURVEY_URL; NULL: the rules' */
 };
+
+/* A resolve's survey link: the token and the URL carrying it. */
+typedef struct {
+    char token[KJ_SURVEY_TOKEN_MAX + 1];
+    char url[KJ_URL_MAX + KJ_SURVEY_TOKEN_MAX + 16];
+} s_survey_link_t;
 
 ingest_cases_t *
 ingest_cases_new(kj_cases_t *cases, kj_service_t *service)
@@ -51,12 +62,58 @@ s_settings(ingest_cases_t *self)
     self->rules = rules;
 }
 
+void
+ingest_cases_set_survey(ingest_cases_t *self, const char *secret, int64_t ttl_s,
+                        const char *url_base)
+{
+    free(self->survey_secret);
+    free(self->survey_url);
+    self->survey_secret = secret && *secret ? kj_strdup(secret) : NULL;
+    self->survey_url = url_base && *url_base ? kj_strdup(url_base) : NULL;
+    self->survey_ttl_s = ttl_s > 0 ? ttl_s : 30 * 86400;
+}
+
+/* Sign the token a resolve's survey carries and the link with it (both
+ * "" without a secret, or for a case with no first complaint). -1 if
+ * Redis failed. */
+static int
+s_survey_link(ingest_cases_t *self, const char *tenant, const char *id,
+              s_survey_link_t *link)
+{
+    link->token[0] = link->url[0] = '\0';
+    if (!self->survey_secret)
+        return 0;
+    kj_survey_claims_t c;
+    memset(&c, 0, sizeof c);
+    if (kj_cases_case_who(self->cases, tenant, id, c.customer,
+                          sizeof c.customer, c.complaint_id,
+                          sizeof c.complaint_id) < 0)
+        return -1;
+    kj_strlcpy(c.tenant, tenant, sizeof c.tenant);
+    kj_strlcpy(c.case_id, id, sizeof c.case_id);
+    c.expires_s = kj_now_ms() / 1000 + self->survey_ttl_s;
+    if (!kj_id_valid(c.complaint_id) ||
+        kj_survey_token_new(self->survey_secret, strlen(self->survey_secret),
+                            &c, link->token, sizeof link->token) < 0) {
+        link->token[0] = '\0';
+        return 0;
+    }
+    const char *base =
+        self->survey_url
+            ? self->survey_url
+            : (self->rules ? kj_rules_playbook(self->rules)->survey_url : NULL);
+    if (base &&
+        kj_survey_url(base, link->token, link->url, sizeof link->url) < 0)
+        link->url[0] = '\0';
+    return 0;
+}
+
 /* The thank-you with the survey link a resolve owes, in the case's
- * language, into out ("" without rules or a template). -1 if Redis
- * failed. */
+ * language, into out ("" without rules or a template); the link carries
+ * the signed token when there is one. -1 if Redis failed. */
 static int
 s_survey_text(ingest_cases_t *self, const char *tenant, const char *id,
-              char *out, size_t size)
+              const s_survey_link_t *link, char *out, size_t size)
 {
     out[0] = '\0';
     if (!self->rules)
@@ -70,7 +127,8 @@ s_survey_text(ingest_cases_t *self, const char *tenant, const char *id,
         kj_playbook_choose(self->rules, "survey_request", &in);
     const kj_playbook_vars_t vars = {
         .case_number = id,
-        .survey_url = kj_rules_playbook(self->rules)->survey_url,
+        .survey_url = link->url[0] ? link->url
+                                   : kj_rules_playbook(self->rules)->survey_url,
     };
     if (tpl && kj_playbook_render(tpl, &vars, out, size) < 0)
         out[0] = '\0';
@@ -82,6 +140,8 @@ ingest_cases_destroy(ingest_cases_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    free((*self_p)->survey_secret);
+    free((*self_p)->survey_url);
     free(*self_p);
     *self_p = NULL;
 }
@@ -278,12 +338,15 @@ s_event(ingest_cases_t *self, const char *tenant, const char *id,
         return (int)err->status;
     int status;
     char survey[KJ_REPLY_MAX + 1] = "";
+    s_survey_link_t link = {.token = "", .url = ""};
     if (!kj_id_valid(id)) {
         ingest_error_set(err, KJ_ERR_NO_SUCH_CASE, "no case with id %.128s",
                          id);
         status = (int)err->status;
     } else if (strcmp(b.type, "resolve") == 0 &&
-               s_survey_text(self, tenant, id, survey, sizeof survey) < 0) {
+               (s_survey_link(self, tenant, id, &link) < 0 ||
+                s_survey_text(self, tenant, id, &link, survey, sizeof survey) <
+                    0)) {
         status = -1;
     } else {
         kj_case_event_t ev = {.tenant = tenant,
@@ -294,7 +357,9 @@ s_event(ingest_cases_t *self, const char *tenant, const char *id,
                               .is_public = b.is_public,
                               .close_ms = self->close_ms,
                               .survey_text = survey,
-                              .survey_cooldown_ms = self->survey_cooldown_ms};
+                              .survey_cooldown_ms = self->survey_cooldown_ms,
+                              .survey_token = link.token,
+                              .survey_url = link.url};
         status = kj_cases_event(self->cases, &ev, kj_now_ms()) < 0
                      ? -1
                      : s_event_answer(&ev, id, b.type, b.agent, json, err);

@@ -59,6 +59,15 @@ typedef struct ingest_cases ingest_cases_t;
 ingest_cases_t *
 ingest_cases_new(kj_cases_t *cases, kj_service_t *service);
 
+/* Sign a survey token into every survey_request a resolve owes, valid
+ * ttl_s, under secret (copied; NULL or "": no token, the link as the
+ * rules have it). url_base (KUJO_SURVEY_URL, may be NULL or "") is the
+ * survey page the token is appended to, else the rules' playbook
+ * survey_url. */
+void
+ingest_cases_set_survey(ingest_cases_t *self, const char *secret, int64_t ttl_s,
+                        const char *url_base);
+
 void
 ingest_cases_destroy(ingest_cases_t **self_p);
 

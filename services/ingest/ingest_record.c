@@ -286,6 +286,15 @@ s_render(const kj_store_record_t *rec, const kj_envelope_t *env,
     s_set(o, "noise", c->noise[0] ? s_str(c->noise) : json_null());
     s_set(o, "references", s_references(c));
     s_set(o, "attachments", s_attachments(c));
+    /* A survey comment carries its answer (POST /v1/feedback). */
+    if (c->feedback.kind[0]) {
+        json_t *fb = json_object();
+        s_set(fb, "kind", s_str(c->feedback.kind));
+        s_set(fb, "score", json_integer(c->feedback.score));
+        s_set(fb, "case_id", s_str(c->feedback.case_id));
+        s_set(fb, "complaint_id", s_str(c->feedback.complaint_id));
+        s_set(o, "feedback", fb);
+    }
     /* The classifier masks PII in the text and subject; until it has,
      * the envelope holds them raw, so they are withheld, never shown. */
     if (env->has_triage) {

@@ -16,6 +16,7 @@
 #include "ingest_loop.h"
 #include "ingest_metrics.h"
 #include "kj_cases.h"
+#include "kj_survey.h"
 #include "kj_outbox.h"
 #include "kj_downstream.h"
 #include "kj_http.h"
@@ -45,6 +46,10 @@ static char *s_inbound_tenant;
 static int64_t s_social_tolerance_s;
 static char *s_imap_url, *s_imap_user, *s_imap_password, *s_imap_tenant;
 static int64_t s_imap_poll_ms, s_imap_lease_ms, s_imap_batch;
+/* Surveys (issue 13): without a secret no token is signed and
+ * POST /v1/feedback answers 404. */
+static char *s_survey_secret, *s_survey_url;
+static int64_t s_survey_ttl_days;
 
 static const kj_cfg_opt_t s_own[] = {
     {.env = "KUJO_HTTP_ADDR",
@@ -176,6 +181,28 @@ static const kj_cfg_opt_t s_own[] = {
      .help = "X-Kujo-Timestamp may be this many seconds off the clock "
              "either way (older: replayed, 401)",
      .dest = &s_social_tolerance_s},
+    {.env = "KUJO_SURVEY_SECRET",
+     .flag = "survey-secret",
+     .type = KJ_CFG_STR,
+     .help = "signs the single-use token of every survey link (at least "
+             "16 bytes): turns on POST /v1/feedback",
+     .secret = true,
+     .dest = &s_survey_secret},
+    {.env = "KUJO_SURVEY_URL",
+     .flag = "survey-url",
+     .type = KJ_CFG_STR,
+     .def = "",
+     .help = "survey page a survey_request links to, ?token=... appended "
+             "(empty: the rules' playbook survey_url)",
+     .dest = &s_survey_url},
+    {.env = "KUJO_SURVEY_TTL_DAYS",
+     .flag = "survey-ttl-days",
+     .type = KJ_CFG_INT,
+     .def = "30",
+     .min = 1,
+     .max = 366,
+     .help = "days a survey token may be answered",
+     .dest = &s_survey_ttl_days},
     {.env = "KUJO_INBOUND_TENANT",
      .flag = "inbound-tenant",
      .type = KJ_CFG_STR,
@@ -273,6 +300,21 @@ s_check(const kj_service_cfg_t *cfg)
     if (s_social_secrets && *s_social_secrets &&
         ingest_inbound_check_secrets(s_social_secrets, msg, sizeof msg) < 0) {
         fprintf(stderr, "kujo-ingest: KUJO_SOCIAL_SECRETS: %s\n", msg);
+        problems++;
+    }
+    if (s_survey_secret && *s_survey_secret &&
+        strlen(s_survey_secret) < KJ_SURVEY_SECRET_MIN) {
+        fprintf(stderr,
+                "kujo-ingest: KUJO_SURVEY_SECRET: at least %d bytes "
+                "(openssl rand -hex 32)\n",
+                KJ_SURVEY_SECRET_MIN);
+        problems++;
+    }
+    if (s_survey_url && *s_survey_url &&
+        strncmp(s_survey_url, "https://", 8) != 0 &&
+        strncmp(s_survey_url, "http://", 7) != 0) {
+        fprintf(stderr, "kujo-ingest: KUJO_SURVEY_URL: expected an http(s) "
+                        "URL\n");
         problems++;
     }
     /* The tenant goes into Redis keys: the body's tenant rule applies. */
@@ -377,6 +419,10 @@ main(int argc, char **argv)
 
     cases = kj_cases_new(redis, cfg->prefix);
     case_api = ingest_cases_new(cases, service);
+    ingest_cases_set_survey(case_api, s_survey_secret,
+                            s_survey_ttl_days * 86400, s_survey_url);
+    kj_info("surveys", "b:tokens", s_survey_secret && *s_survey_secret,
+            "i:ttl_days", (int)s_survey_ttl_days);
     outbox = kj_outbox_new(redis, cfg->prefix);
 
     const ingest_inbound_opts_t iopts = {
@@ -414,6 +460,9 @@ main(int argc, char **argv)
         .cases = case_api,
         .outbox = outbox,
         .inbound = inbound,
+        .survey_secret = s_survey_secret,
+        .survey_cases = cases,
+        .survey_ttl_s = s_survey_ttl_days * 86400,
     };
     if (!store || !push || (auth && !limiter) ||
         !(api = ingest_api_new(&aopts, store, push, &metrics))) {

@@ -43,6 +43,7 @@ redis-server --bind 127.0.0.1 --port "$RP" --save '' --appendonly no \
 pids+=($!)
 for _ in $(seq 50); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.1; done
 KUJO_REDIS_URL="redis://127.0.0.1:$RP/0" KUJO_AUTH=open KUJO_LOG_LEVEL=warn \
+    KUJO_SURVEY_SECRET=openapi-example-survey-secret-0123 \
     KUJO_RULES="$ROOT/deploy/rules.json" KUJO_HTTP_ADDR="127.0.0.1:$HP" \
     KUJO_ADMIN_ADDR="127.0.0.1:$AP" "$BUILD/bin/kujo-ingest" >"$TMP/ingest.log" 2>&1 &
 pids+=($!)
@@ -56,6 +57,8 @@ cmp -s "$TMP/served.json" "$ROOT/docs/openapi.json" ||
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/v1/openapi.json")
 [ "$code" = 405 ] || fail "POST /v1/openapi.json answered $code, want 405"
 
+# (KUJO_SURVEY_SECRET above signed the token of the feedback-*.json
+# examples, valid until 2100.)
 # Each example, as the server answers it ("after": another example sent
 # first, e.g. the agent a status change needs).
 # An example with "lines" sends them as NDJSON, one compact value a line,

@@ -184,8 +184,57 @@ Test(analytics_count, empty_document_has_every_key)
                  "\"by_language\":{},\"by_category\":{},\"by_sentiment\":{},"
                  "\"by_team\":{},\"delivered\":0,\"e2e_ms_avg\":null,"
                  "\"events\":0,\"sla\":{\"breached\":0,\"met\":0,"
-                 "\"by_team\":{},\"by_priority\":{}}}"));
+                 "\"by_team\":{},\"by_priority\":{}},\"surveys\":{\"nps\":{"
+                 "\"responses\":0,\"promoters\":0,\"passives\":0,"
+                 "\"detractors\":0,\"score\":null},\"csat\":{\"responses\":0,"
+                 "\"satisfied\":0,\"neutral\":0,\"unsatisfied\":0,\"score\":"
+                 "null},\"by_tenant\":{}}}"));
     free(s);
+    analytics_stats_destroy(&st);
+}
+
+Test(analytics_count, surveys_give_nps_and_csat_per_tenant_and_day)
+{
+    analytics_stats_t *st = analytics_stats_new();
+#define S_ADD(t, f, v)                                                         \
+    analytics_stats_add_survey(st, t, f, strlen(f), v, strlen(v))
+    cr_assert(eq(int, S_ADD("acme", "nps:2026-12-07:promoter", "3"), 0));
+    cr_assert(eq(int, S_ADD("acme", "nps:2026-12-07:passive", "1"), 0));
+    cr_assert(eq(int, S_ADD("acme", "nps:2026-12-08:detractor", "1"), 0));
+    cr_assert(eq(int, S_ADD("beta", "nps:2026-12-07:detractor", "2"), 0));
+    cr_assert(eq(int, S_ADD("acme", "csat:2026-12-07:satisfied", "3"), 0));
+    cr_assert(eq(int, S_ADD("acme", "csat:2026-12-07:unsatisfied", "1"), 0));
+    /* Not fields kujo writes. */
+    cr_assert(eq(int, S_ADD("acme", "nps:2026-12-07:satisfied", "1"), -1));
+    cr_assert(eq(int, S_ADD("acme", "nps:20261207:promoter", "1"), -1));
+    cr_assert(eq(int, S_ADD("acme", "ces:2026-12-07:promoter", "1"), -1));
+    cr_assert(eq(int, S_ADD("acme", "nps:2026-12-07:promoter", "x"), -1));
+    cr_assert(eq(int, S_ADD("acme", "nps:2026-12-07:promoter", "-1"), -1));
+#undef S_ADD
+    json_t *o = s_render(st);
+    json_t *sv = json_object_get(o, "surveys");
+    json_t *nps = json_object_get(sv, "nps");
+    /* 3 promoters, 1 passive, 3 detractors: (3 - 3) / 7 = 0. */
+    cr_assert(eq(i64, json_integer_value(json_object_get(nps, "responses")),
+                 7));
+    cr_assert(eq(dbl, json_real_value(json_object_get(nps, "score")), 0.0));
+    json_t *acme = json_object_get(json_object_get(sv, "by_tenant"), "acme");
+    /* acme: 3 promoters, 1 passive, 1 detractor: 60 - 20 = 40. */
+    cr_assert(eq(dbl,
+                 json_real_value(
+                     json_object_get(json_object_get(acme, "nps"), "score")),
+                 40.0));
+    /* CSAT: 3 of 4 satisfied. */
+    cr_assert(eq(dbl,
+                 json_real_value(
+                     json_object_get(json_object_get(acme, "csat"), "score")),
+                 75.0));
+    json_t *day = json_object_get(json_object_get(acme, "by_day"), "2026-12-08");
+    cr_assert(eq(dbl,
+                 json_real_value(
+                     json_object_get(json_object_get(day, "nps"), "score")),
+                 -100.0));
+    json_decref(o);
     analytics_stats_destroy(&st);
 }
 

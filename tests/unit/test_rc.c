@@ -94,6 +94,8 @@ Test(rc, http_status)
         {KJ_ERR_INVALID_VALUE, "invalid_value", 400},
         {KJ_ERR_NOT_IN_TEAM, "not_in_team", 409},
         {KJ_ERR_BAD_SIGNATURE, "bad_signature", 401},
+        {KJ_ERR_BAD_TOKEN, "bad_token", 401},
+        {KJ_ERR_TOKEN_USED, "token_used", 409},
         {KJ_ERR_DECODE, "decode_error", 500},
         {KJ_ERR_INTERNAL, "internal_error", 500},
     };

@@ -200,6 +200,8 @@ Test(util, rc_names)
         "invalid_value",
         "not_in_team",
         "bad_signature",
+        "bad_token",
+        "token_used",
     };
     cr_assert(eq(sz, KJ_ARRAY_LEN(names), (size_t)KJ_RC_COUNT));
     for (int i = 0; i < KJ_RC_COUNT; i++)
