@@ -206,6 +206,11 @@ s_parse(int argc, char **argv, s_opts_t *o)
             }
             o->tenant = v;
         } else if ((v = s_flag(argc, argv, &i, "--reason", &missing))) {
+            /* "" would match every letter and still count as a filter. */
+            if (!*v) {
+                fprintf(stderr, S_BINARY ": --reason: empty\n");
+                return KJ_EX_USAGE;
+            }
             o->reason = v;
         } else if ((v = s_flag(argc, argv, &i, "--since", &missing))) {
             if (s_parse_time(v, &o->since_ms) < 0) {
@@ -648,9 +653,47 @@ s_cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Append s to the list *out[*n] of capacity *cap. */
+static void
+s_push(char ***out, size_t *n, size_t *cap, char *s)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *out = kj_realloc(*out, *cap * sizeof **out);
+    }
+    (*out)[(*n)++] = s;
+}
+
+/* The members of <prefix>:tenants, the set the notifier's claim sweeps,
+ * into *out: for a Redis user without SCAN (deploy/redis/kujo-acl.sh
+ * allows the services only what they send, and SCAN would show key names
+ * outside the prefix). -1 if Redis failed. */
+static int
+s_tenants_set(s_run_t *run, char ***out, size_t *n, size_t *cap)
+{
+    redisReply *r =
+        kj_redis_command(run->redis, "SMEMBERS %s:tenants", run->prefix);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        fprintf(stderr, S_BINARY ": SMEMBERS %s:tenants: %s\n", run->prefix,
+                r && r->type == REDIS_REPLY_ERROR
+                    ? r->str
+                    : kj_redis_errstr(run->redis));
+        if (r)
+            freeReplyObject(r);
+        return -1;
+    }
+    for (size_t i = 0; i < r->elements && *n < S_TENANTS_MAX; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            s_push(out, n, cap, kj_strdup(r->element[i]->str));
+    freeReplyObject(r);
+    return 0;
+}
+
 /* The tenants that have an outbox_dead, sorted, by SCAN (never KEYS: a
- * bounded COUNT a call, so Redis serves others in between). -1 if Redis
- * failed. With --tenant, only that one, named. */
+ * bounded COUNT a call, so Redis serves others in between), which also
+ * finds a tenant missing from <prefix>:tenants. Where the Redis user may
+ * not SCAN, the tenants set instead. -1 if Redis failed. With --tenant,
+ * only that one, named. */
 static int
 s_tenants(s_run_t *run, char ***out, size_t *n)
 {
@@ -673,6 +716,17 @@ s_tenants(s_run_t *run, char ***out, size_t *n)
         const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", count};
         redisReply *r = kj_redis_commandargv(
             run->redis, (int)KJ_ARRAY_LEN(argv), argv, NULL);
+        if (r && r->type == REDIS_REPLY_ERROR &&
+            strncmp(r->str, "NOPERM", 6) == 0 && *n == 0) {
+            freeReplyObject(r);
+            fprintf(stderr,
+                    S_BINARY ": this Redis user may not SCAN: the "
+                             "tenants are those in %s:tenants\n",
+                    run->prefix);
+            if (s_tenants_set(run, out, n, &cap) < 0)
+                return -1;
+            break;
+        }
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
             r->element[0]->type != REDIS_REPLY_STRING ||
             r->element[1]->type != REDIS_REPLY_ARRAY) {
@@ -693,11 +747,7 @@ s_tenants(s_run_t *run, char ***out, size_t *n)
                 strncmp(k->str, head, hl) != 0 ||
                 strcmp(k->str + k->len - tl, tail) != 0)
                 continue;
-            if (*n == cap) {
-                cap = cap ? cap * 2 : 16;
-                *out = kj_realloc(*out, cap * sizeof **out);
-            }
-            (*out)[(*n)++] = kj_strndup(k->str + hl, k->len - hl - tl);
+            s_push(out, n, &cap, kj_strndup(k->str + hl, k->len - hl - tl));
         }
         freeReplyObject(r);
     } while (strcmp(cursor, "0") != 0);

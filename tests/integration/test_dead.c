@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -33,6 +34,7 @@
 static kj_testredis_t g_srv;
 static kj_redis_t *g_r;
 static uint64_t g_rng = 18;
+static char g_url[256]; /* what kujo-admin connects with */
 
 static void
 setup(void)
@@ -41,6 +43,38 @@ setup(void)
     char err[128];
     g_r = kj_redis_new(g_srv.url, 5000, err, sizeof err);
     cr_assert(ne(ptr, g_r, NULL), "%s", err);
+    kj_strlcpy(g_url, g_srv.url, sizeof g_url);
+}
+
+/* Redis with deploy/redis/kujo-acl.sh's user for prefix (password in
+ * <dir>/pw), which kujo-admin connects as; the test's own connection is
+ * the default user, who may do everything. */
+static void
+setup_acl(const char *prefix)
+{
+    char dir[] = "/tmp/kj_dead_XXXXXX", pwfile[64], cmd[512], line[1024];
+    cr_assert(ne(ptr, mkdtemp(dir), NULL));
+    snprintf(pwfile, sizeof pwfile, "%s/pw", dir);
+    FILE *f = fopen(pwfile, "w");
+    cr_assert(ne(ptr, f, NULL));
+    fputs("dead-letters-pw", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "sh '%s/deploy/redis/kujo-acl.sh' '%s' '%s'",
+             KJ_SOURCE_DIR, pwfile, prefix);
+    FILE *p = popen(cmd, "r");
+    cr_assert(ne(ptr, p, NULL));
+    bool got = fgets(line, sizeof line, p) != NULL;
+    cr_assert(eq(int, pclose(p), 0));
+    cr_assert(got);
+    line[strcspn(line, "\n")] = '\0';
+    unlink(pwfile);
+    rmdir(dir);
+    cr_assert(eq(int, kj_testredis_start_acl(&g_srv, false, line), 0));
+    char err[128];
+    g_r = kj_redis_new(g_srv.url, 5000, err, sizeof err);
+    cr_assert(ne(ptr, g_r, NULL), "%s", err);
+    snprintf(g_url, sizeof g_url, "redis://kujo:dead-letters-pw@127.0.0.1:%d/0",
+             g_srv.port);
 }
 
 static void
@@ -81,7 +115,7 @@ admin(admin_t *a, const char *prefix, const char *args)
     snprintf(cmd, sizeof cmd,
              "env KUJO_REDIS_URL='%s' KUJO_PREFIX=%s '" KJ_BIN_DIR
              "/kujo-admin' %s 2>'%s'",
-             g_srv.url, prefix, args, errpath);
+             g_url, prefix, args, errpath);
     FILE *p = popen(cmd, "r");
     cr_assert(ne(ptr, p, NULL));
     size_t n = fread(a->out, 1, sizeof a->out - 1, p);
@@ -636,6 +670,7 @@ Test(dead, bad_usage_is_64)
         "dead list 0123456789abcdefghij",
         "dead list --all",
         "dead replay --all --yes",
+        "dead drop --all --reason ''",
     };
     for (size_t i = 0; i < KJ_ARRAY_LEN(runs); i++) {
         admin_t a;
@@ -650,4 +685,32 @@ Test(dead, bad_usage_is_64)
     cr_assert(eq(sz, a.n, 1));
     cr_assert(eq(str, (char *)str(a.lines[0], "result"), "not_dead"));
     admin_free(&a);
+}
+
+/* As the restricted user the services run as (deploy/redis/kujo-acl.sh),
+ * which may not SCAN (it would show key names outside the prefix): the
+ * tenants come from <prefix>:tenants instead, and everything else kujo-admin
+ * dead sends is allowed. */
+TestSuite(dead_acl, .fini = teardown, .timeout = 120);
+
+Test(dead_acl, runs_as_the_restricted_acl_user)
+{
+    setup_acl("d9");
+    world_t w;
+    world_new(&w, "d9");
+    admin_t a;
+    admin(&a, "d9", "dead list");
+    cr_assert(eq(int, a.code, 0), "%s", a.err);
+    cr_assert(eq(sz, a.n, 4), "%s %s", a.out, a.err);
+    cr_assert(ne(ptr, strstr(a.err, "d9:tenants"), NULL), "%s", a.err);
+    admin_free(&a);
+    admin(&a, "d9", "dead replay --all --tenant acme");
+    cr_assert(eq(int, a.code, 0), "%s", a.err);
+    cr_assert(eq(sz, a.n, 2));
+    admin_free(&a);
+    admin(&a, "d9", "dead drop --all --yes");
+    cr_assert(eq(int, a.code, 0), "%s", a.err);
+    cr_assert(eq(sz, a.n, 2));
+    admin_free(&a);
+    world_free(&w);
 }
