@@ -26,6 +26,7 @@
 #include "kj_outbox.h"
 #include "kj_store.h"
 #include "kj_time.h"
+#include "kj_utf8.h"
 #include "kj_util.h"
 
 #define S_BINARY "kujo-admin"
@@ -277,11 +278,21 @@ s_print(json_t *obj)
     json_decref(obj);
 }
 
-/* A string, or JSON null for NULL. */
+/* A string, or JSON null for NULL. Bytes that are not UTF-8 (a reason
+ * written by hand) become U+FFFD, so every field is always there. */
 static json_t *
 s_str_or_null(const char *s)
 {
-    return s ? json_string(s) : json_null();
+    if (!s)
+        return json_null();
+    size_t len = strlen(s);
+    if (kj_utf8_valid(s, len))
+        return json_string(s);
+    char *clean = kj_calloc(3 * len + 1, 1);
+    kj_utf8_sanitize(s, len, clean);
+    json_t *j = json_string(clean);
+    free(clean);
+    return j;
 }
 
 /* The reply element i as a NUL-terminated string (borrowed), NULL if it
@@ -350,13 +361,13 @@ s_result(s_run_t *run, bool outbox, const char *id, const char *tenant,
     json_t *o = json_object();
     if (outbox || strchr(id, ':')) {
         json_object_set_new(o, "kind", json_string("outbox"));
-        json_object_set_new(o, "job", json_string(id));
+        json_object_set_new(o, "job", s_str_or_null(id));
     } else {
         json_object_set_new(o, "kind", json_string("pipeline"));
-        json_object_set_new(o, "id", json_string(id));
+        json_object_set_new(o, "id", s_str_or_null(id));
     }
     if (tenant)
-        json_object_set_new(o, "tenant", json_string(tenant));
+        json_object_set_new(o, "tenant", s_str_or_null(tenant));
     json_object_set_new(o, "result", json_string(result));
     s_print(o);
 }
@@ -507,7 +518,7 @@ s_pipeline_page(s_run_t *run, int p, const char *dead_key,
         if (run->o->verb == S_LIST) {
             json_t *o = json_object();
             json_object_set_new(o, "kind", json_string("pipeline"));
-            json_object_set_new(o, "id", json_string(id));
+            json_object_set_new(o, "id", s_str_or_null(id));
             json_object_set_new(o, "tenant", s_str_or_null(tenant));
             json_object_set_new(o, "channel", s_str_or_null(channel));
             json_object_set_new(o, "died_in", s_str_or_null(s_elem(r, 4)));
@@ -601,8 +612,8 @@ s_outbox_page(s_run_t *run, const char *tenant, const char *base,
         if (run->o->verb == S_LIST) {
             json_t *o = json_object();
             json_object_set_new(o, "kind", json_string("outbox"));
-            json_object_set_new(o, "job", json_string(job));
-            json_object_set_new(o, "tenant", json_string(tenant));
+            json_object_set_new(o, "job", s_str_or_null(job));
+            json_object_set_new(o, "tenant", s_str_or_null(tenant));
             json_object_set_new(o, "delivery", s_str_or_null(s_elem(r, 0)));
             json_object_set_new(o, "complaint", s_str_or_null(s_elem(r, 1)));
             json_object_set_new(o, "case", s_str_or_null(s_elem(r, 2)));

@@ -691,6 +691,27 @@ Test(dead, bad_usage_is_64)
  * which may not SCAN (it would show key names outside the prefix): the
  * tenants come from <prefix>:tenants instead, and everything else kujo-admin
  * dead sends is allowed. */
+/* A reason that is not UTF-8 (written by hand) still makes a JSON line
+ * with every field. */
+Test(dead, a_reason_that_is_not_utf8_is_still_a_json_line)
+{
+    world_t w;
+    world_new(&w, "d10");
+    char ob[256];
+    snprintf(ob, sizeof ob, "d10:{t:acme}:ob:%s", w.job[0]);
+    redisReply *r =
+        kj_redis_command(g_r, "HSET %s last_error %b", ob, "bad \xff!", 6);
+    cr_assert(ne(ptr, r, NULL));
+    freeReplyObject(r);
+    admin_t a;
+    admin(&a, "d10", "dead list --kind outbox --tenant acme");
+    cr_assert(eq(int, a.code, 0), "%s", a.err);
+    cr_assert(eq(sz, a.n, 1), "%s", a.out);
+    cr_assert(eq(str, (char *)str(a.lines[0], "reason"), "bad \xef\xbf\xbd!"));
+    admin_free(&a);
+    world_free(&w);
+}
+
 TestSuite(dead_acl, .fini = teardown, .timeout = 120);
 
 Test(dead_acl, runs_as_the_restricted_acl_user)
