@@ -38,6 +38,9 @@ extern const char kj_lua_outbox_put[];
 extern const char kj_lua_outbox_claim[];
 extern const char kj_lua_outbox_done[];
 extern const char kj_lua_outbox_retry[];
+/* ... and an operator's replay or drop of a dead job (kujo-admin dead). */
+extern const char kj_lua_outbox_replay[];
+extern const char kj_lua_outbox_drop[];
 
 typedef struct {
     const char *name;   /* the file's name without .lua */

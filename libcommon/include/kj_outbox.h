@@ -114,6 +114,26 @@ kj_outbox_retry(kj_outbox_t *self, const kj_outbox_job_t *job, int64_t next_ms,
                 const char *error, int64_t max_attempts, bool defer,
                 const char *endpoint, int http_status, int64_t now_ms);
 
+/* How an operator's kj_outbox_replay or kj_outbox_drop ended. */
+typedef enum {
+    KJ_OUTBOX_DEAD_DONE = 0, /* replayed (due now) or dropped */
+    KJ_OUTBOX_DEAD_NOT_DEAD, /* not in outbox_dead: nothing changed */
+    KJ_OUTBOX_DEAD_NO_JOB,   /* listed dead, its hash gone: drop only */
+    KJ_OUTBOX_DEAD_FAILED,   /* bad tenant or job, or Redis failed */
+} kj_outbox_dead_rc_t;
+
+/* Put dead job of tenant back in the outbox, due at now_ms, with the
+ * same id (its idempotency key) and attempts reset; its last_error is
+ * kept as replayed_from. Atomic; a job that is not dead is left alone. */
+kj_outbox_dead_rc_t
+kj_outbox_replay(kj_outbox_t *self, const char *tenant, const char *job,
+                 int64_t now_ms);
+
+/* Remove dead job of tenant from outbox_dead and delete its hash.
+ * Atomic; a job that is not dead is left alone. */
+kj_outbox_dead_rc_t
+kj_outbox_drop(kj_outbox_t *self, const char *tenant, const char *job);
+
 /* The deliveries recorded for complaint_id of tenant, oldest first, as a
  * new JSON array of objects {kind, endpoint, status, attempts,
  * http_status, error, at_ms, idempotency_key} in *array (the caller's;

@@ -22,6 +22,8 @@ struct kj_outbox {
     int s_claim;
     int s_done;
     int s_retry;
+    int s_replay;
+    int s_drop;
     size_t turn; /* the tenant the next claim starts with */
 };
 
@@ -41,6 +43,8 @@ kj_outbox_new(kj_redis_t *redis, const char *prefix)
     self->s_claim = kj_redis_script_add(redis, kj_lua_outbox_claim);
     self->s_done = kj_redis_script_add(redis, kj_lua_outbox_done);
     self->s_retry = kj_redis_script_add(redis, kj_lua_outbox_retry);
+    self->s_replay = kj_redis_script_add(redis, kj_lua_outbox_replay);
+    self->s_drop = kj_redis_script_add(redis, kj_lua_outbox_drop);
     return self;
 }
 
@@ -384,6 +388,68 @@ kj_outbox_retry(kj_outbox_t *self, const kj_outbox_job_t *job, int64_t next_ms,
         s_script_failed("outbox_retry", rep);
     freeReplyObject(rep);
     return rc;
+}
+
+/* A replay or drop script's word as a kj_outbox_dead_rc_t. */
+static kj_outbox_dead_rc_t
+s_dead_rc(const char *op, redisReply *rep, const char *done)
+{
+    kj_outbox_dead_rc_t rc = KJ_OUTBOX_DEAD_FAILED;
+    if (rep->type == REDIS_REPLY_STATUS || rep->type == REDIS_REPLY_STRING) {
+        if (strcmp(rep->str, done) == 0)
+            rc = KJ_OUTBOX_DEAD_DONE;
+        else if (strcmp(rep->str, "not_dead") == 0)
+            rc = KJ_OUTBOX_DEAD_NOT_DEAD;
+        else if (strcmp(rep->str, "no_job") == 0)
+            rc = KJ_OUTBOX_DEAD_NO_JOB;
+    }
+    if (rc == KJ_OUTBOX_DEAD_FAILED)
+        s_script_failed(op, rep);
+    freeReplyObject(rep);
+    return rc;
+}
+
+kj_outbox_dead_rc_t
+kj_outbox_replay(kj_outbox_t *self, const char *tenant, const char *job,
+                 int64_t now_ms)
+{
+    char base[S_BASE_MAX], key[S_KEY_MAX], now[24];
+    if (s_keys(self, tenant, base, key) < 0 || !job || !*job ||
+        strlen(job) >= KJ_OUTBOX_JOB_MAX)
+        return KJ_OUTBOX_DEAD_FAILED;
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    const char *argv[] = {key, base, job, now};
+    redisReply *rep = s_eval(self, self->s_replay, "outbox_replay", argv,
+                             (int)KJ_ARRAY_LEN(argv));
+    if (!rep)
+        return KJ_OUTBOX_DEAD_FAILED;
+    kj_outbox_dead_rc_t rc = s_dead_rc("outbox_replay", rep, "replayed");
+    if (rc != KJ_OUTBOX_DEAD_DONE)
+        return rc;
+    /* The claim sweeps only the tenants in this set (outside the tag, so
+     * not in the script); kj_outbox_put put it there, but say so again. */
+    rep = kj_redis_command(self->redis, "SADD %s:tenants %s", self->prefix,
+                           tenant);
+    if (!rep || rep->type == REDIS_REPLY_ERROR)
+        rc = KJ_OUTBOX_DEAD_FAILED;
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
+}
+
+kj_outbox_dead_rc_t
+kj_outbox_drop(kj_outbox_t *self, const char *tenant, const char *job)
+{
+    char base[S_BASE_MAX], key[S_KEY_MAX];
+    if (s_keys(self, tenant, base, key) < 0 || !job || !*job ||
+        strlen(job) >= KJ_OUTBOX_JOB_MAX)
+        return KJ_OUTBOX_DEAD_FAILED;
+    const char *argv[] = {key, base, job};
+    redisReply *rep = s_eval(self, self->s_drop, "outbox_drop", argv,
+                             (int)KJ_ARRAY_LEN(argv));
+    if (!rep)
+        return KJ_OUTBOX_DEAD_FAILED;
+    return s_dead_rc("outbox_drop", rep, "dropped");
 }
 
 int

@@ -4,12 +4,13 @@
  *                         [--name <text>] [--rate <req/s>]
  *   kujo-admin key list
  *   kujo-admin key revoke <id>
+ *   kujo-admin dead list|replay|drop ...   (admin_dead.h)
  *
  * Reads KUJO_REDIS_URL (or KUJO_REDIS_URL_FILE) and KUJO_PREFIX with the
  * services' defaults. `key create` prints the new key alone on the last
  * line of stdout, once: only its SHA-256 is stored. Nothing prints the
- * Redis password. Exit codes: 0, 1 (Redis failed or no such key), 64 (bad
- * usage), 78 (bad configuration). */
+ * Redis password. Exit codes: 0, 1 (Redis failed, no such key, or a dead
+ * letter not replayed or dropped), 64 (bad usage), 78 (bad configuration). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #include <openssl/crypto.h>
 
+#include "admin_dead.h"
 #include "kj_apikey.h"
 #include "kj_config.h"
 #include "kj_log.h"
@@ -52,11 +54,12 @@ static const kj_cfg_opt_t s_cfg[] = {
 static void
 s_usage(FILE *f)
 {
+    fprintf(f, "usage: " S_BINARY " key create --tenant <tenant> --scopes "
+               "<s1,s2,...> [--name <text>] [--rate <req/s>]\n"
+               "       " S_BINARY " key list\n"
+               "       " S_BINARY " key revoke <id>\n");
+    admin_dead_usage(f);
     fprintf(f,
-            "usage: " S_BINARY " key create --tenant <tenant> --scopes "
-            "<s1,s2,...> [--name <text>] [--rate <req/s>]\n"
-            "       " S_BINARY " key list\n"
-            "       " S_BINARY " key revoke <id>\n"
             "\n"
             "scopes: complaints:write, complaints:read, complaints:read_pii, "
             "agents, admin, inbound:<channel>\n"
@@ -265,7 +268,8 @@ main(int argc, char **argv)
         s_usage(stdout);
         return 0;
     }
-    if (argc < 3 || strcmp(argv[1], "key") != 0) {
+    bool dead = argc >= 3 && strcmp(argv[1], "dead") == 0;
+    if (argc < 3 || (strcmp(argv[1], "key") != 0 && !dead)) {
         s_usage(stderr);
         return KJ_EX_USAGE;
     }
@@ -282,7 +286,9 @@ main(int argc, char **argv)
     const char *cmd = argv[2];
     int sub_argc = argc - 3;
     char **sub_argv = argv + 3;
-    if (strcmp(cmd, "create") == 0)
+    if (dead)
+        code = admin_dead_run(argc - 2, argv + 2, s_prefix, s_connect);
+    else if (strcmp(cmd, "create") == 0)
         code = s_key_create(sub_argc, sub_argv);
     else if (strcmp(cmd, "list") == 0)
         code = s_key_list(sub_argc, sub_argv);
