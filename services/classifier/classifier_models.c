@@ -1127,12 +1127,15 @@ classifier_models_spam(const classifier_models_t *self, classifier_scratch_t *s,
     bool chan = false;
     for (size_t i = 0; i < self->n_spam_channels; i++)
         chan = chan || strcmp(self->spam_channels[i], channel) == 0;
-    int lang = strcmp(language, "en") == 0   ? S_EN
-               : strcmp(language, "ja") == 0 ? S_JA
-                                             : S_LANGS;
+    /* en and ja by name, "other" (a language kujo does not triage) in
+     * the last slot; anything else ("und": no letters) is not asked. */
+    int lang = strcmp(language, "en") == 0      ? S_EN
+               : strcmp(language, "ja") == 0    ? S_JA
+               : strcmp(language, "other") == 0 ? S_LANGS
+                                                : -1;
     /* The model knows only the languages it was trained on: outside them
      * (a Japanese complaint for the English model) it is not asked. */
-    if (!chan || !self->spam_lang[lang])
+    if (!chan || lang < 0 || !self->spam_lang[lang])
         return -1;
     float probs[CLASSIFIER_MODEL_MAX_LABELS];
     /* Another text than the triage's: drop the scratch's cached
