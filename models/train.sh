@@ -150,3 +150,7 @@ run --data $D/chabsa/train.tsv --licence "$BY" \
     --task sentiment --label-column sentiment --languages ja \
     --hash-bits 20 --word-ngrams 1,2 --char-ngrams 1,3 --min-df 2 \
     --lambda 1e-5 --epochs 20 --seed 1 --out models/sentiment-ja-chabsa.kjm
+
+# ---- spam (e-mail; spamassassin, PDDL 1.0 / CC0, with our corpus as ham)
+
+models/train-spam.sh "$build"

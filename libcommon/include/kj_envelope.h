@@ -91,6 +91,8 @@ typedef struct {
     size_t n_pii;
     char reason[KJ_SHORT_MAX];
     char model[KJ_SHORT_MAX];
+    bool spam;             /* the spam model's verdict (never dropped) */
+    float spam_confidence; /* its P(spam), 0 when it did not run */
 } kj_triage_t;
 
 typedef struct {

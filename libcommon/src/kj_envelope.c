@@ -203,6 +203,8 @@ kj_envelope_encode(kj_codec_t *self, const kj_envelope_t *env,
         tr.masked_text = s_str(t->masked_text);
         tr.reason = s_str(t->reason);
         tr.model = s_str(t->model);
+        tr.spam = t->spam;
+        tr.spam_confidence = t->spam_confidence;
         size_t n = t->n_pii < KJ_MAX_PII ? t->n_pii : KJ_MAX_PII;
         for (size_t i = 0; i < n; i++) {
             kujo__v1__pii_span__init(&pii[i]);
@@ -451,6 +453,8 @@ s_decode_triage(kj_codec_t *self, const Kujo__V1__Triage *tr, kj_triage_t *t)
     t->urgency_confidence = tr->urgency_confidence;
     t->actionable = tr->actionable;
     t->actionable_confidence = tr->actionable_confidence;
+    t->spam = tr->spam;
+    t->spam_confidence = tr->spam_confidence;
     if (s_count(self, tr->n_pii, KJ_MAX_PII, "triage.pii") != 0)
         return -1;
     for (size_t i = 0; i < tr->n_pii; i++) {
@@ -667,5 +671,7 @@ kj_envelope_quarantine(const kj_envelope_t *env)
 {
     if (env->complaint.noise[0])
         return "noise";
+    if (env->has_triage && env->triage.spam)
+        return "spam";
     return NULL;
 }

@@ -29,6 +29,9 @@
 
 enum { S_EN = 0, S_JA = 1, S_LANGS };
 
+#define S_SPAM_CHANNELS 8 /* channels triage.spam may list */
+#define S_SPAM_CHANNEL_LEN 32
+
 /* The reason the Japanese keyword rules give when none matched. */
 #define S_CANT_TELL "Can't Tell"
 
@@ -62,6 +65,13 @@ struct classifier_models {
     const s_entry_t *gmember[S_LANGS][CLASSIFIER_GROUP_MAX];
     classifier_keywords_t *kw; /* the keyword table (models.json "keywords") */
     char id[40];               /* "kujo-models:<hex>" */
+    /* triage.spam: the model (NULL: none), P(spam) from which a complaint
+     * is spam, and the channels and languages it is applied to. */
+    const s_entry_t *spam;
+    float spam_threshold;
+    char spam_channels[S_SPAM_CHANNELS][S_SPAM_CHANNEL_LEN];
+    size_t n_spam_channels;
+    bool spam_lang[S_LANGS + 1]; /* en, ja, and "other" last */
 };
 
 typedef struct {
@@ -226,6 +236,86 @@ s_load_entry(classifier_models_t *self, const char *dir, json_t *m, size_t idx,
     s_entry_t *e = &self->entries[self->n++];
     kj_strlcpy(e->name, nm, sizeof(e->name));
     e->model = model;
+    return 0;
+}
+
+static int
+s_check_labels(const s_entry_t *e, const char *const *need, size_t n, char *err,
+               size_t err_size);
+
+/* triage.spam: {"model": name, "threshold": P, "channels": [...],
+ * "languages": [...]}; absent means no spam verdicts. */
+static int
+s_resolve_spam(classifier_models_t *self, json_t *triage, char *err,
+               size_t err_size)
+{
+    json_t *o = json_object_get(triage, "spam");
+    if (!o)
+        return 0;
+    json_t *model = json_object_get(o, "model");
+    json_t *thr = json_object_get(o, "threshold");
+    json_t *chans = json_object_get(o, "channels");
+    json_t *langs = json_object_get(o, "languages");
+    if (!json_is_object(o) || !json_is_string(model) || !json_is_number(thr) ||
+        !json_is_array(chans) || json_array_size(chans) == 0 ||
+        json_array_size(chans) > S_SPAM_CHANNELS || !json_is_array(langs) ||
+        json_array_size(langs) == 0) {
+        snprintf(err, err_size,
+                 "models.json: triage.spam must be {\"model\": name, "
+                 "\"threshold\": 0..1, \"channels\": [1..%d names], "
+                 "\"languages\": [en, ja and/or other]}",
+                 S_SPAM_CHANNELS);
+        return -1;
+    }
+    self->spam = s_find(self, json_string_value(model));
+    if (!self->spam ||
+        strcmp(classifier_model_task(self->spam->model), "spam")) {
+        snprintf(err, err_size,
+                 "models.json: triage.spam.model must name a model of task "
+                 "spam");
+        return -1;
+    }
+    static const char *const spam_labels[] = {"ham", "spam"};
+    if (s_check_labels(self->spam, spam_labels, 2, err, err_size) < 0)
+        return -1;
+    double t = json_number_value(thr);
+    if (!(t > 0 && t <= 1)) {
+        snprintf(err, err_size,
+                 "models.json: triage.spam.threshold must be "
+                 "in (0, 1]");
+        return -1;
+    }
+    self->spam_threshold = (float)t;
+    size_t i;
+    json_t *v;
+    json_array_foreach(chans, i, v)
+    {
+        if (!json_is_string(v) || json_string_length(v) == 0 ||
+            json_string_length(v) >= S_SPAM_CHANNEL_LEN) {
+            snprintf(err, err_size,
+                     "models.json: triage.spam.channels: names of 1..%d bytes",
+                     S_SPAM_CHANNEL_LEN - 1);
+            return -1;
+        }
+        kj_strlcpy(self->spam_channels[self->n_spam_channels++],
+                   json_string_value(v), S_SPAM_CHANNEL_LEN);
+    }
+    json_array_foreach(langs, i, v)
+    {
+        const char *l = json_is_string(v) ? json_string_value(v) : "";
+        if (strcmp(l, "en") == 0)
+            self->spam_lang[S_EN] = true;
+        else if (strcmp(l, "ja") == 0)
+            self->spam_lang[S_JA] = true;
+        else if (strcmp(l, "other") == 0)
+            self->spam_lang[S_LANGS] = true;
+        else {
+            snprintf(err, err_size,
+                     "models.json: triage.spam.languages: "
+                     "languages are en, ja and other");
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -423,7 +513,8 @@ classifier_models_load(const char *where, char *err, size_t err_size)
         s_resolve(self, triage, "actionable", self->actionable, err, err_size) <
             0 ||
         s_resolve(self, triage, "reason", self->reason, err, err_size) < 0 ||
-        s_resolve(self, triage, "intent", self->intent, err, err_size) < 0)
+        s_resolve(self, triage, "intent", self->intent, err, err_size) < 0 ||
+        s_resolve_spam(self, triage, err, err_size) < 0)
         goto fail;
     static const char *const sent_labels[] = {"negative", "positive"};
     static const char *const urg_labels[] = {"low", "normal", "high",
@@ -1015,4 +1106,48 @@ classifier_models_triage(const classifier_models_t *self,
     long n = kj_text_fold(text ? text : "", in, s->fold, S_FOLD_SIZE);
     classifier_models_run(self, s, text, len, s->fold, n > 0 ? (size_t)n : 0,
                           lang_hint, out);
+}
+
+bool
+classifier_models_has_spam(const classifier_models_t *self)
+{
+    return self->spam != NULL;
+}
+
+int
+classifier_models_spam(const classifier_models_t *self, classifier_scratch_t *s,
+                       const char *channel, const char *language,
+                       const char *text, size_t len, float *p_spam,
+                       bool *is_spam)
+{
+    *p_spam = 0;
+    *is_spam = false;
+    if (!self->spam)
+        return -1;
+    bool chan = false;
+    for (size_t i = 0; i < self->n_spam_channels; i++)
+        chan = chan || strcmp(self->spam_channels[i], channel) == 0;
+    /* en and ja by name, "other" (a language kujo does not triage) in
+     * the last slot; anything else ("und": no letters) is not asked. */
+    int lang = strcmp(language, "en") == 0      ? S_EN
+               : strcmp(language, "ja") == 0    ? S_JA
+               : strcmp(language, "other") == 0 ? S_LANGS
+                                                : -1;
+    /* The model knows only the languages it was trained on: outside them
+     * (a Japanese complaint for the English model) it is not asked. */
+    if (!chan || lang < 0 || !self->spam_lang[lang])
+        return -1;
+    float probs[CLASSIFIER_MODEL_MAX_LABELS];
+    /* Another text than the triage's: drop the scratch's cached
+     * normalisation and features before and after. */
+    s->norm_valid = false;
+    s->gvalid = false;
+    s_predict(s, self->spam->model, NULL, text ? text : "", text ? len : 0,
+              probs);
+    s->norm_valid = false;
+    s->gvalid = false;
+    int k = classifier_model_label_index(self->spam->model, "spam");
+    *p_spam = probs[k];
+    *is_spam = *p_spam >= self->spam_threshold;
+    return 0;
 }

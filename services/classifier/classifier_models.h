@@ -33,7 +33,10 @@
  *               "urgency": {"en": "urgency-en", "ja": "urgency-ja"},
  *               "actionable": {"en": "actionable-en", ...},
  *               "reason": {"en": "reason-en"},
- *               "intent": {"en": "intent-en"}}}
+ *               "intent": {"en": "intent-en"},
+ *               "spam": {"model": "spam-en", "threshold": 0.8,
+ *                        "channels": ["email"],
+ *                        "languages": ["en", "other"]}}}
  * Every listed model is loaded and verified (checksum, task, labels);
  * "triage" names which model serves each task and language. Only
  * "language" is required; a missing entry makes that field empty, or
@@ -74,6 +77,12 @@
  *              abuse and vagueness (insults, very short texts, praise with
  *              nothing specific); abuse only weighs much when nothing
  *              specific was said, as the care guides advise.
+ *   spam       triage.spam's model (task spam, labels ham / spam) on
+ *              kj_spam_text's line (subject, sender domain, text) for the
+ *              listed channels and triage languages only ("other" is a
+ *              language kujo does not triage); spam from P(spam) >=
+ *              threshold. Asked by classifier_models_spam, not by
+ *              classifier_models_run: the line is not the triage's text.
  * Model confidences are calibrated probabilities (temperature fitted on
  * dev); the rule confidences are fixed heuristics, not calibrated. */
 #ifndef CLASSIFIER_MODELS_H
@@ -176,5 +185,21 @@ classifier_models_run(const classifier_models_t *self,
                       classifier_scratch_t *scratch, const char *text,
                       size_t len, const char *folded, size_t folded_len,
                       const char *lang_hint, classifier_result_t *out);
+
+/* Whether the set has a spam model (models.json triage.spam). */
+bool
+classifier_models_has_spam(const classifier_models_t *self);
+
+/* The spam model on text[len], kj_spam_text's line for the complaint,
+ * when the set has one for channel and language (the triage's language):
+ * 0 with *p_spam its P(spam) and *is_spam whether that reaches the set's
+ * threshold. -1, with both zero, when it does not apply. Invalidates the
+ * scratch's cached features (call it before or after
+ * classifier_models_run, never between its use of them). */
+int
+classifier_models_spam(const classifier_models_t *self, classifier_scratch_t *s,
+                       const char *channel, const char *language,
+                       const char *text, size_t len, float *p_spam,
+                       bool *is_spam);
 
 #endif

@@ -16,6 +16,8 @@
 #include "classifier_models.h"
 #include "classifier_pii.h"
 #include "kj_log.h"
+#include "kj_metrics.h"
+#include "kj_spam.h"
 #include "kj_text.h"
 #include "kj_assert.h"
 #include "kj_util.h"
@@ -39,6 +41,8 @@ struct classifier_triage {
     classifier_scratch_t *scratch; /* model buffers, reused per message */
     char masked[2 * KJ_TEXT_MAX + 1];
     char masked_subject[2 * KJ_SUBJECT_MAX + 1];
+    char spam_text[KJ_SPAM_TEXT_MAX]; /* kj_spam_text's line */
+    kj_counter_t *spam;               /* complaints labelled spam, or NULL */
 };
 
 int
@@ -118,6 +122,35 @@ classifier_triage_reload_models(void *ctx, char *err, size_t err_size)
     if (!self->models_dir)
         return 0;
     return classifier_triage_use_models(self, self->models_dir, err, err_size);
+}
+
+void
+classifier_triage_use_metrics(classifier_triage_t *self, kj_metrics_t *metrics)
+{
+    self->spam = kj_metrics_counter(
+        metrics, "classifier_spam_total",
+        "Complaints the spam model labelled spam (kept and passed on with "
+        "triage.spam set, never dropped)",
+        NULL);
+}
+
+/* The spam model's verdict, on the raw subject, sender and text (before
+ * masking: the model was trained on what ingest hands over, built by the
+ * same kj_spam_text in kujo-mail2tsv), for the channels and languages the
+ * set applies it to. */
+static void
+s_spam(classifier_triage_t *self, kj_envelope_t *env)
+{
+    kj_triage_t *t = &env->triage;
+    long n =
+        kj_spam_text(&env->complaint, self->spam_text, sizeof self->spam_text);
+    if (n < 0)
+        return;
+    if (classifier_models_spam(
+            self->models, self->scratch, env->complaint.channel, t->language,
+            self->spam_text, (size_t)n, &t->spam_confidence, &t->spam) == 0 &&
+        t->spam && self->spam)
+        kj_counter_inc(self->spam);
 }
 
 /* Keyword hits to a confidence: one hit is a fair guess, each more makes
@@ -308,6 +341,7 @@ classifier_triage_process(void *ctx, kj_envelope_t *env, int64_t now_ms,
         /* The models detect the language themselves (script counts, the
          * language model, keyword cues), so it is done once, there. */
         s_apply_models(self, env, off, pii_total, category_hits, hits);
+        s_spam(self, env);
     } else {
         classifier_lang_t lang;
         classifier_lang_detect(self->folded, off, &lang);

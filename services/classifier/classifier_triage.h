@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "kj_envelope.h"
+#include "kj_metrics.h"
 #include "kj_rules.h"
 #include "kj_stage.h"
 
@@ -27,6 +28,11 @@ classifier_triage_new(const kj_rules_t *rules);
 int
 classifier_triage_use_models(classifier_triage_t *self, const char *models_dir,
                              char *err, size_t err_size);
+
+/* Count spam verdicts in metrics (the stage's registry):
+ * kujo_classifier_spam_total. Without this call nothing is counted. */
+void
+classifier_triage_use_metrics(classifier_triage_t *self, kj_metrics_t *metrics);
 
 void
 classifier_triage_destroy(classifier_triage_t **self_p);
@@ -48,8 +54,10 @@ classifier_triage_reload_models(void *ctx, char *err, size_t err_size);
 
 /* kj_stage process function: fills env->triage (language, category,
  * urgency and their confidences, PII spans and masked text; model "rules"
- * without models) and replaces the complaint's text and subject with their
- * masked forms. Never fails on content: every complaint gets a triage. */
+ * without models; spam and spam_confidence when the model set has a spam
+ * model for the complaint's channel and language) and replaces the complaint's
+ * text and subject with their masked forms. Never fails on content: every
+ * complaint gets a triage. */
 kj_verdict_t
 classifier_triage_process(void *ctx, kj_envelope_t *env, int64_t now_ms,
                           char *err, size_t err_size, int64_t *retry_at);

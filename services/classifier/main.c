@@ -62,6 +62,7 @@ main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    classifier_triage_use_metrics(triage, kj_stage_metrics(stage));
     const kj_stage_hooks_t hooks = {
         .rules_changed = classifier_triage_rules_changed,
         .reload = classifier_triage_reload_models,

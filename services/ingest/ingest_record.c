@@ -83,6 +83,8 @@ s_triage(const kj_envelope_t *env)
     s_set(o, "urgency_confidence", s_real(t->urgency_confidence));
     s_set(o, "actionable", json_boolean(t->actionable));
     s_set(o, "actionable_confidence", s_real(t->actionable_confidence));
+    s_set(o, "spam", json_boolean(t->spam));
+    s_set(o, "spam_confidence", s_real(t->spam_confidence));
     s_set(o, "masked_text", s_str(t->masked_text));
     json_t *pii = json_array();
     size_t n = t->n_pii < KJ_MAX_PII ? t->n_pii : KJ_MAX_PII;

@@ -503,6 +503,27 @@ Test(inbound, email_relay_posts_raw_messages_with_a_key)
     s_http("POST", "/v1/inbound/email", ok, "hello", &r);
     cr_assert(eq(i64, r.status, 400), "%s", r.body);
     cr_assert(eq(i64, s_keys("*:c:*"), records));
+
+    /* An English complaint through the real classifier with the shipped
+     * models: the spam model is asked (English e-mail) and says no. */
+    s_fixture("signature.eml", raw, sizeof raw);
+    s_http("POST", "/v1/inbound/email", ok, raw, &r);
+    KJ_PL_ASSERT(g_pl, r.status == 200, "e-mail answered %ld: %s", r.status,
+                 r.body);
+    s_id(&r, 0, id);
+    rec = kj_pipeline_wait_state(g_pl, id, "delivered", 30000);
+    KJ_PL_ASSERT(g_pl, rec != NULL, "%s never delivered", id);
+    json_t *triage = json_object_get(rec, "triage");
+    cr_assert(eq(str,
+                 (char *)json_string_value(json_object_get(triage, "language")),
+                 "en"));
+    const json_t *spam = json_object_get(triage, "spam");
+    const json_t *p_spam = json_object_get(triage, "spam_confidence");
+    bool is_false = json_is_false(spam), is_number = json_is_number(p_spam);
+    cr_assert(is_false, "triage.spam should be false");
+    cr_assert(is_number, "triage.spam_confidence should be a number");
+    cr_assert(lt(dbl, json_number_value(p_spam), 0.5));
+    json_decref(rec);
 }
 
 /* A raw message from `from` with Message-ID mid answering `reply_to` (or

@@ -163,6 +163,9 @@ Test(metrics, promtool_accepts_every_page_and_names_are_standard)
         if (s == KJ_SVC_INGEST || s == KJ_SVC_CLASSIFIER || s == KJ_SVC_ROUTER)
             cr_assert(kj_prom_has(page, "kujo_downstream_peers"),
                       "%s lacks kujo_downstream_peers", svc);
+        if (s == KJ_SVC_CLASSIFIER)
+            cr_assert(kj_prom_has(page, "kujo_classifier_spam_total"),
+                      "classifier lacks kujo_classifier_spam_total");
 
         /* The counts follow the traffic that went through. */
         switch (s) {

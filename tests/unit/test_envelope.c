@@ -155,6 +155,8 @@ Test(envelope, full_round_trip)
     }
     t->n_pii = KJ_MAX_PII;
     strcpy(t->model, "rules-1");
+    t->spam = true;
+    t->spam_confidence = 0.93f;
     in.has_assignment = true;
     strcpy(in.assignment.team, "care-ja");
     strcpy(in.assignment.priority, "p2");
@@ -182,6 +184,8 @@ Test(envelope, full_round_trip)
     cr_assert(eq(flt, out.triage.sentiment_score, -0.7f));
     cr_assert(eq(sz, out.triage.n_pii, KJ_MAX_PII));
     cr_assert(eq(u32, out.triage.pii[31].end, 36));
+    cr_assert(out.triage.spam);
+    cr_assert(eq(flt, out.triage.spam_confidence, 0.93f));
     cr_assert(out.has_assignment);
     cr_assert(eq(str, out.assignment.team, "care-ja"));
     cr_assert(eq(i64, out.assignment.due_at_ms, 99));

@@ -175,6 +175,9 @@ Test(ingest_record, delivered_record)
     cr_assert(
         eq(dbl, json_real_value(json_object_get(tr, "sentiment_score")), -0.7));
     cr_assert(eq(int, s_type(tr, "actionable"), JSON_TRUE));
+    /* Not spam, and the model's P(spam) (0 when it was not asked). */
+    cr_assert(eq(int, s_type(tr, "spam"), JSON_FALSE));
+    cr_assert(eq(int, s_type(tr, "spam_confidence"), JSON_REAL));
     json_t *pii = json_array_get(json_object_get(tr, "pii"), 0);
     cr_assert(eq(str, (char *)s_str(pii, "kind"), "email"));
     cr_assert(eq(i64, json_integer_value(json_object_get(pii, "start")), 38));

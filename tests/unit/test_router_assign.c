@@ -128,7 +128,7 @@ Test(router_assign, no_triage_is_dead, .init = s_quiet)
 
 /* Noise goes to the noise queue: lowest priority, no deadline, nothing
  * to say to the customer, whatever the rules would have chosen. */
-Test(router_assign, noise_is_quarantined, .init = s_quiet)
+Test(router_assign, noise_and_spam_are_quarantined, .init = s_quiet)
 {
     router_assign_t *r = s_new(KJ_RULES_PATH);
     kj_envelope_t *env = s_env("email", false, "ja", "billing", "critical");
@@ -144,6 +144,15 @@ Test(router_assign, noise_is_quarantined, .init = s_quiet)
     cr_assert(eq(i64, a->ack_due_at_ms, 0));
     cr_assert(eq(str, (char *)a->ack_template, ""));
     cr_assert(eq(str, (char *)a->suggested_reply, ""));
+    free(env);
+    /* The classifier's spam label: the spam queue, likewise. */
+    env = s_env("email", false, "en", "billing", "high");
+    env->triage.spam = true;
+    env->triage.spam_confidence = 0.97f;
+    cr_assert(eq(int, s_run(r, env, err, sizeof err), KJ_VERDICT_DONE));
+    cr_assert(eq(str, (char *)env->assignment.team, "spam"));
+    cr_assert(eq(str, (char *)env->assignment.priority, "p4"));
+    cr_assert(eq(str, (char *)env->assignment.ack_template, ""));
     free(env);
     router_assign_destroy(&r);
 }

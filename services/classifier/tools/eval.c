@@ -25,15 +25,19 @@ static const char s_usage[] =
     "                 [--text-column C] [--label-column C] [--json]\n"
     "                 [--min-accuracy X] [--min-macro-f1 X] [--show-errors N]\n"
     "       kujo-eval --models SET --data TSV [--data TSV]... [--split S]\n"
-    "                 [--field F] [--rules FILE] [--text-column C]\n"
+    "                 [--field F] [--rules FILE] [--channel C]\n"
+    "                 [--text-column C]\n"
     "                 [--label-column C] [--json] [--min-accuracy X]\n"
     "                 [--min-macro-f1 X] [--show-errors N]\n"
     "\n"
     "--models runs the whole triage of the model set SET (a directory with\n"
     "models.json, or a set's .json file): PII masking, normalising, every\n"
     "model and the rules; texts_per_s is then the service's speed per core,\n"
-    "and F (language, sentiment, category, urgency, actionable, reason or\n"
-    "intent; default language, compared with the column lang) is scored.\n"
+    "and F (language, sentiment, category, urgency, actionable, reason,\n"
+    "intent or spam; default language, compared with the column lang) is\n"
+    "scored. spam (ham or spam, at the set's threshold, for the set's\n"
+    "channels and languages) reads kujo-mail2tsv's text as the complaints'\n"
+    "of channel C (--channel, default email).\n"
     "With --rules, the classifier's own pipeline runs instead, with the\n"
     "operator's rules file (deploy/rules.json) overriding as in service.\n"
     "\n"
@@ -214,7 +218,7 @@ s_cpu_now(void)
 
 static const char *const s_fields[] = {"language", "sentiment",  "category",
                                        "urgency",  "actionable", "reason",
-                                       "intent"};
+                                       "intent",   "spam"};
 
 static const char *
 s_field(const classifier_result_t *r, const char *field)
@@ -248,6 +252,8 @@ s_triage_field(const kj_triage_t *t, const char *field)
         return t->actionable ? "true" : "false";
     if (strcmp(field, "reason") == 0 || strcmp(field, "intent") == 0)
         return t->reason;
+    if (strcmp(field, "spam") == 0)
+        return t->spam ? "spam" : "ham";
     return t->language;
 }
 
@@ -271,7 +277,8 @@ typedef struct {
     classifier_split_t split;
     const char *text_column, *label_column;
     const char *field;
-    const char *rules; /* --rules: the service's pipeline */
+    const char *rules;   /* --rules: the service's pipeline */
+    const char *channel; /* --channel: the complaints' channel (spam) */
     bool as_json;
     double min_acc, min_f1;
     size_t show_errors;
@@ -371,6 +378,8 @@ s_run_models(const char *set_path, const s_opts_t *o)
             size_t cut = len < KJ_TEXT_MAX ? len : KJ_TEXT_MAX;
             memcpy(env->complaint.text, text, cut);
             env->complaint.text[cut] = '\0';
+            kj_strlcpy(env->complaint.channel, o->channel,
+                       sizeof env->complaint.channel);
             int64_t retry = 0;
             classifier_triage_process(triage, env, 0, err, sizeof(err), &retry);
             snprintf(pred[i], CLASSIFIER_MODEL_LABEL_MAX, "%s",
@@ -382,6 +391,16 @@ s_run_models(const char *set_path, const s_opts_t *o)
         classifier_models_triage(set, scratch, text, len, NULL, &r);
         snprintf(pred[i], CLASSIFIER_MODEL_LABEL_MAX, "%s",
                  s_field(&r, o->field));
+        if (strcmp(o->field, "spam") == 0) {
+            /* The row's text is kj_spam_text's line (kujo-mail2tsv); the
+             * triage above gave its language, as the service's does. */
+            float p;
+            bool is_spam;
+            classifier_models_spam(set, scratch, o->channel, r.language, text,
+                                   len, &p, &is_spam);
+            snprintf(pred[i], CLASSIFIER_MODEL_LABEL_MAX, "%s",
+                     is_spam ? "spam" : "ham");
+        }
     }
     double secs = s_cpu_now() - t0;
     double tps = secs > 0 ? (double)n / secs : 0;
@@ -465,7 +484,8 @@ int
 main(int argc, char **argv)
 {
     const char *model_path = NULL, *models_dir = NULL;
-    s_opts_t o = {.field = "language", .min_acc = -1, .min_f1 = -1};
+    s_opts_t o = {
+        .field = "language", .channel = "email", .min_acc = -1, .min_f1 = -1};
     double show_errors = 0;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
@@ -497,6 +517,8 @@ main(int argc, char **argv)
                    classifier_split_parse(v, &o.split) == 0) {
         } else if (strcmp(f, "--rules") == 0) {
             o.rules = v;
+        } else if (strcmp(f, "--channel") == 0) {
+            o.channel = v;
         } else if (strcmp(f, "--text-column") == 0) {
             o.text_column = v;
         } else if (strcmp(f, "--label-column") == 0) {
