@@ -204,7 +204,11 @@ Test(envelope, full_round_trip)
     cr_assert(eq(u64, out.complaint.attachments[7].size, 1007));
     cr_assert(eq(str, (char *)kj_envelope_quarantine(&out), "noise"));
     out.complaint.noise[0] = '\0';
+    cr_assert(out.triage.spam);
+    cr_assert(eq(str, (char *)kj_envelope_quarantine(&out), "spam"));
+    out.triage.spam = false;
     cr_assert(eq(ptr, (void *)kj_envelope_quarantine(&out), NULL));
+    out.triage.spam = true;
     out.complaint.noise[0] = 'a';
     /* What went in comes out byte for byte when re-encoded. */
     uint8_t *copy = malloc((size_t)len);
