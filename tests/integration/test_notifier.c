@@ -892,12 +892,15 @@ Test(notifier, logs_and_metrics_show_only_the_origin)
 Test(notifier, bad_configuration_exits_78)
 {
     RX = rx_new(false);
-    /* The lease must outlast a request, and the default endpoint must be
-     * a web URL. */
+    /* The lease must outlast a request, and the default endpoint and the
+     * case link must be web URLs. */
     const char *bad[][3] = {
         {"KUJO_LEASE_MS=1000", "KUJO_HTTP_TIMEOUT_MS=1000", NULL},
         {"KUJO_WEBHOOK_URL=file:///etc/passwd", NULL, NULL},
         {"KUJO_RETRY_BASE_MS=500", "KUJO_RETRY_CAP_MS=100", NULL},
+        /* The Slack case link: a web URL with {case_id}. */
+        {"KUJO_CASE_URL=https://care.example.com/cases", NULL, NULL},
+        {"KUJO_CASE_URL=javascript:alert(1)//{case_id}", NULL, NULL},
     };
     char *argv[] = {"kujo-notifier", NULL};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -1339,3 +1339,30 @@ Test(rules, webhook_format_is_given_or_guessed_from_the_url)
         eq(int, kj_rules_webhook_format(r, "http://a/"), KJ_WEBHOOK_SLACK));
     kj_rules_destroy(&r);
 }
+
+/* examples/rules-slack.json (the README's Slack example) loads, each team
+ * with the format it says or its URL implies. */
+Test(rules, the_slack_example_loads)
+{
+    char err[512];
+    kj_rules_t *r = kj_rules_load(KJ_SOURCE_DIR "/examples/rules-slack.json",
+                                  err, sizeof err);
+    cr_assert(not(zero(ptr, r)), "%s", err);
+    static const struct {
+        const char *team;
+        kj_webhook_format_t format;
+    } want[] = {{"tech-ops", KJ_WEBHOOK_KUJO},
+                {"care-ja", KJ_WEBHOOK_SLACK},
+                {"care-en", KJ_WEBHOOK_SLACK}};
+    for (size_t i = 0; i < kj_rules_n_routes(r); i++) {
+        kj_route_t rt;
+        kj_rules_route_at(r, i, &rt);
+        cr_assert(eq(str, (char *)rt.team, (char *)want[i].team));
+        cr_assert(eq(int, rt.webhook_format, want[i].format), "%s", rt.team);
+        cr_assert(
+            eq(int, kj_rules_webhook_format(r, rt.webhook), want[i].format));
+        if (strcmp(rt.team, "tech-ops") != 0)
+            cr_assert(not(zero(ptr, (void *)kj_rules_team_hours(r, rt.team))));
+    }
+    kj_rules_destroy(&r);
+}
