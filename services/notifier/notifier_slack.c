@@ -226,14 +226,18 @@ s_field(json_t *fields, const char *label, const char *value)
     json_array_append_new(fields, s_mrkdwn(text));
 }
 
-/* "P1" for "p1": priorities are shown as people say them. */
+/* "P1" for "p1": priorities are shown as people say them. A job's
+ * priority comes from its payload, so it is escaped for mrkdwn too
+ * (after the upper-casing, which would break an escape). */
 static void
-s_priority(const char *p, char *out, size_t size)
+s_priority(const char *p, bool escape, char *out, size_t size)
 {
-    s_copy(p ? p : "", 8, false, false, out, size);
-    for (char *c = out; *c; c++)
+    char up[40];
+    s_copy(p ? p : "", 8, false, false, up, sizeof up);
+    for (char *c = up; *c; c++)
         if (*c >= 'a' && *c <= 'z')
             *c = (char)(*c - 'a' + 'A');
+    s_copy(up, 40, false, escape, out, size);
 }
 
 /* A header block: plain_text, so nothing in it is parsed. */
@@ -330,8 +334,8 @@ s_fallback(const char *prio, const char *what, const char *case_id,
            const char *complaint_id, const char *due_what, int64_t due_ms,
            const kj_hours_t *hours, char *out, size_t size)
 {
-    char p[16], w[256], id[64], when[64];
-    s_priority(prio, p, sizeof p);
+    char p[64], w[256], id[64], when[64];
+    s_priority(prio, true, p, sizeof p);
     s_copy(what, 64, false, true, w, sizeof w);
     bool is_case = case_id && case_id[0];
     s_copy(is_case ? case_id : complaint_id, 40, false, true, id, sizeof id);
@@ -370,8 +374,8 @@ notifier_slack_alert(const kj_envelope_t *env, const notifier_slack_opts_t *o,
     s_fallback(prio, cat, case_id, c->id, "first reply", due, hours, fallback,
                sizeof fallback);
 
-    char p[16], head[160];
-    s_priority(prio, p, sizeof p);
+    char p[64], head[160];
+    s_priority(prio, false, p, sizeof p);
     snprintf(head, sizeof head, "%s%s%s", p, p[0] ? " \xc2\xb7 " : "", cat);
 
     /* Only masked text leaves kujo: without a triage nothing is masked,
@@ -452,8 +456,8 @@ notifier_slack_job(const notifier_slack_job_t *job,
     s_fallback(job->priority, what, job->case_id, job->complaint_id, clock,
                job->due_at_ms, hours, fallback, sizeof fallback);
 
-    char p[16], head[160];
-    s_priority(job->priority, p, sizeof p);
+    char p[64], head[160];
+    s_priority(job->priority, false, p, sizeof p);
     snprintf(head, sizeof head, "%s%s%s", p, p[0] ? " \xc2\xb7 " : "", what);
 
     /* The playbook's text when the rules have one; else a plain line. */
