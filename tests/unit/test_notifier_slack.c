@@ -419,5 +419,16 @@ Test(notifier_slack, sla_warning_and_escalation_jobs)
     cr_assert(eq(str, (char *)f, "*Escalated to*\nlead-ja"));
     json_decref(got);
     free(body);
+
+    /* The payload's priority is outside input too (found by fuzz_slack). */
+    job.priority = "<!channel>";
+    body = notifier_slack_job(&job, &o, NULL);
+    got = s_load(body);
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(got, "text")),
+                 "[&lt;!CHANN\xe2\x80\xa6] Escalation \xe2\x80\x94 case "
+                 "0193a5b2c3d4e5f6c000 \xe2\x80\x94 resolution due Tue 9 Mar "
+                 "14:00 JST"));
+    json_decref(got);
+    free(body);
     kj_hours_destroy(&tokyo);
 }
