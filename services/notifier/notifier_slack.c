@@ -46,7 +46,7 @@ s_copy(const char *s, size_t max_chars, bool multiline, bool escape, char *out,
         size_t n = kj_utf8_decode(s, left, NULL);
         size_t step = n ? n : 1;
         size_t pchars = 1;
-        if (n == 0 || *s == '\0') {
+        if (n == 0) {
             piece = "\xef\xbf\xbd"; /* U+FFFD */
         } else if (escape && *s == '&') {
             piece = "&amp;";
