@@ -51,6 +51,24 @@ kj_hours_from_json(const void *json_obj, char *err, size_t err_size);
 void
 kj_hours_destroy(kj_hours_t **self_p);
 
+/* A UTC instant as wall time in a calendar's zone, for people: an SLA due
+ * time in the team's zone (notifier_slack). */
+typedef struct {
+    int64_t year;
+    int month;   /* 1..12 */
+    int day;     /* 1..31 */
+    int weekday; /* 0 = Monday .. 6 = Sunday */
+    int hour, minute, second;
+    int32_t utc_offset_s; /* local minus UTC, seconds */
+    char abbr[8];         /* the zone's abbreviation then ("JST", "EDT",
+                             "+0545"); "UTC" for a NULL calendar */
+} kj_hours_local_t;
+
+/* at_ms as local time in the calendar's zone (NULL self: UTC) into *out,
+ * from the offsets read at parse (no zone files, any thread). */
+void
+kj_hours_local(const kj_hours_t *self, int64_t at_ms, kj_hours_local_t *out);
+
 /* The calendar's name (borrowed). */
 const char *
 kj_hours_name(const kj_hours_t *self);

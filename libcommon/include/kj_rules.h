@@ -15,6 +15,7 @@
  *                       "week": {"mon": ["09:00-18:00"], ...},
  *                       "holidays": ["2027-01-01"]}],
  *   "teams": [{"name": "care-ja", "webhook": "http://...",
+ *              "webhook_format": "kujo",
  *              "hours": "tokyo", "escalation": ["lead-ja", "manager"]}],
  *   "sla_policies": [{"name": "social", "first_response_minutes": 60,
  *                     "resolution_hours": 24, "ack_minutes": 5,
@@ -31,6 +32,12 @@
  * "when" may test language, category, channel, tier, urgency, sentiment
  * (each a list of accepted values) and public (true/false); the first
  * route whose tests all pass wins, and the last route must have no "when".
+ *
+ * A team's "webhook_format" (issue 18, optional, only with its own
+ * "webhook") says what body the webhook expects: "kujo" (the signed
+ * team_alert JSON) or "slack" (a Slack incoming webhook: Block Kit).
+ * Without it, a webhook under https://hooks.slack.com/ is "slack" and any
+ * other "kujo"; teams that share a webhook must agree on its format.
  *
  * For the case lifecycle (issue 11): "business_hours" (optional, names
  * unique; see kj_hours.h for the object) are calendars that SLA clocks
@@ -144,13 +151,34 @@ typedef struct {
     size_t n;
 } kj_route_test_t;
 
+/* The body a webhook expects (values only ever appended). */
+typedef enum {
+    KJ_WEBHOOK_KUJO,  /* the signed team_alert JSON (docs/ARCHITECTURE.md) */
+    KJ_WEBHOOK_SLACK, /* a Slack incoming webhook: Block Kit */
+} kj_webhook_format_t;
+
+/* "kujo" or "slack", as written in the rules. */
+const char *
+kj_webhook_format_name(kj_webhook_format_t format);
+
+/* The format a URL implies by itself: slack under https://hooks.slack.com/,
+ * else kujo (NULL: kujo). */
+kj_webhook_format_t
+kj_webhook_format_guess(const char *url);
+
+/* The format of webhook url: that of the teams in self whose webhook it
+ * is, else kj_webhook_format_guess(url). self may be NULL (no rules). */
+kj_webhook_format_t
+kj_rules_webhook_format(const kj_rules_t *self, const char *url);
+
 /* One route with its team and SLA policy resolved. */
 typedef struct {
     const char *rule; /* the route's name */
     const char *team;
     const char *priority; /* p1..p4 */
     const char *sla;
-    const char *webhook; /* the team's webhook, NULL if none */
+    const char *webhook;                /* the team's webhook, NULL if none */
+    kj_webhook_format_t webhook_format; /* what that webhook expects */
     int64_t first_response_ms;
     int64_t resolution_ms;
     int64_t ack_ms;           /* automatic acknowledgement clock */

@@ -37,10 +37,14 @@ typedef struct {
     int end;
 } s_span_t;
 
+/* Room for a zone abbreviation ("JST", "EDT", "+0545") and its NUL. */
+#define S_ABBR_MAX 8
+
 /* From UTC second at on, the zone's offset is off seconds. */
 typedef struct {
     int64_t at;
     int32_t off;
+    char abbr[S_ABBR_MAX]; /* what %Z says then, for people (kj_hours_local) */
 } s_change_t;
 
 struct kj_hours {
@@ -50,8 +54,9 @@ struct kj_hours {
     int n_week[7];                      /* intervals per day */
     int64_t *holidays;                  /* local day numbers, sorted */
     size_t n_holidays;
-    int32_t off_first;   /* offset before the first change (and pre-1970) */
-    s_change_t *changes; /* offset changes in time order */
+    int32_t off_first; /* offset before the first change (and pre-1970) */
+    char abbr_first[S_ABBR_MAX]; /* its abbreviation */
+    s_change_t *changes;         /* offset changes in time order */
     size_t n_changes;
 };
 
@@ -84,29 +89,43 @@ s_days_in_month(int y, int m)
 
 /* ---- the zone's offsets --------------------------------------------- */
 
-/* The offset glibc gives for t under the current TZ. */
+/* The offset glibc gives for t under the current TZ, and its
+ * abbreviation into abbr[S_ABBR_MAX] when abbr is not NULL (strftime's
+ * %Z: tm_zone is not POSIX). */
 static int32_t
-s_sys_offset(int64_t t)
+s_sys_offset_abbr(int64_t t, char *abbr)
 {
     time_t tt = (time_t)t;
     struct tm tm;
+    if (abbr)
+        abbr[0] = '\0';
     if (!localtime_r(&tt, &tm))
         return 0;
-    int64_t local =
-        kj_time_days_from_civil(tm.tm_year + 1900LL, tm.tm_mon + 1, tm.tm_mday) *
-            S_DAY_S +
-        tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+    if (abbr && strftime(abbr, S_ABBR_MAX, "%Z", &tm) == 0)
+        abbr[0] = '\0';
+    int64_t local = kj_time_days_from_civil(tm.tm_year + 1900LL, tm.tm_mon + 1,
+                                            tm.tm_mday) *
+                        S_DAY_S +
+                    tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
     return (int32_t)(local - t);
 }
 
+static int32_t
+s_sys_offset(int64_t t)
+{
+    return s_sys_offset_abbr(t, NULL);
+}
+
 static void
-s_add_change(kj_hours_t *h, size_t *cap, int64_t at, int32_t off)
+s_add_change(kj_hours_t *h, size_t *cap, int64_t at)
 {
     if (h->n_changes == *cap) {
         *cap = *cap ? *cap * 2 : 64;
         h->changes = kj_realloc(h->changes, *cap * sizeof *h->changes);
     }
-    h->changes[h->n_changes++] = (s_change_t){.at = at, .off = off};
+    s_change_t *ch = &h->changes[h->n_changes++];
+    ch->at = at;
+    ch->off = s_sys_offset_abbr(at, ch->abbr);
 }
 
 /* Fill the change table for 1970..2100 from glibc under TZ=:<zone>. One
@@ -125,7 +144,7 @@ s_build_offsets(kj_hours_t *h)
 
     size_t cap = 0;
     int64_t end = kj_time_days_from_civil(2100, 1, 1) * S_DAY_S;
-    int32_t prev = s_sys_offset(0);
+    int32_t prev = s_sys_offset_abbr(0, h->abbr_first);
     h->off_first = prev;
     for (int64_t t = S_DAY_S; t <= end; t += S_DAY_S) {
         int32_t off = s_sys_offset(t);
@@ -139,7 +158,7 @@ s_build_offsets(kj_hours_t *h)
             else
                 hi = mid;
         }
-        s_add_change(h, &cap, hi, s_sys_offset(hi));
+        s_add_change(h, &cap, hi);
         prev = off;
     }
 
@@ -326,6 +345,37 @@ kj_hours_is_open(const kj_hours_t *self, int64_t at_ms)
                 return true;
     }
     return false;
+}
+
+void
+kj_hours_local(const kj_hours_t *self, int64_t at_ms, kj_hours_local_t *out)
+{
+    memset(out, 0, sizeof *out);
+    int64_t s = s_floor_div(s_clamp(at_ms), 1000);
+    const char *abbr = "UTC";
+    if (self) {
+        size_t i = s_changes_upto(self, s);
+        out->utc_offset_s = i ? self->changes[i - 1].off : self->off_first;
+        abbr = i ? self->changes[i - 1].abbr : self->abbr_first;
+    }
+    kj_strlcpy(out->abbr, abbr, sizeof out->abbr);
+    int64_t local = s + out->utc_offset_s;
+    int64_t day = s_floor_div(local, S_DAY_S);
+    int64_t sec = local - day * S_DAY_S;
+    out->weekday = s_weekday(day);
+    out->hour = (int)(sec / 3600);
+    out->minute = (int)(sec / 60 % 60);
+    out->second = (int)(sec % 60);
+    /* civil_from_days (H. Hinnant), the inverse of days_from_civil. */
+    int64_t z = day + 719468;
+    int64_t era = s_floor_div(z, 146097);
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    out->day = (int)(doy - (153 * mp + 2) / 5 + 1);
+    out->month = (int)(mp < 10 ? mp + 3 : mp - 9);
+    out->year = yoe + era * 400 + (out->month <= 2);
 }
 
 const char *

@@ -44,7 +44,10 @@ typedef kj_rules_label_t s_label_t;
 
 typedef struct {
     char *name;
-    char *webhook;           /* NULL: the notifier's KUJO_WEBHOOK_URL */
+    char *webhook; /* NULL: the notifier's KUJO_WEBHOOK_URL */
+    /* The body the webhook expects: "webhook_format", else guessed from
+     * the URL (kj_webhook_format_guess). */
+    kj_webhook_format_t format;
     const kj_hours_t *hours; /* borrowed from the rules; NULL: 24/7 */
     char **escalation;       /* agent ids, team lead first */
     size_t n_escalation;
@@ -698,11 +701,47 @@ s_webhook(s_ctx_t *c, json_t *v, char **out)
     return 0;
 }
 
+/* A team's "webhook_format" (optional): "kujo" or "slack", only with a
+ * "webhook" of its own, and the same for every team that shares that
+ * webhook (the format belongs to the endpoint). */
+static int
+s_webhook_format(s_ctx_t *c, kj_rules_t *r, json_t *o, s_team_t *t)
+{
+    json_t *v = json_object_get(o, "webhook_format");
+    if (!v)
+        return 0;
+    s_push_key(c, "webhook_format");
+    if (!json_is_string(v))
+        return s_fail(c, "expected \"kujo\" or \"slack\"");
+    const char *name = json_string_value(v);
+    if (strcmp(name, "kujo") == 0)
+        t->format = KJ_WEBHOOK_KUJO;
+    else if (strcmp(name, "slack") == 0)
+        t->format = KJ_WEBHOOK_SLACK;
+    else
+        return s_fail(c,
+                      "unknown format \"%.32s\" (expected \"kujo\" or "
+                      "\"slack\")",
+                      name);
+    if (!t->webhook)
+        return s_fail(c, "needs a \"webhook\" in the same team (the format "
+                         "of KUJO_WEBHOOK_URL follows its URL)");
+    for (s_team_t *u = r->teams; u < t; u++)
+        if (u->webhook && strcmp(u->webhook, t->webhook) == 0 &&
+            u->format != t->format)
+            return s_fail(c,
+                          "\"%s\" but team \"%s\" sends the same webhook "
+                          "\"%s\"",
+                          name, u->name, kj_webhook_format_name(u->format));
+    s_pop(c);
+    return 0;
+}
+
 static int
 s_teams(s_ctx_t *c, kj_rules_t *r, json_t *arr)
 {
-    static const char *const keys[] = {"name", "webhook", "hours", "escalation",
-                                       NULL};
+    static const char *const keys[] = {"name",  "webhook",    "webhook_format",
+                                       "hours", "escalation", NULL};
     if (!json_is_array(arr))
         return s_fail(c, "expected an array");
     size_t n = json_array_size(arr);
@@ -733,8 +772,11 @@ s_teams(s_ctx_t *c, kj_rules_t *r, json_t *arr)
             s_push_key(c, "webhook");
             if (s_webhook(c, hook, &t->webhook) < 0)
                 return -1;
+            t->format = kj_webhook_format_guess(t->webhook);
             s_pop(c);
         }
+        if (s_webhook_format(c, r, o, t) < 0)
+            return -1;
         json_t *hours = json_object_get(o, "hours");
         if (hours) {
             s_push_key(c, "hours");
@@ -1773,6 +1815,7 @@ kj_rules_route_at(const kj_rules_t *self, size_t i, kj_route_t *out)
     out->priority = rt->priority;
     out->sla = sla->name;
     out->webhook = team->webhook;
+    out->webhook_format = team->format;
     out->first_response_ms = sla->first_response_ms;
     out->resolution_ms = sla->resolution_ms;
     out->ack_ms = sla->ack_ms;
@@ -1851,4 +1894,27 @@ const kj_rules_playbook_t *
 kj_rules_playbook(const kj_rules_t *self)
 {
     return &self->playbook;
+}
+
+const char *
+kj_webhook_format_name(kj_webhook_format_t format)
+{
+    return format == KJ_WEBHOOK_SLACK ? "slack" : "kujo";
+}
+
+kj_webhook_format_t
+kj_webhook_format_guess(const char *url)
+{
+    static const char slack[] = "https://hooks.slack.com/";
+    return url && strncmp(url, slack, sizeof slack - 1) == 0 ? KJ_WEBHOOK_SLACK
+                                                             : KJ_WEBHOOK_KUJO;
+}
+
+kj_webhook_format_t
+kj_rules_webhook_format(const kj_rules_t *self, const char *url)
+{
+    for (size_t i = 0; self && url && i < self->n_teams; i++)
+        if (self->teams[i].webhook && strcmp(self->teams[i].webhook, url) == 0)
+            return self->teams[i].format;
+    return kj_webhook_format_guess(url);
 }

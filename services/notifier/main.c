@@ -5,6 +5,7 @@
  * runtime is kj_service, the loop kj_stage; delivery is notifier_deliver.c
  * over notifier_http.c. */
 #include <stdio.h>
+#include <string.h>
 
 #include <curl/curl.h>
 
@@ -14,7 +15,7 @@
 #include "notifier_deliver.h"
 #include "notifier_http.h"
 
-static char *s_webhook_url, *s_webhook_secret;
+static char *s_webhook_url, *s_webhook_secret, *s_case_url;
 static int64_t s_http_timeout_ms, s_retry_base_ms, s_retry_cap_ms;
 static int64_t s_circuit_failures, s_circuit_open_ms, s_circuit_open_max_ms;
 static int64_t s_endpoint_inflight;
@@ -33,6 +34,12 @@ static const kj_cfg_opt_t s_own[] = {
      .help = "HMAC-SHA256 key for Kujo-Signature",
      .secret = true,
      .dest = &s_webhook_secret},
+    {.env = "KUJO_CASE_URL",
+     .flag = "case-url",
+     .type = KJ_CFG_STR,
+     .help = "link to a case in Slack messages, {case_id} replaced (e.g. "
+             "https://care.example.com/cases/{case_id}); unset: no button",
+     .dest = &s_case_url},
     {.env = "KUJO_HTTP_TIMEOUT_MS",
      .flag = "http-timeout-ms",
      .type = KJ_CFG_INT,
@@ -149,6 +156,12 @@ s_check(const kj_service_cfg_t *cfg)
                         "https:// URL\n");
         problems++;
     }
+    if (s_case_url && s_case_url[0] &&
+        (!notifier_url_ok(s_case_url) || !strstr(s_case_url, "{case_id}"))) {
+        fprintf(stderr, "kujo-notifier: KUJO_CASE_URL must be an http:// or "
+                        "https:// URL containing {case_id}\n");
+        problems++;
+    }
     if (s_circuit_open_max_ms < s_circuit_open_ms) {
         fprintf(stderr,
                 "kujo-notifier: KUJO_CIRCUIT_OPEN_MAX_MS (%lld) is below "
@@ -192,6 +205,7 @@ main(int argc, char **argv)
     const notifier_opts_t no = {
         .webhook_url = s_webhook_url,
         .webhook_secret = s_webhook_secret,
+        .case_url = s_case_url,
         .http_timeout_ms = s_http_timeout_ms,
         .retry_base_ms = s_retry_base_ms,
         .retry_cap_ms = s_retry_cap_ms,

@@ -1,7 +1,8 @@
 /* notifier_deliver: the notifier stage's work. For each routed envelope it
  * picks the endpoint from its own configuration only (the team's webhook
  * from its rules, else KUJO_WEBHOOK_URL; never a URL in the message),
- * builds and signs the team alert, starts the POST and
+ * builds and signs the team alert (the kujo JSON, or Block Kit when the
+ * endpoint's format is "slack": kj_rules_webhook_format), starts the POST and
  * returns PENDING; when the answer comes it records the delivery in the
  * envelope and completes it: delivered, retried with backoff (the store
  * turns the last retry into dead), or dead when retrying cannot help.
@@ -28,8 +29,11 @@
 #include "kj_stage.h"
 
 typedef struct {
-    const char *webhook_url;     /* default endpoint; NULL: teams must name */
-    const char *webhook_secret;  /* HMAC key; NULL or "": unsigned */
+    const char *webhook_url;    /* default endpoint; NULL: teams must name */
+    const char *webhook_secret; /* HMAC key; NULL or "": unsigned */
+    /* KUJO_CASE_URL: Slack bodies link to the case here ("{case_id}"
+     * replaced); NULL or "": no button (notifier_slack.h). */
+    const char *case_url;
     int64_t http_timeout_ms;     /* per request, end to end */
     int64_t retry_base_ms;       /* backoff base */
     int64_t retry_cap_ms;        /* backoff cap */

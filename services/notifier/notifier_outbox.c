@@ -17,6 +17,7 @@
 #include "kj_util.h"
 #include "notifier_http.h"
 #include "notifier_payload.h"
+#include "notifier_slack.h"
 
 #define S_CLAIM_MAX 64  /* jobs claimed at once */
 #define S_RETRY_MS 1000 /* a request curl would not start comes back then */
@@ -34,6 +35,7 @@ struct notifier_outbox {
     const kj_rules_t *rules;           /* borrowed; NULL without rules */
     char *webhook_url;                 /* fallback endpoint, NULL if none */
     char *secret;                      /* HMAC key, NULL if unsigned */
+    char *case_url;                    /* KUJO_CASE_URL, NULL if none */
     int64_t lease_ms;                  /* claim lease */
     int64_t max_attempts;              /* then dead */
     int64_t retry_base_ms;             /* backoff base */
@@ -79,6 +81,8 @@ notifier_outbox_new(const notifier_outbox_opts_t *opts)
         self->webhook_url = kj_strdup(opts->webhook_url);
     if (opts->secret && opts->secret[0])
         self->secret = kj_strdup(opts->secret);
+    if (opts->case_url && opts->case_url[0])
+        self->case_url = kj_strdup(opts->case_url);
     self->lease_ms = opts->lease_ms;
     self->max_attempts = opts->max_attempts > 0 ? opts->max_attempts : 1;
     self->retry_base_ms = opts->retry_base_ms;
@@ -118,6 +122,7 @@ notifier_outbox_destroy(notifier_outbox_t **self_p)
     free(self->dones);
     free(self->webhook_url);
     free(self->secret);
+    free(self->case_url);
     free(self->env);
     free(self);
     *self_p = NULL;
@@ -226,6 +231,34 @@ s_jstr(json_t *o, const char *key)
     return v ? v : "";
 }
 
+/* The body for a team's Slack webhook: the job as Block Kit, the due time
+ * in the team's zone (notifier_slack.h). */
+static char *
+s_slack_body(notifier_outbox_t *self, const kj_outbox_job_t *job, json_t *o,
+             size_t *len)
+{
+    const char *team = s_jstr(o, "team");
+    json_t *due = json_object_get(o, "due_at_ms");
+    const notifier_slack_job_t sj = {
+        .kind = job->kind,
+        .case_id = s_jstr(o, "case_id"),
+        .complaint_id = job->complaint_id,
+        .team = team,
+        .channel = s_jstr(o, "channel"),
+        .language = s_jstr(o, "language"),
+        .priority = s_jstr(o, "priority"),
+        .to = s_jstr(o, "to"),
+        .clock = s_jstr(o, "clock"),
+        .text = s_jstr(o, "text"),
+        .due_at_ms = json_is_integer(due) ? json_integer_value(due) : 0,
+    };
+    const notifier_slack_opts_t so = {
+        .hours = self->rules ? kj_rules_team_hours(self->rules, team) : NULL,
+        .case_url = self->case_url,
+    };
+    return notifier_slack_job(&sj, &so, len);
+}
+
 /* Start one claimed job's request, or answer it at once. */
 static void
 s_send(notifier_outbox_t *self, const kj_outbox_job_t *job, int64_t now_ms)
@@ -291,7 +324,11 @@ s_send(notifier_outbox_t *self, const kj_outbox_job_t *job, int64_t now_ms)
     d->attempts = (int32_t)job->attempts;
 
     size_t len = 0;
-    char *body = s_body(job, o, &len);
+    char *body =
+        kj_outbox_kind_customer(job->kind) ||
+                kj_rules_webhook_format(self->rules, url) != KJ_WEBHOOK_SLACK
+            ? s_body(job, o, &len)
+            : s_slack_body(self, job, o, &len);
     json_decref(o);
     notifier_headers_t h;
     char why[KJ_ERRMSG_MAX];

@@ -6,6 +6,9 @@
  * its job id as the Idempotency-Key: a job sent again after a crash or a
  * lease that ended is one delivery to a receiver that drops repeats.
  *
+ * A team webhook in the "slack" format (kj_rules_webhook_format) gets the
+ * job as Block Kit instead (notifier_slack_job), headers unchanged.
+ *
  * Endpoints come from the notifier's configuration only, never from the
  * job: internal kinds go to the team's webhook in the rules, customer
  * kinds to the connector of the complaint's channel (rules "connectors");
@@ -36,6 +39,7 @@ typedef struct {
     const char *prefix;          /* key prefix ("kj") */
     const char *webhook_url;     /* fallback endpoint; NULL: none */
     const char *secret;          /* HMAC key; NULL: unsigned */
+    const char *case_url;        /* KUJO_CASE_URL for Slack; NULL: none */
     const kj_rules_t *rules;     /* team webhooks, connectors; may be NULL */
     notifier_circuit_t *circuit; /* shared with team alerts (borrowed) */
     kj_metrics_t *metrics;       /* NULL: no metrics (tests) */

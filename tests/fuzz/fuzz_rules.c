@@ -6,7 +6,8 @@
  * the route's business hours, bounded escalation chains and case
  * settings in range; its templates (the care playbook) render to valid
  * UTF-8 without "{{" whatever the variables, are chosen only for their
- * kind, and assess gives one of its verdicts. */
+ * kind, and assess gives one of its verdicts; a webhook has one format
+ * (kujo or slack) whichever route names it. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!esc[j] || !esc[j][0])
                 abort();
         (void)kj_rules_team_hours(rules, out.team);
+        /* A webhook has one format, whichever team's route names it. */
+        if (out.webhook &&
+            kj_rules_webhook_format(rules, out.webhook) != out.webhook_format)
+            abort();
     }
     const kj_rules_cases_t *cases = kj_rules_cases(rules);
     if (cases->reopen_ms < 0 || cases->close_ms < 0 ||

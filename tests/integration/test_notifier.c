@@ -25,6 +25,7 @@
 #include "kj_hmac.h"
 #include "kj_id.h"
 #include "kj_mq.h"
+#include "kj_outbox.h"
 #include "kj_redis.h"
 #include "kj_registry.h"
 #include "kj_store.h"
@@ -50,14 +51,15 @@ typedef struct {
     bool has_signature;
     unsigned answered; /* the status sent */
     int64_t at_ms;     /* when it came (monotonic) */
+    char body[8192];   /* the body as sent (cut if longer) */
 } rx_req_t;
 
 typedef struct {
     struct MHD_Daemon *d;
     int port;
     pthread_mutex_t lock;
-    unsigned status; /* what to answer */
-    int delay_ms;    /* wait before answering */
+    unsigned status;      /* what to answer */
+    int delay_ms;         /* wait before answering */
     char retry_after[64]; /* Retry-After on non-2xx answers; "" none */
     int active, max_active; /* requests being answered now, and the most */
     rx_req_t reqs[RX_MAX];
@@ -111,6 +113,7 @@ rx_handler(void *cls, struct MHD_Connection *c, const char *url,
     req.signed_ok = h && conn->buf &&
                     kj_signature_verify(SECRET, h, conn->buf, conn->len,
                                         kj_now_ms() / 1000, 300);
+    snprintf(req.body, sizeof req.body, "%s", conn->buf ? conn->buf : "");
     json_t *body = conn->buf ? json_loadb(conn->buf, conn->len, 0, NULL) : NULL;
     const char *cid = json_string_value(json_object_get(body, "complaint_id"));
     snprintf(req.complaint_id, sizeof req.complaint_id, "%s", cid ? cid : "");
@@ -377,6 +380,30 @@ rules_with_webhook(const char *url)
             "\"team\":\"care-ja\",\"priority\":\"p2\",\"sla\":\"social\"},"
             "{\"name\":\"default\",\"team\":\"care-en\",\"priority\":"
             "\"p2\",\"sla\":\"social\"}]}\n",
+            url);
+    fclose(f);
+    return path;
+}
+
+/* A rules file whose team care-en has a Slack-format webhook url and
+ * Tokyo business hours (so due times are shown in JST). */
+static const char *
+rules_with_slack(const char *url)
+{
+    static char path[160];
+    snprintf(path, sizeof path, "%s.rules.json", W.log);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "{\"version\":1,\"categories\":[],"
+            "\"business_hours\":[{\"name\":\"tokyo\",\"timezone\":"
+            "\"Asia/Tokyo\",\"week\":{\"mon\":[\"09:00-18:00\"]}}],"
+            "\"teams\":[{\"name\":\"care-en\",\"webhook\":\"%s\","
+            "\"webhook_format\":\"slack\",\"hours\":\"tokyo\"}],"
+            "\"sla_policies\":[{\"name\":\"social\","
+            "\"first_response_minutes\":60,\"resolution_hours\":24}],"
+            "\"routes\":[{\"name\":\"default\",\"team\":\"care-en\","
+            "\"priority\":\"p2\",\"sla\":\"social\"}]}\n",
             url);
     fclose(f);
     return path;
@@ -901,12 +928,15 @@ Test(notifier, logs_and_metrics_show_only_the_origin)
 Test(notifier, bad_configuration_exits_78)
 {
     RX = rx_new(false);
-    /* The lease must outlast a request, and the default endpoint must be
-     * a web URL. */
+    /* The lease must outlast a request, and the default endpoint and the
+     * case link must be web URLs. */
     const char *bad[][3] = {
         {"KUJO_LEASE_MS=1000", "KUJO_HTTP_TIMEOUT_MS=1000", NULL},
         {"KUJO_WEBHOOK_URL=file:///etc/passwd", NULL, NULL},
         {"KUJO_RETRY_BASE_MS=500", "KUJO_RETRY_CAP_MS=100", NULL},
+        /* The Slack case link: a web URL with {case_id}. */
+        {"KUJO_CASE_URL=https://care.example.com/cases", NULL, NULL},
+        {"KUJO_CASE_URL=javascript:alert(1)//{case_id}", NULL, NULL},
     };
     char *argv[] = {"kujo-notifier", NULL};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -918,4 +948,178 @@ Test(notifier, bad_configuration_exits_78)
                   status);
         kj_proc_destroy(&W.proc);
     }
+}
+
+/* The Block Kit checks every Slack body must pass: a text fallback and
+ * blocks of known types, each with what Slack requires of its type, no
+ * mrkdwn text with a raw < or > (mentions, links). Returns the root. */
+static json_t *
+slack_check(const char *body)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(body, 0, &jerr);
+    cr_assert_not_null(root, "not JSON: %s", jerr.text);
+    cr_assert(json_string_value(json_object_get(root, "text")) != NULL);
+    cr_assert(eq(sz, json_object_size(root), 2), "%s", body);
+    json_t *blocks = json_object_get(root, "blocks");
+    cr_assert(json_array_size(blocks) > 0);
+    cr_assert(ge(sz, json_array_size(blocks), 4));
+    cr_assert(le(sz, json_array_size(blocks), 50));
+    size_t i;
+    json_t *b;
+    json_array_foreach(blocks, i, b)
+    {
+        const char *type = json_string_value(json_object_get(b, "type"));
+        cr_assert_not_null(type);
+        json_t *text = json_object_get(b, "text");
+        if (strcmp(type, "header") == 0) {
+            cr_assert(eq(
+                str, (char *)json_string_value(json_object_get(text, "type")),
+                "plain_text"));
+        } else if (strcmp(type, "section") == 0) {
+            cr_assert(text ||
+                      json_array_size(json_object_get(b, "fields")) > 0);
+            if (text) {
+                const char *t =
+                    json_string_value(json_object_get(text, "text"));
+                cr_assert(le(sz, strlen(t), 4 * 3000));
+                cr_assert(zero(ptr, strpbrk(t, "<>")), "%s", t);
+            }
+        } else if (strcmp(type, "context") == 0 ||
+                   strcmp(type, "actions") == 0) {
+            cr_assert(json_array_size(json_object_get(b, "elements")) > 0);
+        } else {
+            cr_fail("unexpected block type %s", type);
+        }
+    }
+    return root;
+}
+
+static const char *
+block_text(json_t *root, size_t i)
+{
+    json_t *b = json_array_get(json_object_get(root, "blocks"), i);
+    json_t *t = json_object_get(b, "text");
+    if (!t)
+        t = json_array_get(json_object_get(b, "elements"), 0);
+    return json_string_value(json_object_get(t, "text"));
+}
+
+/* A team whose webhook is in the Slack format gets valid Block Kit: the
+ * masked text (escaped, never the original), the due time in the team's
+ * zone (Tokyo), the case button from KUJO_CASE_URL; still signed, with
+ * its Idempotency-Key. An SLA warning for that team gets Block Kit too. */
+Test(notifier, slack_team_webhook_gets_block_kit)
+{
+    RX = rx_new(true);
+    char url[128], rules[200];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/services/T0/B0/x", RX->port);
+    snprintf(rules, sizeof rules, "KUJO_RULES=%s", rules_with_slack(url));
+    const char *extra[] = {
+        rules, "KUJO_CASE_URL=https://care.example.com/cases/{case_id}",
+        "KUJO_OUTBOX_POLL_MS=100", NULL};
+    notifier_start(NULL, extra);
+    kj_envelope_t *a = malloc(sizeof *a);
+    make_routed(a, NULL);
+    strcpy(a->complaint.text, "mail me at alice@example.com <!channel>");
+    strcpy(a->triage.masked_text, "mail me at [email] <!channel> & <@U1>");
+    strcpy(a->assignment.case_id, "0193CASE0000000000AA");
+    put_routed(a);
+    kj_store_record_t rec;
+    cr_assert(wait_state(a->complaint.id, "delivered", 10000, &rec));
+    free(rec.env);
+    cr_assert(eq(sz, rx_count(RX), 1));
+    rx_req_t req = rx_get(RX, 0);
+    cr_assert(eq(str, req.path, "/services/T0/B0/x"));
+    cr_log_info("slack body: %s", req.body);
+    /* Slack ignores them, but they are still sent (and right). */
+    cr_assert(req.signed_ok);
+    char key[64];
+    snprintf(key, sizeof key, "%s:team_alert", a->complaint.id);
+    cr_assert(eq(str, req.key, key));
+    cr_assert(zero(ptr, strstr(req.body, "alice")));
+    cr_assert(zero(ptr, strstr(req.body, "team_alert")));
+    json_t *root = slack_check(req.body);
+    cr_assert(eq(str, (char *)block_text(root, 0), "P2 \xc2\xb7 outage"));
+    cr_assert(eq(str, (char *)block_text(root, 1),
+                 "mail me at [email] &lt;!channel&gt; &amp; &lt;@U1&gt;"));
+    const char *ctx = block_text(root, 3);
+    cr_assert(not(zero(ptr, strstr(ctx, " JST* (UTC+09:00)"))), "%s", ctx);
+    const char *fallback = json_string_value(json_object_get(root, "text"));
+    cr_assert(not(zero(ptr, strstr(fallback, "[P2] outage \xe2\x80\x94 case "
+                                             "0193CASE0000000000AA"))),
+              "%s", fallback);
+    json_t *btn = json_array_get(
+        json_object_get(json_array_get(json_object_get(root, "blocks"), 4),
+                        "elements"),
+        0);
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(btn, "url")),
+                 "https://care.example.com/cases/0193CASE0000000000AA"));
+    json_decref(root);
+
+    /* An SLA warning the router owes the team: Block Kit as well. */
+    kj_outbox_t *ob = kj_outbox_new(W.r, W.prefix);
+    cr_assert_not_null(ob);
+    char job[64], payload[512];
+    snprintf(job, sizeof job, "%s:sla_warning:fr_warn", a->complaint.id);
+    snprintf(payload, sizeof payload,
+             "{\"kind\":\"sla_warning\",\"complaint_id\":\"%s\","
+             "\"case_id\":\"0193CASE0000000000AA\",\"tenant\":\"default\","
+             "\"team\":\"care-en\",\"channel\":\"x\",\"language\":\"en\","
+             "\"priority\":\"p2\",\"to\":\"agent-7\",\"clock\":"
+             "\"first_response\",\"due_at_ms\":%lld}",
+             a->complaint.id, (long long)a->assignment.due_at_ms);
+    cr_assert(
+        eq(int,
+           kj_outbox_put(ob, "default", job, "sla_warning", a->complaint.id,
+                         "0193CASE0000000000AA", payload, kj_now_ms()),
+           1));
+    rx_wait(RX, 2, 10000);
+    req = rx_get(RX, 1);
+    cr_assert(eq(str, req.key, job));
+    cr_assert(req.signed_ok);
+    cr_log_info("slack sla_warning body: %s", req.body);
+    root = slack_check(req.body);
+    cr_assert(eq(str, (char *)block_text(root, 0), "P2 \xc2\xb7 SLA warning"));
+    ctx = block_text(root, 3);
+    cr_assert(not(zero(ptr, strstr(ctx, "First reply due *"))), "%s", ctx);
+    cr_assert(not(zero(ptr, strstr(ctx, " JST* (UTC+09:00)"))), "%s", ctx);
+    json_decref(root);
+    kj_outbox_destroy(&ob);
+    free(a);
+}
+
+/* Slack's rate limit: 429 with Retry-After: 2 on a Slack-format webhook.
+ * The next request comes no sooner than 2 s later (measured and logged),
+ * although the backoff alone would retry within 200 ms. */
+Test(notifier, slack_429_retry_after_is_honoured)
+{
+    RX = rx_new(true);
+    snprintf(RX->retry_after, sizeof RX->retry_after, "2");
+    rx_set(RX, 429, 0);
+    char url[128], rules[200];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/services/T0/B0/y", RX->port);
+    snprintf(rules, sizeof rules, "KUJO_RULES=%s", rules_with_slack(url));
+    const char *extra[] = {rules, "KUJO_MAX_ATTEMPTS=10", NULL};
+    notifier_start(NULL, extra);
+    kj_envelope_t *a = malloc(sizeof *a);
+    make_routed(a, NULL);
+    put_routed(a);
+    rx_wait(RX, 1, 10000);
+    rx_set(RX, 200, 0);
+    kj_store_record_t rec;
+    cr_assert(wait_state(a->complaint.id, "delivered", 15000, &rec));
+    free(rec.env);
+    cr_assert(eq(sz, rx_count(RX), 2));
+    int64_t gap = rx_get(RX, 1).at_ms - rx_get(RX, 0).at_ms;
+    cr_log_info("slack 429 Retry-After 2: next request %lld ms later",
+                (long long)gap);
+    fprintf(stderr, "slack 429 Retry-After 2: next request %lld ms later\n",
+            (long long)gap);
+    cr_assert(ge(i64, gap, 1950));
+    cr_assert(lt(i64, gap, 6000));
+    /* Both requests were Block Kit. */
+    json_decref(slack_check(rx_get(RX, 0).body));
+    json_decref(slack_check(rx_get(RX, 1).body));
+    free(a);
 }

@@ -397,3 +397,51 @@ Test(hours, a_24_00_end_and_null_error_buffer)
     cr_assert(zero(ptr, kj_hours_from_json(o, NULL, 0)));
     json_decref(o);
 }
+
+/* Wall time in the calendar's zone, with the zone's abbreviation, across
+ * New York's DST change and in Tokyo (no DST); NULL is UTC. */
+Test(hours, local_time_in_the_zone)
+{
+    kj_hours_t *ny =
+        s_parse("{\"name\":\"ny\",\"timezone\":"
+                "\"America/New_York\",\"week\":{\"mon\":[\"09:00-17:00\"]}}");
+    kj_hours_t *tk =
+        s_parse("{\"name\":\"tk\",\"timezone\":"
+                "\"Asia/Tokyo\",\"week\":{\"mon\":[\"09:00-17:00\"]}}");
+    kj_hours_local_t t;
+    /* 2027-03-14 06:59:59Z is 01:59:59 EST; a second later 03:00 EDT. */
+    int64_t jump = s_at(2027, 3, 14, 7, 0, 0);
+    kj_hours_local(ny, jump - 1000, &t);
+    cr_assert(eq(int, t.hour, 1));
+    cr_assert(eq(int, t.minute, 59));
+    cr_assert(eq(str, t.abbr, "EST"));
+    cr_assert(eq(i32, t.utc_offset_s, -5 * 3600));
+    kj_hours_local(ny, jump, &t);
+    cr_assert(eq(int, t.hour, 3));
+    cr_assert(eq(int, t.minute, 0));
+    cr_assert(eq(str, t.abbr, "EDT"));
+    cr_assert(eq(i32, t.utc_offset_s, -4 * 3600));
+    cr_assert(eq(int, t.weekday, 6)); /* a Sunday */
+    cr_assert(eq(i64, t.year, 2027));
+    cr_assert(eq(int, t.month, 3));
+    cr_assert(eq(int, t.day, 14));
+    /* Tokyo: 2026-12-31T15:30Z is 00:30 on New Year's Day. */
+    kj_hours_local(tk, s_at(2026, 12, 31, 15, 30, 0), &t);
+    cr_assert(eq(i64, t.year, 2027));
+    cr_assert(eq(int, t.month, 1));
+    cr_assert(eq(int, t.day, 1));
+    cr_assert(eq(int, t.hour, 0));
+    cr_assert(eq(int, t.minute, 30));
+    cr_assert(eq(int, t.weekday, 4)); /* a Friday */
+    cr_assert(eq(str, t.abbr, "JST"));
+    kj_hours_local(NULL, s_at(2026, 12, 31, 15, 30, 0), &t);
+    cr_assert(eq(int, t.hour, 15));
+    cr_assert(eq(str, t.abbr, "UTC"));
+    cr_assert(eq(i32, t.utc_offset_s, 0));
+    /* Before 1970: the offset in force at the near end, the date exact. */
+    kj_hours_local(NULL, -1, &t);
+    cr_assert(eq(i64, t.year, 1969));
+    cr_assert(eq(int, t.second, 59));
+    kj_hours_destroy(&ny);
+    kj_hours_destroy(&tk);
+}

@@ -120,6 +120,8 @@ Test(rules, usage_example)
 /* A minimal document with a "connectors" section. */
 #define WITH_CONNECTORS(c)                                                     \
     HEAD CATS "\"connectors\":" c "," TEAMS SLAS ROUTES_ONLY_DEFAULT
+/* A minimal document with its own "teams" (care-en must be there). */
+#define WITH_TEAMS(t) HEAD CATS "\"teams\":" t "," SLAS ROUTES_ONLY_DEFAULT
 /* A document with one route before the default. */
 #define WITH_ROUTE(r)                                                          \
     HEAD CATS TEAMS SLAS "\"routes\":[" r "," DEFAULT_ROUTE "]}"
@@ -436,6 +438,23 @@ static const s_bad_t s_bad[] = {
      "connectors.email: must not contain spaces"},
     {WITH_CONNECTORS("{\"x\":7}"), "connectors.x: expected a string"},
     {WITH_CONNECTORS("{\"x\":\"\"}"), "connectors.x: must not be empty"},
+    /* teams' webhook_format (issue 18). */
+    {WITH_TEAMS("[{\"name\":\"care-en\",\"webhook\":\"http://a/\","
+                "\"webhook_format\":7}]"),
+     "teams[0].webhook_format: expected \"kujo\" or \"slack\""},
+    {WITH_TEAMS("[{\"name\":\"care-en\",\"webhook\":\"http://a/\","
+                "\"webhook_format\":\"teams\"}]"),
+     "teams[0].webhook_format: unknown format \"teams\" (expected \"kujo\" "
+     "or \"slack\")"},
+    {WITH_TEAMS("[{\"name\":\"care-en\",\"webhook_format\":\"slack\"}]"),
+     "teams[0].webhook_format: needs a \"webhook\" in the same team"},
+    {WITH_TEAMS("[{\"name\":\"care-en\",\"webhook\":\"http://a/\"},"
+                "{\"name\":\"care-ja\",\"webhook\":\"http://a/\","
+                "\"webhook_format\":\"slack\"}]"),
+     "teams[1].webhook_format: \"slack\" but team \"care-en\" sends the same "
+     "webhook \"kujo\""},
+    {WITH_TEAMS("[{\"name\":\"care-en\",\"webhook_fromat\":\"slack\"}]"),
+     "unknown key \"webhook_fromat\""},
     /* templates: the text's variables. */
     {WITH_TEMPLATES("{}"), "missing key \"name\" at templates[0]"},
     {WITH_TEMPLATES("7"), "templates[0]: expected an object"},
@@ -1269,5 +1288,81 @@ Test(rules, connectors_name_a_webhook_per_channel)
     /* Optional: without the section, no channel has one. */
     r = s_parse(HEAD CATS TEAMS SLAS ROUTES_ONLY_DEFAULT);
     cr_assert(zero(ptr, (void *)kj_rules_connector(r, "x")));
+    kj_rules_destroy(&r);
+}
+
+Test(rules, webhook_format_is_given_or_guessed_from_the_url)
+{
+    kj_rules_t *r = s_parse(WITH_TEAMS(
+        "[{\"name\":\"care-en\",\"webhook\":\"http://127.0.0.1:9/s\","
+        "\"webhook_format\":\"slack\"},"
+        "{\"name\":\"care-ja\",\"webhook\":"
+        "\"https://hooks.slack.com/services/T0/B0/x\"},"
+        "{\"name\":\"care-pt\",\"webhook\":"
+        "\"https://hooks.slack.com/services/T0/B1/y\","
+        "\"webhook_format\":\"kujo\"},"
+        "{\"name\":\"care-de\",\"webhook\":\"https://hooks.example/x\"},"
+        "{\"name\":\"care-fr\"}]"));
+    /* Given: slack on a plain URL (a proxy, or a test receiver). */
+    cr_assert(eq(int, kj_rules_webhook_format(r, "http://127.0.0.1:9/s"),
+                 KJ_WEBHOOK_SLACK));
+    /* Guessed from Slack's host, unless the team says otherwise. */
+    cr_assert(eq(
+        int,
+        kj_rules_webhook_format(r, "https://hooks.slack.com/services/T0/B0/x"),
+        KJ_WEBHOOK_SLACK));
+    cr_assert(eq(
+        int,
+        kj_rules_webhook_format(r, "https://hooks.slack.com/services/T0/B1/y"),
+        KJ_WEBHOOK_KUJO));
+    cr_assert(eq(int, kj_rules_webhook_format(r, "https://hooks.example/x"),
+                 KJ_WEBHOOK_KUJO));
+    /* KUJO_WEBHOOK_URL (no team has it) and no rules at all: the URL. */
+    cr_assert(eq(int,
+                 kj_rules_webhook_format(r, "https://hooks.slack.com/T/B/z"),
+                 KJ_WEBHOOK_SLACK));
+    cr_assert(eq(int, kj_rules_webhook_format(NULL, "http://hooks.slack.com/"),
+                 KJ_WEBHOOK_KUJO));
+    cr_assert(eq(int, kj_rules_webhook_format(NULL, NULL), KJ_WEBHOOK_KUJO));
+    cr_assert(
+        eq(str, (char *)kj_webhook_format_name(KJ_WEBHOOK_SLACK), "slack"));
+    kj_route_t rt;
+    kj_rules_route_at(r, 0, &rt);
+    cr_assert(eq(int, rt.webhook_format, KJ_WEBHOOK_SLACK));
+    kj_rules_destroy(&r);
+    /* Teams sharing a webhook may both say so, if they agree. */
+    r = s_parse(WITH_TEAMS("[{\"name\":\"care-en\",\"webhook\":\"http://a/\","
+                           "\"webhook_format\":\"slack\"},"
+                           "{\"name\":\"care-ja\",\"webhook\":\"http://a/\","
+                           "\"webhook_format\":\"slack\"}]"));
+    cr_assert(
+        eq(int, kj_rules_webhook_format(r, "http://a/"), KJ_WEBHOOK_SLACK));
+    kj_rules_destroy(&r);
+}
+
+/* examples/rules-slack.json (the README's Slack example) loads, each team
+ * with the format it says or its URL implies. */
+Test(rules, the_slack_example_loads)
+{
+    char err[512];
+    kj_rules_t *r = kj_rules_load(KJ_SOURCE_DIR "/examples/rules-slack.json",
+                                  err, sizeof err);
+    cr_assert(not(zero(ptr, r)), "%s", err);
+    static const struct {
+        const char *team;
+        kj_webhook_format_t format;
+    } want[] = {{"tech-ops", KJ_WEBHOOK_KUJO},
+                {"care-ja", KJ_WEBHOOK_SLACK},
+                {"care-en", KJ_WEBHOOK_SLACK}};
+    for (size_t i = 0; i < kj_rules_n_routes(r); i++) {
+        kj_route_t rt;
+        kj_rules_route_at(r, i, &rt);
+        cr_assert(eq(str, (char *)rt.team, (char *)want[i].team));
+        cr_assert(eq(int, rt.webhook_format, want[i].format), "%s", rt.team);
+        cr_assert(
+            eq(int, kj_rules_webhook_format(r, rt.webhook), want[i].format));
+        if (strcmp(rt.team, "tech-ops") != 0)
+            cr_assert(not(zero(ptr, (void *)kj_rules_team_hours(r, rt.team))));
+    }
     kj_rules_destroy(&r);
 }
