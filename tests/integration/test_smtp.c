@@ -5,8 +5,10 @@
  * default). A complaint that came by e-mail gets its customer_ack by
  * mail, in Japanese, threaded onto the customer's message; a server that
  * is down and comes up gets the mail once, after retries; a recipient
- * with CR/LF is refused for good and nothing is sent; without
- * KUJO_SMTP_URL the acknowledgement goes to the webhook as before. */
+ * with CR/LF is refused for good and nothing is sent; AUTH works with
+ * the password from KUJO_SMTP_PASSWORD_FILE, and a recipient the server
+ * refuses (550) is dead at its first attempt; without KUJO_SMTP_URL the
+ * acknowledgement goes to the webhook as before. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 
@@ -62,20 +64,30 @@ s_listening(int port)
     return st == 0;
 }
 
-/* Start the SMTP server on s_port storing into s_dir. */
+/* Start the SMTP server on s_port storing into s_dir, with up to four
+ * more arguments (--auth USER:PASSWORD, --reject-domain DOMAIN). */
 static void
-s_smtp_up(void)
+s_smtp_up_with(const char *a, const char *b, const char *c, const char *d)
 {
     char port[16], log[300];
     snprintf(port, sizeof port, "%d", s_port);
     snprintf(log, sizeof log, "%s.log", s_dir);
-    char *argv[] = {S_PY, KJ_SOURCE_DIR "/tests/support/smtp_sink.py", port,
-                    s_dir, NULL};
+    char *argv[] = {S_PY,      KJ_SOURCE_DIR "/tests/support/smtp_sink.py",
+                    port,      s_dir,
+                    (char *)a, (char *)b,
+                    (char *)c, (char *)d,
+                    NULL};
     s_smtp = kj_proc_start("smtp", S_PY, argv, NULL, log);
     cr_assert(s_smtp != NULL);
     for (int w = 0; w < 10000 && !s_listening(s_port); w += 100)
         kj_test_sleep_ms(100);
     cr_assert(s_listening(s_port), "the SMTP server did not start");
+}
+
+static void
+s_smtp_up(void)
+{
+    s_smtp_up_with(NULL, NULL, NULL, NULL);
 }
 
 /* The pipeline with extra env; the SMTP port and mail directory chosen. */
@@ -106,13 +118,17 @@ s_post(const char *channel, const char *address, const char *customer,
     json_t *c = json_pack("{s:s, s:s}", "id", customer, "name", "山田花子");
     if (address)
         json_object_set_new(c, "email", json_string(address));
+    /* The customer's mail's Message-ID, one per customer (ingest drops a
+     * repeated external_id as a duplicate). */
+    char ext[128];
+    snprintf(ext, sizeof ext, "<%s@mail.example.jp>", customer);
     json_t *b = json_pack(
         "{s:s, s:o, s:s, s:s, s:s, s:[s]}", "channel", channel, "customer", c,
         "text",
         "注文した商品がまだ届きません。一週間以上待っていますが、連絡もなく"
         "とても困っています。",
-        "subject", "配送について", "external_id", "<orig-1@mail.example.jp>",
-        "references", "<root-1@mail.example.jp>");
+        "subject", "配送について", "external_id", ext, "references",
+        "<root-1@mail.example.jp>");
     char *body = json_dumps(b, JSON_COMPACT);
     json_decref(b);
     int status = kj_pipeline_post(s_pl, body, NULL, id);
@@ -290,9 +306,9 @@ Test(smtp, an_email_complaint_gets_its_ack_by_mail_threaded_in_japanese)
     snprintf(want, sizeof want, "<kujo.%s.customer_ack@kujo.example>", id);
     cr_assert(eq(str, (char *)s_str(m, "message_id"), want));
     cr_assert(
-        eq(str, (char *)s_str(m, "in_reply_to"), "<orig-1@mail.example.jp>"));
+        eq(str, (char *)s_str(m, "in_reply_to"), "<c-mail-1@mail.example.jp>"));
     cr_assert(eq(str, (char *)s_str(m, "references"),
-                 "<root-1@mail.example.jp> <orig-1@mail.example.jp>"));
+                 "<root-1@mail.example.jp> <c-mail-1@mail.example.jp>"));
     cr_assert(eq(str, (char *)s_str(m, "auto_submitted"), "auto-replied"));
     cr_assert(eq(str, (char *)s_str(m, "from_addr"), S_FROM));
     cr_assert(ne(ptr, strstr(s_str(m, "from"), "Kujo サポート"), NULL), "%s",
@@ -471,4 +487,66 @@ Test(smtp, without_smtp_email_acks_keep_going_to_the_webhook)
     cr_assert(eq(int, s_listed(id, "customer_ack", st, ep), 1));
     cr_assert(eq(str, st, "delivered"));
     cr_assert(eq(ptr, strstr(ep, "smtp"), NULL), "%s", ep);
+}
+
+Test(smtp, auth_from_a_password_file_and_a_recipient_the_server_refuses)
+{
+    s_pick();
+    snprintf(s_smtp_env, sizeof s_smtp_env, "KUJO_SMTP_URL=smtp://127.0.0.1:%d",
+             s_port);
+    s_smtp_up_with("--auth", "kujo:s3cret pw", "--reject-domain",
+                   "reject.example");
+    char pwfile[300], pwenv[320];
+    snprintf(pwfile, sizeof pwfile, "%s.pw", s_dir);
+    FILE *f = fopen(pwfile, "w");
+    cr_assert(f != NULL);
+    fputs("s3cret pw\n", f); /* one trailing newline is dropped */
+    fclose(f);
+    snprintf(pwenv, sizeof pwenv, "KUJO_SMTP_PASSWORD_FILE=%s", pwfile);
+    const char *env[] = {"KUJO_OUTBOX_POLL_MS=100",
+                         "KUJO_CIRCUIT_FAILURES=0",
+                         s_smtp_env,
+                         "KUJO_SMTP_FROM=" S_FROM,
+                         "KUJO_SMTP_USER=kujo",
+                         pwenv,
+                         NULL};
+    s_pipeline(env, 0);
+    char id[32], tenant[128], case_id[32];
+    s_post("email", "ok@example.jp", "c-mail-6", id);
+    s_delivered(id, tenant, sizeof tenant, case_id, sizeof case_id);
+    KJ_PL_ASSERT(s_pl, s_wait_mail(1, 20000), "no mail with AUTH");
+    json_t *e = s_envelope(1);
+    cr_assert(eq(str, (char *)s_str(e, "login"), "kujo"));
+    json_decref(e);
+    unlink(pwfile);
+
+    /* 550 to RCPT: dead at the first attempt, no mail. */
+    char id2[32], t2[128], c2[32];
+    s_post("email", "nobody@reject.example", "c-mail-7", id2);
+    s_delivered(id2, t2, sizeof t2, c2, sizeof c2);
+    char job[64], zkey[256];
+    snprintf(job, sizeof job, "%s:customer_ack", id2);
+    snprintf(zkey, sizeof zkey, "%s:{t:%s}:outbox_dead",
+             kj_pipeline_prefix(s_pl), t2);
+    bool dead = false;
+    for (int w = 0; w < 15000 && !dead; w += 100) {
+        redisReply *z = kj_redis_command(s_r, "ZSCORE %s %s", zkey, job);
+        dead = z && z->type == REDIS_REPLY_STRING;
+        freeReplyObject(z);
+        if (!dead)
+            kj_test_sleep_ms(100);
+    }
+    KJ_PL_ASSERT(s_pl, dead, "%s not dead", job);
+    redisReply *r =
+        kj_redis_command(s_r, "HMGET %s:{t:%s}:ob:%s last_error attempts",
+                         kj_pipeline_prefix(s_pl), t2, job);
+    bool got = r && r->type == REDIS_REPLY_ARRAY &&
+               r->element[0]->type == REDIS_REPLY_STRING;
+    cr_assert(got);
+    cr_assert(ne(ptr, strstr(r->element[0]->str, "SMTP 550"), NULL), "%s",
+              r->element[0]->str);
+    cr_assert(eq(int, atoi(r->element[1]->str), 1), "no retry after a 550");
+    freeReplyObject(r);
+    cr_assert(eq(int, s_count_mail(), 1));
+    s_no_address_logged("nobody@");
 }
