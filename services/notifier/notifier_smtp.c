@@ -200,6 +200,50 @@ s_crlf(const char *text)
     return out;
 }
 
+/* A header value of UTF-8 text as RFC 2047 "B" encoded-words, folded: the
+ * raw value GMime writes after "Name:" (leading space, LF line ends; the
+ * DOS format makes them CRLF). Each word carries at most S_WORD_BYTES
+ * whole characters, so a word is at most 68 characters (RFC 2047: 75) and
+ * "Subject: " plus a word fits in 78. GMime's own encoder writes longer
+ * words for long Japanese subjects. Caller frees. */
+#define S_WORD_BYTES 42
+
+static char *
+s_rfc2047(const char *text)
+{
+    size_t n = strlen(text), cap = n * 2 + 64, o = 0, i = 0;
+    char *out = kj_malloc(cap + 1);
+    while (i < n) {
+        size_t take = n - i < S_WORD_BYTES ? n - i : S_WORD_BYTES;
+        /* Back off to a character boundary (no continuation byte next). */
+        while (take > 0 && i + take < n &&
+               ((unsigned char)text[i + take] & 0xC0) == 0x80)
+            take--;
+        if (take == 0) /* not UTF-8: one byte at a time, still encoded */
+            take = 1;
+        gchar *b64 = g_base64_encode((const guchar *)text + i, take);
+        size_t need = strlen(b64) + 16;
+        if (o + need > cap) {
+            cap = (o + need) * 2;
+            out = kj_realloc(out, cap + 1);
+        }
+        o += (size_t)snprintf(out + o, cap + 1 - o, " =?UTF-8?B?%s?=\n", b64);
+        g_free(b64);
+        i += take;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static bool
+s_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80 || *s == '\r' || *s == '\n')
+            return false;
+    return true;
+}
+
 char *
 notifier_smtp_build(const notifier_smtp_msg_t *m, size_t *len)
 {
@@ -212,8 +256,17 @@ notifier_smtp_build(const notifier_smtp_msg_t *m, size_t *len)
         msg, GMIME_ADDRESS_TYPE_FROM,
         m->from_name && m->from_name[0] ? m->from_name : NULL, m->from);
     g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, NULL, m->to);
-    /* Stored as UTF-8; written as RFC 2047 encoded-words when not ASCII. */
+    /* Stored as UTF-8; written as RFC 2047 encoded-words (ours) when not
+     * ASCII. */
     g_mime_message_set_subject(msg, m->subject, "utf-8");
+    if (!s_ascii(m->subject)) {
+        char *raw = s_rfc2047(m->subject);
+        g_mime_header_set_raw_value(
+            g_mime_header_list_get_header(g_mime_object_get_header_list(o),
+                                          "Subject"),
+            raw);
+        free(raw);
+    }
     GDateTime *dt = g_date_time_new_from_unix_utc(m->date_s);
     g_mime_message_set_date(msg, dt);
     g_date_time_unref(dt);

@@ -41,6 +41,24 @@ Test(notifier_smtp, a_message_parses_back_with_what_it_says)
     }
     cr_assert(ne(ptr, strstr(s, "Auto-Submitted: auto-replied\r\n"), NULL));
     cr_assert(ne(ptr, strstr(s, "=?"), NULL), "subject not RFC 2047:\n%s", s);
+    /* RFC 2047: no encoded-word over 75 characters; RFC 5322: header
+     * lines within 78. */
+    for (const char *w = strstr(s, "=?"); w; w = strstr(w + 2, "=?")) {
+        const char *q = w + 2, *end;
+        for (int k = 0; k < 2 && q; k++) /* past charset and encoding */
+            q = strchr(q + 1, '?');
+        end = q ? strstr(q + 1, "?=") : NULL;
+        cr_assert(end != NULL);
+        cr_assert(le(sz, (size_t)(end + 2 - w), 75), "word: %.*s",
+                  (int)(end + 2 - w), w);
+        w = end;
+    }
+    const char *body_at = strstr(s, "\r\n\r\n");
+    for (const char *l = s; l < body_at;) {
+        const char *e = strstr(l, "\r\n");
+        cr_assert(le(sz, (size_t)(e - l), 78), "line: %.*s", (int)(e - l), l);
+        l = e + 2;
+    }
 
     g_mime_init(); /* already, by the build: GMime counts its inits */
     GMimeStream *st = g_mime_stream_mem_new_with_buffer(s, len);
