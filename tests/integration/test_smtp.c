@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "kj_harness.h"
+#include "kj_outbox.h"
 #include "kj_redis.h"
 #include "kj_sink.h"
 #include "kj_testredis.h"
@@ -41,8 +42,9 @@ s_down(void)
     kj_redis_destroy(&s_r);
     kj_pipeline_destroy(&s_pl);
     if (s_dir[0]) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
+        char cmd[900];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s.log' '%s.pw'", s_dir, s_dir,
+                 s_dir);
         if (system(cmd) != 0)
             fprintf(stderr, "could not remove %s\n", s_dir);
     }
@@ -364,6 +366,32 @@ Test(smtp, an_email_complaint_gets_its_ack_by_mail_threaded_in_japanese)
                  "the chat ack did not reach the webhook");
     kj_test_sleep_ms(1000);
     cr_assert(eq(int, s_count_mail(), 1));
+    cr_assert(eq(u32, kj_sink_key_count(sink, key), 1));
+
+    /* A survey request owed for the e-mail complaint goes the same way. */
+    kj_outbox_t *ob = kj_outbox_new(s_r, kj_pipeline_prefix(s_pl));
+    char job[64], payload[512];
+    snprintf(job, sizeof job, "%s:survey_request", id);
+    snprintf(payload, sizeof payload,
+             "{\"kind\":\"survey_request\",\"complaint_id\":\"%s\","
+             "\"case_id\":\"%s\",\"tenant\":\"%s\",\"channel\":\"email\","
+             "\"language\":\"ja\",\"text\":\"アンケートにご協力ください。\"}",
+             id, case_id, tenant);
+    cr_assert(eq(int,
+                 kj_outbox_put(ob, tenant, job, "survey_request", id, case_id,
+                               payload, kj_now_ms()),
+                 1));
+    kj_outbox_destroy(&ob);
+    KJ_PL_ASSERT(s_pl, s_wait_mail(2, 15000), "no survey mail");
+    m = s_parse(2);
+    snprintf(want, sizeof want, "アンケートへのご協力のお願い（ケース番号 %s）",
+             case_id);
+    cr_assert(eq(str, (char *)s_str(m, "subject"), want));
+    snprintf(want, sizeof want, "<kujo.%s.survey_request@kujo.example>", id);
+    cr_assert(eq(str, (char *)s_str(m, "message_id"), want));
+    cr_assert(
+        eq(str, (char *)s_str(m, "body"), "アンケートにご協力ください。"));
+    json_decref(m);
     s_no_address_logged("hanako@");
 }
 
