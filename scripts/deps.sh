@@ -21,10 +21,11 @@ BUILD_PKGS=(
 # tzdata: the rules file's business_hours name IANA time zones, which
 # kj_hours reads from /usr/share/zoneinfo (debian:12-slim has none).
 # openssl: make demo and the README's curl examples sign webhooks with it.
+# python3-aiosmtpd: test_smtp's real SMTP server (tests/support/smtp_sink.py).
 TEST_PKGS=(
     libcriterion-dev redis-server redis-tools curl jq prometheus python3
     clang libclang-rt-14-dev yamllint docker-compose lua-check haproxy tzdata
-    dovecot-imapd openssl
+    dovecot-imapd openssl python3-aiosmtpd
 )
 # make test-containers: a Docker engine, and mmdebstrap to make the base
 # image from the Debian mirror when there is no image registry.

@@ -59,7 +59,11 @@ kj_url_default_port(const char *scheme)
     static const struct {
         const char *scheme;
         int port;
-    } defaults[] = {{"http", 80}, {"https", 443}, {"redis", 6379}};
+    } defaults[] = {{"http", 80},
+                    {"https", 443},
+                    {"redis", 6379},
+                    {"smtp", 25},
+                    {"smtps", 465}};
     for (size_t i = 0; i < KJ_ARRAY_LEN(defaults); i++)
         if (strcmp(scheme, defaults[i].scheme) == 0)
             return defaults[i].port;

@@ -14,12 +14,15 @@
 #include "kj_stage.h"
 #include "notifier_deliver.h"
 #include "notifier_http.h"
+#include "notifier_smtp.h"
 
 static char *s_webhook_url, *s_webhook_secret, *s_case_url;
 static int64_t s_http_timeout_ms, s_retry_base_ms, s_retry_cap_ms;
 static int64_t s_circuit_failures, s_circuit_open_ms, s_circuit_open_max_ms;
 static int64_t s_endpoint_inflight;
 static int64_t s_outbox_poll_ms;
+static char *s_smtp_url, *s_smtp_from, *s_smtp_user, *s_smtp_password;
+static char *s_smtp_tls;
 
 static const kj_cfg_opt_t s_own[] = {
     {.env = "KUJO_WEBHOOK_URL",
@@ -108,6 +111,38 @@ static const kj_cfg_opt_t s_own[] = {
      .help = "how often due outbox jobs (acknowledgements, SLA warnings, "
              "escalations, follow-ups, surveys) are claimed",
      .dest = &s_outbox_poll_ms},
+    {.env = "KUJO_SMTP_URL",
+     .flag = "smtp-url",
+     .type = KJ_CFG_STR,
+     .help = "smtp://host:port or smtps://host:port: customer "
+             "acknowledgements and surveys by e-mail when no connector is "
+             "named for the channel (unset: by webhook only)",
+     .dest = &s_smtp_url},
+    {.env = "KUJO_SMTP_FROM",
+     .flag = "smtp-from",
+     .type = KJ_CFG_STR,
+     .help = "From: of customer e-mail, \"care@example.jp\" or "
+             "\"Name <care@example.jp>\" (required with KUJO_SMTP_URL)",
+     .dest = &s_smtp_from},
+    {.env = "KUJO_SMTP_USER",
+     .flag = "smtp-user",
+     .type = KJ_CFG_STR,
+     .help = "SMTP AUTH user (unset: no AUTH)",
+     .secret = true,
+     .dest = &s_smtp_user},
+    {.env = "KUJO_SMTP_PASSWORD",
+     .flag = "smtp-password",
+     .type = KJ_CFG_STR,
+     .help = "SMTP AUTH password",
+     .secret = true,
+     .dest = &s_smtp_password},
+    {.env = "KUJO_SMTP_TLS",
+     .flag = "smtp-tls",
+     .type = KJ_CFG_STR,
+     .def = "try",
+     .help = "STARTTLS on smtp://: try (if offered), require, or off; "
+             "smtps:// is always TLS",
+     .dest = &s_smtp_tls},
 };
 
 static int
@@ -169,6 +204,22 @@ s_check(const kj_service_cfg_t *cfg)
                 (long long)s_circuit_open_max_ms, (long long)s_circuit_open_ms);
         problems++;
     }
+    if (s_smtp_url && s_smtp_url[0]) {
+        char err[KJ_ERRMSG_MAX];
+        const notifier_smtp_opts_t so = {
+            .url = s_smtp_url, .from = s_smtp_from, .tls = s_smtp_tls};
+        notifier_smtp_t *smtp = notifier_smtp_new(&so, err, sizeof err);
+        if (!smtp) {
+            fprintf(stderr, "kujo-notifier: %s\n", err);
+            problems++;
+        }
+        notifier_smtp_destroy(&smtp);
+        if (s_smtp_user && s_smtp_user[0] && !s_smtp_password) {
+            fprintf(stderr, "kujo-notifier: KUJO_SMTP_USER needs "
+                            "KUJO_SMTP_PASSWORD (or _FILE)\n");
+            problems++;
+        }
+    }
     return problems;
 }
 
@@ -202,6 +253,17 @@ main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    const notifier_smtp_opts_t smtp = {.url = s_smtp_url,
+                                       .from = s_smtp_from,
+                                       .user = s_smtp_user,
+                                       .password = s_smtp_password,
+                                       .tls = s_smtp_tls};
+    /* Credentials over a connection that may stay plain: said once. */
+    if (s_smtp_url && s_smtp_user && s_smtp_user[0] &&
+        strncmp(s_smtp_url, "smtps://", 8) != 0 &&
+        strcmp(s_smtp_tls, "require") != 0)
+        kj_warn("smtp auth may go unencrypted", "s:hint",
+                "set KUJO_SMTP_TLS=require or use smtps://");
     const notifier_opts_t no = {
         .webhook_url = s_webhook_url,
         .webhook_secret = s_webhook_secret,
@@ -220,6 +282,7 @@ main(int argc, char **argv)
         .lease_ms = so.lease_ms,
         .max_attempts = so.max_attempts,
         .outbox_poll_ms = s_outbox_poll_ms,
+        .smtp = s_smtp_url && s_smtp_url[0] ? &smtp : NULL,
     };
     notifier = notifier_new(stage, &no);
     if (!notifier) {

@@ -121,6 +121,7 @@ notifier_new(kj_stage_t *stage, const notifier_opts_t *opts)
             .retry_cap_ms = opts->retry_cap_ms,
             .poll_ms = opts->outbox_poll_ms,
             .max_inflight = opts->outbox_inflight,
+            .smtp = opts->smtp,
         };
         self->outbox = notifier_outbox_new(&oo);
         if (!self->outbox) {

@@ -27,6 +27,7 @@
 #include "kj_redis.h"
 #include "kj_rules.h"
 #include "kj_stage.h"
+#include "notifier_smtp.h"
 
 typedef struct {
     const char *webhook_url;    /* default endpoint; NULL: teams must name */
@@ -54,6 +55,8 @@ typedef struct {
     int64_t max_attempts;   /* claims before a job is dead */
     int64_t outbox_poll_ms; /* how often due jobs are claimed */
     size_t outbox_inflight; /* the outbox's slots; 0: 64 */
+    /* Customer mail (KUJO_SMTP_*), NULL: none (notifier_outbox.h). */
+    const notifier_smtp_opts_t *smtp;
 } notifier_opts_t;
 
 typedef struct notifier notifier_t;

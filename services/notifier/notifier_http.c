@@ -22,6 +22,7 @@ typedef struct {
     int64_t started_ms;           /* monotonic start, for elapsed_ms */
     char errbuf[CURL_ERROR_SIZE]; /* curl's detailed message, logged only */
     kj_envelope_t env;            /* the envelope to complete */
+    notifier_transfer_t xfer;     /* a non-HTTP transfer's data, or zeroed */
 } s_slot_t;
 
 /* A socket curl asked us to watch. */
@@ -137,6 +138,9 @@ s_slot_release(notifier_http_t *self, size_t idx)
     slot->body = NULL;
     curl_slist_free_all(slot->headers);
     slot->headers = NULL;
+    if (slot->xfer.release)
+        slot->xfer.release(slot->xfer.data);
+    memset(&slot->xfer, 0, sizeof slot->xfer);
     slot->busy = false;
     self->free_idx[self->n_free++] = idx;
 }
@@ -155,6 +159,8 @@ notifier_http_destroy(notifier_http_t **self_p)
             curl_multi_remove_handle(self->multi, slot->easy);
         free(slot->body);
         curl_slist_free_all(slot->headers);
+        if (slot->xfer.release)
+            slot->xfer.release(slot->xfer.data);
         curl_easy_cleanup(slot->easy);
         free(slot);
     }
@@ -177,18 +183,19 @@ s_header(struct curl_slist *list, const char *name, const char *value)
     return out;
 }
 
-int
-notifier_http_start(notifier_http_t *self, const char *url,
-                    const kj_envelope_t *env, char **body_p, size_t body_len,
-                    const notifier_headers_t *h, char *err, size_t err_size)
+/* Take a free slot with a ready easy handle (new, or reset), or NULL
+ * with a message in err. */
+static s_slot_t *
+s_slot_take(notifier_http_t *self, const char *url, const kj_envelope_t *env,
+            char *err, size_t err_size)
 {
     if (self->n_free == 0) {
         snprintf(err, err_size, "all %zu delivery slots busy", self->max_slots);
-        return -1;
+        return NULL;
     }
     if (strlen(url) >= KJ_URL_MAX) {
-        snprintf(err, err_size, "webhook URL too long");
-        return -1;
+        snprintf(err, err_size, "endpoint URL too long");
+        return NULL;
     }
     size_t idx = self->free_idx[self->n_free - 1];
     s_slot_t *slot = self->slots[idx];
@@ -198,7 +205,7 @@ notifier_http_start(notifier_http_t *self, const char *url,
         if (!slot->easy) {
             free(slot);
             snprintf(err, err_size, "curl_easy_init failed");
-            return -1;
+            return NULL;
         }
         slot->idx = idx;
         self->slots[idx] = slot;
@@ -209,12 +216,46 @@ notifier_http_start(notifier_http_t *self, const char *url,
     }
     self->n_free--;
     slot->busy = true;
-    slot->body = *body_p;
-    *body_p = NULL;
     kj_strlcpy(slot->url, url, sizeof slot->url);
     slot->env = *env;
     slot->errbuf[0] = '\0';
     slot->started_ms = kj_mono_ms();
+    return slot;
+}
+
+/* The options every transfer shares, then into the multi handle. 0, or
+ * -1 (slot released, message in err). */
+static int
+s_slot_add(notifier_http_t *self, s_slot_t *slot, char *err, size_t err_size)
+{
+    CURL *e = slot->easy;
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)self->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)self->timeout_ms);
+    /* Signals belong to the stage's signalfd, and DNS timeouts must not
+     * use alarm(). */
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, slot->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)slot);
+    CURLMcode mc = curl_multi_add_handle(self->multi, e);
+    if (mc != CURLM_OK) {
+        snprintf(err, err_size, "curl_multi_add_handle: %s",
+                 curl_multi_strerror(mc));
+        s_slot_release(self, slot->idx);
+        return -1;
+    }
+    return 0;
+}
+
+int
+notifier_http_start(notifier_http_t *self, const char *url,
+                    const kj_envelope_t *env, char **body_p, size_t body_len,
+                    const notifier_headers_t *h, char *err, size_t err_size)
+{
+    s_slot_t *slot = s_slot_take(self, url, env, err, err_size);
+    if (!slot)
+        return -1;
+    slot->body = *body_p;
+    *body_p = NULL;
 
     struct curl_slist *hl = NULL;
     hl = s_header(hl, "Content-Type", h->content_type);
@@ -239,22 +280,30 @@ notifier_http_start(notifier_http_t *self, const char *url,
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, slot->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, slot->headers);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)self->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)self->timeout_ms);
-    /* Signals belong to the stage's signalfd, and DNS timeouts must not
-     * use alarm(). */
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_discard);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, slot->errbuf);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)slot);
-    CURLMcode mc = curl_multi_add_handle(self->multi, e);
-    if (mc != CURLM_OK) {
-        snprintf(err, err_size, "curl_multi_add_handle: %s",
-                 curl_multi_strerror(mc));
-        s_slot_release(self, idx);
+    return s_slot_add(self, slot, err, err_size);
+}
+
+int
+notifier_http_start_transfer(notifier_http_t *self, const char *url,
+                             const kj_envelope_t *env,
+                             notifier_transfer_t *xfer, char *err,
+                             size_t err_size)
+{
+    notifier_transfer_t x = *xfer;
+    memset(xfer, 0, sizeof *xfer);
+    s_slot_t *slot = s_slot_take(self, url, env, err, err_size);
+    if (!slot) {
+        if (x.release)
+            x.release(x.data);
         return -1;
     }
-    return 0;
+    slot->xfer = x; /* released with the slot from here on */
+    if (x.setup(slot->easy, x.data, err, err_size) != 0) {
+        s_slot_release(self, slot->idx);
+        return -1;
+    }
+    return s_slot_add(self, slot, err, err_size);
 }
 
 size_t
@@ -326,6 +375,41 @@ s_describe(CURLcode rc, CURL *easy, long status, notifier_result_t *res)
     }
 }
 
+/* An SMTP transfer's result. curl's CURLE_OK means the server took the
+ * message (250 after DATA). A 5xx reply is permanent for this message
+ * (the recipient or the content was refused) except the authentication
+ * ones (530, 534, 535, 538): those are the operator's to fix, so the job
+ * keeps its attempts. */
+static void
+s_describe_smtp(CURLcode rc, CURL *easy, long code, notifier_result_t *res)
+{
+    res->smtp_status = (int)code;
+    if (rc == CURLE_OK) {
+        res->delivered = true;
+        return;
+    }
+    if (rc == CURLE_LOGIN_DENIED) {
+        snprintf(res->error, sizeof res->error, "SMTP authentication failed");
+        return;
+    }
+    if (rc == CURLE_USE_SSL_FAILED) {
+        snprintf(res->error, sizeof res->error,
+                 "SMTP server offers no STARTTLS (KUJO_SMTP_TLS=require)");
+        return;
+    }
+    if (code >= 400 && code < 600) {
+        bool auth = code == 530 || code == 534 || code == 535 || code == 538;
+        res->permanent = code >= 500 && !auth;
+        snprintf(res->error, sizeof res->error, "SMTP %ld", code);
+        return;
+    }
+    notifier_result_t web;
+    memset(&web, 0, sizeof web);
+    s_describe(rc, easy, 0, &web);
+    res->permanent = web.permanent;
+    kj_strlcpy(res->error, web.error, sizeof res->error);
+}
+
 /* Retry-After counts only on "slow down" (429) and "unavailable" (503). */
 static int64_t
 s_retry_after_ms(CURL *easy, long status)
@@ -333,8 +417,7 @@ s_retry_after_ms(CURL *easy, long status)
     if (status != 429 && status != 503)
         return 0;
     curl_off_t s = 0;
-    if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &s) != CURLE_OK ||
-        s <= 0)
+    if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &s) != CURLE_OK || s <= 0)
         return 0;
     if (s > NOTIFIER_RETRY_AFTER_MAX_MS / 1000)
         return NOTIFIER_RETRY_AFTER_MAX_MS;
@@ -358,9 +441,13 @@ s_reap(notifier_http_t *self)
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
         notifier_result_t res;
         memset(&res, 0, sizeof res);
-        s_describe(rc, easy, status, &res);
+        if (slot->xfer.smtp) {
+            s_describe_smtp(rc, easy, status, &res);
+        } else {
+            s_describe(rc, easy, status, &res);
+            res.retry_after_ms = s_retry_after_ms(easy, status);
+        }
         res.elapsed_ms = kj_mono_ms() - slot->started_ms;
-        res.retry_after_ms = s_retry_after_ms(easy, status);
         if (rc != CURLE_OK)
             kj_debug("curl transfer failed", "s:error", slot->errbuf, NULL);
         curl_multi_remove_handle(self->multi, easy);

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
 #include <zmq.h>
 
 #include "kj_envelope.h"
@@ -33,6 +34,10 @@ typedef struct {
      * libcurl) as ms from now, at most NOTIFIER_RETRY_AFTER_MAX_MS; 0 when
      * there was none. */
     int64_t retry_after_ms;
+    /* An SMTP transfer's last reply code (250, 550, ...), 0 without one
+     * or for HTTP. A 5xx that names the recipient or the message is
+     * permanent; see notifier_smtp.h. */
+    int smtp_status;
 } notifier_result_t;
 
 /* The longest wait a Retry-After may impose: an endpoint must not park
@@ -62,6 +67,28 @@ notifier_http_start(notifier_http_t *self, const char *url,
                     const kj_envelope_t *env, char **body_p, size_t body_len,
                     const notifier_headers_t *headers, char *err,
                     size_t err_size);
+
+/* A transfer that is not a webhook POST (notifier_smtp's mail): setup
+ * sets the protocol options of a reset easy handle (URL, allowed
+ * protocols, upload source); the slot sets the timeouts, NOSIGNAL, the
+ * error buffer and its own private pointer. data lives until the slot is
+ * released, then release(data) frees it. */
+typedef struct {
+    int (*setup)(CURL *easy, void *data, char *err, size_t err_size);
+    void (*release)(void *data);
+    void *data;
+    bool smtp; /* results read as SMTP replies (smtp_status) */
+} notifier_transfer_t;
+
+/* Start xfer (taken: *xfer is cleared; released by the slot, or here on
+ * failure) for env towards url, the endpoint name the result carries.
+ * Returns 0, or -1 when every slot is busy or setup or curl refused
+ * (message in err). */
+int
+notifier_http_start_transfer(notifier_http_t *self, const char *url,
+                             const kj_envelope_t *env,
+                             notifier_transfer_t *xfer, char *err,
+                             size_t err_size);
 
 /* Pollitems (socket NULL, fd set) for curl's sockets into items[max].
  * Returns how many were written. */

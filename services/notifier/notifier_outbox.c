@@ -18,6 +18,7 @@
 #include "notifier_http.h"
 #include "notifier_payload.h"
 #include "notifier_slack.h"
+#include "notifier_smtp.h"
 
 #define S_CLAIM_MAX 64  /* jobs claimed at once */
 #define S_RETRY_MS 1000 /* a request curl would not start comes back then */
@@ -55,6 +56,11 @@ struct notifier_outbox {
     size_t n_delivered, cap_delivered;
     /* deliveries_total{kind,result} per kind: [0] delivered, [1] failed. */
     kj_counter_t *counters[S_NKINDS][2];
+    /* Customer mail (KUJO_SMTP_URL), NULL: customer kinds go by webhook. */
+    notifier_smtp_t *smtp;
+    /* smtp_deliveries_total{kind,result}: [0] delivered, [1] failed,
+     * [2] refused (no usable address: never sent). */
+    kj_counter_t *smtp_counters[S_NKINDS][3];
 };
 
 static void
@@ -101,6 +107,31 @@ notifier_outbox_new(const notifier_outbox_opts_t *opts)
                     opts->metrics, "deliveries_total", help, labels);
             }
     }
+    if (opts->smtp) {
+        char err[KJ_ERRMSG_MAX];
+        notifier_smtp_opts_t so = *opts->smtp;
+        so.redis = opts->redis;
+        so.prefix = opts->prefix;
+        self->smtp = notifier_smtp_new(&so, err, sizeof err);
+        if (!self->smtp) {
+            kj_error("smtp setup failed", "s:error", err);
+            notifier_outbox_destroy(&self);
+            return NULL;
+        }
+        static const char *const results[] = {"delivered", "failed", "refused"};
+        for (size_t k = 0; opts->metrics && k < S_NKINDS; k++) {
+            if (!kj_outbox_kind_customer(s_kinds[k]))
+                continue;
+            for (int r = 0; r < 3; r++) {
+                char labels[96];
+                snprintf(labels, sizeof labels, "kind=\"%s\",result=\"%s\"",
+                         s_kinds[k], results[r]);
+                self->smtp_counters[k][r] = kj_metrics_counter(
+                    opts->metrics, "smtp_deliveries_total",
+                    "Customer e-mails over SMTP by kind and result", labels);
+            }
+        }
+    }
     /* Connectors get their circuit series at once, like teams. */
     notifier_outbox_set_rules(self, opts->rules);
     return self;
@@ -112,7 +143,9 @@ notifier_outbox_destroy(notifier_outbox_t **self_p)
     if (!self_p || !*self_p)
         return;
     notifier_outbox_t *self = *self_p;
+    /* The slots first: a mail in flight borrows the smtp object. */
     notifier_http_destroy(&self->http);
+    notifier_smtp_destroy(&self->smtp);
     s_flush(self, kj_now_ms()); /* what was delivered, recorded */
     kj_outbox_destroy(&self->outbox);
     free(self->delivered);
@@ -169,6 +202,22 @@ s_count(notifier_outbox_t *self, const char *kind, bool delivered)
     for (size_t k = 0; k < S_NKINDS; k++)
         if (strcmp(kind, s_kinds[k]) == 0 && self->counters[k][0])
             kj_counter_inc(self->counters[k][delivered ? 0 : 1]);
+}
+
+/* result: 0 delivered, 1 failed, 2 refused. */
+static void
+s_count_smtp(notifier_outbox_t *self, const char *kind, int result)
+{
+    for (size_t k = 0; k < S_NKINDS; k++)
+        if (strcmp(kind, s_kinds[k]) == 0 && self->smtp_counters[k][0])
+            kj_counter_inc(self->smtp_counters[k][result]);
+}
+
+/* True when url is the SMTP server's: a mail's result. */
+static bool
+s_is_smtp(const notifier_outbox_t *self, const char *url)
+{
+    return self->smtp && strcmp(url, notifier_smtp_url(self->smtp)) == 0;
 }
 
 /* A job that was not delivered: retried (after backoff, or at retry_at_ms
@@ -259,6 +308,65 @@ s_slack_body(notifier_outbox_t *self, const kj_outbox_job_t *job, json_t *o,
     return notifier_slack_job(&sj, &so, len);
 }
 
+/* The small envelope a request carries: enough to answer the job when
+ * the response comes. */
+static void
+s_job_env(kj_envelope_t *env, const kj_outbox_job_t *job)
+{
+    kj_strlcpy(env->complaint.id, job->complaint_id, sizeof env->complaint.id);
+    kj_strlcpy(env->complaint.tenant, job->tenant,
+               sizeof env->complaint.tenant);
+    env->attempt = (uint32_t)job->attempts;
+    kj_delivery_t *d = kj_envelope_delivery(env, job->kind);
+    kj_strlcpy(d->idempotency_key, job->id, sizeof d->idempotency_key);
+    d->attempts = (int32_t)job->attempts;
+}
+
+/* A customer job by mail (notifier_smtp). true: started or answered;
+ * false: the customer has no address, so the job goes by webhook as
+ * before. */
+static bool
+s_send_mail(notifier_outbox_t *self, const kj_outbox_job_t *job, json_t *o,
+            int64_t now_ms)
+{
+    char why[KJ_ERRMSG_MAX], err[KJ_ERRMSG_MAX], domain[256],
+        origin[KJ_URL_MAX];
+    notifier_transfer_t xfer = {0};
+    const char *url = notifier_smtp_url(self->smtp);
+    notifier_url_origin(url, origin, sizeof origin);
+    notifier_smtp_rc_t rc =
+        notifier_smtp_prepare(self->smtp, job, o, now_ms, &xfer, domain,
+                              sizeof domain, why, sizeof why);
+    switch (rc) {
+    case NOTIFIER_SMTP_NO_ADDRESS:
+        return false;
+    case NOTIFIER_SMTP_REFUSED:
+        /* Nothing was sent and nothing will be: dead at once. */
+        s_count_smtp(self, job->kind, 2);
+        kj_rc_reason(err, sizeof err, KJ_ERR_INVALID, "%s", why);
+        s_fail(self, job, err, false, true, 0, origin, 0, now_ms);
+        return true;
+    case NOTIFIER_SMTP_ERROR:
+        kj_rc_reason(err, sizeof err, KJ_ERR_REDIS, "%s", why);
+        s_fail(self, job, err, false, false, 0, origin, 0, now_ms);
+        return true;
+    case NOTIFIER_SMTP_READY:
+        break;
+    }
+    kj_envelope_t *env = self->env;
+    s_job_env(env, job);
+    /* The recipient's domain at most: the address is personal data. */
+    kj_debug("outbox mail starts", "s:job", job->id, "s:kind", job->kind,
+             "s:domain", domain);
+    if (notifier_http_start_transfer(self->http, url, env, &xfer, why,
+                                     sizeof why) < 0) {
+        kj_rc_reason(err, sizeof err, KJ_ERR_INTERNAL,
+                     "mail transfer not started: %s", why);
+        s_fail(self, job, err, true, false, now_ms + S_RETRY_MS, "", 0, now_ms);
+    }
+    return true;
+}
+
 /* Start one claimed job's request, or answer it at once. */
 static void
 s_send(notifier_outbox_t *self, const kj_outbox_job_t *job, int64_t now_ms)
@@ -274,6 +382,15 @@ s_send(notifier_outbox_t *self, const kj_outbox_job_t *job, int64_t now_ms)
         kj_rc_reason(err, sizeof err, KJ_ERR_DECODE,
                      "job payload is not a JSON object or names too long");
         s_fail(self, job, err, false, true, 0, "", 0, now_ms);
+        return;
+    }
+    /* Customer mail when SMTP is set and no connector is named for the
+     * channel; a customer without an address falls through to the
+     * webhook, as without SMTP. */
+    if (self->smtp && kj_outbox_kind_customer(job->kind) &&
+        !kj_rules_connector(self->rules, s_jstr(o, "channel")) &&
+        s_send_mail(self, job, o, now_ms)) {
+        json_decref(o);
         return;
     }
     const char *url = notifier_outbox_endpoint(
@@ -313,15 +430,7 @@ s_send(notifier_outbox_t *self, const kj_outbox_job_t *job, int64_t now_ms)
         return;
     }
 
-    /* The small envelope the request carries: enough to answer the job
-     * when the response comes. */
-    kj_strlcpy(env->complaint.id, job->complaint_id, sizeof env->complaint.id);
-    kj_strlcpy(env->complaint.tenant, job->tenant,
-               sizeof env->complaint.tenant);
-    env->attempt = (uint32_t)job->attempts;
-    kj_delivery_t *d = kj_envelope_delivery(env, job->kind);
-    kj_strlcpy(d->idempotency_key, job->id, sizeof d->idempotency_key);
-    d->attempts = (int32_t)job->attempts;
+    s_job_env(env, job);
 
     size_t len = 0;
     char *body =
@@ -420,7 +529,11 @@ s_done(void *ctx, kj_envelope_t *env, const char *url,
     char origin[KJ_URL_MAX];
     notifier_url_origin(url, origin, sizeof origin);
     int64_t wait_until = res->retry_after_ms ? now + res->retry_after_ms : 0;
-    if (self->circuit) {
+    bool mail = s_is_smtp(self, url);
+    if (mail)
+        s_count_smtp(self, job.kind, res->delivered ? 0 : 1);
+    /* One mail server, which queues by itself: no breaker for it. */
+    if (self->circuit && !mail) {
         notifier_circuit_release(self->circuit, url);
         notifier_circuit_report(self->circuit, url, job.complaint_id,
                                 notifier_circuit_outcome(res->delivered,
@@ -435,7 +548,9 @@ s_done(void *ctx, kj_envelope_t *env, const char *url,
         s_delivered(self, &job, origin, res);
         return;
     }
-    kj_rc_t why = res->http_status > 0                 ? KJ_ERR_HTTP
+    kj_rc_t why = mail && res->permanent               ? KJ_ERR_INVALID
+                  : mail && res->smtp_status > 0       ? KJ_ERR_IO
+                  : res->http_status > 0               ? KJ_ERR_HTTP
                   : res->permanent                     ? KJ_ERR_CONFIG
                   : strcmp(res->error, "timeout") == 0 ? KJ_ERR_TIMEOUT
                                                        : KJ_ERR_IO;
@@ -444,8 +559,7 @@ s_done(void *ctx, kj_envelope_t *env, const char *url,
                  res->error, (long long)job.attempts,
                  job.attempts == 1 ? "" : "s");
     s_fail(self, &job, err, false, res->permanent, wait_until, origin,
-           res->http_status,
-           now);
+           res->http_status, now);
 }
 
 static void

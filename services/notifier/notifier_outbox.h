@@ -12,7 +12,10 @@
  * Endpoints come from the notifier's configuration only, never from the
  * job: internal kinds go to the team's webhook in the rules, customer
  * kinds to the connector of the complaint's channel (rules "connectors");
- * either falls back to KUJO_WEBHOOK_URL. Without any, the job is retried
+ * either falls back to KUJO_WEBHOOK_URL. With SMTP configured
+ * (notifier_smtp.h), a customer kind whose channel names no connector
+ * goes by e-mail when the customer has an address, through the same
+ * slots, retries and dead letter. Without any endpoint, the job is retried
  * later with a last_error that says so, until it is dead.
  *
  * 2xx: done (recorded on the complaint). Otherwise retried with backoff up
@@ -31,6 +34,7 @@
 #include "kj_redis.h"
 #include "kj_rules.h"
 #include "notifier_circuit.h"
+#include "notifier_smtp.h"
 
 typedef struct notifier_outbox notifier_outbox_t;
 
@@ -50,6 +54,9 @@ typedef struct {
     int64_t retry_cap_ms;        /* backoff cap */
     int64_t poll_ms;             /* how often due jobs are claimed */
     size_t max_inflight;         /* slots */
+    /* Customer mail: url, from, user, password, tls (redis and prefix
+     * are taken from above). NULL: customer kinds go by webhook only. */
+    const notifier_smtp_opts_t *smtp;
 } notifier_outbox_opts_t;
 
 /* NULL if curl cannot start. */
