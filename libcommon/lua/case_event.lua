@@ -54,7 +54,7 @@ if redis.call('EXISTS', ak) == 0 then return answer('no_such_agent') end
 -- The survey a resolve owes (after the resolve's own timeline entry).
 local function owe_survey()
   local f = redis.call('HMGET', ck, 'customer', 'first_complaint', 'channel',
-    'language', 'resolutions')
+    'language', 'resolutions', 'reply_to')
   local n = (tonumber(f[5]) or 0) + 1
   redis.call('HSET', ck, 'resolutions', n)
   local uk = B .. ':cust:' .. (f[1] or '')
@@ -70,6 +70,8 @@ local function owe_survey()
       cjson.encode({kind = 'survey_request', complaint_id = fc,
         case_id = cid, tenant = ARGV[9], team = team, channel = f[3] or '',
         language = f[4] or '', priority = priority or '', text = ARGV[10],
+        customer = f[1] or '', reply_to = f[6] or '',
+        public = false, -- a survey is always asked in private
         survey_token = ARGV[12] ~= '' and ARGV[12] or nil,
         survey_url = ARGV[13] ~= '' and ARGV[13] or nil}),
       now)

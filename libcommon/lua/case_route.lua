@@ -25,6 +25,9 @@
 -- A message that answers an earlier one (an e-mail reply, a reply to a
 -- post) joins that message's case, found by B:thr:<channel>:<id>, before
 -- the customer's current case is looked at.
+-- A customer_ack's payload names the customer (the channel's user id)
+-- and reply_to (the message to answer), so a channel connector can answer
+-- where they wrote; the case keeps the latest as reply_to for later ones.
 -- A new case starts its clocks: timers '<case>:<clock>' in B:clocks for
 -- ack, fr_warn, fr, res_warn, res (see clock_fire.lua).
 -- Returns {case_id, assignee or '', status, how}: how is 'opened',
@@ -133,6 +136,8 @@ if cid then
     timers(cid, {{'nr_warn', ARGV[23]}, {'nr', ARGV[22]}})
   end
   redis.call('HSET', ck, 'last_message_ms', now, 'updated_ms', now)
+  -- A later reply to the customer answers their latest message.
+  if ARGV[29] ~= '' then redis.call('HSET', ck, 'reply_to', ARGV[29]) end
   redis.call('HINCRBY', ck, 'n_complaints', 1)
   timeline(B, cid, now, {type = 'message', complaint = comp})
 else
@@ -147,7 +152,7 @@ else
     'first_response_due_ms', ARGV[16],
     'resolution_due_ms', ARGV[17], 'hours', ARGV[19],
     'first_complaint', comp, 'escalations', 0, 'fr_warn_ms', ARGV[20],
-    'res_warn_ms', ARGV[21])
+    'res_warn_ms', ARGV[21], 'reply_to', ARGV[29])
   -- The ack clock runs only when an acknowledgement is owed.
   timers(cid, {{'ack', ARGV[25] ~= '' and ARGV[15] or ''},
     {'fr_warn', ARGV[20]}, {'fr', ARGV[16]}, {'res_warn', ARGV[21]},
@@ -162,7 +167,7 @@ else
       cjson.encode({kind = 'customer_ack', complaint_id = comp,
         case_id = cid, tenant = ARGV[24], team = team, channel = ARGV[11],
         language = ARGV[8], priority = ARGV[10], public = ARGV[12] == '1',
-        text = ARGV[25]}), now)
+        text = ARGV[25], customer = cust, reply_to = ARGV[29]}), now)
     timeline(B, cid, now, {type = 'customer_ack', complaint = comp})
   end
   if cust ~= '' then

@@ -72,18 +72,22 @@ typedef struct {
 static s_story_t s_stories[] = {
     {"ja", "aiko",
      "{\"channel\":\"x\",\"public\":true,\"customer\":{\"id\":\"life-ja\"},"
+     "\"external_id\":\"post-ja-1\","
      "\"text\":\"荷物が届きません。対応がひどすぎます。もう二度と利用しません。"
      "\"}",
      "{\"channel\":\"x\",\"public\":true,\"customer\":{\"id\":\"life-ja\"},"
+     "\"external_id\":\"post-ja-2\","
      "\"text\":\"まだ荷物が届いていません。いつ届くのか教えてください。\"}",
      "", ""},
     {"en", "emma",
      "{\"channel\":\"facebook\",\"public\":true,\"customer\":{\"id\":"
-     "\"life-en\"},\"text\":\"My package never arrived. The tracking has "
+     "\"life-en\"},\"external_id\":\"post-en-1\","
+     "\"text\":\"My package never arrived. The tracking has "
      "not moved in a week and nobody answers my messages. Terrible "
      "service.\"}",
      "{\"channel\":\"facebook\",\"public\":true,\"customer\":{\"id\":"
-     "\"life-en\"},\"text\":\"Still no package. When will it arrive?\"}",
+     "\"life-en\"},\"external_id\":\"post-en-2\","
+     "\"text\":\"Still no package. When will it arrive?\"}",
      "", ""},
 };
 
@@ -187,6 +191,8 @@ event(const s_story_t *s, const char *type)
 
 Test(case_life, public_negative_post_from_ack_to_survey_in_ja_and_en)
 {
+    /* The sink keeps every kind's bodies: the customer's are read below. */
+    kj_sink_only_kind(kj_pipeline_sink(g_p), NULL);
     cr_assert(eq(int,
                  call("PUT", "/v1/agents/aiko",
                       "{\"name\":\"Aiko\",\"teams\":[\"social-media\"],"
@@ -225,6 +231,21 @@ Test(case_life, public_negative_post_from_ack_to_survey_in_ja_and_en)
     /* The acknowledgement, delivered within its clock: met. */
     for (size_t k = 0; k < N_STORIES; k++)
         wait_delivery(s_stories[k].complaint, "customer_ack");
+    /* What a channel connector needs to answer where they wrote: the
+     * customer, the post to answer, in public. */
+    for (size_t k = 0; k < N_STORIES; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s:customer_ack", s_stories[k].complaint);
+        json_t *b = kj_sink_key_body(kj_pipeline_sink(g_p), key);
+        cr_assert(ne(ptr, b, NULL), "%s", key);
+        cr_assert(eq(str, (char *)jstr(b, "customer"),
+                     k == 0 ? "life-ja" : "life-en"));
+        cr_assert(eq(str, (char *)jstr(b, "reply_to"),
+                     k == 0 ? "post-ja-1" : "post-en-1"));
+        bool in_public = json_is_true(json_object_get(b, "public"));
+        cr_assert(in_public);
+        json_decref(b);
+    }
     for (size_t k = 0; k < N_STORIES; k++) {
         json_t *c = get_case(&s_stories[k]);
         json_t *ack = json_object_get(json_object_get(c, "clocks"), "ack");
@@ -277,6 +298,19 @@ Test(case_life, public_negative_post_from_ack_to_survey_in_ja_and_en)
         event(&s_stories[k], "resolve");
     for (size_t k = 0; k < N_STORIES; k++)
         wait_delivery(s_stories[k].complaint, "survey_request");
+    /* The survey answers the customer's latest message, in private. */
+    for (size_t k = 0; k < N_STORIES; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s:survey_request:1",
+                 s_stories[k].complaint);
+        json_t *b = kj_sink_key_body(kj_pipeline_sink(g_p), key);
+        cr_assert(ne(ptr, b, NULL), "%s", key);
+        cr_assert(eq(str, (char *)jstr(b, "reply_to"),
+                     k == 0 ? "post-ja-2" : "post-en-2"));
+        bool in_private = json_is_false(json_object_get(b, "public"));
+        cr_assert(in_private);
+        json_decref(b);
+    }
 
     /* Every step on the timeline, in order, each with its time. */
     const char *steps[] = {"opened",      "customer_ack", "assigned",
