@@ -28,6 +28,7 @@ typedef struct {
     char *key;          /* the Idempotency-Key, owned */
     unsigned count;     /* times seen */
     unsigned signed_ok; /* times seen with a valid signature */
+    unsigned ok;        /* times answered with a 2xx */
     json_t *body;       /* last body seen, when keep_bodies */
 } s_entry_t;
 
@@ -41,6 +42,8 @@ struct kj_sink {
     pthread_mutex_t mu; /* guards everything below */
     unsigned status;    /* what to answer */
     int delay_ms;       /* sleep before answering */
+    bool flap;          /* every other request answered 500 */
+    uint64_t n_flap;    /* requests seen while flapping */
     bool keep_bodies;   /* keep each key's last body */
     char only_kind[32]; /* "": count every kind */
     kj_sink_cb_t *cb;   /* called for every POST */
@@ -178,6 +181,8 @@ s_finish(kj_sink_t *self, struct MHD_Connection *c, s_req_t *req)
         return s_reply(c, 200, "{\"status\":200}");
     }
     unsigned status = self->status;
+    if (self->flap && self->n_flap++ % 2 == 0)
+        status = 500;
     int delay = self->delay_ms;
     kj_sink_cb_t *cb = self->cb;
     void *cb_arg = self->cb_arg;
@@ -198,6 +203,8 @@ s_finish(kj_sink_t *self, struct MHD_Connection *c, s_req_t *req)
         s_entry_t *e = s_find(self, key, true);
         if (e) {
             e->count++;
+            if (status >= 200 && status < 300)
+                e->ok++;
             if (sig_ok == 1)
                 e->signed_ok++;
             if (self->keep_bodies && body) {
@@ -446,6 +453,25 @@ kj_sink_key_count(kj_sink_t *self, const char *key)
     unsigned n = e ? e->count : 0;
     pthread_mutex_unlock(&self->mu);
     return n;
+}
+
+unsigned
+kj_sink_key_ok(kj_sink_t *self, const char *key)
+{
+    pthread_mutex_lock(&self->mu);
+    s_entry_t *e = s_find(self, key, false);
+    unsigned n = e ? e->ok : 0;
+    pthread_mutex_unlock(&self->mu);
+    return n;
+}
+
+void
+kj_sink_set_flap(kj_sink_t *self, bool flap)
+{
+    pthread_mutex_lock(&self->mu);
+    self->flap = flap;
+    self->n_flap = 0;
+    pthread_mutex_unlock(&self->mu);
 }
 
 unsigned

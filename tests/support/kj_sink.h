@@ -101,6 +101,17 @@ kj_sink_stats(kj_sink_t *self, kj_sink_stats_t *out);
 unsigned
 kj_sink_key_count(kj_sink_t *self, const char *key);
 
+/* Times key was answered with a 2xx: more than 1 is a duplicate
+ * delivery (a retry after a 2xx the sender never recorded). */
+unsigned
+kj_sink_key_ok(kj_sink_t *self, const char *key);
+
+/* Flap: from now on every other request (the first included) is answered
+ * 500, the others with the set status, to play a receiver that fails
+ * intermittently. */
+void
+kj_sink_set_flap(kj_sink_t *self, bool flap);
+
 /* Times key was seen with a valid signature. */
 unsigned
 kj_sink_key_signed(kj_sink_t *self, const char *key);
