@@ -80,15 +80,16 @@ die() {
     exit 1
 }
 
-# Nine distinct free loopback ports, found in one go (python3 starts slowly
-# on small machines): redis, receiver, five admin ports, two HTTP APIs.
+# Eleven distinct free loopback ports, found in one go (python3 starts
+# slowly on small machines): redis, receiver, five admin ports, two HTTP
+# APIs, the mail server, the Slack stand-in.
 mapfile -t PORTS < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(9)]
+socks = [socket.socket() for _ in range(11)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print("\n".join(str(s.getsockname()[1]) for s in socks))')
-[ ${#PORTS[@]} -eq 9 ] || die "could not find free ports"
+[ ${#PORTS[@]} -eq 11 ] || die "could not find free ports"
 
 # start KIND NAME CMD...: run in the background, output to $TMP/NAME.log.
 start() {
@@ -128,6 +129,37 @@ SINK=${PORTS[1]}
 start infra webhook-sink "$BIN/kujo-webhook-sink" --addr "127.0.0.1:$SINK" \
     --secret "$SECRET" --log "$TMP/alerts.ndjson"
 
+# The customers' mail server: a real SMTP server (aiosmtpd) that stores
+# what it receives, so the acknowledgements e-mailed to customers can be
+# read back below.
+SMTP=${PORTS[9]}
+mkdir -p "$TMP/mail"
+start infra smtp /usr/bin/python3 "$ROOT/tests/support/smtp_sink.py" "$SMTP" "$TMP/mail"
+
+# tech-ops reads Slack: a stand-in for a Slack incoming webhook (it keeps
+# each body) and the shipped rules with tech-ops's webhook in Slack's
+# format (README "Slack").
+SLACK=${PORTS[10]}
+mkdir -p "$TMP/slack"
+start infra slack python3 -c '
+import http.server, sys, os
+n = [0]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        n[0] += 1
+        with open(os.path.join(sys.argv[2], "%05d.json" % n[0]), "wb") as f:
+            f.write(body)
+        self.send_response(200); self.send_header("Content-Length", "2")
+        self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+' "$SLACK" "$TMP/slack"
+RULES="$TMP/rules.json"
+jq --arg url "http://127.0.0.1:$SLACK/services/T0/B0/demo" \
+    '(.teams[] | select(.name == "tech-ops")) += {webhook: $url, webhook_format: "slack"}' \
+    "$ROOT/deploy/rules.json" >"$RULES" || die "could not write $RULES"
+
 export KUJO_REDIS_URL="redis://127.0.0.1:$RP/0" KUJO_PREFIX=$PREFIX
 export KUJO_LOG_LEVEL=info KUJO_DRAIN_MS=2000
 declare -A admin
@@ -139,26 +171,28 @@ done
 HTTP=127.0.0.1:${PORTS[7]}
 STATS=127.0.0.1:${PORTS[8]}
 say "demo: starting redis, a webhook receiver and the five services (logs in $TMP)"
-KUJO_ADMIN_ADDR=${admin[notifier]} KUJO_RULES="$ROOT/deploy/rules.json" KUJO_WEBHOOK_URL="http://127.0.0.1:$SINK/alerts" \
-    KUJO_WEBHOOK_SECRET=$SECRET start svc notifier "$BIN/kujo-notifier"
+KUJO_ADMIN_ADDR=${admin[notifier]} KUJO_RULES="$RULES" KUJO_WEBHOOK_URL="http://127.0.0.1:$SINK/alerts" \
+    KUJO_WEBHOOK_SECRET=$SECRET KUJO_SMTP_URL="smtp://127.0.0.1:$SMTP" \
+    KUJO_SMTP_FROM="kujo care <care@kujo.example>" KUJO_SMTP_TLS=off \
+    KUJO_CASE_URL="http://$HTTP/v1/cases/{case_id}" start svc notifier "$BIN/kujo-notifier"
 for svc in router classifier; do
-    KUJO_ADMIN_ADDR=${admin[$svc]} KUJO_RULES="$ROOT/deploy/rules.json" \
+    KUJO_ADMIN_ADDR=${admin[$svc]} KUJO_RULES="$RULES" \
         KUJO_MODELS="$ROOT/models" start svc "$svc" "$BIN/kujo-$svc"
 done
 # The router again later, its SLA clock $1 ms ahead: the demo's simulated
 # time (KUJO_CLOCK_OFFSET_MS; tests and demos only).
 restart_router() {
     stop_pids "${pid_of[router]}"
-    KUJO_ADMIN_ADDR=${admin[router]} KUJO_RULES="$ROOT/deploy/rules.json" \
+    KUJO_ADMIN_ADDR=${admin[router]} KUJO_RULES="$RULES" \
         KUJO_MODELS="$ROOT/models" KUJO_CLOCK_OFFSET_MS=$1 \
         start svc router "$BIN/kujo-router"
     wait_ready router "${admin[router]}"
 }
-KUJO_ADMIN_ADDR=${admin[analytics]} KUJO_RULES="$ROOT/deploy/rules.json" KUJO_HTTP_ADDR=$STATS \
+KUJO_ADMIN_ADDR=${admin[analytics]} KUJO_RULES="$RULES" KUJO_HTTP_ADDR=$STATS \
     start svc analytics "$BIN/kujo-analytics"
 # The LINE and Meta webhook secrets turn on /v1/inbound/{line,meta}.
 LINE_SECRET="line-$RANDOM$RANDOM" META_SECRET="meta-$RANDOM$RANDOM"
-KUJO_ADMIN_ADDR=${admin[ingest]} KUJO_HTTP_ADDR=$HTTP KUJO_RULES="$ROOT/deploy/rules.json" \
+KUJO_ADMIN_ADDR=${admin[ingest]} KUJO_HTTP_ADDR=$HTTP KUJO_RULES="$RULES" \
     KUJO_LINE_CHANNEL_SECRET=$LINE_SECRET KUJO_META_APP_SECRET=$META_SECRET \
     start svc ingest "$BIN/kujo-ingest"
 
@@ -387,6 +421,31 @@ printf '\n'
 sleep 2
 printf 'webhook deliveries by kind: '
 jq -s -r 'group_by(.kind) | map("\(.[0].kind) \(length)") | join(", ")' "$TMP/alerts.ndjson"
+printf '\n'
+
+# The customers who wrote by e-mail got their acknowledgement by e-mail:
+# what the mail server stored, read back with a real MIME parser.
+deadline=$(($(now_ms) + 10000))
+until ls "$TMP"/mail/*.eml >/dev/null 2>&1; do
+    [ "$(now_ms)" -lt "$deadline" ] || die "no acknowledgement reached the mail server"
+    sleep 0.2
+done
+mails=$(ls "$TMP"/mail/*.eml | wc -l)
+printf 'mail server: %s acknowledgements e-mailed to customers; one of them (Python email, policy.default):\n' "$mails"
+for m in "$TMP"/mail/*.eml; do
+    python3 "$ROOT/tests/support/mail_parse.py" "$m" >"$TMP/mail.json" || continue
+    # The Japanese one that answers a customer's own e-mail, if any.
+    jq -e '.in_reply_to != "" and (.subject | test("[^\\x00-\\x7F]"))' "$TMP/mail.json" >/dev/null && break
+done
+jq -r '"  Subject: \(.subject)\n  To: \(.to | join(", ") | sub("^[^@]*"; "…"))  In-Reply-To: \(.in_reply_to)  Auto-Submitted: \(.auto_submitted)\n  " + (.body | split("\n") | map(select(length > 0)) | .[0:3] | join("\n  "))' "$TMP/mail.json"
+printf '\n'
+
+# tech-ops's alerts went to its Slack webhook as Block Kit.
+slack=$(ls "$TMP"/slack/*.json 2>/dev/null | wc -l)
+[ "$slack" -gt 0 ] || die "no Block Kit message reached the Slack stand-in"
+printf 'Slack (team tech-ops, webhook_format slack): %s Block Kit messages; the first:\n' "$slack"
+jq -r '"  text: \(.text)", "  blocks: \([.blocks[].type] | join(", "))", "  button: \([.blocks[] | select(.type == "actions") | .elements[].url] | first // "-")"' \
+    "$(ls "$TMP"/slack/*.json | head -n 1)"
 printf '\n'
 
 [ "$dead" -eq 0 ] || die "$dead complaints were dead-lettered"
