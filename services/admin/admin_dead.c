@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "admin_args.h"
 #include "kj_assert.h"
 #include "kj_config.h"
 #include "kj_envelope.h"
@@ -146,27 +147,6 @@ s_parse_time(const char *s, int64_t *ms)
     return 0;
 }
 
-/* The value of --name value or --name=value at argv[*i]; NULL if argv[*i]
- * is not that flag (*missing if it is, without a value). */
-static const char *
-s_flag(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    if (a[n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = true;
-        return NULL;
-    }
-    (*i)++;
-    return argv[*i];
-}
-
 /* Fill o from argv; 0, or KJ_EX_USAGE after saying why on stderr. */
 static int
 s_parse(int argc, char **argv, s_opts_t *o)
@@ -193,34 +173,34 @@ s_parse(int argc, char **argv, s_opts_t *o)
     for (int i = 1; i < argc; i++) {
         bool missing = false;
         const char *v;
-        if ((v = s_flag(argc, argv, &i, "--kind", &missing))) {
+        if ((v = admin_flag(argc, argv, &i, "--kind", &missing))) {
             o->pipeline = strcmp(v, "pipeline") == 0;
             o->outbox = strcmp(v, "outbox") == 0;
             if (!o->pipeline && !o->outbox) {
                 fprintf(stderr, S_BINARY ": --kind: pipeline or outbox\n");
                 return KJ_EX_USAGE;
             }
-        } else if ((v = s_flag(argc, argv, &i, "--tenant", &missing))) {
+        } else if ((v = admin_flag(argc, argv, &i, "--tenant", &missing))) {
             if (!*v) {
                 fprintf(stderr, S_BINARY ": --tenant: empty\n");
                 return KJ_EX_USAGE;
             }
             o->tenant = v;
-        } else if ((v = s_flag(argc, argv, &i, "--reason", &missing))) {
+        } else if ((v = admin_flag(argc, argv, &i, "--reason", &missing))) {
             /* "" would match every letter and still count as a filter. */
             if (!*v) {
                 fprintf(stderr, S_BINARY ": --reason: empty\n");
                 return KJ_EX_USAGE;
             }
             o->reason = v;
-        } else if ((v = s_flag(argc, argv, &i, "--since", &missing))) {
+        } else if ((v = admin_flag(argc, argv, &i, "--since", &missing))) {
             if (s_parse_time(v, &o->since_ms) < 0) {
                 fprintf(stderr, S_BINARY ": --since: expected an RFC 3339 "
                                          "time such as "
                                          "2026-12-01T00:00:00Z\n");
                 return KJ_EX_USAGE;
             }
-        } else if ((v = s_flag(argc, argv, &i, "--limit", &missing))) {
+        } else if ((v = admin_flag(argc, argv, &i, "--limit", &missing))) {
             char *end = NULL;
             errno = 0;
             long long n = strtoll(v, &end, 10);

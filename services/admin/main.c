@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 
 #include "admin_dead.h"
+#include "admin_args.h"
 #include "kj_apikey.h"
 #include "kj_config.h"
 #include "kj_log.h"
@@ -93,27 +94,6 @@ s_connect(void)
     return redis;
 }
 
-/* The value of --name value or --name=value at argv[*i]; NULL if argv[*i]
- * is not that flag. */
-static const char *
-s_flag(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    if (a[n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = true;
-        return NULL;
-    }
-    (*i)++;
-    return argv[*i];
-}
-
 static int
 s_key_create(int argc, char **argv)
 {
@@ -122,13 +102,13 @@ s_key_create(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         bool missing = false;
         const char *v;
-        if ((v = s_flag(argc, argv, &i, "--tenant", &missing)))
+        if ((v = admin_flag(argc, argv, &i, "--tenant", &missing)))
             tenant = v;
-        else if ((v = s_flag(argc, argv, &i, "--scopes", &missing)))
+        else if ((v = admin_flag(argc, argv, &i, "--scopes", &missing)))
             scopes_text = v;
-        else if ((v = s_flag(argc, argv, &i, "--name", &missing)))
+        else if ((v = admin_flag(argc, argv, &i, "--name", &missing)))
             name = v;
-        else if ((v = s_flag(argc, argv, &i, "--rate", &missing)))
+        else if ((v = admin_flag(argc, argv, &i, "--rate", &missing)))
             rate_text = v;
         else {
             fprintf(stderr, S_BINARY ": key create: %s %s\n",
