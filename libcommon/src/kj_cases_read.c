@@ -234,28 +234,39 @@ s_case_object(const redisReply *h, int64_t now_ms)
     return o;
 }
 
-int
-kj_cases_case_fields(kj_cases_t *self, const char *tenant, const char *case_id,
-                     char *language, size_t language_size, char *channel,
-                     size_t channel_size)
+/* Two fields of a case's hash into a and b ("" when absent or no such
+ * case). 0, or -1 if Redis failed. */
+static int
+s_case_two(kj_cases_t *self, const char *tenant, const char *case_id,
+           const char *fa, char *a, size_t a_size, const char *fb, char *b,
+           size_t b_size)
 {
     char ck[KJ_CASES_BASE_MAX + 64];
-    language[0] = channel[0] = '\0';
+    a[0] = b[0] = '\0';
     if (kj_cases_key(self, tenant, "case", case_id, ck, sizeof ck) < 0)
         return 0;
-    const char *c0[] = {"HMGET", ck, "language", "channel", NULL};
+    const char *c0[] = {"HMGET", ck, fa, fb, NULL};
     const char *const *cmds[] = {c0};
     redisReply *r;
     if (s_pipeline(self, cmds, 1, &r) != 0)
         return -1;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
         if (r->element[0]->type == REDIS_REPLY_STRING)
-            kj_strlcpy(language, r->element[0]->str, language_size);
+            kj_strlcpy(a, r->element[0]->str, a_size);
         if (r->element[1]->type == REDIS_REPLY_STRING)
-            kj_strlcpy(channel, r->element[1]->str, channel_size);
+            kj_strlcpy(b, r->element[1]->str, b_size);
     }
     freeReplyObject(r);
     return 0;
+}
+
+int
+kj_cases_case_fields(kj_cases_t *self, const char *tenant, const char *case_id,
+                     char *language, size_t language_size, char *channel,
+                     size_t channel_size)
+{
+    return s_case_two(self, tenant, case_id, "language", language,
+                      language_size, "channel", channel, channel_size);
 }
 
 int
@@ -263,23 +274,9 @@ kj_cases_case_who(kj_cases_t *self, const char *tenant, const char *case_id,
                   char *customer, size_t customer_size, char *complaint,
                   size_t complaint_size)
 {
-    char ck[KJ_CASES_BASE_MAX + 64];
-    customer[0] = complaint[0] = '\0';
-    if (kj_cases_key(self, tenant, "case", case_id, ck, sizeof ck) < 0)
-        return 0;
-    const char *c0[] = {"HMGET", ck, "customer", "first_complaint", NULL};
-    const char *const *cmds[] = {c0};
-    redisReply *r;
-    if (s_pipeline(self, cmds, 1, &r) != 0)
-        return -1;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-        if (r->element[0]->type == REDIS_REPLY_STRING)
-            kj_strlcpy(customer, r->element[0]->str, customer_size);
-        if (r->element[1]->type == REDIS_REPLY_STRING)
-            kj_strlcpy(complaint, r->element[1]->str, complaint_size);
-    }
-    freeReplyObject(r);
-    return 0;
+    return s_case_two(self, tenant, case_id, "customer", customer,
+                      customer_size, "first_complaint", complaint,
+                      complaint_size);
 }
 
 int
