@@ -431,6 +431,10 @@ s_decode_complaint(kj_codec_t *self, const Kujo__V1__Complaint *co,
         return -1;
     if (fb)
         c->feedback.score = fb->score;
+    /* A kind is what makes it a survey answer (and what encode writes):
+     * without one the rest means nothing. */
+    if (!c->feedback.kind[0])
+        memset(&c->feedback, 0, sizeof c->feedback);
     return 0;
 }
 
