@@ -156,6 +156,8 @@ s_error(analytics_api_t *self, struct MHD_Connection *c, kj_rc_t rc,
         const char *msg)
 {
     unsigned status = kj_rc_http_status(rc);
+    if (status == 0) /* an rc with no HTTP meaning is a bug of ours */
+        status = 500;
     s_count(self, status);
     return kj_http_error(c, status, kj_rc_name(rc), msg);
 }

@@ -85,7 +85,7 @@ s_message(json_t *m, analytics_incident_req_t *out, char *err,
         /* A NUL inside would be cut short as a Redis argument's C
          * string; refuse it rather than send half a message. */
         if (strlen(json_string_value(v)) != json_string_length(v))
-            return s_fail(err, err_size, KJ_ERR_INVALID,
+            return s_fail(err, err_size, KJ_ERR_INVALID_VALUE,
                           "message.%s contains a NUL", k);
     }
     const char *ja = json_string_value(json_object_get(m, "ja"));
@@ -184,7 +184,7 @@ s_window(json_t *w, int64_t now_ms, analytics_incident_req_t *out,
     if (to && (rc = s_time(to, "to", &out->to_ms, err, err_size)) != KJ_OK)
         return rc;
     if (out->from_ms > out->to_ms)
-        return s_fail(err, err_size, KJ_ERR_INVALID,
+        return s_fail(err, err_size, KJ_ERR_INVALID_VALUE,
                       "window.from is after window.to");
     return KJ_OK;
 }
@@ -208,7 +208,7 @@ s_customers(json_t *a, analytics_incident_req_t *out, char *err,
         if (!json_is_string(v) || n == 0 ||
             n > ANALYTICS_INCIDENT_CUSTOMER_MAX ||
             strlen(json_string_value(v)) != n)
-            return s_fail(err, err_size, KJ_ERR_INVALID,
+            return s_fail(err, err_size, KJ_ERR_INVALID_VALUE,
                           "customers[%zu] must be a customer id (1 to %d "
                           "bytes, no NUL)",
                           i, ANALYTICS_INCIDENT_CUSTOMER_MAX);
@@ -234,7 +234,7 @@ analytics_incident_parse_open(const char *body, size_t len, int64_t now_ms,
     json_object_foreach(o, k, v)
     {
         if (strcmp(k, "product") == 0 || strcmp(k, "region") == 0) {
-            rc = s_fail(err, err_size, KJ_ERR_INVALID,
+            rc = s_fail(err, err_size, KJ_ERR_INVALID_VALUE,
                         "%s needs complaint attributes, which complaints do "
                         "not carry yet (issue 14): name a category and/or "
                         "list the customers",
@@ -253,7 +253,7 @@ analytics_incident_parse_open(const char *body, size_t len, int64_t now_ms,
     if (cat) {
         if (!json_is_string(cat) ||
             !s_category_ok(json_string_value(cat), json_string_length(cat))) {
-            rc = s_fail(err, err_size, KJ_ERR_INVALID,
+            rc = s_fail(err, err_size, KJ_ERR_INVALID_VALUE,
                         "category must be a category name (letters, digits, "
                         "_ - ., up to %d bytes)",
                         ANALYTICS_INCIDENT_CATEGORY_MAX - 1);
@@ -264,7 +264,7 @@ analytics_incident_parse_open(const char *body, size_t len, int64_t now_ms,
     }
     json_t *w = json_object_get(o, "window");
     if (w && !cat) {
-        rc = s_fail(err, err_size, KJ_ERR_INVALID,
+        rc = s_fail(err, err_size, KJ_ERR_INVALID_VALUE,
                     "window selects a category's cases: name the category");
         goto out;
     }
@@ -291,7 +291,7 @@ analytics_incident_parse_open(const char *body, size_t len, int64_t now_ms,
         if (!json_is_string(t) ||
             json_string_length(t) > ANALYTICS_INCIDENT_TITLE_MAX ||
             strlen(json_string_value(t)) != json_string_length(t)) {
-            rc = s_fail(err, err_size, KJ_ERR_INVALID,
+            rc = s_fail(err, err_size, KJ_ERR_INVALID_VALUE,
                         "title must be a string of up to %d bytes",
                         ANALYTICS_INCIDENT_TITLE_MAX);
             goto out;
@@ -725,8 +725,8 @@ analytics_incidents_list(analytics_incidents_t *self, const char *tenant,
     snprintf(key, sizeof key, "%s:incidents", base);
     redisReply *ids = kj_redis_command(self->redis,
                                        "ZRANGE %s +inf -inf BYSCORE REV "
-                                       "LIMIT 0 %zu",
-                                       key, limit);
+                                       "LIMIT 0 %llu",
+                                       key, (unsigned long long)limit);
     if (!ids || ids->type != REDIS_REPLY_ARRAY) {
         s_cmd_ok(self, ids, "incident_list");
         json_decref(*out);

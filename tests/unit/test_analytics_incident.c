@@ -69,7 +69,7 @@ Test(incident, product_and_region_need_attributes)
     };
     for (size_t i = 0; i < 2; i++) {
         cr_assert(eq(int, s_open(bodies[i], &req, err, sizeof err),
-                     KJ_ERR_INVALID));
+                     KJ_ERR_INVALID_VALUE));
         cr_assert(ne(ptr, strstr(err, "issue 14"), NULL), "%s", err);
         analytics_incident_req_clear(&req);
     }
@@ -89,15 +89,15 @@ Test(incident, refusals)
         {"{\"customers\":[\"a\"],\"message\":{}}", KJ_ERR_EMPTY_TEXT},
         {"{\"customers\":[\"a\"],\"message\":{\"fr\":\"x\"}}",
          KJ_ERR_UNKNOWN_FIELD},
-        {"{\"customers\":[1],\"message\":{\"en\":\"x\"}}", KJ_ERR_INVALID},
-        {"{\"customers\":[\"\"],\"message\":{\"en\":\"x\"}}", KJ_ERR_INVALID},
+        {"{\"customers\":[1],\"message\":{\"en\":\"x\"}}", KJ_ERR_INVALID_VALUE},
+        {"{\"customers\":[\"\"],\"message\":{\"en\":\"x\"}}", KJ_ERR_INVALID_VALUE},
         {"{\"customers\":\"a\",\"message\":{\"en\":\"x\"}}", KJ_ERR_WRONG_TYPE},
         {"{\"category\":\"a b\",\"window\":{\"from\":\"2026-12-07T00:00:00Z\"},"
          "\"message\":{\"en\":\"x\"}}",
-         KJ_ERR_INVALID},
+         KJ_ERR_INVALID_VALUE},
         {"{\"category\":\"a{b}\",\"window\":{\"from\":"
          "\"2026-12-07T00:00:00Z\"},\"message\":{\"en\":\"x\"}}",
-         KJ_ERR_INVALID},
+         KJ_ERR_INVALID_VALUE},
         {"{\"category\":\"a\",\"message\":{\"en\":\"x\"}}",
          KJ_ERR_MISSING_FIELD},
         {"{\"category\":\"a\",\"window\":{\"from\":\"yesterday\"},"
@@ -105,10 +105,10 @@ Test(incident, refusals)
          KJ_ERR_INVALID_TIME},
         {"{\"category\":\"a\",\"window\":{\"from\":\"2026-12-08T00:00:00Z\","
          "\"to\":\"2026-12-07T00:00:00Z\"},\"message\":{\"en\":\"x\"}}",
-         KJ_ERR_INVALID},
+         KJ_ERR_INVALID_VALUE},
         {"{\"customers\":[\"a\"],\"window\":{\"from\":"
          "\"2026-12-07T00:00:00Z\"},\"message\":{\"en\":\"x\"}}",
-         KJ_ERR_INVALID},
+         KJ_ERR_INVALID_VALUE},
         {"{\"customers\":[\"a\"],\"message\":{\"en\":\"x\"},\"extra\":1}",
          KJ_ERR_UNKNOWN_FIELD},
         {"{\"customers\":[\"a\"],\"customers\":[\"b\"],\"message\":{\"en\":"
