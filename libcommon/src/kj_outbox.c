@@ -539,8 +539,7 @@ kj_outbox_rates_parse(const char *spec, kj_outbox_rate_t *rates, size_t max,
 }
 
 double
-kj_outbox_rate_for(const kj_outbox_rate_t *rates, size_t n,
-                   const char *channel)
+kj_outbox_rate_for(const kj_outbox_rate_t *rates, size_t n, const char *channel)
 {
     double any = 0;
     for (size_t i = 0; i < n; i++) {

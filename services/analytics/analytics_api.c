@@ -26,21 +26,21 @@
 #define S_REDIS_TIMEOUT_MS 1000
 
 struct analytics_api {
-    struct MHD_Daemon *daemon;      /* the polling thread */
-    kj_redis_t *redis;              /* used only on the MHD thread */
-    char stats[KJ_PARTITIONS][128]; /* stats hash per partition */
-    char sla[KJ_PARTITIONS][128];   /* SLA hash per partition */
-    kj_metrics_t *metrics;          /* borrowed */
-    kj_counter_t *answers[6];       /* http_requests_total{code} */
-    bool keys;                      /* KUJO_AUTH=keys: an admin key */
-    char prefix[64];                /* where the keys are */
+    struct MHD_Daemon *daemon;        /* the polling thread */
+    kj_redis_t *redis;                /* used only on the MHD thread */
+    char stats[KJ_PARTITIONS][128];   /* stats hash per partition */
+    char sla[KJ_PARTITIONS][128];     /* SLA hash per partition */
+    kj_metrics_t *metrics;            /* borrowed */
+    kj_counter_t *answers[6];         /* http_requests_total{code} */
+    bool keys;                        /* KUJO_AUTH=keys: an admin key */
+    char prefix[64];                  /* where the keys are */
     analytics_incidents_t *incidents; /* on redis, the MHD thread's */
 };
 
 /* A request in progress: its tenant (from the key) and its body. */
 typedef struct {
     char tenant[KJ_APIKEY_TENANT_MAX + 1];
-    char *body;   /* what came so far, NUL-terminated */
+    char *body; /* what came so far, NUL-terminated */
     size_t len;
     bool too_big; /* more than ANALYTICS_INCIDENT_BODY_MAX: refused */
 } s_req_t;
@@ -304,8 +304,8 @@ s_incident_open(analytics_api_t *self, struct MHD_Connection *c,
         return s_error(self, c, rc, err);
     }
     bool created = false;
-    int got = analytics_incidents_open(self->incidents, rq->tenant, &req,
-                                       idem, now, id, &created);
+    int got = analytics_incidents_open(self->incidents, rq->tenant, &req, idem,
+                                       now, id, &created);
     analytics_incident_req_clear(&req);
     if (got < 0)
         return s_redis_down(self, c);
@@ -323,15 +323,14 @@ s_incident_resolve(analytics_api_t *self, struct MHD_Connection *c,
 {
     char err[512];
     analytics_incident_req_t req;
-    kj_rc_t rc =
-        analytics_incident_parse_resolve(rq->body, rq->len, &req, err,
-                                         sizeof err);
+    kj_rc_t rc = analytics_incident_parse_resolve(rq->body, rq->len, &req, err,
+                                                  sizeof err);
     if (rc != KJ_OK) {
         analytics_incident_req_clear(&req);
         return s_error(self, c, rc, err);
     }
-    int got = analytics_incidents_resolve(self->incidents, rq->tenant, id,
-                                          &req, kj_now_ms());
+    int got = analytics_incidents_resolve(self->incidents, rq->tenant, id, &req,
+                                          kj_now_ms());
     analytics_incident_req_clear(&req);
     if (got < 0)
         return s_redis_down(self, c);
@@ -356,8 +355,8 @@ s_incident_get(analytics_api_t *self, struct MHD_Connection *c,
             return s_redis_down(self, c);
         return s_json(self, c, 200, o);
     }
-    int got = analytics_incidents_get(self->incidents, rq->tenant, id, true,
-                                      &o);
+    int got =
+        analytics_incidents_get(self->incidents, rq->tenant, id, true, &o);
     if (got < 0)
         return s_redis_down(self, c);
     if (got == 0)

@@ -15,7 +15,7 @@
 
 #define S_BASE_MAX (KJ_OUTBOX_TENANT_MAX + 80) /* "<prefix>:{t:<tenant>}" */
 #define S_KEY_MAX (S_BASE_MAX + 64)
-#define S_IDEM_TTL_S 86400 /* an Idempotency-Key names its incident a day */
+#define S_IDEM_TTL_S 86400  /* an Idempotency-Key names its incident a day */
 #define S_LIST_MEMBERS 1000 /* members GET /v1/incidents/{id} shows */
 #define S_TIMELINE_MAX 500
 
@@ -58,8 +58,7 @@ analytics_incident_req_clear(analytics_incident_req_t *req)
 
 /* {"ja": "...", "en": "..."}: either or both, not empty, bounded. */
 static kj_rc_t
-s_message(json_t *m, analytics_incident_req_t *out, char *err,
-          size_t err_size)
+s_message(json_t *m, analytics_incident_req_t *out, char *err, size_t err_size)
 {
     if (!m)
         return s_fail(err, err_size, KJ_ERR_MISSING_FIELD,
@@ -106,16 +105,16 @@ s_load(const char *body, size_t len, char *err, size_t err_size, kj_rc_t *rc)
         return NULL;
     }
     if (len > ANALYTICS_INCIDENT_BODY_MAX) {
-        *rc = s_fail(err, err_size, KJ_ERR_BODY_TOO_LARGE,
-                     "body is larger than %d bytes",
-                     ANALYTICS_INCIDENT_BODY_MAX);
+        *rc =
+            s_fail(err, err_size, KJ_ERR_BODY_TOO_LARGE,
+                   "body is larger than %d bytes", ANALYTICS_INCIDENT_BODY_MAX);
         return NULL;
     }
     json_error_t je;
     json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!o) {
-        *rc = s_fail(err, err_size, KJ_ERR_INVALID_JSON,
-                     "body is not JSON: %s", je.text);
+        *rc = s_fail(err, err_size, KJ_ERR_INVALID_JSON, "body is not JSON: %s",
+                     je.text);
         return NULL;
     }
     if (!json_is_object(o)) {
@@ -159,8 +158,8 @@ s_time(json_t *v, const char *name, int64_t *ms, char *err, size_t err_size)
 }
 
 static kj_rc_t
-s_window(json_t *w, int64_t now_ms, analytics_incident_req_t *out,
-         char *err, size_t err_size)
+s_window(json_t *w, int64_t now_ms, analytics_incident_req_t *out, char *err,
+         size_t err_size)
 {
     if (!json_is_object(w))
         return s_fail(err, err_size, KJ_ERR_WRONG_TYPE,
@@ -259,8 +258,7 @@ analytics_incident_parse_open(const char *body, size_t len, int64_t now_ms,
                         ANALYTICS_INCIDENT_CATEGORY_MAX - 1);
             goto out;
         }
-        kj_strlcpy(out->category, json_string_value(cat),
-                   sizeof out->category);
+        kj_strlcpy(out->category, json_string_value(cat), sizeof out->category);
     }
     json_t *w = json_object_get(o, "window");
     if (w && !cat) {
@@ -458,7 +456,7 @@ s_broadcast(analytics_incidents_t *self, const char *tenant, const char *id,
                  kj_redis_command(self->redis, "SADD %s %s", tenants, tenant),
                  "incident_tenant") < 0)
         return -1;
-    const char *argv[] = {key,  base, id, kind, now, n, self->rates_json,
+    const char *argv[] = {key,   base, id, kind, now, n, self->rates_json,
                           tenant};
     long long owed = 0;
     for (int round = 0;
@@ -485,12 +483,11 @@ s_broadcast(analytics_incidents_t *self, const char *tenant, const char *id,
 
 int
 analytics_incidents_open(analytics_incidents_t *self, const char *tenant,
-                         const analytics_incident_req_t *req,
-                         const char *idem, int64_t now_ms,
-                         char id[KJ_ID_LEN + 1], bool *created)
+                         const analytics_incident_req_t *req, const char *idem,
+                         int64_t now_ms, char id[KJ_ID_LEN + 1], bool *created)
 {
-    char base[S_BASE_MAX], key[S_KEY_MAX], now[24], from[24], to[24],
-        max[16], ttl[16];
+    char base[S_BASE_MAX], key[S_KEY_MAX], now[24], from[24], to[24], max[16],
+        ttl[16];
     *created = false;
     if (s_base(self, tenant, base) < 0)
         return -1;
@@ -548,8 +545,7 @@ analytics_incidents_open(analytics_incidents_t *self, const char *tenant,
 
 int
 analytics_incidents_resolve(analytics_incidents_t *self, const char *tenant,
-                            const char *id,
-                            const analytics_incident_req_t *req,
+                            const char *id, const analytics_incident_req_t *req,
                             int64_t now_ms)
 {
     char base[S_BASE_MAX], key[S_KEY_MAX], now[24];
@@ -574,7 +570,7 @@ analytics_incidents_resolve(analytics_incidents_t *self, const char *tenant,
     if (s_pending(self, true, tenant, id, "incident_resolved") < 0)
         return -1;
     return s_broadcast(self, tenant, id, "incident_resolved", now_ms) < 0 ? -1
-                                                                        : 1;
+                                                                          : 1;
 }
 
 /* field of an HGETALL reply, or NULL. */

@@ -29,8 +29,8 @@
 #define ANALYTICS_INCIDENT_CUSTOMERS_MAX 10000    /* listed in one body */
 #define ANALYTICS_INCIDENT_CUSTOMER_MAX 256       /* bytes of one id */
 #define ANALYTICS_INCIDENT_MEMBERS_MAX 50000      /* customers affected */
-#define ANALYTICS_INCIDENT_TEXT_MAX 4000 /* bytes of a message per language */
-#define ANALYTICS_INCIDENT_TITLE_MAX 200 /* bytes */
+#define ANALYTICS_INCIDENT_TEXT_MAX 4000   /* bytes of a message per language */
+#define ANALYTICS_INCIDENT_TITLE_MAX 200   /* bytes */
 #define ANALYTICS_INCIDENT_CATEGORY_MAX 64 /* bytes, NUL included */
 #define ANALYTICS_INCIDENT_BATCH 200       /* customers owed per script */
 
@@ -85,17 +85,15 @@ analytics_incidents_destroy(analytics_incidents_t **self_p);
  * with the same key). */
 int
 analytics_incidents_open(analytics_incidents_t *self, const char *tenant,
-                         const analytics_incident_req_t *req,
-                         const char *idem, int64_t now_ms,
-                         char id[KJ_ID_LEN + 1], bool *created);
+                         const analytics_incident_req_t *req, const char *idem,
+                         int64_t now_ms, char id[KJ_ID_LEN + 1], bool *created);
 
 /* Resolve incident id of tenant with req's message and owe the
  * incident_resolved follow-ups. 1 resolved (or resolved before: the
  * follow-ups' broadcast is resumed), 0 no such incident, -1 Redis. */
 int
 analytics_incidents_resolve(analytics_incidents_t *self, const char *tenant,
-                            const char *id,
-                            const analytics_incident_req_t *req,
+                            const char *id, const analytics_incident_req_t *req,
                             int64_t now_ms);
 
 /* The incident as JSON (id, status, title, category, window, opened_at,

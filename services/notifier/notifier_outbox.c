@@ -393,8 +393,8 @@ s_send_mail(notifier_outbox_t *self, const kj_outbox_job_t *job, json_t *o,
  * and any second sees at most rate + that many. Redis failing: the
  * notice goes (the limit protects receivers' capacity, not secrets). */
 static bool
-s_notice_held(notifier_outbox_t *self, const kj_outbox_job_t *job,
-              json_t *o, int64_t now_ms)
+s_notice_held(notifier_outbox_t *self, const kj_outbox_job_t *job, json_t *o,
+              int64_t now_ms)
 {
     if (!self->notice_limit || strncmp(job->kind, "incident_", 9) != 0)
         return false;

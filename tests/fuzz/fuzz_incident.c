@@ -52,8 +52,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *in = (const char *)data;
     char err[512];
     analytics_incident_req_t req;
-    kj_rc_t rc = analytics_incident_parse_open(in, size, 1796716800000LL,
-                                               &req, err, sizeof err);
+    kj_rc_t rc = analytics_incident_parse_open(in, size, 1796716800000LL, &req,
+                                               err, sizeof err);
     s_check(rc, &req, err, true);
     analytics_incident_req_clear(&req);
     rc = analytics_incident_parse_resolve(in, size, &req, err, sizeof err);

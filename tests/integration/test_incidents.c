@@ -31,11 +31,11 @@
 #include "kj_util.h"
 
 #define S_PY "/usr/bin/python3"
-#define S_N 500               /* customers */
-#define S_RATE_EMAIL 40       /* KUJO_NOTICE_RATE */
+#define S_N 500         /* customers */
+#define S_RATE_EMAIL 40 /* KUJO_NOTICE_RATE */
 #define S_RATE_LINE 40
 #define S_RATE_WEB 60
-#define S_POLL_MS 100         /* KUJO_OUTBOX_POLL_MS */
+#define S_POLL_MS 100 /* KUJO_OUTBOX_POLL_MS */
 #define S_MAX_SEEN 4096
 
 static const char *const s_channels[] = {"email", "line", "web"};
@@ -173,10 +173,10 @@ s_read_mail(void)
             }
         }
         fclose(f);
-        const char *kind = strstr(key, ".incident_resolved.")
-                               ? "incident_resolved"
-                           : strstr(key, ".incident_notice.") ? "incident_notice"
-                                                               : NULL;
+        const char *kind =
+            strstr(key, ".incident_resolved.") ? "incident_resolved"
+            : strstr(key, ".incident_notice.") ? "incident_notice"
+                                               : NULL;
         if (kind)
             s_record(key, kind, 0, at, true);
         s_mail_next++;
@@ -239,8 +239,9 @@ s_max_per_s(const char *kind, int channel, double *avg)
         if (i - j + 1 > best)
             best = i - j + 1;
     }
-    *avg = n > 1 && t[n - 1] > t[0] ? (n - 1) * 1000.0 / (double)(t[n - 1] - t[0])
-                                     : 0;
+    *avg = n > 1 && t[n - 1] > t[0]
+               ? (n - 1) * 1000.0 / (double)(t[n - 1] - t[0])
+               : 0;
     return best;
 }
 
@@ -281,8 +282,7 @@ s_write_rules(const char *sink_url)
     json_error_t je;
     json_t *r = json_load_file(KJ_SOURCE_DIR "/deploy/rules.json", 0, &je);
     cr_assert(r != NULL, "%s", je.text);
-    json_object_set_new(r, "connectors",
-                        json_pack("{s:s}", "line", sink_url));
+    json_object_set_new(r, "connectors", json_pack("{s:s}", "line", sink_url));
     snprintf(s_rules, sizeof s_rules, "/tmp/kj-incident-rules-%d.json",
              (int)getpid());
     cr_assert(eq(int, json_dump_file(r, s_rules, JSON_INDENT(1)), 0));
@@ -294,8 +294,8 @@ s_analytics(const char *method, const char *path, const char *body,
             const char *idem, long *status)
 {
     char url[256];
-    snprintf(url, sizeof url, "%s%s", kj_pipeline_url(s_pl, KJ_SVC_ANALYTICS, 0),
-             path);
+    snprintf(url, sizeof url, "%s%s",
+             kj_pipeline_url(s_pl, KJ_SVC_ANALYTICS, 0), path);
     kj_client_t *c = kj_client_new(30000);
     kj_resp_t r = {0};
     int rc = strcmp(method, "GET") == 0
@@ -342,15 +342,15 @@ Test(incidents, five_hundred_customers_notified_once_at_the_channel_rates)
     snprintf(rules_env, sizeof rules_env, "KUJO_RULES=%s", s_rules);
     char poll[64];
     snprintf(poll, sizeof poll, "KUJO_OUTBOX_POLL_MS=%d", S_POLL_MS);
-    const char *env[] = {smtp_url,  "KUJO_SMTP_FROM=care@kujo.example",
-                         rate,      rules_env,
-                         poll,      NULL};
+    const char *env[] = {smtp_url, "KUJO_SMTP_FROM=care@kujo.example",
+                         rate,     rules_env,
+                         poll,     NULL};
     kj_pipeline_opts_t o = {.env = env, .redis_acl = true, .max_attempts = 8};
     s_pl = kj_pipeline_new(&o);
     cr_assert(s_pl != NULL, "the pipeline did not start");
     /* The LINE connector: a second sink on the port the rules name. */
-    kj_sink_t *line = kj_sink_new("127.0.0.1", sink_port,
-                                  kj_pipeline_secret(s_pl));
+    kj_sink_t *line =
+        kj_sink_new("127.0.0.1", sink_port, kj_pipeline_secret(s_pl));
     cr_assert(line != NULL);
     kj_sink_set_callback(line, s_on_post, NULL);
     /* The harness's sink counts team alerts only; the callback must see
@@ -359,7 +359,7 @@ Test(incidents, five_hundred_customers_notified_once_at_the_channel_rates)
     kj_sink_set_callback(kj_pipeline_sink(s_pl), s_on_post, NULL);
     char err[128];
     s_r = kj_redis_new(kj_pipeline_service_redis_url(s_pl), 5000, err,
-                      sizeof err);
+                       sizeof err);
     cr_assert(s_r != NULL, "%s", err);
 
     /* 500 customers complain, a third each by e-mail, LINE and web form,
@@ -418,12 +418,12 @@ Test(incidents, five_hundred_customers_notified_once_at_the_channel_rates)
     json_t *counts = json_object();
     static char cat_of[S_N][64];
     for (int i = 0; i < S_N; i++) {
-        redisReply *r = kj_redis_command(s_r, "HGET %s:cust:%s case", base,
-                                         cust[i]);
+        redisReply *r =
+            kj_redis_command(s_r, "HGET %s:cust:%s case", base, cust[i]);
         cr_assert(r && r->type == REDIS_REPLY_STRING, "%s has no case",
                   cust[i]);
-        redisReply *c = kj_redis_command(s_r, "HGET %s:case:%s category",
-                                         base, r->str);
+        redisReply *c =
+            kj_redis_command(s_r, "HGET %s:case:%s category", base, r->str);
         snprintf(cat_of[i], sizeof cat_of[i], "%s",
                  c && c->type == REDIS_REPLY_STRING ? c->str : "");
         freeReplyObject(r);
@@ -469,8 +469,8 @@ Test(incidents, five_hundred_customers_notified_once_at_the_channel_rates)
                  status);
     char id[32];
     snprintf(id, sizeof id, "%s", s_jstr(j, "id"));
-    cr_assert(eq(int, (int)json_integer_value(json_object_get(j,
-                                                              "members_total")),
+    cr_assert(eq(int,
+                 (int)json_integer_value(json_object_get(j, "members_total")),
                  S_N));
     json_t *notices = json_object_get(j, "notices");
     cr_assert(eq(int, (int)json_integer_value(json_object_get(notices, "owed")),
@@ -578,7 +578,8 @@ Test(incidents, five_hundred_customers_notified_once_at_the_channel_rates)
                 s_channels[c], max, s_rates[c], avg);
         cr_assert(le(int, max, s_rates[c] + burst));
     }
-    snprintf(path, sizeof path, "/v1/incidents/%s/resolve", "0123456789abcdef0123");
+    snprintf(path, sizeof path, "/v1/incidents/%s/resolve",
+             "0123456789abcdef0123");
     j = s_analytics("POST", path, "{\"message\":{\"en\":\"x\"}}", NULL,
                     &status);
     cr_assert(eq(long, status, 404));

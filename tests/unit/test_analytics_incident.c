@@ -65,7 +65,8 @@ Test(incident, product_and_region_need_attributes)
     char err[256];
     const char *bodies[] = {
         "{\"product\":\"p1\",\"message\":{\"en\":\"x\"}}",
-        "{\"region\":\"kanto\",\"customers\":[\"a\"],\"message\":{\"en\":\"x\"}}",
+        "{\"region\":\"kanto\",\"customers\":[\"a\"],\"message\":{\"en\":\"x\"}"
+        "}",
     };
     for (size_t i = 0; i < 2; i++) {
         cr_assert(eq(int, s_open(bodies[i], &req, err, sizeof err),
@@ -89,8 +90,10 @@ Test(incident, refusals)
         {"{\"customers\":[\"a\"],\"message\":{}}", KJ_ERR_EMPTY_TEXT},
         {"{\"customers\":[\"a\"],\"message\":{\"fr\":\"x\"}}",
          KJ_ERR_UNKNOWN_FIELD},
-        {"{\"customers\":[1],\"message\":{\"en\":\"x\"}}", KJ_ERR_INVALID_VALUE},
-        {"{\"customers\":[\"\"],\"message\":{\"en\":\"x\"}}", KJ_ERR_INVALID_VALUE},
+        {"{\"customers\":[1],\"message\":{\"en\":\"x\"}}",
+         KJ_ERR_INVALID_VALUE},
+        {"{\"customers\":[\"\"],\"message\":{\"en\":\"x\"}}",
+         KJ_ERR_INVALID_VALUE},
         {"{\"customers\":\"a\",\"message\":{\"en\":\"x\"}}", KJ_ERR_WRONG_TYPE},
         {"{\"category\":\"a b\",\"window\":{\"from\":\"2026-12-07T00:00:00Z\"},"
          "\"message\":{\"en\":\"x\"}}",
@@ -139,8 +142,8 @@ Test(incident, message_too_long)
     strcpy(body + w + n, "\"}}");
     analytics_incident_req_t req;
     char err[256];
-    cr_assert(eq(int, s_open(body, &req, err, sizeof err),
-                 KJ_ERR_FIELD_TOO_LONG));
+    cr_assert(
+        eq(int, s_open(body, &req, err, sizeof err), KJ_ERR_FIELD_TOO_LONG));
     analytics_incident_req_clear(&req);
     free(body);
 }
@@ -150,10 +153,10 @@ Test(incident, resolve_body)
     analytics_incident_req_t req;
     char err[256];
     const char *ok = "{\"message\":{\"ja\":\"復旧しました\",\"en\":\"Fixed\"}}";
-    cr_assert(eq(int,
-                 analytics_incident_parse_resolve(ok, strlen(ok), &req, err,
-                                                  sizeof err),
-                 KJ_OK));
+    cr_assert(eq(
+        int,
+        analytics_incident_parse_resolve(ok, strlen(ok), &req, err, sizeof err),
+        KJ_OK));
     cr_assert(eq(str, req.message_en, "Fixed"));
     analytics_incident_req_clear(&req);
     const char *bad = "{\"message\":{\"en\":\"x\"},\"category\":\"a\"}";
@@ -180,20 +183,21 @@ Test(incident, notice_rates)
     kj_outbox_rate_t r[KJ_OUTBOX_RATES_MAX];
     size_t n = 0;
     char err[200];
-    cr_assert(eq(int,
-                 kj_outbox_rates_parse("email=50,line=20.5,*=7", r,
-                                       KJ_OUTBOX_RATES_MAX, &n, err,
-                                       sizeof err),
-                 0),
-              "%s", err);
+    cr_assert(
+        eq(int,
+           kj_outbox_rates_parse("email=50,line=20.5,*=7", r,
+                                 KJ_OUTBOX_RATES_MAX, &n, err, sizeof err),
+           0),
+        "%s", err);
     cr_assert(eq(sz, n, 3));
     cr_assert(eq(dbl, kj_outbox_rate_for(r, n, "line"), 20.5));
     cr_assert(eq(dbl, kj_outbox_rate_for(r, n, "web"), 7.0));
     cr_assert(eq(int, kj_outbox_rates_parse("", r, 4, &n, err, sizeof err), 0));
     cr_assert(eq(sz, n, 0));
     cr_assert(eq(dbl, kj_outbox_rate_for(r, n, "line"), 0.0));
-    const char *bad[] = {"email", "email=", "=5", "email=0", "email=-1",
-                         "email=nan", "email=5x", "a=1,b=2,c=3,d=4,e=5"};
+    const char *bad[] = {
+        "email",    "email=",    "=5",       "email=0",
+        "email=-1", "email=nan", "email=5x", "a=1,b=2,c=3,d=4,e=5"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_expect(eq(int,
                      kj_outbox_rates_parse(bad[i], r, 4, &n, err, sizeof err),
