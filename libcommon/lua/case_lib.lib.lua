@@ -19,6 +19,7 @@
 --   incident:<id>        hash: an incident (incident_open.lua documents it)
 --   incident:<id>:members zset: customer -> order added (1, 2, ...)
 --   incident:<id>:timeline list: JSON {at_ms, type, ...}
+--   incident:<id>:<kind> set: the customers (16 hex of SHA-1) owed <kind>
 --   incident_idem:<key>  string: the incident an Idempotency-Key opened
 --   agents               set: agent ids
 --   agent:<id>           hash: name teams languages skills (JSON arrays)

@@ -5,8 +5,10 @@
 -- id '<incident>:<K>:<first 16 hex of SHA-1 of the customer>', its
 -- idempotency key: owing it again is no change, so a broadcast that
 -- stopped (a crash between batches) is resumed from the cursor, and
--- re-running a batch sends nothing twice. Each goes where the customer
--- last wrote: the channel and language of their latest message
+-- re-running a batch sends nothing twice; B:incident:<id>:<K> (set of
+-- those hashes) holds whom it was owed to, so even a job already
+-- delivered (its hash gone) is never owed again. Each goes where the
+-- customer last wrote: the channel and language of their latest message
 -- (B:cust:<c>:msgs), their current case's reply_to, and that message as
 -- the job's complaint (the notifier's SMTP path reads its address from
 -- there). The text is the message in their language, English otherwise.
@@ -44,9 +46,12 @@ for _, c in ipairs(members) do
   local cid = redis.call('HGET', uk, 'case')
   local ok, last = pcall(cjson.decode,
     redis.call('LINDEX', uk .. ':msgs', 0) or '')
+  local h = string.sub(redis.sha1hex(c), 1, 16)
   if not cid or not ok or type(last) ~= 'table' or not last.id then
     skipped = skipped + 1
-  else
+  elseif redis.call('SADD', ik .. ':' .. kind, h) == 1 then
+    -- (Owed before, when a cursor was moved back by hand, is left alone:
+    -- its job may be delivered and gone, so the set says, not the outbox.)
     local cs = redis.call('HMGET', B .. ':case:' .. cid, 'channel',
       'language', 'reply_to')
     local ch = last.channel or cs[1] or ''
@@ -59,7 +64,7 @@ for _, c in ipairs(members) do
       local i = redis.call('HINCRBY', ik, kind .. '_n:' .. ch, 1) - 1
       due = math.max(now, start + math.floor(i * 1000 / rate))
     end
-    local job = id .. ':' .. kind .. ':' .. string.sub(redis.sha1hex(c), 1, 16)
+    local job = id .. ':' .. kind .. ':' .. h
     owed = owed + outbox_put(B, job, kind, last.id, cid, cjson.encode({
       kind = kind, incident_id = id, tenant = ARGV[7], channel = ch,
       customer = c, case_id = cid, reply_to = cs[3] or '', language = lang,

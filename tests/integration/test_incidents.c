@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "analytics_incident.h"
 #include "kj_harness.h"
 #include "kj_redis.h"
 #include "kj_sink.h"
@@ -585,4 +586,184 @@ Test(incidents, five_hundred_customers_notified_once_at_the_channel_rates)
     cr_assert(eq(long, status, 404));
     json_decref(j);
     kj_sink_destroy(&line);
+}
+
+/* ------------------------------------------------------------------ */
+/* The broadcast alone, on a Redis of its own (no services): who is
+ * selected, how due times are spaced, and that a broadcast run again
+ * (its cursor moved back, its pending entry left by a crash) owes no one
+ * twice, even after some jobs were delivered and their hashes are gone. */
+
+static kj_testredis_t s_tr;
+
+static void
+s_tr_down(void)
+{
+    kj_redis_destroy(&s_r);
+    kj_testredis_stop(&s_tr);
+}
+
+static long long
+s_int_cmd(const char *fmt, const char *a, const char *b)
+{
+    redisReply *r = kj_redis_command(s_r, fmt, a, b);
+    cr_assert(r != NULL && r->type != REDIS_REPLY_ERROR, "%s: %s", fmt,
+              r ? r->str : kj_redis_errstr(s_r));
+    long long v = r->type == REDIS_REPLY_INTEGER  ? r->integer
+                  : r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10)
+                                                  : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+Test(incidents, a_broadcast_run_again_owes_no_one_twice, .fini = s_tr_down)
+{
+    cr_assert(eq(int, kj_testredis_start(&s_tr, false), 0));
+    char err[128];
+    s_r = kj_redis_new(s_tr.url, 5000, err, sizeof err);
+    cr_assert(s_r != NULL, "%s", err);
+    const char *B = "kt:{t:acme}";
+    int64_t now = s_now_ms();
+    char k[128], v[256], nowbuf[24];
+    snprintf(nowbuf, sizeof nowbuf, "%lld", (long long)now);
+    /* 450 customers with a case each; the first 300 in the category's
+     * index, 250.. listed (so 250..299 are both), and one listed
+     * customer kujo has never heard of. */
+    json_t *listed = json_array();
+    for (int i = 0; i < 450; i++) {
+        char c[16], cid[16];
+        snprintf(c, sizeof c, "c%03d", i);
+        snprintf(cid, sizeof cid, "C%03d", i);
+        snprintf(k, sizeof k, "%s:cust:%s", B, c);
+        s_int_cmd("HSET %s case %s", k, cid);
+        snprintf(k, sizeof k, "%s:cust:%s:msgs", B, c);
+        snprintf(v, sizeof v,
+                 "{\"id\":\"X%03d\",\"case\":\"%s\",\"channel\":\"web\","
+                 "\"language\":\"%s\"}",
+                 i, cid, i % 2 ? "en" : "ja");
+        s_int_cmd("LPUSH %s %s", k, v);
+        snprintf(k, sizeof k, "%s:case:%s", B, cid);
+        s_int_cmd("HSET %s customer %s", k, c);
+        if (i < 300) {
+            snprintf(k, sizeof k, "%s:cases_by:delivery", B);
+            redisReply *r =
+                kj_redis_command(s_r, "ZADD %s %s %s", k, nowbuf, cid);
+            freeReplyObject(r);
+        }
+        if (i >= 250)
+            json_array_append_new(listed, json_string(c));
+    }
+    json_array_append_new(listed, json_string("stranger"));
+    /* A case of another category is not selected. */
+    snprintf(k, sizeof k, "%s:cases_by:billing", B);
+    redisReply *r = kj_redis_command(s_r, "ZADD %s %s C999", k, nowbuf);
+    freeReplyObject(r);
+
+    kj_outbox_rate_t rates[1] = {{.channel = "web", .per_s = 10}};
+    analytics_incidents_t *inc = analytics_incidents_new(s_r, "kt", rates, 1);
+    char from[40];
+    time_t fs = (time_t)(now / 1000 - 3600);
+    strftime(from, sizeof from, "%Y-%m-%dT%H:%M:%SZ", gmtime(&fs));
+    json_t *b = json_pack("{s:s, s:{s:s}, s:o, s:{s:s, s:s}}", "category",
+                          "delivery", "window", "from", from, "customers",
+                          listed, "message", "ja", "障害", "en", "Outage");
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    analytics_incident_req_t req;
+    cr_assert(eq(int,
+                 analytics_incident_parse_open(body, strlen(body), now, &req,
+                                               err, sizeof err),
+                 KJ_OK),
+              "%s", err);
+    free(body);
+    char id[KJ_ID_LEN + 1];
+    bool created = false;
+    cr_assert(
+        eq(int,
+           analytics_incidents_open(inc, "acme", &req, NULL, now, id, &created),
+           0));
+    cr_assert(created);
+    analytics_incident_req_clear(&req);
+
+    char ik[128], outbox[64];
+    snprintf(ik, sizeof ik, "%s:incident:%s", B, id);
+    snprintf(outbox, sizeof outbox, "%s:outbox", B);
+    cr_assert(eq(i64, s_int_cmd("HGET %s %s", ik, "members"), 451));
+    cr_assert(
+        eq(i64, s_int_cmd("HGET %s %s", ik, "incident_notice_owed"), 450));
+    cr_assert(
+        eq(i64, s_int_cmd("HGET %s %s", ik, "incident_notice_skipped"), 1));
+    cr_assert(eq(i64, s_int_cmd("ZCARD %s%s", outbox, ""), 450));
+    /* 450 web jobs at 10/s: the last is due 44.9 s after the first. */
+    redisReply *first =
+        kj_redis_command(s_r, "ZRANGE %s 0 0 WITHSCORES", outbox);
+    redisReply *last =
+        kj_redis_command(s_r, "ZRANGE %s -1 -1 WITHSCORES", outbox);
+    cr_assert(eq(i64,
+                 strtoll(last->element[1]->str, NULL, 10) -
+                     strtoll(first->element[1]->str, NULL, 10),
+                 44900));
+    /* A job's payload: the customer's language and reply route. */
+    snprintf(k, sizeof k, "%s:ob:%s", B, first->element[0]->str);
+    redisReply *p = kj_redis_command(s_r, "HGET %s payload", k);
+    json_t *pay = json_loads(p->str, 0, NULL);
+    cr_assert(eq(str, (char *)s_jstr(pay, "kind"), "incident_notice"));
+    cr_assert(eq(str, (char *)s_jstr(pay, "incident_id"), id));
+    cr_assert(eq(str, (char *)s_jstr(pay, "channel"), "web"));
+    bool priv = json_is_false(json_object_get(pay, "public"));
+    cr_assert(priv, "public must be false");
+    const char *lang = s_jstr(pay, "language");
+    cr_assert(eq(str, (char *)s_jstr(pay, "text"),
+                 strcmp(lang, "ja") == 0 ? "障害" : "Outage"));
+    json_decref(pay);
+    freeReplyObject(p);
+    freeReplyObject(first);
+    freeReplyObject(last);
+
+    /* Ten are delivered (their jobs gone), then the broadcast is run
+     * again from the start, as after a crash. */
+    redisReply *ten = kj_redis_command(s_r, "ZRANGE %s 0 9", outbox);
+    for (size_t i = 0; i < ten->elements; i++) {
+        snprintf(k, sizeof k, "%s:ob:%s", B, ten->element[i]->str);
+        s_int_cmd("DEL %s%s", k, "");
+        s_int_cmd("ZREM %s %s", outbox, ten->element[i]->str);
+    }
+    freeReplyObject(ten);
+    s_int_cmd("HSET %s incident_notice_cursor %s", ik, "0");
+    s_int_cmd("HDEL %s %s", ik, "incident_notice_done");
+    char member[128];
+    snprintf(member, sizeof member, "acme\t%s\tincident_notice", id);
+    s_int_cmd("SADD kt:incident_broadcasts %s%s", member, "");
+    cr_assert(eq(int, analytics_incidents_resume(inc, now + 1000), 1));
+    cr_assert(eq(i64, s_int_cmd("ZCARD %s%s", outbox, ""), 440));
+    cr_assert(
+        eq(i64, s_int_cmd("HGET %s %s", ik, "incident_notice_owed"), 450));
+    cr_assert(eq(i64, s_int_cmd("HGET %s %s", ik, "incident_notice_done"), 1));
+    cr_assert(
+        eq(i64, s_int_cmd("SCARD kt:incident_broadcasts%s%s", "", ""), 0));
+
+    /* Resolve: the same 450 owed a follow-up; again changes nothing. */
+    analytics_incident_req_t res;
+    const char *rb = "{\"message\":{\"en\":\"Fixed\"}}";
+    cr_assert(eq(
+        int,
+        analytics_incident_parse_resolve(rb, strlen(rb), &res, err, sizeof err),
+        KJ_OK));
+    cr_assert(
+        eq(int, analytics_incidents_resolve(inc, "acme", id, &res, now), 1));
+    cr_assert(
+        eq(int, analytics_incidents_resolve(inc, "acme", id, &res, now), 1));
+    cr_assert(
+        eq(i64, s_int_cmd("HGET %s %s", ik, "incident_resolved_owed"), 450));
+    cr_assert(eq(int,
+                 analytics_incidents_resolve(inc, "acme",
+                                             "0123456789abcdef0123", &res, now),
+                 0));
+    analytics_incident_req_clear(&res);
+    json_t *o = NULL;
+    cr_assert(eq(int, analytics_incidents_get(inc, "acme", id, true, &o), 1));
+    cr_assert(eq(str, (char *)s_jstr(o, "status"), "resolved"));
+    cr_assert(eq(sz, json_array_size(json_object_get(o, "members")), 451));
+    json_decref(o);
+    analytics_incidents_destroy(&inc);
 }
