@@ -41,6 +41,11 @@ extern const char kj_lua_outbox_retry[];
 /* ... and an operator's replay or drop of a dead job (kujo-admin dead). */
 extern const char kj_lua_outbox_replay[];
 extern const char kj_lua_outbox_drop[];
+/* Incidents (issue 18, analytics_incident): open, resolve, and owe one
+ * batch of an incident's customer broadcast. */
+extern const char kj_lua_incident_open[];
+extern const char kj_lua_incident_resolve[];
+extern const char kj_lua_incident_owe[];
 
 typedef struct {
     const char *name;   /* the file's name without .lua */

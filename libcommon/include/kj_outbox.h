@@ -21,7 +21,7 @@
 #include "kj_redis.h"
 
 #define KJ_OUTBOX_JOB_MAX 128    /* "<complaint>:<kind>[:<n>]" and a NUL */
-#define KJ_OUTBOX_KIND_MAX 32    /* customer_ack ... survey_request */
+#define KJ_OUTBOX_KIND_MAX 32    /* customer_ack ... incident_resolved */
 #define KJ_OUTBOX_TENANT_MAX 128 /* tenant ids */
 #define KJ_OUTBOX_PAYLOAD_MAX (64 * 1024) /* a job's JSON */
 #define KJ_OUTBOX_RETENTION_S                                                  \
@@ -48,8 +48,9 @@ kj_outbox_new(kj_redis_t *redis, const char *prefix);
 void
 kj_outbox_destroy(kj_outbox_t **self_p);
 
-/* True for the kinds the outbox knows: customer_ack, survey_request
- * (customer-facing) and sla_warning, escalation, follow_up (internal). */
+/* True for the kinds the outbox knows: customer_ack, survey_request,
+ * incident_notice, incident_resolved (customer-facing) and sla_warning,
+ * escalation, follow_up (internal). */
 bool
 kj_outbox_kind_valid(const char *kind);
 
@@ -141,5 +142,28 @@ kj_outbox_drop(kj_outbox_t *self, const char *tenant, const char *job);
 int
 kj_outbox_deliveries(kj_outbox_t *self, const char *tenant,
                      const char *complaint_id, json_t **array);
+
+/* Per-channel notice rates (KUJO_NOTICE_RATE, "email=50,line=20,web=100":
+ * incident notices per second to customers of each channel; "*" names
+ * every other channel). Analytics spaces an incident's jobs by them and
+ * the notifier holds them (see docs/ARCHITECTURE.md, "Incidents"). */
+#define KJ_OUTBOX_RATES_MAX 16
+#define KJ_OUTBOX_CHANNEL_MAX 32
+
+typedef struct {
+    char channel[KJ_OUTBOX_CHANNEL_MAX]; /* a channel name, or "*" */
+    double per_s;                        /* > 0 */
+} kj_outbox_rate_t;
+
+/* Parse spec ("" or NULL: no limits) into rates[0..*n) (at most max).
+ * 0, or -1 with the reason in err. */
+int
+kj_outbox_rates_parse(const char *spec, kj_outbox_rate_t *rates, size_t max,
+                      size_t *n, char *err, size_t err_size);
+
+/* The rate for channel (its own, else "*"'s), 0 if unlimited. */
+double
+kj_outbox_rate_for(const kj_outbox_rate_t *rates, size_t n,
+                   const char *channel);
 
 #endif

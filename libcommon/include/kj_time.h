@@ -28,4 +28,10 @@ kj_time_rfc3339_sec(int64_t ms, char *buf, size_t size);
 int64_t
 kj_time_days_from_civil(int64_t y, int m, int d);
 
+/* Parse an RFC 3339 time ("2026-11-23T09:00:00.000Z", any offset, 't',
+ * 'z' or a space allowed) into ms since the epoch. 0, or -1 if malformed
+ * or out of range. (ingest and analytics both read such times.) */
+int
+kj_time_parse_rfc3339(const char *s, size_t len, int64_t *ms);
+
 #endif

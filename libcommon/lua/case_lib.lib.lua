@@ -9,8 +9,18 @@
 --   cc:<complaint>       string: the case a complaint was filed in
 --   cust:<customer>      hash: case (the current one), first_ms, last_ms
 --   cust:<customer>:cases list: case ids, newest first, capped
---   cust:<customer>:msgs list: JSON {id, case, at_ms, sentiment, score},
---                        newest first, capped (the sentiment trajectory)
+--   cust:<customer>:msgs list: JSON {id, case, at_ms, sentiment, score,
+--                        channel, language}, newest first, capped (the
+--                        sentiment trajectory; incidents read the last
+--                        channel and language a customer used)
+--   cases_by:<category>  zset: case id -> its latest message (ms), trimmed
+--                        to the retention (incident_open.lua reads it)
+--   incidents            zset: incident id -> opened_ms
+--   incident:<id>        hash: an incident (incident_open.lua documents it)
+--   incident:<id>:members zset: customer -> order added (1, 2, ...)
+--   incident:<id>:timeline list: JSON {at_ms, type, ...}
+--   incident:<id>:<kind> set: the customers (16 hex of SHA-1) owed <kind>
+--   incident_idem:<key>  string: the incident an Idempotency-Key opened
 --   agents               set: agent ids
 --   agent:<id>           hash: name teams languages skills (JSON arrays)
 --                        capacity status load last updated_ms

@@ -208,6 +208,16 @@ end
 
 redis.call('RPUSH', ck .. ':complaints', comp)
 redis.call('SET', KEYS[1], cid, 'EX', retention)
+-- An incident finds the cases of its category active in its window here
+-- (incident_open.lua): B:cases_by:<category> scores a case by its latest
+-- message; entries older than the retention go as cases are filed.
+local cat = redis.call('HGET', ck, 'category') or ''
+if cat ~= '' then
+  local ix = B .. ':cases_by:' .. cat
+  redis.call('ZADD', ix, now, cid)
+  redis.call('ZREMRANGEBYSCORE', ix, '-inf',
+    '(' .. (tonumber(now) - retention * 1000))
+end
 -- A later reply to this message finds its case.
 if ARGV[29] ~= '' then
   redis.call('SET', thr .. ARGV[29], cid, 'EX', retention)
@@ -217,7 +227,8 @@ if cust ~= '' then
   if how ~= 'opened' then redis.call('HSET', uk, 'last_ms', now) end
   if redis.call('LPUSH', uk .. ':msgs', cjson.encode({id = comp,
       case = cid, at_ms = tonumber(now), sentiment = ARGV[13],
-      score = tonumber(ARGV[14])})) > CUST_LIST_MAX then
+      score = tonumber(ARGV[14]), channel = ARGV[11],
+      language = ARGV[8]})) > CUST_LIST_MAX then
     redis.call('LTRIM', uk .. ':msgs', 0, CUST_LIST_MAX - 1)
   end
 end

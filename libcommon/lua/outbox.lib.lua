@@ -1,12 +1,15 @@
 -- outbox: a delivery owed, for the scripts that owe them (keys: see
 -- case_lib.lib.lua, which every such script requires first).
 -- Owe a delivery (customer_ack, sla_warning, escalation, follow_up,
--- survey_request): job id is its idempotency key ('<complaint>:<kind>' or
+-- survey_request, incident_notice, incident_resolved): job id is its idempotency key ('<complaint>:<kind>' or
 -- with a ':<n>' suffix for repeats), so owing it twice changes nothing.
 -- payload is the JSON (a string) the notifier sends along.
 -- The queue suffix of a kind: the customer's or the team's.
 local function outbox_audience(kind)
-  if kind == 'customer_ack' or kind == 'survey_request' then return ':c' end
+  if kind == 'customer_ack' or kind == 'survey_request' or
+     kind == 'incident_notice' or kind == 'incident_resolved' then
+    return ':c'
+  end
   return ':t'
 end
 

@@ -22,7 +22,8 @@ for _, id in ipairs(ids) do
   local k = B .. ':ob:' .. id
   local j = redis.call('HMGET', k, 'kind', 'complaint', 'case', 'payload')
   local q = j[3] and j[3] ~= '' and B .. ':obq:' .. j[3] ..
-    ((j[1] == 'customer_ack' or j[1] == 'survey_request') and ':c' or ':t')
+    ((j[1] == 'customer_ack' or j[1] == 'survey_request' or
+      j[1] == 'incident_notice' or j[1] == 'incident_resolved') and ':c' or ':t')
   local head = q and redis.call('LINDEX', q, 0)
   if not j[1] then
     -- The job hash is gone (deleted by hand): nothing left to send.

@@ -25,7 +25,8 @@ redis.call('ZREM', KEYS[1], job)
 -- The case's next delivery may go (outbox_claim.lua).
 if j[3] and j[3] ~= '' then
   redis.call('LREM', B .. ':obq:' .. j[3] ..
-    ((j[1] == 'customer_ack' or j[1] == 'survey_request') and ':c' or ':t'),
+    ((j[1] == 'customer_ack' or j[1] == 'survey_request' or
+      j[1] == 'incident_notice' or j[1] == 'incident_resolved') and ':c' or ':t'),
     1, job)
 end
 -- The automatic acknowledgement reached the customer: its clock stops.

@@ -40,7 +40,8 @@ redis.call('ZADD', B .. ':outbox_dead', now, job)
 -- A dead delivery does not hold up the case's next one.
 if j[3] and j[3] ~= '' then
   redis.call('LREM', B .. ':obq:' .. j[3] ..
-    ((j[1] == 'customer_ack' or j[1] == 'survey_request') and ':c' or ':t'),
+    ((j[1] == 'customer_ack' or j[1] == 'survey_request' or
+      j[1] == 'incident_notice' or j[1] == 'incident_resolved') and ':c' or ':t'),
     1, job)
 end
 redis.call('XADD', B .. ':events', 'MAXLEN', '~', 100000, '*',

@@ -27,8 +27,10 @@ struct kj_outbox {
     size_t turn; /* the tenant the next claim starts with */
 };
 
-static const char *const s_customer_kinds[] = {"customer_ack",
-                                               "survey_request"};
+/* The incident kinds are owed by analytics (incident_owe.lua) to every
+ * customer an incident affects; they go where a customer_ack would. */
+static const char *const s_customer_kinds[] = {
+    "customer_ack", "survey_request", "incident_notice", "incident_resolved"};
 static const char *const s_internal_kinds[] = {"sla_warning", "escalation",
                                                "follow_up"};
 
@@ -485,4 +487,66 @@ kj_outbox_deliveries(kj_outbox_t *self, const char *tenant,
     freeReplyObject(rep);
     *array = arr;
     return 0;
+}
+
+int
+kj_outbox_rates_parse(const char *spec, kj_outbox_rate_t *rates, size_t max,
+                      size_t *n, char *err, size_t err_size)
+{
+    *n = 0;
+    if (err_size)
+        err[0] = '\0';
+    const char *p = spec ? spec : "";
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t nlen = eq ? (size_t)(eq - p) : 0;
+        if (!eq || nlen == 0 || nlen >= KJ_OUTBOX_CHANNEL_MAX) {
+            snprintf(err, err_size,
+                     "expected channel=notices_per_second at \"%.*s\"",
+                     (int)(len > 40 ? 40 : len), p);
+            return -1;
+        }
+        char num[32];
+        size_t vlen = len - nlen - 1;
+        if (vlen == 0 || vlen >= sizeof num) {
+            snprintf(err, err_size, "no rate for \"%.*s\"", (int)nlen, p);
+            return -1;
+        }
+        memcpy(num, eq + 1, vlen);
+        num[vlen] = '\0';
+        char *stop = NULL;
+        double v = strtod(num, &stop);
+        /* Not NaN, positive, and a rate a clock in ms can space. */
+        if (!stop || *stop || !(v > 0) || v > 100000) {
+            snprintf(err, err_size,
+                     "rate for \"%.*s\" must be a number in (0, 100000]",
+                     (int)nlen, p);
+            return -1;
+        }
+        if (*n >= max) {
+            snprintf(err, err_size, "more than %zu channels", max);
+            return -1;
+        }
+        memcpy(rates[*n].channel, p, nlen);
+        rates[*n].channel[nlen] = '\0';
+        rates[*n].per_s = v;
+        (*n)++;
+        p = end ? end + 1 : p + len;
+    }
+    return 0;
+}
+
+double
+kj_outbox_rate_for(const kj_outbox_rate_t *rates, size_t n, const char *channel)
+{
+    double any = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (channel && strcmp(rates[i].channel, channel) == 0)
+            return rates[i].per_s;
+        if (strcmp(rates[i].channel, "*") == 0)
+            any = rates[i].per_s;
+    }
+    return any;
 }

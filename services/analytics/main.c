@@ -1,6 +1,8 @@
 /* kujo-analytics: counts every state transition from the event streams
  * (a consumer group, so a restart resumes where it stopped and copies
- * share the work) and serves the sums at GET /v1/stats. Never in the
+ * share the work) and serves the sums at GET /v1/stats, and incidents
+ * (opened by an operator, POST /v1/incidents) whose customers it owes
+ * notices through the outbox. Never in the
  * pipeline's path: while it is down, events wait in the capped streams.
  * The runtime is kj_service; the loop's part is below: read and apply a
  * batch of events after each poll, back off while Redis fails. */
@@ -10,6 +12,7 @@
 
 #include "analytics_api.h"
 #include "analytics_consumer.h"
+#include "analytics_incident.h"
 #include "analytics_sla.h"
 #include "kj_http.h"
 #include "kj_log.h"
@@ -29,6 +32,9 @@
 
 static char *s_http_addr;
 static char *s_auth;
+static char *s_notice_rate;
+static kj_outbox_rate_t s_rates[KJ_OUTBOX_RATES_MAX];
+static size_t s_n_rates;
 
 static const kj_cfg_opt_t s_own[] = {
     {.env = "KUJO_HTTP_ADDR",
@@ -47,13 +53,29 @@ static const kj_cfg_opt_t s_own[] = {
              "loopback)",
      .required = true,
      .dest = &s_auth},
+    {.env = "KUJO_NOTICE_RATE",
+     .flag = "notice-rate",
+     .type = KJ_CFG_STR,
+     .def = "",
+     .help = "incident notices per second per channel, "
+             "\"email=50,line=20,web=100\" (\"*\" any other channel; empty: "
+             "unlimited): an incident's jobs fall due at that pace (the "
+             "notifier holds the same setting)",
+     .dest = &s_notice_rate},
 };
 
 static int
 s_check(const kj_service_cfg_t *cfg)
 {
-    return kj_http_check_auth_mode("kujo-analytics", s_auth, s_http_addr,
-                                   cfg->admin_addr);
+    int bad = kj_http_check_auth_mode("kujo-analytics", s_auth, s_http_addr,
+                                      cfg->admin_addr);
+    char err[200];
+    if (kj_outbox_rates_parse(s_notice_rate, s_rates, KJ_ARRAY_LEN(s_rates),
+                              &s_n_rates, err, sizeof err) < 0) {
+        fprintf(stderr, "kujo-analytics: KUJO_NOTICE_RATE: %s\n", err);
+        bad++;
+    }
+    return bad;
 }
 
 static const kj_service_def_t s_def = {
@@ -73,6 +95,7 @@ typedef struct {
     kj_service_t *service;
     analytics_consumer_t *consumer;
     analytics_sla_t *sla;
+    analytics_incidents_t *incidents; /* finishes broadcasts cut short */
     int64_t backoff_ms; /* current pause after failures, 0 if none */
     int64_t resume_at;  /* monotonic ms: no reads before this */
 } s_loop_t;
@@ -116,6 +139,11 @@ s_tick(void *ctx)
     if (l->backoff_ms > 0)
         return S_SLA_REFRESH_MS;
     kj_redis_t *redis = kj_service_redis(l->service);
+    /* A broadcast that a crash cut short is finished here (its jobs are
+     * idempotent, so finishing one still running elsewhere is harmless). */
+    if (analytics_incidents_resume(l->incidents, kj_now_ms()) < 0)
+        kj_warn("incident broadcasts not resumed", "s:error",
+                kj_redis_errstr(redis));
     if (analytics_sla_refresh(l->sla, redis) < 0) {
         char why[300];
         snprintf(why, sizeof why, "redis: %s", kj_redis_errstr(redis));
@@ -153,6 +181,7 @@ main(int argc, char **argv)
     analytics_consumer_t *consumer = NULL;
     analytics_api_t *api = NULL;
     analytics_sla_t *sla = NULL;
+    analytics_incidents_t *incidents = NULL;
     int rc = 0;
 
     kj_service_t *service = kj_service_new_from_args(&s_def, argc, argv, &rc);
@@ -192,14 +221,18 @@ main(int argc, char **argv)
                 "and tests",
                 "s:http_addr", s_http_addr);
     api = analytics_api_new(s_http_addr, cfg->redis_url, cfg->prefix, keys,
-                            metrics);
+                            metrics, s_rates, s_n_rates);
     if (!api) {
         rc = 1;
         goto out;
     }
     kj_info("analytics running", "s:consumer", name);
 
-    s_loop_t loop = {.service = service, .consumer = consumer, .sla = sla};
+    incidents = analytics_incidents_new(redis, cfg->prefix, s_rates, s_n_rates);
+    s_loop_t loop = {.service = service,
+                     .consumer = consumer,
+                     .sla = sla,
+                     .incidents = incidents};
     const kj_service_driver_t driver = {
         .timeout_ms = s_timeout_ms,
         .after_poll = s_after_poll,
@@ -211,6 +244,7 @@ main(int argc, char **argv)
 
 out:
     analytics_api_destroy(&api);
+    analytics_incidents_destroy(&incidents);
     analytics_consumer_destroy(&consumer);
     analytics_sla_destroy(&sla);
     kj_service_destroy(&service);

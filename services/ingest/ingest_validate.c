@@ -586,79 +586,8 @@ ingest_only_space(const char *s, size_t len)
     return true;
 }
 
-/* n decimal digits at p, or -1. */
-static int
-s_digits(const char *p, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-        v = v * 10 + (p[i] - '0');
-    }
-    return v;
-}
-
-static int
-s_month_days(int y, int m)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : days[m - 1];
-}
-
 int
 ingest_parse_time(const char *s, size_t len, int64_t *ms)
 {
-    /* date-time = full-date "T" partial-time time-offset, where RFC 3339
-     * also allows a lower-case t and z and (section 5.6, note) a space. */
-    if (len < 20 || len > 40)
-        return -1;
-    int y = s_digits(s, 4), mo = s_digits(s + 5, 2), d = s_digits(s + 8, 2);
-    int h = s_digits(s + 11, 2), mi = s_digits(s + 14, 2);
-    int sec = s_digits(s + 17, 2);
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 ||
-        mi > 59 || sec < 0 || sec > 60 || s[4] != '-' || s[7] != '-' ||
-        (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' ||
-        s[16] != ':' || d > s_month_days(y, mo))
-        return -1;
-    size_t i = 19;
-    int frac_ms = 0;
-    if (s[i] == '.') {
-        i++;
-        size_t start = i;
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            if (i - start < 3)
-                frac_ms = frac_ms * 10 + (s[i] - '0');
-            i++;
-        }
-        size_t nd = i - start;
-        if (nd == 0 || nd > 9)
-            return -1;
-        for (size_t k = nd; k < 3; k++)
-            frac_ms *= 10;
-    }
-    if (i >= len)
-        return -1;
-    int offset_min = 0;
-    if (s[i] == 'Z' || s[i] == 'z') {
-        i++;
-    } else if (s[i] == '+' || s[i] == '-') {
-        if (len - i != 6 || s[i + 3] != ':')
-            return -1;
-        int oh = s_digits(s + i + 1, 2), om = s_digits(s + i + 4, 2);
-        if (oh < 0 || oh > 23 || om < 0 || om > 59)
-            return -1;
-        offset_min = (oh * 60 + om) * (s[i] == '-' ? -1 : 1);
-        i += 6;
-    } else {
-        return -1;
-    }
-    if (i != len)
-        return -1;
-    int64_t days = kj_time_days_from_civil(y, mo, d);
-    int64_t secs =
-        days * 86400 + h * 3600 + mi * 60 + sec - (int64_t)offset_min * 60;
-    *ms = secs * 1000 + frac_ms;
-    return 0;
+    return kj_time_parse_rfc3339(s, len, ms);
 }

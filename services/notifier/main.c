@@ -10,8 +10,10 @@
 #include <curl/curl.h>
 
 #include "kj_log.h"
+#include "kj_outbox.h"
 #include "kj_service.h"
 #include "kj_stage.h"
+#include "kj_util.h"
 #include "notifier_deliver.h"
 #include "notifier_http.h"
 #include "notifier_smtp.h"
@@ -21,6 +23,9 @@ static int64_t s_http_timeout_ms, s_retry_base_ms, s_retry_cap_ms;
 static int64_t s_circuit_failures, s_circuit_open_ms, s_circuit_open_max_ms;
 static int64_t s_endpoint_inflight;
 static int64_t s_outbox_poll_ms;
+static char *s_notice_rate;
+static kj_outbox_rate_t s_rates[KJ_OUTBOX_RATES_MAX];
+static size_t s_n_rates;
 static char *s_smtp_url, *s_smtp_from, *s_smtp_user, *s_smtp_password;
 static char *s_smtp_tls;
 
@@ -111,6 +116,14 @@ static const kj_cfg_opt_t s_own[] = {
      .help = "how often due outbox jobs (acknowledgements, SLA warnings, "
              "escalations, follow-ups, surveys) are claimed",
      .dest = &s_outbox_poll_ms},
+    {.env = "KUJO_NOTICE_RATE",
+     .flag = "notice-rate",
+     .type = KJ_CFG_STR,
+     .def = "",
+     .help = "incident notices per second per channel, "
+             "\"email=50,line=20,web=100\" (\"*\" any other channel; empty: "
+             "unlimited), held across copies (set analytics' the same)",
+     .dest = &s_notice_rate},
     {.env = "KUJO_SMTP_URL",
      .flag = "smtp-url",
      .type = KJ_CFG_STR,
@@ -195,6 +208,12 @@ s_check(const kj_service_cfg_t *cfg)
         (!notifier_url_ok(s_case_url) || !strstr(s_case_url, "{case_id}"))) {
         fprintf(stderr, "kujo-notifier: KUJO_CASE_URL must be an http:// or "
                         "https:// URL containing {case_id}\n");
+        problems++;
+    }
+    char why[200];
+    if (kj_outbox_rates_parse(s_notice_rate, s_rates, KJ_ARRAY_LEN(s_rates),
+                              &s_n_rates, why, sizeof why) < 0) {
+        fprintf(stderr, "kujo-notifier: KUJO_NOTICE_RATE: %s\n", why);
         problems++;
     }
     if (s_circuit_open_max_ms < s_circuit_open_ms) {
@@ -283,6 +302,8 @@ main(int argc, char **argv)
         .max_attempts = so.max_attempts,
         .outbox_poll_ms = s_outbox_poll_ms,
         .smtp = s_smtp_url && s_smtp_url[0] ? &smtp : NULL,
+        .notice_rates = s_rates,
+        .n_notice_rates = s_n_rates,
     };
     notifier = notifier_new(stage, &no);
     if (!notifier) {

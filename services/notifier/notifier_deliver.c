@@ -122,6 +122,8 @@ notifier_new(kj_stage_t *stage, const notifier_opts_t *opts)
             .poll_ms = opts->outbox_poll_ms,
             .max_inflight = opts->outbox_inflight,
             .smtp = opts->smtp,
+            .notice_rates = opts->notice_rates,
+            .n_notice_rates = opts->n_notice_rates,
         };
         self->outbox = notifier_outbox_new(&oo);
         if (!self->outbox) {

@@ -27,6 +27,7 @@
 #include "kj_redis.h"
 #include "kj_rules.h"
 #include "kj_stage.h"
+#include "kj_outbox.h"
 #include "notifier_smtp.h"
 
 typedef struct {
@@ -57,6 +58,9 @@ typedef struct {
     size_t outbox_inflight; /* the outbox's slots; 0: 64 */
     /* Customer mail (KUJO_SMTP_*), NULL: none (notifier_outbox.h). */
     const notifier_smtp_opts_t *smtp;
+    /* KUJO_NOTICE_RATE (notifier_outbox_opts_t). */
+    const kj_outbox_rate_t *notice_rates;
+    size_t n_notice_rates;
 } notifier_opts_t;
 
 typedef struct notifier notifier_t;

@@ -13,6 +13,7 @@
 #include "kj_envelope.h"
 #include "kj_log.h"
 #include "kj_outbox.h"
+#include "kj_ratelimit.h"
 #include "kj_rc.h"
 #include "kj_util.h"
 #include "notifier_http.h"
@@ -25,8 +26,9 @@
 #define S_BUSY_MS 100   /* an endpoint at its concurrency limit: soon */
 
 /* The kinds with metric series of their own; the kinds kj_outbox knows. */
-static const char *const s_kinds[] = {"customer_ack", "survey_request",
-                                      "sla_warning", "escalation", "follow_up"};
+static const char *const s_kinds[] = {
+    "customer_ack", "survey_request",  "sla_warning",      "escalation",
+    "follow_up",    "incident_notice", "incident_resolved"};
 #define S_NKINDS (sizeof s_kinds / sizeof *s_kinds)
 
 struct notifier_outbox {
@@ -61,6 +63,11 @@ struct notifier_outbox {
     /* smtp_deliveries_total{kind,result}: [0] delivered, [1] failed,
      * [2] refused (no usable address: never sent). */
     kj_counter_t *smtp_counters[S_NKINDS][3];
+    /* KUJO_NOTICE_RATE and its buckets (NULL: no rates). */
+    kj_outbox_rate_t notice_rates[KJ_OUTBOX_RATES_MAX];
+    size_t n_notice_rates;
+    kj_ratelimit_t *notice_limit;
+    kj_counter_t *notice_held; /* notices_rate_held_total */
 };
 
 static void
@@ -132,6 +139,17 @@ notifier_outbox_new(const notifier_outbox_opts_t *opts)
             }
         }
     }
+    for (size_t i = 0;
+         i < opts->n_notice_rates && i < KJ_ARRAY_LEN(self->notice_rates); i++)
+        self->notice_rates[self->n_notice_rates++] = opts->notice_rates[i];
+    if (self->n_notice_rates) {
+        const kj_ratelimit_opts_t ro = {.prefix = opts->prefix};
+        self->notice_limit = kj_ratelimit_new(opts->redis, &ro);
+        if (opts->metrics)
+            self->notice_held = kj_metrics_counter(
+                opts->metrics, "notices_rate_held_total",
+                "Incident notices deferred by KUJO_NOTICE_RATE", NULL);
+    }
     /* Connectors get their circuit series at once, like teams. */
     notifier_outbox_set_rules(self, opts->rules);
     return self;
@@ -148,6 +166,7 @@ notifier_outbox_destroy(notifier_outbox_t **self_p)
     notifier_smtp_destroy(&self->smtp);
     s_flush(self, kj_now_ms()); /* what was delivered, recorded */
     kj_outbox_destroy(&self->outbox);
+    kj_ratelimit_destroy(&self->notice_limit);
     free(self->delivered);
     free(self->origins);
     free(self->statuses);
@@ -367,6 +386,44 @@ s_send_mail(notifier_outbox_t *self, const kj_outbox_job_t *job, json_t *o,
     return true;
 }
 
+/* True when an incident notice must wait for its channel's rate
+ * (KUJO_NOTICE_RATE): it is deferred, no attempt spent, until the bucket
+ * <prefix>:rl:{<tenant>}:k:notice:<channel> has a token. A bucket holds
+ * one claim period's worth, so a poll can release what fell due in it
+ * and any second sees at most rate + that many. Redis failing: the
+ * notice goes (the limit protects receivers' capacity, not secrets). */
+static bool
+s_notice_held(notifier_outbox_t *self, const kj_outbox_job_t *job, json_t *o,
+              int64_t now_ms)
+{
+    if (!self->notice_limit || strncmp(job->kind, "incident_", 9) != 0)
+        return false;
+    const char *channel = s_jstr(o, "channel");
+    double rate =
+        kj_outbox_rate_for(self->notice_rates, self->n_notice_rates, channel);
+    if (rate <= 0)
+        return false;
+    char key[KJ_OUTBOX_CHANNEL_MAX + 16];
+    snprintf(key, sizeof key, "notice:%s", channel[0] ? channel : "-");
+    int64_t burst = (int64_t)(rate * (double)self->poll_ms / 1000.0);
+    kj_ratelimit_take_t t = {.key_id = key,
+                             .tenant = job->tenant,
+                             .cost = 1,
+                             .key_rate = rate,
+                             .key_burst = burst > 1 ? burst : 1};
+    if (kj_ratelimit_take(self->notice_limit, &t, 1, now_ms) < 0 ||
+        t.admitted != 0)
+        return false;
+    char err[KJ_ERRMSG_MAX];
+    kj_rc_reason(err, sizeof err, KJ_ERR_RATE_LIMITED,
+                 "notices to channel %.32s held to %g/s", channel, rate);
+    kj_counter_inc(self->notice_held);
+    s_fail(self, job, err, true, false,
+           now_ms + (t.retry_after_ms > 0 ? t.retry_after_ms : 1), "", 0,
+           now_ms);
+    return true;
+}
+
 /* Start one claimed job's request, or answer it at once. */
 static void
 s_send(notifier_outbox_t *self, const kj_outbox_job_t *job, int64_t now_ms)
@@ -382,6 +439,10 @@ s_send(notifier_outbox_t *self, const kj_outbox_job_t *job, int64_t now_ms)
         kj_rc_reason(err, sizeof err, KJ_ERR_DECODE,
                      "job payload is not a JSON object or names too long");
         s_fail(self, job, err, false, true, 0, "", 0, now_ms);
+        return;
+    }
+    if (s_notice_held(self, job, o, now_ms)) {
+        json_decref(o);
         return;
     }
     /* Customer mail when SMTP is set and no connector is named for the

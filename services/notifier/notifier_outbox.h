@@ -18,6 +18,11 @@
  * slots, retries and dead letter. Without any endpoint, the job is retried
  * later with a last_error that says so, until it is dead.
  *
+ * Incident notices (incident_notice, incident_resolved) go like customer
+ * acknowledgements, held to KUJO_NOTICE_RATE per channel: a job over its
+ * channel's rate is deferred (no attempt spent) until the bucket has a
+ * token.
+ *
  * 2xx: done (recorded on the complaint). Otherwise retried with backoff up
  * to max attempts, then dead (B:outbox_dead). An open circuit defers the
  * job without spending an attempt. Requests go through a notifier_http of
@@ -31,6 +36,7 @@
 #include <zmq.h>
 
 #include "kj_metrics.h"
+#include "kj_outbox.h"
 #include "kj_redis.h"
 #include "kj_rules.h"
 #include "notifier_circuit.h"
@@ -57,6 +63,11 @@ typedef struct {
     /* Customer mail: url, from, user, password, tls (redis and prefix
      * are taken from above). NULL: customer kinds go by webhook only. */
     const notifier_smtp_opts_t *smtp;
+    /* KUJO_NOTICE_RATE: incident notices per second per channel (copied),
+     * held across every copy by a token bucket in Redis per tenant and
+     * channel; none: unlimited. */
+    const kj_outbox_rate_t *notice_rates;
+    size_t n_notice_rates;
 } notifier_outbox_opts_t;
 
 /* NULL if curl cannot start. */

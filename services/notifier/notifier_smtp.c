@@ -173,6 +173,10 @@ notifier_smtp_subject(const char *kind, const char *language,
                   : "We have received your message";
     else if (strcmp(kind, "survey_request") == 0)
         what = ja ? "アンケートへのご協力のお願い" : "How did we do?";
+    else if (strcmp(kind, "incident_notice") == 0)
+        what = ja ? "障害発生のお知らせ" : "Service notice: a known problem";
+    else if (strcmp(kind, "incident_resolved") == 0)
+        what = ja ? "障害復旧のお知らせ" : "Resolved: the known problem";
     else
         what = ja ? "お問い合わせについてのご連絡" : "About your message";
     if (ja)

@@ -1,5 +1,6 @@
 /* notifier_smtp: customer-facing outbox jobs (customer_ack,
- * survey_request) as e-mail over SMTP, on the outbox's libcurl multi
+ * survey_request, incident_notice, incident_resolved: the complaint is the
+ * customer's latest message) as e-mail over SMTP, on the outbox's libcurl multi
  * handle (notifier_http_start_transfer): same slots, same loop, the same
  * delivery contract as a connector webhook.
  *

@@ -48,8 +48,9 @@ s_load(const char *source, char *out, size_t size)
 Test(lua, every_embedded_script_compiles)
 {
     /* The five of kj_store, analytics' apply, kj_ratelimit's take and the
-     * seven of kj_cases, the six of kj_outbox and feedback_record. */
-    cr_assert(eq(sz, kj_lua_n_scripts, 21));
+     * seven of kj_cases, the six of kj_outbox, feedback_record and the
+     * three of analytics_incident. */
+    cr_assert(eq(sz, kj_lua_n_scripts, 24));
     for (size_t i = 0; i < kj_lua_n_scripts; i++) {
         const kj_lua_script_t *s = &kj_lua_scripts[i];
         char answer[256];
