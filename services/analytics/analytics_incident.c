@@ -319,10 +319,12 @@ analytics_incident_parse_resolve(const char *body, size_t len,
     json_object_foreach(o, k, v)
     {
         if (strcmp(k, "message") != 0) {
+            /* The message quotes k, which o owns: free o after. */
+            rc = s_fail(err, err_size, KJ_ERR_UNKNOWN_FIELD,
+                        "unknown field \"%.64s\" (a resolve takes message)",
+                        k);
             json_decref(o);
-            return s_fail(err, err_size, KJ_ERR_UNKNOWN_FIELD,
-                          "unknown field \"%.64s\" (a resolve takes message)",
-                          k);
+            return rc;
         }
     }
     rc = s_message(json_object_get(o, "message"), out, err, err_size);
