@@ -448,6 +448,31 @@ jq -r '"  text: \(.text)", "  blocks: \([.blocks[].type] | join(", "))", "  butt
     "$(ls "$TMP"/slack/*.json | head -n 1)"
 printf '\n'
 
+# An outage: the operator opens an incident on analytics, and everyone who
+# complained about one in the last hour hears from us before they ask
+# again, on the channel they wrote from, in their language.
+from=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)
+incident=$(ccurl -X POST -H "@$AUTH" -H 'Content-Type: application/json' \
+    -H "Idempotency-Key: demo-outage" --data-binary '{"category": "outage",
+      "window": {"from": "'"$from"'"}, "title": "App outage",
+      "message": {"ja": "現在アプリに障害が発生しており、復旧作業を進めております。ご迷惑をおかけし申し訳ございません。",
+                  "en": "Our app is having an outage and we are working on it. We are sorry for the trouble."}}' \
+    "http://$STATS/v1/incidents") || die "POST /v1/incidents failed"
+iid=$(jq -r '.id // empty' <<<"$incident")
+owed=$(jq -r '.members_total // 0' <<<"$incident")
+[ -n "$iid" ] && [ "$owed" -gt 0 ] || die "POST /v1/incidents answered $incident"
+deadline=$(($(now_ms) + 20000))
+while :; do
+    hooks=$(jq -s '[.[] | select(.kind == "incident_notice")] | length' "$TMP/alerts.ndjson")
+    # The mail's Message-ID carries its job id: <kujo.<job>@...>.
+    mailed=$(grep -l -s 'incident_notice' "$TMP"/mail/*.eml | wc -l)
+    [ $((hooks + mailed)) -ge "$owed" ] && break
+    [ "$(now_ms)" -lt "$deadline" ] || die "only $((hooks + mailed)) of $owed incident notices went out"
+    sleep 0.2
+done
+printf 'incident %s (POST /v1/incidents, category outage): %s affected customers told first — %s by their channel'"'"'s webhook, %s by e-mail\n\n' \
+    "$iid" "$owed" "$hooks" "$mailed"
+
 [ "$dead" -eq 0 ] || die "$dead complaints were dead-lettered"
 say ""
 say "demo: done"
