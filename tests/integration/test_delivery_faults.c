@@ -142,6 +142,34 @@ s_assert_once_each(void)
     return n;
 }
 
+/* Wait until every key the sink has seen was answered 2xx (the outbox
+ * jobs a complaint owes finish after its team alert). */
+static bool
+s_wait_logged_ok(int timeout_ms)
+{
+    kj_sink_t *sink = kj_pipeline_sink(s_pl);
+    int64_t end = kj_mono_ms() + timeout_ms;
+    for (;;) {
+        pthread_mutex_lock(&s_log.mu);
+        size_t n = s_log.n, waiting = 0;
+        char key[96] = "";
+        for (size_t i = 0; i < n; i++)
+            if (kj_sink_key_ok(sink, s_log.a[i].key) == 0) {
+                waiting++;
+                snprintf(key, sizeof key, "%s", s_log.a[i].key);
+            }
+        pthread_mutex_unlock(&s_log.mu);
+        if (waiting == 0)
+            return true;
+        if (kj_mono_ms() > end) {
+            cr_log_error("%zu requests' keys never answered 2xx, e.g. %s",
+                         waiting, key);
+            return false;
+        }
+        kj_test_sleep_ms(100);
+    }
+}
+
 /* When key was first answered 2xx (or first seen if first_seen), -1 if
  * never. */
 static int64_t
@@ -211,6 +239,7 @@ Test(delivery_faults, receiver_down_60_s_then_up)
     int got = kj_pipeline_wait_all(s_pl, ids, N, "delivered", 60000);
     KJ_PL_ASSERT(s_pl, got == N, "%d of %d alerts delivered", got, N);
     cr_assert(s_wait_ok(keys, 2 * CASES, 60000));
+    cr_assert(s_wait_logged_ok(60000));
     cr_log_info("receiver down %lld ms; all delivered %lld ms after it "
                 "came back",
                 (long long)(up_at - down_at),
@@ -239,6 +268,7 @@ Test(delivery_faults, flapping_receiver)
     s_post(ids, N, "flap");
     int got = kj_pipeline_wait_all(s_pl, ids, N, "delivered", 60000);
     KJ_PL_ASSERT(s_pl, got == N, "%d of %d delivered", got, N);
+    cr_assert(s_wait_logged_ok(60000));
     size_t requests = s_assert_once_each();
     kj_sink_stats_t st;
     kj_sink_stats(sink, &st);
